@@ -1,0 +1,194 @@
+// Package transports carries framed, bidirectional links between brokers.
+//
+// One small interface, Conn, is implemented over tcp://, tls://, udp://, ws://
+// (WebSocket) and mem:// (in-process, for tests). The URL scheme picks the
+// implementation; no other package knows which transport a link runs on.
+//
+// A frame is an opaque byte slice of at most Config.MaxFrame bytes. Stream
+// transports (tcp, tls) prefix every frame with its length; ws sends one
+// binary message per frame; udp sends one datagram per frame and fragments
+// frames larger than one datagram; mem passes frames over channels.
+//
+// The package does not retransmit, order or acknowledge anything on its own:
+// a Conn whose Info().Reliable is false (udp) may lose frames, and callers
+// that need reliability on such a link provide it themselves.
+package transports
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// DefaultMaxFrame is the largest frame a link accepts unless configured otherwise.
+const DefaultMaxFrame = 1 << 20
+
+// ErrFrameTooLarge is returned by Send for a frame over the limit (nothing is
+// sent) and by Receive when the peer sent one (the frame is discarded). In
+// both cases the link stays up and the next call works normally.
+var ErrFrameTooLarge = errors.New("frame too large")
+
+// ErrUnknownScheme is returned by Dial and Listen for a URL whose scheme has
+// no transport.
+var ErrUnknownScheme = errors.New("unknown transport scheme")
+
+// Frame is one received frame.
+type Frame struct {
+	// Data is valid until the next call to Receive on the same Conn.
+	Data []byte
+	// Received is taken as close to the actual receipt as the transport
+	// allows, so that round-trip measurement is accurate.
+	Received time.Time
+}
+
+// Info describes a link.
+type Info struct {
+	Scheme string // "tcp", "tls", "udp", "ws" or "mem"
+	Local  string // local address, transport specific
+	Remote string // remote address, transport specific
+	// Reliable is true when frames arrive complete, once and in order, or
+	// the link fails.
+	Reliable bool
+	// FrameHint is the largest frame that crosses the link without being
+	// fragmented; 0 means the transport has no preference. Callers that
+	// batch small messages keep batches within it.
+	FrameHint int
+}
+
+// Conn is one framed, bidirectional link.
+//
+// Send may be called from several goroutines at once. Receive is called from
+// one goroutine only. Close unblocks both; after Close, Send and Receive
+// return errors wrapping net.ErrClosed or io.EOF.
+type Conn interface {
+	// Send writes one frame and returns the time it was handed to the
+	// operating system. Outcomes: nil; ErrFrameTooLarge (nothing sent, link
+	// still up); any other error means the link has failed.
+	Send(frame []byte) (time.Time, error)
+	// Receive blocks for the next frame. Outcomes: a frame; ErrFrameTooLarge
+	// (an oversized frame was discarded, call again); io.EOF when the peer
+	// closed the link; any other error means the link has failed.
+	Receive() (Frame, error)
+	Info() Info
+	Close() error
+}
+
+// Listener accepts links.
+type Listener interface {
+	// Accept blocks for the next inbound link. It returns an error wrapping
+	// net.ErrClosed after Close.
+	Accept() (Conn, error)
+	// URL is the address actually bound, with any port 0 resolved, in the
+	// form a peer passes to Dial.
+	URL() string
+	Close() error
+}
+
+// Config holds the settings shared by every transport. The zero value is
+// usable: zero fields take their defaults.
+type Config struct {
+	// MaxFrame is the largest frame in bytes, sent or received. Default
+	// DefaultMaxFrame (1 MiB).
+	MaxFrame int
+	// TLS is used by tls:// on both sides: as a server it presents
+	// Certificates and checks client certificates against ClientCAs; as a
+	// client it checks the server against RootCAs and presents Certificates.
+	// See LoadTLSConfig. Required for tls://.
+	TLS *tls.Config
+	// Datagram is the largest UDP payload sent in one datagram, header
+	// included. Frames larger than that are fragmented. Default 1400 bytes,
+	// which crosses a 1500-byte Ethernet path without IP fragmentation.
+	Datagram int
+	// ReassemblyTimeout is how long a partly received fragmented UDP frame is
+	// kept before it counts as lost. Default 2s.
+	ReassemblyTimeout time.Duration
+	// HandshakeTimeout bounds connection set-up (TLS, WebSocket upgrade, UDP
+	// hello). Default 5s.
+	HandshakeTimeout time.Duration
+	// Logger receives transport-level warnings (garbage datagrams, failed
+	// upgrades). Default: discard.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = DefaultMaxFrame
+	}
+	if c.Datagram <= 0 {
+		c.Datagram = 1400
+	}
+	if c.ReassemblyTimeout <= 0 {
+		c.ReassemblyTimeout = 2 * time.Second
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Schemes lists the URL schemes that Dial and Listen understand.
+var Schemes = []string{"tcp", "tls", "udp", "ws", "mem"}
+
+// Dial opens a link to rawURL, for example "tcp://127.0.0.1:7101" or
+// "ws://127.0.0.1:7102/overlay".
+func Dial(ctx context.Context, rawURL string, cfg Config) (Conn, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", rawURL, err)
+	}
+	cfg = cfg.withDefaults()
+	var c Conn
+	switch u.Scheme {
+	case "tcp":
+		c, err = dialTCP(ctx, u, cfg)
+	case "tls":
+		c, err = dialTLS(ctx, u, cfg)
+	case "udp":
+		c, err = dialUDP(ctx, u, cfg)
+	case "ws":
+		c, err = dialWS(ctx, u, cfg)
+	case "mem":
+		c, err = dialMem(ctx, u, cfg)
+	default:
+		err = fmt.Errorf("%w %q", ErrUnknownScheme, u.Scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", rawURL, err)
+	}
+	return c, nil
+}
+
+// Listen binds rawURL and returns a Listener for inbound links.
+func Listen(rawURL string, cfg Config) (Listener, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", rawURL, err)
+	}
+	cfg = cfg.withDefaults()
+	var l Listener
+	switch u.Scheme {
+	case "tcp":
+		l, err = listenTCP(u, cfg)
+	case "tls":
+		l, err = listenTLS(u, cfg)
+	case "udp":
+		l, err = listenUDP(u, cfg)
+	case "ws":
+		l, err = listenWS(u, cfg)
+	case "mem":
+		l, err = listenMem(u, cfg)
+	default:
+		err = fmt.Errorf("%w %q", ErrUnknownScheme, u.Scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", rawURL, err)
+	}
+	return l, nil
+}
