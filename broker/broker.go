@@ -1,0 +1,288 @@
+// Package broker runs one Wayline broker: an embedded nats-server for
+// applications, and the overlay core that joins it to the other brokers.
+//
+// The embedded server attaches to the core as a leaf node, over the
+// standard NATS leafnode protocol (LS+/LS-/LMSG/HMSG): the core learns the
+// local subscriptions and receives local messages without polling, and any
+// external nats-server can attach to the core the same way. The core floods
+// its interest and its links to every broker, keeps a map of the network,
+// and forwards each message hop by hop towards the brokers that want it,
+// sending one copy per next hop.
+//
+// The package does not measure links or weigh them (every link costs 1),
+// and it keeps no messages: a message that cannot be forwarded (no route,
+// a full send queue, the hop limit) is dropped and counted.
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/wayline/wayline/transports"
+)
+
+// Broker is one running broker. Create it with New, then Start it; Close
+// stops it.
+type Broker struct {
+	cfg      Config
+	log      *slog.Logger
+	epoch    uint64 // start time in ns; orders this run after earlier ones
+	serverID string
+	addr     []byte // cfg.Address as bytes, for message records
+	seq      atomic.Uint64
+
+	mu       sync.Mutex // guards the control plane below
+	interest *interestDB
+	lsdb     map[string]*linkState // every broker's links, including ours
+	links    map[string]*link      // our links by id
+	leaves   map[*leafConn]struct{} // every open leaf connection
+	// unreachable holds when each known broker became unreachable.
+	unreachable map[string]time.Time
+	started  bool
+	closed   bool
+
+	routes  atomic.Pointer[routeTable]
+	replies *replyMap
+	dedup   *dedupTable
+	stats   brokerStats
+	drops   dropLogger
+
+	leafLn     net.Listener
+	leafIDs    atomic.Uint64
+	leafReady  chan struct{}
+	leafOnce   sync.Once
+	overlayLns []transports.Listener
+	ns         *server.Server
+	httpSrv    *http.Server
+	httpLn     net.Listener
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// brokerStats counts messages the broker could not deliver, by reason.
+type brokerStats struct {
+	noRoute    atomic.Uint64 // destination unreachable
+	hopLimit   atomic.Uint64 // dropped by the hop limit: a transient loop
+	duplicates atomic.Uint64 // caught by the dedup window
+	reserved   atomic.Uint64 // published by a client on a reserved subject
+	noMember   atomic.Uint64 // queue group with no member left anywhere
+	badFrames  atomic.Uint64 // malformed overlay frames
+}
+
+// New checks cfg and prepares a broker; nothing listens until Start.
+func New(cfg Config) (*Broker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	epoch := uint64(time.Now().UnixNano())
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	b := &Broker{
+		cfg:       cfg,
+		log:       cfg.Logger.With(slog.String("broker", cfg.Address)),
+		epoch:     epoch,
+		serverID:  "WL" + hex.EncodeToString(id),
+		addr:      []byte(cfg.Address),
+		interest:  newInterestDB(epoch),
+		lsdb:      make(map[string]*linkState),
+		links:     make(map[string]*link),
+		leaves:    make(map[*leafConn]struct{}),
+		unreachable: make(map[string]time.Time),
+		replies:   newReplyMap(cfg.ReplyTTL, cfg.MaxReplies),
+		dedup:     newDedupTable(),
+		leafReady: make(chan struct{}),
+	}
+	b.seq.Store(epoch)
+	b.drops.log = b.log
+	b.lsdb[cfg.Address] = &linkState{Origin: cfg.Address, Ver: version{Epoch: epoch}}
+	for _, lc := range cfg.Links {
+		b.links[lc.ID] = newLink(b, lc)
+	}
+	b.routes.Store(&routeTable{next: map[string]*link{}})
+	return b, nil
+}
+
+// Address is the broker's hierarchical address.
+func (b *Broker) Address() string { return b.cfg.Address }
+
+// ClientURL is the URL NATS clients connect to.
+func (b *Broker) ClientURL() string { return b.ns.ClientURL() }
+
+// LeafURL is where nats-servers attach to the core as leaf nodes.
+func (b *Broker) LeafURL() string { return "nats://" + b.leafLn.Addr().String() }
+
+// HTTPAddr is the address of the monitoring/admin HTTP server, or "".
+func (b *Broker) HTTPAddr() string {
+	if b.httpLn == nil {
+		return ""
+	}
+	return b.httpLn.Addr().String()
+}
+
+// OverlayURLs lists the overlay listeners actually bound.
+func (b *Broker) OverlayURLs() []string {
+	var urls []string
+	for _, l := range b.overlayLns {
+		urls = append(urls, l.URL())
+	}
+	return urls
+}
+
+// Start binds every listener, starts the embedded server and waits for it
+// to attach, then starts dialing links. On error everything started is
+// stopped again.
+func (b *Broker) Start(ctx context.Context) (err error) {
+	b.mu.Lock()
+	if b.started {
+		b.mu.Unlock()
+		return errors.New("broker already started")
+	}
+	b.started = true
+	b.mu.Unlock()
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+	if err := b.listenLeaf(); err != nil {
+		return err
+	}
+	if err := b.listenOverlay(); err != nil {
+		return err
+	}
+	if err := b.startNATS(ctx); err != nil {
+		return err
+	}
+	if err := b.startHTTP(); err != nil {
+		return err
+	}
+	for _, l := range b.links {
+		if l.cfg.Dial != "" {
+			b.wg.Go(func() { l.dialLoop(b.ctx) })
+		}
+	}
+	b.wg.Go(b.janitor)
+	b.log.Info("broker started",
+		slog.String("client", b.ClientURL()),
+		slog.String("leaf", b.LeafURL()),
+		slog.Any("overlay", b.OverlayURLs()),
+		slog.String("http", b.HTTPAddr()))
+	return nil
+}
+
+func (b *Broker) listenLeaf() error {
+	ln, err := net.Listen("tcp", b.cfg.Leaf)
+	if err != nil {
+		return fmt.Errorf("broker %s: leaf listener: %w", b.cfg.Address, err)
+	}
+	b.leafLn = ln
+	b.wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			id := b.leafIDs.Add(1)
+			b.wg.Go(func() { b.serveLeaf(conn, id) })
+		}
+	})
+	return nil
+}
+
+func (b *Broker) listenOverlay() error {
+	for _, u := range b.cfg.Listen {
+		ln, err := transports.Listen(u, b.cfg.Transport)
+		if err != nil {
+			return fmt.Errorf("broker %s: %w", b.cfg.Address, err)
+		}
+		b.overlayLns = append(b.overlayLns, ln)
+		b.wg.Go(func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				b.wg.Go(func() { b.acceptLink(conn) })
+			}
+		})
+	}
+	return nil
+}
+
+// janitor expires reply routes and forgets brokers that stayed unreachable.
+func (b *Broker) janitor() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case now := <-t.C:
+			b.expireReplies(now)
+			b.purgeUnreachable(now)
+		}
+	}
+}
+
+// Close shuts the broker down: peers are told over every link, clients are
+// told by the embedded server, and every goroutine ends before Close
+// returns. It is safe to call more than once.
+func (b *Broker) Close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	links := make([]*link, 0, len(b.links))
+	for _, l := range b.links {
+		links = append(links, l)
+	}
+	b.mu.Unlock()
+	if b.cancel != nil {
+		b.cancel()
+	}
+	if b.httpSrv != nil {
+		_ = b.httpSrv.Close()
+	}
+	for _, ln := range b.overlayLns {
+		_ = ln.Close()
+	}
+	for _, l := range links {
+		l.shutdown()
+	}
+	b.stopNATS()
+	if b.leafLn != nil {
+		_ = b.leafLn.Close()
+	}
+	b.closeLeaves()
+	b.wg.Wait()
+	b.log.Info("broker stopped")
+}
+
+func (b *Broker) closeLeaves() {
+	b.mu.Lock()
+	leaves := make([]*leafConn, 0, len(b.leaves))
+	for l := range b.leaves {
+		leaves = append(leaves, l)
+	}
+	b.mu.Unlock()
+	for _, l := range leaves {
+		l.close()
+	}
+}

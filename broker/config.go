@@ -1,0 +1,147 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/wayline/wayline/transports"
+)
+
+// Config describes one broker. Zero fields take the defaults given in their
+// comments; Address, Client and at least the links' peers are required.
+type Config struct {
+	// Address is the broker's hierarchical address, e.g. "na.cgl.c1.a".
+	Address string
+	// Listen lists the overlay listener URLs, e.g. "tcp://127.0.0.1:7101".
+	Listen []string
+	// Client is the host:port NATS clients connect to. Port 0 picks a free
+	// port (tests).
+	Client string
+	// HTTP is the host:port of the monitoring/admin API; empty disables it.
+	HTTP string
+	// Leaf is the host:port where nats-servers attach to the core as leaf
+	// nodes; the embedded server is one of them. Default "127.0.0.1:0".
+	Leaf string
+	// Links are this broker's links: those it dials and those it accepts.
+	Links []LinkConfig
+	// Transport holds the transport settings (frame limit, TLS).
+	Transport transports.Config
+
+	// MaxPayload is the largest message a client may publish, headers
+	// included. Default: the frame limit less 64 KiB for routing headers.
+	MaxPayload int
+	// LinkQueueBytes bounds each link's send queue. A message that does not
+	// fit is dropped and counted. Default 8 MiB: about 80 ms of a 100 MB/s
+	// link, enough to ride out scheduling hiccups without hiding overload.
+	LinkQueueBytes int
+	// LeafQueueBytes bounds the queue towards each leaf connection, with the
+	// same policy. Default 64 MiB.
+	LeafQueueBytes int
+	// MaxHops is how many links a message may cross; it ends transient
+	// loops while routes converge. Default 32.
+	MaxHops int
+	// Keepalive is how often an idle link sends a ping. Default 500 ms.
+	Keepalive time.Duration
+	// DeadAfter is how long a link may stay silent before it is declared
+	// down; it must be several Keepalives. Default 3 s.
+	DeadAfter time.Duration
+	// HandshakeTimeout bounds a link's handshake. Default 5 s.
+	HandshakeTimeout time.Duration
+	// DialBackoffMin and DialBackoffMax bound the wait between attempts to
+	// re-establish a failed link; it doubles from min to max, with jitter.
+	// Defaults 100 ms and 5 s.
+	DialBackoffMin, DialBackoffMax time.Duration
+	// ReplyTTL is how long a reply subject stays routed back to the broker
+	// a request came from. Default 2 minutes, like NATS service responses.
+	ReplyTTL time.Duration
+	// MaxReplies bounds the reply routes held; the oldest go first.
+	// Default 100,000.
+	MaxReplies int
+	// PurgeAfter is how long an unreachable broker's interest is kept, in
+	// case it comes back, before it is forgotten. Default 30 s.
+	PurgeAfter time.Duration
+	// ShutdownGrace is how long Close lets the embedded server tell its
+	// clients to go elsewhere (lame-duck mode) before closing them. Zero
+	// closes them at once.
+	ShutdownGrace time.Duration
+	// Logger receives the broker's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// LinkConfig is one overlay link of this broker.
+type LinkConfig struct {
+	ID        string // the link's UUID
+	Peer      string // the broker at the other end
+	Transport string // "tcp", "tls", "udp", "ws" or "mem"
+	// Dial is the peer's URL when this broker dials the link; empty when
+	// the peer dials.
+	Dial string
+}
+
+func (c Config) withDefaults() (Config, error) {
+	var errs []error
+	if c.Address == "" {
+		errs = append(errs, errors.New("address is required"))
+	}
+	if _, _, err := net.SplitHostPort(c.Client); err != nil {
+		errs = append(errs, fmt.Errorf("client %q: %w", c.Client, err))
+	}
+	ids := map[string]bool{}
+	for i, l := range c.Links {
+		if l.ID == "" || l.Peer == "" {
+			errs = append(errs, fmt.Errorf("links[%d]: id and peer are required", i))
+		}
+		if ids[l.ID] {
+			errs = append(errs, fmt.Errorf("links[%d]: duplicate id %s", i, l.ID))
+		}
+		ids[l.ID] = true
+	}
+	if c.Leaf == "" {
+		c.Leaf = "127.0.0.1:0"
+	}
+	if c.Transport.MaxFrame <= 0 {
+		c.Transport.MaxFrame = transports.DefaultMaxFrame
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = c.Transport.MaxFrame - 64<<10
+	}
+	if c.MaxPayload <= 0 || c.MaxPayload > c.Transport.MaxFrame-4096 {
+		errs = append(errs, fmt.Errorf("max payload %d does not fit in frames of %d bytes", c.MaxPayload, c.Transport.MaxFrame))
+	}
+	setDefault(&c.LinkQueueBytes, 8<<20)
+	setDefault(&c.LeafQueueBytes, 64<<20)
+	setDefault(&c.MaxHops, 32)
+	if c.MaxHops > 255 {
+		errs = append(errs, fmt.Errorf("max hops %d over 255", c.MaxHops))
+	}
+	setDefault(&c.Keepalive, 500*time.Millisecond)
+	setDefault(&c.DeadAfter, 3*time.Second)
+	if c.DeadAfter < 2*c.Keepalive {
+		errs = append(errs, fmt.Errorf("dead-after %v must be at least two keepalives (%v)", c.DeadAfter, c.Keepalive))
+	}
+	setDefault(&c.HandshakeTimeout, 5*time.Second)
+	setDefault(&c.DialBackoffMin, 100*time.Millisecond)
+	setDefault(&c.DialBackoffMax, 5*time.Second)
+	setDefault(&c.ReplyTTL, 2*time.Minute)
+	setDefault(&c.MaxReplies, 100_000)
+	setDefault(&c.PurgeAfter, 30*time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Transport.Logger == nil {
+		c.Transport.Logger = c.Logger
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("broker %s: config: %w", c.Address, errors.Join(errs...))
+	}
+	return c, nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}

@@ -1,0 +1,64 @@
+package broker
+
+import "sync"
+
+// dedupBits is the width of each origin's dedup window, in messages. It
+// must cover the reordering that a route change can cause: messages from
+// one origin that arrive over two paths of different delay. 65,536 messages
+// is 65 ms at a million messages a second.
+const dedupBits = 1 << 16
+
+// dedupTable remembers, per origin, which recent sequence numbers were
+// delivered here, so that a copy that comes round twice (a transient loop,
+// a duplicating link) is delivered once.
+type dedupTable struct {
+	mu sync.Mutex
+	m  map[string]*dedupWindow
+}
+
+type dedupWindow struct {
+	max  uint64 // highest sequence number seen
+	bits [dedupBits / 64]uint64
+}
+
+func newDedupTable() *dedupTable {
+	return &dedupTable{m: make(map[string]*dedupWindow)}
+}
+
+// seen records (origin, seq) and reports whether it was there already.
+// A sequence number older than the window counts as seen: it can only be a
+// copy that wandered for a long time.
+func (t *dedupTable) seen(origin []byte, seq uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	w, ok := t.m[string(origin)]
+	if !ok {
+		w = &dedupWindow{max: seq}
+		t.m[string(origin)] = w
+		w.set(seq)
+		return false
+	}
+	switch {
+	case seq > w.max:
+		if seq-w.max >= dedupBits {
+			w.bits = [dedupBits / 64]uint64{}
+		} else {
+			for s := w.max + 1; s < seq; s++ {
+				w.clear(s)
+			}
+		}
+		w.max = seq
+		w.set(seq)
+		return false
+	case w.max-seq >= dedupBits:
+		return true
+	case w.has(seq):
+		return true
+	}
+	w.set(seq)
+	return false
+}
+
+func (w *dedupWindow) set(s uint64)      { w.bits[(s/64)%(dedupBits/64)] |= 1 << (s % 64) }
+func (w *dedupWindow) clear(s uint64)    { w.bits[(s/64)%(dedupBits/64)] &^= 1 << (s % 64) }
+func (w *dedupWindow) has(s uint64) bool { return w.bits[(s/64)%(dedupBits/64)]&(1<<(s%64)) != 0 }

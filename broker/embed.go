@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// appUser is the account every client gets without credentials. It may
+// publish anywhere except the network's reserved subjects.
+const appUser = "app"
+
+// startNATS starts the embedded nats-server, pointed at the core as a leaf,
+// and waits until it has attached.
+func (b *Broker) startNATS(ctx context.Context) error {
+	host, portStr, _ := net.SplitHostPort(b.cfg.Client)
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("broker %s: client port %q: %w", b.cfg.Address, portStr, err)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	leafURL, _ := url.Parse(b.LeafURL())
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	opts := &server.Options{
+		ServerName: b.cfg.Address,
+		Host:       host,
+		Port:       port,
+		MaxPayload: int32(b.cfg.MaxPayload),
+		NoSigs:     true,
+		// The core never falls behind its own server: it only ever queues,
+		// and drops by its own policy when a queue is full. A generous
+		// pending limit keeps the server from cutting the leaf off during a
+		// burst.
+		MaxPending: 256 << 20,
+		LeafNode: server.LeafNodeOpts{
+			ReconnectInterval: 200 * time.Millisecond,
+			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{leafURL}}},
+		},
+		Users: []*server.User{{
+			Username: appUser,
+			Password: hex.EncodeToString(secret),
+			Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Deny: []string{reservedPrefix + ">"}},
+			},
+		}},
+		NoAuthUser: appUser,
+	}
+	if b.cfg.ShutdownGrace > 0 {
+		opts.LameDuckDuration = b.cfg.ShutdownGrace
+		opts.LameDuckGracePeriod = b.cfg.ShutdownGrace / 2
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return fmt.Errorf("broker %s: embedded server: %w", b.cfg.Address, err)
+	}
+	ns.SetLoggerV2(natsLogger{b.log.With(slog.String("part", "nats"))}, false, false, false)
+	b.ns = ns
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		return fmt.Errorf("broker %s: embedded server not ready for connections on %s", b.cfg.Address, b.cfg.Client)
+	}
+	select {
+	case <-b.leafReady:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("broker %s: embedded server did not attach to the core", b.cfg.Address)
+	case <-ctx.Done():
+		return fmt.Errorf("broker %s: start: %w", b.cfg.Address, ctx.Err())
+	}
+}
+
+func (b *Broker) stopNATS() {
+	if b.ns == nil {
+		return
+	}
+	if b.cfg.ShutdownGrace > 0 {
+		b.ns.LameDuckShutdown()
+	} else {
+		b.ns.Shutdown()
+	}
+	b.ns.WaitForShutdown()
+}
+
+// natsLogger sends the embedded server's logs to slog.
+type natsLogger struct{ log *slog.Logger }
+
+func (l natsLogger) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l natsLogger) Tracef(format string, v ...any)  {}

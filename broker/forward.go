@@ -1,0 +1,237 @@
+package broker
+
+import (
+	"bytes"
+	"math/rand/v2"
+)
+
+// The data path. A message from a local leaf is matched against the
+// interest table; one from a link carries its destinations. Either way the
+// broker delivers to its own leaves and groups the remaining destinations
+// by next hop, one copy per next hop.
+
+var reservedPrefixBytes = []byte(reservedPrefix)
+
+// plan is where one message goes from this broker. Each reader goroutine
+// owns one and reuses it, so that forwarding does not allocate.
+type plan struct {
+	leaves []leafDelivery
+	dests  []dest
+	groups []hopGroup
+}
+
+type leafDelivery struct {
+	leaf   *leafConn
+	queues [][]byte
+}
+
+type hopGroup struct {
+	link  *link
+	dests []dest
+}
+
+func (p *plan) reset() {
+	p.leaves = p.leaves[:0]
+	p.dests = p.dests[:0]
+	for i := range p.groups {
+		p.groups[i].dests = p.groups[i].dests[:0]
+	}
+	p.groups = p.groups[:0]
+}
+
+func (p *plan) addLeaf(l *leafConn, queue []byte) {
+	for i := range p.leaves {
+		if p.leaves[i].leaf == l {
+			if queue != nil {
+				p.leaves[i].queues = append(p.leaves[i].queues, queue)
+			}
+			return
+		}
+	}
+	if len(p.leaves) < cap(p.leaves) {
+		p.leaves = p.leaves[:len(p.leaves)+1]
+	} else {
+		p.leaves = append(p.leaves, leafDelivery{})
+	}
+	d := &p.leaves[len(p.leaves)-1]
+	d.leaf, d.queues = l, d.queues[:0]
+	if queue != nil {
+		d.queues = append(d.queues, queue)
+	}
+}
+
+func (p *plan) addBroker(addr []byte, queues ...[]byte) {
+	for i := range p.dests {
+		if bytes.Equal(p.dests[i].Broker, addr) {
+			p.dests[i].Queues = append(p.dests[i].Queues, queues...)
+			return
+		}
+	}
+	if len(p.dests) < cap(p.dests) {
+		p.dests = p.dests[:len(p.dests)+1]
+	} else {
+		p.dests = append(p.dests, dest{})
+	}
+	d := &p.dests[len(p.dests)-1]
+	d.Broker, d.Queues = addr, append(d.Queues[:0], queues...)
+}
+
+// group sorts the broker destinations by next hop.
+func (p *plan) group(b *Broker) {
+	rt := b.routes.Load()
+	for _, d := range p.dests {
+		l, ok := rt.next[string(d.Broker)]
+		if !ok {
+			b.stats.noRoute.Add(1)
+			b.noteDrop("broker", string(d.Broker), "no route")
+			continue
+		}
+		g := p.groupFor(l)
+		g.dests = append(g.dests, d)
+	}
+}
+
+func (p *plan) groupFor(l *link) *hopGroup {
+	for i := range p.groups {
+		if p.groups[i].link == l {
+			return &p.groups[i]
+		}
+	}
+	if len(p.groups) < cap(p.groups) {
+		p.groups = p.groups[:len(p.groups)+1]
+	} else {
+		p.groups = append(p.groups, hopGroup{})
+	}
+	g := &p.groups[len(p.groups)-1]
+	g.link, g.dests = l, g.dests[:0]
+	return g
+}
+
+// fromLeaf handles a message published at this broker. queues names the
+// queue groups the leaf wants served elsewhere (it had no member of them).
+func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
+	if bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
+		b.stats.reserved.Add(1)
+		b.noteDrop("leaf", l.name, "publish on a reserved subject")
+		return
+	}
+	m.Origin = b.addr
+	m.Seq = b.seq.Add(1)
+	r := l.cache.get(b.interest, m.Subject)
+	p := &l.plan
+	p.reset()
+	for _, x := range r.leaves {
+		if x != l {
+			p.addLeaf(x, nil)
+		}
+	}
+	for _, br := range r.brokers {
+		p.addBroker(br)
+	}
+	if origin, ok := b.replies.lookup(m.Subject); ok {
+		p.addBroker(origin)
+	}
+	for _, q := range queues {
+		b.pickQueue(p, r, q, l)
+	}
+	b.execute(p, m, byte(b.cfg.MaxHops))
+}
+
+// fromLink handles a message that arrived over a link.
+func (b *Broker) fromLink(s *session, m *message) {
+	p := &s.plan
+	p.reset()
+	for i := range m.Dests {
+		d := &m.Dests[i]
+		if !bytes.Equal(d.Broker, b.addr) {
+			p.addBroker(d.Broker, d.Queues...)
+			continue
+		}
+		if b.dedup.seen(m.Origin, m.Seq) {
+			b.stats.duplicates.Add(1)
+			continue
+		}
+		r := s.cache.get(b.interest, m.Subject)
+		for _, x := range r.leaves {
+			p.addLeaf(x, nil)
+		}
+		for _, q := range d.Queues {
+			b.pickQueue(p, r, q, nil)
+		}
+		if len(m.Reply) > 0 && len(p.leaves) > 0 {
+			// Before the request reaches a responder, make sure its reply
+			// will find the way back, whatever interest has propagated.
+			b.noteReply(m.Reply, m.Origin)
+		}
+	}
+	if len(p.dests) > 0 && m.Hops == 0 {
+		b.stats.hopLimit.Add(uint64(len(p.dests)))
+		b.noteDrop("broker", b.cfg.Address, "hop limit reached")
+		p.dests = p.dests[:0]
+	}
+	b.execute(p, m, m.Hops-1)
+}
+
+// pickQueue chooses the one member of a queue group that gets a message: a
+// member on another local leaf if there is one, otherwise a reachable
+// remote broker, chosen at random in proportion to its member count.
+func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn) {
+	qm := r.queue(name)
+	if qm != nil {
+		n := 0
+		for _, e := range qm.leaves {
+			if e.h.leaf != from {
+				n++
+			}
+		}
+		if n > 0 {
+			k := rand.N(n)
+			for _, e := range qm.leaves {
+				if e.h.leaf == from {
+					continue
+				}
+				if k == 0 {
+					p.addLeaf(e.h.leaf, name)
+					return
+				}
+				k--
+			}
+		}
+		rt := b.routes.Load()
+		var total uint64
+		for _, e := range qm.brokers {
+			if _, ok := rt.next[e.h.broker]; ok {
+				total += uint64(e.weight)
+			}
+		}
+		if total > 0 {
+			k := rand.Uint64N(total)
+			for _, e := range qm.brokers {
+				if _, ok := rt.next[e.h.broker]; !ok {
+					continue
+				}
+				if k < uint64(e.weight) {
+					p.addBroker(e.h.addr, name)
+					return
+				}
+				k -= uint64(e.weight)
+			}
+		}
+	}
+	b.stats.noMember.Add(1)
+	b.noteDrop("queue", string(name), "no reachable member")
+}
+
+// execute carries out a plan: local deliveries, then one copy per next hop.
+func (b *Broker) execute(p *plan, m *message, hops byte) {
+	for i := range p.leaves {
+		p.leaves[i].leaf.deliver(m, p.leaves[i].queues)
+	}
+	if len(p.dests) == 0 {
+		return
+	}
+	p.group(b)
+	for i := range p.groups {
+		p.groups[i].link.send(m, hops, p.groups[i].dests)
+	}
+}

@@ -1,0 +1,299 @@
+package broker
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// leafConn is one leafnode connection to the core: the embedded nats-server,
+// or an external nats-server attached as a leaf. The core is the hub: it
+// learns the leaf's subscriptions from LS+/LS-, tells it which subjects the
+// rest of the network wants, and exchanges LMSG/HMSG with it.
+type leafConn struct {
+	b    *Broker
+	id   uint64
+	conn net.Conn
+	name string // the leaf's server name, once it has sent CONNECT
+	log  *slog.Logger
+
+	holder holder         // its interest; guarded by b.mu
+	adv    map[string]int // interest advertised to it, by entry key, with holder counts; guarded by b.mu
+
+	out   *outbuf
+	cache matchCache // owned by the reader goroutine
+	plan  plan       // owned by the reader goroutine
+
+	msgsIn  atomic.Uint64
+	msgsOut atomic.Uint64
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// leafReadBuffer is the size of the buffered reader on a leaf connection;
+// control lines longer than this are a protocol error.
+const leafReadBuffer = 256 << 10
+
+func (b *Broker) serveLeaf(conn net.Conn, id uint64) {
+	l := &leafConn{
+		b:    b,
+		id:   id,
+		conn: conn,
+		name: conn.RemoteAddr().String(),
+		adv:  make(map[string]int),
+		out:  newOutbuf(b.cfg.LeafQueueBytes),
+		done: make(chan struct{}),
+	}
+	l.holder.leaf = l
+	l.log = b.log.With(slog.String("leaf", l.name))
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
+	b.leaves[l] = struct{}{}
+	b.mu.Unlock()
+	b.wg.Go(l.writeLoop)
+	err := l.readLoop()
+	l.close()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+		l.log.Warn("leaf connection closed", slog.Any("err", err))
+	} else {
+		l.log.Debug("leaf connection closed")
+	}
+	b.mu.Lock()
+	delete(b.leaves, l)
+	if _, ok := b.interest.leaves[l]; ok {
+		b.interest.removeLeaf(l)
+		b.announceLocalLocked()
+	}
+	b.mu.Unlock()
+}
+
+// info is the hub's INFO. A non-zero client_id and an empty leafnode_urls
+// tell the leaf it reached a leafnode port; "headers" enables HMSG; leaving
+// out "compression" keeps the stream plain text. The cluster name lets the
+// leaf recognise messages that came from this hub and not echo them back.
+func (l *leafConn) info() []byte {
+	host, port, _ := net.SplitHostPort(l.conn.LocalAddr().String())
+	p, _ := strconv.Atoi(port)
+	info := map[string]any{
+		"server_id":     l.b.serverID,
+		"server_name":   l.b.cfg.Address,
+		"version":       "2.15.2",
+		"proto":         1,
+		"go":            runtime.Version(),
+		"host":          host,
+		"port":          p,
+		"headers":       true,
+		"max_payload":   l.b.cfg.MaxPayload,
+		"client_id":     l.id,
+		"leafnode_urls": []string{},
+		"cluster":       "wayline-" + l.b.cfg.Address,
+	}
+	js, _ := json.Marshal(info)
+	return fmt.Appendf(nil, "INFO %s\r\n", js)
+}
+
+func (l *leafConn) readLoop() error {
+	l.out.addCtrl(func(b []byte) []byte { return append(b, l.info()...) })
+	r := bufio.NewReaderSize(l.conn, leafReadBuffer)
+	var (
+		args      [][]byte
+		lm        leafMsg
+		m         message
+		line      []byte
+		connected bool
+	)
+	for {
+		if r.Buffered() == 0 {
+			// A burst of subscriptions is over: announce it in one delta.
+			l.b.flushLocalInterest()
+		}
+		raw, err := r.ReadSlice('\n')
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return fmt.Errorf("%w: control line over %d bytes", errLeafProto, leafReadBuffer)
+			}
+			return err
+		}
+		line = append(line[:0], trimCRLF(raw)...)
+		op, rest := leafOp(line)
+		if !connected && op != opConnect && op != opPing && op != opPong {
+			return fmt.Errorf("%w: %q before CONNECT", errLeafProto, firstWord(line))
+		}
+		switch op {
+		case opLMSG, opHMSG:
+			args = splitArgs(args, rest)
+			if err := parseMsgArgs(&lm, args, op == opHMSG); err != nil {
+				return err
+			}
+			if lm.size > l.b.cfg.MaxPayload {
+				return fmt.Errorf("%w: message of %d bytes over the %d limit", errLeafProto, lm.size, l.b.cfg.MaxPayload)
+			}
+			data, err := readPayload(r, lm.size)
+			if err != nil {
+				return err
+			}
+			l.msgsIn.Add(1)
+			m.Subject, m.Reply, m.Data = lm.subject, lm.reply, data
+			m.HasHdr, m.HdrLen = lm.hdr >= 0, max(lm.hdr, 0)
+			l.b.fromLeaf(l, &m, lm.queues)
+		case opLSAdd, opLSDel:
+			subject, queue, weight, err := parseLS(splitArgs(args, rest), op == opLSAdd)
+			if err != nil {
+				return err
+			}
+			if !localOnly(subject) {
+				l.b.mu.Lock()
+				l.b.interest.set(&l.holder, subject, queue, weight)
+				l.b.mu.Unlock()
+			}
+		case opPing:
+			l.out.addCtrl(func(b []byte) []byte { return append(b, "PONG\r\n"...) })
+		case opConnect:
+			if connected {
+				return fmt.Errorf("%w: second CONNECT", errLeafProto)
+			}
+			l.connect(rest)
+			connected = true
+		case opErr:
+			l.log.Warn("leaf reported an error", slog.String("err", string(rest)))
+		case opPong, opInfo, opOK:
+		default:
+			l.out.addCtrl(func(b []byte) []byte { return append(b, "-ERR 'Unknown Protocol Operation'\r\n"...) })
+			return fmt.Errorf("%w: unknown operation %q", errLeafProto, firstWord(line))
+		}
+	}
+}
+
+// connect registers the leaf once it has introduced itself.
+func (l *leafConn) connect(js []byte) {
+	var c struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(js, &c); err == nil && c.Name != "" {
+		l.name = c.Name
+		l.log = l.b.log.With(slog.String("leaf", c.Name))
+	}
+	l.log.Debug("leaf attached", slog.String("remote", l.conn.RemoteAddr().String()))
+	l.b.mu.Lock()
+	l.b.interest.addLeaf(l)
+	l.b.mu.Unlock()
+	if l.name == l.b.cfg.Address {
+		l.b.leafOnce.Do(func() { close(l.b.leafReady) })
+	}
+}
+
+// readPayload returns the next size bytes and the CRLF after them. The slice
+// is valid until the next read.
+func readPayload(r *bufio.Reader, size int) ([]byte, error) {
+	var data []byte
+	if size+2 <= r.Size() {
+		p, err := r.Peek(size + 2)
+		if err != nil {
+			return nil, err
+		}
+		data = p
+		_, _ = r.Discard(size + 2)
+	} else {
+		data = make([]byte, size+2)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return nil, err
+		}
+	}
+	if data[size] != '\r' || data[size+1] != '\n' {
+		return nil, fmt.Errorf("%w: payload not followed by CRLF", errLeafProto)
+	}
+	return data[:size], nil
+}
+
+func trimCRLF(b []byte) []byte {
+	b = b[:len(b)-1]
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func firstWord(line []byte) string {
+	if len(line) > 16 {
+		line = line[:16]
+	}
+	return string(line)
+}
+
+// advertise counts one more (or one fewer) holder of an entry that this
+// leaf must forward messages for, and tells the leaf on the first and the
+// last. Called with b.mu held.
+func (l *leafConn) advertise(subject, queue string, delta int) {
+	key := entryKey(subject, queue)
+	n := l.adv[key] + delta
+	switch {
+	case n <= 0:
+		delete(l.adv, key)
+		if n == 0 && delta < 0 {
+			l.out.addCtrl(func(b []byte) []byte { return appendLS(b, false, subject, queue) })
+		}
+	case n == 1 && delta > 0:
+		l.adv[key] = n
+		l.out.addCtrl(func(b []byte) []byte { return appendLS(b, true, subject, queue) })
+	default:
+		l.adv[key] = n
+	}
+}
+
+// deliver queues a message for the leaf, for its plain subscribers and the
+// given queue groups.
+func (l *leafConn) deliver(m *message, queues [][]byte) {
+	if l.out.add(func(b []byte) []byte { return appendLeafMsg(b, m, queues) }) {
+		l.msgsOut.Add(1)
+	} else {
+		l.b.noteDrop("leaf", l.name, "leaf send queue full")
+	}
+}
+
+// leafWriteTimeout bounds one write to a leaf; a leaf that takes longer is
+// cut off and reconnects.
+const leafWriteTimeout = 10 * time.Second
+
+func (l *leafConn) writeLoop() {
+	var ctrl, data []byte
+	for {
+		select {
+		case <-l.out.kick:
+		case <-l.done:
+			return
+		}
+		ctrl, data = l.out.take(ctrl, data)
+		if len(ctrl)+len(data) == 0 {
+			continue
+		}
+		_ = l.conn.SetWriteDeadline(time.Now().Add(leafWriteTimeout))
+		bufs := net.Buffers{ctrl, data}
+		if _, err := bufs.WriteTo(l.conn); err != nil {
+			l.log.Warn("write to leaf failed", slog.Any("err", err))
+			l.close()
+			return
+		}
+	}
+}
+
+func (l *leafConn) close() {
+	l.closeOnce.Do(func() {
+		close(l.done)
+		l.out.close()
+		_ = l.conn.Close()
+	})
+}

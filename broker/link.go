@@ -1,0 +1,322 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wayline/wayline/transports"
+)
+
+// link is one overlay link of this broker. It outlives the connections that
+// carry it: when a connection fails, the dialing side re-establishes it with
+// backoff and the link comes back up with a new session.
+type link struct {
+	b    *Broker
+	cfg  LinkConfig
+	log  *slog.Logger
+	sess atomic.Pointer[session] // the live session; nil while down
+
+	msgsSent  atomic.Uint64
+	msgsRecv  atomic.Uint64
+	bytesSent atomic.Uint64
+	bytesRecv atomic.Uint64
+	// Messages dropped towards this link: its queue was full, or it went
+	// down with messages still queued or in hand.
+	dropped      atomic.Uint64
+	droppedBytes atomic.Uint64
+	ups          atomic.Uint64
+
+	mu      sync.Mutex
+	lastErr string
+	since   time.Time // when the link last went up or down
+
+	stopOnce sync.Once
+}
+
+var errRefused = errors.New("refused by peer")
+
+func newLink(b *Broker, cfg LinkConfig) *link {
+	return &link{
+		b:     b,
+		cfg:   cfg,
+		log:   b.log.With(slog.String("link", cfg.ID), slog.String("peer", cfg.Peer), slog.String("transport", cfg.Transport)),
+		since: time.Now(),
+	}
+}
+
+func (l *link) setErr(err error) {
+	l.mu.Lock()
+	l.lastErr = err.Error()
+	l.mu.Unlock()
+}
+
+// dialLoop keeps the link up for as long as ctx lives.
+func (l *link) dialLoop(ctx context.Context) {
+	backoff := l.b.cfg.DialBackoffMin
+	var lastErr string
+	for ctx.Err() == nil {
+		s, err := l.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			l.setErr(err)
+			if msg := err.Error(); msg != lastErr {
+				level := slog.LevelInfo
+				if errors.Is(err, errRefused) {
+					level = slog.LevelError
+				}
+				l.log.Log(ctx, level, "link not established; retrying", slog.Any("err", err))
+				lastErr = msg
+			}
+			wait := backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, l.b.cfg.DialBackoffMax)
+			if errors.Is(err, errRefused) {
+				wait = l.b.cfg.DialBackoffMax
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
+		lastErr = ""
+		backoff = l.b.cfg.DialBackoffMin
+		l.run(s)
+	}
+}
+
+func (l *link) dial(ctx context.Context) (*session, error) {
+	dctx, cancel := context.WithTimeout(ctx, l.b.cfg.HandshakeTimeout)
+	defer cancel()
+	conn, err := transports.Dial(dctx, l.cfg.Dial, l.b.cfg.Transport)
+	if err != nil {
+		return nil, err
+	}
+	h := hello{Version: protoVersion, From: l.b.cfg.Address, To: l.cfg.Peer, LinkID: l.cfg.ID, Epoch: l.b.epoch}
+	peer, err := l.b.handshakeDial(conn, h)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("link %s to %s: %w", l.cfg.ID, l.cfg.Dial, err)
+	}
+	return newSession(l, conn, peer.Epoch, false), nil
+}
+
+// handshakeDial sends our hello and waits for the peer's. On lossy links
+// the hello is repeated until an answer arrives.
+func (b *Broker) handshakeDial(conn transports.Conn, h hello) (hello, error) {
+	timer := time.AfterFunc(b.cfg.HandshakeTimeout, func() { _ = conn.Close() })
+	defer timer.Stop()
+	rec := appendHello(nil, h)
+	if _, err := conn.Send(rec); err != nil {
+		return hello{}, fmt.Errorf("send hello: %w", err)
+	}
+	if !conn.Info().Reliable {
+		stop := make(chan struct{})
+		defer close(stop)
+		go resendUntil(conn, rec, stop)
+	}
+	for {
+		f, err := conn.Receive()
+		if errors.Is(err, transports.ErrFrameTooLarge) {
+			continue
+		}
+		if err != nil {
+			return hello{}, fmt.Errorf("handshake: %w", err)
+		}
+		var peer *hello
+		var refused string
+		err = eachRecord(f.Data, func(t recType, body []byte) error {
+			switch t {
+			case recHello:
+				p, err := decodeHello(body)
+				if err != nil {
+					return err
+				}
+				peer = &p
+			case recRefuse:
+				refused, _ = decodeRefuse(body)
+			}
+			return nil
+		})
+		switch {
+		case err != nil:
+			return hello{}, fmt.Errorf("handshake: %w", err)
+		case refused != "":
+			return hello{}, fmt.Errorf("%w: %s", errRefused, refused)
+		case peer == nil:
+			continue // early control traffic on a lossy link; it is resent
+		}
+		if reason := checkPeerHello(*peer, h); reason != "" {
+			_, _ = conn.Send(appendRefuse(nil, reason))
+			return hello{}, errors.New(reason)
+		}
+		return *peer, nil
+	}
+}
+
+func resendUntil(conn transports.Conn, rec []byte, stop chan struct{}) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if _, err := conn.Send(rec); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// checkPeerHello checks the acceptor's answer against what the dialer
+// expected; it returns why the link must be refused, or "".
+func checkPeerHello(peer, ours hello) string {
+	switch {
+	case peer.Version != protoVersion:
+		return fmt.Sprintf("protocol version mismatch: %s speaks version %d, %s speaks version %d", peer.From, peer.Version, ours.From, protoVersion)
+	case peer.From != ours.To:
+		return fmt.Sprintf("wrong broker: expected %s, reached %s", ours.To, peer.From)
+	case peer.LinkID != ours.LinkID:
+		return fmt.Sprintf("link id mismatch: asked for %s, got %s", ours.LinkID, peer.LinkID)
+	}
+	return ""
+}
+
+// acceptLink runs the acceptor's side of the handshake on an inbound
+// connection, then serves the link.
+func (b *Broker) acceptLink(conn transports.Conn) {
+	timer := time.AfterFunc(b.cfg.HandshakeTimeout, func() { _ = conn.Close() })
+	remote := conn.Info().Remote
+	var h hello
+	for {
+		f, err := conn.Receive()
+		if errors.Is(err, transports.ErrFrameTooLarge) {
+			continue
+		}
+		if err != nil {
+			timer.Stop()
+			_ = conn.Close()
+			b.log.Debug("inbound link closed before its handshake", slog.String("remote", remote), slog.Any("err", err))
+			return
+		}
+		var found bool
+		err = eachRecord(f.Data, func(t recType, body []byte) error {
+			if t != recHello {
+				return fmt.Errorf("expected hello, got %s", t)
+			}
+			var derr error
+			h, derr = decodeHello(body)
+			found = derr == nil
+			return derr
+		})
+		if err != nil || !found {
+			timer.Stop()
+			b.stats.badFrames.Add(1)
+			b.log.Warn("inbound link sent garbage; closed", slog.String("remote", remote), slog.Any("err", err))
+			_ = conn.Close()
+			return
+		}
+		break
+	}
+	timer.Stop()
+	l, reason := b.checkDialerHello(h, conn.Info().Scheme)
+	if reason != "" {
+		b.log.Error("refused inbound link", slog.String("remote", remote), slog.String("from", h.From), slog.String("reason", reason))
+		_, _ = conn.Send(appendRefuse(nil, reason))
+		_ = conn.Close()
+		return
+	}
+	reply := hello{Version: protoVersion, From: b.cfg.Address, To: h.From, LinkID: h.LinkID, Epoch: b.epoch}
+	if _, err := conn.Send(appendHello(nil, reply)); err != nil {
+		_ = conn.Close()
+		return
+	}
+	l.run(newSession(l, conn, h.Epoch, true))
+}
+
+// checkDialerHello finds the link an inbound hello asks for; it returns why
+// the link must be refused, or "".
+func (b *Broker) checkDialerHello(h hello, scheme string) (*link, string) {
+	if h.Version != protoVersion {
+		return nil, fmt.Sprintf("protocol version mismatch: %s speaks version %d, %s speaks version %d", h.From, h.Version, b.cfg.Address, protoVersion)
+	}
+	if h.To != b.cfg.Address {
+		return nil, fmt.Sprintf("wrong broker: expected %s, reached %s", h.To, b.cfg.Address)
+	}
+	b.mu.Lock()
+	l, ok := b.links[h.LinkID]
+	closed := b.closed
+	b.mu.Unlock()
+	switch {
+	case closed:
+		return nil, fmt.Sprintf("%s is shutting down", b.cfg.Address)
+	case !ok:
+		return nil, fmt.Sprintf("%s has no link %s", b.cfg.Address, h.LinkID)
+	case l.cfg.Peer != h.From:
+		return nil, fmt.Sprintf("link %s joins %s and %s, not %s", h.LinkID, b.cfg.Address, l.cfg.Peer, h.From)
+	case l.cfg.Dial != "":
+		return nil, fmt.Sprintf("link %s is dialed by %s, not by %s", h.LinkID, b.cfg.Address, h.From)
+	case l.cfg.Transport != scheme:
+		return nil, fmt.Sprintf("link %s runs over %s, not %s", h.LinkID, l.cfg.Transport, scheme)
+	}
+	return l, ""
+}
+
+// run serves one session until it fails, then marks the link down.
+func (l *link) run(s *session) {
+	if !l.b.linkUp(l, s) {
+		s.close()
+		return
+	}
+	go s.writeLoop()
+	err := s.readLoop()
+	s.close()
+	<-s.writerDone
+	l.b.linkDown(l, s, err)
+}
+
+// send queues a message for the next hop across this link.
+func (l *link) send(m *message, hops byte, dests []dest) {
+	s := l.sess.Load()
+	if s == nil {
+		l.dropped.Add(1)
+		l.droppedBytes.Add(uint64(len(m.Data)))
+		l.b.noteDrop("link", l.cfg.ID, "link down")
+		return
+	}
+	if s.out.add(func(b []byte) []byte { return appendMsg(b, m, hops, dests) }) {
+		l.msgsSent.Add(1)
+		return
+	}
+	l.dropped.Add(1)
+	l.droppedBytes.Add(uint64(len(m.Data)))
+	l.b.noteDrop("link", l.cfg.ID, "send queue full")
+}
+
+// shutdown tells the peer this link is closing on purpose and closes it.
+func (l *link) shutdown() {
+	l.stopOnce.Do(func() {
+		if s := l.sess.Load(); s != nil {
+			s.bye()
+		}
+	})
+}
+
+// state returns "up" or "down" and how long the link has been so.
+func (l *link) state() (string, time.Time, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sess.Load() != nil {
+		return "up", l.since, ""
+	}
+	return "down", l.since, l.lastErr
+}

@@ -1,0 +1,117 @@
+package broker
+
+import "fmt"
+
+// Message flags.
+const (
+	msgHasReply  = 1 << 0
+	msgHasHeader = 1 << 1
+)
+
+// message is a NATS message on its way through the overlay. Origin and Seq
+// identify it network-wide (the dedup window keys on them); Dests lists the
+// brokers this copy is responsible for. At every hop the destinations are
+// grouped by next hop and each group travels in its own copy, so every
+// destination appears in exactly one copy and a message is never duplicated
+// by forwarding, whatever the topology.
+//
+// A decoded message aliases the frame it came from.
+type message struct {
+	Origin  []byte
+	Seq     uint64
+	Hops    byte // hops left before the message is dropped as looping
+	Dests   []dest
+	Subject []byte
+	Reply   []byte
+	HasHdr  bool
+	HdrLen  int
+	Data    []byte // NATS headers (HdrLen bytes, when HasHdr) then the payload
+}
+
+// dest is one broker a message is for. Queues lists the queue groups whose
+// member at that broker gets the message; plain subscribers there always do.
+type dest struct {
+	Broker []byte
+	Queues [][]byte
+}
+
+// appendMsg encodes m with the given hop budget and destinations.
+func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
+	b, s := beginRecord(b, recMsg)
+	var flags byte
+	if len(m.Reply) > 0 {
+		flags |= msgHasReply
+	}
+	if m.HasHdr {
+		flags |= msgHasHeader
+	}
+	b = append(b, flags, hops)
+	b = appendBytes(b, m.Origin)
+	b = appendU64(b, m.Seq)
+	b = appendUvarint(b, uint64(len(dests)))
+	for _, d := range dests {
+		b = appendBytes(b, d.Broker)
+		b = appendUvarint(b, uint64(len(d.Queues)))
+		for _, q := range d.Queues {
+			b = appendBytes(b, q)
+		}
+	}
+	b = appendBytes(b, m.Subject)
+	if flags&msgHasReply != 0 {
+		b = appendBytes(b, m.Reply)
+	}
+	if flags&msgHasHeader != 0 {
+		b = appendUvarint(b, uint64(m.HdrLen))
+	}
+	b = append(b, m.Data...)
+	return endRecord(b, s)
+}
+
+// decode fills m from a record body, reusing m's slices.
+func (m *message) decode(body []byte) error {
+	r := reader{b: body}
+	flags := r.u8()
+	m.Hops = r.u8()
+	m.Origin = r.bytes()
+	m.Seq = r.u64()
+	n := r.count(2)
+	m.Dests = m.Dests[:0]
+	for i := 0; i < n && r.err() == nil; i++ {
+		if len(m.Dests) < cap(m.Dests) {
+			m.Dests = m.Dests[:len(m.Dests)+1]
+		} else {
+			m.Dests = append(m.Dests, dest{})
+		}
+		d := &m.Dests[len(m.Dests)-1]
+		d.Broker = r.bytes()
+		d.Queues = d.Queues[:0]
+		nq := r.count(1)
+		for j := 0; j < nq && r.err() == nil; j++ {
+			d.Queues = append(d.Queues, r.bytes())
+		}
+	}
+	m.Subject = r.bytes()
+	m.Reply = nil
+	if flags&msgHasReply != 0 {
+		m.Reply = r.bytes()
+	}
+	m.HasHdr = flags&msgHasHeader != 0
+	m.HdrLen = 0
+	if m.HasHdr {
+		m.HdrLen = int(r.uvarint())
+	}
+	m.Data = r.rest()
+	if err := r.err(); err != nil {
+		return err
+	}
+	if m.HdrLen < 0 || m.HdrLen > len(m.Data) {
+		return fmt.Errorf("header length %d exceeds message of %d bytes", m.HdrLen, len(m.Data))
+	}
+	if !validLiteralSubject(m.Subject) {
+		return fmt.Errorf("invalid subject %q", m.Subject)
+	}
+	if m.Reply != nil && !validLiteralSubject(m.Reply) {
+		return fmt.Errorf("invalid reply subject %q", m.Reply)
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// outbuf is the bounded send queue of one connection, filled by any number
+// of goroutines and drained by the connection's single writer.
+//
+// Data is bounded in bytes: an append that would take the queue past its
+// limit is dropped and counted (tail drop: the newest message loses, so
+// what is already queued keeps its order). Control data is never dropped;
+// it is small, and losing it would leave the network inconsistent.
+type outbuf struct {
+	mu     sync.Mutex
+	ctrl   []byte // sent before data
+	data   []byte
+	limit  int
+	closed bool
+	kick   chan struct{}
+
+	dropped      atomic.Uint64
+	droppedBytes atomic.Uint64
+}
+
+func newOutbuf(limit int) *outbuf {
+	return &outbuf{limit: limit, kick: make(chan struct{}, 1)}
+}
+
+// add appends data produced by fn; it reports false, and counts a drop,
+// when the queue is full or closed.
+func (o *outbuf) add(fn func([]byte) []byte) bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	n := len(o.data)
+	o.data = fn(o.data)
+	if len(o.data) > o.limit && n > 0 {
+		size := len(o.data) - n
+		o.data = o.data[:n]
+		o.mu.Unlock()
+		o.dropped.Add(1)
+		o.droppedBytes.Add(uint64(size))
+		return false
+	}
+	o.mu.Unlock()
+	o.signal()
+	return true
+}
+
+// addCtrl appends control data, which is never dropped.
+func (o *outbuf) addCtrl(fn func([]byte) []byte) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.ctrl = fn(o.ctrl)
+	o.mu.Unlock()
+	o.signal()
+}
+
+func (o *outbuf) signal() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take hands the writer everything queued, swapping in the writer's spare
+// buffers so that neither side allocates in the steady state.
+func (o *outbuf) take(ctrlSpare, dataSpare []byte) (ctrl, data []byte) {
+	o.mu.Lock()
+	ctrl, data = o.ctrl, o.data
+	o.ctrl, o.data = ctrlSpare[:0], dataSpare[:0]
+	o.mu.Unlock()
+	return ctrl, data
+}
+
+// queued is the number of data bytes waiting.
+func (o *outbuf) queued() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.data)
+}
+
+// close discards what is queued and refuses further appends; it returns
+// the number of data bytes discarded.
+func (o *outbuf) close() int {
+	o.mu.Lock()
+	n := len(o.data)
+	o.closed = true
+	o.ctrl, o.data = nil, nil
+	o.mu.Unlock()
+	o.signal()
+	return n
+}

@@ -1,0 +1,275 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wayline/wayline/transports"
+)
+
+// session is one connection carrying a link, from handshake to failure.
+// It has one reader goroutine (readLoop) and one writer goroutine
+// (writeLoop); everything else hands the writer records through out.
+type session struct {
+	l         *link
+	conn      transports.Conn
+	info      transports.Info
+	peerEpoch uint64
+	acceptor  bool
+	out       *outbuf
+	frameMax  int
+	lastRecv  atomic.Int64 // unix ns of the last frame received
+
+	done       chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
+
+	// Owned by the reader.
+	snap  snapshotAssembly
+	cache matchCache
+	msg   message
+	plan  plan
+	recv  *relRecv // nil on reliable transports
+
+	send *relSend // nil on reliable transports
+}
+
+// errBye ends a session whose peer said goodbye.
+var errBye = errors.New("peer closed the link")
+
+// defaultFrame is the frame size used to batch records on transports
+// without a preference: large enough to amortise per-frame costs, small
+// enough to keep latency low behind a batch.
+const defaultFrame = 64 << 10
+
+func newSession(l *link, conn transports.Conn, peerEpoch uint64, acceptor bool) *session {
+	info := conn.Info()
+	s := &session{
+		l:          l,
+		conn:       conn,
+		info:       info,
+		peerEpoch:  peerEpoch,
+		acceptor:   acceptor,
+		out:        newOutbuf(l.b.cfg.LinkQueueBytes),
+		frameMax:   min(defaultFrame, l.b.cfg.Transport.MaxFrame),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	if info.FrameHint > 0 {
+		s.frameMax = min(s.frameMax, info.FrameHint)
+	}
+	if !info.Reliable {
+		s.recv = newRelRecv()
+		s.send = &relSend{next: 1}
+	}
+	s.lastRecv.Store(time.Now().UnixNano())
+	return s
+}
+
+func (s *session) close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		_ = s.conn.Close()
+	})
+}
+
+// bye tells the peer the link is closing on purpose, then closes it.
+func (s *session) bye() {
+	_, _ = s.conn.Send(appendBye(nil))
+	s.close()
+}
+
+// sendRaw sends a record at once, outside the queues: pongs, acks, hellos.
+func (s *session) sendRaw(rec []byte) {
+	_, _ = s.conn.Send(rec)
+}
+
+func (s *session) readLoop() error {
+	for {
+		f, err := s.conn.Receive()
+		if errors.Is(err, transports.ErrFrameTooLarge) {
+			s.l.log.Warn("peer sent an oversized frame; discarded", slog.Any("err", err))
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.lastRecv.Store(f.Received.UnixNano())
+		s.l.bytesRecv.Add(uint64(len(f.Data)))
+		if err := eachRecord(f.Data, s.handle); err != nil {
+			if !errors.Is(err, errBye) {
+				s.l.b.stats.badFrames.Add(1)
+			}
+			return err
+		}
+	}
+}
+
+func (s *session) handle(t recType, body []byte) error {
+	switch t {
+	case recMsg:
+		if err := s.msg.decode(body); err != nil {
+			return fmt.Errorf("%w: msg: %w", errBadRecord, err)
+		}
+		s.l.msgsRecv.Add(1)
+		s.l.b.fromLink(s, &s.msg)
+	case recPing:
+		nonce, err := decodePing(body)
+		if err != nil {
+			return fmt.Errorf("%w: ping: %w", errBadRecord, err)
+		}
+		s.sendRaw(appendPing(nil, recPong, nonce))
+	case recPong:
+	case recHello:
+		// A lossy link repeats the dialer's hello until our answer gets
+		// through; answer again.
+		if s.acceptor {
+			s.sendRaw(appendHello(nil, hello{Version: protoVersion, From: s.l.b.cfg.Address, To: s.l.cfg.Peer, LinkID: s.l.cfg.ID, Epoch: s.l.b.epoch}))
+		}
+	case recRefuse:
+		reason, _ := decodeRefuse(body)
+		return fmt.Errorf("%w: %s", errRefused, reason)
+	case recCtl:
+		if s.recv == nil {
+			return fmt.Errorf("%w: reliable envelope on a reliable link", errBadRecord)
+		}
+		seq, inner, err := decodeCtl(body)
+		if err != nil {
+			return fmt.Errorf("%w: ctl: %w", errBadRecord, err)
+		}
+		ack, err := s.recv.receive(seq, inner, func(rec []byte) error {
+			return eachRecord(rec, s.handleControl)
+		})
+		s.sendRaw(appendAck(nil, ack))
+		return err
+	case recAck:
+		if s.send == nil {
+			return fmt.Errorf("%w: ack on a reliable link", errBadRecord)
+		}
+		seq, err := decodePing(body)
+		if err != nil {
+			return fmt.Errorf("%w: ack: %w", errBadRecord, err)
+		}
+		s.send.ack(seq)
+	default:
+		if t.isControl() {
+			return s.handleControl(t, body)
+		}
+		return fmt.Errorf("%w: unknown record type %d", errBadRecord, byte(t))
+	}
+	return nil
+}
+
+func (s *session) handleControl(t recType, body []byte) error {
+	b := s.l.b
+	switch t {
+	case recLinkState:
+		ls, err := decodeLinkState(body)
+		if err != nil {
+			return fmt.Errorf("%w: link-state: %w", errBadRecord, err)
+		}
+		b.onLinkState(s, ls)
+	case recInterest:
+		u, err := decodeInterest(body)
+		if err != nil {
+			return fmt.Errorf("%w: interest: %w", errBadRecord, err)
+		}
+		b.onInterest(s, u)
+	case recSyncReq:
+		origin, err := decodeSyncReq(body)
+		if err != nil {
+			return fmt.Errorf("%w: sync-request: %w", errBadRecord, err)
+		}
+		b.onSyncReq(s, origin)
+	case recBye:
+		return errBye
+	default:
+		return fmt.Errorf("%w: %s inside a reliable envelope", errBadRecord, t)
+	}
+	return nil
+}
+
+// writeLoop drains the queues into frames, sends keepalives, resends
+// unacknowledged control records on lossy links, and declares the link
+// dead when the peer falls silent.
+func (s *session) writeLoop() {
+	defer close(s.writerDone)
+	cfg := &s.l.b.cfg
+	tickEvery := cfg.Keepalive
+	if s.send != nil {
+		tickEvery = min(tickEvery, relTick)
+	}
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	var ctrl, data []byte
+	lastSend := time.Now()
+	for {
+		select {
+		case <-s.out.kick:
+		case <-tick.C:
+		case <-s.done:
+			return
+		}
+		now := time.Now()
+		if silent := now.Sub(time.Unix(0, s.lastRecv.Load())); silent > cfg.DeadAfter {
+			s.l.log.Warn("peer silent; link declared down", slog.Duration("silent", silent))
+			s.close()
+			return
+		}
+		ctrl, data = s.out.take(ctrl, data)
+		frames := ctrl
+		if s.send != nil {
+			frames = s.send.wrap(ctrl, now)
+		}
+		if len(frames)+len(data) == 0 && now.Sub(lastSend) >= cfg.Keepalive {
+			frames = appendPing(frames, recPing, uint64(now.UnixNano()))
+		}
+		if err := s.sendRecords(frames); err != nil {
+			s.fail(err)
+			return
+		}
+		if err := s.sendRecords(data); err != nil {
+			s.fail(err)
+			return
+		}
+		if len(frames)+len(data) > 0 {
+			lastSend = now
+		}
+	}
+}
+
+func (s *session) fail(err error) {
+	s.l.log.Warn("send failed; link down", slog.Any("err", err))
+	s.close()
+}
+
+// sendRecords cuts a run of records into frames of at most frameMax bytes
+// (a single larger record travels alone) and sends them.
+func (s *session) sendRecords(buf []byte) error {
+	for len(buf) > 0 {
+		n := 0
+		for n < len(buf) {
+			size := recordHeader + int(binary.BigEndian.Uint32(buf[n+1:]))
+			if n > 0 && n+size > s.frameMax {
+				break
+			}
+			n += size
+		}
+		if _, err := s.conn.Send(buf[:n]); err != nil {
+			if errors.Is(err, transports.ErrFrameTooLarge) {
+				s.l.log.Error("record over the frame limit; dropped", slog.Int("bytes", n))
+				buf = buf[n:]
+				continue
+			}
+			return err
+		}
+		s.l.bytesSent.Add(uint64(n))
+		buf = buf[n:]
+	}
+	return nil
+}

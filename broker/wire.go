@@ -1,0 +1,315 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// The overlay protocol. A transport frame carries one or more records; a
+// record never spans frames. Each record is
+//
+//	type u8 | body length u32 (big endian) | body
+//
+// Bodies are built from fixed-width big-endian integers, uvarints, and
+// uvarint-length-prefixed strings (see codec.go).
+
+// protoVersion is exchanged in the link handshake. Brokers speaking
+// different versions refuse each other with an error on both sides.
+const protoVersion = 1
+
+// recordHeader is the size of a record's type and length.
+const recordHeader = 5
+
+type recType byte
+
+const (
+	recHello     recType = 1  // handshake, both directions
+	recRefuse    recType = 2  // handshake refused; the sender closes the link
+	recPing      recType = 3  // keepalive request
+	recPong      recType = 4  // keepalive answer
+	recBye       recType = 5  // orderly shutdown of the link
+	recLinkState recType = 6  // a broker's links (flooded)
+	recInterest  recType = 7  // a broker's subscription interest (flooded)
+	recSyncReq   recType = 8  // "send me your full state of this origin"
+	recMsg       recType = 9  // a NATS message on its way to some brokers
+	recCtl       recType = 10 // reliable envelope for control records on lossy links
+	recAck       recType = 11 // cumulative acknowledgement of recCtl envelopes
+)
+
+func (t recType) String() string {
+	switch t {
+	case recHello:
+		return "hello"
+	case recRefuse:
+		return "refuse"
+	case recPing:
+		return "ping"
+	case recPong:
+		return "pong"
+	case recBye:
+		return "bye"
+	case recLinkState:
+		return "link-state"
+	case recInterest:
+		return "interest"
+	case recSyncReq:
+		return "sync-request"
+	case recMsg:
+		return "msg"
+	case recCtl:
+		return "ctl"
+	case recAck:
+		return "ack"
+	}
+	return fmt.Sprintf("record-%d", byte(t))
+}
+
+// isControl reports whether a record belongs to the control plane, whose
+// records must not be lost and are therefore sent reliably on lossy links.
+func (t recType) isControl() bool {
+	switch t {
+	case recLinkState, recInterest, recSyncReq, recBye:
+		return true
+	}
+	return false
+}
+
+var errBadRecord = errors.New("malformed record")
+
+// beginRecord appends a record header whose length endRecord patches.
+func beginRecord(b []byte, t recType) ([]byte, int) {
+	start := len(b)
+	return append(b, byte(t), 0, 0, 0, 0), start
+}
+
+func endRecord(b []byte, start int) []byte {
+	binary.BigEndian.PutUint32(b[start+1:], uint32(len(b)-start-recordHeader))
+	return b
+}
+
+// eachRecord calls fn for every record in a frame. It stops at the first
+// error, from the framing or from fn.
+func eachRecord(frame []byte, fn func(t recType, body []byte) error) error {
+	for len(frame) > 0 {
+		if len(frame) < recordHeader {
+			return fmt.Errorf("%w: %d stray bytes", errBadRecord, len(frame))
+		}
+		t := recType(frame[0])
+		n := binary.BigEndian.Uint32(frame[1:])
+		if uint64(n) > uint64(len(frame)-recordHeader) {
+			return fmt.Errorf("%w: %s record of %d bytes in %d", errBadRecord, t, n, len(frame)-recordHeader)
+		}
+		body := frame[recordHeader : recordHeader+int(n)]
+		frame = frame[recordHeader+int(n):]
+		if err := fn(t, body); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hello opens a link. The dialer names the link and the broker it expects
+// to reach; the acceptor checks both and answers with its own hello.
+type hello struct {
+	Version uint16
+	From    string // sender's address
+	To      string // the address the sender expects at the other end
+	LinkID  string
+	Epoch   uint64 // sender's start time; a restart changes it
+}
+
+func appendHello(b []byte, h hello) []byte {
+	b, s := beginRecord(b, recHello)
+	b = appendU16(b, h.Version)
+	b = appendStr(b, h.From)
+	b = appendStr(b, h.To)
+	b = appendStr(b, h.LinkID)
+	b = appendU64(b, h.Epoch)
+	return endRecord(b, s)
+}
+
+func decodeHello(body []byte) (hello, error) {
+	r := reader{b: body}
+	h := hello{Version: r.u16(), From: r.str(), To: r.str(), LinkID: r.str(), Epoch: r.u64()}
+	return h, r.done()
+}
+
+func appendRefuse(b []byte, reason string) []byte {
+	b, s := beginRecord(b, recRefuse)
+	b = appendStr(b, reason)
+	return endRecord(b, s)
+}
+
+func decodeRefuse(body []byte) (string, error) {
+	r := reader{b: body}
+	reason := r.str()
+	return reason, r.done()
+}
+
+func appendPing(b []byte, t recType, nonce uint64) []byte {
+	b, s := beginRecord(b, t)
+	b = appendU64(b, nonce)
+	return endRecord(b, s)
+}
+
+func decodePing(body []byte) (uint64, error) {
+	r := reader{b: body}
+	v := r.u64()
+	return v, r.done()
+}
+
+func appendBye(b []byte) []byte {
+	b, s := beginRecord(b, recBye)
+	return endRecord(b, s)
+}
+
+// version orders the states a broker announces about itself: a restart
+// (a later epoch) supersedes everything from before it.
+type version struct {
+	Epoch, Seq uint64
+}
+
+func (v version) newer(than version) bool {
+	if v.Epoch != than.Epoch {
+		return v.Epoch > than.Epoch
+	}
+	return v.Seq > than.Seq
+}
+
+// linkState is a broker's full list of links that are up, flooded to every
+// broker whenever it changes.
+type linkState struct {
+	Origin string
+	Ver    version
+	Links  []lsLink
+}
+
+type lsLink struct {
+	ID   string
+	Peer string
+	Cost float64
+}
+
+func appendLinkState(b []byte, ls *linkState) []byte {
+	b, s := beginRecord(b, recLinkState)
+	b = appendStr(b, ls.Origin)
+	b = appendU64(b, ls.Ver.Epoch)
+	b = appendU64(b, ls.Ver.Seq)
+	b = appendUvarint(b, uint64(len(ls.Links)))
+	for _, l := range ls.Links {
+		b = appendStr(b, l.ID)
+		b = appendStr(b, l.Peer)
+		b = appendF64(b, l.Cost)
+	}
+	return endRecord(b, s)
+}
+
+func decodeLinkState(body []byte) (*linkState, error) {
+	r := reader{b: body}
+	ls := &linkState{Origin: r.str(), Ver: version{Epoch: r.u64(), Seq: r.u64()}}
+	n := r.count(10)
+	for i := 0; i < n && r.err() == nil; i++ {
+		ls.Links = append(ls.Links, lsLink{ID: r.str(), Peer: r.str(), Cost: r.f64()})
+	}
+	return ls, r.done()
+}
+
+// Interest update flags.
+const (
+	// interestFirst marks the first part of a snapshot: the receiver forgets
+	// what it knew of the origin.
+	interestFirst = 1 << 0
+	// interestLast marks the last part of a snapshot; the snapshot applies
+	// only once this part arrives.
+	interestLast = 1 << 1
+	// interestSnapshot marks the parts of a snapshot, as opposed to a delta.
+	interestSnapshot = 1 << 2
+)
+
+// interestUpdate carries a broker's subscription interest: either a delta
+// that applies on top of Seq-1, or a full snapshot at Seq, split into parts
+// that each fit in a frame.
+type interestUpdate struct {
+	Origin string
+	Ver    version
+	Flags  byte
+	Ops    []interestOp
+}
+
+// interestOp sets the weight of one (subject, queue) entry. Weight 0 removes
+// it. Plain subscriptions have an empty queue and weight 1.
+type interestOp struct {
+	Subject string
+	Queue   string
+	Weight  uint32
+}
+
+func appendInterest(b []byte, u *interestUpdate) []byte {
+	b, s := beginRecord(b, recInterest)
+	b = appendStr(b, u.Origin)
+	b = appendU64(b, u.Ver.Epoch)
+	b = appendU64(b, u.Ver.Seq)
+	b = append(b, u.Flags)
+	b = appendUvarint(b, uint64(len(u.Ops)))
+	for _, op := range u.Ops {
+		b = appendStr(b, op.Subject)
+		b = appendStr(b, op.Queue)
+		b = appendUvarint(b, uint64(op.Weight))
+	}
+	return endRecord(b, s)
+}
+
+func decodeInterest(body []byte) (*interestUpdate, error) {
+	r := reader{b: body}
+	u := &interestUpdate{Origin: r.str(), Ver: version{Epoch: r.u64(), Seq: r.u64()}, Flags: r.u8()}
+	n := r.count(3)
+	if n > 0 {
+		u.Ops = make([]interestOp, 0, n)
+	}
+	for i := 0; i < n && r.err() == nil; i++ {
+		op := interestOp{Subject: r.str(), Queue: r.str()}
+		w := r.uvarint()
+		if w > 1<<31 {
+			r.fail(fmt.Errorf("weight %d out of range", w))
+		}
+		op.Weight = uint32(w)
+		if r.err() == nil && !validSubject(op.Subject) {
+			r.fail(fmt.Errorf("invalid subject %q", op.Subject))
+		}
+		u.Ops = append(u.Ops, op)
+	}
+	return u, r.done()
+}
+
+func appendSyncReq(b []byte, origin string) []byte {
+	b, s := beginRecord(b, recSyncReq)
+	b = appendStr(b, origin)
+	return endRecord(b, s)
+}
+
+func decodeSyncReq(body []byte) (string, error) {
+	r := reader{b: body}
+	o := r.str()
+	return o, r.done()
+}
+
+// appendCtl wraps an encoded control record in a reliable envelope.
+func appendCtl(b []byte, seq uint64, record []byte) []byte {
+	b, s := beginRecord(b, recCtl)
+	b = appendU64(b, seq)
+	b = append(b, record...)
+	return endRecord(b, s)
+}
+
+func decodeCtl(body []byte) (uint64, []byte, error) {
+	r := reader{b: body}
+	seq := r.u64()
+	return seq, r.rest(), r.err()
+}
+
+func appendAck(b []byte, seq uint64) []byte {
+	b, s := beginRecord(b, recAck)
+	b = appendU64(b, seq)
+	return endRecord(b, s)
+}
