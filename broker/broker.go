@@ -44,13 +44,13 @@ type Broker struct {
 
 	mu       sync.Mutex // guards the control plane below
 	interest *interestDB
-	lsdb     map[string]*linkState // every broker's links, including ours
-	links    map[string]*link      // our links by id
+	lsdb     map[string]*linkState  // every broker's links, including ours
+	links    map[string]*link       // our links by id
 	leaves   map[*leafConn]struct{} // every open leaf connection
 	// unreachable holds when each known broker became unreachable.
 	unreachable map[string]time.Time
-	started  bool
-	closed   bool
+	started     bool
+	closed      bool
 
 	routes  atomic.Pointer[routeTable]
 	replies *replyMap
@@ -92,19 +92,19 @@ func New(cfg Config) (*Broker, error) {
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	b := &Broker{
-		cfg:       cfg,
-		log:       cfg.Logger.With(slog.String("broker", cfg.Address)),
-		epoch:     epoch,
-		serverID:  "WL" + hex.EncodeToString(id),
-		addr:      []byte(cfg.Address),
-		interest:  newInterestDB(epoch),
-		lsdb:      make(map[string]*linkState),
-		links:     make(map[string]*link),
-		leaves:    make(map[*leafConn]struct{}),
+		cfg:         cfg,
+		log:         cfg.Logger.With(slog.String("broker", cfg.Address)),
+		epoch:       epoch,
+		serverID:    "WL" + hex.EncodeToString(id),
+		addr:        []byte(cfg.Address),
+		interest:    newInterestDB(epoch),
+		lsdb:        make(map[string]*linkState),
+		links:       make(map[string]*link),
+		leaves:      make(map[*leafConn]struct{}),
 		unreachable: make(map[string]time.Time),
-		replies:   newReplyMap(cfg.ReplyTTL, cfg.MaxReplies),
-		dedup:     newDedupTable(),
-		leafReady: make(chan struct{}),
+		replies:     newReplyMap(cfg.ReplyTTL, cfg.MaxReplies),
+		dedup:       newDedupTable(),
+		leafReady:   make(chan struct{}),
 	}
 	b.seq.Store(epoch)
 	b.drops.log = b.log

@@ -70,12 +70,12 @@ func newTestNet(t testing.TB, spec netSpec) *testNet {
 	for _, a := range spec.brokers {
 		n.order = append(n.order, a)
 		n.cfgs[a] = &Config{
-			Address:       a,
-			Client:        "127.0.0.1:0",
-			HTTP:          "127.0.0.1:0",
-			Logger:        testLogger(t).With("test", t.Name()),
-			Keepalive:     100 * time.Millisecond,
-			DeadAfter:     time.Second,
+			Address:        a,
+			Client:         "127.0.0.1:0",
+			HTTP:           "127.0.0.1:0",
+			Logger:         testLogger(t).With("test", t.Name()),
+			Keepalive:      100 * time.Millisecond,
+			DeadAfter:      time.Second,
 			DialBackoffMax: 500 * time.Millisecond,
 		}
 		listen[a] = map[string]string{}
@@ -221,4 +221,330 @@ func TestChainTCP(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("message did not arrive")
 	}
+}
+
+// collect subscribes and gathers messages on a channel.
+func collect(t testing.TB, nc *nats.Conn, subject, queue string) chan *nats.Msg {
+	t.Helper()
+	ch := make(chan *nats.Msg, 100000)
+	var err error
+	if queue == "" {
+		_, err = nc.ChanSubscribe(subject, ch)
+	} else {
+		_, err = nc.ChanQueueSubscribe(subject, queue, ch)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func expectMsg(t testing.TB, ch chan *nats.Msg, d time.Duration) *nats.Msg {
+	t.Helper()
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(d):
+		t.Fatal("message did not arrive")
+		return nil
+	}
+}
+
+func expectNone(t testing.TB, ch chan *nats.Msg, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-ch:
+		t.Fatalf("unexpected message %q on %s", m.Data, m.Subject)
+	case <-time.After(d):
+	}
+}
+
+var chain = []string{"na.c1.a", "na.c1.b", "na.c1.c"}
+
+func chainLinks(transport string) []string {
+	return []string{"na.c1.a-na.c1.b:" + transport, "na.c1.b-na.c1.c:" + transport}
+}
+
+func TestRequestReplyFirstTry(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n.waitRoutes()
+	resp := n.connect("na.c1.c")
+	if _, err := resp.Subscribe("svc.echo", func(m *nats.Msg) { _ = m.Respond(append([]byte("re:"), m.Data...)) }); err != nil {
+		t.Fatal(err)
+	}
+	resp.Flush()
+	n.waitInterest("na.c1.a", "svc.echo", "na.c1.c")
+	// Every request comes from a brand-new connection, whose reply inbox
+	// nobody beyond A knows about yet.
+	for i := range 20 {
+		nc := n.connect("na.c1.a")
+		m, err := nc.Request("svc.echo", []byte(fmt.Sprint(i)), 2*time.Second)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("re:%d", i); string(m.Data) != want {
+			t.Fatalf("reply %q, want %q", m.Data, want)
+		}
+		nc.Close()
+	}
+}
+
+func TestHeadersAndReplyPreserved(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n.waitRoutes()
+	ch := collect(t, n.connect("na.c1.c"), "h.>", "")
+	n.waitInterest("na.c1.a", "h.>", "na.c1.c")
+	pub := n.connect("na.c1.a")
+	msg := nats.NewMsg("h.one")
+	msg.Reply = "my.reply.subject"
+	msg.Header.Set("X-Trace", "abc 123")
+	msg.Header.Add("X-Multi", "1")
+	msg.Header.Add("X-Multi", "2")
+	msg.Data = []byte("payload")
+	if err := pub.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := expectMsg(t, ch, 5*time.Second)
+	if got.Reply != "my.reply.subject" || string(got.Data) != "payload" {
+		t.Fatalf("got reply %q data %q", got.Reply, got.Data)
+	}
+	if got.Header.Get("X-Trace") != "abc 123" || len(got.Header.Values("X-Multi")) != 2 {
+		t.Fatalf("headers lost: %v", got.Header)
+	}
+}
+
+func TestQueueGroupExactlyOnce(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n.waitRoutes()
+	var chans []chan *nats.Msg
+	for _, a := range chain {
+		chans = append(chans, collect(t, n.connect(a), "jobs.*", "workers"))
+	}
+	for _, a := range chain {
+		for _, h := range chain {
+			if a != h {
+				n.waitInterest(a, "jobs.*", h)
+			}
+		}
+	}
+	// Publish from every broker, including ones with a local member, and
+	// from a broker-less angle: each message reaches exactly one member.
+	const per = 300
+	for _, a := range chain {
+		pub := n.connect(a)
+		for i := range per {
+			if err := pub.Publish(fmt.Sprintf("jobs.%d", i), []byte(a)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pub.Flush()
+	}
+	total := 0
+	deadline := time.After(10 * time.Second)
+	for total < 3*per {
+		select {
+		case <-chans[0]:
+		case <-chans[1]:
+		case <-chans[2]:
+		case <-deadline:
+			t.Fatalf("received %d of %d", total, 3*per)
+		}
+		total++
+	}
+	for _, ch := range chans {
+		expectNone(t, ch, 300*time.Millisecond)
+	}
+}
+
+func TestQueueGroupSpreadsAcrossBrokers(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n.waitRoutes()
+	b := collect(t, n.connect("na.c1.b"), "work", "workers")
+	c := collect(t, n.connect("na.c1.c"), "work", "workers")
+	n.waitInterest("na.c1.a", "work", "na.c1.b")
+	n.waitInterest("na.c1.a", "work", "na.c1.c")
+	pub := n.connect("na.c1.a")
+	const total = 400
+	for range total {
+		pub.Publish("work", []byte("x"))
+	}
+	pub.Flush()
+	waitFor(t, "all queue messages", 10*time.Second, func() bool { return len(b)+len(c) == total })
+	if len(b) < total/5 || len(c) < total/5 {
+		t.Fatalf("queue members unevenly served: b=%d c=%d", len(b), len(c))
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := len(b) + len(c); got != total {
+		t.Fatalf("%d deliveries for %d messages", got, total)
+	}
+}
+
+func TestInterestWithdrawal(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n.waitRoutes()
+	nc := n.connect("na.c1.c")
+	sub, err := nc.Subscribe("w.*.x", func(*nats.Msg) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	n.waitInterest("na.c1.a", "w.*.x", "na.c1.c")
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	waitFor(t, "withdrawal on unsubscribe", 5*time.Second, func() bool { return !hasInterest(n.brokers["na.c1.a"], "w.*.x") })
+
+	nc2 := n.connect("na.c1.c")
+	nc2.Subscribe("gone.>", func(*nats.Msg) {})
+	nc2.Flush()
+	n.waitInterest("na.c1.a", "gone.>", "na.c1.c")
+	nc2.Close()
+	waitFor(t, "withdrawal on disconnect", 5*time.Second, func() bool { return !hasInterest(n.brokers["na.c1.a"], "gone.>") })
+
+	// Nothing crosses a link without interest beyond it.
+	before := n.brokers["na.c1.a"].Links()[0].MsgsSent
+	pub := n.connect("na.c1.a")
+	for range 100 {
+		pub.Publish("gone.now", nil)
+	}
+	pub.Flush()
+	time.Sleep(100 * time.Millisecond)
+	if after := n.brokers["na.c1.a"].Links()[0].MsgsSent; after != before {
+		t.Fatalf("%d messages crossed a link without interest", after-before)
+	}
+}
+
+func hasInterest(b *Broker, subject string) bool {
+	for _, ii := range b.Interest() {
+		if ii.Subject == subject {
+			return true
+		}
+	}
+	return false
+}
+
+// gridSpec is a 3x3 grid of brokers, every neighbour linked: a mesh full
+// of cycles.
+func gridSpec() netSpec {
+	var s netSpec
+	name := func(r, c int) string { return fmt.Sprintf("eu.g.r%d.c%d", r, c) }
+	for r := range 3 {
+		for c := range 3 {
+			s.brokers = append(s.brokers, name(r, c))
+			if c < 2 {
+				s.links = append(s.links, name(r, c)+"-"+name(r, c+1)+":tcp")
+			}
+			if r < 2 {
+				s.links = append(s.links, name(r, c)+"-"+name(r+1, c)+":tcp")
+			}
+		}
+	}
+	return s
+}
+
+// exactlyOnce subscribes on every broker, publishes from every broker, and
+// checks that each subscriber got each message exactly once.
+func exactlyOnce(t *testing.T, n *testNet) {
+	n.waitRoutes()
+	subs := map[string]chan *nats.Msg{}
+	for _, a := range n.order {
+		subs[a] = collect(t, n.connect(a), "mesh.>", "")
+	}
+	for _, a := range n.order {
+		for _, h := range n.order {
+			if a != h {
+				n.waitInterest(a, "mesh.>", h)
+			}
+		}
+	}
+	const per = 50
+	for _, a := range n.order {
+		pub := n.connect(a)
+		for i := range per {
+			pub.Publish("mesh."+a, []byte(fmt.Sprint(i)))
+		}
+		pub.Flush()
+	}
+	want := per * len(n.order)
+	for _, a := range n.order {
+		ch := subs[a]
+		seen := map[string]bool{}
+		for len(seen) < want {
+			m := expectMsg(t, ch, 10*time.Second)
+			k := m.Subject + "/" + string(m.Data)
+			if seen[k] {
+				t.Fatalf("%s got %s twice", a, k)
+			}
+			seen[k] = true
+		}
+		expectNone(t, ch, 100*time.Millisecond)
+	}
+}
+
+func TestDiamondExactlyOnce(t *testing.T) {
+	n := newTestNet(t, netSpec{
+		brokers: []string{"x.a", "x.b", "x.c", "x.d"},
+		links:   []string{"x.a-x.b:tcp", "x.a-x.c:tcp", "x.b-x.d:tcp", "x.c-x.d:tcp"},
+	})
+	exactlyOnce(t, n)
+}
+
+func TestGridExactlyOnce(t *testing.T) {
+	exactlyOnce(t, newTestNet(t, gridSpec()))
+}
+
+func TestThousandSubjects(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n.waitRoutes()
+	sub := n.connect("na.c1.c")
+	ch := make(chan *nats.Msg, 2000)
+	for i := range 1000 {
+		if _, err := sub.ChanSubscribe(fmt.Sprintf("s.%d", i), ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub.Flush()
+	waitFor(t, "1000 subjects at A", 10*time.Second, func() bool { return len(n.brokers["na.c1.a"].Interest()) == 1000 })
+	pub := n.connect("na.c1.a")
+	for i := range 1000 {
+		pub.Publish(fmt.Sprintf("s.%d", i), []byte(fmt.Sprint(i)))
+	}
+	pub.Flush()
+	seen := map[string]bool{}
+	for len(seen) < 1000 {
+		m := expectMsg(t, ch, 10*time.Second)
+		if m.Subject != "s."+string(m.Data) {
+			t.Fatalf("message %q on %s", m.Data, m.Subject)
+		}
+		seen[m.Subject] = true
+	}
+}
+
+func TestReservedSubjectRefused(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain[:2], links: chainLinks("tcp")[:1]})
+	n.waitRoutes()
+	ch := collect(t, n.connect("na.c1.b"), "$WL.>", "")
+	n.waitInterest("na.c1.a", "$WL.>", "na.c1.b")
+	errs := make(chan error, 1)
+	pub := n.connect("na.c1.a", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}))
+	pub.Publish("$WL.cost.na", []byte("forged"))
+	pub.Flush()
+	select {
+	case err := <-errs:
+		if !strings.Contains(strings.ToLower(err.Error()), "permission") {
+			t.Fatalf("error %v, want a permission violation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("publisher was not told")
+	}
+	expectNone(t, ch, 300*time.Millisecond)
 }
