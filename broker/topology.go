@@ -1,0 +1,54 @@
+package broker
+
+import (
+	"fmt"
+
+	"github.com/wayline/wayline/router"
+	"github.com/wayline/wayline/topology"
+	"github.com/wayline/wayline/transports"
+)
+
+// FromTopology builds the configuration of broker addr from a topology
+// file: its listeners and ports, its links (dialing those where it is a),
+// and its TLS files. Tunables keep their defaults.
+func FromTopology(f *topology.File, addr router.Address) (Config, error) {
+	tb, ok := f.Broker(addr)
+	if !ok {
+		known := make([]string, 0, len(f.Brokers))
+		for _, b := range f.Brokers {
+			known = append(known, string(b.Address))
+		}
+		return Config{}, fmt.Errorf("broker %s is not in topology %s (it has %v)", addr, f.Name, known)
+	}
+	cfg := Config{
+		Address: string(tb.Address),
+		Listen:  tb.Listen,
+		Client:  tb.Client,
+		HTTP:    tb.HTTP,
+		Leaf:    tb.Leaf,
+	}
+	if t := tb.TLS; t != nil && t.Cert != "" && t.Key != "" && t.CA != "" {
+		tc, err := transports.LoadTLSConfig(t.Cert, t.Key, t.CA)
+		if err != nil {
+			return Config{}, fmt.Errorf("broker %s: tls: %w", addr, err)
+		}
+		cfg.Transport.TLS = tc
+	}
+	for _, l := range f.LinksOf(addr) {
+		lc := LinkConfig{ID: l.ID, Transport: l.Transport}
+		if l.A == addr {
+			u, err := l.DialURL(f)
+			if err != nil {
+				return Config{}, err
+			}
+			lc.Peer, lc.Dial = string(l.B), u
+		} else {
+			lc.Peer = string(l.A)
+		}
+		if l.Transport == "tls" && cfg.Transport.TLS == nil {
+			return Config{}, fmt.Errorf("broker %s: link %s (%s -> %s) uses tls, but the broker has no tls files (cert, key, ca)", addr, l.ID, l.A, l.B)
+		}
+		cfg.Links = append(cfg.Links, lc)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/wayline/wayline/internal/bench"
+)
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, "Usage: wayline bench <experiment> [flags]\n\nExperiments:\n  overlay  messages across a 3-broker chain, against a NATS leafnode chain and a NATS cluster")
+		if len(args) == 0 {
+			return usageError{"no experiment given"}
+		}
+		return nil
+	}
+	switch args[0] {
+	case "overlay":
+		return benchOverlay(ctx, args[1:], stdout, stderr)
+	}
+	return usageError{fmt.Sprintf("unknown experiment %q", args[0])}
+}
+
+func benchOverlay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench overlay", "bench overlay [flags]", `
+Measures, one after the other in this process: Wayline's A-B-C chain of
+brokers over tcp (publisher on A, subscriber on C), a chain of three
+nats-servers joined by leafnodes, and a 3-node NATS cluster. For each it
+prints the delivered messages per second under flow control (the
+publisher keeps at most --window messages in flight, so that systems are
+compared on delivered messages, not lost ones), the messages dropped, and
+the one-way p50/p99 latency at a steady --rate. The last line is
+ratio_vs_nats_leaf_throughput=<x.xx>.`, stderr)
+	var cfg bench.OverlayConfig
+	fs.DurationVar(&cfg.Duration, "duration", 5e9, "length of each throughput run")
+	fs.IntVar(&cfg.Size, "size", 128, "message payload size in bytes (at least 8)")
+	fs.IntVar(&cfg.Window, "window", 20000, "messages in flight before the publisher waits")
+	fs.IntVar(&cfg.LatencyRate, "rate", 10000, "publishing rate of the latency run, messages per second")
+	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", 3e9, "length of each latency run")
+	newLogger := logFlags(fs, stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger()
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	_, err = bench.RunOverlay(ctx, stdout, cfg)
+	return err
+}

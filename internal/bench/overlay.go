@@ -1,0 +1,278 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// OverlayConfig sets up `wayline bench overlay`.
+type OverlayConfig struct {
+	// Duration of the throughput run of each system. Default 5 s.
+	Duration time.Duration
+	// Size of each message payload in bytes. Default 128.
+	Size int
+	// Window is how many messages the publisher lets be in flight (sent,
+	// not yet received) before it waits: flow control, so that systems
+	// are compared on delivered messages, not on messages lost. Default
+	// 20,000.
+	Window int
+	// LatencyRate is the steady publishing rate of the latency run, in
+	// messages per second. Default 10,000.
+	LatencyRate int
+	// LatencyDuration is the length of each latency run. Default 3 s.
+	LatencyDuration time.Duration
+	Logger          *slog.Logger
+}
+
+func (c *OverlayConfig) defaults() {
+	if c.Duration <= 0 {
+		c.Duration = 5 * time.Second
+	}
+	if c.Size < 8 {
+		c.Size = 128
+	}
+	if c.Window <= 0 {
+		c.Window = 20000
+	}
+	if c.LatencyRate <= 0 {
+		c.LatencyRate = 10000
+	}
+	if c.LatencyDuration <= 0 {
+		c.LatencyDuration = 3 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Result is one system's figures.
+type Result struct {
+	System    string
+	MsgsPerS  float64
+	Sent      uint64
+	Received  uint64
+	Dropped   uint64 // sent but never received, plus what the system counted
+	P50, P99  time.Duration
+	LatencyN  int
+	Published uint64
+}
+
+// RunOverlay measures the Wayline A-B-C chain, a NATS leafnode chain and a
+// NATS cluster one after the other, prints a table to w, and ends with the
+// line ratio_vs_nats_leaf_throughput=<x.xx>.
+func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, error) {
+	cfg.defaults()
+	starts := []func() (*system, error){
+		func() (*system, error) { return waylineChain(ctx, cfg.Logger) },
+		natsLeafChain,
+		natsCluster,
+	}
+	fmt.Fprintf(w, "overlay benchmark: %d-byte messages, %v throughput run (window %d), latency at %d msg/s for %v, GOMAXPROCS=%d\n",
+		cfg.Size, cfg.Duration, cfg.Window, cfg.LatencyRate, cfg.LatencyDuration, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(w, "%-30s %14s %10s %10s %10s\n", "system", "delivered/s", "dropped", "p50", "p99")
+	var results []Result
+	for _, start := range starts {
+		sys, err := start()
+		if err != nil {
+			return results, err
+		}
+		r, err := measure(ctx, sys, cfg)
+		sys.close()
+		if err != nil {
+			return results, fmt.Errorf("%s: %w", sys.name, err)
+		}
+		results = append(results, r)
+		fmt.Fprintf(w, "%-30s %14.0f %10d %10s %10s\n", r.System, r.MsgsPerS, r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+	}
+	wl, leaf := results[0], results[1]
+	fmt.Fprintf(w, "ratio_vs_nats_leaf_p99=%.2f\n", float64(wl.P99)/float64(leaf.P99))
+	fmt.Fprintf(w, "ratio_vs_nats_leaf_throughput=%.2f\n", wl.MsgsPerS/leaf.MsgsPerS)
+	return results, nil
+}
+
+func measure(ctx context.Context, sys *system, cfg OverlayConfig) (Result, error) {
+	r := Result{System: sys.name}
+	pub, err := nats.Connect(sys.pubURL)
+	if err != nil {
+		return r, err
+	}
+	defer pub.Close()
+	sub, err := nats.Connect(sys.subURL)
+	if err != nil {
+		return r, err
+	}
+	defer sub.Close()
+	droppedBefore := sys.dropped()
+
+	if err := throughput(ctx, pub, sub, cfg, &r); err != nil {
+		return r, err
+	}
+	if err := latency(ctx, pub, sub, cfg, &r); err != nil {
+		return r, err
+	}
+	r.Dropped += sys.dropped() - droppedBefore
+	return r, nil
+}
+
+// waitForPath publishes probes until the subscriber sees one: interest has
+// propagated end to end.
+func waitForPath(pub *nats.Conn, subject string, got *atomic.Uint64) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for got.Load() == 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no message reached the subscriber on %s", subject)
+		}
+		if err := pub.Publish(subject, make([]byte, 8)); err != nil {
+			return err
+		}
+		_ = pub.Flush()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+func throughput(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Result) error {
+	const subject = "bench.throughput"
+	var received atomic.Uint64
+	s, err := sub.Subscribe(subject, func(*nats.Msg) { received.Add(1) })
+	if err != nil {
+		return err
+	}
+	defer s.Unsubscribe()
+	_ = s.SetPendingLimits(-1, -1)
+	if err := sub.Flush(); err != nil {
+		return err
+	}
+	if err := waitForPath(pub, subject, &received); err != nil {
+		return err
+	}
+	// Let the probes drain, then count from zero.
+	time.Sleep(100 * time.Millisecond)
+	base := received.Load()
+	payload := make([]byte, cfg.Size)
+	var sent uint64
+	window := uint64(cfg.Window)
+	warmup := 500 * time.Millisecond
+	start := time.Now()
+	var measuredFrom uint64
+	var t0 time.Time
+	deadline := start.Add(warmup + cfg.Duration)
+	for {
+		now := time.Now()
+		if t0.IsZero() && now.Sub(start) >= warmup {
+			t0, measuredFrom = now, received.Load()
+		}
+		if now.After(deadline) || ctx.Err() != nil {
+			break
+		}
+		for i := 0; i < 256; i++ {
+			for sent-(received.Load()-base) >= window {
+				runtime.Gosched()
+			}
+			if err := pub.Publish(subject, payload); err != nil {
+				return err
+			}
+			sent++
+		}
+	}
+	elapsed := time.Since(t0)
+	got := received.Load() - measuredFrom
+	r.MsgsPerS = float64(got) / elapsed.Seconds()
+	_ = pub.Flush()
+	// Whatever has not arrived after a grace period was lost.
+	settle := time.Now().Add(3 * time.Second)
+	for received.Load()-base < sent && time.Now().Before(settle) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.Sent, r.Received = sent, received.Load()-base
+	if r.Received < sent {
+		r.Dropped += sent - r.Received
+	}
+	return nil
+}
+
+func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Result) error {
+	const subject = "bench.latency"
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		got       atomic.Uint64
+	)
+	epoch := time.Now()
+	s, err := sub.Subscribe(subject, func(m *nats.Msg) {
+		now := time.Since(epoch)
+		if len(m.Data) >= 8 {
+			if sentAt := int64(binary.BigEndian.Uint64(m.Data)); sentAt > 0 {
+				mu.Lock()
+				latencies = append(latencies, now-time.Duration(sentAt))
+				mu.Unlock()
+			}
+		}
+		got.Add(1)
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Unsubscribe()
+	_ = s.SetPendingLimits(-1, -1)
+	if err := sub.Flush(); err != nil {
+		return err
+	}
+	if err := waitForPath(pub, subject, &got); err != nil {
+		return err
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	latencies = latencies[:0]
+	mu.Unlock()
+	payload := make([]byte, cfg.Size)
+	interval := time.Second / time.Duration(cfg.LatencyRate)
+	start := time.Now()
+	n := int(cfg.LatencyDuration / interval)
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		due := start.Add(time.Duration(i) * interval)
+		for time.Now().Before(due) {
+			if d := time.Until(due); d > 200*time.Microsecond {
+				time.Sleep(d - 100*time.Microsecond)
+			}
+		}
+		binary.BigEndian.PutUint64(payload, uint64(time.Since(epoch)))
+		if err := pub.Publish(subject, payload); err != nil {
+			return err
+		}
+	}
+	_ = pub.Flush()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		k := len(latencies)
+		mu.Unlock()
+		if k >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(latencies) == 0 {
+		return fmt.Errorf("latency run: nothing received")
+	}
+	if len(latencies) < n {
+		r.Dropped += uint64(n - len(latencies))
+	}
+	slices.Sort(latencies)
+	r.LatencyN = len(latencies)
+	r.P50 = latencies[len(latencies)/2]
+	r.P99 = latencies[len(latencies)*99/100]
+	return nil
+}

@@ -1,0 +1,240 @@
+// Package bench measures Wayline against plain NATS on this machine, side
+// by side in one run, and reports ratios.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/wayline/wayline/broker"
+)
+
+// system is one message path under test: publish at PubURL, subscribe at
+// SubURL.
+type system struct {
+	name    string
+	pubURL  string
+	subURL  string
+	dropped func() uint64 // messages the system itself counted as dropped
+	close   func()
+}
+
+// freeAddr returns a loopback host:port that was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// waylineChain starts brokers A-B-C joined by tcp links, A dialing B and B
+// dialing C.
+func waylineChain(ctx context.Context, log *slog.Logger) (*system, error) {
+	names := []string{"bench.c1.a", "bench.c1.b", "bench.c1.c"}
+	cfgs := make([]broker.Config, len(names))
+	for i, n := range names {
+		cfgs[i] = broker.Config{Address: n, Client: "127.0.0.1:0", Logger: log}
+	}
+	for i := 1; i < len(names); i++ {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		u := "tcp://" + addr
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		cfgs[i].Listen = append(cfgs[i].Listen, u)
+		cfgs[i-1].Links = append(cfgs[i-1].Links, broker.LinkConfig{ID: id, Peer: names[i], Transport: "tcp", Dial: u})
+		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: names[i-1], Transport: "tcp"})
+	}
+	var started []*broker.Broker
+	stop := func() {
+		for _, b := range started {
+			b.Close()
+		}
+	}
+	for _, c := range cfgs {
+		b, err := broker.New(c)
+		if err == nil {
+			err = b.Start(ctx)
+		}
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		started = append(started, b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(started[0].Routes()) != 2 {
+		if time.Now().After(deadline) {
+			stop()
+			return nil, errors.New("wayline chain: routes did not converge")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return &system{
+		name:   "wayline A-B-C (tcp)",
+		pubURL: started[0].ClientURL(),
+		subURL: started[2].ClientURL(),
+		dropped: func() uint64 {
+			var n uint64
+			for _, b := range started {
+				for _, l := range b.Links() {
+					n += l.Dropped
+				}
+				s := b.Status()
+				n += s.NoRoute + s.LeafDrops + s.HopLimit
+			}
+			return n
+		},
+		close: stop,
+	}, nil
+}
+
+func startNATS(opts *server.Options) (*server.Server, error) {
+	opts.NoSigs, opts.NoLog = true, true
+	opts.Host = "127.0.0.1"
+	if opts.Port == 0 {
+		opts.Port = server.RANDOM_PORT
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats server %s: %w", opts.ServerName, err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("nats server %s: not ready", opts.ServerName)
+	}
+	return s, nil
+}
+
+func shutdownAll(servers []*server.Server) {
+	for _, s := range servers {
+		s.Shutdown()
+		s.WaitForShutdown()
+	}
+}
+
+// natsLeafChain starts three nats-servers in a leafnode chain: s1 is a leaf
+// of s2, s2 a leaf of s3. Messages published on s1 travel s1-s2-s3.
+func natsLeafChain() (*system, error) {
+	var servers []*server.Server
+	fail := func(err error) (*system, error) {
+		shutdownAll(servers)
+		return nil, err
+	}
+	var hubURL *url.URL
+	for i := 3; i >= 1; i-- {
+		opts := &server.Options{ServerName: fmt.Sprintf("leaf-s%d", i)}
+		var leafAddr string
+		if i > 1 {
+			a, err := freeAddr()
+			if err != nil {
+				return fail(err)
+			}
+			leafAddr = a
+			_, port, _ := net.SplitHostPort(a)
+			opts.LeafNode.Host = "127.0.0.1"
+			fmt.Sscan(port, &opts.LeafNode.Port)
+		}
+		if hubURL != nil {
+			opts.LeafNode.Remotes = []*server.RemoteLeafOpts{{URLs: []*url.URL{hubURL}}}
+		}
+		s, err := startNATS(opts)
+		if err != nil {
+			return fail(err)
+		}
+		servers = append(servers, s)
+		if i > 1 {
+			hubURL, _ = url.Parse("nats://" + leafAddr)
+		}
+	}
+	for _, s := range servers[:2] {
+		deadline := time.Now().Add(10 * time.Second)
+		for s.NumLeafNodes() == 0 {
+			if time.Now().After(deadline) {
+				return fail(errors.New("nats leaf chain: leaves did not attach"))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// servers[0] is s3 (the end hub), servers[2] is s1 (the first leaf).
+	return &system{
+		name:    "nats leafnode chain s1-s2-s3",
+		pubURL:  servers[2].ClientURL(),
+		subURL:  servers[0].ClientURL(),
+		dropped: func() uint64 { return slowConsumerDrops(servers) },
+		close:   func() { shutdownAll(servers) },
+	}, nil
+}
+
+// natsCluster starts a 3-node NATS cluster; messages travel one route hop.
+func natsCluster() (*system, error) {
+	var servers []*server.Server
+	fail := func(err error) (*system, error) {
+		shutdownAll(servers)
+		return nil, err
+	}
+	addrs := make([]string, 3)
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
+	}
+	var routes []*url.URL
+	for _, a := range addrs {
+		u, _ := url.Parse("nats://" + a)
+		routes = append(routes, u)
+	}
+	for i, a := range addrs {
+		host, port, _ := net.SplitHostPort(a)
+		p := 0
+		fmt.Sscan(port, &p)
+		opts := &server.Options{ServerName: fmt.Sprintf("cluster-s%d", i+1), Routes: routes}
+		opts.Cluster.Name, opts.Cluster.Host, opts.Cluster.Port = "bench", host, p
+		s, err := startNATS(opts)
+		if err != nil {
+			return fail(err)
+		}
+		servers = append(servers, s)
+	}
+	for _, s := range servers {
+		deadline := time.Now().Add(10 * time.Second)
+		for s.NumRoutes() < 2 {
+			if time.Now().After(deadline) {
+				return fail(errors.New("nats cluster: routes did not form"))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return &system{
+		name:    "nats 3-node cluster",
+		pubURL:  servers[0].ClientURL(),
+		subURL:  servers[2].ClientURL(),
+		dropped: func() uint64 { return slowConsumerDrops(servers) },
+		close:   func() { shutdownAll(servers) },
+	}, nil
+}
+
+// slowConsumerDrops is what nats-servers count as slow-consumer events:
+// their only trace of messages they dropped.
+func slowConsumerDrops(servers []*server.Server) uint64 {
+	var n uint64
+	for _, s := range servers {
+		if v, err := s.Varz(nil); err == nil {
+			n += uint64(v.SlowConsumers)
+		}
+	}
+	return n
+}
