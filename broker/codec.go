@@ -63,6 +63,11 @@ func (r *reader) uvarint() uint64 {
 		r.fail(errShort)
 		return 0
 	}
+	if n > 1 && r.b[n-1] == 0 {
+		// Every value has one encoding; a padded one is not ours.
+		r.fail(errors.New("non-minimal varint"))
+		return 0
+	}
 	r.b = r.b[n:]
 	return v
 }

@@ -71,6 +71,9 @@ func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
 func (m *message) decode(body []byte) error {
 	r := reader{b: body}
 	flags := r.u8()
+	if flags&^(msgHasReply|msgHasHeader) != 0 {
+		return fmt.Errorf("unknown message flags %#x", flags)
+	}
 	m.Hops = r.u8()
 	m.Origin = r.bytes()
 	m.Seq = r.u64()
@@ -110,7 +113,7 @@ func (m *message) decode(body []byte) error {
 	if !validLiteralSubject(m.Subject) {
 		return fmt.Errorf("invalid subject %q", m.Subject)
 	}
-	if m.Reply != nil && !validLiteralSubject(m.Reply) {
+	if flags&msgHasReply != 0 && !validLiteralSubject(m.Reply) {
 		return fmt.Errorf("invalid reply subject %q", m.Reply)
 	}
 	return nil

@@ -244,7 +244,12 @@ func (s *session) writeLoop() {
 }
 
 func (s *session) fail(err error) {
-	s.l.log.Warn("send failed; link down", slog.Any("err", err))
+	select {
+	case <-s.done:
+		// Already closing: the failure is a consequence, not news.
+	default:
+		s.l.log.Warn("send failed; link down", slog.Any("err", err))
+	}
 	s.close()
 }
 

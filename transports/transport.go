@@ -7,7 +7,8 @@
 // A frame is an opaque byte slice of at most Config.MaxFrame bytes. Stream
 // transports (tcp, tls) prefix every frame with its length; ws sends one
 // binary message per frame; udp sends one datagram per frame and fragments
-// frames larger than one datagram; mem passes frames over channels.
+// frames larger than one datagram (if any fragment is lost the whole frame
+// is lost); mem passes frames over channels.
 //
 // The package does not retransmit, order or acknowledge anything on its own:
 // a Conn whose Info().Reliable is false (udp) may lose frames, and callers
@@ -85,6 +86,9 @@ type Listener interface {
 	// URL is the address actually bound, with any port 0 resolved, in the
 	// form a peer passes to Dial.
 	URL() string
+	// Close stops accepting and closes every link accepted through the
+	// listener that is still open: udp links share its socket, and the
+	// other transports behave the same way.
 	Close() error
 }
 

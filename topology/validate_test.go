@@ -1,0 +1,120 @@
+package topology
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wayline/wayline/router"
+)
+
+// two is a valid pair of brokers, a and b, for the bad cases to extend.
+var two = "brokers: [" + brokerYAML("a", 1) + ", " + brokerYAML("b", 2) + "]\n"
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // each must appear in the error
+	}{
+		{"empty", "", []string{"empty file"}},
+		{"syntax", "name: x\n\tbrokers: []\n", []string{"line 2: found a tab character"}},
+		{"unknown field", "brokers:\n  - address: a\n    clinet: 127.0.0.1:1\n", []string{"line 3", "field clinet not found"}},
+		{"two documents", two + "---\n" + two, []string{"line 2: a second YAML document"}},
+		{"no brokers", "name: x\n", []string{"brokers: at least one broker is required"}},
+		{"address missing", "brokers: [{client: 127.0.0.1:1, http: 127.0.0.1:2}]",
+			[]string{"brokers[0]: address: required"}},
+		{"address invalid", "brokers: [{address: Na.b, client: 127.0.0.1:1, http: 127.0.0.1:2}]",
+			[]string{`brokers[0] (Na.b): address: address "Na.b": label 1 ("Na"): character "N" at position 1`}},
+		{"address duplicate", "brokers: [" + brokerYAML("a", 1) + ", {address: a, client: 127.0.0.1:9, http: 127.0.0.1:8}]",
+			[]string{"brokers[1] (a): address: duplicate of brokers[0]"}},
+		{"client and http missing", "brokers: [{address: a}]",
+			[]string{"brokers[0] (a): client: required (host:port)", "brokers[0] (a): http: required (host:port)"}},
+		{"bad ports", "brokers: [{address: a, client: 127.0.0.1, http: 127.0.0.1:0, leaf: 127.0.0.1:65536}]",
+			[]string{`brokers[0] (a): client: "127.0.0.1": want host:port`,
+				`brokers[0] (a): http: "127.0.0.1:0": port "0" is not a number from 1 to 65535`,
+				`brokers[0] (a): leaf: "127.0.0.1:65536": port "65536"`}},
+		{"bad listeners", `brokers: [{address: a, client: 127.0.0.1:1, http: 127.0.0.1:2,
+  listen: [sctp://127.0.0.1:3, tcp:127.0.0.1:3, tcp://127.0.0.1, tcp://127.0.0.1:4/x, mem://, ws://u@127.0.0.1:5, "tcp://[::1"]}]`,
+			[]string{`brokers[0] (a): listen[0]: "sctp://127.0.0.1:3": unknown scheme "sctp" (want one of tcp, tls, udp, ws, mem)`,
+				`brokers[0] (a): listen[1]: "tcp:127.0.0.1:3": want scheme://host:port`,
+				`brokers[0] (a): listen[2]: "tcp://127.0.0.1": "127.0.0.1": want host:port`,
+				`brokers[0] (a): listen[3]: "tcp://127.0.0.1:4/x": only ws listeners take a path`,
+				`brokers[0] (a): listen[4]: "mem://": want mem://name`,
+				`brokers[0] (a): listen[5]: "ws://u@127.0.0.1:5": user info, query and fragment are not allowed`,
+				`brokers[0] (a): listen[6]: parse "tcp://[::1"`}},
+		{"two listeners of one scheme", "brokers: [{address: a, client: 127.0.0.1:1, http: 127.0.0.1:2, listen: [udp://127.0.0.1:3, udp://127.0.0.1:4]}]",
+			[]string{"brokers[0] (a): listen[1]: a second udp listener (the first is listen[0])"}},
+		{"tls listener without files", "brokers: [{address: a, client: 127.0.0.1:1, http: 127.0.0.1:2, listen: [tls://127.0.0.1:3], tls: {cert: c.pem}}]",
+			[]string{"brokers[0] (a): listen[0]: a tls listener needs the broker's tls cert, key and ca (missing key, ca)"}},
+		{"port used twice", "brokers: [" + brokerYAML("na.cgl.c1.a", 1) + `, {address: na.cgl.c1.c, client: 127.0.0.1:4201, http: 127.0.0.1:9}]`,
+			[]string{"brokers[1] (na.cgl.c1.c): client: 127.0.0.1:4201 is already used by brokers[0] (na.cgl.c1.a) client"}},
+		{"port used by a listener and a socket", "brokers: [{address: a, client: 127.0.0.1:1, http: 127.0.0.1:2, listen: [ws://127.0.0.1:1/x, udp://127.0.0.1:2]}]",
+			[]string{"brokers[0] (a): client: 127.0.0.1:1 is already used by brokers[0] (a) listen[0]"}},
+		{"wildcard overlaps", "brokers: [{address: a, client: 127.0.0.1:1, http: 0.0.0.0:1, leaf: '[::]:2', listen: ['tcp://:2']}]",
+			[]string{"brokers[0] (a): http: 0.0.0.0:1 overlaps 127.0.0.1:1 of brokers[0] (a) client",
+				"brokers[0] (a): leaf: [::]:2 is already used by brokers[0] (a) listen[0]"}},
+		{"mem name used twice", "brokers: [{address: a, client: 127.0.0.1:1, http: 127.0.0.1:2, listen: [mem://x]}, {address: b, client: 127.0.0.1:3, http: 127.0.0.1:4, listen: [mem://x]}]",
+			[]string{"brokers[1] (b): listen[0]: mem://x is already used by brokers[0] (a) listen[0]"}},
+		{"link ends", two + "links: [{b: a, transport: tcp}, {a: a, b: na.x.y, transport: tcp}, {a: b, b: b, transport: tcp}]",
+			[]string{"links[0] ( -> a): a: required",
+				`links[1] (a -> na.x.y): b: unknown broker "na.x.y"`,
+				"links[2] (b -> b): b: same broker as a"}},
+		{"link transports", two + "links: [{a: a, b: b, transport: sctp}, {a: a, b: b}, {a: a, b: b, transport: udp}]",
+			[]string{`links[0] (a -> b): transport: unknown transport "sctp" (want one of tcp, tls, udp, ws, mem)`,
+				"links[1] (a -> b): transport: required (want one of",
+				"links[2] (a -> b): transport: broker b has no udp listener"}},
+		{"tls link without dialer files", `brokers:
+  - {address: a, client: 127.0.0.1:1, http: 127.0.0.1:2}
+  - {address: b, client: 127.0.0.1:3, http: 127.0.0.1:4, listen: [tls://127.0.0.1:5], tls: {cert: c, key: k, ca: ca}}
+links: [{a: a, b: b, transport: tls}]`,
+			[]string{"links[0] (a -> b): transport: broker a needs its tls cert, key and ca to dial (missing cert, key, ca)"}},
+		{"link ids", two + `links:
+  - {a: a, b: b, transport: tcp, id: not-a-uuid}
+  - {a: a, b: b, transport: tcp, id: 6F9619FF-8B86-D011-B42D-00C04FC964FF}
+  - {a: b, b: a, transport: mem, id: 6f9619ff-8b86-d011-b42d-00c04fc964ff}`,
+			[]string{`links[0] (a -> b): id: "not-a-uuid" is not a UUID`,
+				"links[2] (b -> a): id: 6f9619ff-8b86-d011-b42d-00c04fc964ff is also the id of links[1]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse([]byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", f)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\ndoes not contain\n%s", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestErrorsJoined checks that every problem is reported, one per line,
+// and that causes stay reachable with errors.Is.
+func TestErrorsJoined(t *testing.T) {
+	_, err := Parse([]byte("brokers: [{address: A, client: x}, {address: b}]\nlinks: [{a: b, b: c, transport: tcp}]"))
+	if err == nil {
+		t.Fatal("Parse succeeded")
+	}
+	if n := len(strings.Split(err.Error(), "\n")); n != 6 {
+		t.Errorf("%d lines, want 6:\n%v", n, err)
+	}
+	if !errors.Is(err, router.ErrBadAddress) {
+		t.Errorf("error does not wrap router.ErrBadAddress: %v", err)
+	}
+}
+
+func TestLoadBadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte(two+"links: [{a: a, b: z, transport: tcp}]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), path+`: links[0] (a -> z): b: unknown broker "z"`) {
+		t.Errorf("Load: %v", err)
+	}
+}

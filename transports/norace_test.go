@@ -1,0 +1,5 @@
+//go:build !race
+
+package transports
+
+const raceEnabled = false

@@ -1,0 +1,294 @@
+package transports
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// udpQueueDepth bounds the datagrams waiting for one accepted link's Receive.
+const udpQueueDepth = 512
+
+// udpListener owns one socket. Its reader goroutine demultiplexes datagrams
+// by source address: a valid HELLO from a new address creates a link, and
+// DATA and FRAG go to the link of their address.
+type udpListener struct {
+	sock  *net.UDPConn
+	cfg   Config
+	url   string
+	in    *inbound
+	drops *dropLog
+	pool  sync.Pool // *[]byte of at least cfg.Datagram bytes, for queued datagrams
+	wg    sync.WaitGroup
+
+	mu    sync.Mutex
+	peers map[netip.AddrPort]*udpPeer
+}
+
+var _ Listener = (*udpListener)(nil)
+
+// udpPeer is the listener's side of one link.
+type udpPeer struct {
+	conn    *udpConn
+	queue   *peerQueue
+	session uint32
+}
+
+// listenUDP binds udp://host:port and starts the reader.
+func listenUDP(u *url.URL, cfg Config) (Listener, error) {
+	if err := checkUDPConfig(cfg); err != nil {
+		return nil, fmt.Errorf("udp: %w", err)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("udp: missing host:port")
+	}
+	addr, err := net.ResolveUDPAddr("udp", u.Host)
+	if err != nil {
+		return nil, fmt.Errorf("udp: %w", err)
+	}
+	sock, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("udp: %w", err)
+	}
+	_ = sock.SetReadBuffer(udpSocketBuffer)
+	l := &udpListener{
+		sock:  sock,
+		cfg:   cfg,
+		url:   "udp://" + sock.LocalAddr().String(),
+		in:    newInbound("udp " + sock.LocalAddr().String()),
+		drops: &dropLog{logger: cfg.Logger},
+		peers: make(map[netip.AddrPort]*udpPeer),
+	}
+	l.pool.New = func() any {
+		b := make([]byte, cfg.Datagram)
+		return &b
+	}
+	l.wg.Add(1)
+	go l.readLoop()
+	return l, nil
+}
+
+func (l *udpListener) readLoop() {
+	defer l.wg.Done()
+	buf := make([]byte, udpMaxDatagram)
+	for {
+		n, from, err := l.sock.ReadFromUDPAddrPort(buf)
+		at := time.Now()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Some systems report ICMP errors for earlier sends here.
+			l.drops.drop(l.url, err)
+			continue
+		}
+		l.handle(buf[:n], netip.AddrPortFrom(from.Addr().Unmap(), from.Port()), at)
+	}
+}
+
+// handle routes one datagram. Anything unexpected is counted and dropped.
+func (l *udpListener) handle(b []byte, from netip.AddrPort, at time.Time) {
+	d, err := parseDatagram(b)
+	if err != nil {
+		l.drops.drop(from.String(), err)
+		return
+	}
+	l.mu.Lock()
+	p := l.peers[from]
+	l.mu.Unlock()
+	switch {
+	case d.typ == udpHello:
+		l.hello(p, from, d.session)
+	case p == nil && d.typ == udpClose:
+		// Both ends closed at once; ours is already gone.
+	case p == nil:
+		l.drops.drop(from.String(), fmt.Errorf("type %d from an unknown peer: %w", d.typ, errBadDatagram))
+	case d.typ == udpData || d.typ == udpFrag:
+		if !p.queue.push(b, at) {
+			l.drops.drop(from.String(), errors.New("receive queue full"))
+		}
+	case d.typ == udpClose:
+		l.forget(from, p)
+		p.queue.peerClosed()
+	default:
+		l.drops.drop(from.String(), fmt.Errorf("unexpected type %d: %w", d.typ, errBadDatagram))
+	}
+}
+
+// hello answers a HELLO, creating a link unless it is a retry of one
+// already created.
+func (l *udpListener) hello(p *udpPeer, from netip.AddrPort, session uint32) {
+	if p != nil && p.session == session {
+		l.ack(from, session) // our first ack was lost
+		return
+	}
+	if p != nil {
+		// The dialer restarted on the same address: its old link is over.
+		l.forget(from, p)
+		p.queue.peerClosed()
+	}
+	np := l.newPeer(from, session)
+	l.mu.Lock()
+	ok := l.in.offer(np.conn, false)
+	if ok {
+		l.peers[from] = np
+	}
+	l.mu.Unlock()
+	if !ok {
+		l.drops.drop(from.String(), errors.New("HELLO refused: listener closed or backlog full"))
+		return
+	}
+	l.ack(from, session)
+}
+
+func (l *udpListener) newPeer(from netip.AddrPort, session uint32) *udpPeer {
+	q := &peerQueue{
+		packets: make(chan packet, udpQueueDepth),
+		closed:  make(chan struct{}),
+		eof:     make(chan struct{}),
+		pool:    &l.pool,
+	}
+	p := &udpPeer{queue: q, session: session}
+	p.conn = &udpConn{
+		src: q,
+		write: func(b []byte) (int, error) {
+			return l.sock.WriteToUDPAddrPort(b, from)
+		},
+		shutdown: q.close,
+		local:    l.sock.LocalAddr().String(),
+		remote:   from.String(),
+		maxFrame: l.cfg.MaxFrame,
+		datagram: l.cfg.Datagram,
+		drops:    l.drops,
+		reasm:    newReassembler(l.cfg.MaxFrame, l.cfg.ReassemblyTimeout),
+	}
+	p.conn.release = func() {
+		l.forget(from, p)
+		l.in.forget(p.conn)
+	}
+	return p
+}
+
+func (l *udpListener) ack(to netip.AddrPort, session uint32) {
+	var b [udpHelloSize]byte
+	if _, err := l.sock.WriteToUDPAddrPort(appendHello(b[:0], udpHelloAck, session), to); err != nil {
+		l.drops.drop(to.String(), fmt.Errorf("HELLO_ACK: %w", err))
+	}
+}
+
+// forget removes p from the peers if it is still the link of its address.
+func (l *udpListener) forget(from netip.AddrPort, p *udpPeer) {
+	l.mu.Lock()
+	if l.peers[from] == p {
+		delete(l.peers, from)
+	}
+	l.mu.Unlock()
+}
+
+func (l *udpListener) Accept() (Conn, error) { return l.in.accept() }
+
+func (l *udpListener) URL() string { return l.url }
+
+// Close closes every link of the listener (each sends CLOSE to its peer),
+// then the socket, and waits for the reader.
+func (l *udpListener) Close() error {
+	l.in.close()
+	err := l.sock.Close()
+	l.wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("%s: close: %w", l.url, err)
+	}
+	return nil
+}
+
+// packet is one queued datagram in a pooled buffer.
+type packet struct {
+	buf *[]byte
+	n   int
+	at  time.Time
+}
+
+// peerQueue carries one link's datagrams from the listener's reader to the
+// link's Receive.
+type peerQueue struct {
+	packets   chan packet
+	closed    chan struct{} // closed by the link's Close
+	eof       chan struct{} // closed when the peer sent CLOSE
+	closeOnce sync.Once
+	eofOnce   sync.Once
+	pool      *sync.Pool
+	held      *[]byte // the buffer of the datagram last returned by next
+}
+
+var _ datagramSource = (*peerQueue)(nil)
+
+// push copies b into a pooled buffer and queues it, or reports false when the
+// queue is full. It never blocks: the reader serves every link.
+func (q *peerQueue) push(b []byte, at time.Time) bool {
+	if len(q.packets) == cap(q.packets) {
+		return false
+	}
+	buf := q.pool.Get().(*[]byte)
+	if cap(*buf) < len(b) {
+		// The peer sends datagrams larger than ours.
+		q.pool.Put(buf)
+		nb := make([]byte, len(b))
+		buf = &nb
+	}
+	n := copy((*buf)[:cap(*buf)], b)
+	select {
+	case q.packets <- packet{buf: buf, n: n, at: at}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (q *peerQueue) next() ([]byte, time.Time, error) {
+	q.recycle()
+	select {
+	case <-q.closed:
+		return nil, time.Time{}, net.ErrClosed
+	default:
+	}
+	select {
+	case p := <-q.packets:
+		return q.hold(p)
+	case <-q.closed:
+		return nil, time.Time{}, net.ErrClosed
+	case <-q.eof:
+		// Deliver what came before the CLOSE first.
+		select {
+		case p := <-q.packets:
+			return q.hold(p)
+		default:
+			return nil, time.Time{}, io.EOF
+		}
+	}
+}
+
+func (q *peerQueue) hold(p packet) ([]byte, time.Time, error) {
+	q.held = p.buf
+	return (*p.buf)[:p.n], p.at, nil
+}
+
+// recycle returns the previous datagram's buffer, which the caller no longer
+// uses, to the pool.
+func (q *peerQueue) recycle() {
+	if q.held != nil {
+		q.pool.Put(q.held)
+		q.held = nil
+	}
+}
+
+func (q *peerQueue) peerClosed() { q.eofOnce.Do(func() { close(q.eof) }) }
+
+func (q *peerQueue) close() error {
+	q.closeOnce.Do(func() { close(q.closed) })
+	return nil
+}
