@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // appUser is the account every client gets without credentials. It may
@@ -31,15 +28,6 @@ func (b *Broker) startNATS(ctx context.Context) error {
 		port = server.RANDOM_PORT
 	}
 	leafURL, _ := url.Parse(b.LeafURL())
-	// Nobody logs in as the app user with a password: clients without
-	// credentials become it. The password is random, and stored hashed so
-	// that the server does not warn about plain-text passwords.
-	secret := make([]byte, 16)
-	_, _ = rand.Read(secret)
-	hash, err := bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(secret)), bcrypt.MinCost)
-	if err != nil {
-		return fmt.Errorf("broker %s: %w", b.cfg.Address, err)
-	}
 	opts := &server.Options{
 		ServerName: b.cfg.Address,
 		Host:       host,
@@ -57,7 +45,6 @@ func (b *Broker) startNATS(ctx context.Context) error {
 		},
 		Users: []*server.User{{
 			Username: appUser,
-			Password: string(hash),
 			Permissions: &server.Permissions{
 				Publish: &server.SubjectPermission{Deny: []string{reservedPrefix + ">"}},
 			},
