@@ -18,6 +18,7 @@ type plan struct {
 	leaves []leafDelivery
 	dests  []dest
 	groups []hopGroup
+	kick   kicker // writers to wake once the reader's batch is done
 }
 
 type leafDelivery struct {
@@ -225,13 +226,13 @@ func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn)
 // execute carries out a plan: local deliveries, then one copy per next hop.
 func (b *Broker) execute(p *plan, m *message, hops byte) {
 	for i := range p.leaves {
-		p.leaves[i].leaf.deliver(m, p.leaves[i].queues)
+		p.leaves[i].leaf.deliver(m, p.leaves[i].queues, &p.kick)
 	}
 	if len(p.dests) == 0 {
 		return
 	}
 	p.group(b)
 	for i := range p.groups {
-		p.groups[i].link.send(m, hops, p.groups[i].dests)
+		p.groups[i].link.send(m, hops, p.groups[i].dests, &p.kick)
 	}
 }

@@ -40,6 +40,10 @@ type leafConn struct {
 	done      chan struct{}
 }
 
+// kickEvery is how many messages a reader handles before it wakes the
+// writers it fed, even while more input is waiting.
+const kickEvery = 256
+
 // leafReadBuffer is the size of the buffered reader on a leaf connection;
 // control lines longer than this are a protocol error.
 const leafReadBuffer = 256 << 10
@@ -116,10 +120,18 @@ func (l *leafConn) readLoop() error {
 		line      []byte
 		connected bool
 	)
+	var lsDirty bool
+	batch := 0
 	for {
-		if r.Buffered() == 0 {
-			// A burst of subscriptions is over: announce it in one delta.
-			l.b.flushLocalInterest()
+		if r.Buffered() == 0 || batch >= kickEvery {
+			// The input at hand is handled: wake the writers it fed, and
+			// announce a burst of subscriptions in one delta.
+			l.plan.kick.flush()
+			batch = 0
+			if lsDirty && r.Buffered() == 0 {
+				l.b.flushLocalInterest()
+				lsDirty = false
+			}
 		}
 		raw, err := r.ReadSlice('\n')
 		if err != nil {
@@ -147,6 +159,7 @@ func (l *leafConn) readLoop() error {
 				return err
 			}
 			l.msgsIn.Add(1)
+			batch++
 			m.Subject, m.Reply, m.Data = lm.subject, lm.reply, data
 			m.HasHdr, m.HdrLen = lm.hdr >= 0, max(lm.hdr, 0)
 			l.b.fromLeaf(l, &m, lm.queues)
@@ -159,6 +172,7 @@ func (l *leafConn) readLoop() error {
 				l.b.mu.Lock()
 				l.b.interest.set(&l.holder, subject, queue, weight)
 				l.b.mu.Unlock()
+				lsDirty = true
 			}
 		case opPing:
 			l.out.addCtrl(func(b []byte) []byte { return append(b, "PONG\r\n"...) })
@@ -255,10 +269,11 @@ func (l *leafConn) advertise(subject, queue string, delta int) {
 }
 
 // deliver queues a message for the leaf, for its plain subscribers and the
-// given queue groups.
-func (l *leafConn) deliver(m *message, queues [][]byte) {
+// given queue groups; k wakes the writer once the caller's batch is done.
+func (l *leafConn) deliver(m *message, queues [][]byte, k *kicker) {
 	if l.out.add(func(b []byte) []byte { return appendLeafMsg(b, m, queues) }) {
 		l.msgsOut.Add(1)
+		k.add(l.out)
 	} else {
 		l.b.noteDrop("leaf", l.name, "leaf send queue full")
 	}

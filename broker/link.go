@@ -284,8 +284,9 @@ func (l *link) run(s *session) {
 	l.b.linkDown(l, s, err)
 }
 
-// send queues a message for the next hop across this link.
-func (l *link) send(m *message, hops byte, dests []dest) {
+// send queues a message for the next hop across this link; k wakes the
+// writer once the caller's batch is done.
+func (l *link) send(m *message, hops byte, dests []dest, k *kicker) {
 	s := l.sess.Load()
 	if s == nil {
 		l.dropped.Add(1)
@@ -295,6 +296,7 @@ func (l *link) send(m *message, hops byte, dests []dest) {
 	}
 	if s.out.add(func(b []byte) []byte { return appendMsg(b, m, hops, dests) }) {
 		l.msgsSent.Add(1)
+		k.add(s.out)
 		return
 	}
 	l.dropped.Add(1)

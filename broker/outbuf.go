@@ -29,7 +29,8 @@ func newOutbuf(limit int) *outbuf {
 }
 
 // add appends data produced by fn; it reports false, and counts a drop,
-// when the queue is full or closed.
+// when the queue is full or closed. It does not wake the writer: the caller
+// does, through a kicker, once it has queued a whole batch.
 func (o *outbuf) add(fn func([]byte) []byte) bool {
 	o.mu.Lock()
 	if o.closed {
@@ -47,7 +48,6 @@ func (o *outbuf) add(fn func([]byte) []byte) bool {
 		return false
 	}
 	o.mu.Unlock()
-	o.signal()
 	return true
 }
 
@@ -97,4 +97,27 @@ func (o *outbuf) close() int {
 	o.mu.Unlock()
 	o.signal()
 	return n
+}
+
+// kicker collects the queues a reader filled while handling one batch of
+// input and wakes their writers once at the end of it, so that a writer
+// sends what a whole batch produced in one go instead of waking for every
+// message.
+type kicker struct{ bufs []*outbuf }
+
+func (k *kicker) add(o *outbuf) {
+	for _, x := range k.bufs {
+		if x == o {
+			return
+		}
+	}
+	k.bufs = append(k.bufs, o)
+}
+
+func (k *kicker) flush() {
+	for _, o := range k.bufs {
+		o.signal()
+	}
+	clear(k.bufs)
+	k.bufs = k.bufs[:0]
 }

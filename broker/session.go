@@ -101,7 +101,9 @@ func (s *session) readLoop() error {
 		}
 		s.lastRecv.Store(f.Received.UnixNano())
 		s.l.bytesRecv.Add(uint64(len(f.Data)))
-		if err := eachRecord(f.Data, s.handle); err != nil {
+		err = eachRecord(f.Data, s.handle)
+		s.plan.kick.flush()
+		if err != nil {
 			if !errors.Is(err, errBye) {
 				s.l.b.stats.badFrames.Add(1)
 			}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
+	"strings"
 
 	"github.com/wayline/wayline/internal/bench"
 )
@@ -39,6 +42,9 @@ ratio_vs_nats_leaf_throughput=<x.xx>.`, stderr)
 	fs.IntVar(&cfg.Window, "window", 20000, "messages in flight before the publisher waits")
 	fs.IntVar(&cfg.LatencyRate, "rate", 10000, "publishing rate of the latency run, messages per second")
 	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", 3e9, "length of each latency run")
+	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; the systems take turns, and the median round is reported")
+	systems := fs.String("systems", "wayline,nats-leaf,nats-cluster", "comma-separated systems to measure: wayline, nats-leaf, nats-cluster")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	newLogger := logFlags(fs, stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -48,6 +54,18 @@ ratio_vs_nats_leaf_throughput=<x.xx>.`, stderr)
 		return err
 	}
 	cfg.Logger = log
+	cfg.Systems = strings.Split(*systems, ",")
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	_, err = bench.RunOverlay(ctx, stdout, cfg)
 	return err
 }

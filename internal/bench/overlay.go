@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,7 +32,14 @@ type OverlayConfig struct {
 	LatencyRate int
 	// LatencyDuration is the length of each latency run. Default 3 s.
 	LatencyDuration time.Duration
-	Logger          *slog.Logger
+	// Rounds is how many times each system is measured, the systems taking
+	// turns; the median round is reported. Default 3.
+	Rounds int
+	// Systems names the systems to measure, in order: "wayline",
+	// "nats-leaf", "nats-cluster". Default all three. The ratio lines
+	// need the first two.
+	Systems []string
+	Logger  *slog.Logger
 }
 
 func (c *OverlayConfig) defaults() {
@@ -53,6 +61,12 @@ func (c *OverlayConfig) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Rounds <= 0 {
+		c.Rounds = 3
+	}
+	if len(c.Systems) == 0 {
+		c.Systems = []string{"wayline", "nats-leaf", "nats-cluster"}
+	}
 }
 
 // Result is one system's figures.
@@ -64,7 +78,10 @@ type Result struct {
 	Dropped   uint64 // sent but never received, plus what the system counted
 	P50, P99  time.Duration
 	LatencyN  int
-	Published uint64
+	// CPUPerMsg is the process CPU time (user and system, every part of
+	// the system and the benchmark's own clients) per delivered message
+	// during the throughput run.
+	CPUPerMsg time.Duration
 }
 
 // RunOverlay measures the Wayline A-B-C chain, a NATS leafnode chain and a
@@ -72,32 +89,83 @@ type Result struct {
 // line ratio_vs_nats_leaf_throughput=<x.xx>.
 func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, error) {
 	cfg.defaults()
-	starts := []func() (*system, error){
-		func() (*system, error) { return waylineChain(ctx, cfg.Logger) },
-		natsLeafChain,
-		natsCluster,
+	all := map[string]func() (*system, error){
+		"wayline":      func() (*system, error) { return waylineChain(ctx, cfg.Logger) },
+		"nats-leaf":    natsLeafChain,
+		"nats-cluster": natsCluster,
 	}
-	fmt.Fprintf(w, "overlay benchmark: %d-byte messages, %v throughput run (window %d), latency at %d msg/s for %v, GOMAXPROCS=%d\n",
-		cfg.Size, cfg.Duration, cfg.Window, cfg.LatencyRate, cfg.LatencyDuration, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(w, "%-30s %14s %10s %10s %10s\n", "system", "delivered/s", "dropped", "p50", "p99")
+	var starts []func() (*system, error)
+	for _, name := range cfg.Systems {
+		start, ok := all[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown system %q (want wayline, nats-leaf or nats-cluster)", name)
+		}
+		starts = append(starts, start)
+	}
+	fmt.Fprintf(w, "overlay benchmark: %d-byte messages, %v throughput runs (window %d), latency at %d msg/s for %v, %d rounds (median shown), GOMAXPROCS=%d\n",
+		cfg.Size, cfg.Duration, cfg.Window, cfg.LatencyRate, cfg.LatencyDuration, cfg.Rounds, runtime.GOMAXPROCS(0))
+	rounds := make([][]Result, len(starts))
+	for round := 0; round < cfg.Rounds; round++ {
+		for i, start := range starts {
+			sys, err := start()
+			if err != nil {
+				return nil, err
+			}
+			r, err := measure(ctx, sys, cfg)
+			sys.close()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", sys.name, err)
+			}
+			fmt.Fprintf(w, "  round %d: %-30s %10.0f msg/s  cpu %v/msg  dropped %d  p50 %v  p99 %v\n", round+1, r.System, r.MsgsPerS,
+				r.CPUPerMsg.Round(time.Nanosecond*10), r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+			rounds[i] = append(rounds[i], r)
+		}
+	}
+	fmt.Fprintf(w, "%-30s %14s %12s %10s %10s %10s\n", "system", "delivered/s", "cpu/msg", "dropped", "p50", "p99")
 	var results []Result
-	for _, start := range starts {
-		sys, err := start()
-		if err != nil {
-			return results, err
-		}
-		r, err := measure(ctx, sys, cfg)
-		sys.close()
-		if err != nil {
-			return results, fmt.Errorf("%s: %w", sys.name, err)
-		}
+	for _, rs := range rounds {
+		r := median(rs)
 		results = append(results, r)
-		fmt.Fprintf(w, "%-30s %14.0f %10d %10s %10s\n", r.System, r.MsgsPerS, r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+		fmt.Fprintf(w, "%-30s %14.0f %12v %10d %10s %10s\n", r.System, r.MsgsPerS, r.CPUPerMsg.Round(10*time.Nanosecond), r.Dropped,
+			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
 	}
-	wl, leaf := results[0], results[1]
-	fmt.Fprintf(w, "ratio_vs_nats_leaf_p99=%.2f\n", float64(wl.P99)/float64(leaf.P99))
-	fmt.Fprintf(w, "ratio_vs_nats_leaf_throughput=%.2f\n", wl.MsgsPerS/leaf.MsgsPerS)
+	if len(results) >= 2 && cfg.Systems[0] == "wayline" && cfg.Systems[1] == "nats-leaf" {
+		wl, leaf := results[0], results[1]
+		fmt.Fprintf(w, "ratio_vs_nats_leaf_p99=%.2f\n", float64(wl.P99)/float64(leaf.P99))
+		fmt.Fprintf(w, "ratio_vs_nats_leaf_throughput=%.2f\n", wl.MsgsPerS/leaf.MsgsPerS)
+	}
 	return results, nil
+}
+
+// median combines rounds: the median of each figure, and every drop.
+func median(rs []Result) Result {
+	out := rs[0]
+	pick := func(get func(Result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = get(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	out.MsgsPerS = pick(func(r Result) float64 { return r.MsgsPerS })
+	out.P50 = time.Duration(pick(func(r Result) float64 { return float64(r.P50) }))
+	out.P99 = time.Duration(pick(func(r Result) float64 { return float64(r.P99) }))
+	out.CPUPerMsg = time.Duration(pick(func(r Result) float64 { return float64(r.CPUPerMsg) }))
+	out.Dropped = 0
+	for _, r := range rs {
+		out.Dropped += r.Dropped
+	}
+	return out
+}
+
+// cpuTime is the CPU time this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func measure(ctx context.Context, sys *system, cfg OverlayConfig) (Result, error) {
@@ -144,7 +212,17 @@ func waitForPath(pub *nats.Conn, subject string, got *atomic.Uint64) error {
 func throughput(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Result) error {
 	const subject = "bench.throughput"
 	var received atomic.Uint64
-	s, err := sub.Subscribe(subject, func(*nats.Msg) { received.Add(1) })
+	// The subscriber wakes a waiting publisher every so often, so that
+	// neither side burns CPU the systems under test need.
+	wake := make(chan struct{}, 1)
+	s, err := sub.Subscribe(subject, func(*nats.Msg) {
+		if received.Add(1)%512 == 0 {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -166,19 +244,23 @@ func throughput(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *
 	start := time.Now()
 	var measuredFrom uint64
 	var t0 time.Time
+	var cpu0 time.Duration
 	deadline := start.Add(warmup + cfg.Duration)
 	for {
 		now := time.Now()
 		if t0.IsZero() && now.Sub(start) >= warmup {
-			t0, measuredFrom = now, received.Load()
+			t0, measuredFrom, cpu0 = now, received.Load(), cpuTime()
 		}
 		if now.After(deadline) || ctx.Err() != nil {
 			break
 		}
-		for i := 0; i < 256; i++ {
-			for sent-(received.Load()-base) >= window {
-				runtime.Gosched()
+		for sent-(received.Load()-base) >= window {
+			select {
+			case <-wake:
+			case <-time.After(10 * time.Millisecond):
 			}
+		}
+		for i := 0; i < 256; i++ {
 			if err := pub.Publish(subject, payload); err != nil {
 				return err
 			}
@@ -188,6 +270,9 @@ func throughput(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *
 	elapsed := time.Since(t0)
 	got := received.Load() - measuredFrom
 	r.MsgsPerS = float64(got) / elapsed.Seconds()
+	if got > 0 {
+		r.CPUPerMsg = (cpuTime() - cpu0) / time.Duration(got)
+	}
 	_ = pub.Flush()
 	// Whatever has not arrived after a grace period was lost.
 	settle := time.Now().Add(3 * time.Second)
@@ -240,11 +325,8 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 	start := time.Now()
 	n := int(cfg.LatencyDuration / interval)
 	for i := 0; i < n && ctx.Err() == nil; i++ {
-		due := start.Add(time.Duration(i) * interval)
-		for time.Now().Before(due) {
-			if d := time.Until(due); d > 200*time.Microsecond {
-				time.Sleep(d - 100*time.Microsecond)
-			}
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
 		}
 		binary.BigEndian.PutUint64(payload, uint64(time.Since(epoch)))
 		if err := pub.Publish(subject, payload); err != nil {
