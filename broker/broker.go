@@ -260,11 +260,13 @@ func (b *Broker) Close() {
 	if b.httpSrv != nil {
 		_ = b.httpSrv.Close()
 	}
-	for _, ln := range b.overlayLns {
-		_ = ln.Close()
-	}
+	// Say goodbye on every link before the listeners close the links they
+	// accepted.
 	for _, l := range links {
 		l.shutdown()
+	}
+	for _, ln := range b.overlayLns {
+		_ = ln.Close()
 	}
 	b.stopNATS()
 	if b.leafLn != nil {

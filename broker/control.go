@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"sort"
 	"time"
@@ -74,7 +75,7 @@ func (b *Broker) linkDown(l *link, s *session, err error) {
 	switch {
 	case b.closed:
 		l.log.Info("link closed")
-	case errors.Is(err, errBye):
+	case errors.Is(err, errBye), errors.Is(err, io.EOF):
 		l.log.Info("link closed by peer")
 	default:
 		l.log.Warn("link down", slog.Any("err", err))

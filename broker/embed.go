@@ -10,11 +10,29 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 )
 
-// appUser is the account every client gets without credentials. It may
-// publish anywhere except the network's reserved subjects.
-const appUser = "app"
+// appUser returns the identity every client gets without credentials: an
+// nkey user that may publish anywhere except the network's reserved
+// subjects. An nkey (rather than a user with a password) needs no secret at
+// all, since nobody ever signs in as it.
+func appUser() (*server.NkeyUser, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, err
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	return &server.NkeyUser{
+		Nkey: pub,
+		Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Deny: []string{reservedPrefix + ">"}},
+		},
+	}, nil
+}
 
 // startNATS starts the embedded nats-server, pointed at the core as a leaf,
 // and waits until it has attached.
@@ -28,6 +46,10 @@ func (b *Broker) startNATS(ctx context.Context) error {
 		port = server.RANDOM_PORT
 	}
 	leafURL, _ := url.Parse(b.LeafURL())
+	app, err := appUser()
+	if err != nil {
+		return fmt.Errorf("broker %s: client identity: %w", b.cfg.Address, err)
+	}
 	opts := &server.Options{
 		ServerName: b.cfg.Address,
 		Host:       host,
@@ -43,13 +65,8 @@ func (b *Broker) startNATS(ctx context.Context) error {
 			ReconnectInterval: 200 * time.Millisecond,
 			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{leafURL}}},
 		},
-		Users: []*server.User{{
-			Username: appUser,
-			Permissions: &server.Permissions{
-				Publish: &server.SubjectPermission{Deny: []string{reservedPrefix + ">"}},
-			},
-		}},
-		NoAuthUser: appUser,
+		Nkeys:      []*server.NkeyUser{app},
+		NoAuthUser: app.Nkey,
 	}
 	if b.cfg.ShutdownGrace > 0 {
 		opts.LameDuckDuration = b.cfg.ShutdownGrace

@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "wayline-cmd-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "wayline")
+	build := exec.Command("go", "build", "-race", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePorts returns n loopback ports free for both tcp and udp.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ports []int
+	var hold []io.Closer
+	defer func() {
+		for _, c := range hold {
+			c.Close()
+		}
+	}()
+	for len(ports) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		hold = append(hold, l)
+		p := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		hold = append(hold, u)
+		ports = append(ports, p)
+	}
+	return ports
+}
+
+// chainFile writes a topology of brokers a-b-c in a chain over transport.
+func chainFile(t *testing.T, transport string) (path string, clients []string) {
+	t.Helper()
+	p := freePorts(t, 9)
+	var b strings.Builder
+	b.WriteString("name: chain\nbrokers:\n")
+	names := []string{"na.cgl.c1.a", "na.cgl.c1.b", "na.cgl.c1.c"}
+	for i, n := range names {
+		fmt.Fprintf(&b, "  - address: %s\n    listen: [%s://127.0.0.1:%d]\n    client: 127.0.0.1:%d\n    http: 127.0.0.1:%d\n", n, transport, p[3*i], p[3*i+1], p[3*i+2])
+		clients = append(clients, fmt.Sprintf("nats://127.0.0.1:%d", p[3*i+1]))
+	}
+	fmt.Fprintf(&b, "links:\n  - {a: %s, b: %s, transport: %s}\n  - {a: %s, b: %s, transport: %s}\n", names[0], names[1], transport, names[1], names[2], transport)
+	path = filepath.Join(t.TempDir(), "chain.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, clients
+}
+
+// proc is a running wayline process.
+type proc struct {
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	out    bytes.Buffer
+	lines  chan string
+	exited chan error
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(binary, args...), lines: make(chan string, 1000), exited: make(chan error, 1)}
+	stdout, _ := p.cmd.StdoutPipe()
+	p.cmd.Stderr = &lockedWriter{p}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+		p.exited <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("stderr of %v:\n%s", args, p.stderr())
+		}
+	})
+	return p
+}
+
+type lockedWriter struct{ p *proc }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.p.mu.Lock()
+	defer w.p.mu.Unlock()
+	return w.p.out.Write(b)
+}
+
+func (p *proc) stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitLine waits for a stdout line matching re.
+func (p *proc) waitLine(t *testing.T, re string) string {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("process ended before printing %q", re)
+			}
+			if rx.MatchString(l) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no line matching %q", re)
+		}
+	}
+}
+
+func (p *proc) stop(t *testing.T, sig os.Signal) error {
+	t.Helper()
+	p.cmd.Process.Signal(sig)
+	select {
+	case err := <-p.exited:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("process did not stop")
+		return nil
+	}
+}
+
+func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// exercise checks pub/sub, request/reply and queue groups across a chain
+// whose client URLs are given in order a, b, c.
+func exercise(t *testing.T, clients []string) {
+	t.Helper()
+	sub := connect(t, clients[2])
+	ch := make(chan *nats.Msg, 10)
+	sub.ChanSubscribe("orders.>", ch)
+	sub.Subscribe("svc.time", func(m *nats.Msg) { m.Respond([]byte("reply:" + string(m.Data))) })
+	var qmu sync.Mutex
+	got := 0
+	for _, u := range clients {
+		connect(t, u).QueueSubscribe("jobs", "workers", func(*nats.Msg) { qmu.Lock(); got++; qmu.Unlock() })
+	}
+	sub.Flush()
+	pub := connect(t, clients[0])
+	// Wait until interest has crossed the chain.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pub.Publish("orders.eu.1", []byte("hello"))
+		pub.Flush()
+		select {
+		case m := <-ch:
+			if string(m.Data) != "hello" || m.Subject != "orders.eu.1" {
+				t.Fatalf("got %q on %s", m.Data, m.Subject)
+			}
+		case <-time.After(100 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("message never reached C")
+			}
+			continue
+		}
+		break
+	}
+	for i := range 5 {
+		nc := connect(t, clients[0])
+		m, err := nc.Request("svc.time", []byte(fmt.Sprint(i)), 3*time.Second)
+		if err != nil || string(m.Data) != fmt.Sprintf("reply:%d", i) {
+			t.Fatalf("request %d: %v %v", i, m, err)
+		}
+		nc.Close()
+	}
+	mid := connect(t, clients[1])
+	time.Sleep(300 * time.Millisecond) // queue interest everywhere
+	for range 50 {
+		mid.Publish("jobs", nil)
+	}
+	mid.Flush()
+	time.Sleep(500 * time.Millisecond)
+	qmu.Lock()
+	defer qmu.Unlock()
+	if got != 50 {
+		t.Fatalf("queue group got %d deliveries for 50 messages", got)
+	}
+}
+
+func TestDemoWithTopology(t *testing.T) {
+	path, clients := chainFile(t, "tcp")
+	p := start(t, "demo", "--topology", path)
+	p.waitLine(t, `Press Ctrl-C`)
+	exercise(t, clients)
+	if err := p.stop(t, os.Interrupt); err != nil {
+		t.Fatalf("demo exited with %v", err)
+	}
+}
+
+func TestBrokersAsSeparateProcesses(t *testing.T) {
+	for _, tr := range []string{"tcp", "udp", "ws"} {
+		t.Run(tr, func(t *testing.T) {
+			path, clients := chainFile(t, tr)
+			var procs []*proc
+			for _, a := range []string{"na.cgl.c1.a", "na.cgl.c1.b", "na.cgl.c1.c"} {
+				p := start(t, "broker", "--topology", path, "--address", a)
+				p.waitLine(t, "^broker "+regexp.QuoteMeta(a))
+				procs = append(procs, p)
+			}
+			exercise(t, clients)
+			// SIGTERM: clients are told and the peers see the links close.
+			closed := make(chan struct{})
+			connect(t, clients[1], nats.ClosedHandler(func(*nats.Conn) { close(closed) }), nats.NoReconnect())
+			if err := procs[1].stop(t, syscall.SIGTERM); err != nil {
+				t.Fatalf("broker exited with %v", err)
+			}
+			select {
+			case <-closed:
+			case <-time.After(5 * time.Second):
+				t.Fatal("client of the stopped broker was not told")
+			}
+			time.Sleep(200 * time.Millisecond)
+			if !strings.Contains(procs[0].stderr(), "link closed by peer") {
+				t.Fatalf("A did not see B close its link:\n%s", procs[0].stderr())
+			}
+		})
+	}
+}
+
+func TestDefaultDemo(t *testing.T) {
+	p := start(t, "demo", "--log-level", "warn")
+	var urls []string
+	for range 5 {
+		l := p.waitLine(t, `clients nats://`)
+		urls = append(urls, regexp.MustCompile(`nats://\S+`).FindString(l))
+	}
+	sub := connect(t, urls[4])
+	ch := make(chan *nats.Msg, 1)
+	sub.ChanSubscribe("demo.>", ch)
+	sub.Flush()
+	pub := connect(t, urls[0])
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pub.Publish("demo.x", []byte("hi"))
+		select {
+		case <-ch:
+			if err := p.stop(t, os.Interrupt); err != nil {
+				t.Fatalf("demo exited with %v", err)
+			}
+			return
+		case <-time.After(100 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("message did not cross the example network")
+			}
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(content), 0o644)
+		return p
+	}
+	good := "name: x\nbrokers:\n  - {address: na.a, listen: [tcp://127.0.0.1:7101], client: 127.0.0.1:4301, http: 127.0.0.1:8301}\n  - {address: na.b, listen: [tcp://127.0.0.1:7201, mem://b], client: 127.0.0.1:4302, http: 127.0.0.1:8302}\n"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"unknown transport", []string{"broker", "--topology", write("t1.yaml", good+"links:\n  - {a: na.a, b: na.b, transport: sctp}\n"), "--address", "na.a"}, 1, []string{"links[0]", "transport", "sctp"}},
+		{"link to unknown broker", []string{"demo", "--topology", write("t2.yaml", good+"links:\n  - {a: na.a, b: na.zz, transport: tcp}\n")}, 1, []string{"links[0]", "na.zz"}},
+		{"duplicate address", []string{"demo", "--topology", write("t3.yaml", good+"  - {address: na.a, client: 127.0.0.1:4309, http: 127.0.0.1:8309}\n")}, 1, []string{"brokers[2]", "address", "duplicate"}},
+		{"port given twice", []string{"demo", "--topology", write("t4.yaml", good+"  - {address: na.c, client: 127.0.0.1:4301, http: 127.0.0.1:8309}\n")}, 1, []string{"brokers[2]", "client", "127.0.0.1:4301"}},
+		{"mem across processes", []string{"broker", "--topology", write("t5.yaml", good+"links:\n  - {a: na.a, b: na.b, transport: mem}\n"), "--address", "na.a"}, 1, []string{"mem transport", "wayline demo"}},
+		{"broker not in file", []string{"broker", "--topology", write("t6.yaml", good), "--address", "na.q"}, 1, []string{"na.q", "not in topology"}},
+		{"missing file", []string{"demo", "--topology", filepath.Join(dir, "nope.yaml")}, 1, []string{"nope.yaml"}},
+		{"unknown command", []string{"fly"}, 2, []string{"unknown command"}},
+		{"missing flags", []string{"broker"}, 2, []string{"--topology and --address are required"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binary, tc.args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != tc.code {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+				}
+			}
+		})
+	}
+}
+
+func TestHelpIsComplete(t *testing.T) {
+	for _, args := range [][]string{{"demo", "--help"}, {"broker", "--help"}, {"bench", "overlay", "--help"}, {"--help"}} {
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		if !strings.Contains(string(out), "Usage: wayline") {
+			t.Fatalf("%v printed:\n%s", args, out)
+		}
+	}
+}
