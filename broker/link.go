@@ -39,7 +39,18 @@ type link struct {
 	stopOnce sync.Once
 }
 
-var errRefused = errors.New("refused by peer")
+var (
+	// errRefused: the peer refused our handshake, and said why.
+	errRefused = errors.New("refused by peer")
+	// errIncompatible: we refused the peer's handshake.
+	errIncompatible = errors.New("refused the peer")
+)
+
+// isRefusal reports whether a link failed its handshake for a reason that
+// retrying will not cure: a configuration to fix, logged as an error.
+func isRefusal(err error) bool {
+	return errors.Is(err, errRefused) || errors.Is(err, errIncompatible)
+}
 
 func newLink(b *Broker, cfg LinkConfig) *link {
 	return &link{
@@ -69,7 +80,7 @@ func (l *link) dialLoop(ctx context.Context) {
 			l.setErr(err)
 			if msg := err.Error(); msg != lastErr {
 				level := slog.LevelInfo
-				if errors.Is(err, errRefused) {
+				if isRefusal(err) {
 					level = slog.LevelError
 				}
 				l.log.Log(ctx, level, "link not established; retrying", slog.Any("err", err))
@@ -77,7 +88,7 @@ func (l *link) dialLoop(ctx context.Context) {
 			}
 			wait := backoff/2 + rand.N(backoff/2+1)
 			backoff = min(2*backoff, l.b.cfg.DialBackoffMax)
-			if errors.Is(err, errRefused) {
+			if isRefusal(err) {
 				wait = l.b.cfg.DialBackoffMax
 			}
 			select {
@@ -156,7 +167,7 @@ func (b *Broker) handshakeDial(conn transports.Conn, h hello) (hello, error) {
 		}
 		if reason := checkPeerHello(*peer, h); reason != "" {
 			_, _ = conn.Send(appendRefuse(nil, reason))
-			return hello{}, errors.New(reason)
+			return hello{}, fmt.Errorf("%w: %s", errIncompatible, reason)
 		}
 		return *peer, nil
 	}
