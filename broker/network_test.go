@@ -711,3 +711,22 @@ func interestHolders(b *Broker, subject string) []string {
 	}
 	return nil
 }
+
+func TestOrderPerPublisher(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n.waitRoutes()
+	ch := collect(t, n.connect("na.c1.c"), "seq", "")
+	n.waitInterest("na.c1.a", "seq", "na.c1.c")
+	pub := n.connect("na.c1.a")
+	const total = 20000
+	for i := range total {
+		pub.Publish("seq", []byte(fmt.Sprint(i)))
+	}
+	pub.Flush()
+	for i := range total {
+		m := expectMsg(t, ch, 10*time.Second)
+		if string(m.Data) != fmt.Sprint(i) {
+			t.Fatalf("message %d arrived as %q", i, m.Data)
+		}
+	}
+}
