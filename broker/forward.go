@@ -138,14 +138,23 @@ func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
 	b.execute(p, m, byte(b.cfg.MaxHops))
 }
 
-// fromLink handles a message that arrived over a link.
-func (b *Broker) fromLink(s *session, m *message) {
+// fromLink handles a message that arrived over a link; body is its
+// record.
+func (b *Broker) fromLink(s *session, m *message, body []byte) {
+	if b.passOn(s, m, body) {
+		return
+	}
 	p := &s.plan
 	p.reset()
 	for i := range m.Dests {
 		d := &m.Dests[i]
 		if !bytes.Equal(d.Broker, b.addr) {
 			p.addBroker(d.Broker, d.Queues...)
+			continue
+		}
+		if err := m.validate(); err != nil {
+			b.stats.badFrames.Add(1)
+			b.noteDrop("link", s.l.cfg.ID, "malformed message")
 			continue
 		}
 		if b.dedup.seen(m.Origin, m.Seq) {
@@ -171,6 +180,30 @@ func (b *Broker) fromLink(s *session, m *message) {
 		p.dests = p.dests[:0]
 	}
 	b.execute(p, m, m.Hops-1)
+}
+
+// passOn forwards a message that is not for this broker and whose
+// destinations all share one next hop (a chain, a message for one broker)
+// by copying its record: no plan, no re-encoding. It reports false when the
+// message needs the general path.
+func (b *Broker) passOn(s *session, m *message, body []byte) bool {
+	if m.Hops == 0 || len(m.Dests) == 0 {
+		return false
+	}
+	rt := b.routes.Load()
+	var next *link
+	for i := range m.Dests {
+		if bytes.Equal(m.Dests[i].Broker, b.addr) {
+			return false
+		}
+		l, ok := rt.next[string(m.Dests[i].Broker)]
+		if !ok || (next != nil && l != next) {
+			return false
+		}
+		next = l
+	}
+	next.forward(m, body, m.Hops-1, &s.plan.kick)
+	return true
 }
 
 // pickQueue chooses the one member of a queue group that gets a message: a

@@ -211,18 +211,19 @@ const (
 	opOK
 )
 
-var leafOps = map[string]int{
-	"LMSG": opLMSG, "HMSG": opHMSG, "LS+": opLSAdd, "LS-": opLSDel,
-	"PING": opPing, "PONG": opPong, "CONNECT": opConnect, "INFO": opInfo,
-	"-ERR": opErr, "+OK": opOK,
-}
-
 // leafOp names the operation of a control line and returns its arguments.
 func leafOp(line []byte) (op int, args []byte) {
 	i := bytes.IndexAny(line, " \t")
 	word := line
 	if i >= 0 {
 		word, args = line[:i], line[i+1:]
+	}
+	// The hot operations are matched without folding case.
+	switch string(word) {
+	case "LMSG":
+		return opLMSG, args
+	case "HMSG":
+		return opHMSG, args
 	}
 	if len(word) > 7 {
 		return opUnknown, nil
@@ -234,5 +235,27 @@ func leafOp(line []byte) (op int, args []byte) {
 		}
 		up[j] = c
 	}
-	return leafOps[string(up[:len(word)])], args
+	switch string(up[:len(word)]) {
+	case "LMSG":
+		return opLMSG, args
+	case "HMSG":
+		return opHMSG, args
+	case "LS+":
+		return opLSAdd, args
+	case "LS-":
+		return opLSDel, args
+	case "PING":
+		return opPing, args
+	case "PONG":
+		return opPong, args
+	case "CONNECT":
+		return opConnect, args
+	case "INFO":
+		return opInfo, args
+	case "-ERR":
+		return opErr, args
+	case "+OK":
+		return opOK, args
+	}
+	return opUnknown, args
 }

@@ -298,6 +298,10 @@ func (l *link) run(s *session) {
 // send queues a message for the next hop across this link; k wakes the
 // writer once the caller's batch is done.
 func (l *link) send(m *message, hops byte, dests []dest, k *kicker) {
+	l.enqueue(m, k, func(b []byte) []byte { return appendMsg(b, m, hops, dests) })
+}
+
+func (l *link) enqueue(m *message, k *kicker, enc func([]byte) []byte) {
 	s := l.sess.Load()
 	if s == nil {
 		l.dropped.Add(1)
@@ -305,7 +309,7 @@ func (l *link) send(m *message, hops byte, dests []dest, k *kicker) {
 		l.b.noteDrop("link", l.cfg.ID, "link down")
 		return
 	}
-	if s.out.add(func(b []byte) []byte { return appendMsg(b, m, hops, dests) }) {
+	if s.out.add(enc) {
 		l.msgsSent.Add(1)
 		k.add(s.out)
 		return
@@ -313,6 +317,12 @@ func (l *link) send(m *message, hops byte, dests []dest, k *kicker) {
 	l.dropped.Add(1)
 	l.droppedBytes.Add(uint64(len(m.Data)))
 	l.b.noteDrop("link", l.cfg.ID, "send queue full")
+}
+
+// forward queues a received message record, unchanged but for its hop
+// budget, for the next hop across this link.
+func (l *link) forward(m *message, body []byte, hops byte, k *kicker) {
+	l.enqueue(m, k, func(b []byte) []byte { return appendForward(b, body, hops) })
 }
 
 // shutdown tells the peer this link is closing on purpose and closes it.

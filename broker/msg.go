@@ -1,6 +1,9 @@
 package broker
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Message flags.
 const (
@@ -110,11 +113,35 @@ func (m *message) decode(body []byte) error {
 	if m.HdrLen < 0 || m.HdrLen > len(m.Data) {
 		return fmt.Errorf("header length %d exceeds message of %d bytes", m.HdrLen, len(m.Data))
 	}
+	if len(m.Subject) == 0 || (flags&msgHasReply != 0 && len(m.Reply) == 0) {
+		return errors.New("empty subject")
+	}
+	return nil
+}
+
+// validate checks the subjects before the message is handed to a leaf,
+// where a malformed one would break the protocol stream. Brokers that only
+// pass a message on leave the check to the broker that delivers it.
+func (m *message) validate() error {
 	if !validLiteralSubject(m.Subject) {
 		return fmt.Errorf("invalid subject %q", m.Subject)
 	}
-	if flags&msgHasReply != 0 && !validLiteralSubject(m.Reply) {
+	if m.Reply != nil && !validLiteralSubject(m.Reply) {
 		return fmt.Errorf("invalid reply subject %q", m.Reply)
 	}
 	return nil
+}
+
+// hopsOffset is where a message record's body keeps its hop budget, so
+// that a broker passing a message on unchanged can copy the record and
+// patch that one byte.
+const hopsOffset = 1
+
+// appendForward copies a message record body received from a link,
+// spending one hop.
+func appendForward(b, body []byte, hops byte) []byte {
+	b, s := beginRecord(b, recMsg)
+	b = append(b, body...)
+	b[s+recordHeader+hopsOffset] = hops
+	return endRecord(b, s)
 }

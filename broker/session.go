@@ -119,7 +119,7 @@ func (s *session) handle(t recType, body []byte) error {
 			return fmt.Errorf("%w: msg: %w", errBadRecord, err)
 		}
 		s.l.msgsRecv.Add(1)
-		s.l.b.fromLink(s, &s.msg)
+		s.l.b.fromLink(s, &s.msg, body)
 	case recPing:
 		nonce, err := decodePing(body)
 		if err != nil {

@@ -84,7 +84,14 @@ func TestMalformedRecords(t *testing.T) {
 	}
 	// A wildcard subject in a message and a forged count are refused.
 	bad := appendMsg(nil, &message{Origin: []byte("o"), Subject: []byte("a.*")}, 1, nil)
-	if err := eachRecord(bad, func(_ recType, body []byte) error { var m message; return m.decode(body) }); err == nil {
+	err := eachRecord(bad, func(_ recType, body []byte) error {
+		var m message
+		if err := m.decode(body); err != nil {
+			return err
+		}
+		return m.validate()
+	})
+	if err == nil {
 		t.Fatal("accepted a wildcard subject")
 	}
 	forged := appendInterest(nil, &interestUpdate{Origin: "o"})

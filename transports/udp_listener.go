@@ -11,8 +11,14 @@ import (
 	"time"
 )
 
-// udpQueueDepth bounds the datagrams waiting for one accepted link's Receive.
-const udpQueueDepth = 512
+// udpQueueDepth bounds the datagrams waiting for one accepted link's
+// Receive: room for two of the largest frames, fragmented, and never less
+// than 512, so that a burst of fragments is not dropped while the reader
+// is busy.
+func udpQueueDepth(cfg Config) int {
+	perFrame := (cfg.MaxFrame + cfg.Datagram - 1) / max(cfg.Datagram-udpFragHeader, 1)
+	return max(512, 2*perFrame+16)
+}
 
 // udpListener owns one socket. Its reader goroutine demultiplexes datagrams
 // by source address: a valid HELLO from a new address creates a link, and
@@ -148,7 +154,7 @@ func (l *udpListener) hello(p *udpPeer, from netip.AddrPort, session uint32) {
 
 func (l *udpListener) newPeer(from netip.AddrPort, session uint32) *udpPeer {
 	q := &peerQueue{
-		packets: make(chan packet, udpQueueDepth),
+		packets: make(chan packet, udpQueueDepth(l.cfg)),
 		closed:  make(chan struct{}),
 		eof:     make(chan struct{}),
 		pool:    &l.pool,

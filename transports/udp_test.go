@@ -275,12 +275,13 @@ func TestUDPReceiveQueueBounded(t *testing.T) {
 	server := accept(t, ln)
 	q := server.(*udpConn).src.(*peerQueue)
 	queued := 0
-	for range udpQueueDepth + 100 {
+	depth := udpQueueDepth(cfg)
+	for range depth + 100 {
 		if q.push([]byte{udpData, 1}, time.Now()) {
 			queued++
 		}
 	}
-	if queued != udpQueueDepth {
-		t.Fatalf("queued %d datagrams, want the limit %d", queued, udpQueueDepth)
+	if queued != depth {
+		t.Fatalf("queued %d datagrams, want the limit %d", queued, depth)
 	}
 }
