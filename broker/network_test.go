@@ -167,9 +167,11 @@ func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-// waitInterest waits until broker a knows that broker holder wants subject.
+// waitInterest waits until broker a knows that broker holder wants subject,
+// and a's embedded server has been told to forward it.
 func (n *testNet) waitInterest(a, subject, holder string) {
 	n.t.Helper()
+	defer n.waitServerInterest(a, sampleSubject(subject))
 	waitFor(n.t, fmt.Sprintf("%s to learn %s wants %s", a, holder, subject), 10*time.Second, func() bool {
 		for _, ii := range n.brokers[a].Interest() {
 			if ii.Subject == subject {
@@ -181,6 +183,26 @@ func (n *testNet) waitInterest(a, subject, holder string) {
 			}
 		}
 		return false
+	})
+}
+
+// sampleSubject turns a subscription pattern into a subject it matches.
+func sampleSubject(pattern string) string {
+	toks := strings.Split(pattern, ".")
+	for i, t := range toks {
+		if t == "*" || t == ">" {
+			toks[i] = "x"
+		}
+	}
+	return strings.Join(toks, ".")
+}
+
+// waitServerInterest waits until broker a's embedded server forwards
+// subject to someone: its leaf connection to the core, or a local client.
+func (n *testNet) waitServerInterest(a, subject string) {
+	n.t.Helper()
+	waitFor(n.t, fmt.Sprintf("%s's server to want %s", a, subject), 10*time.Second, func() bool {
+		return n.brokers[a].ns.GlobalAccount().SubscriptionInterest(subject)
 	})
 }
 
@@ -512,6 +534,9 @@ func TestThousandSubjects(t *testing.T) {
 	}
 	sub.Flush()
 	waitFor(t, "1000 subjects at A", 10*time.Second, func() bool { return len(n.brokers["na.c1.a"].Interest()) == 1000 })
+	for i := range 1000 {
+		n.waitServerInterest("na.c1.a", fmt.Sprintf("s.%d", i))
+	}
 	pub := n.connect("na.c1.a")
 	for i := range 1000 {
 		pub.Publish(fmt.Sprintf("s.%d", i), []byte(fmt.Sprint(i)))
