@@ -755,3 +755,38 @@ func TestOrderPerPublisher(t *testing.T) {
 		}
 	}
 }
+
+// TestReplyRouteNeedsNoInterest shows that a reply finds its way back when
+// the requester's interest in the reply subject has not reached the
+// responder's broker: the test takes that interest out of the responder's
+// broker by hand, so only the reply route can carry the reply.
+func TestReplyRouteNeedsNoInterest(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n.waitRoutes()
+	resp := n.connect("na.c1.c")
+	resp.Subscribe("svc.hidden", func(m *nats.Msg) { m.Respond([]byte("found you")) })
+	resp.Flush()
+	n.waitInterest("na.c1.a", "svc.hidden", "na.c1.c")
+
+	req := n.connect("na.c1.a")
+	const reply = "late.reply"
+	ch := collect(t, req, reply, "")
+	n.waitInterest("na.c1.c", reply, "na.c1.a")
+	c := n.brokers["na.c1.c"]
+	c.mu.Lock()
+	c.interest.set(&c.interest.remote["na.c1.a"].holder, reply, "", 0)
+	c.mu.Unlock()
+	waitFor(t, "C's server to stop forwarding the reply subject", 5*time.Second, func() bool {
+		return !c.ns.GlobalAccount().SubscriptionInterest(reply)
+	})
+
+	if err := req.PublishRequest("svc.hidden", reply, []byte("?")); err != nil {
+		t.Fatal(err)
+	}
+	if m := expectMsg(t, ch, 5*time.Second); string(m.Data) != "found you" {
+		t.Fatalf("reply %q", m.Data)
+	}
+	if c.Status().Replies == 0 {
+		t.Fatal("no reply route recorded at the responder's broker")
+	}
+}
