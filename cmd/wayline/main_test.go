@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,4 +354,61 @@ func TestHelpIsComplete(t *testing.T) {
 			t.Fatalf("%v printed:\n%s", args, out)
 		}
 	}
+}
+
+// TestKilledBrokerRecovers kills the middle broker outright (no goodbye on
+// its links), checks that its neighbours notice, restarts it, and checks
+// that traffic flows again.
+func TestKilledBrokerRecovers(t *testing.T) {
+	path, clients := chainFile(t, "tcp")
+	var procs []*proc
+	var https []string
+	for _, a := range []string{"na.cgl.c1.a", "na.cgl.c1.b", "na.cgl.c1.c"} {
+		p := start(t, "broker", "--topology", path, "--address", a)
+		l := p.waitLine(t, "^broker "+regexp.QuoteMeta(a))
+		https = append(https, regexp.MustCompile(`http://\S+`).FindString(l))
+		procs = append(procs, p)
+	}
+	exercise(t, clients)
+	procs[1].cmd.Process.Kill()
+	<-procs[1].exited
+	waitHTTP(t, https[0]+"/api/routes", "[]")
+	procs[1] = start(t, "broker", "--topology", path, "--address", "na.cgl.c1.b")
+	procs[1].waitLine(t, "^broker na.cgl.c1.b")
+	sub := connect(t, clients[2])
+	ch := make(chan *nats.Msg, 100)
+	sub.ChanSubscribe("after.kill", ch)
+	sub.Flush()
+	pub := connect(t, clients[0])
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		pub.Publish("after.kill", []byte("back"))
+		select {
+		case <-ch:
+			return
+		case <-time.After(100 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("traffic did not recover after the restart")
+			}
+		}
+	}
+}
+
+// waitHTTP polls url until its body, with white space removed, is want.
+func waitHTTP(t *testing.T, url, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = strings.Join(strings.Fields(string(b)), "")
+			if last == want {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %q, want %q", url, last, want)
 }
