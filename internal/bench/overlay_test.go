@@ -1,0 +1,35 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// TestRunOverlaySmoke runs the overlay benchmark briefly: every system
+// delivers, nothing is lost, and the report ends with the ratio line.
+func TestRunOverlaySmoke(t *testing.T) {
+	var out bytes.Buffer
+	results, err := RunOverlay(context.Background(), &out, OverlayConfig{
+		Duration: 300 * time.Millisecond, LatencyDuration: 200 * time.Millisecond, LatencyRate: 2000, Rounds: 1,
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(results) != 3 {
+		t.Fatalf("%d results", len(results))
+	}
+	for _, r := range results {
+		if r.MsgsPerS <= 0 || r.LatencyN == 0 || r.P99 < r.P50 {
+			t.Errorf("%s: %+v", r.System, r)
+		}
+		if r.Dropped != 0 {
+			t.Errorf("%s dropped %d messages", r.System, r.Dropped)
+		}
+	}
+	if !regexp.MustCompile(`ratio_vs_nats_leaf_throughput=\d+\.\d\d\n$`).Match(out.Bytes()) {
+		t.Fatalf("report does not end with the ratio line:\n%s", out.String())
+	}
+}
