@@ -133,3 +133,16 @@ func appendStr(b []byte, v string) []byte {
 	return append(b, v...)
 }
 func appendF64(b []byte, v float64) []byte { return appendU64(b, math.Float64bits(v)) }
+
+// grow extends s by one element, reusing the element left in the backing
+// array by an earlier use (so that its own slices keep their capacity), and
+// returns a pointer to it.
+func grow[T any](s []T) ([]T, *T) {
+	if len(s) < cap(s) {
+		s = s[:len(s)+1]
+	} else {
+		var zero T
+		s = append(s, zero)
+	}
+	return s, &s[len(s)-1]
+}

@@ -49,12 +49,8 @@ func (p *plan) addLeaf(l *leafConn, queue []byte) {
 			return
 		}
 	}
-	if len(p.leaves) < cap(p.leaves) {
-		p.leaves = p.leaves[:len(p.leaves)+1]
-	} else {
-		p.leaves = append(p.leaves, leafDelivery{})
-	}
-	d := &p.leaves[len(p.leaves)-1]
+	var d *leafDelivery
+	p.leaves, d = grow(p.leaves)
 	d.leaf, d.queues = l, d.queues[:0]
 	if queue != nil {
 		d.queues = append(d.queues, queue)
@@ -68,12 +64,8 @@ func (p *plan) addBroker(addr []byte, queues ...[]byte) {
 			return
 		}
 	}
-	if len(p.dests) < cap(p.dests) {
-		p.dests = p.dests[:len(p.dests)+1]
-	} else {
-		p.dests = append(p.dests, dest{})
-	}
-	d := &p.dests[len(p.dests)-1]
+	var d *dest
+	p.dests, d = grow(p.dests)
 	d.Broker, d.Queues = addr, append(d.Queues[:0], queues...)
 }
 
@@ -98,12 +90,8 @@ func (p *plan) groupFor(l *link) *hopGroup {
 			return &p.groups[i]
 		}
 	}
-	if len(p.groups) < cap(p.groups) {
-		p.groups = p.groups[:len(p.groups)+1]
-	} else {
-		p.groups = append(p.groups, hopGroup{})
-	}
-	g := &p.groups[len(p.groups)-1]
+	var g *hopGroup
+	p.groups, g = grow(p.groups)
 	g.link, g.dests = l, g.dests[:0]
 	return g
 }

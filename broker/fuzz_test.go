@@ -18,7 +18,7 @@ func decodeFrame(frame []byte) error {
 		case recHello:
 			_, err = decodeHello(body)
 		case recRefuse:
-			_, err = decodeRefuse(body)
+			_, err = decodeStrRecord(body)
 		case recPing, recPong, recAck:
 			_, err = decodePing(body)
 		case recLinkState:
@@ -29,7 +29,7 @@ func decodeFrame(frame []byte) error {
 				_, err = snap.add(u)
 			}
 		case recSyncReq:
-			_, err = decodeSyncReq(body)
+			_, err = decodeStrRecord(body)
 		case recCtl:
 			var inner []byte
 			if _, inner, err = decodeCtl(body); err == nil {

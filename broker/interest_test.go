@@ -151,7 +151,7 @@ func TestReliableControlOverLoss(t *testing.T) {
 			}
 			ack, err := recv.receive(seq, inner, func(rec []byte) error {
 				return eachRecord(rec, func(_ recType, b []byte) error {
-					o, err := decodeSyncReq(b)
+					o, err := decodeStrRecord(b)
 					got = append(got, o)
 					return err
 				})

@@ -153,7 +153,7 @@ func (b *Broker) handshakeDial(conn transports.Conn, h hello) (hello, error) {
 				}
 				peer = &p
 			case recRefuse:
-				refused, _ = decodeRefuse(body)
+				refused, _ = decodeStrRecord(body)
 			}
 			return nil
 		})

@@ -83,12 +83,8 @@ func (m *message) decode(body []byte) error {
 	n := r.count(2)
 	m.Dests = m.Dests[:0]
 	for i := 0; i < n && r.err() == nil; i++ {
-		if len(m.Dests) < cap(m.Dests) {
-			m.Dests = m.Dests[:len(m.Dests)+1]
-		} else {
-			m.Dests = append(m.Dests, dest{})
-		}
-		d := &m.Dests[len(m.Dests)-1]
+		var d *dest
+		m.Dests, d = grow(m.Dests)
 		d.Broker = r.bytes()
 		d.Queues = d.Queues[:0]
 		nq := r.count(1)

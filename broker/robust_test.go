@@ -107,7 +107,7 @@ func (s *logSink) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 func (s *logSink) WithAttrs(as []slog.Attr) slog.Handler { return &attrHandler{s, as} }
-func (s *logSink) WithGroup(string) slog.Handler        { return s }
+func (s *logSink) WithGroup(string) slog.Handler         { return s }
 
 func (s *logSink) contains(parts ...string) bool {
 	s.mu.Lock()
@@ -178,7 +178,7 @@ func TestHandshakeRefusals(t *testing.T) {
 			var reason string
 			eachRecord(f.Data, func(typ recType, body []byte) error {
 				if typ == recRefuse {
-					reason, _ = decodeRefuse(body)
+					reason, _ = decodeStrRecord(body)
 				}
 				return nil
 			})

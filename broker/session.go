@@ -134,7 +134,7 @@ func (s *session) handle(t recType, body []byte) error {
 			s.sendRaw(appendHello(nil, hello{Version: protoVersion, From: s.l.b.cfg.Address, To: s.l.cfg.Peer, LinkID: s.l.cfg.ID, Epoch: s.l.b.epoch}))
 		}
 	case recRefuse:
-		reason, _ := decodeRefuse(body)
+		reason, _ := decodeStrRecord(body)
 		return fmt.Errorf("%w: %s", errRefused, reason)
 	case recCtl:
 		if s.recv == nil {
@@ -183,7 +183,7 @@ func (s *session) handleControl(t recType, body []byte) error {
 		}
 		b.onInterest(s, u)
 	case recSyncReq:
-		origin, err := decodeSyncReq(body)
+		origin, err := decodeStrRecord(body)
 		if err != nil {
 			return fmt.Errorf("%w: sync-request: %w", errBadRecord, err)
 		}

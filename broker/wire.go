@@ -135,17 +135,21 @@ func decodeHello(body []byte) (hello, error) {
 	return h, r.done()
 }
 
-func appendRefuse(b []byte, reason string) []byte {
-	b, s := beginRecord(b, recRefuse)
-	b = appendStr(b, reason)
+// appendStrRecord encodes a record whose body is one string: a refusal's
+// reason, a sync request's origin.
+func appendStrRecord(b []byte, t recType, v string) []byte {
+	b, s := beginRecord(b, t)
+	b = appendStr(b, v)
 	return endRecord(b, s)
 }
 
-func decodeRefuse(body []byte) (string, error) {
+func decodeStrRecord(body []byte) (string, error) {
 	r := reader{b: body}
-	reason := r.str()
-	return reason, r.done()
+	v := r.str()
+	return v, r.done()
 }
+
+func appendRefuse(b []byte, reason string) []byte { return appendStrRecord(b, recRefuse, reason) }
 
 func appendPing(b []byte, t recType, nonce uint64) []byte {
 	b, s := beginRecord(b, t)
@@ -282,17 +286,7 @@ func decodeInterest(body []byte) (*interestUpdate, error) {
 	return u, r.done()
 }
 
-func appendSyncReq(b []byte, origin string) []byte {
-	b, s := beginRecord(b, recSyncReq)
-	b = appendStr(b, origin)
-	return endRecord(b, s)
-}
-
-func decodeSyncReq(body []byte) (string, error) {
-	r := reader{b: body}
-	o := r.str()
-	return o, r.done()
-}
+func appendSyncReq(b []byte, origin string) []byte { return appendStrRecord(b, recSyncReq, origin) }
 
 // appendCtl wraps an encoded control record in a reliable envelope.
 func appendCtl(b []byte, seq uint64, record []byte) []byte {

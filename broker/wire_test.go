@@ -46,7 +46,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 				t.Errorf("msg %+v", m2)
 			}
 		case recSyncReq:
-			if o, err := decodeSyncReq(body); err != nil || o != "na.z" {
+			if o, err := decodeStrRecord(body); err != nil || o != "na.z" {
 				t.Errorf("sync %q %v", o, err)
 			}
 		}

@@ -45,11 +45,8 @@ ratio_vs_nats_leaf_throughput=<x.xx>.`, stderr)
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; the systems take turns, and the median round is reported")
 	systems := fs.String("systems", "wayline,nats-leaf,nats-cluster", "comma-separated systems to measure: wayline, nats-leaf, nats-cluster")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	newLogger := logFlags(fs, stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger()
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -19,17 +19,14 @@ own process, from the same file. The broker runs until SIGINT or SIGTERM,
 then closes its links and tells its clients.`, stderr)
 	topo := fs.String("topology", "", "topology file (YAML); required")
 	addr := fs.String("address", "", "address of the broker to run, as written in the topology file; required")
-	newLogger := logFlags(fs, stderr)
-	if err := parseFlags(fs, args); err != nil {
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
 		return err
 	}
 	if *topo == "" || *addr == "" {
 		fs.Usage()
 		return usageError{"--topology and --address are required"}
-	}
-	log, err := newLogger()
-	if err != nil {
-		return err
 	}
 	f, err := topology.Load(*topo)
 	if err != nil {

@@ -27,11 +27,8 @@ built-in example network of five brokers in two regions, joined over tcp,
 ws, udp and mem links. Connect any NATS client to any broker: messages
 reach subscribers at every other broker. Stop it with Ctrl-C.`, stderr)
 	topo := fs.String("topology", "", "topology file (YAML); default: the built-in example network")
-	newLogger := logFlags(fs, stderr)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger()
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
 	if err != nil {
 		return err
 	}

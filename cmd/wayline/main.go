@@ -115,23 +115,35 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// logFlags adds --log-level and --log-format and returns a constructor for
-// the logger they describe.
-func logFlags(fs *flag.FlagSet, stderr io.Writer) func() (*slog.Logger, error) {
-	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	format := fs.String("log-format", "text", "log format: text or json")
-	return func() (*slog.Logger, error) {
-		var l slog.Level
-		if err := l.UnmarshalText([]byte(*level)); err != nil {
-			return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *level)}
-		}
-		opts := &slog.HandlerOptions{Level: l}
-		switch *format {
-		case "text":
-			return slog.New(slog.NewTextHandler(stderr, opts)), nil
-		case "json":
-			return slog.New(slog.NewJSONHandler(stderr, opts)), nil
-		}
-		return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", *format)}
+// logFlags are the --log-level and --log-format flags every command takes.
+type logFlags struct {
+	level, format *string
+	stderr        io.Writer
+}
+
+func addLogFlags(fs *flag.FlagSet, stderr io.Writer) *logFlags {
+	return &logFlags{
+		level:  fs.String("log-level", "info", "log level: debug, info, warn or error"),
+		format: fs.String("log-format", "text", "log format: text or json"),
+		stderr: stderr,
 	}
+}
+
+// parse parses the command line and returns the logger it asks for.
+func (lf *logFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(*lf.level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *lf.level)}
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch *lf.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(lf.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(lf.stderr, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", *lf.format)}
 }

@@ -71,13 +71,13 @@ func (c *OverlayConfig) defaults() {
 
 // Result is one system's figures.
 type Result struct {
-	System    string
-	MsgsPerS  float64
-	Sent      uint64
-	Received  uint64
-	Dropped   uint64 // sent but never received, plus what the system counted
-	P50, P99  time.Duration
-	LatencyN  int
+	System   string
+	MsgsPerS float64
+	Sent     uint64
+	Received uint64
+	Dropped  uint64 // sent but never received, plus what the system counted
+	P50, P99 time.Duration
+	LatencyN int
 	// CPUPerMsg is the process CPU time (user and system, every part of
 	// the system and the benchmark's own clients) per delivered message
 	// during the throughput run.
@@ -192,6 +192,25 @@ func measure(ctx context.Context, sys *system, cfg OverlayConfig) (Result, error
 	return r, nil
 }
 
+// subscribeReady subscribes cb to subject, waits until messages published
+// at pub reach it (got counts them), and lets the probes drain.
+func subscribeReady(pub, sub *nats.Conn, subject string, got *atomic.Uint64, cb nats.MsgHandler) (*nats.Subscription, error) {
+	s, err := sub.Subscribe(subject, cb)
+	if err != nil {
+		return nil, err
+	}
+	_ = s.SetPendingLimits(-1, -1)
+	if err := sub.Flush(); err == nil {
+		err = waitForPath(pub, subject, got)
+	}
+	if err != nil {
+		_ = s.Unsubscribe()
+		return nil, err
+	}
+	time.Sleep(100 * time.Millisecond)
+	return s, nil
+}
+
 // waitForPath publishes probes until the subscriber sees one: interest has
 // propagated end to end.
 func waitForPath(pub *nats.Conn, subject string, got *atomic.Uint64) error {
@@ -215,7 +234,7 @@ func throughput(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *
 	// The subscriber wakes a waiting publisher every so often, so that
 	// neither side burns CPU the systems under test need.
 	wake := make(chan struct{}, 1)
-	s, err := sub.Subscribe(subject, func(*nats.Msg) {
+	s, err := subscribeReady(pub, sub, subject, &received, func(*nats.Msg) {
 		if received.Add(1)%512 == 0 {
 			select {
 			case wake <- struct{}{}:
@@ -227,15 +246,6 @@ func throughput(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *
 		return err
 	}
 	defer s.Unsubscribe()
-	_ = s.SetPendingLimits(-1, -1)
-	if err := sub.Flush(); err != nil {
-		return err
-	}
-	if err := waitForPath(pub, subject, &received); err != nil {
-		return err
-	}
-	// Let the probes drain, then count from zero.
-	time.Sleep(100 * time.Millisecond)
 	base := received.Load()
 	payload := make([]byte, cfg.Size)
 	var sent uint64
@@ -294,7 +304,7 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 		got       atomic.Uint64
 	)
 	epoch := time.Now()
-	s, err := sub.Subscribe(subject, func(m *nats.Msg) {
+	s, err := subscribeReady(pub, sub, subject, &got, func(m *nats.Msg) {
 		now := time.Since(epoch)
 		if len(m.Data) >= 8 {
 			if sentAt := int64(binary.BigEndian.Uint64(m.Data)); sentAt > 0 {
@@ -309,14 +319,6 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 		return err
 	}
 	defer s.Unsubscribe()
-	_ = s.SetPendingLimits(-1, -1)
-	if err := sub.Flush(); err != nil {
-		return err
-	}
-	if err := waitForPath(pub, subject, &got); err != nil {
-		return err
-	}
-	time.Sleep(100 * time.Millisecond)
 	mu.Lock()
 	latencies = latencies[:0]
 	mu.Unlock()
