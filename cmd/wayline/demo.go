@@ -24,7 +24,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Runs every broker of a network in this one process and prints each
 broker's NATS client URL and HTTP address. Without --topology it runs a
 built-in example network of five brokers in two regions, joined over tcp,
-ws, udp and mem links. Connect any NATS client to any broker: messages
+ws and udp links. Connect any NATS client to any broker: messages
 reach subscribers at every other broker. Stop it with Ctrl-C.`, stderr)
 	topo := fs.String("topology", "", "topology file (YAML); default: the built-in example network")
 	logs := addLogFlags(fs, stderr)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/wayline/wayline/internal/testutil"
 )
 
 var binary string
@@ -70,14 +72,20 @@ func chainFile(t *testing.T, transport string) (path string, clients []string) {
 	t.Helper()
 	p := freePorts(t, 9)
 	var b strings.Builder
-	b.WriteString("name: chain\nbrokers:\n")
+	b.WriteString("name: chain\n")
+	dir := t.TempDir()
+	if transport == "tls" {
+		cert, key, ca := testutil.WriteTestCA(t, dir)
+		fmt.Fprintf(&b, "tls: {cert: %s, key: %s, ca: %s}\n", cert, key, ca)
+	}
+	b.WriteString("brokers:\n")
 	names := []string{"na.cgl.c1.a", "na.cgl.c1.b", "na.cgl.c1.c"}
 	for i, n := range names {
 		fmt.Fprintf(&b, "  - address: %s\n    listen: [%s://127.0.0.1:%d]\n    client: 127.0.0.1:%d\n    http: 127.0.0.1:%d\n", n, transport, p[3*i], p[3*i+1], p[3*i+2])
 		clients = append(clients, fmt.Sprintf("nats://127.0.0.1:%d", p[3*i+1]))
 	}
 	fmt.Fprintf(&b, "links:\n  - {a: %s, b: %s, transport: %s}\n  - {a: %s, b: %s, transport: %s}\n", names[0], names[1], transport, names[1], names[2], transport)
-	path = filepath.Join(t.TempDir(), "chain.yaml")
+	path = filepath.Join(dir, "chain.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +248,7 @@ func TestDemoWithTopology(t *testing.T) {
 }
 
 func TestBrokersAsSeparateProcesses(t *testing.T) {
-	for _, tr := range []string{"tcp", "udp", "ws"} {
+	for _, tr := range []string{"tcp", "tls", "udp", "ws"} {
 		t.Run(tr, func(t *testing.T) {
 			path, clients := chainFile(t, tr)
 			var procs []*proc
