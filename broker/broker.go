@@ -52,11 +52,12 @@ type Broker struct {
 	started     bool
 	closed      bool
 
-	routes  atomic.Pointer[routeTable]
-	replies *replyMap
-	dedup   *dedupTable
-	stats   brokerStats
-	drops   dropLogger
+	routes   atomic.Pointer[routeTable]
+	replies  *replyMap
+	internal *internal
+	dedup    *dedupTable
+	stats    brokerStats
+	drops    dropLogger
 
 	leafLn     net.Listener
 	leafIDs    atomic.Uint64
@@ -74,12 +75,13 @@ type Broker struct {
 
 // brokerStats counts messages the broker could not deliver, by reason.
 type brokerStats struct {
-	noRoute    atomic.Uint64 // destination unreachable
-	hopLimit   atomic.Uint64 // dropped by the hop limit: a transient loop
-	duplicates atomic.Uint64 // caught by the dedup window
-	reserved   atomic.Uint64 // published by a client on a reserved subject
-	noMember   atomic.Uint64 // queue group with no member left anywhere
-	badFrames  atomic.Uint64 // malformed overlay frames
+	noRoute       atomic.Uint64 // destination unreachable
+	hopLimit      atomic.Uint64 // dropped by the hop limit: a transient loop
+	duplicates    atomic.Uint64 // caught by the dedup window
+	reserved      atomic.Uint64 // published by a client on a reserved subject
+	noMember      atomic.Uint64 // queue group with no member left anywhere
+	internalDrops atomic.Uint64 // messages for the broker itself beyond its queue
+	badFrames     atomic.Uint64 // malformed overlay frames
 }
 
 // New checks cfg and prepares a broker; nothing listens until Start.
@@ -103,6 +105,7 @@ func New(cfg Config) (*Broker, error) {
 		leaves:      make(map[*leafConn]struct{}),
 		unreachable: make(map[string]time.Time),
 		replies:     newReplyMap(cfg.ReplyTTL, cfg.MaxReplies),
+		internal:    newInternal(),
 		dedup:       newDedupTable(),
 		leafReady:   make(chan struct{}),
 	}
@@ -177,6 +180,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		}
 	}
 	b.wg.Go(b.janitor)
+	b.wg.Go(b.dispatch)
 	b.log.Info("broker started",
 		slog.String("client", b.ClientURL()),
 		slog.String("leaf", b.LeafURL()),

@@ -99,7 +99,9 @@ func (p *plan) groupFor(l *link) *hopGroup {
 // fromLeaf handles a message published at this broker. queues names the
 // queue groups the leaf wants served elsewhere (it had no member of them).
 func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
-	if bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
+	// The embedded server enforces who may publish on reserved subjects;
+	// other leaves speak for clients the broker knows nothing of.
+	if l.name != b.cfg.Address && bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
 		b.stats.reserved.Add(1)
 		b.noteDrop("leaf", l.name, "publish on a reserved subject")
 		return
@@ -122,6 +124,9 @@ func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
 	}
 	for _, q := range queues {
 		b.pickQueue(p, r, q, l)
+	}
+	if len(r.core) > 0 {
+		b.deliverInternal(m, r.core)
 	}
 	b.execute(p, m, byte(b.cfg.MaxHops))
 }
@@ -152,6 +157,9 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 		r := s.cache.get(b.interest, m.Subject)
 		for _, x := range r.leaves {
 			p.addLeaf(x, nil)
+		}
+		if len(r.core) > 0 {
+			b.deliverInternal(m, r.core)
 		}
 		for _, q := range d.Queues {
 			b.pickQueue(p, r, q, nil)

@@ -16,15 +16,12 @@ type holder struct {
 	broker  string    // remote broker's address; empty for a leaf
 	addr    []byte    // broker as bytes, for message records
 	leaf    *leafConn // nil for a remote broker
+	core    bool      // the broker itself, for its internal subscriptions
 	entries map[string]*entry
 }
 
-func (h *holder) name() string {
-	if h.leaf != nil {
-		return "local:" + h.leaf.name
-	}
-	return h.broker
-}
+// local reports whether the holder is part of this broker.
+func (h *holder) local() bool { return h.leaf != nil || h.core }
 
 // entry is one (subject, queue) a holder wants, with the queue's weight
 // (its number of members; 1 for plain subscriptions).
@@ -53,6 +50,7 @@ type interestDB struct {
 
 	remote map[string]*remoteOrigin
 	leaves map[*leafConn]struct{}
+	core   holder // the broker's own subscriptions
 
 	// local aggregates the leaves' interest: what this broker announces.
 	local   map[string]interestOp
@@ -68,6 +66,7 @@ func newInterestDB(epoch uint64) *interestDB {
 		local:   make(map[string]interestOp),
 		pending: make(map[string]interestOp),
 		ver:     version{Epoch: epoch},
+		core:    holder{core: true, entries: make(map[string]*entry)},
 	}
 }
 
@@ -107,7 +106,7 @@ func (db *interestDB) set(h *holder, subject, queue string, weight uint32) {
 		db.gen.Add(1)
 		db.advertise(h, subject, queue, +1)
 	}
-	if h.leaf != nil {
+	if h.local() {
 		db.aggregate(subject, queue, key)
 	}
 }
@@ -123,9 +122,13 @@ func (db *interestDB) advertise(h *holder, subject, queue string, delta int) {
 }
 
 // aggregate recomputes the local interest for one key from every leaf and
-// records a pending announcement when it changed.
+// the broker's own subscriptions, and records a pending announcement when
+// it changed.
 func (db *interestDB) aggregate(subject, queue, key string) {
 	var w uint32
+	if e, ok := db.core.entries[key]; ok {
+		w += e.weight
+	}
 	for l := range db.leaves {
 		if e, ok := l.holder.entries[key]; ok {
 			w += e.weight
@@ -190,6 +193,9 @@ func (db *interestDB) removeLeaf(l *leafConn) {
 }
 
 func (db *interestDB) eachEntry(fn func(*entry)) {
+	for _, e := range db.core.entries {
+		fn(e)
+	}
 	for l := range db.leaves {
 		for _, e := range l.holder.entries {
 			fn(e)

@@ -5,6 +5,7 @@ import "bytes"
 // matchResult is everyone who wants a literal subject, grouped the way the
 // forwarding code needs them.
 type matchResult struct {
+	core    []*entry    // the broker's own subscriptions
 	leaves  []*leafConn // local leaves with plain subscribers
 	brokers [][]byte    // remote brokers with plain subscribers
 	queues  []queueMatch
@@ -29,7 +30,7 @@ func (r *matchResult) queue(name []byte) *queueMatch {
 // coveredFor reports whether some holder other than leaf l has plain
 // interest, i.e. whether l has been told to forward the subject.
 func (r *matchResult) coveredFor(l *leafConn) bool {
-	if len(r.brokers) > 0 {
+	if len(r.brokers) > 0 || len(r.core) > 0 {
 		return true
 	}
 	for _, x := range r.leaves {
@@ -44,6 +45,10 @@ func (db *interestDB) match(subject string) *matchResult {
 	r := &matchResult{}
 	db.sl.Match(subject, func(e *entry) {
 		if e.queue == "" {
+			if e.h.core {
+				r.core = append(r.core, e)
+				return
+			}
 			if e.h.leaf != nil {
 				r.leaves = appendUniqueLeaf(r.leaves, e.h.leaf)
 			} else {
