@@ -67,6 +67,12 @@ type Config struct {
 	// clients to go elsewhere (lame-duck mode) before closing them. Zero
 	// closes them at once.
 	ShutdownGrace time.Duration
+	// AdminToken guards what changes the network: the HTTP API's PUT
+	// endpoints ask for it as a bearer token, and NATS clients that sign in
+	// as AdminUser with it as password may publish on reserved subjects
+	// (control messages). Empty: the PUT endpoints are open and no client
+	// may publish on reserved subjects.
+	AdminToken string
 	// Logger receives the broker's logs. Default: discard.
 	Logger *slog.Logger
 }

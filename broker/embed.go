@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // appUser returns the identity every client gets without credentials: an
@@ -32,6 +33,24 @@ func appUser() (*server.NkeyUser, error) {
 			Publish: &server.SubjectPermission{Deny: []string{reservedPrefix + ">"}},
 		},
 	}, nil
+}
+
+// AdminUser is the NATS user name of administrative clients, such as the
+// aggregator: with the admin token as password they may publish on the
+// network's reserved subjects, control messages included.
+const AdminUser = "wayline"
+
+// adminUser returns the administrative identity, or nil when the broker has
+// no admin token. The token is stored hashed.
+func adminUser(token string) (*server.User, error) {
+	if token == "" {
+		return nil, nil
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(token), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
+	return &server.User{Username: AdminUser, Password: string(hash)}, nil
 }
 
 // startNATS starts the embedded nats-server, pointed at the core as a leaf,
@@ -67,6 +86,13 @@ func (b *Broker) startNATS(ctx context.Context) error {
 		},
 		Nkeys:      []*server.NkeyUser{app},
 		NoAuthUser: app.Nkey,
+	}
+	admin, err := adminUser(b.cfg.AdminToken)
+	if err != nil {
+		return fmt.Errorf("broker %s: admin identity: %w", b.cfg.Address, err)
+	}
+	if admin != nil {
+		opts.Users = []*server.User{admin}
 	}
 	if b.cfg.ShutdownGrace > 0 {
 		opts.LameDuckDuration = b.cfg.ShutdownGrace
