@@ -44,6 +44,7 @@ import (
 	"strings"
 
 	"github.com/wayline/wayline/router"
+	"github.com/wayline/wayline/transports"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -96,6 +97,23 @@ type Link struct {
 	A         router.Address `yaml:"a"`
 	B         router.Address `yaml:"b"`
 	Transport string         `yaml:"transport"` // tcp, tls, udp, ws or mem
+	// Emulate gives the link wide-area conditions on this machine: both
+	// ends emulate them for the frames they send, so a delay of 45ms makes
+	// a round trip of 90ms. See transports.Emulation.
+	Emulate *transports.EmulationSpec `yaml:"emulate,omitempty"`
+}
+
+// Emulation returns the link's emulated conditions, or nil for a plain
+// link. Parse has checked them.
+func (l Link) Emulation() *transports.Emulation {
+	if l.Emulate == nil {
+		return nil
+	}
+	e, err := l.Emulate.Apply(transports.Emulation{})
+	if err != nil {
+		return nil
+	}
+	return &e
 }
 
 // Load reads and parses the topology file at path, then resolves the

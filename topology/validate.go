@@ -11,13 +11,10 @@ import (
 	"strings"
 
 	"github.com/wayline/wayline/router"
+	"github.com/wayline/wayline/transports"
 )
 
-// transports lists the link transports, which are also the listener
-// schemes.
-var transports = []string{"tcp", "tls", "udp", "ws", "mem"}
-
-var wantTransport = "want one of " + strings.Join(transports, ", ")
+var wantTransport = "want one of " + strings.Join(transports.Schemes, ", ")
 
 // checker collects every problem of one file. Its methods check one part
 // each and report through problem, naming the item and field at fault.
@@ -158,7 +155,7 @@ func parseListener(s string) (listener, error) {
 	if !ok {
 		return listener{}, fmt.Errorf("%q: want scheme://host:port", s)
 	}
-	if !slices.Contains(transports, scheme) {
+	if !slices.Contains(transports.Schemes, scheme) {
 		return listener{}, fmt.Errorf("%q: unknown scheme %q (%s)", s, scheme, wantTransport)
 	}
 	u, err := url.Parse(s)
@@ -232,6 +229,11 @@ func (c *checker) link(i int, ids, triples map[string]int) {
 		c.problemf(item, "b", "same broker as a")
 	}
 	c.transport(item, l)
+	if l.Emulate != nil {
+		if _, err := l.Emulate.Apply(transports.Emulation{}); err != nil {
+			c.problem(item, "emulate", err)
+		}
+	}
 	triple := string(l.A) + "|" + string(l.B) + "|" + l.Transport
 	n := triples[triple]
 	triples[triple]++
@@ -262,7 +264,7 @@ func (c *checker) end(item, field string, a router.Address) {
 // transport checks that l's transport is known and that both ends can
 // use it: b listens on it, and for tls both have their tls files.
 func (c *checker) transport(item string, l *Link) {
-	if !slices.Contains(transports, l.Transport) {
+	if !slices.Contains(transports.Schemes, l.Transport) {
 		if l.Transport == "" {
 			c.problemf(item, "transport", "required (%s)", wantTransport)
 		} else {
