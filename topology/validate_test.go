@@ -119,3 +119,34 @@ func TestLoadBadFile(t *testing.T) {
 		t.Errorf("Load: %v", err)
 	}
 }
+
+func TestEmulateField(t *testing.T) {
+	base := `brokers:
+  - {address: na.a, listen: [udp://127.0.0.1:7101], client: 127.0.0.1:4301, http: 127.0.0.1:8301}
+  - {address: na.b, listen: [udp://127.0.0.1:7201], client: 127.0.0.1:4302, http: 127.0.0.1:8302}
+links:
+  - a: na.a
+    b: na.b
+    transport: udp
+    emulate: `
+	f, err := Parse([]byte(base + "{delay: 45ms, jitter: 3ms, loss: 1%}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.Links[0].Emulation()
+	if e == nil || e.Delay != 45*time.Millisecond || e.Jitter != 3*time.Millisecond || e.Loss != 0.01 {
+		t.Fatalf("emulation %+v", e)
+	}
+	if f, _ := Parse([]byte(strings.Replace(base, "    emulate: ", "", 1) + "\n")); f == nil || f.Links[0].Emulation() != nil {
+		t.Fatal("a link without emulate is emulated")
+	}
+	for bad, want := range map[string]string{
+		"{delay: soon}": "links[0]", "{loss: 200%}": "links[0]", "{jitter_dist: cauchy}": "links[0]",
+		"{latency: 4ms}": "line 8: field latency not found",
+	} {
+		_, err := Parse([]byte(base + bad + "\n"))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one naming %s", bad, err, want)
+		}
+	}
+}
