@@ -24,6 +24,7 @@ fuzz:
 	$(GO) test -run=XXX -fuzz=FuzzLeafLine -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=XXX -fuzz=FuzzStreamDecode -fuzztime=$(FUZZTIME) ./transports/
 	$(GO) test -run=XXX -fuzz=FuzzUDPDatagram -fuzztime=$(FUZZTIME) ./transports/
+	$(GO) test -run=XXX -fuzz=FuzzEmulatedHeader -fuzztime=$(FUZZTIME) ./transports/
 	$(GO) test -run=XXX -fuzz=FuzzParseAddress -fuzztime=$(FUZZTIME) ./router/
 	$(GO) test -run=XXX -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./topology/
 

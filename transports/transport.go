@@ -10,6 +10,11 @@
 // frames larger than one datagram (if any fragment is lost the whole frame
 // is lost); mem passes frames over channels.
 //
+// Emulate wraps any Conn in an emulated link that adds delay, jitter, loss,
+// duplication, reordering, outages and a bandwidth cap to the frames it
+// sends, so that one machine can behave like a wide-area network (see
+// emulated.go).
+//
 // The package does not retransmit, order or acknowledge anything on its own:
 // a Conn whose Info().Reliable is false (udp) may lose frames, and callers
 // that need reliability on such a link provide it themselves.
