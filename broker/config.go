@@ -85,6 +85,9 @@ type LinkConfig struct {
 	// Dial is the peer's URL when this broker dials the link; empty when
 	// the peer dials.
 	Dial string
+	// Emulation gives the frames this broker sends on the link wide-area
+	// conditions; nil for none. The peer emulates its own direction.
+	Emulation *transports.Emulation
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -99,6 +102,11 @@ func (c Config) withDefaults() (Config, error) {
 	for i, l := range c.Links {
 		if l.ID == "" || l.Peer == "" {
 			errs = append(errs, fmt.Errorf("links[%d]: id and peer are required", i))
+		}
+		if l.Emulation != nil {
+			if err := l.Emulation.Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("links[%d]: emulation: %w", i, err))
+			}
 		}
 		if ids[l.ID] {
 			errs = append(errs, fmt.Errorf("links[%d]: duplicate id %s", i, l.ID))

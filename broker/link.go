@@ -20,7 +20,8 @@ type link struct {
 	b    *Broker
 	cfg  LinkConfig
 	log  *slog.Logger
-	sess atomic.Pointer[session] // the live session; nil while down
+	sess atomic.Pointer[session]              // the live session; nil while down
+	emu  atomic.Pointer[transports.Emulation] // emulated conditions; nil for none
 
 	msgsSent  atomic.Uint64
 	msgsRecv  atomic.Uint64
@@ -53,13 +54,21 @@ func isRefusal(err error) bool {
 }
 
 func newLink(b *Broker, cfg LinkConfig) *link {
-	return &link{
+	l := &link{
 		b:     b,
 		cfg:   cfg,
 		log:   b.log.With(slog.String("link", cfg.ID), slog.String("peer", cfg.Peer), slog.String("transport", cfg.Transport)),
 		since: time.Now(),
 	}
+	if cfg.Emulation != nil {
+		e := *cfg.Emulation
+		l.emu.Store(&e)
+	}
+	return l
 }
+
+// emulation returns the link's emulated conditions, or nil.
+func (l *link) emulation() *transports.Emulation { return l.emu.Load() }
 
 func (l *link) setErr(err error) {
 	l.mu.Lock()

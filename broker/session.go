@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +17,11 @@ import (
 // It has one reader goroutine (readLoop) and one writer goroutine
 // (writeLoop); everything else hands the writer records through out.
 type session struct {
-	l         *link
-	conn      transports.Conn
+	l    *link
+	conn transports.Conn // the connection as dialed or accepted
+	// tx is what frames are sent through: conn itself, or an emulated
+	// link around it when the link is emulated.
+	tx        atomic.Pointer[txConn]
 	info      transports.Info
 	peerEpoch uint64
 	acceptor  bool
@@ -38,6 +42,9 @@ type session struct {
 
 	send *relSend // nil on reliable transports
 }
+
+// txConn holds the Conn a session sends through.
+type txConn struct{ transports.Conn }
 
 // errBye ends a session whose peer said goodbye.
 var errBye = errors.New("peer closed the link")
@@ -67,26 +74,54 @@ func newSession(l *link, conn transports.Conn, peerEpoch uint64, acceptor bool) 
 		s.recv = newRelRecv()
 		s.send = &relSend{next: 1}
 	}
+	s.tx.Store(&txConn{conn})
+	if e := l.emulation(); e != nil {
+		s.emulate(*e)
+	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
+}
+
+// emulate gives the frames this side sends the emulated conditions e,
+// wrapping the connection in an emulated link the first time.
+func (s *session) emulate(e transports.Emulation) error {
+	if ec, ok := s.tx.Load().Conn.(*transports.EmulatedConn); ok {
+		return ec.SetEmulation(e)
+	}
+	ec, err := transports.Emulate(s.conn, e)
+	if err != nil {
+		return err
+	}
+	s.tx.Store(&txConn{ec})
+	s.frameMax = min(s.frameMax, s.l.b.cfg.Transport.MaxFrame-transports.EmulationOverhead)
+	if h := ec.Info().FrameHint; h > 0 {
+		s.frameMax = min(s.frameMax, h)
+	}
+	return nil
 }
 
 func (s *session) close() {
 	s.closeOnce.Do(func() {
 		close(s.done)
 		_ = s.conn.Close()
+		if tx := s.tx.Load().Conn; tx != s.conn {
+			_ = tx.Close() // ends the emulation's scheduler
+		}
 	})
 }
 
-// bye tells the peer the link is closing on purpose, then closes it.
+// bye tells the peer the link is closing on purpose, then closes it. The
+// goodbye bypasses any emulation: it is about the connection, not the
+// network being emulated.
 func (s *session) bye() {
 	_, _ = s.conn.Send(appendBye(nil))
 	s.close()
 }
 
-// sendRaw sends a record at once, outside the queues: pongs, acks, hellos.
+// sendRaw sends a record at once, outside the queues: pongs, acks, hellos,
+// probes.
 func (s *session) sendRaw(rec []byte) {
-	_, _ = s.conn.Send(rec)
+	_, _ = s.tx.Load().Send(rec)
 }
 
 func (s *session) readLoop() error {
@@ -99,6 +134,7 @@ func (s *session) readLoop() error {
 		if err != nil {
 			return err
 		}
+		f = transports.StripEmulation(f)
 		s.lastRecv.Store(f.Received.UnixNano())
 		s.l.bytesRecv.Add(uint64(len(f.Data)))
 		err = eachRecord(f.Data, s.handle)
@@ -190,6 +226,14 @@ func (s *session) handleControl(t recType, body []byte) error {
 		b.onSyncReq(s, origin)
 	case recBye:
 		return errBye
+	case recEmulation:
+		var spec transports.EmulationSpec
+		if err := json.Unmarshal(body, &spec); err != nil {
+			return fmt.Errorf("%w: emulation: %w", errBadRecord, err)
+		}
+		if err := b.applyPeerEmulation(s, spec); err != nil {
+			s.l.log.Warn("peer asked for an emulation this broker refuses", slog.Any("err", err))
+		}
 	default:
 		return fmt.Errorf("%w: %s inside a reliable envelope", errBadRecord, t)
 	}
@@ -267,7 +311,7 @@ func (s *session) sendRecords(buf []byte) error {
 			}
 			n += size
 		}
-		if _, err := s.conn.Send(buf[:n]); err != nil {
+		if _, err := s.tx.Load().Send(buf[:n]); err != nil {
 			if errors.Is(err, transports.ErrFrameTooLarge) {
 				s.l.log.Error("record over the frame limit; dropped", slog.Int("bytes", n))
 				buf = buf[n:]

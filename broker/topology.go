@@ -35,7 +35,7 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 		cfg.Transport.TLS = tc
 	}
 	for _, l := range f.LinksOf(addr) {
-		lc := LinkConfig{ID: l.ID, Transport: l.Transport}
+		lc := LinkConfig{ID: l.ID, Transport: l.Transport, Emulation: l.Emulation()}
 		if l.A == addr {
 			u, err := l.DialURL(f)
 			if err != nil {

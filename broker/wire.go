@@ -35,6 +35,7 @@ const (
 	recMsg       recType = 9  // a NATS message on its way to some brokers
 	recCtl       recType = 10 // reliable envelope for control records on lossy links
 	recAck       recType = 11 // cumulative acknowledgement of recCtl envelopes
+	recEmulation recType = 12 // the emulated conditions the peer must apply (JSON)
 )
 
 func (t recType) String() string {
@@ -61,6 +62,8 @@ func (t recType) String() string {
 		return "ctl"
 	case recAck:
 		return "ack"
+	case recEmulation:
+		return "emulation"
 	}
 	return fmt.Sprintf("record-%d", byte(t))
 }
@@ -69,7 +72,7 @@ func (t recType) String() string {
 // records must not be lost and are therefore sent reliably on lossy links.
 func (t recType) isControl() bool {
 	switch t {
-	case recLinkState, recInterest, recSyncReq, recBye:
+	case recLinkState, recInterest, recSyncReq, recBye, recEmulation:
 		return true
 	}
 	return false

@@ -271,3 +271,15 @@ func (s *EmulationSpec) String() string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// StripEmulation undoes what an emulated sender added to a frame: it
+// returns the payload and moves the receive time back by the sender's
+// lateness (see Emulate). A frame from a plain sender is returned as it is.
+// It lets a receiver that is not itself emulated read from a peer that is.
+func StripEmulation(f Frame) Frame {
+	if payload, lateness, ok := stripEmulationHeader(f.Data); ok {
+		f.Data = payload
+		f.Received = f.Received.Add(-lateness)
+	}
+	return f
+}
