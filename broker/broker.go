@@ -82,6 +82,7 @@ type brokerStats struct {
 	noMember      atomic.Uint64 // queue group with no member left anywhere
 	internalDrops atomic.Uint64 // messages for the broker itself beyond its queue
 	badFrames     atomic.Uint64 // malformed overlay frames
+	badProbes     atomic.Uint64 // malformed or unexpected performance packets
 }
 
 // New checks cfg and prepares a broker; nothing listens until Start.
@@ -178,9 +179,12 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 		if l.cfg.Dial != "" {
 			b.wg.Go(func() { l.dialLoop(b.ctx) })
 		}
+		b.wg.Go(func() { l.mon.Run(b.ctx) })
+		b.wg.Go(func() { b.watchMonitor(b.ctx, l) })
 	}
 	b.wg.Go(b.janitor)
 	b.wg.Go(b.dispatch)
+	b.subscribeInternal(CtlSubject(b.cfg.Address), b.onControl)
 	b.log.Info("broker started",
 		slog.String("client", b.ClientURL()),
 		slog.String("leaf", b.LeafURL()),

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -29,6 +30,9 @@ type Config struct {
 	Links []LinkConfig
 	// Transport holds the transport settings (frame limit, TLS).
 	Transport transports.Config
+	// Monitor sets how links are measured, unless a link says otherwise.
+	// Default monitor.DefaultWANConfig(): a probe a second.
+	Monitor monitor.Config
 
 	// MaxPayload is the largest message a client may publish, headers
 	// included. Default: the frame limit less 64 KiB for routing headers.
@@ -88,6 +92,8 @@ type LinkConfig struct {
 	// Emulation gives the frames this broker sends on the link wide-area
 	// conditions; nil for none. The peer emulates its own direction.
 	Emulation *transports.Emulation
+	// Monitor overrides Config.Monitor for this link.
+	Monitor *monitor.Config
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -112,6 +118,12 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("links[%d]: duplicate id %s", i, l.ID))
 		}
 		ids[l.ID] = true
+	}
+	if c.Monitor.Interval == 0 {
+		c.Monitor = monitor.DefaultWANConfig()
+	}
+	if err := c.Monitor.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("monitor: %w", err))
 	}
 	if c.Leaf == "" {
 		c.Leaf = "127.0.0.1:0"

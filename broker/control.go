@@ -88,7 +88,7 @@ func (b *Broker) updateOwnLinkStateLocked() {
 	own := b.lsdb[b.cfg.Address]
 	ls := &linkState{Origin: b.cfg.Address, Ver: version{Epoch: b.epoch, Seq: own.Ver.Seq + 1}}
 	for _, l := range b.links {
-		if l.sess.Load() != nil {
+		if l.usable() {
 			ls.Links = append(ls.Links, lsLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Cost: 1})
 		}
 	}

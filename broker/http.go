@@ -1,70 +1,27 @@
 package broker
 
 import (
+	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/transports"
 )
 
-// The per-broker HTTP API. Field names are a contract; fields may be added.
-
-// LinkInfo is one entry of GET /api/links.
-type LinkInfo struct {
-	ID           string    `json:"id"`
-	Peer         string    `json:"peer"`
-	Transport    string    `json:"transport"`
-	State        string    `json:"state"` // "up" or "down"
-	Since        time.Time `json:"since"`
-	Dialer       bool      `json:"dialer"` // this broker dials the link
-	LastError    string    `json:"last_error,omitempty"`
-	MsgsSent     uint64    `json:"msgs_sent"`
-	MsgsRecv     uint64    `json:"msgs_received"`
-	BytesSent    uint64    `json:"bytes_sent"`
-	BytesRecv    uint64    `json:"bytes_received"`
-	QueueBytes   int       `json:"queue_bytes"`
-	Dropped      uint64    `json:"dropped"`
-	DroppedBytes uint64    `json:"dropped_bytes"`
-	Ups          uint64    `json:"ups"`
-}
-
-// RouteInfo is one entry of GET /api/routes.
-type RouteInfo struct {
-	Destination string   `json:"destination"`
-	NextHop     string   `json:"next_hop"`
-	Link        string   `json:"link"`
-	Cost        float64  `json:"cost"`
-	Path        []string `json:"path"`
-}
-
-// InterestInfo is one entry of GET /api/interest.
-type InterestInfo struct {
-	Subject string   `json:"subject"`
-	Queue   string   `json:"queue,omitempty"`
-	Brokers []string `json:"brokers"`
-}
-
-// StatusInfo is GET /api/status: the broker and its drop counters.
-type StatusInfo struct {
-	Address    string    `json:"address"`
-	Started    time.Time `json:"started"`
-	ClientURL  string    `json:"client_url"`
-	LeafURL    string    `json:"leaf_url"`
-	Overlay    []string  `json:"overlay"`
-	Leaves     []string  `json:"leaves"`
-	NoRoute    uint64    `json:"dropped_no_route"`
-	HopLimit   uint64    `json:"dropped_hop_limit"`
-	Duplicates uint64    `json:"dropped_duplicates"`
-	Reserved   uint64    `json:"dropped_reserved_subject"`
-	NoMember   uint64    `json:"dropped_no_queue_member"`
-	LeafDrops  uint64    `json:"dropped_leaf_queue_full"`
-	BadFrames  uint64    `json:"bad_frames"`
-	Replies    int64     `json:"reply_routes"`
-}
+// The per-broker HTTP API: JSON under /api, Prometheus metrics under
+// /metrics. GETs are public; PUTs change the network and need the admin
+// token when the broker has one.
 
 func (b *Broker) startHTTP() error {
 	if b.cfg.HTTP == "" {
@@ -73,6 +30,9 @@ func (b *Broker) startHTTP() error {
 	ln, err := net.Listen("tcp", b.cfg.HTTP)
 	if err != nil {
 		return fmt.Errorf("broker %s: http: %w", b.cfg.Address, err)
+	}
+	if b.cfg.AdminToken == "" && !isLoopback(ln.Addr()) {
+		b.log.Warn("the admin API is open to anyone who reaches this address; set an admin token", slog.String("http", ln.Addr().String()))
 	}
 	b.httpLn = ln
 	b.httpSrv = &http.Server{
@@ -84,6 +44,11 @@ func (b *Broker) startHTTP() error {
 	return nil
 }
 
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
 // Handler serves the broker's HTTP API.
 func (b *Broker) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -91,141 +56,127 @@ func (b *Broker) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok"))
 	})
-	mux.HandleFunc("GET /api/links", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Links()) })
-	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Routes()) })
-	mux.HandleFunc("GET /api/interest", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Interest()) })
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Status()) })
+	mux.HandleFunc("GET /api/links", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.Links()) })
+	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.Routes()) })
+	mux.HandleFunc("GET /api/interest", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.Interest()) })
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.Status()) })
+	mux.Handle("PUT /api/links/{id}/emulation", b.admin(b.putEmulation))
+	mux.Handle("PUT /api/links/{id}/monitoring", b.admin(b.putMonitoring))
+	mux.Handle("PUT /api/monitoring", b.admin(b.putMonitoring))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&linkCollector{b: b})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelWarn)}))
 	return mux
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-// Links describes every link of the broker, sorted by peer.
-func (b *Broker) Links() []LinkInfo {
-	b.mu.Lock()
-	links := make([]*link, 0, len(b.links))
-	for _, l := range b.links {
-		links = append(links, l)
-	}
-	b.mu.Unlock()
-	out := make([]LinkInfo, 0, len(links))
-	for _, l := range links {
-		state, since, lastErr := l.state()
-		info := LinkInfo{
-			ID: l.cfg.ID, Peer: l.cfg.Peer, Transport: l.cfg.Transport,
-			State: state, Since: since, Dialer: l.cfg.Dial != "", LastError: lastErr,
-			MsgsSent: l.msgsSent.Load(), MsgsRecv: l.msgsRecv.Load(),
-			BytesSent: l.bytesSent.Load(), BytesRecv: l.bytesRecv.Load(),
-			Dropped: l.dropped.Load(), DroppedBytes: l.droppedBytes.Load(),
-			Ups: l.ups.Load(),
-		}
-		if s := l.sess.Load(); s != nil {
-			info.QueueBytes = s.out.queued()
-		}
-		out = append(out, info)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Peer != out[j].Peer {
-			return out[i].Peer < out[j].Peer
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out
-}
-
-// Routes lists the route to every reachable broker.
-func (b *Broker) Routes() []RouteInfo {
-	rt := b.routes.Load()
-	out := []RouteInfo{}
-	for _, r := range rt.table.Routes() {
-		if string(r.Destination) == b.cfg.Address {
-			continue
-		}
-		path := make([]string, len(r.Path))
-		for i, a := range r.Path {
-			path[i] = string(a)
-		}
-		out = append(out, RouteInfo{Destination: string(r.Destination), NextHop: string(r.NextHop), Link: r.Link, Cost: r.Cost, Path: path})
-	}
-	return out
-}
-
-// Interest lists the subjects wanted anywhere in the network, with the
-// reachable brokers that want them ("local" entries are this broker's).
-func (b *Broker) Interest() []InterestInfo {
-	rt := b.routes.Load()
-	b.mu.Lock()
-	byKey := map[string]*InterestInfo{}
-	add := func(subject, queue, broker string) {
-		k := entryKey(subject, queue)
-		ii, ok := byKey[k]
-		if !ok {
-			ii = &InterestInfo{Subject: subject, Queue: queue}
-			byKey[k] = ii
-		}
-		for _, x := range ii.Brokers {
-			if x == broker {
+// admin guards a handler that changes the network with the admin token.
+func (b *Broker) admin(h func(http.ResponseWriter, *http.Request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := b.cfg.AdminToken; tok != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="wayline"`)
+				writeJSON(w, http.StatusUnauthorized, apiError{"this broker needs its admin token (Authorization: Bearer <token>)"})
 				return
 			}
 		}
-		ii.Brokers = append(ii.Brokers, broker)
-	}
-	for _, op := range b.interest.local {
-		add(op.Subject, op.Queue, b.cfg.Address)
-	}
-	for addr, o := range b.interest.remote {
-		if _, ok := rt.next[addr]; !ok {
-			continue
+		v, err := h(w, r)
+		if err != nil {
+			writeJSON(w, errorStatus(err), apiError{err.Error()})
+			return
 		}
-		for _, e := range o.entries {
-			add(e.subject, e.queue, addr)
-		}
-	}
-	b.mu.Unlock()
-	out := make([]InterestInfo, 0, len(byKey))
-	for _, ii := range byKey {
-		sort.Strings(ii.Brokers)
-		out = append(out, *ii)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if c := strings.Compare(out[i].Subject, out[j].Subject); c != 0 {
-			return c < 0
-		}
-		return out[i].Queue < out[j].Queue
+		writeJSON(w, http.StatusOK, v)
 	})
-	return out
 }
 
-// Status reports the broker's addresses and drop counters.
-func (b *Broker) Status() StatusInfo {
-	b.mu.Lock()
-	var leaves []string
-	var leafDrops uint64
-	for l := range b.leaves {
-		leaves = append(leaves, l.name)
-		leafDrops += l.out.dropped.Load()
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// errBadRequest marks errors in what the client sent.
+var errBadRequest = errors.New("bad request")
+
+func errorStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrUnknownLink):
+		return http.StatusNotFound
+	case errors.Is(err, errBadRequest), errors.Is(err, monitor.ErrBadConfig):
+		return http.StatusBadRequest
 	}
-	b.mu.Unlock()
-	sort.Strings(leaves)
-	return StatusInfo{
-		Address:    b.cfg.Address,
-		Started:    time.Unix(0, int64(b.epoch)),
-		ClientURL:  b.ClientURL(),
-		LeafURL:    b.LeafURL(),
-		Overlay:    b.OverlayURLs(),
-		Leaves:     leaves,
-		NoRoute:    b.stats.noRoute.Load(),
-		HopLimit:   b.stats.hopLimit.Load(),
-		Duplicates: b.stats.duplicates.Load(),
-		Reserved:   b.stats.reserved.Load(),
-		NoMember:   b.stats.noMember.Load(),
-		LeafDrops:  leafDrops,
-		BadFrames:  b.stats.badFrames.Load(),
-		Replies:    b.replies.size.Load(),
+	return http.StatusInternalServerError
+}
+
+// decodeBody reads a JSON request body strictly: unknown fields are errors.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %w", errBadRequest, err)
 	}
+	return nil
+}
+
+func (b *Broker) putEmulation(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var spec transports.EmulationSpec
+	if err := decodeBody(r, &spec); err != nil {
+		return nil, err
+	}
+	e, err := b.SetEmulation(r.PathValue("id"), spec)
+	if err != nil {
+		if !errors.Is(err, ErrUnknownLink) {
+			err = fmt.Errorf("%w: %w", errBadRequest, err)
+		}
+		return nil, err
+	}
+	return transports.SpecOf(e), nil
+}
+
+// MonitoringRequest is the body of PUT /api/links/{id}/monitoring and PUT
+// /api/monitoring, and of a "monitoring" control message.
+type MonitoringRequest struct {
+	Enabled  *bool   `json:"enabled,omitempty"`
+	Interval *string `json:"interval,omitempty"` // a duration such as "250ms", within [10ms, 60s]
+	Adaptive *bool   `json:"adaptive,omitempty"`
+}
+
+func (req MonitoringRequest) change() (MonitoringChange, error) {
+	ch := MonitoringChange{Enabled: req.Enabled, Adaptive: req.Adaptive}
+	if req.Interval != nil {
+		d, err := time.ParseDuration(*req.Interval)
+		if err != nil {
+			return ch, fmt.Errorf("%w: interval %q is not a duration (like 250ms)", errBadRequest, *req.Interval)
+		}
+		ch.Interval = &d
+	}
+	return ch, nil
+}
+
+func (b *Broker) putMonitoring(_ http.ResponseWriter, r *http.Request) (any, error) {
+	var req MonitoringRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	ch, err := req.change()
+	if err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	if err := b.SetMonitoring(id, ch); err != nil {
+		return nil, err
+	}
+	var out []LinkInfo
+	for _, l := range b.Links() {
+		if id == "" || l.ID == id {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -22,6 +23,7 @@ type link struct {
 	log  *slog.Logger
 	sess atomic.Pointer[session]              // the live session; nil while down
 	emu  atomic.Pointer[transports.Emulation] // emulated conditions; nil for none
+	mon  *monitor.Link                        // measurement and liveness
 
 	msgsSent  atomic.Uint64
 	msgsRecv  atomic.Uint64
@@ -64,6 +66,11 @@ func newLink(b *Broker, cfg LinkConfig) *link {
 		e := *cfg.Emulation
 		l.emu.Store(&e)
 	}
+	mcfg := b.cfg.Monitor
+	if cfg.Monitor != nil {
+		mcfg = *cfg.Monitor
+	}
+	l.mon = l.newMonitor(mcfg)
 	return l
 }
 

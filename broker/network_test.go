@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -35,24 +34,7 @@ type netSpec struct {
 	tweak   func(*Config)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
+func freePort(t testing.TB) int { return testutil.FreePort(t) }
 
 var memSeq struct {
 	sync.Mutex
@@ -533,7 +515,7 @@ func TestThousandSubjects(t *testing.T) {
 		}
 	}
 	sub.Flush()
-	waitFor(t, "1000 subjects at A", 10*time.Second, func() bool { return len(n.brokers["na.c1.a"].Interest()) == 1000 })
+	waitFor(t, "1000 subjects at A", 10*time.Second, func() bool { return len(appInterest(n.brokers["na.c1.a"])) == 1000 })
 	for i := range 1000 {
 		n.waitServerInterest("na.c1.a", fmt.Sprintf("s.%d", i))
 	}
@@ -726,6 +708,18 @@ func TestExternalLeafNode(t *testing.T) {
 	expectMsg(t, atA, 5*time.Second)
 	expectMsg(t, atC, 5*time.Second)
 	expectNone(t, atC, 200*time.Millisecond)
+}
+
+// appInterest is the interest of applications, without the network's own
+// reserved subjects.
+func appInterest(b *Broker) []InterestInfo {
+	var out []InterestInfo
+	for _, ii := range b.Interest() {
+		if !strings.HasPrefix(ii.Subject, reservedPrefix) {
+			out = append(out, ii)
+		}
+	}
+	return out
 }
 
 func interestHolders(b *Broker, subject string) []string {

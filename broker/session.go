@@ -28,6 +28,7 @@ type session struct {
 	out       *outbuf
 	frameMax  int
 	lastRecv  atomic.Int64 // unix ns of the last frame received
+	rxTime    time.Time    // when the frame being handled arrived; reader only
 
 	done       chan struct{}
 	writerDone chan struct{}
@@ -135,6 +136,7 @@ func (s *session) readLoop() error {
 			return err
 		}
 		f = transports.StripEmulation(f)
+		s.rxTime = f.Received
 		s.lastRecv.Store(f.Received.UnixNano())
 		s.l.bytesRecv.Add(uint64(len(f.Data)))
 		err = eachRecord(f.Data, s.handle)
@@ -163,6 +165,8 @@ func (s *session) handle(t recType, body []byte) error {
 		}
 		s.sendRaw(appendPing(nil, recPong, nonce))
 	case recPong:
+	case recProbe:
+		s.onProbe(body)
 	case recHello:
 		// A lossy link repeats the dialer's hello until our answer gets
 		// through; answer again.

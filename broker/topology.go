@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/topology"
@@ -27,6 +28,17 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 		HTTP:    tb.HTTP,
 		Leaf:    tb.Leaf,
 	}
+	if f.Admin != nil {
+		cfg.AdminToken = f.Admin.Token
+	}
+	if tok := os.Getenv("WAYLINE_ADMIN_TOKEN"); tok != "" {
+		cfg.AdminToken = tok
+	}
+	mon, err := f.MonitorConfig(topology.Link{})
+	if err != nil {
+		return Config{}, fmt.Errorf("monitoring: %w", err)
+	}
+	cfg.Monitor = mon
 	if t := tb.TLS; t != nil && t.Cert != "" && t.Key != "" && t.CA != "" {
 		tc, err := transports.LoadTLSConfig(t.Cert, t.Key, t.CA)
 		if err != nil {
@@ -36,6 +48,13 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	}
 	for _, l := range f.LinksOf(addr) {
 		lc := LinkConfig{ID: l.ID, Transport: l.Transport, Emulation: l.Emulation()}
+		if l.Monitor != nil {
+			m, err := f.MonitorConfig(l)
+			if err != nil {
+				return Config{}, fmt.Errorf("link %s: monitor: %w", l.ID, err)
+			}
+			lc.Monitor = &m
+		}
 		if l.A == addr {
 			u, err := l.DialURL(f)
 			if err != nil {

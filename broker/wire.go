@@ -36,6 +36,7 @@ const (
 	recCtl       recType = 10 // reliable envelope for control records on lossy links
 	recAck       recType = 11 // cumulative acknowledgement of recCtl envelopes
 	recEmulation recType = 12 // the emulated conditions the peer must apply (JSON)
+	recProbe     recType = 13 // a performance packet (see package monitor)
 )
 
 func (t recType) String() string {
@@ -64,6 +65,8 @@ func (t recType) String() string {
 		return "ack"
 	case recEmulation:
 		return "emulation"
+	case recProbe:
+		return "probe"
 	}
 	return fmt.Sprintf("record-%d", byte(t))
 }

@@ -56,9 +56,22 @@ type File struct {
 	Name string `yaml:"name"`
 	// TLS holds defaults for the tls files of every broker: Parse fills the
 	// fields a broker's own tls block leaves empty from it.
-	TLS     *TLSFiles `yaml:"tls,omitempty"`
-	Brokers []Broker  `yaml:"brokers"`
-	Links   []Link    `yaml:"links,omitempty"`
+	TLS *TLSFiles `yaml:"tls,omitempty"`
+	// Monitoring sets how every link is measured (see Monitoring).
+	Monitoring *Monitoring `yaml:"monitoring,omitempty"`
+	// Admin holds the network's admin token (see Admin).
+	Admin   *Admin   `yaml:"admin,omitempty"`
+	Brokers []Broker `yaml:"brokers"`
+	Links   []Link   `yaml:"links,omitempty"`
+}
+
+// Admin guards what changes the network. Brokers ask for Token on their
+// HTTP API's PUT endpoints, and NATS clients signed in as user "wayline"
+// with it as password may publish control messages. The environment
+// variable WAYLINE_ADMIN_TOKEN, when set, overrides it, so that the
+// secret need not sit in the file.
+type Admin struct {
+	Token string `yaml:"token,omitempty"`
 }
 
 // Broker is one broker of the network.
@@ -101,6 +114,8 @@ type Link struct {
 	// ends emulate them for the frames they send, so a delay of 45ms makes
 	// a round trip of 90ms. See transports.Emulation.
 	Emulate *transports.EmulationSpec `yaml:"emulate,omitempty"`
+	// Monitor overrides the file's monitoring settings for this link.
+	Monitor *Monitoring `yaml:"monitor,omitempty"`
 }
 
 // Emulation returns the link's emulated conditions, or nil for a plain

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -37,6 +38,11 @@ func validate(f *File) error {
 	c := &checker{f: f, index: make(map[router.Address]int), claims: make(map[string][]claim)}
 	if len(f.Brokers) == 0 {
 		c.errs = append(c.errs, errors.New("brokers: at least one broker is required"))
+	}
+	if f.Monitoring != nil {
+		if _, err := f.Monitoring.apply(monitor.DefaultWANConfig()); err != nil {
+			c.errs = append(c.errs, fmt.Errorf("monitoring: %w", err))
+		}
 	}
 	for i := range f.Brokers {
 		c.broker(i)
@@ -232,6 +238,11 @@ func (c *checker) link(i int, ids, triples map[string]int) {
 	if l.Emulate != nil {
 		if _, err := l.Emulate.Apply(transports.Emulation{}); err != nil {
 			c.problem(item, "emulate", err)
+		}
+	}
+	if l.Monitor != nil {
+		if _, err := l.Monitor.apply(monitor.DefaultWANConfig()); err != nil {
+			c.problem(item, "monitor", err)
 		}
 	}
 	triple := string(l.A) + "|" + string(l.B) + "|" + l.Transport

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,27 +41,9 @@ func TestMain(m *testing.M) {
 
 // freePorts returns n loopback ports free for both tcp and udp.
 func freePorts(t *testing.T, n int) []int {
-	t.Helper()
 	var ports []int
-	var hold []io.Closer
-	defer func() {
-		for _, c := range hold {
-			c.Close()
-		}
-	}()
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		hold = append(hold, l)
-		p := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		hold = append(hold, u)
-		ports = append(ports, p)
+	for range n {
+		ports = append(ports, testutil.FreePort(t))
 	}
 	return ports
 }

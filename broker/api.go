@@ -1,0 +1,260 @@
+package broker
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/transports"
+)
+
+// The answers of the per-broker HTTP API. Field names are a contract;
+// fields may be added.
+
+// LinkInfo is one entry of GET /api/links.
+type LinkInfo struct {
+	ID           string    `json:"id"`
+	Peer         string    `json:"peer"`
+	Transport    string    `json:"transport"`
+	State        string    `json:"state"` // "up" or "down"
+	Since        time.Time `json:"since"`
+	Dialer       bool      `json:"dialer"` // this broker dials the link
+	LastError    string    `json:"last_error,omitempty"`
+	MsgsSent     uint64    `json:"msgs_sent"`
+	MsgsRecv     uint64    `json:"msgs_received"`
+	BytesSent    uint64    `json:"bytes_sent"`
+	BytesRecv    uint64    `json:"bytes_received"`
+	QueueBytes   int       `json:"queue_bytes"`
+	Dropped      uint64    `json:"dropped"`
+	DroppedBytes uint64    `json:"dropped_bytes"`
+	Ups          uint64    `json:"ups"`
+	// Metrics are the link's measurements (see package monitor).
+	Metrics LinkMetrics `json:"metrics"`
+	// Emulation is the link's emulated conditions, or null.
+	Emulation *transports.EmulationSpec `json:"emulation"`
+}
+
+// LinkMetrics is a link's measurements over the monitor's sliding window.
+// Delays are in milliseconds; loss is a fraction.
+type LinkMetrics struct {
+	RTT     float64        `json:"rtt_ms"`
+	Latency LatencySummary `json:"latency_ms"`
+	// Jitter is the mean absolute difference of one-way delay between
+	// consecutive probes: the value RFC 3550's interarrival jitter
+	// estimates, with less sampling noise.
+	Jitter        float64 `json:"jitter_ms"`
+	JitterRFC3550 float64 `json:"jitter_rfc3550_ms"`
+	// JitterIPDV is P95-P50 of one-way delay, as OWAMP reports it.
+	JitterIPDV  float64 `json:"jitter_ipdv_ms"`
+	Loss        float64 `json:"loss"`
+	Reordered   uint64  `json:"reordered"`
+	Duplicated  uint64  `json:"duplicated"`
+	Samples     int     `json:"samples"`
+	Interval    float64 `json:"interval_ms"`
+	State       string  `json:"state"` // unknown, up, suspect, down or disabled
+	ProbesSent  uint64  `json:"probes_sent"`
+	ProbesRecvd uint64  `json:"probes_received"`
+	ProbesLost  uint64  `json:"probes_lost"`
+}
+
+// LatencySummary summarises one-way latency in milliseconds.
+type LatencySummary struct {
+	Min  float64 `json:"min"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+}
+
+func linkMetrics(m monitor.Metrics) LinkMetrics {
+	return LinkMetrics{
+		RTT: m.RTT,
+		Latency: LatencySummary{
+			Min: m.Latency.Min, Mean: m.Latency.Mean, P50: m.Latency.P50,
+			P90: m.Latency.P90, P99: m.Latency.P99, Max: m.Latency.Max,
+		},
+		Jitter:        m.JitterMeanDiff,
+		JitterRFC3550: m.JitterRFC3550,
+		JitterIPDV:    m.JitterIPDV,
+		Loss:          m.Loss,
+		Reordered:     m.Reordered,
+		Duplicated:    m.Duplicated,
+		Samples:       m.Samples,
+		Interval:      float64(m.Interval) / float64(time.Millisecond),
+		State:         m.State.String(),
+		ProbesSent:    m.Sent,
+		ProbesRecvd:   m.Received,
+		ProbesLost:    m.Lost,
+	}
+}
+
+// RouteInfo is one entry of GET /api/routes.
+type RouteInfo struct {
+	Destination string   `json:"destination"`
+	NextHop     string   `json:"next_hop"`
+	Link        string   `json:"link"`
+	Cost        float64  `json:"cost"`
+	Path        []string `json:"path"`
+}
+
+// InterestInfo is one entry of GET /api/interest.
+type InterestInfo struct {
+	Subject string   `json:"subject"`
+	Queue   string   `json:"queue,omitempty"`
+	Brokers []string `json:"brokers"`
+}
+
+// StatusInfo is GET /api/status: the broker and its drop counters.
+type StatusInfo struct {
+	Address    string    `json:"address"`
+	Started    time.Time `json:"started"`
+	ClientURL  string    `json:"client_url"`
+	LeafURL    string    `json:"leaf_url"`
+	Overlay    []string  `json:"overlay"`
+	Leaves     []string  `json:"leaves"`
+	NoRoute    uint64    `json:"dropped_no_route"`
+	HopLimit   uint64    `json:"dropped_hop_limit"`
+	Duplicates uint64    `json:"dropped_duplicates"`
+	Reserved   uint64    `json:"dropped_reserved_subject"`
+	NoMember   uint64    `json:"dropped_no_queue_member"`
+	LeafDrops  uint64    `json:"dropped_leaf_queue_full"`
+	BadFrames  uint64    `json:"bad_frames"`
+	BadProbes  uint64    `json:"bad_probes"`
+	Replies    int64     `json:"reply_routes"`
+}
+
+// Links describes every link of the broker, sorted by peer.
+func (b *Broker) Links() []LinkInfo {
+	b.mu.Lock()
+	links := make([]*link, 0, len(b.links))
+	for _, l := range b.links {
+		links = append(links, l)
+	}
+	b.mu.Unlock()
+	out := make([]LinkInfo, 0, len(links))
+	for _, l := range links {
+		state, since, lastErr := l.state()
+		info := LinkInfo{
+			ID: l.cfg.ID, Peer: l.cfg.Peer, Transport: l.cfg.Transport,
+			State: state, Since: since, Dialer: l.cfg.Dial != "", LastError: lastErr,
+			MsgsSent: l.msgsSent.Load(), MsgsRecv: l.msgsRecv.Load(),
+			BytesSent: l.bytesSent.Load(), BytesRecv: l.bytesRecv.Load(),
+			Dropped: l.dropped.Load(), DroppedBytes: l.droppedBytes.Load(),
+			Ups:     l.ups.Load(),
+			Metrics: linkMetrics(l.mon.Snapshot()),
+		}
+		if e := l.emulation(); e != nil {
+			spec := transports.SpecOf(*e)
+			info.Emulation = &spec
+		}
+		if !l.usable() {
+			info.State = "down"
+		}
+		if s := l.sess.Load(); s != nil {
+			info.QueueBytes = s.out.queued()
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Peer != out[j].Peer {
+			return out[i].Peer < out[j].Peer
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Routes lists the route to every reachable broker.
+func (b *Broker) Routes() []RouteInfo {
+	rt := b.routes.Load()
+	out := []RouteInfo{}
+	for _, r := range rt.table.Routes() {
+		if string(r.Destination) == b.cfg.Address {
+			continue
+		}
+		path := make([]string, len(r.Path))
+		for i, a := range r.Path {
+			path[i] = string(a)
+		}
+		out = append(out, RouteInfo{Destination: string(r.Destination), NextHop: string(r.NextHop), Link: r.Link, Cost: r.Cost, Path: path})
+	}
+	return out
+}
+
+// Interest lists the subjects wanted anywhere in the network, with the
+// reachable brokers that want them ("local" entries are this broker's).
+func (b *Broker) Interest() []InterestInfo {
+	rt := b.routes.Load()
+	b.mu.Lock()
+	byKey := map[string]*InterestInfo{}
+	add := func(subject, queue, broker string) {
+		k := entryKey(subject, queue)
+		ii, ok := byKey[k]
+		if !ok {
+			ii = &InterestInfo{Subject: subject, Queue: queue}
+			byKey[k] = ii
+		}
+		for _, x := range ii.Brokers {
+			if x == broker {
+				return
+			}
+		}
+		ii.Brokers = append(ii.Brokers, broker)
+	}
+	for _, op := range b.interest.local {
+		add(op.Subject, op.Queue, b.cfg.Address)
+	}
+	for addr, o := range b.interest.remote {
+		if _, ok := rt.next[addr]; !ok {
+			continue
+		}
+		for _, e := range o.entries {
+			add(e.subject, e.queue, addr)
+		}
+	}
+	b.mu.Unlock()
+	out := make([]InterestInfo, 0, len(byKey))
+	for _, ii := range byKey {
+		sort.Strings(ii.Brokers)
+		out = append(out, *ii)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if c := strings.Compare(out[i].Subject, out[j].Subject); c != 0 {
+			return c < 0
+		}
+		return out[i].Queue < out[j].Queue
+	})
+	return out
+}
+
+// Status reports the broker's addresses and drop counters.
+func (b *Broker) Status() StatusInfo {
+	b.mu.Lock()
+	var leaves []string
+	var leafDrops uint64
+	for l := range b.leaves {
+		leaves = append(leaves, l.name)
+		leafDrops += l.out.dropped.Load()
+	}
+	b.mu.Unlock()
+	sort.Strings(leaves)
+	return StatusInfo{
+		Address:    b.cfg.Address,
+		Started:    time.Unix(0, int64(b.epoch)),
+		ClientURL:  b.ClientURL(),
+		LeafURL:    b.LeafURL(),
+		Overlay:    b.OverlayURLs(),
+		Leaves:     leaves,
+		NoRoute:    b.stats.noRoute.Load(),
+		HopLimit:   b.stats.hopLimit.Load(),
+		Duplicates: b.stats.duplicates.Load(),
+		Reserved:   b.stats.reserved.Load(),
+		NoMember:   b.stats.noMember.Load(),
+		LeafDrops:  leafDrops,
+		BadFrames:  b.stats.badFrames.Load(),
+		BadProbes:  b.stats.badProbes.Load(),
+		Replies:    b.replies.size.Load(),
+	}
+}

@@ -1,0 +1,110 @@
+package broker
+
+import (
+	"math"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wayline/wayline/monitor"
+)
+
+// linkCollector exposes every link's measurements to Prometheus. It reads
+// the monitors at scrape time, so that /metrics always shows the same
+// figures as /api/links.
+type linkCollector struct{ b *Broker }
+
+var (
+	linkLabels   = []string{"link", "peer", "transport"}
+	descLatency  = prometheus.NewDesc("wayline_link_latency_seconds", "One-way latency of the link (RTT/2 of performance probes) over the monitor's window.", linkLabels, nil)
+	descRTT      = prometheus.NewDesc("wayline_link_rtt_seconds", "Mean round-trip time of the link, outliers removed.", linkLabels, nil)
+	descJitter   = prometheus.NewDesc("wayline_link_jitter_seconds", "Jitter of the link: mean absolute difference of one-way delay between consecutive probes (what RFC 3550 estimates).", linkLabels, nil)
+	descIPDV     = prometheus.NewDesc("wayline_link_jitter_ipdv_seconds", "P95 - P50 of the link's one-way delay (OWAMP-style).", linkLabels, nil)
+	descLoss     = prometheus.NewDesc("wayline_link_loss_ratio", "Fraction of probes lost over the monitor's window.", linkLabels, nil)
+	descState    = prometheus.NewDesc("wayline_link_state", "1 for the link's current state (unknown, up, suspect, down, disabled), 0 for the others.", append(linkLabels[:3:3], "state"), nil)
+	descUp       = prometheus.NewDesc("wayline_link_up", "1 when the link carries routes, 0 when it is down.", linkLabels, nil)
+	descProbes   = prometheus.NewDesc("wayline_link_probes_total", "Performance probes of the link by outcome: sent, received (answered in time), lost.", append(linkLabels[:3:3], "outcome"), nil)
+	descInterval = prometheus.NewDesc("wayline_link_probe_interval_seconds", "Current probe interval of the link.", linkLabels, nil)
+	descMsgs     = prometheus.NewDesc("wayline_link_messages_total", "Messages across the link by direction: sent, received, dropped.", append(linkLabels[:3:3], "direction"), nil)
+)
+
+func (c *linkCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLatency, descRTT, descJitter, descIPDV, descLoss, descState, descUp, descProbes, descInterval, descMsgs} {
+		ch <- d
+	}
+}
+
+func (c *linkCollector) Collect(ch chan<- prometheus.Metric) {
+	c.b.mu.Lock()
+	links := make([]*link, 0, len(c.b.links))
+	for _, l := range c.b.links {
+		links = append(links, l)
+	}
+	c.b.mu.Unlock()
+	for _, l := range links {
+		c.collectLink(ch, l)
+	}
+}
+
+func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
+	m := l.mon.Snapshot()
+	lv := []string{l.cfg.ID, l.cfg.Peer, l.cfg.Transport}
+	gauge := func(d *prometheus.Desc, v float64, extra ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append(lv[:3:3], extra...)...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, extra ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append(lv[:3:3], extra...)...)
+	}
+	ch <- latencyHistogram(m, lv)
+	gauge(descRTT, m.RTT/1e3)
+	gauge(descJitter, m.JitterMeanDiff/1e3)
+	gauge(descIPDV, m.JitterIPDV/1e3)
+	gauge(descLoss, m.Loss)
+	for s := monitor.StateUnknown; s <= monitor.StateDisabled; s++ {
+		v := 0.0
+		if m.State == s {
+			v = 1
+		}
+		gauge(descState, v, s.String())
+	}
+	up := 0.0
+	if l.usable() {
+		up = 1
+	}
+	gauge(descUp, up)
+	counter(descProbes, m.Sent, "sent")
+	counter(descProbes, m.Received, "received")
+	counter(descProbes, m.Lost, "lost")
+	gauge(descInterval, m.Interval.Seconds())
+	counter(descMsgs, l.msgsSent.Load(), "sent")
+	counter(descMsgs, l.msgsRecv.Load(), "received")
+	counter(descMsgs, l.dropped.Load(), "dropped")
+}
+
+// latencyHistogram turns the monitor's delay distribution (of the window)
+// into a Prometheus histogram in seconds, with the monitor's own bucket
+// bounds (log-spaced, 10 per decade from 0.05 ms), so that every scrape has
+// the same buckets. Lost probes are not observations (they never arrived);
+// they show in wayline_link_loss_ratio. The sum takes each observation at
+// its bucket's geometric middle.
+func latencyHistogram(m monitor.Metrics, lv []string) prometheus.Metric {
+	h := m.Histogram
+	cum := make(map[float64]uint64, monitor.HistBuckets)
+	var acc, sum float64
+	for i, n := range h.Counts {
+		lo, hi := monitor.BucketBounds(i)
+		acc += n
+		if n > 0 {
+			mid := hi
+			if lo > 0 && !math.IsInf(hi, 1) {
+				mid = math.Sqrt(lo * hi)
+			} else if math.IsInf(hi, 1) {
+				mid = lo
+			}
+			sum += n * mid / 1e3
+		}
+		if !math.IsInf(hi, 1) {
+			cum[hi/1e3] = uint64(acc)
+		}
+	}
+	return prometheus.MustNewConstHistogram(descLatency, uint64(acc), sum, cum, lv...)
+}

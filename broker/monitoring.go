@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wayline/wayline/monitor"
+)
+
+// Every link is measured by performance packets that travel in-band, as
+// records on the link itself, over the same transport (and emulation) as
+// the data. Probes double as heartbeats: the monitor's verdict decides
+// whether the link carries routes. A link that is down by the monitor's
+// verdict keeps its connection, so that it comes back as soon as probes get
+// through again.
+
+// errNoSession is returned when a probe finds the link without a connection.
+var errNoSession = errors.New("link has no connection")
+
+// newMonitor makes a link's measurement state.
+func (l *link) newMonitor(cfg monitor.Config) *monitor.Link {
+	cfg.Logger = l.log
+	return monitor.NewLink(l.cfg.ID, cfg, func(pkt []byte) error {
+		s := l.sess.Load()
+		if s == nil {
+			return errNoSession
+		}
+		s.sendRaw(appendProbeRecord(nil, pkt))
+		return nil
+	}, time.Now)
+}
+
+func appendProbeRecord(b, pkt []byte) []byte {
+	b, s := beginRecord(b, recProbe)
+	b = append(b, pkt...)
+	return endRecord(b, s)
+}
+
+// onProbe handles a performance packet from the peer. A malformed one is
+// counted and dropped; it never closes the link.
+func (s *session) onProbe(body []byte) {
+	b := s.l.b
+	pkt, err := monitor.DecodePacket(body)
+	if err != nil {
+		b.stats.badProbes.Add(1)
+		b.noteDrop("link", s.l.cfg.ID, "malformed performance packet")
+		return
+	}
+	reply, err := s.l.mon.Receive(pkt, s.rxTime)
+	if err != nil {
+		b.stats.badProbes.Add(1)
+		b.noteDrop("link", s.l.cfg.ID, "unexpected performance packet")
+		return
+	}
+	if reply != nil {
+		reply.T3 = time.Now().UnixNano()
+		s.sendRaw(appendProbeRecord(nil, reply.Append(nil)))
+	}
+}
+
+// watchMonitor follows a link's liveness verdicts and reroutes on them.
+func (b *Broker) watchMonitor(ctx context.Context, l *link) {
+	events, cancel := l.mon.Subscribe()
+	defer cancel()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			level := slog.LevelInfo
+			if ev.To == monitor.StateDown {
+				level = slog.LevelWarn
+			}
+			l.log.Log(ctx, level, "link state", slog.String("from", ev.From.String()), slog.String("to", ev.To.String()), slog.String("reason", ev.Reason))
+			b.mu.Lock()
+			if !b.closed {
+				b.updateOwnLinkStateLocked()
+			}
+			b.mu.Unlock()
+		}
+	}
+}
+
+// usable reports whether the link carries routes: it has a connection, and
+// its monitor has not declared it down.
+func (l *link) usable() bool {
+	return l.sess.Load() != nil && l.mon.State() != monitor.StateDown
+}
+
+// MonitoringChange changes how links are measured; nil fields keep their
+// values.
+type MonitoringChange struct {
+	Enabled  *bool
+	Interval *time.Duration
+	Adaptive *bool
+}
+
+// SetMonitoring changes measurement for one link, or for every link of the
+// broker when linkID is empty. Outcomes: nil; an error wrapping
+// ErrUnknownLink; an error wrapping monitor.ErrBadConfig for an interval
+// outside [10ms, 60s], in which case nothing changes.
+func (b *Broker) SetMonitoring(linkID string, ch MonitoringChange) error {
+	var links []*link
+	if linkID == "" {
+		b.mu.Lock()
+		for _, l := range b.links {
+			links = append(links, l)
+		}
+		b.mu.Unlock()
+	} else {
+		l, err := b.link(linkID)
+		if err != nil {
+			return err
+		}
+		links = []*link{l}
+	}
+	if ch.Interval != nil && (*ch.Interval < monitor.MinInterval || *ch.Interval > monitor.MaxInterval) {
+		return fmt.Errorf("%w: interval %v outside [%v, %v]", monitor.ErrBadConfig, *ch.Interval, monitor.MinInterval, monitor.MaxInterval)
+	}
+	for _, l := range links {
+		if ch.Interval != nil {
+			if err := l.mon.SetInterval(*ch.Interval); err != nil {
+				return err
+			}
+		}
+		if ch.Adaptive != nil {
+			l.mon.SetAdaptive(*ch.Adaptive)
+		}
+		if ch.Enabled != nil {
+			l.mon.SetEnabled(*ch.Enabled)
+		}
+		l.log.Info("monitoring changed", slog.Any("enabled", ch.Enabled), slog.Any("interval", ch.Interval), slog.Any("adaptive", ch.Adaptive))
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wayline/wayline/broker"
+)
+
+// The commands that talk to a running broker over its HTTP API.
+
+// brokerFlags are the flags every admin command takes.
+type brokerFlags struct {
+	url   *string
+	token *string
+}
+
+func addBrokerFlags(fs *flag.FlagSet) brokerFlags {
+	return brokerFlags{
+		url:   fs.String("broker", "http://127.0.0.1:8301", "the broker's HTTP address"),
+		token: fs.String("token", os.Getenv("WAYLINE_ADMIN_TOKEN"), "admin token for changes (default $WAYLINE_ADMIN_TOKEN)"),
+	}
+}
+
+// call sends a request to the broker and decodes a JSON answer into out
+// (when not nil). An error status becomes an error carrying the body.
+func (bf brokerFlags) call(ctx context.Context, method, path string, body, out any) error {
+	base := strings.TrimRight(*bf.url, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	var rd io.Reader
+	if body != nil {
+		js, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(js)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, base+path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if *bf.token != "" {
+		req.Header.Set("Authorization", "Bearer "+*bf.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, base+path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, base+path, resp.Status, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("%s %s: %w", method, base+path, err)
+		}
+	}
+	return nil
+}
+
+func runLinks(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("links", "links [--broker URL]", `
+Prints a table of a broker's links: peer, transport, state, and the
+measured round-trip time, one-way latency (mean and p99), jitter and loss,
+with the number of samples behind them and the messages dropped.`, stderr)
+	bf := addBrokerFlags(fs)
+	asJSON := fs.Bool("json", false, "print the broker's JSON instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var links []broker.LinkInfo
+	if err := bf.call(ctx, http.MethodGet, "/api/links", nil, &links); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(links)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINK\tPEER\tTRANSPORT\tSTATE\tRTT ms\tLATENCY ms\tP99 ms\tJITTER ms\tLOSS\tSAMPLES\tDROPPED\tEMULATION")
+	for _, l := range links {
+		m := l.Metrics
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f%%\t%d\t%d\t%s\n",
+			shortID(l.ID), l.Peer, l.Transport, l.State, m.RTT, m.Latency.Mean, m.Latency.P99, m.Jitter, 100*m.Loss, m.Samples, l.Dropped, l.Emulation.String())
+	}
+	return tw.Flush()
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("emulate", "emulate --link ID [--down | --up] [--delay D] [--jitter D] [--loss P] [flags]", `
+Changes the emulated wide-area conditions of one link while the network
+runs, in both directions. Only the conditions named on the command line
+change; the others keep their values. For example, a full outage:
+
+  wayline emulate --broker http://127.0.0.1:8301 --link 3f2a... --down
+
+and back:
+
+  wayline emulate --broker http://127.0.0.1:8301 --link 3f2a... --up
+
+Durations are written like 45ms, probabilities like 1% or 0.01, bandwidth
+like 1Mbit. A value of 0 clears a condition. Prints the link's resulting
+emulation.`, stderr)
+	bf := addBrokerFlags(fs)
+	link := fs.String("link", "", "the link's id (see 'wayline links'); required")
+	down := fs.Bool("down", false, "take the link down: a full outage")
+	up := fs.Bool("up", false, "end a full outage")
+	fs.String("delay", "", "fixed one-way delay, e.g. 45ms")
+	fs.String("jitter", "", "random extra delay: half-width (uniform), standard deviation (normal) or mean (pareto)")
+	fs.String("jitter-dist", "", "jitter distribution: uniform, normal or pareto")
+	fs.String("loss", "", "probability a frame is lost, e.g. 1%")
+	fs.String("duplicate", "", "probability a frame is sent twice (udp)")
+	fs.String("reorder", "", "probability a frame is held back so that later ones overtake it (udp)")
+	fs.String("bandwidth", "", "bandwidth cap, e.g. 1Mbit; 0 for none")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *link == "" {
+		fs.Usage()
+		return usageError{"--link is required"}
+	}
+	if *down && *up {
+		return usageError{"--down and --up contradict each other"}
+	}
+	spec := map[string]any{}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "delay", "jitter", "loss", "duplicate", "reorder", "bandwidth":
+			spec[f.Name] = f.Value.String()
+		case "jitter-dist":
+			spec["jitter_dist"] = f.Value.String()
+		}
+	})
+	if *down || *up {
+		spec["down"] = *down
+	}
+	if len(spec) == 0 {
+		return usageError{"nothing to change: give --down, --up or a condition such as --delay"}
+	}
+	var got map[string]any
+	if err := bf.call(ctx, http.MethodPut, "/api/links/"+url.PathEscape(*link)+"/emulation", spec, &got); err != nil {
+		return err
+	}
+	js, _ := json.Marshal(got)
+	fmt.Fprintf(stdout, "link %s emulation: %s\n", *link, js)
+	return nil
+}
+
+func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("monitor", "monitor [--link ID] [--enable | --disable] [--interval D] [--adaptive=true|false] [flags]", `
+Starts or stops the measurement of one link (--link) or of every link of
+the broker, and changes the probe interval (10ms to 60s) or the adaptive
+mode, in which probes come more often while a link is unstable and less
+often while it is steady. Prints the links concerned.`, stderr)
+	bf := addBrokerFlags(fs)
+	link := fs.String("link", "", "the link's id; empty: every link of the broker")
+	enable := fs.Bool("enable", false, "start measuring")
+	disable := fs.Bool("disable", false, "stop measuring")
+	interval := fs.String("interval", "", "probe interval, e.g. 250ms")
+	adaptive := fs.String("adaptive", "", "true or false: adapt the interval to the link's stability")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	req := broker.MonitoringRequest{}
+	switch {
+	case *enable && *disable:
+		return usageError{"--enable and --disable contradict each other"}
+	case *enable:
+		req.Enabled = enable
+	case *disable:
+		off := false
+		req.Enabled = &off
+	}
+	if *interval != "" {
+		req.Interval = interval
+	}
+	if *adaptive != "" {
+		v, err := strconv.ParseBool(*adaptive)
+		if err != nil {
+			return usageError{fmt.Sprintf("--adaptive %q: want true or false", *adaptive)}
+		}
+		req.Adaptive = &v
+	}
+	if req == (broker.MonitoringRequest{}) {
+		return usageError{"nothing to change: give --enable, --disable, --interval or --adaptive"}
+	}
+	path := "/api/monitoring"
+	if *link != "" {
+		path = "/api/links/" + url.PathEscape(*link) + "/monitoring"
+	}
+	var links []broker.LinkInfo
+	if err := bf.call(ctx, http.MethodPut, path, req, &links); err != nil {
+		return err
+	}
+	for _, l := range links {
+		fmt.Fprintf(stdout, "link %s to %s: %s, every %.0fms\n", l.ID, l.Peer, l.Metrics.State, l.Metrics.Interval)
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package monitor
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fastWAN is the acceptance configuration: WAN defaults probed every
+// 100 ms.
+func fastWAN() Config {
+	cfg := DefaultWANConfig()
+	cfg.Interval = 100 * time.Millisecond
+	return cfg
+}
+
+func TestDetectorOutageAndRecovery(t *testing.T) {
+	s := newSimulation(fastWAN(), 40*time.Millisecond, 5*time.Millisecond, 0.05, 11)
+	events, cancel := s.link.Subscribe()
+	defer cancel()
+	s.run(s.start.Add(simWarmup), nil)
+	if st := s.link.State(); st != StateUp {
+		t.Fatalf("after warm-up: %v", st)
+	}
+	drain(events)
+
+	s.outage = s.now
+	s.run(s.now.Add(10*time.Second), func() bool { return s.link.State() == StateDown })
+	if took := s.now.Sub(s.outage); took > time.Second {
+		t.Errorf("outage detected after %v, want <= 1s", took)
+	}
+	evs := drain(events)
+	if len(evs) != 2 || evs[0].From != StateUp || evs[0].To != StateSuspect || evs[1].To != StateDown {
+		t.Fatalf("outage events %+v, want up->suspect->down", evs)
+	}
+	if evs[1].LinkID != "sim" || !evs[1].At.Equal(s.now) || !strings.HasPrefix(evs[1].Reason, "phi ") {
+		t.Errorf("down event %+v", evs[1])
+	}
+
+	healed := s.now
+	s.outage = time.Time{}
+	s.run(s.now.Add(10*time.Second), func() bool { return s.link.State() == StateUp })
+	if took := s.now.Sub(healed); took > 500*time.Millisecond {
+		t.Errorf("recovery seen after %v", took)
+	}
+	if evs := drain(events); len(evs) != 1 || evs[0].From != StateDown || evs[0].To != StateUp || evs[0].Reason != "response" {
+		t.Errorf("recovery events %+v, want down->up", evs)
+	}
+}
+
+// TestDetectionTime is the acceptance experiment: 40 ms one-way, 5% loss
+// in each direction, 100 ms probes; a full outage is down within 1 s at
+// the 99th percentile.
+func TestDetectionTime(t *testing.T) {
+	got := SimulateDetection(fastWAN(), 40*time.Millisecond, 5*time.Millisecond, 0.05, 200, 1)
+	p50, p99 := percentile(got, 0.5), percentile(got, 0.99)
+	t.Logf("detection over %d trials: p50 %v, p99 %v, max %v", len(got), p50, p99, slices.Max(got))
+	if p99 > time.Second {
+		t.Errorf("detection p99 %v, want <= 1s", p99)
+	}
+	if slices.Min(got) < 300*time.Millisecond {
+		t.Errorf("detection after %v: faster than the loss allows", slices.Min(got))
+	}
+}
+
+// TestNoFalseDowns is the other half: no down in 10 minutes of the same
+// link without an outage.
+func TestNoFalseDowns(t *testing.T) {
+	for seed := range int64(3) {
+		if n := SimulateFalseDowns(fastWAN(), 40*time.Millisecond, 5*time.Millisecond, 0.05, 10*time.Minute, seed); n != 0 {
+			t.Errorf("seed %d: %d false downs in 10 minutes", seed, n)
+		}
+	}
+}
+
+func TestTimeoutDetector(t *testing.T) {
+	cfg := fastWAN()
+	cfg.Detector.Kind = DetectorTimeout
+	cfg.Detector.SuspectAfter = 300 * time.Millisecond
+	cfg.Detector.Timeout = 600 * time.Millisecond
+	s := newSimulation(cfg, 40*time.Millisecond, time.Millisecond, 0, 5)
+	s.run(s.start.Add(5*time.Second), nil)
+	s.outage = s.now
+	var suspect time.Duration
+	s.run(s.now.Add(10*time.Second), func() bool {
+		if suspect == 0 && s.link.State() == StateSuspect {
+			suspect = s.now.Sub(s.outage)
+		}
+		return s.link.State() == StateDown
+	})
+	down := s.now.Sub(s.outage)
+	// The last response came at most one interval minus the delay before
+	// the outage, or one delay after it.
+	if suspect < 200*time.Millisecond || suspect > 350*time.Millisecond || down < 500*time.Millisecond || down > 650*time.Millisecond {
+		t.Errorf("suspect after %v, down after %v; want about 300 ms and 600 ms", suspect, down)
+	}
+}
+
+func TestUnknownUntilFirstResponse(t *testing.T) {
+	cfg := DefaultLANConfig() // 1 s probes, 500 ms timeout, loss floor 5%
+	h := newHarness(t, cfg)
+	events, cancel := h.link.Subscribe()
+	defer cancel()
+	if st := h.link.State(); st != StateUnknown {
+		t.Fatalf("new link: %v", st)
+	}
+	var down time.Duration
+	for i := range 20 {
+		h.tick(cfg.Interval / 2)
+		if h.link.State() == StateDown {
+			down = time.Duration(i+1) * cfg.Interval / 2
+			break
+		}
+	}
+	// Each timed-out probe adds -log10(0.05) = 1.3: down (6) at the fifth.
+	if down != 5*time.Second {
+		t.Errorf("silent link down after %v, want 5s", down)
+	}
+	h.tick(cfg.Interval)
+	if err := h.answer(h.last(), time.Millisecond, 0, time.Millisecond, 1); err != nil {
+		t.Fatal(err)
+	}
+	var to []State
+	for _, ev := range drain(events) {
+		to = append(to, ev.To)
+	}
+	if want := []State{StateSuspect, StateDown, StateUp}; !slices.Equal(to, want) {
+		t.Errorf("events to %v, want %v", to, want)
+	}
+}
+
+func TestSlowSubscriberDoesNotBlock(t *testing.T) {
+	h := newHarness(t, DefaultLANConfig())
+	stuck, cancelStuck := h.link.Subscribe() // never read until the end
+	done := make(chan struct{})
+	go func() {
+		for i := range 101 {
+			h.link.SetEnabled(i%2 == 1)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("SetEnabled blocked on a full subscriber")
+	}
+	evs := drain(stuck)
+	if len(evs) != eventBuffer || evs[len(evs)-1].To != h.link.State() {
+		t.Errorf("slow subscriber holds %d events ending %+v; want the latest %d", len(evs), evs[len(evs)-1], eventBuffer)
+	}
+	cancelStuck()
+	cancelStuck()
+	if _, open := <-stuck; open {
+		t.Error("channel open after cancel")
+	}
+	h.link.SetEnabled(false) // publishing after cancel must not panic
+}
+
+func TestPhi(t *testing.T) {
+	cfg := DefaultWANConfig().Detector
+	t0 := epoch
+	d := newDetector(cfg, t0)
+	for seq := range uint64(50) { // settle srtt at 80 ms, sigma at its floor
+		d.answered(seq+1, 80*time.Millisecond, t0, 0.1)
+	}
+	pending := []probe{{51, t0}, {52, t0.Add(100 * time.Millisecond)}, {53, t0.Add(200 * time.Millisecond)}}
+	tests := []struct {
+		name    string
+		now     time.Time
+		expired int
+		want    float64
+	}{
+		{"all in flight", t0.Add(60 * time.Millisecond), 0, 0},
+		{"one overdue", t0.Add(150 * time.Millisecond), 0, 1},
+		{"three overdue", t0.Add(time.Second), 0, 3},
+		{"plus two timed out", t0.Add(time.Second), 2, 5},
+	}
+	for _, tt := range tests {
+		d.expired = tt.expired
+		if got := d.phi(tt.now, pending); !near(got, tt.want, 0.05) {
+			t.Errorf("%s: phi = %.3f, want %v", tt.name, got, tt.want)
+		}
+	}
+	if next := d.nextCheck(t0.Add(150*time.Millisecond), pending); !next.After(t0.Add(150*time.Millisecond)) || next.After(t0.Add(200*time.Millisecond)) {
+		t.Errorf("nextCheck = %v after t0, want the third probe's overdue time", next.Sub(t0))
+	}
+}

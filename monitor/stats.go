@@ -1,0 +1,309 @@
+package monitor
+
+import (
+	"math"
+	"slices"
+	"time"
+)
+
+// Metrics is a snapshot of one link's measurements. Delays are in
+// milliseconds. Window statistics cover the last Config.Window resolved
+// probes; counters run from the Link's creation.
+type Metrics struct {
+	// RTT is the mean round-trip time, (T4-T1)-(T3-T2), outliers removed.
+	RTT float64
+	// Latency summarises the one-way delay, estimated as RTT/2 (no clock
+	// synchronisation is needed), outliers removed.
+	Latency Summary
+	// JitterMeanDiff is the mean of |D| over the window, where D is the
+	// change in one-way transit time between consecutive probes (RFC 3550
+	// section 6.4.1), per direction, averaged over both directions. It is
+	// the value RFC 3550's J estimates, E|X1-X2| for iid extra delays X,
+	// with about a third of the sampling noise of J's running average: the
+	// figure to publish as "jitter", comparable with an emulated link's
+	// expected mean difference. Uniform jitter of half-width J: 2J/3;
+	// normal of standard deviation s: 2s/sqrt(pi) = 1.128s.
+	JitterMeanDiff float64
+	// JitterRFC3550 is RFC 3550's interarrival jitter, J += (|D|-J)/16,
+	// run over the window in sequence order per direction and averaged over
+	// both; it starts at the first |D| rather than 0. It converges to the
+	// same value as JitterMeanDiff but follows the last ~16 probes.
+	JitterRFC3550 float64
+	// JitterIPDV is P95 - P50 of the one-way delay per direction, averaged
+	// over both (the spread owping reports as jitter). Uniform of
+	// half-width J: 0.9J; normal of standard deviation s: 1.645s.
+	JitterIPDV float64
+	// Loss is the fraction of the window's probes that got no response in
+	// time (ProbeTimeout): round-trip loss. With independent loss p in each
+	// direction it is 1-(1-p)^2, about 2p.
+	Loss float64
+	// LossForward and LossReverse split Loss by direction: forward (our
+	// requests lost on the way to the peer) from the peer's request count,
+	// reverse (its responses lost on the way back) from the rest. Where
+	// the count is unusable (a peer that restarted, or fewer than two
+	// responses) both are the symmetric split 1-sqrt(1-Loss).
+	LossForward, LossReverse float64
+	// Reordered counts responses whose Seq was below the highest already
+	// received, Duplicated responses received twice (counted once as a
+	// sample), Late responses that came after their probe had been counted
+	// lost. Since creation.
+	Reordered, Duplicated, Late uint64
+	// Samples is the number of answered probes in the window, Outliers
+	// how many of them were left out of the delay and jitter statistics.
+	Samples, Outliers int
+	// Sent, Received and Lost count probes since creation: sent, answered
+	// in time, and timed out. The rest are in flight, or were forgotten by
+	// SetEnabled(false). Lost/(Received+Lost) is the lifetime loss.
+	Sent, Received, Lost uint64
+	// Interval is the current probe interval; PeerInterval the one the peer
+	// last announced (0 if it did not).
+	Interval, PeerInterval time.Duration
+	// State is the failure detector's verdict.
+	State State
+	// Histogram is the one-way delay distribution of the window, outliers
+	// included (they are part of the delay a message sees), with the lost
+	// probes as its missing mass.
+	Histogram Histogram
+}
+
+// Summary describes a set of delays in milliseconds.
+type Summary struct {
+	Min, Mean, P50, P90, P99, Max float64
+}
+
+// Outlier rule: a sample whose RTT is more than outlierK scaled MADs from
+// the window's median RTT is an outlier, such as a GC pause or a
+// retransmission. The MAD is floored at outlierFloorFrac of the median and
+// at outlierFloorAbs, so that a perfectly steady link does not make every
+// tiny deviation an outlier. For normal jitter the MAD is 0.674 standard
+// deviations, so the cut is at 3.4 of them and removes 0.08% of genuine
+// samples, symmetrically, which moves neither mean nor jitter measurably;
+// uniform jitter never reaches the cut. A heavy-tailed (pareto) delay loses
+// its far tail, which lowers the mean slightly; the histogram keeps it.
+const (
+	outlierK         = 5
+	outlierFloorFrac = 0.02
+	outlierFloorAbs  = 0.05 // ms
+)
+
+// sample is one resolved probe.
+type sample struct {
+	seq  uint64
+	lost bool
+	rtt  time.Duration // (T4-T1)-(T3-T2)
+	// fwd and rev are the one-way transit times T2-T1 and T4-T3 in ns. Each
+	// includes the offset between the two clocks, which cancels in every
+	// difference and quantile spread computed from them.
+	fwd, rev int64
+	count    uint32 // the peer's request count in the response
+}
+
+// window is a ring of the most recent resolved probes.
+type window struct {
+	buf  []sample
+	next int
+	n    int
+	lost int
+}
+
+func newWindow(size int) *window { return &window{buf: make([]sample, size)} }
+
+func (w *window) add(s sample) {
+	if w.n == len(w.buf) {
+		if w.buf[w.next].lost {
+			w.lost--
+		}
+	} else {
+		w.n++
+	}
+	if s.lost {
+		w.lost++
+	}
+	w.buf[w.next] = s
+	w.next = (w.next + 1) % len(w.buf)
+}
+
+// find returns the window's entry for seq, if any.
+func (w *window) find(seq uint64) (sample, bool) {
+	for i := range w.n {
+		if w.buf[i].seq == seq {
+			return w.buf[i], true
+		}
+	}
+	return sample{}, false
+}
+
+func (w *window) lossRate() float64 {
+	if w.n == 0 {
+		return 0
+	}
+	return float64(w.lost) / float64(w.n)
+}
+
+// answered returns the window's answered probes in sequence order.
+func (w *window) answered() []sample {
+	out := make([]sample, 0, w.n-w.lost)
+	for _, s := range w.buf[:w.n] {
+		if !s.lost {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b sample) int { return cmpU64(a.seq, b.seq) })
+	return out
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// windowStats fills the window figures of m from w.
+func windowStats(w *window, m *Metrics) {
+	m.Loss = w.lossRate()
+	ans := w.answered()
+	m.Samples = len(ans)
+	m.Histogram.Missing = float64(w.lost)
+	for _, s := range ans {
+		m.Histogram.Add(ms(s.rtt) / 2)
+	}
+	m.LossForward, m.LossReverse = splitLoss(ans, m.Loss)
+	kept := withoutOutliers(ans)
+	m.Outliers = len(ans) - len(kept)
+	if len(kept) == 0 {
+		return
+	}
+	oneWay := make([]float64, len(kept))
+	fwd := make([]float64, len(kept))
+	rev := make([]float64, len(kept))
+	for i, s := range kept {
+		oneWay[i] = ms(s.rtt) / 2
+		fwd[i] = float64(s.fwd) / 1e6
+		rev[i] = float64(s.rev) / 1e6
+	}
+	m.Latency = summarize(oneWay)
+	m.RTT = 2 * m.Latency.Mean
+	m.JitterMeanDiff = (meanDiff(fwd) + meanDiff(rev)) / 2
+	m.JitterRFC3550 = (rfc3550(fwd) + rfc3550(rev)) / 2
+	m.JitterIPDV = (spread95(fwd) + spread95(rev)) / 2
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// withoutOutliers returns the samples within outlierK floored MADs of the
+// median RTT, in their original order.
+func withoutOutliers(ans []sample) []sample {
+	if len(ans) < 3 {
+		return ans
+	}
+	rtts := make([]float64, len(ans))
+	for i, s := range ans {
+		rtts[i] = ms(s.rtt)
+	}
+	med := median(rtts)
+	dev := make([]float64, len(rtts))
+	for i, x := range rtts {
+		dev[i] = math.Abs(x - med)
+	}
+	limit := outlierK * max(median(dev), outlierFloorFrac*med, outlierFloorAbs)
+	kept := make([]sample, 0, len(ans))
+	for i, s := range ans {
+		if dev[i] <= limit {
+			kept = append(kept, s)
+		}
+	}
+	return kept
+}
+
+// median returns the median of xs without reordering it.
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return quantile(s, 0.5)
+}
+
+// quantile returns the q-quantile of sorted xs by linear interpolation
+// between closest ranks; 0 for no data.
+func quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	pos := q * float64(len(sorted)-1)
+	i := int(pos)
+	if i >= len(sorted)-1 {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (pos-float64(i))*(sorted[i+1]-sorted[i])
+}
+
+func summarize(xs []float64) Summary {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	var sum float64
+	for _, x := range s {
+		sum += x
+	}
+	return Summary{
+		Min:  s[0],
+		Mean: sum / float64(len(s)),
+		P50:  quantile(s, 0.5),
+		P90:  quantile(s, 0.9),
+		P99:  quantile(s, 0.99),
+		Max:  s[len(s)-1],
+	}
+}
+
+// meanDiff is the mean |D| between consecutive values; 0 for fewer than 2.
+func meanDiff(xs []float64) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	var sum float64
+	for i := 1; i < len(xs); i++ {
+		sum += math.Abs(xs[i] - xs[i-1])
+	}
+	return sum / float64(len(xs)-1)
+}
+
+// rfc3550 runs the RFC 3550 jitter estimator over xs, started at the first
+// |D|; 0 for fewer than 2 values.
+func rfc3550(xs []float64) float64 {
+	if len(xs) < 2 {
+		return 0
+	}
+	j := math.Abs(xs[1] - xs[0])
+	for i := 2; i < len(xs); i++ {
+		j += (math.Abs(xs[i]-xs[i-1]) - j) / 16
+	}
+	return j
+}
+
+// spread95 is P95 - P50 of xs.
+func spread95(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return quantile(s, 0.95) - quantile(s, 0.5)
+}
+
+// splitLoss divides the round-trip loss between the directions. Between
+// the first and last answered probes (by Seq) the peer's request count grew
+// by dc of ds probes sent: ds-dc were lost forward, and of the dc that
+// arrived, dc-(answered-1) were lost on the way back.
+func splitLoss(ans []sample, loss float64) (fwd, rev float64) {
+	sym := 1 - math.Sqrt(1-loss)
+	if len(ans) < 2 {
+		return sym, sym
+	}
+	first, last := ans[0], ans[len(ans)-1]
+	ds := float64(last.seq - first.seq)
+	dc := float64(last.count - first.count) // wraps like the counter
+	got := float64(len(ans) - 1)
+	if dc > ds || dc < got || dc == 0 {
+		return sym, sym
+	}
+	return 1 - dc/ds, 1 - got/dc
+}
