@@ -49,8 +49,10 @@ type Config struct {
 	MaxHops int
 	// Keepalive is how often an idle link sends a ping. Default 500 ms.
 	Keepalive time.Duration
-	// DeadAfter is how long a link may stay silent before it is declared
-	// down; it must be several Keepalives. Default 3 s.
+	// DeadAfter is how long a link's connection may stay silent before it
+	// is closed and dialed again; it must be several Keepalives. Routing
+	// does not wait for it: the link monitor takes a silent link out of
+	// the routes within about six probe intervals. Default 10 s.
 	DeadAfter time.Duration
 	// HandshakeTimeout bounds a link's handshake. Default 5 s.
 	HandshakeTimeout time.Duration
@@ -144,7 +146,7 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, fmt.Errorf("max hops %d over 255", c.MaxHops))
 	}
 	setDefault(&c.Keepalive, 500*time.Millisecond)
-	setDefault(&c.DeadAfter, 3*time.Second)
+	setDefault(&c.DeadAfter, 10*time.Second)
 	if c.DeadAfter < 2*c.Keepalive {
 		errs = append(errs, fmt.Errorf("dead-after %v must be at least two keepalives (%v)", c.DeadAfter, c.Keepalive))
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -400,4 +402,89 @@ func waitHTTP(t *testing.T, url, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s: %q, want %q", url, last, want)
+}
+
+// TestLinksEmulateMonitor drives a demo network's link measurement from
+// the command line: the declared conditions show in `wayline links`, an
+// outage set with `wayline emulate` takes the link down, and `wayline
+// monitor` changes the probe interval.
+func TestLinksEmulateMonitor(t *testing.T) {
+	p := freePorts(t, 6)
+	topo := fmt.Sprintf(`name: wan
+monitoring: {interval: 50ms}
+brokers:
+  - {address: na.a, listen: [udp://127.0.0.1:%d], client: 127.0.0.1:%d, http: 127.0.0.1:%d}
+  - {address: eu.b, listen: [udp://127.0.0.1:%d], client: 127.0.0.1:%d, http: 127.0.0.1:%d}
+links:
+  - {a: na.a, b: eu.b, transport: udp, emulate: {delay: 45ms, jitter: 3ms, loss: 1%%}}
+`, p[0], p[1], p[2], p[3], p[4], p[5])
+	path := filepath.Join(t.TempDir(), "wan.yaml")
+	os.WriteFile(path, []byte(topo), 0o644)
+	demo := start(t, "demo", "--topology", path)
+	demo.waitLine(t, "Press Ctrl-C")
+	broker := fmt.Sprintf("http://127.0.0.1:%d", p[2])
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	var row []string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := run("links", "--broker", broker)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if !strings.HasPrefix(lines[0], "LINK") || len(lines) != 2 {
+			t.Fatalf("links printed:\n%s", out)
+		}
+		row = strings.Fields(lines[1])
+		// LINK PEER TRANSPORT STATE RTT LATENCY P99 JITTER LOSS SAMPLES ...
+		if n, _ := strconv.Atoi(row[9]); n >= 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("too few samples:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	lat, _ := strconv.ParseFloat(row[5], 64)
+	if row[1] != "eu.b" || row[2] != "udp" || row[3] != "up" || lat < 40 || lat > 50 {
+		t.Fatalf("link row %v, want eu.b udp up with about 45 ms", row)
+	}
+	var links []struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal([]byte(run("links", "--broker", broker, "--json")), &links)
+	id := links[0].ID
+
+	out := run("emulate", "--broker", broker, "--link", id, "--down")
+	if !strings.Contains(out, `"down":true`) {
+		t.Fatalf("emulate printed %s", out)
+	}
+	waitHTTP(t, broker+"/healthz", "ok")
+	waitFor(t, func() bool { return strings.Contains(run("links", "--broker", broker), " down ") })
+	run("emulate", "--broker", broker, "--link", id, "--up", "--delay", "10ms")
+	waitFor(t, func() bool { return strings.Contains(run("links", "--broker", broker), " up ") })
+
+	out = run("monitor", "--broker", broker, "--link", id, "--interval", "250ms")
+	if !strings.Contains(out, "every 250ms") {
+		t.Fatalf("monitor printed %s", out)
+	}
+	bad := exec.Command(binary, "monitor", "--broker", broker, "--interval", "1ms")
+	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "outside") {
+		t.Fatalf("an interval of 1ms was accepted: %s", out)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 15s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
