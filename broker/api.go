@@ -46,16 +46,24 @@ type LinkMetrics struct {
 	Jitter        float64 `json:"jitter_ms"`
 	JitterRFC3550 float64 `json:"jitter_rfc3550_ms"`
 	// JitterIPDV is P95-P50 of one-way delay, as OWAMP reports it.
-	JitterIPDV  float64 `json:"jitter_ipdv_ms"`
-	Loss        float64 `json:"loss"`
-	Reordered   uint64  `json:"reordered"`
-	Duplicated  uint64  `json:"duplicated"`
-	Samples     int     `json:"samples"`
-	Interval    float64 `json:"interval_ms"`
-	State       string  `json:"state"` // unknown, up, suspect, down or disabled
-	ProbesSent  uint64  `json:"probes_sent"`
-	ProbesRecvd uint64  `json:"probes_received"`
-	ProbesLost  uint64  `json:"probes_lost"`
+	JitterIPDV float64 `json:"jitter_ipdv_ms"`
+	// Loss is the fraction of messages lost one way, the mean of the two
+	// directions: what an emulated loss of p declares.
+	Loss float64 `json:"loss"`
+	// LossForward and LossReverse split it by direction (forward: what
+	// this broker sends), and LossRoundTrip is the fraction of probes that
+	// got no answer.
+	LossForward   float64 `json:"loss_forward"`
+	LossReverse   float64 `json:"loss_reverse"`
+	LossRoundTrip float64 `json:"loss_round_trip"`
+	Reordered     uint64  `json:"reordered"`
+	Duplicated    uint64  `json:"duplicated"`
+	Samples       int     `json:"samples"`
+	Interval      float64 `json:"interval_ms"`
+	State         string  `json:"state"` // unknown, up, suspect, down or disabled
+	ProbesSent    uint64  `json:"probes_sent"`
+	ProbesRecvd   uint64  `json:"probes_received"`
+	ProbesLost    uint64  `json:"probes_lost"`
 }
 
 // LatencySummary summarises one-way latency in milliseconds.
@@ -78,7 +86,10 @@ func linkMetrics(m monitor.Metrics) LinkMetrics {
 		Jitter:        m.JitterMeanDiff,
 		JitterRFC3550: m.JitterRFC3550,
 		JitterIPDV:    m.JitterIPDV,
-		Loss:          m.Loss,
+		Loss:          (m.LossForward + m.LossReverse) / 2,
+		LossForward:   m.LossForward,
+		LossReverse:   m.LossReverse,
+		LossRoundTrip: m.Loss,
 		Reordered:     m.Reordered,
 		Duplicated:    m.Duplicated,
 		Samples:       m.Samples,

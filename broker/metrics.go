@@ -19,7 +19,7 @@ var (
 	descRTT      = prometheus.NewDesc("wayline_link_rtt_seconds", "Mean round-trip time of the link, outliers removed.", linkLabels, nil)
 	descJitter   = prometheus.NewDesc("wayline_link_jitter_seconds", "Jitter of the link: mean absolute difference of one-way delay between consecutive probes (what RFC 3550 estimates).", linkLabels, nil)
 	descIPDV     = prometheus.NewDesc("wayline_link_jitter_ipdv_seconds", "P95 - P50 of the link's one-way delay (OWAMP-style).", linkLabels, nil)
-	descLoss     = prometheus.NewDesc("wayline_link_loss_ratio", "Fraction of probes lost over the monitor's window.", linkLabels, nil)
+	descLoss     = prometheus.NewDesc("wayline_link_loss_ratio", "Fraction of messages lost one way over the monitor's window, by direction: forward (sent by this broker) and reverse.", append(linkLabels[:3:3], "direction"), nil)
 	descState    = prometheus.NewDesc("wayline_link_state", "1 for the link's current state (unknown, up, suspect, down, disabled), 0 for the others.", append(linkLabels[:3:3], "state"), nil)
 	descUp       = prometheus.NewDesc("wayline_link_up", "1 when the link carries routes, 0 when it is down.", linkLabels, nil)
 	descProbes   = prometheus.NewDesc("wayline_link_probes_total", "Performance probes of the link by outcome: sent, received (answered in time), lost.", append(linkLabels[:3:3], "outcome"), nil)
@@ -58,7 +58,8 @@ func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
 	gauge(descRTT, m.RTT/1e3)
 	gauge(descJitter, m.JitterMeanDiff/1e3)
 	gauge(descIPDV, m.JitterIPDV/1e3)
-	gauge(descLoss, m.Loss)
+	gauge(descLoss, m.LossForward, "forward")
+	gauge(descLoss, m.LossReverse, "reverse")
 	for s := monitor.StateUnknown; s <= monitor.StateDisabled; s++ {
 		v := 0.0
 		if m.State == s {

@@ -1,0 +1,467 @@
+package bench
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/big"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/transports"
+)
+
+// The accuracy experiment checks that link monitoring measures what the
+// emulator does. Two real brokers run in this process, joined by one link
+// per case, each end emulating the same conditions for what it sends; the
+// monitor's figures are compared with the emulator's own Expectation.
+
+// AccuracyConfig sets up `wayline bench accuracy`.
+type AccuracyConfig struct {
+	// Duration is how long the links are measured, once all are up,
+	// before the figures are read. Default 30 s: about 3000 probes per
+	// udp link, which puts the loss estimate's standard error at 0.3
+	// points for 5% loss.
+	Duration time.Duration
+	// Transports to measure. Default tcp, tls, udp, ws. Loss is emulated
+	// on udp only: a reliable transport repairs it.
+	Transports []string
+	// Delays are the emulated one-way delays. Default 1, 20 and 100 ms.
+	Delays []time.Duration
+	// Logger receives the brokers' logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// AccuracyCase is one emulated link: its conditions, what the emulator
+// says a monitor should measure (Want*), and what was measured (Got*).
+// Delays are in milliseconds, loss is a fraction per direction.
+type AccuracyCase struct {
+	Transport               string
+	Delay, Jitter           time.Duration
+	Loss                    float64
+	WantLatency, WantJitter float64
+	WantLoss                float64
+	GotLatency, GotJitter   float64
+	GotLoss                 float64
+	Samples                 int
+	Pass                    bool
+	Why                     string // what failed; empty when Pass
+}
+
+// Pass bounds. The jitter floor exists because 20% of a true jitter of
+// zero is zero, while the residue of the lateness correction (a few tens of
+// microseconds between hand-off and the receiver's timestamp) is not.
+const (
+	latencyTolFrac = 0.02
+	latencyTolAbs  = 0.3 // ms
+	jitterTolFrac  = 0.2
+	jitterTolAbs   = 0.1 // ms
+	lossTolAbs     = 0.01
+)
+
+// Loss rates of the udp cases.
+var accuracyLosses = []float64{0, 0.01, 0.05}
+
+// Sizes that probe traffic at the default interval is computed from:
+// the overlay record header (broker/wire.go), the stream frame length
+// (transports/stream.go), and IPv4+TCP headers with the timestamp option
+// that Linux sets by default (20+20+12).
+const (
+	recordHeaderBytes = 5
+	streamHeaderBytes = 4
+	ipTCPHeaderBytes  = 52
+)
+
+func (c *AccuracyConfig) defaults() error {
+	if c.Duration <= 0 {
+		c.Duration = 30 * time.Second
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{"tcp", "tls", "udp", "ws"}
+	}
+	if len(c.Delays) == 0 {
+		c.Delays = []time.Duration{time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, t := range c.Transports {
+		if !slices.Contains([]string{"tcp", "tls", "udp", "ws"}, t) {
+			return fmt.Errorf("accuracy: unknown transport %q (want tcp, tls, udp or ws)", t)
+		}
+	}
+	for _, d := range c.Delays {
+		if d <= 0 || d > time.Minute {
+			return fmt.Errorf("accuracy: delay %v outside (0, 1m]", d)
+		}
+	}
+	return nil
+}
+
+// probeLink is one link of the run: a case, or one of the extra links
+// behind the report lines.
+type probeLink struct {
+	id       string
+	trans    string
+	emu      transports.Emulation
+	interval time.Duration
+}
+
+// emulation is the case's conditions: jitter is uniform with half-width
+// Jitter, loss independent.
+func (c AccuracyCase) emulation() transports.Emulation {
+	return transports.Emulation{Delay: c.Delay, Jitter: c.Jitter, JitterDist: transports.JitterUniform, Loss: c.Loss}
+}
+
+// interval is how often a case's link is probed. On a reliable emulated
+// link due times never go back, so a probe sent within the jitter range
+// (2*Jitter) of the previous frame may wait behind it, which narrows the
+// measured jitter and raises the mean; spacing the probes by twice that
+// range keeps a link's own probes clear of each other. udp reorders
+// freely, so it takes the finest interval and the most samples.
+func (c AccuracyCase) interval() time.Duration {
+	if c.Transport == "udp" {
+		return monitor.MinInterval
+	}
+	return max(monitor.MinInterval, 2*2*c.Jitter)
+}
+
+// monitorConfig measures a link at interval over a window large enough to
+// hold the whole run, so that the loss estimate's sampling error,
+// sqrt(p(1-p)/n), is as small as the run allows. The probe timeout sits
+// well above the largest RTT (2*(Delay+Jitter)) so that no slow response
+// counts as lost.
+func monitorConfig(delay, interval time.Duration) *monitor.Config {
+	m := monitor.DefaultLANConfig()
+	m.Window = 8192
+	m.Interval = interval
+	m.ProbeTimeout = max(4*delay+200*time.Millisecond, 500*time.Millisecond)
+	return &m
+}
+
+// accuracyCases lists the cases of cfg with their truth filled in.
+func accuracyCases(cfg AccuracyConfig) []AccuracyCase {
+	var cases []AccuracyCase
+	for _, tr := range cfg.Transports {
+		losses := []float64{0}
+		if tr == "udp" {
+			losses = accuracyLosses
+		}
+		for _, d := range cfg.Delays {
+			for _, j := range []time.Duration{0, d / 10} {
+				for _, p := range losses {
+					c := AccuracyCase{Transport: tr, Delay: d, Jitter: j, Loss: p}
+					want := c.emulation().Expect()
+					c.WantLatency = msOf(want.Delay)
+					c.WantJitter = msOf(want.MeanDiff)
+					c.WantLoss = want.Loss
+					cases = append(cases, c)
+				}
+			}
+		}
+	}
+	return cases
+}
+
+func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Interval-halving links: udp, 20 ms ± 10%, probed at these two intervals.
+const (
+	halvingDelay = 20 * time.Millisecond
+	halvingSlow  = 100 * time.Millisecond
+	halvingFast  = 50 * time.Millisecond
+)
+
+// RunAccuracy measures every case of cfg on one pair of in-process brokers
+// for cfg.Duration, prints the table of truth against measured to w, the
+// probe-traffic and interval-halving lines, and last the line
+// accuracy_pass=<n>/<total>. It returns the cases, measured; an error
+// means the run could not be made (brokers did not start, links did not
+// come up, ctx ended), not that cases failed.
+func RunAccuracy(ctx context.Context, w io.Writer, cfg AccuracyConfig) ([]AccuracyCase, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	cases := accuracyCases(cfg)
+	var links []probeLink
+	for i, c := range cases {
+		links = append(links, probeLink{id: accuracyID(i), trans: c.Transport, emu: c.emulation(), interval: c.interval()})
+	}
+	halving := transports.Emulation{Delay: halvingDelay, Jitter: halvingDelay / 10, JitterDist: transports.JitterUniform}
+	slowID, fastID := accuracyID(len(cases)), accuracyID(len(cases)+1)
+	links = append(links,
+		probeLink{id: slowID, trans: "udp", emu: halving, interval: halvingSlow},
+		probeLink{id: fastID, trans: "udp", emu: halving, interval: halvingFast})
+
+	fmt.Fprintf(w, "accuracy benchmark: %d cases on %s, delays %v, jitter 0 and 10%% of delay (uniform), loss %v on udp; measured for %v\n",
+		len(cases), strings.Join(cfg.Transports, ","), cfg.Delays, accuracyLosses, cfg.Duration)
+	a, b, err := startAccuracyPair(ctx, cfg, links)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	defer a.Close()
+	ids := make([]string, len(links))
+	for i, l := range links {
+		ids[i] = l.id
+	}
+	if err := waitLinksUp(ctx, a, ids, 20*time.Second); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("accuracy: links up; measuring", slog.Int("links", len(ids)), slog.Duration("for", cfg.Duration))
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("accuracy: %w", ctx.Err())
+	case <-time.After(cfg.Duration):
+	}
+	infoA, infoB := linksByID(a), linksByID(b)
+	for i := range cases {
+		judgeCase(&cases[i], infoA[ids[i]].Metrics, infoB[ids[i]].Metrics)
+	}
+	printAccuracy(w, cases)
+	printProbeTraffic(w)
+	slow, fast := infoA[slowID].Metrics.Latency.Mean, infoA[fastID].Metrics.Latency.Mean
+	change := math.NaN()
+	if slow > 0 {
+		change = 100 * math.Abs(fast-slow) / slow
+	}
+	fmt.Fprintf(w, "interval_halving_mean_change=%.1f%% (udp %v ±10%%: mean %.3f ms at %v, %.3f ms at %v; target < 5%%)\n",
+		change, halvingDelay, slow, halvingSlow, fast, halvingFast)
+	pass := 0
+	for _, c := range cases {
+		if c.Pass {
+			pass++
+		}
+	}
+	fmt.Fprintf(w, "accuracy_pass=%d/%d\n", pass, len(cases))
+	return cases, nil
+}
+
+// accuracyID is the UUID-shaped id of the i-th link of the run.
+func accuracyID(i int) string { return fmt.Sprintf("0000acc0-0000-4000-8000-%012d", i) }
+
+// startAccuracyPair starts broker B, which listens on every transport,
+// then broker A, which dials every link. B binds port 0 and A dials the
+// URLs B reports, so no port can be taken between choosing and binding.
+func startAccuracyPair(ctx context.Context, cfg AccuracyConfig, links []probeLink) (a, b *broker.Broker, err error) {
+	tlsCfg, err := throwawayTLS()
+	if err != nil {
+		return nil, nil, err
+	}
+	const nameA, nameB = "bench.acc.a", "bench.acc.b"
+	schemes := []string{"tcp", "tls", "udp", "ws"}
+	cfgB := broker.Config{
+		Address: nameB, Client: "127.0.0.1:0", Logger: cfg.Logger,
+		Transport: transports.Config{TLS: tlsCfg},
+		Listen:    []string{"tcp://127.0.0.1:0", "tls://127.0.0.1:0", "udp://127.0.0.1:0", "ws://127.0.0.1:0/overlay"},
+	}
+	cfgA := broker.Config{Address: nameA, Client: "127.0.0.1:0", Logger: cfg.Logger, Transport: transports.Config{TLS: tlsCfg}}
+	for _, l := range links {
+		lc := broker.LinkConfig{ID: l.id, Transport: l.trans, Monitor: monitorConfig(l.emu.Delay, l.interval)}
+		la, lb := lc, lc
+		ea, eb := l.emu, l.emu
+		la.Peer, la.Emulation = nameB, &ea
+		lb.Peer, lb.Emulation = nameA, &eb
+		cfgA.Links = append(cfgA.Links, la)
+		cfgB.Links = append(cfgB.Links, lb)
+	}
+	b, err = startBroker(ctx, cfgB)
+	if err != nil {
+		return nil, nil, err
+	}
+	urls := b.OverlayURLs()
+	if len(urls) != len(schemes) {
+		b.Close()
+		return nil, nil, fmt.Errorf("accuracy: broker B listens on %v, want one URL per %v", urls, schemes)
+	}
+	for i := range cfgA.Links {
+		cfgA.Links[i].Dial = urls[slices.Index(schemes, cfgA.Links[i].Transport)]
+	}
+	a, err = startBroker(ctx, cfgA)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	return a, b, nil
+}
+
+func startBroker(ctx context.Context, c broker.Config) (*broker.Broker, error) {
+	b, err := broker.New(c)
+	if err != nil {
+		return nil, fmt.Errorf("accuracy: broker %s: %w", c.Address, err)
+	}
+	if err := b.Start(ctx); err != nil {
+		return nil, fmt.Errorf("accuracy: broker %s: start: %w", c.Address, err)
+	}
+	return b, nil
+}
+
+// waitLinksUp waits until every link in ids is up at b and has answered a
+// probe, so that the measured period starts with every link working.
+func waitLinksUp(ctx context.Context, b *broker.Broker, ids []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		info := linksByID(b)
+		var down []string
+		for _, id := range ids {
+			if l, ok := info[id]; !ok || l.State != "up" || l.Metrics.Samples == 0 {
+				down = append(down, fmt.Sprintf("%s (%s %s)", id, l.Transport, l.LastError))
+			}
+		}
+		if len(down) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("accuracy: %d links not up after %v: %s", len(down), timeout, strings.Join(down, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("accuracy: waiting for links: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func linksByID(b *broker.Broker) map[string]broker.LinkInfo {
+	out := map[string]broker.LinkInfo{}
+	for _, l := range b.Links() {
+		out[l.ID] = l
+	}
+	return out
+}
+
+// verdict compares measured metrics with a case's truth and returns what
+// is out of bounds; empty means pass.
+func (c *AccuracyCase) verdict(lat, jit, loss float64, samples int) string {
+	if samples == 0 {
+		return "no samples"
+	}
+	var why []string
+	if tol := max(latencyTolFrac*c.WantLatency, latencyTolAbs); math.Abs(lat-c.WantLatency) > tol {
+		why = append(why, fmt.Sprintf("latency off by %+.3f ms (tolerance %.3f)", lat-c.WantLatency, tol))
+	}
+	if tol := max(jitterTolFrac*c.WantJitter, jitterTolAbs); math.Abs(jit-c.WantJitter) > tol {
+		why = append(why, fmt.Sprintf("jitter off by %+.3f ms (tolerance %.3f)", jit-c.WantJitter, tol))
+	}
+	if math.Abs(loss-c.WantLoss) > lossTolAbs {
+		why = append(why, fmt.Sprintf("loss off by %+.2f points (tolerance 1)", 100*(loss-c.WantLoss)))
+	}
+	return strings.Join(why, "; ")
+}
+
+// judgeCase fills in the figures A measured and the verdict on them. B
+// measured the same link with its own probes; where B's verdict differs,
+// Why says so, to tell a harness or timing problem at one end from a
+// monitor that is wrong at both.
+func judgeCase(c *AccuracyCase, ma, mb broker.LinkMetrics) {
+	perDir := func(m broker.LinkMetrics) float64 { return (m.LossForward + m.LossReverse) / 2 }
+	c.GotLatency, c.GotJitter, c.GotLoss, c.Samples = ma.Latency.Mean, ma.Jitter, perDir(ma), ma.Samples
+	c.Why = c.verdict(c.GotLatency, c.GotJitter, c.GotLoss, c.Samples)
+	c.Pass = c.Why == ""
+	whyB := c.verdict(mb.Latency.Mean, mb.Jitter, perDir(mb), mb.Samples)
+	if (whyB == "") != c.Pass {
+		note := "B's probes pass"
+		if whyB != "" {
+			note = "B's probes fail: " + whyB
+		}
+		c.Why = strings.TrimPrefix(c.Why+"; "+note, "; ")
+	}
+}
+
+func printAccuracy(w io.Writer, cases []AccuracyCase) {
+	fmt.Fprintln(w, "latency: mean one-way (RTT/2), pass within max(2%, 0.3 ms); jitter: mean |difference| of consecutive one-way delays,")
+	fmt.Fprintln(w, "pass within max(20%, 0.1 ms) (the floor covers a true jitter of 0); loss: per direction, pass within 1 point")
+	fmt.Fprintf(w, "%-5s %7s %7s %5s | %9s %9s | %8s %8s | %6s %6s | %7s | %s\n",
+		"trans", "delay", "jitter", "loss", "lat.true", "lat.got", "jit.true", "jit.got", "loss.t", "loss.g", "samples", "result")
+	for _, c := range cases {
+		res := "PASS"
+		if !c.Pass {
+			res = "FAIL " + c.Why
+		} else if c.Why != "" {
+			res = "PASS (" + c.Why + ")"
+		}
+		fmt.Fprintf(w, "%-5s %7v %7v %4.0f%% | %9.3f %9.3f | %8.3f %8.3f | %5.2f%% %5.2f%% | %7d | %s\n",
+			c.Transport, c.Delay, c.Jitter, 100*c.Loss, c.WantLatency, c.GotLatency, c.WantJitter, c.GotJitter,
+			100*c.WantLoss, 100*c.GotLoss, c.Samples, res)
+	}
+}
+
+// printProbeTraffic prints the probe traffic of one link direction at the
+// default 1 s interval: each second a broker sends its own request and its
+// response to the peer's, both monitor.PacketSize bytes plus framing.
+func printProbeTraffic(w io.Writer) {
+	plain := monitor.PacketSize + recordHeaderBytes + streamHeaderBytes + ipTCPHeaderBytes
+	emulated := plain + transports.EmulationOverhead
+	interval := monitor.DefaultLANConfig().Interval.Seconds()
+	bps := func(size int) float64 { return 2 * float64(size) * 8 / interval }
+	fmt.Fprintf(w, "probe_traffic_bps_at_1s=%.0f (%.2f%% of 1 Mbit/s; tcp over IPv4, 2 packets of %d bytes a second each way; %.0f bit/s, %.2f%%, when emulated; target < 1%%)\n",
+		bps(plain), bps(plain)/1e4, plain, bps(emulated), bps(emulated)/1e4)
+}
+
+// throwawayTLS makes a CA and one certificate for 127.0.0.1, valid as
+// server and as client, and returns the config that LoadTLSConfig would
+// build from them: both brokers present it and trust only that CA.
+func throwawayTLS() (*tls.Config, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("accuracy: tls: %w", err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "wayline bench accuracy CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("accuracy: tls: CA: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, fmt.Errorf("accuracy: tls: CA: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("accuracy: tls: %w", err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "wayline bench accuracy broker"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("accuracy: tls: certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		RootCAs:      pool,
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS12,
+	}, nil
+}

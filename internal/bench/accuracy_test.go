@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// TestRunAccuracy runs a short accuracy experiment on udp and tcp at 20 ms
+// and checks the report's shape and the figures at bounds loose enough for
+// a busy two-core machine: 3 s of probes is about 300 samples a link, and
+// the table's own bounds are for 30 s runs on a quiet one.
+func TestRunAccuracy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two brokers for several seconds")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	cases, err := RunAccuracy(ctx, &out, AccuracyConfig{
+		Duration:   3 * time.Second,
+		Transports: []string{"udp", "tcp"},
+		Delays:     []time.Duration{20 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Logf("\n%s", out.String())
+	if want := 6 + 2; len(cases) != want {
+		t.Fatalf("%d cases, want %d", len(cases), want)
+	}
+	if !regexp.MustCompile(`\naccuracy_pass=\d+/8\n$`).Match(out.Bytes()) {
+		t.Errorf("report does not end with accuracy_pass=<n>/8")
+	}
+	for _, re := range []string{`\nprobe_traffic_bps_at_1s=\d+ `, `\ninterval_halving_mean_change=\d+\.\d%`} {
+		if !regexp.MustCompile(re).Match(out.Bytes()) {
+			t.Errorf("report lacks %s", re)
+		}
+	}
+	for _, c := range cases {
+		name := fmt.Sprintf("%s jitter %v loss %.0f%%", c.Transport, c.Jitter, 100*c.Loss)
+		if c.Samples < 50 {
+			t.Errorf("%s: %d samples", name, c.Samples)
+			continue
+		}
+		if tol := max(0.25*c.WantLatency, 2); math.Abs(c.GotLatency-c.WantLatency) > tol {
+			t.Errorf("%s: latency %.3f ms, want %.3f ± %.3f", name, c.GotLatency, c.WantLatency, tol)
+		}
+		if tol := max(0.5*c.WantJitter, 0.5); math.Abs(c.GotJitter-c.WantJitter) > tol {
+			t.Errorf("%s: jitter %.3f ms, want %.3f ± %.3f", name, c.GotJitter, c.WantJitter, tol)
+		}
+		// Six standard errors of 300 samples at 5%, and then some.
+		if math.Abs(c.GotLoss-c.WantLoss) > 0.05 {
+			t.Errorf("%s: loss %.4f, want %.4f ± 0.05", name, c.GotLoss, c.WantLoss)
+		}
+	}
+}
