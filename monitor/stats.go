@@ -64,7 +64,20 @@ type Metrics struct {
 	// included (they are part of the delay a message sees), with the lost
 	// probes as its missing mass.
 	Histogram Histogram
+	// RecentLatency is the median one-way latency of the last RecentSamples
+	// answered probes, and RecentLoss the one-way loss, 1-sqrt(1-q), of the
+	// last RecentProbes resolved ones (q their round-trip loss). The window
+	// figures are steady but take a window to follow a change; these follow
+	// it within a few probes, for decisions that must react, such as a
+	// link's routing cost. The median ignores a lone spike.
+	RecentLatency, RecentLoss float64
 }
+
+// How many of the latest probes the Recent figures cover.
+const (
+	RecentSamples = 16
+	RecentProbes  = 32
+)
 
 // Summary describes a set of delays in milliseconds.
 type Summary struct {
@@ -162,8 +175,34 @@ func cmpU64(a, b uint64) int {
 	return 0
 }
 
+// recent fills the Recent figures of m from the latest probes of w.
+func recent(w *window, m *Metrics) {
+	var lat []float64
+	lost, resolved := 0, 0
+	for k := 1; k <= w.n && (len(lat) < RecentSamples || resolved < RecentProbes); k++ {
+		s := w.buf[(w.next-k+len(w.buf))%len(w.buf)]
+		if resolved < RecentProbes {
+			resolved++
+			if s.lost {
+				lost++
+			}
+		}
+		if !s.lost && len(lat) < RecentSamples {
+			lat = append(lat, ms(s.rtt)/2)
+		}
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		m.RecentLatency = lat[len(lat)/2]
+	}
+	if resolved > 0 {
+		m.RecentLoss = 1 - math.Sqrt(1-float64(lost)/float64(resolved))
+	}
+}
+
 // windowStats fills the window figures of m from w.
 func windowStats(w *window, m *Metrics) {
+	recent(w, m)
 	m.Loss = w.lossRate()
 	ans := w.answered()
 	m.Samples = len(ans)

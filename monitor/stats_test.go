@@ -176,3 +176,28 @@ func TestWindowRing(t *testing.T) {
 		t.Errorf("answered = %+v", ans)
 	}
 }
+
+func TestRecentFollowsAChange(t *testing.T) {
+	w := newWindow(256)
+	for i := range 200 {
+		w.add(sample{seq: uint64(i + 1), rtt: 4 * time.Millisecond})
+	}
+	for i := range 10 {
+		w.add(sample{seq: uint64(201 + i), rtt: 100 * time.Millisecond})
+	}
+	var m Metrics
+	windowStats(w, &m)
+	if m.RecentLatency != 50 {
+		t.Fatalf("recent latency %v after 10 of 16 samples moved to 50 ms", m.RecentLatency)
+	}
+	if m.Latency.Mean > 5 {
+		t.Fatalf("window mean %v: the new samples should still be outliers to the window", m.Latency.Mean)
+	}
+	for i := range 8 {
+		w.add(sample{seq: uint64(211 + i), lost: true})
+	}
+	windowStats(w, &m)
+	if want := 1 - math.Sqrt(1-8.0/32); math.Abs(m.RecentLoss-want) > 1e-9 {
+		t.Fatalf("recent loss %v, want %v", m.RecentLoss, want)
+	}
+}
