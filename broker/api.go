@@ -108,6 +108,7 @@ type RouteInfo struct {
 	Link        string   `json:"link"`
 	Cost        float64  `json:"cost"`
 	Path        []string `json:"path"`
+	Profile     string   `json:"profile"`
 }
 
 // InterestInfo is one entry of GET /api/interest.
@@ -177,21 +178,38 @@ func (b *Broker) Links() []LinkInfo {
 	return out
 }
 
-// Routes lists the route to every reachable broker.
+// Routes lists the route to every node of the broker's network map (each
+// broker of its cluster, and each unit beside one of its own), for every
+// cost profile, or for the one named profile ("" for all). It reports
+// false for an unknown profile.
 func (b *Broker) Routes() []RouteInfo {
+	out, _ := b.RoutesFor("")
+	return out
+}
+
+// RoutesFor is Routes for one profile, or for all when profile is "".
+func (b *Broker) RoutesFor(profile string) ([]RouteInfo, bool) {
 	rt := b.routes.Load()
 	out := []RouteInfo{}
-	for _, r := range rt.table.Routes() {
-		if string(r.Destination) == b.cfg.Address {
+	found := profile == ""
+	for p, t := range rt.tables {
+		name := b.profiles[p].Name
+		if profile != "" && name != profile {
 			continue
 		}
-		path := make([]string, len(r.Path))
-		for i, a := range r.Path {
-			path[i] = string(a)
+		found = true
+		for _, r := range t.Routes() {
+			if string(r.Destination) == b.cfg.Address {
+				continue
+			}
+			path := make([]string, len(r.Path))
+			for i, a := range r.Path {
+				path[i] = string(a)
+			}
+			out = append(out, RouteInfo{Destination: string(r.Destination), NextHop: string(r.NextHop), Link: r.Link, Cost: r.Cost, Path: path, Profile: name})
 		}
-		out = append(out, RouteInfo{Destination: string(r.Destination), NextHop: string(r.NextHop), Link: r.Link, Cost: r.Cost, Path: path})
 	}
-	return out
+	return out, found
 }
 
 // Interest lists the subjects wanted anywhere in the network, with the
@@ -218,7 +236,7 @@ func (b *Broker) Interest() []InterestInfo {
 		add(op.Subject, op.Queue, b.cfg.Address)
 	}
 	for addr, o := range b.interest.remote {
-		if _, ok := rt.next[addr]; !ok {
+		if rt.nextLink(b.cfg.Address, 0, []byte(addr)) == nil {
 			continue
 		}
 		for _, e := range o.entries {

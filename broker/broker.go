@@ -29,6 +29,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -44,9 +45,17 @@ type Broker struct {
 
 	mu       sync.Mutex // guards the control plane below
 	interest *interestDB
-	lsdb     map[string]*linkState  // every broker's links, including ours
-	links    map[string]*link       // our links by id
-	leaves   map[*leafConn]struct{} // every open leaf connection
+	lsdb     map[lsKey]*linkState  // cost updates heard, ours included, by origin and unit
+	bnm      *router.BNM           // the network map they make
+	ann      map[string]*announced // what we last said of each of our links
+	annSeq   uint64                // sequence number of our cost updates
+	profiles []router.Profile      // cost profiles, default first
+	// knownLinks are the ends of every link of the topology, when the
+	// broker was given it; linkOwners the ends cost updates claimed.
+	knownLinks map[string][2]string
+	linkOwners map[string][2]string
+	links      map[string]*link       // our links by id
+	leaves     map[*leafConn]struct{} // every open leaf connection
 	// unreachable holds when each known broker became unreachable.
 	unreachable map[string]time.Time
 	started     bool
@@ -75,14 +84,19 @@ type Broker struct {
 
 // brokerStats counts messages the broker could not deliver, by reason.
 type brokerStats struct {
-	noRoute       atomic.Uint64 // destination unreachable
-	hopLimit      atomic.Uint64 // dropped by the hop limit: a transient loop
-	duplicates    atomic.Uint64 // caught by the dedup window
-	reserved      atomic.Uint64 // published by a client on a reserved subject
-	noMember      atomic.Uint64 // queue group with no member left anywhere
-	internalDrops atomic.Uint64 // messages for the broker itself beyond its queue
-	badFrames     atomic.Uint64 // malformed overlay frames
-	badProbes     atomic.Uint64 // malformed or unexpected performance packets
+	noRoute        atomic.Uint64 // destination unreachable
+	hopLimit       atomic.Uint64 // dropped by the hop limit: a transient loop
+	duplicates     atomic.Uint64 // caught by the dedup window
+	reserved       atomic.Uint64 // published by a client on a reserved subject
+	noMember       atomic.Uint64 // queue group with no member left anywhere
+	internalDrops  atomic.Uint64 // messages for the broker itself beyond its queue
+	badFrames      atomic.Uint64 // malformed overlay frames
+	badProbes      atomic.Uint64 // malformed or unexpected performance packets
+	badUpdates     atomic.Uint64 // cost updates refused: not the owner, bad costs, out of scope
+	staleUpdates   atomic.Uint64 // cost updates older than what we hold
+	updatesSent    atomic.Uint64 // cost updates this broker originated
+	recomputes     atomic.Uint64 // route computations
+	recomputeNanos atomic.Uint64 // time spent in them
 }
 
 // New checks cfg and prepares a broker; nothing listens until Start.
@@ -101,7 +115,11 @@ func New(cfg Config) (*Broker, error) {
 		serverID:    "WL" + hex.EncodeToString(id),
 		addr:        []byte(cfg.Address),
 		interest:    newInterestDB(epoch),
-		lsdb:        make(map[string]*linkState),
+		lsdb:        make(map[lsKey]*linkState),
+		ann:         make(map[string]*announced),
+		linkOwners:  make(map[string][2]string),
+		knownLinks:  cfg.KnownLinks,
+		profiles:    cfg.Routing.profiles(),
 		links:       make(map[string]*link),
 		leaves:      make(map[*leafConn]struct{}),
 		unreachable: make(map[string]time.Time),
@@ -112,11 +130,12 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.seq.Store(epoch)
 	b.drops.log = b.log
-	b.lsdb[cfg.Address] = &linkState{Origin: cfg.Address, Ver: version{Epoch: epoch}}
+	b.bnm = router.NewBNM(router.Address(cfg.Address), len(b.profiles))
+	b.interest.profileOf = b.profileFor
 	for _, lc := range cfg.Links {
 		b.links[lc.ID] = newLink(b, lc)
 	}
-	b.routes.Store(&routeTable{next: map[string]*link{}})
+	b.recomputeRoutesLocked()
 	return b, nil
 }
 
@@ -184,6 +203,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	}
 	b.wg.Go(b.janitor)
 	b.wg.Go(b.dispatch)
+	b.wg.Go(b.costLoop)
 	b.subscribeInternal(CtlSubject(b.cfg.Address), b.onControl)
 	b.log.Info("broker started",
 		slog.String("client", b.ClientURL()),

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -33,6 +34,12 @@ type Config struct {
 	// Monitor sets how links are measured, unless a link says otherwise.
 	// Default monitor.DefaultWANConfig(): a probe a second.
 	Monitor monitor.Config
+	// Routing sets how links are priced and how cost updates travel.
+	Routing Routing
+	// KnownLinks gives the two ends of every link of the network by id,
+	// when the whole topology is known: a cost update about a link from a
+	// broker that is not one of its ends is then refused. Optional.
+	KnownLinks map[string][2]string
 
 	// MaxPayload is the largest message a client may publish, headers
 	// included. Default: the frame limit less 64 KiB for routing headers.
@@ -83,6 +90,100 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Routing sets how links are priced (cost profiles, and which subjects use
+// which) and when a broker announces a change in its links' costs.
+type Routing struct {
+	// Profiles are the cost profiles besides the built-in default (one
+	// named "default" replaces it). Every broker of a network must have the
+	// same list: cost updates carry one cost per profile.
+	Profiles []router.Profile
+	// Subjects map subject patterns to profiles; the first match wins, and
+	// a subject that matches none routes on the default profile.
+	Subjects []SubjectProfile
+	// Threshold is the relative change of a link's cost, in any profile,
+	// that makes its owner announce it (default 0.10: 10%), and MinChange
+	// the absolute change below which it does not (default 0.5 cost units,
+	// so that a 1.0 link going 1.05 stays quiet). Up and down are announced
+	// at once whatever the threshold.
+	Threshold, MinChange float64
+	// HoldDown is the least time between two cost-only announcements of
+	// one link (default 1 s): a cost that moves every probe is announced
+	// at most once a second.
+	HoldDown time.Duration
+	// Refresh is how often every link is announced again whatever its cost
+	// did, so that an announcement that was missed heals. Default 30 s.
+	Refresh time.Duration
+	// Check is how often link costs are reviewed. Default 250 ms.
+	Check time.Duration
+	// A link that goes down and up repeatedly is damped, as BGP damps
+	// flapping routes (RFC 2439): every fall adds 1 to its penalty, which
+	// halves every FlapHalfLife (default 30 s); above FlapSuppress (default
+	// 3) the link is announced down until the penalty is back under
+	// FlapReuse (default 1).
+	FlapHalfLife            time.Duration
+	FlapSuppress, FlapReuse float64
+}
+
+// SubjectProfile routes the subjects matching Subject (NATS wildcards
+// allowed) on the profile named Profile.
+type SubjectProfile struct {
+	Subject string
+	Profile string
+}
+
+func (r *Routing) withDefaults() error {
+	if r.Threshold <= 0 {
+		r.Threshold = 0.10
+	}
+	if r.MinChange <= 0 {
+		r.MinChange = 0.5
+	}
+	setDefault(&r.HoldDown, time.Second)
+	setDefault(&r.Refresh, 30*time.Second)
+	setDefault(&r.Check, 250*time.Millisecond)
+	setDefault(&r.FlapHalfLife, 30*time.Second)
+	if r.FlapSuppress <= 0 {
+		r.FlapSuppress = 3
+	}
+	if r.FlapReuse <= 0 {
+		r.FlapReuse = 1
+	}
+	names := map[string]bool{}
+	for _, p := range r.Profiles {
+		if err := p.Validate(); err != nil {
+			return err
+		}
+		if names[p.Name] {
+			return fmt.Errorf("profile %s: defined twice", p.Name)
+		}
+		names[p.Name] = true
+	}
+	names[router.DefaultProfileName] = true
+	for i, sp := range r.Subjects {
+		if !validSubject(sp.Subject) {
+			return fmt.Errorf("subjects[%d]: invalid subject %q", i, sp.Subject)
+		}
+		if !names[sp.Profile] {
+			return fmt.Errorf("subjects[%d] (%s): unknown profile %q", i, sp.Subject, sp.Profile)
+		}
+	}
+	return nil
+}
+
+// profiles returns the cost profiles in their network-wide order: the
+// default first.
+func (r *Routing) profiles() []router.Profile {
+	out := []router.Profile{router.DefaultProfile()}
+	for _, p := range r.Profiles {
+		if p.Name == router.DefaultProfileName {
+			out[0] = p
+		} else {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // LinkConfig is one overlay link of this broker.
 type LinkConfig struct {
 	ID        string // the link's UUID
@@ -126,6 +227,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := c.Monitor.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("monitor: %w", err))
+	}
+	if err := c.Routing.withDefaults(); err != nil {
+		errs = append(errs, fmt.Errorf("routing: %w", err))
 	}
 	if c.Leaf == "" {
 		c.Leaf = "127.0.0.1:0"

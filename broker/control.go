@@ -2,9 +2,10 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"math"
 	"time"
 
 	"github.com/wayline/wayline/router"
@@ -13,11 +14,25 @@ import (
 // The control plane: link state and interest flooded between brokers, and
 // the routes computed from them. Everything here runs with b.mu held.
 
-// routeTable is the forwarding state readers use without a lock.
+// routeTable is the forwarding state readers use without a lock: for each
+// cost profile, the first link towards each node of the network map (a
+// broker of this cluster, or a unit beside one of ours).
 type routeTable struct {
-	table router.Table
-	next  map[string]*link // destination broker -> first link
+	tables []router.Table
+	next   []map[string]*link
 }
+
+// nextLink returns the first link towards broker dst (an address, as
+// bytes) on profile p, or nil when dst is unreachable.
+func (rt *routeTable) nextLink(self string, p byte, dst []byte) *link {
+	if int(p) >= len(rt.next) {
+		p = 0
+	}
+	return rt.next[p][string(router.RepBytes(self, dst))]
+}
+
+// lsKey names one broker's announcement for one unit.
+type lsKey struct{ origin, unit string }
 
 // linkUp installs a new session on its link, sends the peer everything this
 // broker knows, and announces the link. It reports false when the broker is
@@ -37,11 +52,13 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	l.mu.Unlock()
 	l.ups.Add(1)
 	l.log.Info("link up", slog.String("remote", s.info.Remote))
-	b.updateOwnLinkStateLocked()
+	b.reviewCostsLocked(time.Now(), false)
 	// Link state first, so that the peer can route to the origins whose
-	// interest follows.
-	for _, ls := range b.lsdb {
-		s.out.addCtrl(func(buf []byte) []byte { return appendLinkState(buf, ls) })
+	// interest follows; only what is announced in units the peer belongs to.
+	for k, ls := range b.lsdb {
+		if within(l.cfg.Peer, k.unit) {
+			s.out.addCtrl(func(buf []byte) []byte { return appendLinkState(buf, ls) })
+		}
 	}
 	origins := []string{b.cfg.Address}
 	for o := range b.interest.remote {
@@ -80,46 +97,121 @@ func (b *Broker) linkDown(l *link, s *session, err error) {
 	default:
 		l.log.Warn("link down", slog.Any("err", err))
 	}
-	b.updateOwnLinkStateLocked()
+	b.reviewCostsLocked(time.Now(), false)
 }
 
-// updateOwnLinkStateLocked publishes this broker's links that are up.
-func (b *Broker) updateOwnLinkStateLocked() {
-	own := b.lsdb[b.cfg.Address]
-	ls := &linkState{Origin: b.cfg.Address, Ver: version{Epoch: b.epoch, Seq: own.Ver.Seq + 1}}
-	for _, l := range b.links {
-		if l.usable() {
-			ls.Links = append(ls.Links, lsLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Cost: 1})
-		}
-	}
-	sort.Slice(ls.Links, func(i, j int) bool { return ls.Links[i].ID < ls.Links[j].ID })
-	b.lsdb[b.cfg.Address] = ls
-	b.floodLocked(nil, func(buf []byte) []byte { return appendLinkState(buf, ls) })
-	b.recomputeRoutesLocked()
+// within reports whether broker addr belongs to unit ("" is the whole
+// network).
+func within(addr, unit string) bool {
+	return unit == "" || router.Address(addr).Within(router.Address(unit))
 }
 
 // floodLocked queues a control record on every live session but one.
 func (b *Broker) floodLocked(except *session, enc func([]byte) []byte) {
+	b.floodScopedLocked(except, "", enc)
+}
+
+// floodScopedLocked queues a control record on every live session but one
+// whose peer belongs to unit.
+func (b *Broker) floodScopedLocked(except *session, unit string, enc func([]byte) []byte) {
 	for _, l := range b.links {
-		if s := l.sess.Load(); s != nil && s != except {
+		if s := l.sess.Load(); s != nil && s != except && within(l.cfg.Peer, unit) {
 			s.out.addCtrl(enc)
 		}
 	}
 }
 
-// onLinkState takes another broker's link state.
+// onLinkState takes another broker's cost update. An update that is old,
+// out of its scope, about links its origin does not own, or priced with
+// negative or NaN costs is ignored and counted.
 func (b *Broker) onLinkState(from *session, ls *linkState) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ls.Origin == b.cfg.Address {
 		return // our own, or an earlier run's; ours is authoritative
 	}
-	if cur, ok := b.lsdb[ls.Origin]; ok && !ls.Ver.newer(cur.Ver) {
+	if reason := b.checkLinkStateLocked(ls); reason != "" {
+		b.stats.badUpdates.Add(1)
+		b.noteDrop("cost-update", ls.Origin, reason)
 		return
 	}
-	b.lsdb[ls.Origin] = ls
-	b.floodLocked(from, func(buf []byte) []byte { return appendLinkState(buf, ls) })
+	k := lsKey{ls.Origin, ls.Unit}
+	if cur, ok := b.lsdb[k]; ok && !ls.Ver.newer(cur.Ver) {
+		if ls.Ver != cur.Ver {
+			b.stats.staleUpdates.Add(1)
+		}
+		return
+	}
+	b.acceptLinkStateLocked(from, ls)
+}
+
+// acceptLinkStateLocked stores a cost update, floods it within its unit,
+// shows it to local subscribers and recomputes the routes.
+func (b *Broker) acceptLinkStateLocked(from *session, ls *linkState) {
+	b.lsdb[lsKey{ls.Origin, ls.Unit}] = ls
+	b.bnm.Set(b.announcement(ls))
+	b.floodScopedLocked(from, ls.Unit, func(buf []byte) []byte { return appendLinkState(buf, ls) })
+	b.publishCostLocal(ls)
 	b.recomputeRoutesLocked()
+}
+
+// checkLinkStateLocked says why a cost update must be ignored, or "".
+func (b *Broker) checkLinkStateLocked(ls *linkState) string {
+	if !within(b.cfg.Address, ls.Unit) {
+		return "announced outside its unit"
+	}
+	for _, l := range ls.Links {
+		if string(router.CommonUnit(router.Address(ls.Origin), router.Address(l.Peer))) != ls.Unit {
+			return fmt.Sprintf("link %s to %s does not belong to unit %q", l.ID, l.Peer, ls.Unit)
+		}
+		if ends, ok := b.knownLinks[l.ID]; ok && !(ends == [2]string{ls.Origin, l.Peer} || ends == [2]string{l.Peer, ls.Origin}) {
+			return fmt.Sprintf("link %s joins %s and %s, not %s", l.ID, ends[0], ends[1], ls.Origin)
+		}
+		if owner, ok := b.linkOwners[l.ID]; ok && owner != [2]string{ls.Origin, l.Peer} && owner != [2]string{l.Peer, ls.Origin} {
+			return fmt.Sprintf("link %s already joins %s and %s", l.ID, owner[0], owner[1])
+		}
+		for _, c := range l.Costs {
+			if math.IsNaN(c) || c < 0 {
+				return fmt.Sprintf("link %s: cost %v", l.ID, c)
+			}
+		}
+	}
+	for _, l := range ls.Links {
+		b.linkOwners[l.ID] = [2]string{ls.Origin, l.Peer}
+	}
+	return ""
+}
+
+// announcement turns a cost update into the network map's terms, with its
+// costs in this broker's profile order.
+func (b *Broker) announcement(ls *linkState) router.Announcement {
+	idx := make([]int, len(b.profiles))
+	for i, p := range b.profiles {
+		idx[i] = -1
+		for j, name := range ls.Profiles {
+			if name == p.Name {
+				idx[i] = j
+			}
+		}
+	}
+	a := router.Announcement{Origin: router.Address(ls.Origin), Unit: router.Address(ls.Unit)}
+	for _, l := range ls.Links {
+		al := router.AnnouncedLink{ID: l.ID, Peer: router.Address(l.Peer), Costs: make([]float64, len(b.profiles))}
+		for i, j := range idx {
+			switch {
+			case !l.Up:
+				al.Costs[i] = math.Inf(1)
+			case j >= 0:
+				al.Costs[i] = l.Costs[j]
+			default:
+				// The origin does not know this profile: price the link on
+				// the default one rather than leave it out.
+				al.Costs[i] = l.Costs[0]
+			}
+		}
+		a.Links = append(a.Links, al)
+	}
+	return a
 }
 
 // onInterest takes another broker's interest delta or snapshot part.
@@ -177,42 +269,25 @@ func (b *Broker) announceLocalLocked() {
 	}
 }
 
-// recomputeRoutesLocked rebuilds the routes from the link-state database.
-// A link counts only when both of its ends announce it, so a broker that
-// died (and can no longer withdraw its own links) drops out at once.
+// recomputeRoutesLocked rebuilds every profile's routes from the network
+// map.
 func (b *Broker) recomputeRoutesLocked() {
-	var links []router.Link
-	for origin, ls := range b.lsdb {
-		for _, l := range ls.Links {
-			if origin > l.Peer || !b.announces(l.Peer, l.ID, origin) {
-				continue
+	start := time.Now()
+	tables := b.bnm.Tables()
+	rt := &routeTable{tables: tables, next: make([]map[string]*link, len(tables))}
+	for p, t := range tables {
+		next := make(map[string]*link)
+		for _, r := range t.Routes() {
+			if l, ok := b.links[r.Link]; ok && r.Destination != router.Address(b.cfg.Address) {
+				next[string(r.Destination)] = l
 			}
-			links = append(links, router.Link{ID: l.ID, A: router.Address(origin), B: router.Address(l.Peer), Cost: l.Cost, Up: true})
 		}
-	}
-	t := router.ShortestPaths(router.NewGraph(links), router.Address(b.cfg.Address))
-	rt := &routeTable{table: t, next: make(map[string]*link)}
-	for _, r := range t.Routes() {
-		if l, ok := b.links[r.Link]; ok && r.Destination != router.Address(b.cfg.Address) {
-			rt.next[string(r.Destination)] = l
-		}
+		rt.next[p] = next
 	}
 	b.routes.Store(rt)
+	b.stats.recomputes.Add(1)
+	b.stats.recomputeNanos.Add(uint64(time.Since(start)))
 	b.noteReachabilityLocked(time.Now())
-}
-
-// announces reports whether broker addr lists link id towards peer.
-func (b *Broker) announces(addr, id, peer string) bool {
-	ls, ok := b.lsdb[addr]
-	if !ok {
-		return false
-	}
-	for _, l := range ls.Links {
-		if l.ID == id && l.Peer == peer {
-			return true
-		}
-	}
-	return false
 }
 
 // noteReachabilityLocked starts or stops the purge clock of every remote
@@ -220,7 +295,7 @@ func (b *Broker) announces(addr, id, peer string) bool {
 func (b *Broker) noteReachabilityLocked(now time.Time) {
 	rt := b.routes.Load()
 	note := func(addr string) {
-		if _, ok := rt.next[addr]; ok || addr == b.cfg.Address {
+		if rt.nextLink(b.cfg.Address, 0, []byte(addr)) != nil || addr == b.cfg.Address {
 			delete(b.unreachable, addr)
 		} else if _, ok := b.unreachable[addr]; !ok {
 			b.unreachable[addr] = now
@@ -229,8 +304,8 @@ func (b *Broker) noteReachabilityLocked(now time.Time) {
 	for addr := range b.interest.remote {
 		note(addr)
 	}
-	for addr := range b.lsdb {
-		note(addr)
+	for k := range b.lsdb {
+		note(k.origin)
 	}
 }
 
@@ -246,7 +321,12 @@ func (b *Broker) purgeUnreachable(now time.Time) {
 		}
 		b.log.Info("forgetting unreachable broker", slog.String("peer", addr), slog.Duration("unreachable", now.Sub(since)))
 		b.interest.purge(addr)
-		delete(b.lsdb, addr)
+		for k := range b.lsdb {
+			if k.origin == addr {
+				delete(b.lsdb, k)
+			}
+		}
+		b.bnm.Forget(router.Address(addr))
 		delete(b.unreachable, addr)
 	}
 }

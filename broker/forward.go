@@ -69,12 +69,12 @@ func (p *plan) addBroker(addr []byte, queues ...[]byte) {
 	d.Broker, d.Queues = addr, append(d.Queues[:0], queues...)
 }
 
-// group sorts the broker destinations by next hop.
-func (p *plan) group(b *Broker) {
+// group sorts the broker destinations by next hop on a profile's routes.
+func (p *plan) group(b *Broker, profile byte) {
 	rt := b.routes.Load()
 	for _, d := range p.dests {
-		l, ok := rt.next[string(d.Broker)]
-		if !ok {
+		l := rt.nextLink(b.cfg.Address, profile, d.Broker)
+		if l == nil {
 			b.stats.noRoute.Add(1)
 			b.noteDrop("broker", string(d.Broker), "no route")
 			continue
@@ -109,6 +109,7 @@ func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
 	m.Origin = b.addr
 	m.Seq = b.seq.Add(1)
 	r := l.cache.get(b.interest, m.Subject)
+	m.Profile = r.profile
 	p := &l.plan
 	p.reset()
 	for _, x := range r.leaves {
@@ -123,7 +124,7 @@ func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
 		p.addBroker(origin)
 	}
 	for _, q := range queues {
-		b.pickQueue(p, r, q, l)
+		b.pickQueue(p, r, q, l, m.Profile)
 	}
 	if len(r.core) > 0 {
 		b.deliverInternal(m, r.core)
@@ -162,7 +163,7 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 			b.deliverInternal(m, r.core)
 		}
 		for _, q := range d.Queues {
-			b.pickQueue(p, r, q, nil)
+			b.pickQueue(p, r, q, nil, m.Profile)
 		}
 		if len(m.Reply) > 0 && len(p.leaves) > 0 {
 			// Before the request reaches a responder, make sure its reply
@@ -192,8 +193,8 @@ func (b *Broker) passOn(s *session, m *message, body []byte) bool {
 		if bytes.Equal(m.Dests[i].Broker, b.addr) {
 			return false
 		}
-		l, ok := rt.next[string(m.Dests[i].Broker)]
-		if !ok || (next != nil && l != next) {
+		l := rt.nextLink(b.cfg.Address, m.Profile, m.Dests[i].Broker)
+		if l == nil || (next != nil && l != next) {
 			return false
 		}
 		next = l
@@ -205,7 +206,7 @@ func (b *Broker) passOn(s *session, m *message, body []byte) bool {
 // pickQueue chooses the one member of a queue group that gets a message: a
 // member on another local leaf if there is one, otherwise a reachable
 // remote broker, chosen at random in proportion to its member count.
-func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn) {
+func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn, profile byte) {
 	qm := r.queue(name)
 	if qm != nil {
 		n := 0
@@ -230,14 +231,14 @@ func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn)
 		rt := b.routes.Load()
 		var total uint64
 		for _, e := range qm.brokers {
-			if _, ok := rt.next[e.h.broker]; ok {
+			if rt.nextLink(b.cfg.Address, profile, e.h.addr) != nil {
 				total += uint64(e.weight)
 			}
 		}
 		if total > 0 {
 			k := rand.Uint64N(total)
 			for _, e := range qm.brokers {
-				if _, ok := rt.next[e.h.broker]; !ok {
+				if rt.nextLink(b.cfg.Address, profile, e.h.addr) == nil {
 					continue
 				}
 				if k < uint64(e.weight) {
@@ -260,7 +261,7 @@ func (b *Broker) execute(p *plan, m *message, hops byte) {
 	if len(p.dests) == 0 {
 		return
 	}
-	p.group(b)
+	p.group(b, m.Profile)
 	for i := range p.groups {
 		p.groups[i].link.send(m, hops, p.groups[i].dests, &p.kick)
 	}

@@ -57,7 +57,14 @@ func (b *Broker) Handler() http.Handler {
 		_, _ = w.Write([]byte("ok"))
 	})
 	mux.HandleFunc("GET /api/links", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.Links()) })
-	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.Routes()) })
+	mux.HandleFunc("GET /api/routes", func(w http.ResponseWriter, r *http.Request) {
+		routes, ok := b.RoutesFor(r.URL.Query().Get("profile"))
+		if !ok {
+			writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("unknown profile %q", r.URL.Query().Get("profile"))})
+			return
+		}
+		writeJSON(w, http.StatusOK, routes)
+	})
 	mux.HandleFunc("GET /api/interest", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.Interest()) })
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, b.Status()) })
 	mux.Handle("PUT /api/links/{id}/emulation", b.admin(b.putEmulation))

@@ -51,6 +51,9 @@ type interestDB struct {
 	remote map[string]*remoteOrigin
 	leaves map[*leafConn]struct{}
 	core   holder // the broker's own subscriptions
+	// profileOf says which cost profile a subject routes on; set once,
+	// before the broker starts.
+	profileOf func(subject string) byte
 
 	// local aggregates the leaves' interest: what this broker announces.
 	local   map[string]interestOp

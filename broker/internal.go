@@ -113,6 +113,7 @@ func (b *Broker) publishInternal(subject, reply string, data []byte) {
 		m.Reply = []byte(reply)
 	}
 	r := in.cache.get(b.interest, m.Subject)
+	m.Profile = r.profile
 	p := &in.plan
 	p.reset()
 	for _, x := range r.leaves {
@@ -158,4 +159,23 @@ func cutToken(s string) (tok, rest string, more bool) {
 		}
 	}
 	return s, "", false
+}
+
+// publishLocal delivers a message from the broker itself to this broker's
+// own subscribers only (its leaves): for what other brokers learn another
+// way, such as cost updates, which are flooded.
+func (b *Broker) publishLocal(subject string, data []byte) {
+	in := b.internal
+	in.pubMu.Lock()
+	defer in.pubMu.Unlock()
+	m := &in.msg
+	*m = message{Origin: b.addr, Seq: b.seq.Add(1), Subject: []byte(subject), Data: data, Dests: m.Dests[:0]}
+	r := in.cache.get(b.interest, m.Subject)
+	p := &in.plan
+	p.reset()
+	for _, x := range r.leaves {
+		p.addLeaf(x, nil)
+	}
+	b.execute(p, m, 0)
+	p.kick.flush()
 }

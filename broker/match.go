@@ -5,6 +5,7 @@ import "bytes"
 // matchResult is everyone who wants a literal subject, grouped the way the
 // forwarding code needs them.
 type matchResult struct {
+	profile byte        // the cost profile the subject routes on
 	core    []*entry    // the broker's own subscriptions
 	leaves  []*leafConn // local leaves with plain subscribers
 	brokers [][]byte    // remote brokers with plain subscribers
@@ -114,6 +115,9 @@ func (c *matchCache) get(db *interestDB, subject []byte) *matchResult {
 	}
 	s := string(subject)
 	r := db.match(s)
+	if db.profileOf != nil {
+		r.profile = db.profileOf(s)
+	}
 	c.m[s] = r
 	return r
 }

@@ -77,7 +77,7 @@ func (b *Broker) watchMonitor(ctx context.Context, l *link) {
 			l.log.Log(ctx, level, "link state", slog.String("from", ev.From.String()), slog.String("to", ev.To.String()), slog.String("reason", ev.Reason))
 			b.mu.Lock()
 			if !b.closed {
-				b.updateOwnLinkStateLocked()
+				b.reviewCostsLocked(time.Now(), false)
 			}
 			b.mu.Unlock()
 		}

@@ -23,6 +23,7 @@ type message struct {
 	Origin  []byte
 	Seq     uint64
 	Hops    byte // hops left before the message is dropped as looping
+	Profile byte // the cost profile it is routed on (index, 0: default)
 	Dests   []dest
 	Subject []byte
 	Reply   []byte
@@ -48,7 +49,7 @@ func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
 	if m.HasHdr {
 		flags |= msgHasHeader
 	}
-	b = append(b, flags, hops)
+	b = append(b, flags, hops, m.Profile)
 	b = appendBytes(b, m.Origin)
 	b = appendU64(b, m.Seq)
 	b = appendUvarint(b, uint64(len(dests)))
@@ -78,6 +79,7 @@ func (m *message) decode(body []byte) error {
 		return fmt.Errorf("unknown message flags %#x", flags)
 	}
 	m.Hops = r.u8()
+	m.Profile = r.u8()
 	m.Origin = r.bytes()
 	m.Seq = r.u64()
 	n := r.count(2)

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wayline/wayline/internal/testutil"
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -188,12 +189,19 @@ func (n *testNet) waitServerInterest(a, subject string) {
 	})
 }
 
-// waitRoutes waits until every broker has a route to every other.
+// waitRoutes waits until every broker has a route to every node of its
+// network map: each broker of its cluster and each unit beside its own.
 func (n *testNet) waitRoutes() {
 	n.t.Helper()
 	waitFor(n.t, "full routes", 15*time.Second, func() bool {
-		for _, b := range n.brokers {
-			if len(b.Routes()) != len(n.brokers)-1 {
+		for a, b := range n.brokers {
+			nodes := map[router.Address]bool{}
+			for o := range n.brokers {
+				if o != a {
+					nodes[router.Rep(router.Address(a), router.Address(o))] = true
+				}
+			}
+			if r, _ := b.RoutesFor(router.DefaultProfileName); len(r) != len(nodes) {
 				return false
 			}
 		}
@@ -477,6 +485,13 @@ func exactlyOnce(t *testing.T, n *testNet) {
 		pub.Flush()
 	}
 	want := per * len(n.order)
+	defer func() {
+		if t.Failed() {
+			for _, a := range n.order {
+				t.Logf("%s: %+v", a, n.brokers[a].Status())
+			}
+		}
+	}()
 	for _, a := range n.order {
 		ch := subs[a]
 		seen := map[string]bool{}

@@ -187,40 +187,84 @@ func (v version) newer(than version) bool {
 	return v.Seq > than.Seq
 }
 
-// linkState is a broker's full list of links that are up, flooded to every
-// broker whenever it changes.
+// linkState is what one broker says about its links within one unit: a
+// cost update. It is announced within that unit only (see
+// router.CommonUnit), flooded from broker to broker, and delivered to local
+// subscribers of $WL.cost.<unit>. A newer version from the same origin and
+// unit replaces it whole.
 type linkState struct {
-	Origin string
-	Ver    version
-	Links  []lsLink
+	Origin   string
+	Unit     string
+	Ver      version
+	Time     int64    // unix ns when the origin priced its links
+	Profiles []string // the cost profiles, in the order of each link's Costs
+	Links    []lsLink
 }
 
+// lsLink is one link as its owner sees it.
 type lsLink struct {
-	ID   string
-	Peer string
-	Cost float64
+	ID        string
+	Peer      string
+	Up        bool
+	Costs     []float64 // per profile; +Inf while down
+	LatencyMs float64
+	JitterMs  float64
+	Loss      float64 // one way, 0..1
 }
 
 func appendLinkState(b []byte, ls *linkState) []byte {
 	b, s := beginRecord(b, recLinkState)
 	b = appendStr(b, ls.Origin)
+	b = appendStr(b, ls.Unit)
 	b = appendU64(b, ls.Ver.Epoch)
 	b = appendU64(b, ls.Ver.Seq)
+	b = appendU64(b, uint64(ls.Time))
+	b = appendUvarint(b, uint64(len(ls.Profiles)))
+	for _, p := range ls.Profiles {
+		b = appendStr(b, p)
+	}
 	b = appendUvarint(b, uint64(len(ls.Links)))
 	for _, l := range ls.Links {
 		b = appendStr(b, l.ID)
 		b = appendStr(b, l.Peer)
-		b = appendF64(b, l.Cost)
+		var up byte
+		if l.Up {
+			up = 1
+		}
+		b = append(b, up)
+		for i := range ls.Profiles {
+			b = appendF64(b, l.Costs[i])
+		}
+		b = appendF64(b, l.LatencyMs)
+		b = appendF64(b, l.JitterMs)
+		b = appendF64(b, l.Loss)
 	}
 	return endRecord(b, s)
 }
 
 func decodeLinkState(body []byte) (*linkState, error) {
 	r := reader{b: body}
-	ls := &linkState{Origin: r.str(), Ver: version{Epoch: r.u64(), Seq: r.u64()}}
-	n := r.count(10)
+	ls := &linkState{Origin: r.str(), Unit: r.str(), Ver: version{Epoch: r.u64(), Seq: r.u64()}, Time: int64(r.u64())}
+	np := r.count(1)
+	for i := 0; i < np && r.err() == nil; i++ {
+		ls.Profiles = append(ls.Profiles, r.str())
+	}
+	n := r.count(3 + 1 + 24 + 8*np)
 	for i := 0; i < n && r.err() == nil; i++ {
-		ls.Links = append(ls.Links, lsLink{ID: r.str(), Peer: r.str(), Cost: r.f64()})
+		l := lsLink{ID: r.str(), Peer: r.str()}
+		switch r.u8() {
+		case 0:
+		case 1:
+			l.Up = true
+		default:
+			r.fail(errors.New("bad up flag"))
+		}
+		l.Costs = make([]float64, np)
+		for p := range np {
+			l.Costs[p] = r.f64()
+		}
+		l.LatencyMs, l.JitterMs, l.Loss = r.f64(), r.f64(), r.f64()
+		ls.Links = append(ls.Links, l)
 	}
 	return ls, r.done()
 }

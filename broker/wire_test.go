@@ -10,7 +10,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	var buf []byte
 	h := hello{Version: protoVersion, From: "na.a", To: "na.b", LinkID: "id-1", Epoch: 42}
 	buf = appendHello(buf, h)
-	ls := &linkState{Origin: "na.a", Ver: version{Epoch: 1, Seq: 7}, Links: []lsLink{{ID: "l1", Peer: "na.b", Cost: 1.5}}}
+	ls := &linkState{Origin: "na.a", Ver: version{Epoch: 1, Seq: 7}, Profiles: []string{"default", "media"}, Links: []lsLink{{ID: "l1", Peer: "na.b", Up: true, Costs: []float64{1.5, 3}, LatencyMs: 1, JitterMs: 0.1, Loss: 0.01}}}
 	buf = appendLinkState(buf, ls)
 	u := &interestUpdate{Origin: "na.a", Ver: version{Epoch: 1, Seq: 3}, Ops: []interestOp{{Subject: "a.>", Weight: 1}, {Subject: "q", Queue: "workers", Weight: 3}}}
 	buf = appendInterest(buf, u)

@@ -87,6 +87,17 @@ type end struct {
 // out at once; it costs the larger of the two ends' prices. Links inside a
 // unit self sees as one node are left out.
 func (m *BNM) Graphs() []*Graph {
+	links := m.links()
+	graphs := make([]*Graph, m.profiles)
+	for p, l := range links {
+		graphs[p] = NewGraph(l)
+	}
+	return graphs
+}
+
+// links returns, per profile, the links self sees, between the nodes that
+// stand for their ends.
+func (m *BNM) links() [][]Link {
 	byID := make(map[string][2]*end, len(m.ann))
 	for k, links := range m.ann {
 		for i := range links {
@@ -116,11 +127,7 @@ func (m *BNM) Graphs() []*Graph {
 			perProfile[p] = append(perProfile[p], Link{ID: id, A: ra, B: rb, Cost: c, Up: !math.IsInf(c, 1)})
 		}
 	}
-	graphs := make([]*Graph, m.profiles)
-	for p, links := range perProfile {
-		graphs[p] = NewGraph(links)
-	}
-	return graphs
+	return perProfile
 }
 
 // costAt is the cost for profile p, +Inf when the owner gave none (a
@@ -133,13 +140,61 @@ func costAt(costs []float64, p int) float64 {
 }
 
 // Tables computes self's routes for every profile.
+//
+// A route stays inside the smallest unit that holds both self and its
+// destination whenever it can: a broker of self's own cluster is reached
+// through the cluster, a sibling cluster through the super-cluster, and so
+// on; only a destination unreachable that way is routed through the wider
+// network. The map prices a unit it sees as one node as if crossing it
+// were free, which is only safe while routes do not leave the unit they
+// serve: a broker would otherwise send a message for its own cluster out
+// through a neighbour unit that, from inside, routes it straight back.
 func (m *BNM) Tables() []Table {
-	graphs := m.Graphs()
-	tables := make([]Table, len(graphs))
-	for p, g := range graphs {
-		tables[p] = ShortestPaths(g, m.self)
+	scopes := m.scopes()
+	tables := make([]Table, m.profiles)
+	for p, links := range m.links() {
+		perScope := make([]Table, len(scopes))
+		for i, scope := range scopes {
+			var in []Link
+			for _, l := range links {
+				if l.A.Within(scope) && l.B.Within(scope) || scope == "" {
+					in = append(in, l)
+				}
+			}
+			perScope[i] = ShortestPaths(NewGraph(in), m.self)
+		}
+		tables[p] = m.pick(perScope, scopes)
 	}
 	return tables
+}
+
+// pick takes each destination's route from the smallest scope that
+// reaches it (scopes smaller than the unit the destination shares with self
+// do not hold it).
+func (m *BNM) pick(perScope []Table, scopes []Address) Table {
+	whole := perScope[len(perScope)-1]
+	var routes []Route
+	for _, r := range whole.Routes() {
+		for i := range scopes {
+			if sr, ok := perScope[i].Lookup(r.Destination); ok {
+				r = sr
+				break
+			}
+		}
+		routes = append(routes, r)
+	}
+	return tableOf(routes)
+}
+
+// scopes lists the units that hold self, smallest first.
+func (m *BNM) scopes() []Address {
+	var out []Address
+	for u := m.self.Cluster(); ; u = u.Cluster() {
+		out = append(out, u)
+		if u == "" {
+			return out
+		}
+	}
 }
 
 // Bytes estimates the memory the map holds, for sizing.

@@ -201,3 +201,27 @@ func TestBNMSyntheticScale(t *testing.T) {
 	}
 	t.Logf("%d links in the network, %d routes, %d bytes, %v per recomputation", len(links), len(tab.Routes()), m.Bytes(), time.Since(start)/100)
 }
+
+// TestBNMRoutesStayInTheirUnit: a broker of one's own cluster is reached
+// through the cluster even when a neighbour unit, seen as one node, looks
+// like a shortcut; the neighbour would route the message straight back.
+func TestBNMRoutesStayInTheirUnit(t *testing.T) {
+	links := []Link{
+		{ID: "ab", A: "g.r1.a", B: "g.r1.b", Cost: 5, Up: true},
+		{ID: "bc", A: "g.r1.b", B: "g.r1.c", Cost: 5, Up: true},
+		{ID: "a0", A: "g.r1.a", B: "g.r0.a", Cost: 1, Up: true},
+		{ID: "c0", A: "g.r1.c", B: "g.r0.c", Cost: 1, Up: true},
+		{ID: "r0", A: "g.r0.a", B: "g.r0.c", Cost: 50, Up: true},
+	}
+	r, _ := bnmOf("g.r1.a", links).Tables()[0].Lookup("g.r1.c")
+	if fmt.Sprint(r.Path) != "[g.r1.a g.r1.b g.r1.c]" {
+		t.Fatalf("route %v leaves the cluster", r.Path)
+	}
+	// With the cluster cut, the detour through the neighbour is the only
+	// way, and it is taken.
+	links[1].Up = false
+	r, ok := bnmOf("g.r1.a", links).Tables()[0].Lookup("g.r1.c")
+	if !ok || fmt.Sprint(r.Path) != "[g.r1.a g.r0 g.r1.c]" {
+		t.Fatalf("route %v", r.Path)
+	}
+}

@@ -3,6 +3,7 @@ package router
 import (
 	"container/heap"
 	"math"
+	"sort"
 )
 
 // Route is the best way from a table's source to one destination.
@@ -278,4 +279,14 @@ func (h *nodeHeap) Pop() any {
 	h.pos[h.items[last].node] = settled
 	h.items = h.items[:last]
 	return nil
+}
+
+// tableOf makes a table of routes, as ShortestPaths would return them.
+func tableOf(routes []Route) Table {
+	sort.Slice(routes, func(i, j int) bool { return routes[i].Destination < routes[j].Destination })
+	t := Table{index: make(map[Address]int32, len(routes)), routes: routes}
+	for i, r := range routes {
+		t.index[r.Destination] = int32(i)
+	}
+	return t
 }

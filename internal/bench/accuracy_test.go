@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -20,6 +21,7 @@ func TestRunAccuracy(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	before := runtime.NumGoroutine()
 	var out bytes.Buffer
 	cases, err := RunAccuracy(ctx, &out, AccuracyConfig{
 		Duration:   3 * time.Second,
@@ -30,6 +32,7 @@ func TestRunAccuracy(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	t.Logf("\n%s", out.String())
+	checkGoroutinesEnd(t, before)
 	if want := 6 + 2; len(cases) != want {
 		t.Fatalf("%d cases, want %d", len(cases), want)
 	}
@@ -57,5 +60,22 @@ func TestRunAccuracy(t *testing.T) {
 		if math.Abs(c.GotLoss-c.WantLoss) > 0.05 {
 			t.Errorf("%s: loss %.4f, want %.4f ± 0.05", name, c.GotLoss, c.WantLoss)
 		}
+	}
+}
+
+// checkGoroutinesEnd waits for the goroutine count to fall back to before:
+// every goroutine the brokers started must end once they are closed. An
+// emulated link may linger up to a second delivering what it had
+// scheduled, hence the wait.
+func checkGoroutinesEnd(t *testing.T, before int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("goroutines: %d, want at most %d\n%s", runtime.NumGoroutine(), before, buf[:n])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
