@@ -134,7 +134,15 @@ type StatusInfo struct {
 	LeafDrops  uint64    `json:"dropped_leaf_queue_full"`
 	BadFrames  uint64    `json:"bad_frames"`
 	BadProbes  uint64    `json:"bad_probes"`
-	Replies    int64     `json:"reply_routes"`
+	// Cost updates: refused (not the owner, bad costs, out of scope),
+	// stale (older than held), originated here; route computations and
+	// their mean time.
+	BadUpdates   uint64  `json:"bad_cost_updates"`
+	StaleUpdates uint64  `json:"stale_cost_updates"`
+	UpdatesSent  uint64  `json:"cost_updates_sent"`
+	Recomputes   uint64  `json:"route_recomputes"`
+	RecomputeUs  float64 `json:"route_recompute_mean_us"`
+	Replies      int64   `json:"reply_routes"`
 }
 
 // Links describes every link of the broker, sorted by peer.
@@ -270,20 +278,32 @@ func (b *Broker) Status() StatusInfo {
 	b.mu.Unlock()
 	sort.Strings(leaves)
 	return StatusInfo{
-		Address:    b.cfg.Address,
-		Started:    time.Unix(0, int64(b.epoch)),
-		ClientURL:  b.ClientURL(),
-		LeafURL:    b.LeafURL(),
-		Overlay:    b.OverlayURLs(),
-		Leaves:     leaves,
-		NoRoute:    b.stats.noRoute.Load(),
-		HopLimit:   b.stats.hopLimit.Load(),
-		Duplicates: b.stats.duplicates.Load(),
-		Reserved:   b.stats.reserved.Load(),
-		NoMember:   b.stats.noMember.Load(),
-		LeafDrops:  leafDrops,
-		BadFrames:  b.stats.badFrames.Load(),
-		BadProbes:  b.stats.badProbes.Load(),
-		Replies:    b.replies.size.Load(),
+		Address:      b.cfg.Address,
+		Started:      time.Unix(0, int64(b.epoch)),
+		ClientURL:    b.ClientURL(),
+		LeafURL:      b.LeafURL(),
+		Overlay:      b.OverlayURLs(),
+		Leaves:       leaves,
+		NoRoute:      b.stats.noRoute.Load(),
+		HopLimit:     b.stats.hopLimit.Load(),
+		Duplicates:   b.stats.duplicates.Load(),
+		Reserved:     b.stats.reserved.Load(),
+		NoMember:     b.stats.noMember.Load(),
+		LeafDrops:    leafDrops,
+		BadFrames:    b.stats.badFrames.Load(),
+		BadProbes:    b.stats.badProbes.Load(),
+		BadUpdates:   b.stats.badUpdates.Load(),
+		StaleUpdates: b.stats.staleUpdates.Load(),
+		UpdatesSent:  b.stats.updatesSent.Load(),
+		Recomputes:   b.stats.recomputes.Load(),
+		RecomputeUs:  meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
+		Replies:      b.replies.size.Load(),
 	}
+}
+
+func meanMicros(nanos, n uint64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return float64(nanos) / float64(n) / 1e3
 }

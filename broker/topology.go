@@ -39,6 +39,18 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 		return Config{}, fmt.Errorf("monitoring: %w", err)
 	}
 	cfg.Monitor = mon
+	rs, err := f.Routing.Settings()
+	if err != nil {
+		return Config{}, fmt.Errorf("routing: %w", err)
+	}
+	cfg.Routing = Routing{Profiles: rs.Profiles, Threshold: rs.Threshold, MinChange: rs.MinChange, HoldDown: rs.HoldDown, Refresh: rs.Refresh}
+	for _, sp := range rs.Subjects {
+		cfg.Routing.Subjects = append(cfg.Routing.Subjects, SubjectProfile{Subject: sp.Subject, Profile: sp.Profile})
+	}
+	cfg.KnownLinks = make(map[string][2]string, len(f.Links))
+	for _, l := range f.Links {
+		cfg.KnownLinks[l.ID] = [2]string{string(l.A), string(l.B)}
+	}
 	if t := tb.TLS; t != nil && t.Cert != "" && t.Key != "" && t.CA != "" {
 		tc, err := transports.LoadTLSConfig(t.Cert, t.Key, t.CA)
 		if err != nil {

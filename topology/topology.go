@@ -59,6 +59,8 @@ type File struct {
 	TLS *TLSFiles `yaml:"tls,omitempty"`
 	// Monitoring sets how every link is measured (see Monitoring).
 	Monitoring *Monitoring `yaml:"monitoring,omitempty"`
+	// Routing sets cost profiles and cost updates (see Routing).
+	Routing *Routing `yaml:"routing,omitempty"`
 	// Admin holds the network's admin token (see Admin).
 	Admin   *Admin   `yaml:"admin,omitempty"`
 	Brokers []Broker `yaml:"brokers"`

@@ -44,6 +44,9 @@ func validate(f *File) error {
 			c.errs = append(c.errs, fmt.Errorf("monitoring: %w", err))
 		}
 	}
+	if _, err := f.Routing.Settings(); err != nil {
+		c.errs = append(c.errs, fmt.Errorf("routing: %w", err))
+	}
 	for i := range f.Brokers {
 		c.broker(i)
 	}

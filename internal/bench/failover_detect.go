@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -95,9 +94,9 @@ func (c *DetectConfig) defaults(mon monitor.Config) {
 	detectDefault(&c.Settle, mon.ProbeTimeout+time.Duration(mon.Window)*c.Interval)
 	if c.Pairs <= 0 {
 		perTrial := c.Settle + c.Interval + time.Second // settle, pause, detection and recovery
-		c.Pairs = int(math.Ceil(float64(c.Trials) * float64(perTrial) / float64(c.SoakDuration)))
+		c.Pairs = min(int(math.Ceil(float64(c.Trials)*float64(perTrial)/float64(c.SoakDuration))), 8)
 	}
-	c.Pairs = min(max(c.Pairs, 1), 8, c.Trials)
+	c.Pairs = min(c.Pairs, c.Trials)
 }
 
 func detectDefault[T int | time.Duration](v *T, def T) {
@@ -161,29 +160,29 @@ func RunFailoverDetect(ctx context.Context, w io.Writer, cfg DetectConfig) (Dete
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		wg              sync.WaitGroup
-		trials          detectTrials
-		soak            detectSoak
-		trialErr, sErr  error
-		failOnce        sync.Once
-		fail            = func() { failOnce.Do(cancel) }
-		trialsStartedAt = time.Now()
+		wg     sync.WaitGroup
+		trials detectTrials
+		soak   detectSoak
+		fail   firstError
+		start  = time.Now()
 	)
 	wg.Go(func() {
-		if trials, trialErr = runDetectTrials(ctx, w, cfg, mon, emu); trialErr != nil {
-			fail()
+		var err error
+		if trials, err = runDetectTrials(ctx, w, cfg, mon, emu); err != nil {
+			fail.set(err, cancel)
 		}
 	})
 	wg.Go(func() {
-		if soak, sErr = runDetectSoak(ctx, cfg, mon, emu); sErr != nil {
-			fail()
+		var err error
+		if soak, err = runDetectSoak(ctx, cfg, mon, emu); err != nil {
+			fail.set(err, cancel)
 		}
 	})
 	wg.Wait()
-	if err := errors.Join(trialErr, sErr); err != nil {
+	if err := fail.get(); err != nil {
 		return DetectResult{}, fmt.Errorf("failover-detect: %w", err)
 	}
-	cfg.Logger.Info("failover-detect: real runs done", slog.Duration("took", time.Since(trialsStartedAt)))
+	cfg.Logger.Info("failover-detect: real runs done", slog.Duration("took", time.Since(start)))
 
 	res := DetectResult{
 		Detect:       trials.a,
@@ -228,8 +227,8 @@ func runDetectTrials(ctx context.Context, w io.Writer, cfg DetectConfig, mon mon
 	var (
 		next atomic.Int64
 		done int
-		mu   sync.Mutex // guards done, errs, st's sums and the progress lines
-		errs []error
+		mu   sync.Mutex // guards done, st's sums and the progress lines
+		fail firstError
 		wg   sync.WaitGroup
 	)
 	ctx, cancel := context.WithCancel(ctx)
@@ -256,16 +255,13 @@ func runDetectTrials(ctx context.Context, w io.Writer, cfg DetectConfig, mon mon
 				pair.close()
 			}
 			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-				cancel()
+				fail.set(err, cancel)
 			}
 		})
 	}
 	wg.Wait()
-	if len(errs) > 0 {
-		return st, errors.Join(errs...)
+	if err := fail.get(); err != nil {
+		return st, err
 	}
 	for _, d := range st.a {
 		if d >= detectGiveUp {
@@ -602,6 +598,28 @@ func (h *detectStateLog) lastDownAt() time.Time {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
 	return h.c.lastDown
+}
+
+// firstError keeps the first error of goroutines that work together, and
+// stops the others: theirs are mostly the cancellation that follows.
+type firstError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *firstError) set(err error, cancel func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+		cancel()
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // detectSleep waits d, or until ctx ends.

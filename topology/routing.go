@@ -1,0 +1,97 @@
+package topology
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/wayline/wayline/router"
+	"github.com/wayline/wayline/transports"
+)
+
+// Routing sets how links are priced and when cost updates are sent.
+//
+//	routing:
+//	  profiles:                      # besides the built-in default (latency 1, loss 10, jitter 1)
+//	    - {name: media, overall: 1, latency: 0.5, loss: 20, jitter: 10}
+//	  subjects:                      # first match wins; others use the default profile
+//	    - {subject: "media.>", profile: media}
+//	  threshold: 10%                 # relative cost change that triggers an update
+//	  min_change: 0.5                # absolute change below which none is sent
+//	  hold_down: 1s                  # least time between two cost-only updates of a link
+//	  refresh: 30s                   # every link is re-announced this often
+type Routing struct {
+	Profiles  []router.Profile `yaml:"profiles,omitempty"`
+	Subjects  []SubjectProfile `yaml:"subjects,omitempty"`
+	Threshold string           `yaml:"threshold,omitempty"`
+	MinChange float64          `yaml:"min_change,omitempty"`
+	HoldDown  string           `yaml:"hold_down,omitempty"`
+	Refresh   string           `yaml:"refresh,omitempty"`
+}
+
+// SubjectProfile routes the subjects matching Subject on Profile.
+type SubjectProfile struct {
+	Subject string `yaml:"subject"`
+	Profile string `yaml:"profile"`
+}
+
+// RoutingSettings are the parsed routing block.
+type RoutingSettings struct {
+	Profiles  []router.Profile
+	Subjects  []SubjectProfile
+	Threshold float64
+	MinChange float64
+	HoldDown  time.Duration
+	Refresh   time.Duration
+}
+
+// Settings parses the block; zero fields mean the broker's defaults.
+func (r *Routing) Settings() (RoutingSettings, error) {
+	var s RoutingSettings
+	if r == nil {
+		return s, nil
+	}
+	s.Profiles, s.Subjects, s.MinChange = r.Profiles, r.Subjects, r.MinChange
+	names := map[string]bool{router.DefaultProfileName: true}
+	for i, p := range r.Profiles {
+		if err := p.Validate(); err != nil {
+			return s, fmt.Errorf("profiles[%d]: %w", i, err)
+		}
+		if names[p.Name] && p.Name != router.DefaultProfileName {
+			return s, fmt.Errorf("profiles[%d]: %s defined twice", i, p.Name)
+		}
+		names[p.Name] = true
+	}
+	for i, sp := range r.Subjects {
+		if sp.Subject == "" {
+			return s, fmt.Errorf("subjects[%d]: subject: required", i)
+		}
+		if !names[sp.Profile] {
+			return s, fmt.Errorf("subjects[%d] (%s): profile: unknown profile %q", i, sp.Subject, sp.Profile)
+		}
+	}
+	if r.Threshold != "" {
+		v, err := transports.ParsePercent(r.Threshold)
+		if err != nil {
+			return s, fmt.Errorf("threshold: %w", err)
+		}
+		s.Threshold = v
+	}
+	if r.MinChange < 0 {
+		return s, fmt.Errorf("min_change: %v is negative", r.MinChange)
+	}
+	for _, d := range []struct {
+		name string
+		text string
+		dst  *time.Duration
+	}{{"hold_down", r.HoldDown, &s.HoldDown}, {"refresh", r.Refresh, &s.Refresh}} {
+		if d.text == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.text)
+		if err != nil || v <= 0 {
+			return s, fmt.Errorf("%s: %q is not a positive duration", d.name, d.text)
+		}
+		*d.dst = v
+	}
+	return s, nil
+}
