@@ -224,3 +224,36 @@ often while it is steady. Prints the links concerned.`, stderr)
 	}
 	return nil
 }
+
+func runRoutes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("routes", "routes [--broker URL] [--profile NAME]", `
+Prints a broker's routes: for each cost profile, each destination of its
+network map (every broker of its own cluster, and each unit beside one of
+its own, such as a sibling cluster or another continent), the next hop,
+the path and its cost.`, stderr)
+	bf := addBrokerFlags(fs)
+	profile := fs.String("profile", "", "only this profile's routes")
+	asJSON := fs.Bool("json", false, "print the broker's JSON instead of a table")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	path := "/api/routes"
+	if *profile != "" {
+		path += "?profile=" + url.QueryEscape(*profile)
+	}
+	var routes []broker.RouteInfo
+	if err := bf.call(ctx, http.MethodGet, path, nil, &routes); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(routes)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROFILE\tDESTINATION\tNEXT HOP\tCOST\tPATH")
+	for _, r := range routes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\n", r.Profile, r.Destination, r.NextHop, r.Cost, strings.Join(r.Path, " > "))
+	}
+	return tw.Flush()
+}

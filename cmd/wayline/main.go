@@ -4,6 +4,7 @@
 //	wayline demo [--topology FILE]                 every broker of a network in one process
 //	wayline broker --topology FILE --address ADDR  one broker of a network
 //	wayline links --broker URL                     a broker's links and their figures
+//	wayline routes --broker URL                    a broker's routes, per cost profile
 //	wayline emulate --broker URL --link ID --down  change a link's emulated conditions
 //	wayline monitor --broker URL --interval 250ms  control link measurement
 //	wayline bench overlay [--duration 5s]          Wayline against NATS, side by side
@@ -35,6 +36,7 @@ func commands() []command {
 		{"demo", "run every broker of a network in one process", runDemo},
 		{"broker", "run one broker of a network", runBroker},
 		{"links", "show a broker's links and their measurements", runLinks},
+		{"routes", "show a broker's routes, per cost profile", runRoutes},
 		{"emulate", "change a link's emulated wide-area conditions", runEmulate},
 		{"monitor", "start or stop link measurement, or change its interval", runMonitor},
 		{"bench", "measure Wayline against NATS on this machine", runBench},

@@ -468,6 +468,14 @@ links:
 	run("emulate", "--broker", broker, "--link", id, "--up", "--delay", "10ms")
 	waitFor(t, func() bool { return strings.Contains(run("links", "--broker", broker), " up ") })
 
+	out = run("routes", "--broker", broker)
+	if !strings.Contains(out, "default  eu ") || !strings.Contains(out, "na.a > eu") {
+		t.Fatalf("routes printed:\n%s", out)
+	}
+	if _, err := exec.Command(binary, "routes", "--broker", broker, "--profile", "nope").CombinedOutput(); err == nil {
+		t.Fatal("an unknown profile was accepted")
+	}
+
 	out = run("monitor", "--broker", broker, "--link", id, "--interval", "250ms")
 	if !strings.Contains(out, "every 250ms") {
 		t.Fatalf("monitor printed %s", out)
