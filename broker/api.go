@@ -61,9 +61,11 @@ type LinkMetrics struct {
 	Samples       int     `json:"samples"`
 	Interval      float64 `json:"interval_ms"`
 	State         string  `json:"state"` // unknown, up, suspect, down or disabled
-	ProbesSent    uint64  `json:"probes_sent"`
-	ProbesRecvd   uint64  `json:"probes_received"`
-	ProbesLost    uint64  `json:"probes_lost"`
+	// StateSince is when the monitor reached its current verdict.
+	StateSince  time.Time `json:"state_since"`
+	ProbesSent  uint64    `json:"probes_sent"`
+	ProbesRecvd uint64    `json:"probes_received"`
+	ProbesLost  uint64    `json:"probes_lost"`
 }
 
 // LatencySummary summarises one-way latency in milliseconds.
@@ -142,7 +144,9 @@ type StatusInfo struct {
 	UpdatesSent  uint64  `json:"cost_updates_sent"`
 	Recomputes   uint64  `json:"route_recomputes"`
 	RecomputeUs  float64 `json:"route_recompute_mean_us"`
-	Replies      int64   `json:"reply_routes"`
+	// RoutesChanged is when a next hop last changed, in any profile.
+	RoutesChanged time.Time `json:"routes_changed_at"`
+	Replies       int64     `json:"reply_routes"`
 }
 
 // Links describes every link of the broker, sorted by peer.
@@ -164,6 +168,9 @@ func (b *Broker) Links() []LinkInfo {
 			Dropped: l.dropped.Load(), DroppedBytes: l.droppedBytes.Load(),
 			Ups:     l.ups.Load(),
 			Metrics: linkMetrics(l.mon.Snapshot()),
+		}
+		if at := l.stateAt.Load(); at != 0 {
+			info.Metrics.StateSince = time.Unix(0, at)
 		}
 		if e := l.emulation(); e != nil {
 			spec := transports.SpecOf(*e)
@@ -278,26 +285,27 @@ func (b *Broker) Status() StatusInfo {
 	b.mu.Unlock()
 	sort.Strings(leaves)
 	return StatusInfo{
-		Address:      b.cfg.Address,
-		Started:      time.Unix(0, int64(b.epoch)),
-		ClientURL:    b.ClientURL(),
-		LeafURL:      b.LeafURL(),
-		Overlay:      b.OverlayURLs(),
-		Leaves:       leaves,
-		NoRoute:      b.stats.noRoute.Load(),
-		HopLimit:     b.stats.hopLimit.Load(),
-		Duplicates:   b.stats.duplicates.Load(),
-		Reserved:     b.stats.reserved.Load(),
-		NoMember:     b.stats.noMember.Load(),
-		LeafDrops:    leafDrops,
-		BadFrames:    b.stats.badFrames.Load(),
-		BadProbes:    b.stats.badProbes.Load(),
-		BadUpdates:   b.stats.badUpdates.Load(),
-		StaleUpdates: b.stats.staleUpdates.Load(),
-		UpdatesSent:  b.stats.updatesSent.Load(),
-		Recomputes:   b.stats.recomputes.Load(),
-		RecomputeUs:  meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
-		Replies:      b.replies.size.Load(),
+		Address:       b.cfg.Address,
+		Started:       time.Unix(0, int64(b.epoch)),
+		ClientURL:     b.ClientURL(),
+		LeafURL:       b.LeafURL(),
+		Overlay:       b.OverlayURLs(),
+		Leaves:        leaves,
+		NoRoute:       b.stats.noRoute.Load(),
+		HopLimit:      b.stats.hopLimit.Load(),
+		Duplicates:    b.stats.duplicates.Load(),
+		Reserved:      b.stats.reserved.Load(),
+		NoMember:      b.stats.noMember.Load(),
+		LeafDrops:     leafDrops,
+		BadFrames:     b.stats.badFrames.Load(),
+		BadProbes:     b.stats.badProbes.Load(),
+		BadUpdates:    b.stats.badUpdates.Load(),
+		StaleUpdates:  b.stats.staleUpdates.Load(),
+		UpdatesSent:   b.stats.updatesSent.Load(),
+		Recomputes:    b.stats.recomputes.Load(),
+		RecomputeUs:   meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
+		RoutesChanged: time.Unix(0, b.stats.routesChanged.Load()),
+		Replies:       b.replies.size.Load(),
 	}
 }
 

@@ -97,6 +97,7 @@ type brokerStats struct {
 	updatesSent    atomic.Uint64 // cost updates this broker originated
 	recomputes     atomic.Uint64 // route computations
 	recomputeNanos atomic.Uint64 // time spent in them
+	routesChanged  atomic.Int64  // when a next hop last changed (unix ns)
 }
 
 // New checks cfg and prepares a broker; nothing listens until Start.

@@ -284,6 +284,9 @@ func (b *Broker) recomputeRoutesLocked() {
 		}
 		rt.next[p] = next
 	}
+	if old := b.routes.Load(); old == nil || !sameNextHops(old, rt) {
+		b.stats.routesChanged.Store(time.Now().UnixNano())
+	}
 	b.routes.Store(rt)
 	b.stats.recomputes.Add(1)
 	b.stats.recomputeNanos.Add(uint64(time.Since(start)))
@@ -329,4 +332,23 @@ func (b *Broker) purgeUnreachable(now time.Time) {
 		b.bnm.Forget(router.Address(addr))
 		delete(b.unreachable, addr)
 	}
+}
+
+// sameNextHops reports whether two route tables send every destination the
+// same way.
+func sameNextHops(a, b *routeTable) bool {
+	if len(a.next) != len(b.next) {
+		return false
+	}
+	for p := range a.next {
+		if len(a.next[p]) != len(b.next[p]) {
+			return false
+		}
+		for dst, l := range a.next[p] {
+			if b.next[p][dst] != l {
+				return false
+			}
+		}
+	}
+	return true
 }

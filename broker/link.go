@@ -24,6 +24,8 @@ type link struct {
 	sess atomic.Pointer[session]              // the live session; nil while down
 	emu  atomic.Pointer[transports.Emulation] // emulated conditions; nil for none
 	mon  *monitor.Link                        // measurement and liveness
+	// stateAt is when the monitor last changed its verdict (unix ns).
+	stateAt atomic.Int64
 
 	msgsSent  atomic.Uint64
 	msgsRecv  atomic.Uint64

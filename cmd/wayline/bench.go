@@ -13,7 +13,15 @@ import (
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, "Usage: wayline bench <experiment> [flags]\n\nExperiments:\n  overlay  messages across a 3-broker chain, against a NATS leafnode chain and a NATS cluster")
+		fmt.Fprintln(stderr, `Usage: wayline bench <experiment> [flags]
+
+Experiments:
+  overlay          messages across a 3-broker chain, against a NATS leafnode chain and a NATS cluster
+  accuracy         link measurement against emulated conditions, for every transport
+  failover-detect  how fast a dead link is declared down, and false downs without outages
+  failover         time from a link failure to traffic on the other path, in a 6-broker WAN
+
+Run 'wayline bench <experiment> --help' for its flags.`)
 		if len(args) == 0 {
 			return usageError{"no experiment given"}
 		}
@@ -22,6 +30,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "overlay":
 		return benchOverlay(ctx, args[1:], stdout, stderr)
+	case "failover":
+		return benchFailover(ctx, args[1:], stdout, stderr)
+	case "accuracy":
+		return benchAccuracy(ctx, args[1:], stdout, stderr)
+	case "failover-detect":
+		return benchFailoverDetect(ctx, args[1:], stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("unknown experiment %q", args[0])}
 }
@@ -64,5 +78,78 @@ ratio_vs_nats_leaf_throughput=<x.xx>.`, stderr)
 		defer pprof.StopCPUProfile()
 	}
 	_, err = bench.RunOverlay(ctx, stdout, cfg)
+	return err
+}
+
+func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench failover", "bench failover [flags]", `
+Emulates a 6-broker wide-area network in this process (two regions of
+three brokers, two trans-Atlantic udp links), runs a steady stream across
+it, fails the busiest link Trials times (a full outage, both directions)
+and reports, for each failure, the time to the first message delivered
+over the other path, split into detection (the link's end declares it
+down), dissemination (until the publisher's broker changes its routes)
+and recomputation, and the messages lost. The last line is
+failover_p99_ms=<x>.`, stderr)
+	var cfg bench.FailoverConfig
+	fs.IntVar(&cfg.Trials, "trials", 20, "failures to time")
+	fs.DurationVar(&cfg.Interval, "interval", 100e6, "probe interval of every link")
+	fs.IntVar(&cfg.Rate, "rate", 500, "the stream's messages per second")
+	fs.DurationVar(&cfg.Settle, "settle", 0, "undisturbed time before each failure (default: a monitor window, 27.6s)")
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	_, err = bench.RunFailover(ctx, stdout, cfg)
+	return err
+}
+
+func benchAccuracy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench accuracy", "bench accuracy [flags]", `
+Measures emulated links with the link monitor and compares the figures
+with the truth: for each transport (tcp, tls, udp, ws), each delay (1, 20,
+100 ms), jitter 0 or 10% of the delay, and on udp loss 0, 1% or 5%. A
+case passes when the mean one-way latency is within max(2%, 0.3 ms) of the
+truth, loss within 1 percentage point, and jitter within 20% (0.1 ms when
+the truth is 0). Prints a table and ends with accuracy_pass=<n>/<total>.`, stderr)
+	var cfg bench.AccuracyConfig
+	fs.DurationVar(&cfg.Duration, "duration", 30e9, "how long each transport's links are measured")
+	transportsFlag := fs.String("transports", "tcp,tls,udp,ws", "comma-separated transports")
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	cfg.Transports = strings.Split(*transportsFlag, ",")
+	_, err = bench.RunAccuracy(ctx, stdout, cfg)
+	return err
+}
+
+func benchFailoverDetect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench failover-detect", "bench failover-detect [flags]", `
+Times how fast a full outage of an emulated link (40 ms each way, 5% loss
+each way, probes every 100 ms, over udp) is declared down, over many
+outages, and counts false downs on a second such link that runs without
+outages (10 minutes by default, in real time). Also reports the monitor's
+simulation of the same link in virtual time. Ends with detect_p99_ms=<x>
+and false_downs=<n>/<duration>.`, stderr)
+	cfg := bench.DefaultDetectConfig()
+	fs.IntVar(&cfg.Trials, "trials", cfg.Trials, "outages to time")
+	fs.DurationVar(&cfg.SoakDuration, "soak", cfg.SoakDuration, "how long the outage-free link runs")
+	fs.DurationVar(&cfg.Delay, "delay", cfg.Delay, "one-way delay")
+	fs.Float64Var(&cfg.Loss, "loss", cfg.Loss, "loss of each direction, 0..1")
+	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "probe interval")
+	fs.StringVar(&cfg.Transport, "transport", cfg.Transport, "udp, tcp, ws or mem")
+	fs.BoolVar(&cfg.Simulate, "simulate", cfg.Simulate, "also report the simulated figures")
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	_, err = bench.RunFailoverDetect(ctx, stdout, cfg)
 	return err
 }
