@@ -139,11 +139,14 @@ type StatusInfo struct {
 	// Cost updates: refused (not the owner, bad costs, out of scope),
 	// stale (older than held), originated here; route computations and
 	// their mean time.
-	BadUpdates   uint64  `json:"bad_cost_updates"`
-	StaleUpdates uint64  `json:"stale_cost_updates"`
-	UpdatesSent  uint64  `json:"cost_updates_sent"`
-	Recomputes   uint64  `json:"route_recomputes"`
-	RecomputeUs  float64 `json:"route_recompute_mean_us"`
+	BadUpdates   uint64 `json:"bad_cost_updates"`
+	StaleUpdates uint64 `json:"stale_cost_updates"`
+	UpdatesSent  uint64 `json:"cost_updates_sent"`
+	// UpdatesCarried counts the cost update copies this broker sent
+	// across its links, its own and those it passed on.
+	UpdatesCarried uint64  `json:"cost_updates_carried"`
+	Recomputes     uint64  `json:"route_recomputes"`
+	RecomputeUs    float64 `json:"route_recompute_mean_us"`
 	// RoutesChanged is when a next hop last changed, in any profile.
 	RoutesChanged time.Time `json:"routes_changed_at"`
 	Replies       int64     `json:"reply_routes"`

@@ -95,6 +95,7 @@ type brokerStats struct {
 	badUpdates     atomic.Uint64 // cost updates refused: not the owner, bad costs, out of scope
 	staleUpdates   atomic.Uint64 // cost updates older than what we hold
 	updatesSent    atomic.Uint64 // cost updates this broker originated
+	updatesCarried atomic.Uint64 // cost update copies this broker sent across links
 	recomputes     atomic.Uint64 // route computations
 	recomputeNanos atomic.Uint64 // time spent in them
 	routesChanged  atomic.Int64  // when a next hop last changed (unix ns)

@@ -58,6 +58,7 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	for k, ls := range b.lsdb {
 		if within(l.cfg.Peer, k.unit) {
 			s.out.addCtrl(func(buf []byte) []byte { return appendLinkState(buf, ls) })
+			b.stats.updatesCarried.Add(1)
 		}
 	}
 	origins := []string{b.cfg.Address}
@@ -112,13 +113,23 @@ func (b *Broker) floodLocked(except *session, enc func([]byte) []byte) {
 }
 
 // floodScopedLocked queues a control record on every live session but one
-// whose peer belongs to unit.
-func (b *Broker) floodScopedLocked(except *session, unit string, enc func([]byte) []byte) {
+// whose peer belongs to unit, and returns how many it went to.
+func (b *Broker) floodScopedLocked(except *session, unit string, enc func([]byte) []byte) int {
+	n := 0
 	for _, l := range b.links {
 		if s := l.sess.Load(); s != nil && s != except && within(l.cfg.Peer, unit) {
 			s.out.addCtrl(enc)
+			n++
 		}
 	}
+	return n
+}
+
+// floodUpdateLocked floods a cost update within its unit and counts the
+// copies that cross links.
+func (b *Broker) floodUpdateLocked(except *session, ls *linkState) {
+	n := b.floodScopedLocked(except, ls.Unit, func(buf []byte) []byte { return appendLinkState(buf, ls) })
+	b.stats.updatesCarried.Add(uint64(n))
 }
 
 // onLinkState takes another broker's cost update. An update that is old,
@@ -150,7 +161,7 @@ func (b *Broker) onLinkState(from *session, ls *linkState) {
 func (b *Broker) acceptLinkStateLocked(from *session, ls *linkState) {
 	b.lsdb[lsKey{ls.Origin, ls.Unit}] = ls
 	b.bnm.Set(b.announcement(ls))
-	b.floodScopedLocked(from, ls.Unit, func(buf []byte) []byte { return appendLinkState(buf, ls) })
+	b.floodUpdateLocked(from, ls)
 	b.publishCostLocal(ls)
 	b.recomputeRoutesLocked()
 }

@@ -155,7 +155,7 @@ func (b *Broker) announceUnitLocked(unit string, now time.Time) {
 	b.stats.updatesSent.Add(1)
 	b.lsdb[lsKey{ls.Origin, ls.Unit}] = ls
 	b.bnm.Set(b.announcement(ls))
-	b.floodScopedLocked(nil, unit, func(buf []byte) []byte { return appendLinkState(buf, ls) })
+	b.floodUpdateLocked(nil, ls)
 	b.publishCostLocal(ls)
 }
 

@@ -20,6 +20,7 @@ Experiments:
   accuracy         link measurement against emulated conditions, for every transport
   failover-detect  how fast a dead link is declared down, and false downs without outages
   failover         time from a link failure to traffic on the other path, in a 6-broker WAN
+  updates          cost update messages per minute in a 100-broker network, with and without the threshold
 
 Run 'wayline bench <experiment> --help' for its flags.`)
 		if len(args) == 0 {
@@ -36,6 +37,8 @@ Run 'wayline bench <experiment> --help' for its flags.`)
 		return benchAccuracy(ctx, args[1:], stdout, stderr)
 	case "failover-detect":
 		return benchFailoverDetect(ctx, args[1:], stdout, stderr)
+	case "updates":
+		return benchUpdates(ctx, args[1:], stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("unknown experiment %q", args[0])}
 }
@@ -151,5 +154,26 @@ and false_downs=<n>/<duration>.`, stderr)
 	}
 	cfg.Logger = log
 	_, err = bench.RunFailoverDetect(ctx, stdout, cfg)
+	return err
+}
+
+func benchUpdates(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench updates", "bench updates [flags]", `
+Runs a 100-broker network in this process (4 super-clusters of 5 clusters
+of 5 brokers, links with emulated delay, normal jitter and some loss, so
+that measurements fluctuate the way real ones do), twice: with the default
+cost update threshold (10%, hold-down 1 s) and with none, where every
+change of a link's cost is announced. Reports the cost update messages the
+network carries per minute (every copy that crosses a link) in each.`, stderr)
+	var cfg bench.UpdatesConfig
+	fs.DurationVar(&cfg.Duration, "duration", 2*60e9, "how long each network is observed")
+	fs.DurationVar(&cfg.Warmup, "warmup", 30e9, "how long each network runs before it is observed")
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	_, err = bench.RunUpdates(ctx, stdout, cfg)
 	return err
 }
