@@ -59,7 +59,7 @@ type AccuracyCase struct {
 	GotLoss                 float64
 	Samples                 int
 	Pass                    bool
-	Why                     string // what failed; empty when Pass
+	Why                     string // what failed, and where B's probes disagree; empty when all is well
 }
 
 // Pass bounds. The jitter floor exists because 20% of a true jitter of
@@ -166,16 +166,22 @@ func (c AccuracyCase) interval() time.Duration {
 	return max(monitor.MinInterval, 2*2*c.Jitter)
 }
 
-// monitorConfig measures a link at interval over a window large enough to
-// hold the whole run, so that the loss estimate's sampling error,
-// sqrt(p(1-p)/n), is as small as the run allows. The probe timeout sits
-// well above the largest RTT (2*(Delay+Jitter)) so that no slow response
-// counts as lost.
-func monitorConfig(delay, interval time.Duration) *monitor.Config {
+// monitorConfig measures a link at interval over a window that holds the
+// whole run (up to 8192 probes), so that the loss estimate's sampling
+// error, sqrt(p(1-p)/n), is as small as the run allows; no larger, since
+// every Snapshot copies the whole window. The probe timeout sits well above
+// the largest RTT (2*(Delay+Jitter)) so that no slow response counts as
+// lost. Liveness is not under test, so the detector is the timeout kind:
+// the phi detector, with its 1 ms deviation floor, calls a link probed
+// every 10 ms suspect or down whenever the process stalls for a few ms,
+// and the broker answers every such verdict by reviewing the cost of every
+// link (see startAccuracyPair).
+func monitorConfig(delay, interval, run time.Duration) *monitor.Config {
 	m := monitor.DefaultLANConfig()
-	m.Window = 8192
+	m.Window = int(min(8192, max(256, 2*run/interval)))
 	m.Interval = interval
 	m.ProbeTimeout = max(4*delay+200*time.Millisecond, 500*time.Millisecond)
+	m.Detector.Kind = monitor.DetectorTimeout
 	return &m
 }
 
@@ -324,14 +330,19 @@ func startAccuracyPair(ctx context.Context, cfg AccuracyConfig, links []probeLin
 	}
 	const nameA, nameB = "bench.acc.a", "bench.acc.b"
 	schemes := []string{"tcp", "tls", "udp", "ws"}
+	// Link costs are not used here, and a cost review computes the window
+	// statistics of every link under the broker's lock: with 20 links of
+	// 3000 samples that is 10-20 ms, four times a second by default, during
+	// which frames wait. Reviews are put an hour apart.
+	quiet := broker.Routing{Check: time.Hour, Refresh: time.Hour}
 	cfgB := broker.Config{
-		Address: nameB, Client: "127.0.0.1:0", Logger: cfg.Logger,
+		Address: nameB, Client: "127.0.0.1:0", Logger: cfg.Logger, Routing: quiet,
 		Transport: transports.Config{TLS: tlsCfg},
 		Listen:    []string{"tcp://127.0.0.1:0", "tls://127.0.0.1:0", "udp://127.0.0.1:0", "ws://127.0.0.1:0/overlay"},
 	}
-	cfgA := broker.Config{Address: nameA, Client: "127.0.0.1:0", Logger: cfg.Logger, Transport: transports.Config{TLS: tlsCfg}}
+	cfgA := broker.Config{Address: nameA, Client: "127.0.0.1:0", Logger: cfg.Logger, Routing: quiet, Transport: transports.Config{TLS: tlsCfg}}
 	for _, l := range links {
-		lc := broker.LinkConfig{ID: l.id, Transport: l.trans, Monitor: monitorConfig(l.emu.Delay, l.interval)}
+		lc := broker.LinkConfig{ID: l.id, Transport: l.trans, Monitor: monitorConfig(l.emu.Delay, l.interval, cfg.Duration)}
 		la, lb := lc, lc
 		ea, eb := l.emu, l.emu
 		la.Peer, la.Emulation = nameB, &ea
