@@ -62,6 +62,7 @@ type Broker struct {
 	closed      bool
 
 	routes   atomic.Pointer[routeTable]
+	costKick chan struct{} // asks the cost loop for a review
 	replies  *replyMap
 	internal *internal
 	dedup    *dedupTable
@@ -127,6 +128,7 @@ func New(cfg Config) (*Broker, error) {
 		unreachable: make(map[string]time.Time),
 		replies:     newReplyMap(cfg.ReplyTTL, cfg.MaxReplies),
 		internal:    newInternal(),
+		costKick:    make(chan struct{}, 1),
 		dedup:       newDedupTable(),
 		leafReady:   make(chan struct{}),
 	}

@@ -52,7 +52,7 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	l.mu.Unlock()
 	l.ups.Add(1)
 	l.log.Info("link up", slog.String("remote", s.info.Remote))
-	b.reviewCostsLocked(time.Now(), false)
+	b.kickCosts()
 	// Link state first, so that the peer can route to the origins whose
 	// interest follows; only what is announced in units the peer belongs to.
 	for k, ls := range b.lsdb {
@@ -98,7 +98,7 @@ func (b *Broker) linkDown(l *link, s *session, err error) {
 	default:
 		l.log.Warn("link down", slog.Any("err", err))
 	}
-	b.reviewCostsLocked(time.Now(), false)
+	b.kickCosts()
 }
 
 // within reports whether broker addr belongs to unit ("" is the whole

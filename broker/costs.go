@@ -49,9 +49,30 @@ func (l *link) measures() router.Measures {
 	return r
 }
 
-// reviewCostsLocked prices every link of ours and announces what changed
-// enough; with force, it announces everything (the periodic refresh).
-func (b *Broker) reviewCostsLocked(now time.Time, force bool) {
+// measureLinks reads every link's figures. It is called without b.mu:
+// computing a monitor's statistics takes time, and nothing else should
+// wait for it.
+func (b *Broker) measureLinks() map[string]router.Measures {
+	out := make(map[string]router.Measures, len(b.links))
+	for id, l := range b.links { // b.links never changes after New
+		out[id] = l.measures()
+	}
+	return out
+}
+
+// kickCosts asks the cost loop to review the links now: a link went up or
+// down, or its monitor changed its verdict.
+func (b *Broker) kickCosts() {
+	select {
+	case b.costKick <- struct{}{}:
+	default:
+	}
+}
+
+// reviewCostsLocked prices every link of ours from its measures and
+// announces what changed enough; with force, it announces everything (the
+// periodic refresh).
+func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[string]router.Measures) {
 	units := map[string]bool{}
 	for id, l := range b.links {
 		a := b.ann[id]
@@ -59,7 +80,9 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool) {
 			a = &announced{decayed: now}
 			b.ann[id] = a
 		}
-		m := l.measures()
+		m := measures[id]
+		// The link may have gone up or down since it was measured.
+		m.Up = l.usable()
 		up := b.damp(a, m.Up, now)
 		m.Up = up
 		costs := make([]float64, len(b.profiles))
@@ -79,7 +102,7 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool) {
 		return
 	}
 	for unit := range units {
-		b.announceUnitLocked(unit, now)
+		b.announceUnitLocked(unit, now, measures)
 	}
 	b.recomputeRoutesLocked()
 }
@@ -123,7 +146,7 @@ func (b *Broker) significant(old, cur []float64) bool {
 
 // announceUnitLocked announces all our links of one unit with their
 // current costs.
-func (b *Broker) announceUnitLocked(unit string, now time.Time) {
+func (b *Broker) announceUnitLocked(unit string, now time.Time, measures map[string]router.Measures) {
 	b.annSeq++
 	ls := &linkState{
 		Origin: b.cfg.Address, Unit: unit,
@@ -137,7 +160,7 @@ func (b *Broker) announceUnitLocked(unit string, now time.Time) {
 		if string(router.CommonUnit(router.Address(b.cfg.Address), router.Address(l.cfg.Peer))) != unit {
 			continue
 		}
-		m := l.measures()
+		m := measures[id]
 		a := b.ann[id]
 		up := a.upNow()
 		m.Up = up
@@ -159,8 +182,8 @@ func (b *Broker) announceUnitLocked(unit string, now time.Time) {
 	b.publishCostLocal(ls)
 }
 
-// costLoop reviews link costs and refreshes every announcement until the
-// broker stops.
+// costLoop reviews link costs, when asked and every Check, and refreshes
+// every announcement, until the broker stops.
 func (b *Broker) costLoop() {
 	r := b.cfg.Routing
 	check := time.NewTicker(r.Check)
@@ -168,22 +191,21 @@ func (b *Broker) costLoop() {
 	refresh := time.NewTicker(r.Refresh)
 	defer refresh.Stop()
 	for {
+		force := false
 		select {
 		case <-b.ctx.Done():
 			return
-		case now := <-check.C:
-			b.mu.Lock()
-			if !b.closed {
-				b.reviewCostsLocked(now, false)
-			}
-			b.mu.Unlock()
-		case now := <-refresh.C:
-			b.mu.Lock()
-			if !b.closed {
-				b.reviewCostsLocked(now, true)
-			}
-			b.mu.Unlock()
+		case <-b.costKick:
+		case <-check.C:
+		case <-refresh.C:
+			force = true
 		}
+		measures := b.measureLinks()
+		b.mu.Lock()
+		if !b.closed {
+			b.reviewCostsLocked(time.Now(), force, measures)
+		}
+		b.mu.Unlock()
 	}
 }
 

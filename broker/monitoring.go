@@ -76,11 +76,9 @@ func (b *Broker) watchMonitor(ctx context.Context, l *link) {
 			}
 			l.log.Log(ctx, level, "link state", slog.String("from", ev.From.String()), slog.String("to", ev.To.String()), slog.String("reason", ev.Reason))
 			l.stateAt.Store(ev.At.UnixNano())
-			b.mu.Lock()
-			if !b.closed {
-				b.reviewCostsLocked(time.Now(), false)
+			if ev.To == monitor.StateDown || ev.From == monitor.StateDown {
+				b.kickCosts()
 			}
-			b.mu.Unlock()
 		}
 	}
 }

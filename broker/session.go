@@ -122,7 +122,9 @@ func (s *session) bye() {
 // sendRaw sends a record at once, outside the queues: pongs, acks, hellos,
 // probes.
 func (s *session) sendRaw(rec []byte) {
-	_, _ = s.tx.Load().Send(rec)
+	if _, err := s.tx.Load().Send(rec); err == nil {
+		s.l.bytesSent.Add(uint64(len(rec)))
+	}
 }
 
 func (s *session) readLoop() error {

@@ -353,7 +353,7 @@ func (l *Link) Snapshot() Metrics {
 		State:        l.det.state,
 	}
 	w := *l.win
-	w.buf = slices.Clone(w.buf)
+	w.buf = slices.Clone(w.buf[:w.n]) // a window not yet full holds its samples at [0, n)
 	l.mu.Unlock()
 	windowStats(&w, &m)
 	return m

@@ -175,12 +175,23 @@ func cmpU64(a, b uint64) int {
 	return 0
 }
 
-// recent fills the Recent figures of m from the latest probes of w.
+// recent fills the Recent figures of m from the latest probes of w. Probes
+// lost before the link first answered are not loss: the link was not there
+// yet.
 func recent(w *window, m *Metrics) {
+	first := uint64(math.MaxUint64)
+	for _, s := range w.buf[:w.n] {
+		if !s.lost && s.seq < first {
+			first = s.seq
+		}
+	}
 	var lat []float64
 	lost, resolved := 0, 0
 	for k := 1; k <= w.n && (len(lat) < RecentSamples || resolved < RecentProbes); k++ {
 		s := w.buf[(w.next-k+len(w.buf))%len(w.buf)]
+		if s.lost && s.seq < first {
+			continue
+		}
 		if resolved < RecentProbes {
 			resolved++
 			if s.lost {

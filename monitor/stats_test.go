@@ -201,3 +201,18 @@ func TestRecentFollowsAChange(t *testing.T) {
 		t.Fatalf("recent loss %v, want %v", m.RecentLoss, want)
 	}
 }
+
+func TestRecentLossIgnoresStartUp(t *testing.T) {
+	w := newWindow(256)
+	for i := range 10 {
+		w.add(sample{seq: uint64(i + 1), lost: true}) // before the peer answered
+	}
+	for i := range 20 {
+		w.add(sample{seq: uint64(11 + i), rtt: 4 * time.Millisecond})
+	}
+	var m Metrics
+	windowStats(w, &m)
+	if m.RecentLoss != 0 {
+		t.Fatalf("recent loss %v counts the probes before the link came up", m.RecentLoss)
+	}
+}

@@ -91,12 +91,18 @@ func (c *DetectConfig) defaults(mon monitor.Config) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	detectDefault(&c.Settle, mon.ProbeTimeout+time.Duration(mon.Window)*c.Interval)
+	detectDefault(&c.Settle, windowClears(mon, c.Interval))
 	if c.Pairs <= 0 {
 		perTrial := c.Settle + c.Interval + time.Second // settle, pause, detection and recovery
 		c.Pairs = min(int(math.Ceil(float64(c.Trials)*float64(perTrial)/float64(c.SoakDuration))), 8)
 	}
 	c.Pairs = min(c.Pairs, c.Trials)
+}
+
+// windowClears is how long after an outage its lost probes take to leave
+// the monitor's window: they time out, then a window of new probes follows.
+func windowClears(mon monitor.Config, interval time.Duration) time.Duration {
+	return mon.ProbeTimeout + time.Duration(mon.Window)*interval
 }
 
 func detectDefault[T int | time.Duration](v *T, def T) {
@@ -131,7 +137,7 @@ const (
 	soakPoll     = 20 * time.Millisecond // how often the soak does
 	detectGiveUp = 10 * time.Second      // a trial whose outage is not called by then is undetected
 	upTimeout    = 20 * time.Second      // for a link to come (back) up
-	minSamples   = 20                    // answered or lost probes before the first outage
+	minSamples   = 20                    // answered probes in A's window before an outage
 	simTrials    = 1000
 	simMinutes   = 1000
 	simSeed      = 1
@@ -210,8 +216,8 @@ type detectTrials struct {
 	event      []time.Duration // at A, from the logged state event; 0 if none was seen
 	b          []time.Duration // at B (the peer), polled
 	undetected int
-	// otherDowns counts downs on the trial links outside the outages, over
-	// linkTime of undisturbed running.
+	// otherDowns counts downs on the trial links outside the outages, at
+	// either end; linkTime is how long those links ran, outages included.
 	otherDowns int
 	linkTime   time.Duration
 }
@@ -323,7 +329,6 @@ func (p *detectPair) outage(ctx context.Context) (detectTimes, error) {
 	for t.a == 0 || t.b == 0 {
 		select {
 		case <-ctx.Done():
-			_ = p.setDown(false)
 			return t, ctx.Err()
 		case <-tick.C:
 		}
@@ -389,10 +394,13 @@ func (s detectSoak) downs() int {
 	return max(s.eventsA, s.polledA) + max(s.eventsB, s.polledB)
 }
 
-// runDetectSoak runs a link without outages for cfg.SoakDuration and counts the
-// times either end calls it down. The count comes from the state changes
-// the brokers log, which misses none; polling Links() every 20 ms checks
-// it, but could miss a down that a late response ends within a poll.
+// runDetectSoak runs a link without outages for cfg.SoakDuration and
+// counts the times either end calls it down. The count comes from the
+// state changes the brokers log, which misses none. Polling Links() every
+// 20 ms checks it, but is not enough on its own: only a response ends a
+// down, and a response to a probe sent after the down is a round trip
+// (80 ms) away, but a late response to one sent before it, which the
+// detector had counted overdue, can end it within a millisecond.
 func runDetectSoak(ctx context.Context, cfg DetectConfig, mon monitor.Config, emu transports.Emulation) (detectSoak, error) {
 	var st detectSoak
 	p, err := startDetectPair(ctx, "soak", 0, cfg, mon, emu)
@@ -663,10 +671,13 @@ func printDetectConfig(w io.Writer, cfg DetectConfig, mon monitor.Config) {
 		mon.Interval, d.Kind, d.PhiSuspect, d.PhiDown)
 	fmt.Fprintf(w, "    loss floor %g%%, ceiling %g%%, min stddev %v, probe timeout %v, window %d probes, adaptive interval %s\n",
 		100*d.LossFloor, 100*d.LossCeiling, d.MinStdDev, mon.ProbeTimeout, mon.Window, map[bool]string{false: "off", true: "on"}[mon.Adaptive])
-	fmt.Fprintf(w, "  outages: %d on %d broker pairs, each after %v undisturbed (an outage's lost probes leave the window) and a random\n",
-		cfg.Trials, cfg.Pairs, cfg.Settle)
-	fmt.Fprintf(w, "    0-%v pause; A takes both directions down (SetEmulation down=true); both ends polled every %v, so times are up to %v late\n",
-		cfg.Interval, detectPoll, detectPoll)
+	fmt.Fprintf(w, "  outages: %d on %d broker pairs, each after %v undisturbed and a random 0-%v pause; A takes both directions\n",
+		cfg.Trials, cfg.Pairs, cfg.Settle, cfg.Interval)
+	fmt.Fprintf(w, "    down (SetEmulation down=true); both ends polled every %v, so times are up to %v late\n", detectPoll, detectPoll)
+	if clears := windowClears(mon, cfg.Interval); cfg.Settle < clears {
+		fmt.Fprintf(w, "    CAUTION: settle under %v: lost probes of the last outage are still in the window; they raise the loss\n", clears)
+		fmt.Fprintf(w, "    the detector assumes, which slows it (on the first outage of a pair the window is merely short)\n")
+	}
 	fmt.Fprintf(w, "  soak: %v on another pair without outages, counting changes to down at either end\n", cfg.SoakDuration)
 }
 
