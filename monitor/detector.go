@@ -50,6 +50,9 @@ import (
 type probe struct {
 	seq  uint64
 	sent time.Time
+	// outage: the link was declared down while the probe was out, so its
+	// loss belongs to the failure, not to the link's everyday loss.
+	outage bool
 }
 
 // detector holds the failure detector's state. It is not safe for

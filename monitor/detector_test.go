@@ -164,7 +164,7 @@ func TestPhi(t *testing.T) {
 	for seq := range uint64(50) { // settle srtt at 80 ms, sigma at its floor
 		d.answered(seq+1, 80*time.Millisecond, t0, 0.1)
 	}
-	pending := []probe{{51, t0}, {52, t0.Add(100 * time.Millisecond)}, {53, t0.Add(200 * time.Millisecond)}}
+	pending := []probe{{seq: 51, sent: t0}, {seq: 52, sent: t0.Add(100 * time.Millisecond)}, {seq: 53, sent: t0.Add(200 * time.Millisecond)}}
 	tests := []struct {
 		name    string
 		now     time.Time
@@ -185,4 +185,56 @@ func TestPhi(t *testing.T) {
 	if next := d.nextCheck(t0.Add(150*time.Millisecond), pending); !next.After(t0.Add(150*time.Millisecond)) || next.After(t0.Add(200*time.Millisecond)) {
 		t.Errorf("nextCheck = %v after t0, want the third probe's overdue time", next.Sub(t0))
 	}
+}
+
+// TestOutageLossDoesNotSlowTheNextDetection: a link that just came back
+// from an outage is detected as fast the next time as the first.
+func TestOutageLossDoesNotSlowTheNextDetection(t *testing.T) {
+	cfg := DefaultWANConfig()
+	cfg.Interval = 100 * time.Millisecond
+	first := detectAfterOutages(t, cfg, 0)
+	again := detectAfterOutages(t, cfg, 3)
+	t.Logf("detection: %v fresh, %v after three outages", first, again)
+	if again > first+150*time.Millisecond {
+		t.Fatalf("detection slowed from %v to %v after earlier outages", first, again)
+	}
+}
+
+// detectAfterOutages drives a link whose probes are answered in 80 ms
+// through a number of 1 s outages, 3 s apart, and returns how long the
+// detector takes to call the next outage down.
+func detectAfterOutages(t *testing.T, cfg Config, outages int) time.Duration {
+	t.Helper()
+	h := newHarness(t, cfg)
+	answered := 0
+	run := func(d time.Duration, down, stopAtDown bool) time.Duration {
+		end := h.now.Add(d)
+		start := h.now
+		for h.now.Before(end) {
+			h.tick(5 * time.Millisecond)
+			for ; answered < len(h.sent); answered++ {
+				req := h.sent[answered]
+				if down {
+					continue
+				}
+				if due := time.Unix(0, req.T1).Add(80 * time.Millisecond); due.After(h.now) {
+					break
+				}
+				if err := h.answer(req, 40*time.Millisecond, 0, 40*time.Millisecond, uint32(req.Seq)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if stopAtDown && h.link.State() == StateDown {
+				return h.now.Sub(start)
+			}
+		}
+		return d
+	}
+	run(30*time.Second, false, false)
+	for range outages {
+		run(2*time.Second, true, false)
+		run(3*time.Second, false, false)
+	}
+	t.Logf("window loss before the last outage: %.3f", h.link.Snapshot().Loss)
+	return run(10*time.Second, true, true)
 }

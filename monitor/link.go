@@ -120,7 +120,7 @@ func (l *Link) expire(now time.Time) {
 		}
 		n++
 		l.c.lost++
-		l.win.add(sample{seq: p.seq, lost: true})
+		l.win.add(sample{seq: p.seq, lost: true, outage: p.outage || l.det.state == StateDown})
 		l.det.timedOut(p.seq)
 	}
 	l.pending = slices.Delete(l.pending, 0, n)
@@ -135,7 +135,7 @@ func (l *Link) startProbe(now time.Time) []byte {
 	l.seq++
 	l.c.sent++
 	l.lastProbe = now
-	l.pending = append(l.pending, probe{seq: l.seq, sent: now})
+	l.pending = append(l.pending, probe{seq: l.seq, sent: now, outage: l.det.state == StateDown})
 	p := Packet{
 		Type:     PacketProbe,
 		Seq:      l.seq,
@@ -242,7 +242,7 @@ func (l *Link) record(pkt Packet, received time.Time) error {
 		rev:   received.UnixNano() - pkt.T3,
 		count: pkt.Count,
 	})
-	surprise := l.det.answered(pkt.Seq, rtt, received, l.win.lossRate())
+	surprise := l.det.answered(pkt.Seq, rtt, received, l.win.everydayLoss())
 	l.adapt(surprise)
 	if st := l.det.state; st != StateUp && st != StateDisabled {
 		l.setState(StateUp, received, "response")
@@ -276,6 +276,11 @@ func (l *Link) adapt(trouble bool) {
 func (l *Link) setState(to State, at time.Time, reason string) {
 	from := l.det.state
 	l.det.state = to
+	if to == StateDown {
+		for i := range l.pending {
+			l.pending[i].outage = true
+		}
+	}
 	l.events.publish(Event{LinkID: l.id, From: from, To: to, At: at, Reason: reason})
 }
 

@@ -103,6 +103,9 @@ const (
 type sample struct {
 	seq  uint64
 	lost bool
+	// outage marks a probe that timed out while the link was declared
+	// down: the link's failure, not its everyday loss.
+	outage bool
 	rtt  time.Duration // (T4-T1)-(T3-T2)
 	// fwd and rev are the one-way transit times T2-T1 and T4-T3 in ns. Each
 	// includes the offset between the two clocks, which cancels in every
@@ -113,24 +116,31 @@ type sample struct {
 
 // window is a ring of the most recent resolved probes.
 type window struct {
-	buf  []sample
-	next int
-	n    int
-	lost int
+	buf    []sample
+	next   int
+	n      int
+	lost   int
+	outage int // lost probes marked outage
 }
 
 func newWindow(size int) *window { return &window{buf: make([]sample, size)} }
 
 func (w *window) add(s sample) {
 	if w.n == len(w.buf) {
-		if w.buf[w.next].lost {
+		if old := w.buf[w.next]; old.lost {
 			w.lost--
+			if old.outage {
+				w.outage--
+			}
 		}
 	} else {
 		w.n++
 	}
 	if s.lost {
 		w.lost++
+		if s.outage {
+			w.outage++
+		}
 	}
 	w.buf[w.next] = s
 	w.next = (w.next + 1) % len(w.buf)
@@ -151,6 +161,18 @@ func (w *window) lossRate() float64 {
 		return 0
 	}
 	return float64(w.lost) / float64(w.n)
+}
+
+// everydayLoss is the loss rate without the probes lost while the link was
+// down: what the failure detector expects of a live link. A link that has
+// just failed is otherwise judged lossier, and the next failure is seen
+// later.
+func (w *window) everydayLoss() float64 {
+	n := w.n - w.outage
+	if n <= 0 {
+		return 0
+	}
+	return float64(w.lost-w.outage) / float64(n)
 }
 
 // answered returns the window's answered probes in sequence order.

@@ -27,12 +27,9 @@ type FailoverConfig struct {
 	Interval time.Duration
 	// Rate is the steady stream's messages per second. Default 500.
 	Rate int
-	// Settle is how long the network runs undisturbed before each failure.
-	// The monitors estimate probe loss over their window, and a failure's
-	// lost probes stay in it: failures in quick succession would make each
-	// detector assume a lossier link and wait longer, which says nothing
-	// about a link that fails once. Default: the probe timeout plus a
-	// window of probes (27.6 s at 100 ms), after which they have left it.
+	// Settle is how long the network runs undisturbed before each failure:
+	// long enough for the failed link's recent loss (its last 32 probes,
+	// which price it) to clear. Default 5 s.
 	Settle time.Duration
 	Logger *slog.Logger
 }
@@ -164,8 +161,7 @@ func RunFailover(ctx context.Context, w io.Writer, cfg FailoverConfig) ([]Failov
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Settle <= 0 {
-		w := monitor.DefaultWANConfig()
-		cfg.Settle = w.ProbeTimeout + time.Duration(w.Window)*cfg.Interval
+		cfg.Settle = 5 * time.Second
 	}
 	net, err := startWAN(ctx, cfg)
 	if err != nil {
