@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/internal/ports"
 )
 
 // system is one message path under test: publish at PubURL, subscribe at
@@ -26,15 +27,9 @@ type system struct {
 	close   func()
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
+// freeAddr returns a loopback host:port that is free and not handed out
+// before.
+func freeAddr() (string, error) { return ports.FreeAddr() }
 
 // waylineChain starts brokers A-B-C joined by tcp links, A dialing B and B
 // dialing C.
