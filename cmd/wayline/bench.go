@@ -98,7 +98,7 @@ failover_p99_ms=<x>.`, stderr)
 	fs.IntVar(&cfg.Trials, "trials", 20, "failures to time")
 	fs.DurationVar(&cfg.Interval, "interval", 100e6, "probe interval of every link")
 	fs.IntVar(&cfg.Rate, "rate", 500, "the stream's messages per second")
-	fs.DurationVar(&cfg.Settle, "settle", 0, "undisturbed time before each failure (default 5s)")
+	fs.DurationVar(&cfg.Settle, "settle", 0, "undisturbed time before each failure, longer than flap damping needs (default 20s)")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {

@@ -27,9 +27,12 @@ type FailoverConfig struct {
 	Interval time.Duration
 	// Rate is the steady stream's messages per second. Default 500.
 	Rate int
-	// Settle is how long the network runs undisturbed before each failure:
-	// long enough for the failed link's recent loss (its last 32 probes,
-	// which price it) to clear. Default 5 s.
+	// Settle is how long the network runs undisturbed before each failure.
+	// Failing one link again and again is what flap damping is for: every
+	// fall adds 1 to the link's penalty, which halves every 30 s, and above
+	// 3 the link is held down. Failures 20 s apart keep the penalty at
+	// about 2.7, so that every trial starts on the busiest link. Default
+	// 20 s.
 	Settle time.Duration
 	Logger *slog.Logger
 }
@@ -161,7 +164,7 @@ func RunFailover(ctx context.Context, w io.Writer, cfg FailoverConfig) ([]Failov
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Settle <= 0 {
-		cfg.Settle = 5 * time.Second
+		cfg.Settle = 20 * time.Second
 	}
 	net, err := startWAN(ctx, cfg)
 	if err != nil {
@@ -184,6 +187,11 @@ func RunFailover(ctx context.Context, w io.Writer, cfg FailoverConfig) ([]Failov
 	var trials []FailoverTrial
 	for i := 0; i < cfg.Trials && ctx.Err() == nil; i++ {
 		if err := sleepCtx(ctx, cfg.Settle); err != nil {
+			return trials, err
+		}
+		if err := foWait(ctx, "the stream on the busiest link", 60*time.Second, func() bool {
+			return foPath(pubB) == foPrimary && foPath(edge) == "wan.na.c1.b wan.eu"
+		}); err != nil {
 			return trials, err
 		}
 		tr, err := foTrial(ctx, pubB, edge, far, stream)
