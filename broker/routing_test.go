@@ -185,9 +185,16 @@ func TestProfilesAndDetours(t *testing.T) {
 	}
 }
 
-// TestFailoverKeepsDelivering kills the link a steady stream uses and
-// checks that the subscriber keeps receiving over the other path.
+// TestFailoverKeepsDelivering kills the link a steady stream uses, by an
+// outage or by killing the broker in the middle, and checks that the
+// subscriber keeps receiving over the other path.
 func TestFailoverKeepsDelivering(t *testing.T) {
+	for _, kill := range []string{"outage", "broker"} {
+		t.Run(kill, func(t *testing.T) { failover(t, kill) })
+	}
+}
+
+func failover(t *testing.T, kill string) {
 	n := newTestNet(t, netSpec{
 		brokers: []string{"x.a", "x.b", "x.c", "x.d"},
 		links:   []string{"x.a-x.b:udp", "x.b-x.d:udp", "x.a-x.c:udp", "x.c-x.d:udp"},
@@ -229,8 +236,11 @@ func TestFailoverKeepsDelivering(t *testing.T) {
 	for len(gaps) > 0 {
 		<-gaps
 	}
-	ab := linkOf(t, a, "x.b").ID
-	a.SetEmulation(ab, transports.EmulationSpec{Down: ptr(true)})
+	if kill == "outage" {
+		a.SetEmulation(linkOf(t, a, "x.b").ID, transports.EmulationSpec{Down: ptr(true)})
+	} else {
+		n.brokers["x.b"].Close()
+	}
 	waitPath(t, a, "default", "x.d", "x.a x.c x.d")
 	time.Sleep(500 * time.Millisecond)
 	cancel()
