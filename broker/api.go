@@ -29,6 +29,7 @@ type LinkInfo struct {
 	Dropped      uint64    `json:"dropped"`
 	DroppedBytes uint64    `json:"dropped_bytes"`
 	Ups          uint64    `json:"ups"`
+	Excluded     bool      `json:"excluded"` // taken out of routing by a control action
 	// Metrics are the link's measurements (see package monitor).
 	Metrics LinkMetrics `json:"metrics"`
 	// Emulation is the link's emulated conditions, or null.
@@ -149,7 +150,9 @@ type StatusInfo struct {
 	RecomputeUs    float64 `json:"route_recompute_mean_us"`
 	// RoutesChanged is when a next hop last changed, in any profile.
 	RoutesChanged time.Time `json:"routes_changed_at"`
-	Replies       int64     `json:"reply_routes"`
+	// Reports are the performance reports sent to the aggregator.
+	Reports ReportStats `json:"reports"`
+	Replies int64       `json:"reply_routes"`
 }
 
 // Links describes every link of the broker, sorted by peer.
@@ -169,7 +172,7 @@ func (b *Broker) Links() []LinkInfo {
 			MsgsSent: l.msgsSent.Load(), MsgsRecv: l.msgsRecv.Load(),
 			BytesSent: l.bytesSent.Load(), BytesRecv: l.bytesRecv.Load(),
 			Dropped: l.dropped.Load(), DroppedBytes: l.droppedBytes.Load(),
-			Ups:     l.ups.Load(),
+			Ups: l.ups.Load(), Excluded: l.excluded.Load(),
 			Metrics: linkMetrics(l.mon.Snapshot()),
 		}
 		if at := l.stateAt.Load(); at != 0 {
@@ -309,6 +312,7 @@ func (b *Broker) Status() StatusInfo {
 		Recomputes:     b.stats.recomputes.Load(),
 		RecomputeUs:    meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
 		RoutesChanged:  time.Unix(0, b.stats.routesChanged.Load()),
+		Reports:        b.reportStats(),
 		Replies:        b.replies.size.Load(),
 	}
 }

@@ -64,6 +64,7 @@ type Broker struct {
 	routes   atomic.Pointer[routeTable]
 	costKick chan struct{} // asks the cost loop for a review
 	replies  *replyMap
+	reporter reporter
 	internal *internal
 	dedup    *dedupTable
 	stats    brokerStats
@@ -209,6 +210,8 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.wg.Go(b.dispatch)
 	b.wg.Go(b.costLoop)
 	b.subscribeInternal(CtlSubject(b.cfg.Address), b.onControl)
+	b.subscribeInternal(PerfAckSubject(b.cfg.Address), b.onReportAck)
+	b.wg.Go(b.reportLoop)
 	b.log.Info("broker started",
 		slog.String("client", b.ClientURL()),
 		slog.String("leaf", b.LeafURL()),

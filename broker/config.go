@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/wayline/wayline/monitor"
@@ -36,6 +37,8 @@ type Config struct {
 	Monitor monitor.Config
 	// Routing sets how links are priced and how cost updates travel.
 	Routing Routing
+	// Report sets the performance reports sent to the domain's aggregator.
+	Report ReportConfig
 	// KnownLinks gives the two ends of every link of the network by id,
 	// when the whole topology is known: a cost update about a link from a
 	// broker that is not one of its ends is then refused. Optional.
@@ -86,6 +89,10 @@ type Config struct {
 	// (control messages). Empty: the PUT endpoints are open and no client
 	// may publish on reserved subjects.
 	AdminToken string
+	// OpenAdminHTTP leaves the PUT endpoints open even with an admin
+	// token: for a demo on loopback whose token only serves its own
+	// aggregator.
+	OpenAdminHTTP bool
 	// Logger receives the broker's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -184,6 +191,20 @@ func (r *Routing) profiles() []router.Profile {
 	return out
 }
 
+// ReportConfig sets a broker's performance reports.
+type ReportConfig struct {
+	// Domain is the aggregation domain: reports go to $WL.perf.<Domain>.
+	// Default: the first label of the broker's address (its
+	// super-super-cluster).
+	Domain string
+	// Interval is how often a report is written. Default 5 s.
+	Interval time.Duration
+	// MaxQueued and MaxQueuedBytes bound the reports kept until an
+	// aggregator acknowledges them; past them the oldest go. Defaults 720
+	// (an hour at 5 s) and 32 MiB.
+	MaxQueued, MaxQueuedBytes int
+}
+
 // LinkConfig is one overlay link of this broker.
 type LinkConfig struct {
 	ID        string // the link's UUID
@@ -228,6 +249,12 @@ func (c Config) withDefaults() (Config, error) {
 	if err := c.Monitor.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("monitor: %w", err))
 	}
+	if c.Report.Domain == "" {
+		c.Report.Domain, _, _ = strings.Cut(c.Address, ".")
+	}
+	setDefault(&c.Report.Interval, 5*time.Second)
+	setDefault(&c.Report.MaxQueued, 720)
+	setDefault(&c.Report.MaxQueuedBytes, 32<<20)
 	if err := c.Routing.withDefaults(); err != nil {
 		errs = append(errs, fmt.Errorf("routing: %w", err))
 	}

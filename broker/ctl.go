@@ -16,6 +16,7 @@ import (
 //	{"op": "monitoring", "link": "<id>", "enabled": false}     one link; "link" left out: every link
 //	{"op": "monitoring", "interval": "250ms", "adaptive": true}
 //	{"op": "emulation", "link": "<id>", "emulation": {"down": true}}
+//	{"op": "routing", "link": "<id>", "exclude": true}        take a link out of routing, or put it back
 //
 // The answer is {"ok": true, "broker": ..., "links": [...]} or {"ok": false,
 // "error": "..."}: an unknown operation or link, an interval outside
@@ -30,6 +31,7 @@ type CtlRequest struct {
 	Link string `json:"link,omitempty"`
 	MonitoringRequest
 	Emulation *transports.EmulationSpec `json:"emulation,omitempty"`
+	Exclude   *bool                     `json:"exclude,omitempty"`
 }
 
 // CtlReply answers a control message.
@@ -82,8 +84,18 @@ func (b *Broker) control(data []byte) ([]LinkInfo, error) {
 		if _, err := b.SetEmulation(req.Link, *req.Emulation); err != nil {
 			return nil, err
 		}
+	case "routing":
+		if req.Exclude == nil {
+			return nil, fmt.Errorf("%w: routing: exclude (true or false) is required", errBadRequest)
+		}
+		if req.Link == "" {
+			return nil, fmt.Errorf("%w: routing: link is required", errBadRequest)
+		}
+		if err := b.SetExcluded(req.Link, *req.Exclude); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("%w %q (want monitoring or emulation)", errUnknownOp, req.Op)
+		return nil, fmt.Errorf("%w %q (want monitoring, emulation or routing)", errUnknownOp, req.Op)
 	}
 	var out []LinkInfo
 	for _, l := range b.Links() {

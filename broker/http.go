@@ -31,7 +31,7 @@ func (b *Broker) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("broker %s: http: %w", b.cfg.Address, err)
 	}
-	if b.cfg.AdminToken == "" && !isLoopback(ln.Addr()) {
+	if (b.cfg.AdminToken == "" || b.cfg.OpenAdminHTTP) && !isLoopback(ln.Addr()) {
 		b.log.Warn("the admin API is open to anyone who reaches this address; set an admin token", slog.String("http", ln.Addr().String()))
 	}
 	b.httpLn = ln
@@ -79,7 +79,7 @@ func (b *Broker) Handler() http.Handler {
 // admin guards a handler that changes the network with the admin token.
 func (b *Broker) admin(h func(http.ResponseWriter, *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tok := b.cfg.AdminToken; tok != "" {
+		if tok := b.cfg.AdminToken; tok != "" && !b.cfg.OpenAdminHTTP {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="wayline"`)
@@ -144,10 +144,12 @@ type MonitoringRequest struct {
 	Enabled  *bool   `json:"enabled,omitempty"`
 	Interval *string `json:"interval,omitempty"` // a duration such as "250ms", within [10ms, 60s]
 	Adaptive *bool   `json:"adaptive,omitempty"`
+	// Reset puts back the configured interval and adaptive mode.
+	Reset bool `json:"reset,omitempty"`
 }
 
 func (req MonitoringRequest) change() (MonitoringChange, error) {
-	ch := MonitoringChange{Enabled: req.Enabled, Adaptive: req.Adaptive}
+	ch := MonitoringChange{Enabled: req.Enabled, Adaptive: req.Adaptive, Reset: req.Reset}
 	if req.Interval != nil {
 		d, err := time.ParseDuration(*req.Interval)
 		if err != nil {

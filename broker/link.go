@@ -26,6 +26,9 @@ type link struct {
 	mon  *monitor.Link                        // measurement and liveness
 	// stateAt is when the monitor last changed its verdict (unix ns).
 	stateAt atomic.Int64
+	// excluded takes the link out of routing (a control action).
+	excluded atomic.Bool
+	monCfg   monitor.Config // the configured measurement, for resets
 
 	msgsSent  atomic.Uint64
 	msgsRecv  atomic.Uint64
@@ -72,6 +75,7 @@ func newLink(b *Broker, cfg LinkConfig) *link {
 	if cfg.Monitor != nil {
 		mcfg = *cfg.Monitor
 	}
+	l.monCfg = mcfg
 	l.mon = l.newMonitor(mcfg)
 	return l
 }

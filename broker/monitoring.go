@@ -83,10 +83,25 @@ func (b *Broker) watchMonitor(ctx context.Context, l *link) {
 	}
 }
 
-// usable reports whether the link carries routes: it has a connection, and
-// its monitor has not declared it down.
+// usable reports whether the link carries routes: it has a connection, its
+// monitor has not declared it down, and no one took it out of routing.
 func (l *link) usable() bool {
-	return l.sess.Load() != nil && l.mon.State() != monitor.StateDown
+	return l.sess.Load() != nil && l.mon.State() != monitor.StateDown && !l.excluded.Load()
+}
+
+// SetExcluded takes a link out of routing (announced down, whatever its
+// measurements say) or puts it back. Outcomes: nil, or an error wrapping
+// ErrUnknownLink.
+func (b *Broker) SetExcluded(linkID string, exclude bool) error {
+	l, err := b.link(linkID)
+	if err != nil {
+		return err
+	}
+	if l.excluded.Swap(exclude) != exclude {
+		l.log.Info("link routing changed", slog.Bool("excluded", exclude))
+		b.kickCosts()
+	}
+	return nil
 }
 
 // MonitoringChange changes how links are measured; nil fields keep their
@@ -95,6 +110,9 @@ type MonitoringChange struct {
 	Enabled  *bool
 	Interval *time.Duration
 	Adaptive *bool
+	// Reset puts back the link's configured interval and adaptive mode
+	// first (other fields then apply on top).
+	Reset bool
 }
 
 // SetMonitoring changes measurement for one link, or for every link of the
@@ -120,6 +138,12 @@ func (b *Broker) SetMonitoring(linkID string, ch MonitoringChange) error {
 		return fmt.Errorf("%w: interval %v outside [%v, %v]", monitor.ErrBadConfig, *ch.Interval, monitor.MinInterval, monitor.MaxInterval)
 	}
 	for _, l := range links {
+		if ch.Reset {
+			if err := l.mon.SetInterval(l.monCfg.Interval); err != nil {
+				return err
+			}
+			l.mon.SetAdaptive(l.monCfg.Adaptive)
+		}
 		if ch.Interval != nil {
 			if err := l.mon.SetInterval(*ch.Interval); err != nil {
 				return err
@@ -131,7 +155,7 @@ func (b *Broker) SetMonitoring(linkID string, ch MonitoringChange) error {
 		if ch.Enabled != nil {
 			l.mon.SetEnabled(*ch.Enabled)
 		}
-		l.log.Info("monitoring changed", slog.Any("enabled", ch.Enabled), slog.Any("interval", ch.Interval), slog.Any("adaptive", ch.Adaptive))
+		l.log.Info("monitoring changed", slog.Any("enabled", ch.Enabled), slog.Any("interval", ch.Interval), slog.Any("adaptive", ch.Adaptive), slog.Bool("reset", ch.Reset))
 	}
 	return nil
 }

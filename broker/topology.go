@@ -27,6 +27,7 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 		Client:  tb.Client,
 		HTTP:    tb.HTTP,
 		Leaf:    tb.Leaf,
+		Report:  ReportConfig{Domain: tb.Domain},
 	}
 	if f.Admin != nil {
 		cfg.AdminToken = f.Admin.Token

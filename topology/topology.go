@@ -62,7 +62,10 @@ type File struct {
 	// Routing sets cost profiles and cost updates (see Routing).
 	Routing *Routing `yaml:"routing,omitempty"`
 	// Admin holds the network's admin token (see Admin).
-	Admin   *Admin   `yaml:"admin,omitempty"`
+	Admin *Admin `yaml:"admin,omitempty"`
+	// Aggregators collect the brokers' performance reports (see
+	// Aggregator); `wayline demo` starts them with the brokers.
+	Aggregators []Aggregator `yaml:"aggregators,omitempty"`
 	Brokers []Broker `yaml:"brokers"`
 	Links   []Link   `yaml:"links,omitempty"`
 }
@@ -88,11 +91,34 @@ type Broker struct {
 	// Leaf is the host:port where external nats-servers attach as leaf
 	// nodes; empty means a free loopback port chosen at start.
 	Leaf string `yaml:"leaf,omitempty"`
+	// Domain is the aggregation domain the broker reports to; empty means
+	// the first label of its address.
+	Domain string `yaml:"domain,omitempty"`
 	// TLS names the PEM files of tls links: the broker presents Cert and Key
 	// and trusts peers signed by CA, both when listening and when dialing.
 	// After Parse it holds the file's defaults too; Load resolves relative
 	// paths against the topology file's directory.
 	TLS *TLSFiles `yaml:"tls,omitempty"`
+}
+
+// Aggregator is an aggregator of the network: it connects to one of its
+// brokers as a NATS client and collects the reports of a domain ("*" for
+// every domain).
+//
+//	aggregators:
+//	  - domain: "*"
+//	    broker: na.cgl.c1.a          # the broker it connects to
+//	    http: 127.0.0.1:8080
+//	    db: sqlite:wayline.db        # or mysql://user:pw@tcp(host:port)/db
+//	    config: aggregator.yaml      # optional: rules and retention
+type Aggregator struct {
+	Domain string         `yaml:"domain"`
+	Broker router.Address `yaml:"broker"`
+	HTTP   string         `yaml:"http"`
+	DB     string         `yaml:"db,omitempty"`
+	// Config names the aggregator's configuration file; Load resolves a
+	// relative path against the topology file's directory.
+	Config string `yaml:"config,omitempty"`
 }
 
 // TLSFiles names the PEM files a broker uses for tls links.
@@ -147,6 +173,11 @@ func Load(path string) (*File, error) {
 	}
 	dir := filepath.Dir(path)
 	f.TLS.resolve(dir)
+	for i := range f.Aggregators {
+		if c := f.Aggregators[i].Config; c != "" && !filepath.IsAbs(c) {
+			f.Aggregators[i].Config = filepath.Join(dir, c)
+		}
+	}
 	for i := range f.Brokers {
 		f.Brokers[i].TLS.resolve(dir)
 	}

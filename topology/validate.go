@@ -55,6 +55,9 @@ func validate(f *File) error {
 	for i := range f.Links {
 		c.link(i, ids, triples)
 	}
+	for i := range f.Aggregators {
+		c.aggregator(i)
+	}
 	return errors.Join(c.errs...)
 }
 
@@ -77,6 +80,11 @@ func (c *checker) broker(i int) {
 	c.socket(item, "client", b.Client, true)
 	c.socket(item, "http", b.HTTP, true)
 	c.socket(item, "leaf", b.Leaf, false)
+	if b.Domain != "" {
+		if _, err := router.ParseAddress(b.Domain); err != nil || strings.Contains(b.Domain, ".") {
+			c.problemf(item, "domain", "%q is not a domain (one address label)", b.Domain)
+		}
+	}
 }
 
 func (c *checker) address(item string, i int, a router.Address) {
@@ -305,4 +313,19 @@ func (c *checker) brokerAt(a router.Address) (*Broker, bool) {
 		return nil, false
 	}
 	return &c.f.Brokers[i], true
+}
+
+// aggregator checks aggregators[i].
+func (c *checker) aggregator(i int) {
+	a := &c.f.Aggregators[i]
+	item := fmt.Sprintf("aggregators[%d] (%s)", i, a.Domain)
+	if a.Domain == "" {
+		c.problemf(item, "domain", "required (a first address label, or \"*\" for every domain)")
+	} else if a.Domain != "*" {
+		if _, err := router.ParseAddress(a.Domain); err != nil || strings.Contains(a.Domain, ".") {
+			c.problemf(item, "domain", "%q is not a domain (one address label, or \"*\")", a.Domain)
+		}
+	}
+	c.end(item, "broker", a.Broker)
+	c.socket(item, "http", a.HTTP, true)
 }

@@ -1,0 +1,82 @@
+-- Wayline aggregator schema, SQLite dialect: the tables of the MySQL
+-- dialect (sql/mysql/0001_init.sql explains the choices), in SQLite's types.
+--
+-- Times are INTEGER nanoseconds since the Unix epoch, UTC; zero means
+-- "never". Text compares byte-wise (SQLite's default BINARY collation).
+-- Counters are INTEGER holding the 64 bits of Go's uint64. NaN figures are
+-- NULL and infinite ones the largest double of their sign.
+--
+-- Unlike InnoDB, SQLite keeps a rowid table in rowid order; the index on
+-- (link_id, t) serves range reads and pruning. The runner applies each
+-- migration in one transaction.
+
+CREATE TABLE IF NOT EXISTS brokers (
+  id         INTEGER PRIMARY KEY,
+  address    TEXT NOT NULL UNIQUE,
+  domain     TEXT NOT NULL DEFAULT '',
+  first_seen INTEGER NOT NULL,
+  last_seen  INTEGER NOT NULL DEFAULT 0,
+  last_seq   INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS links (
+  id        TEXT NOT NULL PRIMARY KEY,
+  a_broker  INTEGER NOT NULL,
+  b_broker  INTEGER NOT NULL,
+  transport TEXT NOT NULL DEFAULT '',
+  last_seen INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS measurements (
+  id         INTEGER PRIMARY KEY,
+  link_id    TEXT NOT NULL,
+  broker_id  INTEGER NOT NULL,
+  t          INTEGER NOT NULL,
+  state      TEXT NOT NULL,
+  monitor    TEXT NOT NULL,
+  rtt        REAL,
+  lat_min    REAL,
+  lat_mean   REAL,
+  lat_p50    REAL,
+  lat_p90    REAL,
+  lat_p99    REAL,
+  lat_max    REAL,
+  jitter     REAL,
+  loss       REAL,
+  sent       INTEGER NOT NULL,
+  received   INTEGER NOT NULL,
+  lost       INTEGER NOT NULL,
+  win        INTEGER NOT NULL,
+  reordered  INTEGER NOT NULL,
+  duplicated INTEGER NOT NULL,
+  dropped    INTEGER NOT NULL,
+  costs      TEXT NOT NULL,
+  histogram  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS measurements_link_t ON measurements (link_id, t);
+
+CREATE TABLE IF NOT EXISTS reports (
+  id          INTEGER PRIMARY KEY,
+  broker_id   INTEGER NOT NULL,
+  seq         INTEGER NOT NULL,
+  t           INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  links       INTEGER NOT NULL,
+  gap         INTEGER NOT NULL,
+  bytes       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_received_at ON reports (received_at);
+
+CREATE TABLE IF NOT EXISTS actions (
+  id      INTEGER PRIMARY KEY,
+  t       INTEGER NOT NULL,
+  rule    TEXT NOT NULL,
+  broker  TEXT NOT NULL,
+  link    TEXT NOT NULL,
+  action  TEXT NOT NULL,
+  undoes  INTEGER NOT NULL,
+  ok      INTEGER NOT NULL,
+  error   TEXT NOT NULL,
+  request TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS actions_t ON actions (t);
