@@ -221,33 +221,7 @@ func checkSame(t testing.TB, got, want Report) {
 	t.Fatalf("reports differ:\ngot  %+v\nwant %+v", got, want)
 }
 
-// benchReports returns brokers reports of links links each, with figures
-// as the monitor produces them: full-precision delays, the monitor's bucket
-// bounds, whole counts.
+// benchReports returns brokers reports of links links each.
 func benchReports(brokers, links int) []Report {
-	rng := rand.New(rand.NewPCG(5, 6))
-	at := time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC)
-	reports := make([]Report, brokers)
-	for i := range reports {
-		r := Report{Broker: fmt.Sprintf("na.c%d.b%d", i/16, i%16), Domain: "na", Seq: 1000, Time: at, Interval: 5 * time.Second}
-		for j := range links {
-			base := 5 + rng.Float64()*80
-			l := Link{
-				ID: fmt.Sprintf("%08x-0000-4000-8000-%012x", i, j), A: r.Broker, B: fmt.Sprintf("eu.c%d.b%d", j/16, j%16),
-				Transport: "udp", State: "up", Monitor: "up",
-				RTT: 2 * base, Jitter: rng.Float64() * 3, Loss: rng.Float64() / 50, Dropped: uint64(rng.IntN(10)),
-				Latency: Summary{base * 0.95, base, base * 0.99, base * 1.05, base * 1.1, base * 1.2},
-				Samples: Samples{Sent: 100000, Received: 99000, Lost: 1000, Window: 256, Reordered: 3},
-				Costs:   []Cost{{Profile: "default", Value: base * 1.3}, {Profile: "latency", Value: base}},
-			}
-			l.Histogram.Missing = 2
-			k0 := 30 + rng.IntN(10)
-			for k := k0; k < k0+10; k++ {
-				l.Histogram.Buckets = append(l.Histogram.Buckets, Bucket{LE: 0.05 * math.Pow(10, float64(k)/10), Count: float64(1 + rng.IntN(50))})
-			}
-			r.Links = append(r.Links, l)
-		}
-		reports[i] = r
-	}
-	return reports
+	return Synthetic(brokers, links, time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC))
 }
