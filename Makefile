@@ -1,6 +1,7 @@
 # Wayline's build and test entry points.
 #
-#   make test    vet, then every test with the race detector (what CI runs)
+#   make test    vet, then every test with the race detector, the storage
+#                tests also against a throwaway MariaDB (what CI runs)
 #   make build   the wayline binary in ./wayline
 #   make fuzz    each fuzz target for FUZZTIME (default 30s)
 #   make bench   the overlay benchmark against NATS
@@ -8,9 +9,26 @@
 GO       ?= go
 FUZZTIME ?= 30s
 
-.PHONY: test vet build fuzz bench
+.PHONY: test vet build fuzz bench xmllint
 
-test: vet
+# The XML report tests also check every report against the XSD with
+# xmllint (libxml2), installed here when missing and root.
+xmllint:
+	@command -v xmllint >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "xmllint is missing: apt-get install libxml2-utils" >&2; exit 1; }; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q libxml2-utils >&2 || \
+	  { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libxml2-utils >&2; }; }
+
+# The storage tests also run against a private MariaDB server that
+# scripts/mariadb.sh starts (installing mariadb-server when missing and
+# root) and always stops afterwards; the tests' exit status is kept.
+test: vet xmllint
+	@out=$$(./scripts/mariadb.sh start) || exit 1; \
+	trap './scripts/mariadb.sh stop' EXIT; trap 'exit 130' INT TERM; \
+	WAYLINE_TEST_MYSQL=$${out#WAYLINE_TEST_MYSQL=}; export WAYLINE_TEST_MYSQL; \
+	WAYLINE_REQUIRE_MYSQL=1; export WAYLINE_REQUIRE_MYSQL; \
+	WAYLINE_REQUIRE_XMLLINT=1; export WAYLINE_REQUIRE_XMLLINT; \
+	echo "storage tests against $$WAYLINE_TEST_MYSQL"; \
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 vet:
@@ -28,6 +46,8 @@ fuzz:
 	$(GO) test -run=XXX -fuzz=FuzzDecodePacket -fuzztime=$(FUZZTIME) ./monitor/
 	$(GO) test -run=XXX -fuzz=FuzzParseAddress -fuzztime=$(FUZZTIME) ./router/
 	$(GO) test -run=XXX -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./topology/
+	$(GO) test -run=XXX -fuzz=FuzzDecodeReport -fuzztime=$(FUZZTIME) ./schema/
+	$(GO) test -run=XXX -fuzz=FuzzQuery -fuzztime=$(FUZZTIME) ./aggregator/
 
 bench:
 	$(GO) run ./cmd/wayline bench overlay --duration 5s

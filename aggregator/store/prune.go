@@ -1,0 +1,75 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// pruneChunk is how many rows one DELETE removes: each is its own short
+// transaction, so a prune of days of data never holds locks for long and
+// writers get in between.
+const pruneChunk = 5000
+
+// Prune deletes the measurements taken before before (by report time) and
+// the reports received before it (by the aggregator's clock), link by link
+// and a chunk at a time; brokers, links and actions stay. It returns how
+// many rows went, also when it fails or ctx ends part way, when what went
+// stays gone.
+func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
+	cut := dbTime(before)
+	var links []any
+	err := s.each(ctx, "SELECT id FROM links ORDER BY id", nil, func(rows *sql.Rows) error {
+		var id string
+		err := rows.Scan(&id)
+		links = append(links, id)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune: links: %w", err)
+	}
+	var n int64
+	delMeasurements := s.d.deleteSome("measurements", "link_id = ? AND t < ?")
+	for _, id := range links {
+		k, err := s.deleteAll(ctx, delMeasurements, id, cut)
+		n += k
+		if err != nil {
+			return n, fmt.Errorf("store: prune: measurements of link %s: %w", id, err)
+		}
+	}
+	k, err := s.deleteAll(ctx, s.d.deleteSome("reports", "received_at < ?"), cut)
+	n += k
+	if err != nil {
+		return n, fmt.Errorf("store: prune: reports: %w", err)
+	}
+	return n, nil
+}
+
+// deleteAll runs a chunked DELETE until it deletes less than a chunk.
+func (s *sqlStore) deleteAll(ctx context.Context, q string, args ...any) (int64, error) {
+	args = append(args, s.pruneChunk)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		k, err := s.deleteOnce(ctx, q, args)
+		n += k
+		if err != nil || k < int64(s.pruneChunk) {
+			return n, err
+		}
+	}
+}
+
+func (s *sqlStore) deleteOnce(ctx context.Context, q string, args []any) (int64, error) {
+	if s.d.serialWrites {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,328 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/wayline/wayline/schema"
+)
+
+// linksPerQuery is how many links one measurements query names. Each query
+// reads its links' ranges in key order, so the walk needs no sort however
+// many rows it streams.
+const linksPerQuery = 500
+
+// linkEnds is a link's row, with its ends as broker ids.
+type linkEnds struct {
+	a, b      int64
+	transport string
+}
+
+// names resolves the ids that measurement rows hold. It is loaded when a
+// walk starts and again when a row names a broker or link added since.
+type names struct {
+	brokers map[int64]string
+	links   map[string]linkEnds
+}
+
+func (s *sqlStore) loadNames(ctx context.Context) (*names, error) {
+	n := &names{brokers: map[int64]string{}, links: map[string]linkEnds{}}
+	err := s.each(ctx, "SELECT id, address FROM brokers", nil, func(rows *sql.Rows) error {
+		var id int64
+		var addr string
+		err := rows.Scan(&id, &addr)
+		n.brokers[id] = addr
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.each(ctx, "SELECT id, a_broker, b_broker, transport FROM links", nil, func(rows *sql.Rows) error {
+		var id string
+		var e linkEnds
+		err := rows.Scan(&id, &e.a, &e.b, &e.transport)
+		n.links[id] = e
+		return err
+	})
+	return n, err
+}
+
+// each runs a query and calls fn on every row.
+func (s *sqlStore) each(ctx context.Context, q string, args []any, fn func(*sql.Rows) error) error {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Measurements walks the measurements of [q.From, q.To) in link order,
+// then time, then the order they were stored (see Store.Measurements). A
+// zero From or To leaves that end open. Rows stream from the database as
+// fn takes them; fn's error stops the walk and is returned as it is, and
+// a row whose costs or histogram cannot be read stops it with an error.
+// Links heard of after the walk starts are not walked.
+func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func(Measurement) error) error {
+	nm, err := s.loadNames(ctx)
+	if err != nil {
+		return fmt.Errorf("store: measurements: %w", err)
+	}
+	ids := slices.Clone(q.Links)
+	if len(ids) == 0 {
+		for id := range nm.links {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	lo, hi := span(q.From, q.To)
+	w := walk{s: s, names: nm, fn: fn}
+	err = chunks(len(ids), linksPerQuery, func(i, j int) error {
+		args := make([]any, 0, j-i+2)
+		for _, id := range ids[i:j] {
+			args = append(args, id)
+		}
+		args = append(args, lo, hi)
+		return w.query(ctx, "SELECT "+selectMeasurement+" FROM measurements WHERE link_id IN ("+placeholders(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, id", args)
+	})
+	if err != nil && !w.fnErr {
+		return fmt.Errorf("store: measurements: %w", err)
+	}
+	return err
+}
+
+const selectMeasurement = `link_id, broker_id, t, state, monitor,
+  rtt, lat_min, lat_mean, lat_p50, lat_p90, lat_p99, lat_max, jitter, loss,
+  sent, received, lost, win, reordered, duplicated, dropped, costs, histogram`
+
+// walk is one Measurements call.
+type walk struct {
+	s     *sqlStore
+	names *names
+	fn    func(Measurement) error
+	fnErr bool            // the error came from fn
+	tried map[string]bool // see reload
+	// the last row's strings, kept when the next row repeats them
+	link, costs, hist string
+	lastCosts         []schema.Cost
+	lastHist          schema.Histogram
+}
+
+// query streams one query's rows to fn.
+func (w *walk) query(ctx context.Context, q string, args []any) error {
+	rows, err := w.s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var (
+		link, costs, hist                                   sql.RawBytes
+		bid, t, sent, recv, lost, win, reord, dup, dropped  int64
+		rtt, lmin, lmean, lp50, lp90, lp99, lmax, jit, loss sql.NullFloat64
+		state, monitor                                      string
+	)
+	for rows.Next() {
+		err := rows.Scan(&link, &bid, &t, &state, &monitor,
+			&rtt, &lmin, &lmean, &lp50, &lp90, &lp99, &lmax, &jit, &loss,
+			&sent, &recv, &lost, &win, &reord, &dup, &dropped, &costs, &hist)
+		if err != nil {
+			return err
+		}
+		m := Measurement{Time: goTime(t), Link: schema.Link{
+			State: state, Monitor: monitor, RTT: goFloat(rtt),
+			Latency: schema.Summary{Min: goFloat(lmin), Mean: goFloat(lmean), P50: goFloat(lp50),
+				P90: goFloat(lp90), P99: goFloat(lp99), Max: goFloat(lmax)},
+			Jitter: goFloat(jit), Loss: goFloat(loss),
+			Samples: schema.Samples{Sent: uint64(sent), Received: uint64(recv), Lost: uint64(lost),
+				Window: int(win), Reordered: uint64(reord), Duplicated: uint64(dup)},
+			Dropped: uint64(dropped),
+		}}
+		if err := w.fill(ctx, &m, link, bid, costs, hist); err != nil {
+			return err
+		}
+		if err := w.fn(m); err != nil {
+			w.fnErr = true
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// fill sets what a row holds by reference or as text: the link's id, ends
+// and transport, the broker, the costs and the histogram. Consecutive rows
+// mostly repeat the link and often the costs and histogram, so each string
+// is made once per change, and each decoded value copied.
+func (w *walk) fill(ctx context.Context, m *Measurement, link []byte, bid int64, costs, hist []byte) error {
+	if string(link) != w.link {
+		w.link = string(link)
+	}
+	ends, ok := w.names.links[w.link]
+	addr, okb := w.names.brokers[bid]
+	if !ok || !okb {
+		if err := w.reload(ctx, bid); err != nil {
+			return err
+		}
+		ends, addr = w.names.links[w.link], w.names.brokers[bid]
+	}
+	m.Broker = addr
+	m.Link.ID, m.Link.A, m.Link.Transport = w.link, addr, ends.transport
+	// The stored link has the ends of its first report; the peer of this
+	// one is whichever end did not send it.
+	if peer := ends.b; peer != bid {
+		m.Link.B = w.names.brokers[peer]
+	} else {
+		m.Link.B = w.names.brokers[ends.a]
+	}
+	if string(costs) != w.costs {
+		c, err := decodeCosts(string(costs))
+		if err != nil {
+			return fmt.Errorf("link %s: %w", w.link, err)
+		}
+		w.costs, w.lastCosts = string(costs), c
+	}
+	if string(hist) != w.hist {
+		h, err := decodeHistogram(string(hist))
+		if err != nil {
+			return fmt.Errorf("link %s: %w", w.link, err)
+		}
+		w.hist, w.lastHist = string(hist), h
+	}
+	m.Link.Costs = slices.Clone(w.lastCosts)
+	m.Link.Histogram = schema.Histogram{Missing: w.lastHist.Missing, Buckets: slices.Clone(w.lastHist.Buckets)}
+	return nil
+}
+
+// reload loads the names again for a row of w.link from broker bid that
+// they lack, once per such pair, so that rows stored without their broker
+// or link (which Save never does) do not reload each time.
+func (w *walk) reload(ctx context.Context, bid int64) error {
+	miss := fmt.Sprint(w.link, "\x00", bid)
+	if w.tried[miss] {
+		return nil
+	}
+	if w.tried == nil {
+		w.tried = map[string]bool{}
+	}
+	w.tried[miss] = true
+	nm, err := w.s.loadNames(ctx)
+	if err == nil {
+		w.names = nm
+	}
+	return err
+}
+
+// Reports lists the reports received in [from, to), by the aggregator's
+// clock (received_at), newest first; limit 0 lists all. A zero bound
+// leaves that end open.
+func (s *sqlStore) Reports(ctx context.Context, from, to time.Time, limit int) ([]ReportRow, error) {
+	lo, hi := span(from, to)
+	var out []ReportRow
+	err := s.each(ctx, `SELECT COALESCE(b.address, ''), r.seq, r.t, r.received_at, r.links, r.gap, r.bytes
+FROM reports r LEFT JOIN brokers b ON b.id = r.broker_id
+WHERE r.received_at >= ? AND r.received_at < ?
+ORDER BY r.received_at DESC, r.id DESC LIMIT ?`, []any{lo, hi, queryLimit(limit)}, func(rows *sql.Rows) error {
+		var r ReportRow
+		var seq, t, recv, gap int64
+		err := rows.Scan(&r.Broker, &seq, &t, &recv, &r.Links, &gap, &r.Bytes)
+		r.Seq, r.Time, r.Received, r.Gap = uint64(seq), goTime(t), goTime(recv), uint64(gap)
+		out = append(out, r)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: reports: %w", err)
+	}
+	return out, nil
+}
+
+// queryLimit is a LIMIT for limit, where 0 means none.
+func queryLimit(limit int) int64 {
+	if limit <= 0 {
+		return math.MaxInt64
+	}
+	return int64(limit)
+}
+
+// Brokers lists every broker heard of, by address. A broker known only as
+// a link's peer has an empty domain, a zero LastSeen and LastSeq 0.
+func (s *sqlStore) Brokers(ctx context.Context) ([]BrokerRow, error) {
+	var out []BrokerRow
+	err := s.each(ctx, "SELECT address, domain, first_seen, last_seen, last_seq FROM brokers ORDER BY address", nil, func(rows *sql.Rows) error {
+		var b BrokerRow
+		var first, last, seq int64
+		err := rows.Scan(&b.Address, &b.Domain, &first, &last, &seq)
+		b.FirstSeen, b.LastSeen, b.LastSeq = goTime(first), goTime(last), uint64(seq)
+		out = append(out, b)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: brokers: %w", err)
+	}
+	return out, nil
+}
+
+// Links lists every link heard of, by id, with the ends of its first
+// report and the transport and time of its latest. The row's last_seen is
+// written only with the row (see unwritten); the time of the link's latest
+// measurement, one index lookup away, is the later one unless pruned.
+func (s *sqlStore) Links(ctx context.Context) ([]LinkRow, error) {
+	var out []LinkRow
+	err := s.each(ctx, `SELECT l.id, COALESCE(a.address, ''), COALESCE(b.address, ''), l.transport,
+  `+s.d.greatest+`(l.last_seen, COALESCE((SELECT MAX(m.t) FROM measurements m WHERE m.link_id = l.id), 0))
+FROM links l LEFT JOIN brokers a ON a.id = l.a_broker LEFT JOIN brokers b ON b.id = l.b_broker
+ORDER BY l.id`, nil, func(rows *sql.Rows) error {
+		var l LinkRow
+		var last int64
+		err := rows.Scan(&l.ID, &l.A, &l.B, &l.Transport, &last)
+		l.LastSeen = goTime(last)
+		out = append(out, l)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: links: %w", err)
+	}
+	return out, nil
+}
+
+// RecordAction stores a control action.
+func (s *sqlStore) RecordAction(ctx context.Context, a Action) error {
+	if s.d.serialWrites {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO actions (t, rule, broker, link, action, undoes, ok, error, request)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, dbTime(a.Time), a.Rule, a.Broker, a.Link, a.Action, a.Undo, a.OK, a.Error, a.Request)
+	if err != nil {
+		return fmt.Errorf("store: record action: %w", err)
+	}
+	return nil
+}
+
+// Actions lists the actions taken in [from, to), newest first; limit 0
+// lists all. A zero bound leaves that end open.
+func (s *sqlStore) Actions(ctx context.Context, from, to time.Time, limit int) ([]Action, error) {
+	lo, hi := span(from, to)
+	var out []Action
+	err := s.each(ctx, `SELECT t, rule, broker, link, action, undoes, ok, error, request FROM actions
+WHERE t >= ? AND t < ? ORDER BY t DESC, id DESC LIMIT ?`, []any{lo, hi, queryLimit(limit)}, func(rows *sql.Rows) error {
+		var a Action
+		var t int64
+		err := rows.Scan(&t, &a.Rule, &a.Broker, &a.Link, &a.Action, &a.Undo, &a.OK, &a.Error, &a.Request)
+		a.Time = goTime(t)
+		out = append(out, a)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: actions: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,386 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// measurementCols are the columns one measurement fills, in the order
+// insertMeasurements and encodeTSV give them.
+var measurementCols = []string{
+	"link_id", "broker_id", "t", "state", "monitor",
+	"rtt", "lat_min", "lat_mean", "lat_p50", "lat_p90", "lat_p99", "lat_max", "jitter", "loss",
+	"sent", "received", "lost", "win", "reordered", "duplicated", "dropped",
+	"costs", "histogram",
+}
+
+var (
+	brokerCols = []string{"address", "domain", "first_seen", "last_seen", "last_seq"}
+	linkCols   = []string{"id", "a_broker", "b_broker", "transport", "last_seen"}
+	reportCols = []string{"broker_id", "seq", "t", "received_at", "links", "gap", "bytes"}
+)
+
+// saveAttempts is how often a batch is tried when the database reports a
+// deadlock or a lock timeout, which concurrent upserts of the same brokers
+// can cause on MySQL.
+const saveAttempts = 3
+
+// brokerSeen is what a batch says about one broker: seen reporting (last
+// > 0) or only named as a link's peer.
+type brokerSeen struct {
+	address, domain string
+	first, last     int64
+	seq             uint64
+}
+
+// linkSeen is what a batch says about one link.
+type linkSeen struct {
+	id, a, b, transport string
+	last                int64
+}
+
+// batchPlan is a batch's brokers and links, each once, sorted so that
+// concurrent batches lock shared rows in the same order.
+type batchPlan struct {
+	brokers      []brokerSeen
+	links        []linkSeen
+	measurements int
+}
+
+// plan gathers what a batch says about brokers and links: a broker's
+// latest report (by report time) sets its domain and sequence number, a
+// link's first report in the batch its ends, its latest the transport.
+func plan(batch []Received) batchPlan {
+	brokers := map[string]*brokerSeen{}
+	links := map[string]*linkSeen{}
+	var p batchPlan
+	see := func(addr string, t int64) *brokerSeen {
+		b := brokers[addr]
+		if b == nil {
+			b = &brokerSeen{address: addr, first: t}
+			brokers[addr] = b
+		}
+		b.first = min(b.first, t)
+		return b
+	}
+	for _, r := range batch {
+		rep := &r.Report
+		t := dbTime(rep.Time)
+		b := see(rep.Broker, t)
+		if t >= b.last {
+			b.last, b.seq = t, rep.Seq
+			if rep.Domain != "" {
+				b.domain = rep.Domain
+			}
+		}
+		for i := range rep.Links {
+			l := &rep.Links[i]
+			p.measurements++
+			if l.B != "" {
+				see(l.B, t)
+			}
+			ls := links[l.ID]
+			if ls == nil {
+				ls = &linkSeen{id: l.ID, a: rep.Broker, b: l.B, transport: l.Transport, last: t}
+				links[l.ID] = ls
+			}
+			if t >= ls.last {
+				ls.last = t
+				if l.Transport != "" {
+					ls.transport = l.Transport
+				}
+			}
+		}
+	}
+	for _, b := range brokers {
+		p.brokers = append(p.brokers, *b)
+	}
+	slices.SortFunc(p.brokers, func(x, y brokerSeen) int { return strings.Compare(x.address, y.address) })
+	for _, l := range links {
+		p.links = append(p.links, *l)
+	}
+	slices.SortFunc(p.links, func(x, y linkSeen) int { return strings.Compare(x.id, y.id) })
+	return p
+}
+
+// Save stores a batch in one transaction (see Store.Save). A link's end A
+// is taken to be the broker that reported it, whatever Link.A says, and
+// its end B the peer; Measurements gives them back that way. A deadlock or
+// lock timeout is retried up to saveAttempts times in all; any other error
+// rolls the batch back and is returned, and nothing of it is stored.
+func (s *sqlStore) Save(ctx context.Context, batch []Received) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	p := plan(batch)
+	if s.d.serialWrites {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	p.links = s.unwritten(p.links)
+	var err error
+	for attempt := 1; ; attempt++ {
+		var ids map[string]int64
+		if ids, err = s.save(ctx, batch, &p); err == nil {
+			s.remember(ids, p.links)
+			return nil
+		}
+		if attempt == saveAttempts || !s.d.retryable(err) || ctx.Err() != nil {
+			break
+		}
+		s.log.Warn("store: save: retrying", slog.Int("attempt", attempt), slog.Any("err", err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("store: save %d reports: %w", len(batch), err)
+}
+
+// unwritten leaves out the links whose row is as the batch would write
+// it: known, with the same transport. A link's row is written when it is
+// first heard of and when its transport changes, not on every report: its
+// last_seen comes from its measurements (see Links), which spares an
+// update per link per batch.
+func (s *sqlStore) unwritten(ls []linkSeen) []linkSeen {
+	s.cacheMu.RLock()
+	defer s.cacheMu.RUnlock()
+	out := ls[:0]
+	for _, l := range ls {
+		if tr, ok := s.transports[l.id]; !ok || tr != l.transport && l.transport != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// remember caches what a committed batch wrote.
+func (s *sqlStore) remember(ids map[string]int64, links []linkSeen) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	for a, id := range ids {
+		s.ids[a] = id
+	}
+	for _, l := range links {
+		s.transports[l.id] = l.transport
+	}
+}
+
+// save runs one attempt at a batch and returns the broker ids it learnt,
+// to be cached once committed.
+func (s *sqlStore) save(ctx context.Context, batch []Received, p *batchPlan) (map[string]int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if err := s.upsertBrokers(ctx, tx, p.brokers); err != nil {
+		return nil, fmt.Errorf("brokers: %w", err)
+	}
+	ids, err := s.brokerIDs(ctx, tx, p.brokers)
+	if err != nil {
+		return nil, fmt.Errorf("broker ids: %w", err)
+	}
+	if err := s.upsertLinks(ctx, tx, p.links, ids); err != nil {
+		return nil, fmt.Errorf("links: %w", err)
+	}
+	if s.load {
+		err = s.loadMeasurements(ctx, tx, batch, ids)
+	} else {
+		err = s.insertMeasurements(ctx, tx, batch, p.measurements, ids)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("measurements: %w", err)
+	}
+	if err := s.insertReports(ctx, tx, batch, ids); err != nil {
+		return nil, fmt.Errorf("reports: %w", err)
+	}
+	return ids, tx.Commit()
+}
+
+// chunks calls fn for consecutive [lo, hi) ranges of n items, each at most
+// per long.
+func chunks(n, per int, fn func(lo, hi int) error) error {
+	for lo := 0; lo < n; lo += per {
+		if err := fn(lo, min(lo+per, n)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqlStore) upsertBrokers(ctx context.Context, tx *sql.Tx, bs []brokerSeen) error {
+	tail := s.d.brokerUpsert()
+	return chunks(len(bs), s.d.maxVars/len(brokerCols), func(lo, hi int) error {
+		args := make([]any, 0, (hi-lo)*len(brokerCols))
+		for _, b := range bs[lo:hi] {
+			args = append(args, b.address, b.domain, b.first, b.last, dbCount(b.seq))
+		}
+		return s.exec(ctx, tx, insertRows("brokers", brokerCols, hi-lo, tail), args)
+	})
+}
+
+// brokerIDs maps every broker of the batch to its row id: from the cache,
+// or else from the table, where the upsert has just put it.
+func (s *sqlStore) brokerIDs(ctx context.Context, tx *sql.Tx, bs []brokerSeen) (map[string]int64, error) {
+	ids := make(map[string]int64, len(bs))
+	var missing []any
+	s.cacheMu.RLock()
+	for _, b := range bs {
+		if id, ok := s.ids[b.address]; ok {
+			ids[b.address] = id
+		} else {
+			missing = append(missing, b.address)
+		}
+	}
+	s.cacheMu.RUnlock()
+	err := chunks(len(missing), min(s.d.maxVars, 1000), func(lo, hi int) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id, address FROM brokers WHERE address IN ("+placeholders(hi-lo)+")", missing[lo:hi]...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var addr string
+			if err := rows.Scan(&id, &addr); err != nil {
+				return err
+			}
+			ids[addr] = id
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range bs {
+		if _, ok := ids[b.address]; !ok {
+			return nil, fmt.Errorf("broker %q not found after upsert", b.address)
+		}
+	}
+	return ids, nil
+}
+
+func (s *sqlStore) upsertLinks(ctx context.Context, tx *sql.Tx, ls []linkSeen, ids map[string]int64) error {
+	tail := s.d.linkUpsert()
+	return chunks(len(ls), min(1000, s.d.maxVars/len(linkCols)), func(lo, hi int) error {
+		args := make([]any, 0, (hi-lo)*len(linkCols))
+		for _, l := range ls[lo:hi] {
+			args = append(args, l.id, ids[l.a], ids[l.b], l.transport, l.last)
+		}
+		return s.exec(ctx, tx, insertRows("links", linkCols, hi-lo, tail), args)
+	})
+}
+
+// insertMeasurements writes every link of every report, s.chunk rows per
+// INSERT through a statement prepared once, and the remainder in one more
+// INSERT. It serves SQLite, and MySQL servers that refuse LOAD DATA
+// LOCAL (see bulk.go).
+func (s *sqlStore) insertMeasurements(ctx context.Context, tx *sql.Tx, batch []Received, n int, ids map[string]int64) error {
+	var (
+		args = make([]any, 0, min(n, s.chunk)*len(measurementCols))
+		rows = 0
+		text []byte // costs then histogram of one row, reused
+	)
+	flush := func() error {
+		var err error
+		if rows == s.chunk {
+			err = s.exec(ctx, tx, s.insertChunk, args)
+		} else {
+			_, err = tx.ExecContext(ctx, insertRows("measurements", measurementCols, rows, ""), args...)
+		}
+		args, rows = args[:0], 0
+		return err
+	}
+	for _, r := range batch {
+		rep := &r.Report
+		t, bid := dbTime(rep.Time), ids[rep.Broker]
+		for i := range rep.Links {
+			l := &rep.Links[i]
+			text = encodeCosts(text[:0], l.Costs)
+			costs := string(text)
+			text = encodeHistogram(text[:0], l.Histogram)
+			args = append(args, l.ID, bid, t, l.State, l.Monitor,
+				dbFloat(l.RTT), dbFloat(l.Latency.Min), dbFloat(l.Latency.Mean), dbFloat(l.Latency.P50),
+				dbFloat(l.Latency.P90), dbFloat(l.Latency.P99), dbFloat(l.Latency.Max),
+				dbFloat(l.Jitter), dbFloat(l.Loss),
+				dbCount(l.Samples.Sent), dbCount(l.Samples.Received), dbCount(l.Samples.Lost), int64(l.Samples.Window),
+				dbCount(l.Samples.Reordered), dbCount(l.Samples.Duplicated), dbCount(l.Dropped),
+				costs, string(text))
+			if rows++; rows == s.chunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if rows > 0 {
+		return flush()
+	}
+	return nil
+}
+
+func (s *sqlStore) insertReports(ctx context.Context, tx *sql.Tx, batch []Received, ids map[string]int64) error {
+	return chunks(len(batch), min(1000, s.d.maxVars/len(reportCols)), func(lo, hi int) error {
+		args := make([]any, 0, (hi-lo)*len(reportCols))
+		for _, r := range batch[lo:hi] {
+			args = append(args, ids[r.Report.Broker], dbCount(r.Report.Seq), dbTime(r.Report.Time),
+				dbTime(r.Received), len(r.Report.Links), dbCount(r.Gap), r.Bytes)
+		}
+		return s.exec(ctx, tx, insertRows("reports", reportCols, hi-lo, ""), args)
+	})
+}
+
+// maxStmts bounds the statements kept prepared: the multi-row statements
+// of the sizes batches usually have. Others are prepared each time.
+const maxStmts = 32
+
+// exec runs q in tx through a statement prepared once for the store, so
+// that the server parses it once per connection rather than per batch.
+func (s *sqlStore) exec(ctx context.Context, tx *sql.Tx, q string, args []any) error {
+	s.stmtMu.Lock()
+	st, ok := s.stmts[q]
+	s.stmtMu.Unlock()
+	if !ok {
+		var err error
+		if st, err = s.prepare(ctx, q); err != nil {
+			return err
+		}
+	}
+	if st == nil {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	}
+	ts := tx.StmtContext(ctx, st)
+	defer ts.Close()
+	_, err := ts.ExecContext(ctx, args...)
+	return err
+}
+
+// prepare prepares q and keeps it, unless maxStmts are kept already
+// (then it returns nil).
+func (s *sqlStore) prepare(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	full := len(s.stmts) >= maxStmts
+	s.stmtMu.Unlock()
+	if full {
+		return nil, nil
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if other, ok := s.stmts[q]; ok { // prepared meanwhile by another batch
+		st.Close()
+		return other, nil
+	}
+	s.stmts[q] = st
+	return st, nil
+}
