@@ -1,0 +1,269 @@
+// Package aggregator collects the performance reports of one domain's
+// brokers: it is an ordinary NATS client of a broker, subscribed to
+// $WL.perf.<domain>. It validates and stores every report (MySQL/MariaDB,
+// or an embedded file), keeps the latest view of every link, answers XPath
+// queries over the latest view and over stored history, and turns
+// threshold rules into control messages back to the brokers concerned.
+//
+// It acknowledges a report once it holds it, so a broker resends what it
+// never heard acknowledged; it keeps accepting reports while the database
+// is away, up to a bound, and says so on its health endpoint.
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wayline/wayline/aggregator/store"
+	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/schema"
+)
+
+// Config describes an aggregator. Zero fields take the defaults in their
+// comments; Domain and BrokerURL are required.
+type Config struct {
+	// Domain is the domain whose reports it collects ($WL.perf.<Domain>);
+	// "*" collects every domain's.
+	Domain string
+	// BrokerURL is the NATS URL of the broker it connects to.
+	BrokerURL string
+	// Token is the network's admin token: the aggregator signs in as the
+	// admin user, since acknowledging reports and sending control messages
+	// means publishing on reserved subjects.
+	Token string
+	// DB names the store: "mysql://user:pw@tcp(host:port)/db",
+	// "sqlite:PATH", or "" for sqlite:wayline.db.
+	DB string
+	// HTTP is the address of its HTTP API; empty for none.
+	HTTP string
+	// Rules are the threshold rules.
+	Rules []Rule
+	// Retention is how long raw measurements are kept. Default 7 days.
+	Retention time.Duration
+	// MaxReportBytes bounds one report; bigger ones are refused. Default
+	// 4 MiB.
+	MaxReportBytes int
+	// BufferReports bounds the reports held while the database is away;
+	// past it reports are not acknowledged (their brokers keep them).
+	// Default 20,000.
+	BufferReports int
+	// BatchSize and FlushEvery set the writes: a batch goes out when it
+	// holds BatchSize reports or FlushEvery has passed. Defaults 200 and
+	// 250 ms.
+	BatchSize  int
+	FlushEvery time.Duration
+	// QueryTimeout and QueryMaxResults cut XPath queries short. Defaults
+	// 5 s and 10,000 nodes.
+	QueryTimeout    time.Duration
+	QueryMaxResults int
+	// Logger receives the aggregator's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() error {
+	if c.Domain == "" {
+		return errors.New("aggregator: domain is required")
+	}
+	if c.BrokerURL == "" {
+		return errors.New("aggregator: broker URL is required")
+	}
+	for i := range c.Rules {
+		if err := c.Rules[i].compile(); err != nil {
+			return fmt.Errorf("aggregator: rules[%d]: %w", i, err)
+		}
+	}
+	if c.Retention <= 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.MaxReportBytes <= 0 {
+		c.MaxReportBytes = 4 << 20
+	}
+	if c.BufferReports <= 0 {
+		c.BufferReports = 20000
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 200
+	}
+	if c.FlushEvery <= 0 {
+		c.FlushEvery = 250 * time.Millisecond
+	}
+	if c.QueryTimeout <= 0 {
+		c.QueryTimeout = 5 * time.Second
+	}
+	if c.QueryMaxResults <= 0 {
+		c.QueryMaxResults = 10000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Aggregator is one running aggregator.
+type Aggregator struct {
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	nc    *nats.Conn
+
+	mu      sync.Mutex
+	latest  map[string]schema.Report // by broker
+	lastSeq map[string]uint64
+	missing map[string]map[uint64]bool // sequence numbers missed, by broker
+	buffer  []store.Received           // reports held for the database
+	applied map[actionKey]bool
+
+	stats   Stats
+	dbDown  atomic.Bool
+	dbErr   atomic.Value // string
+	kick    chan struct{}
+	rulesCh chan schema.Report // reports for the rules, which may wait on brokers
+	httpSrv *http.Server
+	httpLn  net.Listener
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Stats counts what the aggregator received and did.
+type Stats struct {
+	Received  atomic.Uint64 // reports accepted
+	Rejected  atomic.Uint64 // reports refused: too large, forbidden, malformed or invalid
+	Gaps      atomic.Uint64 // reports missed, by sequence number
+	Stored    atomic.Uint64 // reports written to the database
+	Unacked   atomic.Uint64 // reports not acknowledged because the buffer was full
+	Actions   atomic.Uint64 // control actions sent
+	Duplicate atomic.Uint64 // reports received again (a lost acknowledgement)
+}
+
+// New opens the store; Start connects and serves.
+func New(ctx context.Context, cfg Config) (*Aggregator, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg.DB, store.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("aggregator: %w", err)
+	}
+	return &Aggregator{
+		cfg:     cfg,
+		log:     cfg.Logger.With(slog.String("aggregator", cfg.Domain)),
+		store:   st,
+		latest:  make(map[string]schema.Report),
+		lastSeq: make(map[string]uint64),
+		missing: make(map[string]map[uint64]bool),
+		applied: make(map[actionKey]bool),
+		kick:    make(chan struct{}, 1),
+		rulesCh: make(chan schema.Report, 1024),
+	}, nil
+}
+
+// Start connects to the broker, subscribes to the domain's reports and
+// serves HTTP. On error everything started is stopped.
+func (a *Aggregator) Start(ctx context.Context) (err error) {
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	opts := []nats.Option{
+		nats.Name("wayline-aggregator-" + a.cfg.Domain),
+		nats.MaxReconnects(-1),
+		nats.Timeout(10 * time.Second),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			a.log.Warn("disconnected from the broker", slog.Any("err", err))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			a.log.Info("reconnected to the broker", slog.String("url", nc.ConnectedUrl()))
+		}),
+	}
+	if a.cfg.Token != "" {
+		opts = append(opts, nats.UserInfo(broker.AdminUser, a.cfg.Token))
+	}
+	nc, err := nats.Connect(a.cfg.BrokerURL, opts...)
+	if err != nil {
+		return fmt.Errorf("aggregator: connect %s: %w", a.cfg.BrokerURL, err)
+	}
+	a.nc = nc
+	sub, err := nc.Subscribe(broker.PerfSubject(a.cfg.Domain), a.onReport)
+	if err != nil {
+		return fmt.Errorf("aggregator: subscribe: %w", err)
+	}
+	_ = sub.SetPendingLimits(-1, 256<<20)
+	if err := nc.Flush(); err != nil {
+		return fmt.Errorf("aggregator: subscribe: %w", err)
+	}
+	if err := a.startHTTP(); err != nil {
+		return err
+	}
+	a.wg.Go(a.writeLoop)
+	a.wg.Go(a.pruneLoop)
+	a.wg.Go(a.rulesLoop)
+	a.log.Info("aggregator started", slog.String("domain", a.cfg.Domain), slog.String("broker", a.cfg.BrokerURL), slog.String("http", a.HTTPAddr()))
+	return nil
+}
+
+// HTTPAddr is the address the HTTP API listens on, or "".
+func (a *Aggregator) HTTPAddr() string {
+	if a.httpLn == nil {
+		return ""
+	}
+	return a.httpLn.Addr().String()
+}
+
+// Close stops the aggregator, writing what it holds if the database
+// lets it.
+func (a *Aggregator) Close() {
+	if a.nc != nil {
+		_ = a.nc.Drain()
+		a.nc.Close()
+	}
+	if a.httpSrv != nil {
+		_ = a.httpSrv.Close()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	a.flush(context.Background())
+	_ = a.store.Close()
+}
+
+// Healthy reports whether the database is reachable; when it is not, the
+// aggregator still accepts reports into its buffer.
+func (a *Aggregator) Healthy() (bool, string) {
+	if a.dbDown.Load() {
+		msg, _ := a.dbErr.Load().(string)
+		return false, msg
+	}
+	return true, ""
+}
+
+// pruneLoop deletes measurements older than the retention, hourly.
+func (a *Aggregator) pruneLoop() {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.store.Prune(a.ctx, time.Now().Add(-a.cfg.Retention)); err != nil {
+			a.log.Warn("prune failed", slog.Any("err", err))
+		} else if n > 0 {
+			a.log.Info("pruned old measurements", slog.Int64("rows", n))
+		}
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wayline/wayline/aggregator/store"
+	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/schema"
+)
+
+// onReport takes one report off the network: it checks it, holds it for
+// the database, updates the latest view, acknowledges it, and hands it to
+// the rules. A report that cannot be held (the buffer is full while the
+// database is away) is not acknowledged: its broker keeps it and sends it
+// again.
+func (a *Aggregator) onReport(m *nats.Msg) {
+	from := strings.TrimPrefix(m.Reply, broker.PerfAckSubject(""))
+	if len(m.Data) > a.cfg.MaxReportBytes {
+		a.reject(from, schema.ErrTooLarge, len(m.Data))
+		return
+	}
+	rep, err := schema.DecodeReport(m.Data, schema.Limits{MaxBytes: a.cfg.MaxReportBytes})
+	if err != nil {
+		a.reject(from, err, len(m.Data))
+		return
+	}
+	if a.cfg.Domain != AllDomains && rep.Domain != a.cfg.Domain {
+		a.reject(from, errors.New("report of domain "+rep.Domain), len(m.Data))
+		return
+	}
+	if from != "" && from != rep.Broker {
+		a.reject(from, errors.New("report of another broker ("+rep.Broker+")"), len(m.Data))
+		return
+	}
+	verdict := a.hold(rep, len(m.Data))
+	switch verdict {
+	case holdFull:
+		a.stats.Unacked.Add(1)
+		return
+	case holdDuplicate:
+		a.stats.Duplicate.Add(1)
+	case holdNew:
+		a.stats.Received.Add(1)
+		a.signal()
+		select {
+		case a.rulesCh <- rep:
+		default:
+			a.log.Warn("rules fall behind; a report was not evaluated", slog.String("broker", rep.Broker))
+		}
+	}
+	if m.Reply != "" {
+		_ = m.Respond([]byte(strconv.FormatUint(rep.Seq, 10)))
+	}
+}
+
+// AllDomains is the Domain of an aggregator that collects every domain's
+// reports.
+const AllDomains = "*"
+
+type holdVerdict int
+
+const (
+	holdNew       holdVerdict = iota // a report not seen before, now held
+	holdDuplicate                    // seen before: acknowledge again, keep nothing
+	holdFull                         // no room: do not acknowledge
+)
+
+// hold adds a report to the buffer and the latest view. A broker that
+// restarted numbers its reports from 1 again: a report with an old number
+// but a newer time starts its count afresh.
+func (a *Aggregator) hold(rep schema.Report, size int) holdVerdict {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	last, known := a.lastSeq[rep.Broker]
+	latest, hasLatest := a.latest[rep.Broker]
+	restarted := known && rep.Seq <= last && hasLatest && rep.Time.After(latest.Time)
+	missed := a.missing[rep.Broker]
+	if known && rep.Seq <= last && !restarted {
+		if !missed[rep.Seq] {
+			return holdDuplicate
+		}
+	}
+	if len(a.buffer) >= a.cfg.BufferReports {
+		return holdFull
+	}
+	var gap uint64
+	switch {
+	case restarted, !known:
+		a.missing[rep.Broker] = nil
+		a.lastSeq[rep.Broker] = rep.Seq
+	case rep.Seq > last:
+		gap = rep.Seq - last - 1
+		a.noteMissing(rep.Broker, last+1, rep.Seq)
+		a.lastSeq[rep.Broker] = rep.Seq
+	default: // a missed report, resent
+		delete(missed, rep.Seq)
+		a.stats.Gaps.Add(^uint64(0)) // one gap fewer
+	}
+	a.stats.Gaps.Add(gap)
+	a.buffer = append(a.buffer, store.Received{Report: rep, Received: time.Now(), Gap: gap, Bytes: size})
+	if !hasLatest || !rep.Time.Before(latest.Time) {
+		a.latest[rep.Broker] = rep
+	}
+	return holdNew
+}
+
+// maxMissing bounds the sequence numbers remembered as missed per broker.
+const maxMissing = 4096
+
+func (a *Aggregator) noteMissing(broker string, from, to uint64) {
+	if to-from > maxMissing {
+		from = to - maxMissing
+	}
+	m := a.missing[broker]
+	if m == nil {
+		m = map[uint64]bool{}
+		a.missing[broker] = m
+	}
+	for s := from; s < to && len(m) < maxMissing; s++ {
+		m[s] = true
+	}
+}
+
+// reject counts and logs a refused report, with the broker it came from
+// as its reply subject names it.
+func (a *Aggregator) reject(from string, err error, size int) {
+	a.stats.Rejected.Add(1)
+	a.log.Warn("report refused", slog.String("from", from), slog.Int("bytes", size), slog.Any("err", err))
+}
+
+func (a *Aggregator) signal() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes the buffer to the database in batches, and keeps
+// retrying, with backoff, while the database is away.
+func (a *Aggregator) writeLoop() {
+	t := time.NewTicker(a.cfg.FlushEvery)
+	defer t.Stop()
+	backoff := a.cfg.FlushEvery
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		case <-a.kick:
+			a.mu.Lock()
+			n := len(a.buffer)
+			a.mu.Unlock()
+			if n < a.cfg.BatchSize {
+				continue
+			}
+		}
+		if err := a.flush(a.ctx); err != nil {
+			select {
+			case <-a.ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = a.cfg.FlushEvery
+	}
+}
+
+// flush writes everything buffered, a batch at a time.
+func (a *Aggregator) flush(ctx context.Context) error {
+	for {
+		a.mu.Lock()
+		n := min(len(a.buffer), a.cfg.BatchSize)
+		batch := a.buffer[:n:n]
+		a.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := a.store.Save(wctx, batch)
+		cancel()
+		if err != nil {
+			if !a.dbDown.Swap(true) {
+				a.log.Error("database unavailable; holding reports", slog.Any("err", err))
+			}
+			a.dbErr.Store(err.Error())
+			return err
+		}
+		if a.dbDown.Swap(false) {
+			a.log.Info("database back")
+		}
+		a.mu.Lock()
+		a.buffer = a.buffer[n:]
+		if len(a.buffer) == 0 {
+			a.buffer = nil
+		}
+		a.mu.Unlock()
+		a.stats.Stored.Add(uint64(n))
+	}
+}

@@ -1,0 +1,349 @@
+package aggregator
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"html"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/antchfx/xpath"
+
+	"github.com/wayline/wayline/schema"
+)
+
+// ErrBadQuery wraps the XPath parser's complaint about a query.
+var ErrBadQuery = errors.New("bad XPath query")
+
+// ErrQueryLimit is returned when a query runs past its time limit.
+var ErrQueryLimit = errors.New("query cut off")
+
+// maxQueryLen bounds the text of a query.
+const maxQueryLen = 4096
+
+// Compile checks and compiles an XPath expression. Outcomes: the
+// expression, or an error wrapping ErrBadQuery with the parser's message.
+// Unlike xmlquery.Find it never panics on a bad expression.
+//
+// A compiled expression keeps state while it runs, so one must not be
+// evaluated by two goroutines at once: compiling is cheap, and each query
+// compiles its own.
+func Compile(q string) (expr *xpath.Expr, err error) {
+	if q == "" {
+		return nil, fmt.Errorf("%w: empty", ErrBadQuery)
+	}
+	if len(q) > maxQueryLen {
+		return nil, fmt.Errorf("%w: longer than %d bytes", ErrBadQuery, maxQueryLen)
+	}
+	defer func() {
+		// The XPath package panics on some malformed input.
+		if r := recover(); r != nil {
+			expr, err = nil, fmt.Errorf("%w: %v", ErrBadQuery, r)
+		}
+	}()
+	if _, err := xpath.Compile(q); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+	}
+	e, err := xpath.Compile(descendantSteps(q))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadQuery, err)
+	}
+	return e, nil
+}
+
+// descendantSteps rewrites "//name[condition]" as
+// "/descendant::name[condition]" wherever the two are the same: the step
+// has one predicate, and it is a comparison that uses neither position()
+// nor last(). Both select the matching elements below the context, in
+// document order, but the XPath package runs the first form as a child
+// step from every node of the document, several times slower, because it
+// takes any predicate holding a number for a positional one.
+func descendantSteps(q string) string {
+	var out []byte
+	last := 0
+	for i := 0; i+1 < len(q); i++ {
+		switch q[i] {
+		case '\'', '"':
+			if j := strings.IndexByte(q[i+1:], q[i]); j >= 0 {
+				i += j + 1
+				continue
+			}
+			return q
+		case '/':
+			if q[i+1] != '/' {
+				continue
+			}
+			if rewritable(q[i+2:]) {
+				out = append(out, q[last:i]...)
+				out = append(out, "/descendant::"...)
+				last = i + 2
+			}
+			i++
+		}
+	}
+	if out == nil {
+		return q
+	}
+	return string(append(out, q[last:]...))
+}
+
+// rewritable reports whether s, which follows "//", starts with a name
+// test and one predicate that is not positional.
+func rewritable(s string) bool {
+	i := skipSpace(s, 0)
+	j := i
+	for j < len(s) && (s[j] == '*' || s[j] == '_' || s[j] == '-' || s[j] == '.' ||
+		'a' <= s[j] && s[j] <= 'z' || 'A' <= s[j] && s[j] <= 'Z' || '0' <= s[j] && s[j] <= '9') {
+		j++
+	}
+	if j == i || s[i] == '.' || s[i] == '-' || ('0' <= s[i] && s[i] <= '9') {
+		return false
+	}
+	if s[i] == '*' && j != i+1 {
+		return false
+	}
+	j = skipSpace(s, j)
+	if j >= len(s) || s[j] != '[' {
+		return false
+	}
+	end, compare := predicateEnd(s, j)
+	if end < 0 || !compare {
+		return false
+	}
+	pred := s[j+1 : end]
+	if positionCall.MatchString(pred) {
+		return false
+	}
+	k := skipSpace(s, end+1)
+	return k >= len(s) || s[k] != '['
+}
+
+var positionCall = regexp.MustCompile(`(position|last)\s*\(`)
+
+// predicateEnd finds the "]" closing the predicate opened at s[open], and
+// whether the predicate holds a comparison outside parentheses and nested
+// predicates, which makes its value a boolean. It returns -1 when the
+// predicate does not close.
+func predicateEnd(s string, open int) (end int, compare bool) {
+	depth := 0
+	for i := open + 1; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\'', '"':
+			j := strings.IndexByte(s[i+1:], c)
+			if j < 0 {
+				return -1, false
+			}
+			i += j + 1
+		case '(', '[':
+			depth++
+		case ')':
+			depth--
+		case ']':
+			if depth == 0 {
+				return i, compare
+			}
+			depth--
+		case '=', '<', '>':
+			if depth == 0 {
+				compare = true
+			}
+		}
+	}
+	return -1, false
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// Result is the answer to a query: nodes, or a single value (a count, a
+// sum, a boolean, a string).
+type Result struct {
+	Nodes     []Node
+	Value     any // float64, bool or string when the query is not a node set
+	Truncated bool
+}
+
+// Node is an element or an attribute a query found.
+type Node struct{ n nav }
+
+// Name is the node's name: an element's or an attribute's.
+func (n Node) Name() string { return n.n.LocalName() }
+
+// IsAttribute reports whether the node is an attribute.
+func (n Node) IsAttribute() bool { return n.n.a >= 0 }
+
+// Value is an attribute's value; "" for an element.
+func (n Node) Value() string { return n.n.Value() }
+
+// LinkID is the id of the link the node is in, or "" for a node above
+// links.
+func (n Node) LinkID() string { return n.n.LinkID() }
+
+// Evaluate runs a compiled expression on a view, stopping after max nodes
+// or when ctx ends. Outcomes: the result; an error wrapping ErrQueryLimit
+// when the time ran out; ErrBadQuery for an expression the engine
+// refuses at run time.
+func Evaluate(ctx context.Context, v *view, expr *xpath.Expr, max int) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrBadQuery, r)
+		}
+	}()
+	val := expr.Evaluate(newNav(v))
+	it, ok := val.(*xpath.NodeIterator)
+	if !ok {
+		return Result{Value: val}, nil
+	}
+	for i := 0; it.MoveNext(); i++ {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("%w after %d nodes: %w", ErrQueryLimit, len(res.Nodes), err)
+			}
+		}
+		if len(res.Nodes) >= max {
+			res.Truncated = true
+			break
+		}
+		res.Nodes = append(res.Nodes, Node{*it.Current().(*nav)})
+	}
+	return res, nil
+}
+
+// Query answers an XPath query on the latest view, or on stored history
+// when from is not zero (to defaults to now).
+func (a *Aggregator) Query(ctx context.Context, q string, from, to time.Time) (Result, error) {
+	expr, err := Compile(q)
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.QueryTimeout)
+	defer cancel()
+	var v *view
+	if from.IsZero() {
+		v = latestView(a.Latest(), time.Now())
+	} else {
+		if to.IsZero() {
+			to = time.Now()
+		}
+		if v, err = a.historyView(ctx, from, to); err != nil {
+			if ctx.Err() != nil {
+				return Result{}, fmt.Errorf("%w: %w", ErrQueryLimit, err)
+			}
+			return Result{}, err
+		}
+	}
+	return Evaluate(ctx, v, expr, a.cfg.QueryMaxResults)
+}
+
+// QueryReports answers an XPath query on reports, as the latest view
+// shows them (in the order given, at time at), stopping after max nodes.
+func QueryReports(ctx context.Context, reports []schema.Report, at time.Time, q string, max int) (Result, error) {
+	expr, err := Compile(q)
+	if err != nil {
+		return Result{}, err
+	}
+	return Evaluate(ctx, latestView(reports, at), expr, max)
+}
+
+// AppendXML writes a result as a document: <results query=".." count=".."
+// truncated="..">, holding the elements found, whole, and the attributes
+// found as <attribute name=".." value=".."/>; or, for a value, <results
+// query=".." type="number|boolean|string"> holding it as text.
+func (r Result) AppendXML(b []byte, q string) []byte {
+	b = append(b, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"...)
+	b = append(b, `<results query="`...)
+	b = appendXMLEscaped(b, q)
+	if r.Nodes == nil && r.Value != nil {
+		kind := "string"
+		switch r.Value.(type) {
+		case float64:
+			kind = "number"
+		case bool:
+			kind = "boolean"
+		}
+		b = append(b, `" type="`...)
+		b = append(b, kind...)
+		b = append(b, `">`...)
+		b = appendXMLEscaped(b, valueText(r.Value))
+		return append(b, "</results>\n"...)
+	}
+	b = append(b, `" count="`...)
+	b = strconv.AppendInt(b, int64(len(r.Nodes)), 10)
+	b = append(b, `" truncated="`...)
+	b = strconv.AppendBool(b, r.Truncated)
+	b = append(b, "\">\n"...)
+	for _, n := range r.Nodes {
+		if n.IsAttribute() {
+			b = append(b, `<attribute name="`...)
+			b = appendXMLEscaped(b, n.Name())
+			b = append(b, `" value="`...)
+			b = appendXMLEscaped(b, n.Value())
+			b = append(b, "\"/>\n"...)
+			continue
+		}
+		b = appendElement(b, n.n)
+		b = append(b, '\n')
+	}
+	return append(b, "</results>\n"...)
+}
+
+// appendElement writes the element n is on, with its attributes and
+// descendants; the document node writes its one child.
+func appendElement(b []byte, n nav) []byte {
+	if n.k == kDoc {
+		n.MoveToChild()
+	}
+	b = append(b, '<')
+	b = append(b, n.LocalName()...)
+	for a := n; a.MoveToNextAttribute(); {
+		b = append(b, ' ')
+		b = append(b, a.LocalName()...)
+		b = append(b, `="`...)
+		b = appendXMLEscaped(b, a.Value())
+		b = append(b, '"')
+	}
+	c := n
+	if !c.MoveToChild() {
+		return append(b, "/>"...)
+	}
+	b = append(b, '>')
+	for {
+		b = appendElement(b, c)
+		if !c.MoveToNext() {
+			break
+		}
+	}
+	b = append(b, "</"...)
+	b = append(b, n.LocalName()...)
+	return append(b, '>')
+}
+
+// appendXMLEscaped writes s as XML text or attribute value.
+func appendXMLEscaped(b []byte, s string) []byte {
+	var buf bytes.Buffer
+	if err := xml.EscapeText(&buf, []byte(s)); err != nil {
+		return append(b, html.EscapeString(s)...)
+	}
+	return append(b, buf.Bytes()...)
+}
+
+func valueText(v any) string {
+	switch x := v.(type) {
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	case string:
+		return x
+	}
+	return fmt.Sprint(v)
+}

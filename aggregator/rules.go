@@ -1,0 +1,216 @@
+package aggregator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/antchfx/xpath"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wayline/wayline/aggregator/store"
+	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/schema"
+)
+
+// Rule turns a condition on links into an action on them. When is an
+// XPath expression evaluated on every report (a document holding that
+// report's broker and its links, as in the latest view); every link
+// element it selects, or that contains a node it selects, is acted on.
+// With Undo, the action is undone when a link no longer matches.
+//
+//	rules:
+//	  - when: "//link[@loss > 0.05]"
+//	    do: {interval: 250ms}
+//	    undo: true
+//	  - when: "//link[latency/@p99 > 500]"
+//	    do: stop-measurement
+//	  - when: "//link[@loss > 0.2]"
+//	    do: exclude-from-routing
+//	    undo: true
+type Rule struct {
+	Name string `yaml:"name,omitempty"`
+	When string `yaml:"when"`
+	Do   Action `yaml:"do"`
+	Undo bool   `yaml:"undo,omitempty"`
+
+	expr *xpath.Expr
+}
+
+// Action is what a rule does to a link: set its measurement interval,
+// stop or start measurement, or take it out of routing or put it back.
+type Action struct {
+	Interval time.Duration
+	Op       string // stop-measurement, start-measurement, exclude-from-routing, include-in-routing; "" with Interval
+}
+
+// The actions a rule may take.
+const (
+	OpStop    = "stop-measurement"
+	OpStart   = "start-measurement"
+	OpExclude = "exclude-from-routing"
+	OpInclude = "include-in-routing"
+)
+
+// UnmarshalYAML reads an action written as one of the operation names or
+// as {interval: 250ms}.
+func (a *Action) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		switch n.Value {
+		case OpStop, OpStart, OpExclude, OpInclude:
+			a.Op = n.Value
+			return nil
+		}
+		return fmt.Errorf("line %d: unknown action %q (want %s, %s, %s, %s or {interval: D})", n.Line, n.Value, OpStop, OpStart, OpExclude, OpInclude)
+	}
+	var m struct {
+		Interval string `yaml:"interval"`
+	}
+	if err := n.Decode(&m); err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(m.Interval)
+	if err != nil || d < 10*time.Millisecond || d > time.Minute {
+		return fmt.Errorf("line %d: interval %q: want a duration from 10ms to 60s", n.Line, m.Interval)
+	}
+	a.Interval = d
+	return nil
+}
+
+func (a Action) String() string {
+	if a.Op != "" {
+		return a.Op
+	}
+	return "interval " + a.Interval.String()
+}
+
+func (r *Rule) compile() error {
+	if r.When == "" {
+		return errors.New("when: required")
+	}
+	if r.Do.Op == "" && r.Do.Interval == 0 {
+		return errors.New("do: required")
+	}
+	e, err := Compile(r.When)
+	if err != nil {
+		return fmt.Errorf("when: %w", err)
+	}
+	r.expr = e
+	if r.Name == "" {
+		r.Name = r.When
+	}
+	return nil
+}
+
+// request is the control message that carries out the action on a link,
+// or undoes it.
+func (a Action) request(link string, undo bool) map[string]any {
+	req := map[string]any{"link": link}
+	switch {
+	case a.Op == OpStop || a.Op == OpStart:
+		req["op"] = "monitoring"
+		req["enabled"] = (a.Op == OpStart) != undo
+	case a.Op == OpExclude || a.Op == OpInclude:
+		req["op"] = "routing"
+		req["exclude"] = (a.Op == OpExclude) != undo
+	case undo:
+		req["op"] = "monitoring"
+		req["reset"] = true
+	default:
+		req["op"] = "monitoring"
+		req["interval"] = a.Interval.String()
+	}
+	return req
+}
+
+// actionKey names one rule applied to one link at one of its ends (each
+// end acts on its own measurements).
+type actionKey struct {
+	rule   int
+	broker string
+	link   string
+}
+
+// evaluate runs every rule on a report and acts on what changed.
+func (a *Aggregator) evaluate(rep schema.Report) {
+	if len(a.cfg.Rules) == 0 {
+		return
+	}
+	v := latestView([]schema.Report{rep}, rep.Time)
+	for i := range a.cfg.Rules {
+		r := &a.cfg.Rules[i]
+		matched := map[string]bool{}
+		res, err := Evaluate(a.ctx, v, r.expr, 1<<20)
+		if err != nil {
+			a.log.Warn("rule failed", slog.String("rule", r.Name), slog.Any("err", err))
+			continue
+		}
+		for _, n := range res.Nodes {
+			if id := n.LinkID(); id != "" {
+				matched[id] = true
+			}
+		}
+		for _, l := range rep.Links {
+			k := actionKey{i, rep.Broker, l.ID}
+			a.mu.Lock()
+			was := a.applied[k]
+			a.mu.Unlock()
+			switch {
+			case matched[l.ID] && !was:
+				a.act(r, k, rep.Broker, false)
+			case !matched[l.ID] && was && r.Undo:
+				a.act(r, k, rep.Broker, true)
+			}
+		}
+	}
+}
+
+// act sends one control message, waits for the broker's answer, and
+// records the action.
+func (a *Aggregator) act(r *Rule, k actionKey, brokerAddr string, undo bool) {
+	req := r.Do.request(k.link, undo)
+	js, _ := json.Marshal(req)
+	rec := store.Action{Time: time.Now(), Rule: r.Name, Broker: brokerAddr, Link: k.link, Action: r.Do.String(), Undo: undo, Request: string(js)}
+	if undo {
+		rec.Action = "undo " + rec.Action
+	}
+	msg, err := a.nc.Request(broker.CtlSubject(brokerAddr), js, 5*time.Second)
+	if err == nil {
+		var reply broker.CtlReply
+		if err = json.Unmarshal(msg.Data, &reply); err == nil && !reply.OK {
+			err = errors.New(reply.Error)
+		}
+	}
+	rec.OK = err == nil
+	if err != nil {
+		rec.Error = err.Error()
+		a.log.Warn("control action failed", slog.String("rule", r.Name), slog.String("broker", brokerAddr), slog.String("link", k.link), slog.Any("err", err))
+	} else {
+		a.mu.Lock()
+		a.applied[k] = !undo
+		a.mu.Unlock()
+		a.log.Info("control action", slog.String("rule", r.Name), slog.String("broker", brokerAddr), slog.String("link", k.link), slog.String("action", rec.Action))
+	}
+	a.stats.Actions.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.store.RecordAction(ctx, rec); err != nil {
+		a.log.Warn("recording an action failed", slog.Any("err", err))
+	}
+}
+
+// rulesLoop evaluates the rules on each report, apart from the receiving
+// path: an action waits for its broker's answer.
+func (a *Aggregator) rulesLoop() {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case rep := <-a.rulesCh:
+			a.evaluate(rep)
+		}
+	}
+}
