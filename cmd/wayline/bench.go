@@ -21,6 +21,7 @@ Experiments:
   failover-detect  how fast a dead link is declared down, and false downs without outages
   failover         time from a link failure to traffic on the other path, in a 6-broker WAN
   updates          cost update messages per minute in a 100-broker network, with and without the threshold
+  xml              XML document, XPath constraint and HTML table for a 16,000-link snapshot
 
 Run 'wayline bench <experiment> --help' for its flags.`)
 		if len(args) == 0 {
@@ -39,6 +40,8 @@ Run 'wayline bench <experiment> --help' for its flags.`)
 		return benchFailoverDetect(ctx, args[1:], stdout, stderr)
 	case "updates":
 		return benchUpdates(ctx, args[1:], stdout, stderr)
+	case "xml":
+		return benchXML(ctx, args[1:], stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("unknown experiment %q", args[0])}
 }
@@ -175,5 +178,26 @@ network carries per minute (every copy that crosses a link) in each.`, stderr)
 	}
 	cfg.Logger = log
 	_, err = bench.RunUpdates(ctx, stdout, cfg)
+	return err
+}
+
+func benchXML(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench xml", "bench xml [flags]", `
+Builds a snapshot of --links links (100 per broker, figures shaped like the
+monitor's) and times three steps on it: writing it as the XML document the
+aggregator serves, evaluating the XPath constraint
+`+bench.XMLConstraint+` on it, and rendering
+it as the HTML link table. Prints each step's median and worst time beside
+its target and the figure of the system Wayline descends from.`, stderr)
+	var cfg bench.XMLConfig
+	fs.IntVar(&cfg.Links, "links", 16000, "links in the snapshot")
+	fs.IntVar(&cfg.Rounds, "rounds", 21, "times each step runs")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if cfg.Links < 1 || cfg.Rounds < 1 {
+		return usageError{"--links and --rounds must be positive"}
+	}
+	_, err := bench.RunXML(ctx, stdout, cfg)
 	return err
 }

@@ -2,19 +2,30 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/wayline/wayline/aggregator"
 	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/topology"
 )
 
 //go:embed example.yaml
 var exampleTopology []byte
+
+//go:embed example-aggregator.yaml
+var exampleAggregator []byte
+
+// builtIn is the built-in example network, once parsed; its aggregator
+// takes the built-in rules.
+var builtIn *topology.File
 
 // shutdownGrace is how long a stopping broker lets its clients move away.
 const shutdownGrace = time.Second
@@ -35,35 +46,105 @@ reach subscribers at every other broker. Stop it with Ctrl-C.`, stderr)
 	var f *topology.File
 	if *topo == "" {
 		f, err = topology.Parse(exampleTopology)
+		builtIn = f
 	} else {
 		f, err = topology.Load(*topo)
 	}
 	if err != nil {
 		return err
 	}
-	brokers, err := startAll(ctx, f, log)
+	token := adminToken(f)
+	brokers, err := startAll(ctx, f, log, token)
 	if err != nil {
+		return err
+	}
+	aggs, err := startAggregators(ctx, f, brokers, token, log)
+	if err != nil {
+		closeAll(brokers)
 		return err
 	}
 	fmt.Fprintf(stdout, "network %q is running with %d brokers:\n", f.Name, len(brokers))
 	for _, b := range brokers {
 		fmt.Fprintf(stdout, "  %-24s clients %-24s http http://%s\n", b.Address(), b.ClientURL(), b.HTTPAddr())
 	}
+	for i, a := range aggs {
+		fmt.Fprintf(stdout, "  aggregator %-13s http http://%s\n", f.Aggregators[i].Domain, a.HTTPAddr())
+	}
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
 	<-ctx.Done()
+	for _, a := range aggs {
+		a.Close()
+	}
 	closeAll(brokers)
 	return nil
 }
 
+// adminToken is the network's admin token: the topology's or the
+// environment's, or else a random one for this run only, which serves the
+// demo's own aggregators (the brokers' HTTP admin API then stays open on
+// loopback).
+func adminToken(f *topology.File) (tok demoToken) {
+	if t := os.Getenv("WAYLINE_ADMIN_TOKEN"); t != "" {
+		return demoToken{value: t}
+	}
+	if f.Admin != nil && f.Admin.Token != "" {
+		return demoToken{value: f.Admin.Token}
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return demoToken{value: hex.EncodeToString(b), generated: true}
+}
+
+type demoToken struct {
+	value     string
+	generated bool
+}
+
+// startAggregators starts the aggregators the topology names.
+func startAggregators(ctx context.Context, f *topology.File, brokers []*broker.Broker, tok demoToken, log *slog.Logger) ([]*aggregator.Aggregator, error) {
+	var out []*aggregator.Aggregator
+	for _, ta := range f.Aggregators {
+		var url string
+		for _, b := range brokers {
+			if b.Address() == string(ta.Broker) {
+				url = b.ClientURL()
+			}
+		}
+		cfg := aggregator.Config{Domain: ta.Domain, BrokerURL: url, Token: tok.value, DB: ta.DB, HTTP: ta.HTTP, Logger: log}
+		if ta.Config != "" {
+			if err := readAggregatorFile(ta.Config, &cfg); err != nil {
+				return out, err
+			}
+		} else if f == builtIn {
+			if err := decodeAggregatorFile(exampleAggregator, "built-in aggregator config", &cfg); err != nil {
+				return out, err
+			}
+		}
+		a, err := aggregator.New(ctx, cfg)
+		if err == nil {
+			err = a.Start(ctx)
+		}
+		if err != nil {
+			for _, x := range out {
+				x.Close()
+			}
+			return nil, fmt.Errorf("aggregator %s: %w", ta.Domain, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
 // startAll starts every broker of f in this process; on failure it stops
 // those already started.
-func startAll(ctx context.Context, f *topology.File, log *slog.Logger) ([]*broker.Broker, error) {
+func startAll(ctx context.Context, f *topology.File, log *slog.Logger, tok demoToken) ([]*broker.Broker, error) {
 	var brokers []*broker.Broker
 	for _, tb := range f.Brokers {
 		cfg, err := broker.FromTopology(f, tb.Address)
 		if err == nil {
 			cfg.Logger = log
 			cfg.ShutdownGrace = shutdownGrace
+			cfg.AdminToken, cfg.OpenAdminHTTP = tok.value, tok.generated
 			var b *broker.Broker
 			if b, err = broker.New(cfg); err == nil {
 				if err = b.Start(ctx); err == nil {

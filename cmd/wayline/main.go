@@ -7,6 +7,8 @@
 //	wayline routes --broker URL                    a broker's routes, per cost profile
 //	wayline emulate --broker URL --link ID --down  change a link's emulated conditions
 //	wayline monitor --broker URL --interval 250ms  control link measurement
+//	wayline aggregator --domain D --broker URL     collect a domain's reports
+//	wayline query XPATH                            query an aggregator
 //	wayline bench overlay [--duration 5s]          Wayline against NATS, side by side
 //
 // Run `wayline <command> --help` for the flags of each.
@@ -39,6 +41,8 @@ func commands() []command {
 		{"routes", "show a broker's routes, per cost profile", runRoutes},
 		{"emulate", "change a link's emulated wide-area conditions", runEmulate},
 		{"monitor", "start or stop link measurement, or change its interval", runMonitor},
+		{"aggregator", "collect a domain's performance reports, answer queries, apply rules", runAggregator},
+		{"query", "run an XPath query on an aggregator", runQuery},
 		{"bench", "measure Wayline against NATS on this machine", runBench},
 	}
 }
@@ -155,3 +159,6 @@ func (lf *logFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, error)
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", *lf.format)}
 }
+
+// flagErrHelp is what a flag set returns for -h and --help.
+var flagErrHelp = flag.ErrHelp

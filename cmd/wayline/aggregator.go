@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/wayline/wayline/aggregator"
+)
+
+// aggregatorFile is the aggregator's configuration file.
+type aggregatorFile struct {
+	Rules     []aggregator.Rule `yaml:"rules"`
+	Retention string            `yaml:"retention,omitempty"`
+}
+
+func runAggregator(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("aggregator", "aggregator --domain D --broker URL [--db DSN] [--http ADDR] [--config FILE] [flags]", `
+Collects the performance reports of one domain's brokers: connects to a
+broker as a NATS client, subscribes to $WL.perf.<domain>, stores every
+report, keeps the latest view of every link, answers XPath queries
+(GET /api/xpath, or 'wayline query'), and turns the threshold rules of its
+config file into control messages to the brokers concerned.
+
+--db is mysql://user:pw@tcp(host:port)/db for MySQL or MariaDB, or
+sqlite:PATH for an embedded file store; without it the aggregator keeps
+its data in wayline.db in the working directory.
+
+The config file (YAML) holds the rules and the retention:
+
+  retention: 168h
+  rules:
+    - when: "//link[@loss > 0.05]"
+      do: {interval: 250ms}
+      undo: true
+    - when: "//link[latency/@p99 > 500]"
+      do: stop-measurement
+    - when: "//link[@loss > 0.2]"
+      do: exclude-from-routing
+      undo: true`, stderr)
+	domain := fs.String("domain", "", "the domain whose brokers report here; required")
+	brokerURL := fs.String("broker", "", "the NATS URL of a broker of the network; required")
+	db := fs.String("db", "", "mysql://user:pw@tcp(host:port)/db, or sqlite:PATH (default sqlite:wayline.db)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP API; empty for none")
+	config := fs.String("config", "", "configuration file (YAML) with rules and retention")
+	token := fs.String("token", os.Getenv("WAYLINE_ADMIN_TOKEN"), "the network's admin token (default $WAYLINE_ADMIN_TOKEN)")
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *domain == "" || *brokerURL == "" {
+		fs.Usage()
+		return usageError{"--domain and --broker are required"}
+	}
+	cfg := aggregator.Config{Domain: *domain, BrokerURL: *brokerURL, DB: *db, HTTP: *httpAddr, Token: *token, Logger: log}
+	if *config != "" {
+		if err := readAggregatorFile(*config, &cfg); err != nil {
+			return err
+		}
+	}
+	agg, err := aggregator.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := agg.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "aggregator %s: http http://%s\n", *domain, agg.HTTPAddr())
+	<-ctx.Done()
+	agg.Close()
+	return nil
+}
+
+func readAggregatorFile(path string, cfg *aggregator.Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return decodeAggregatorFile(data, path, cfg)
+}
+
+func decodeAggregatorFile(data []byte, path string, cfg *aggregator.Config) error {
+	var f aggregatorFile
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.Rules = f.Rules
+	if f.Retention != "" {
+		d, err := time.ParseDuration(f.Retention)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("config %s: retention: %q is not a positive duration", path, f.Retention)
+		}
+		cfg.Retention = d
+	}
+	return nil
+}
+
+func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("query", "query [--aggregator URL] [--from T] [--to T] XPATH", `
+Runs an XPath query on an aggregator and prints the answer (XML). Without
+--from it runs on the latest view: every broker's last report. With --from
+(and optionally --to) it runs on the stored history of that time range;
+times are RFC 3339 or durations back from now (--from 1h).
+
+  wayline query '//link[@loss > 0.01]/@id'
+  wayline query --from 1h 'count(//link[sample/@state = "down"])'`, stderr)
+	agg := fs.String("aggregator", "http://127.0.0.1:8080", "the aggregator's HTTP address")
+	from := fs.String("from", "", "start of the time range")
+	to := fs.String("to", "", "end of the time range (default now)")
+	if err := fs.Parse(args); err != nil {
+		if err == flagErrHelp {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageError{"one XPath query is required"}
+	}
+	v := url.Values{"q": {fs.Arg(0)}}
+	if *from != "" {
+		v.Set("from", *from)
+	}
+	if *to != "" {
+		v.Set("to", *to)
+	}
+	base := strings.TrimRight(*agg, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/xpath?"+v.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("query: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	_, err = stdout.Write(body)
+	return err
+}
