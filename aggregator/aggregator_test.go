@@ -15,8 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/nats-io/nats.go"
 
+	"github.com/wayline/wayline/aggregator/store"
 	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/monitor"
@@ -140,18 +142,96 @@ func TestBadQueries(t *testing.T) {
 // TestNoReportLostWhileTheAggregatorIsAway starts the aggregator late,
 // then stops and restarts it: every report arrives, in sequence, with no
 // gap.
+// outage is how long the aggregator, or its database, is away in the
+// tests that nothing is lost: the 60 s that brokers and aggregators
+// promise to bridge, or 5 s with -short.
+func outage() time.Duration {
+	if testing.Short() {
+		return 5 * time.Second
+	}
+	return 60 * time.Second
+}
+
+// TestNoReportLostWhileTheAggregatorIsAway: the brokers keep what they
+// could not deliver while their aggregator is down, and send it all when
+// it returns.
 func TestNoReportLostWhileTheAggregatorIsAway(t *testing.T) {
-	a, _, _ := pair(t, 50*time.Millisecond, nil)
+	t.Parallel()
+	const every = 250 * time.Millisecond
+	a, _, _ := pair(t, every, nil)
 	time.Sleep(time.Second) // reports queue at the brokers
 	db := "sqlite:" + filepath.Join(t.TempDir(), "agg.db")
 	agg := startAggregator(t, a.ClientURL(), nil, db)
-	waitFor(t, "the queued reports", 10*time.Second, func() bool { return agg.StatsSnapshot().Received >= 30 })
+	waitFor(t, "the queued reports", 10*time.Second, func() bool { return agg.StatsSnapshot().Received >= 8 })
 	agg.Close()
-	time.Sleep(time.Second)
+	time.Sleep(outage())
 	agg2 := startAggregator(t, a.ClientURL(), nil, db)
-	waitFor(t, "a broker's queue to drain", 10*time.Second, func() bool { return a.Status().Reports.Queued <= 1 })
-	waitFor(t, "everything stored", 10*time.Second, func() bool { return agg2.Buffered() == 0 })
-	reps, err := agg2.store.Reports(context.Background(), time.Time{}, time.Now().Add(time.Hour), 0)
+	waitFor(t, "a broker's queue to drain", 30*time.Second, func() bool { return a.Status().Reports.Queued <= 1 })
+	waitFor(t, "everything stored", 30*time.Second, func() bool { return agg2.Buffered() == 0 })
+	wantEverySeq(t, agg2.store, int(outage()/every)*3/4)
+	if st := agg2.StatsSnapshot(); st.Gaps != 0 {
+		t.Errorf("gaps %+v", st)
+	}
+}
+
+// TestNoReportLostWhileTheDatabaseIsAway: with its MySQL server out of
+// reach, the aggregator keeps taking reports into its buffer, says it is
+// degraded, and writes them all once the server is back.
+func TestNoReportLostWhileTheDatabaseIsAway(t *testing.T) {
+	t.Parallel()
+	dsn := testutil.MySQLTestDB(t)
+	cfg, err := mysql.ParseDSN(strings.TrimPrefix(dsn, "mysql://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testutil.NewProxy(t, cfg.Addr)
+	viaProxy := cfg.Clone()
+	viaProxy.Addr = proxy.Addr()
+	viaProxy.Timeout = 2 * time.Second
+
+	const every = 250 * time.Millisecond
+	a, _, _ := pair(t, every, nil)
+	agg := startAggregator(t, a.ClientURL(), nil, "mysql://"+viaProxy.FormatDSN())
+	health := "http://" + agg.HTTPAddr() + "/healthz"
+	waitFor(t, "reports stored", 10*time.Second, func() bool { return agg.StatsSnapshot().Stored >= 4 })
+
+	proxy.Down()
+	waitFor(t, "the health check to say degraded", 15*time.Second, func() bool {
+		code, body := get(t, health)
+		return code == http.StatusServiceUnavailable && strings.HasPrefix(body, "degraded")
+	})
+	before := agg.StatsSnapshot()
+	time.Sleep(outage())
+	during := agg.StatsSnapshot()
+	if code, body := get(t, health); code != http.StatusServiceUnavailable {
+		t.Errorf("health with the database away: %d %s", code, body)
+	}
+	// Two brokers report every 250 ms: the aggregator took in at least
+	// half of what they sent, and stored none of it.
+	if took, want := during.Received-before.Received, uint64(outage()/every); took < want {
+		t.Errorf("took %d reports while the database was away; want at least %d", took, want)
+	}
+	if during.Stored != before.Stored || during.Buffered == 0 {
+		t.Errorf("during the outage: stored %d -> %d, %d buffered", before.Stored, during.Stored, during.Buffered)
+	}
+
+	proxy.Up()
+	waitFor(t, "the health check to recover", 30*time.Second, func() bool {
+		code, _ := get(t, health)
+		return code == http.StatusOK
+	})
+	waitFor(t, "the buffer to drain", 30*time.Second, func() bool { return agg.Buffered() == 0 })
+	wantEverySeq(t, agg.store, int(outage()/every)*3/4)
+	if st := agg.StatsSnapshot(); st.Gaps != 0 || st.Rejected != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// wantEverySeq checks that st holds every report of every broker from
+// sequence number 1 to the last, at least least of them each.
+func wantEverySeq(t *testing.T, st store.Store, least int) {
+	t.Helper()
+	reps, err := st.Reports(context.Background(), time.Time{}, time.Now().Add(time.Hour), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,30 +242,23 @@ func TestNoReportLostWhileTheAggregatorIsAway(t *testing.T) {
 		}
 		seqs[r.Broker][r.Seq] = true
 	}
+	if len(seqs) != 2 {
+		t.Errorf("reports of %d brokers stored, want 2", len(seqs))
+	}
 	for brk, s := range seqs {
-		max := uint64(0)
+		last := uint64(0)
 		for q := range s {
-			max = ad(max, q)
+			last = max(last, q)
 		}
-		for q := uint64(1); q <= max; q++ {
+		for q := uint64(1); q <= last; q++ {
 			if !s[q] {
-				t.Errorf("%s: report %d of %d missing", brk, q, max)
+				t.Errorf("%s: report %d of %d missing", brk, q, last)
 			}
 		}
-		if max < 20 {
-			t.Errorf("%s: only %d reports", brk, max)
+		if last < uint64(least) {
+			t.Errorf("%s: only %d reports, want at least %d", brk, last, least)
 		}
 	}
-	if st := agg2.StatsSnapshot(); st.Gaps != 0 {
-		t.Errorf("gaps %+v", st)
-	}
-}
-
-func ad(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // TestRulesSteerBrokers: a rule slows a lossy link's probing, another takes

@@ -2,16 +2,12 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
+	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -34,39 +30,9 @@ func backends() []backend {
 			return "sqlite:" + filepath.Join(t.TempDir(), "wayline.db")
 		}},
 		{name: "mysql", dsn: func(t testing.TB) string {
-			base := os.Getenv("WAYLINE_TEST_MYSQL")
-			if base == "" {
-				if os.Getenv("WAYLINE_REQUIRE_MYSQL") != "" {
-					t.Fatal("WAYLINE_REQUIRE_MYSQL is set but WAYLINE_TEST_MYSQL is not")
-				}
-				t.Skip("WAYLINE_TEST_MYSQL is not set: no MySQL server to test against (scripts/mariadb.sh start runs one)")
-			}
-			return mysqlTestDB(t, base)
+			return testutil.MySQLTestDB(t)
 		}},
 	}
-}
-
-// mysqlTestDB names a database of a random name on base's server, which
-// Open creates, and drops it when t ends.
-func mysqlTestDB(t testing.TB, base string) string {
-	cfg, err := mysql.ParseDSN(strings.TrimPrefix(base, "mysql://"))
-	if err != nil {
-		t.Fatalf("WAYLINE_TEST_MYSQL: %v", err)
-	}
-	cfg.DBName = fmt.Sprintf("wayline_test_%016x", rand.Uint64())
-	t.Cleanup(func() {
-		server := cfg.Clone()
-		server.DBName = ""
-		db, err := mysqlDB(server)
-		if err == nil {
-			_, err = db.Exec("DROP DATABASE IF EXISTS " + quoteMySQLName(cfg.DBName))
-			db.Close()
-		}
-		if err != nil {
-			t.Errorf("drop test database %s: %v", cfg.DBName, err)
-		}
-	})
-	return "mysql://" + cfg.FormatDSN()
 }
 
 // open opens a store on dsn for t and closes it when t ends.
