@@ -57,10 +57,14 @@ type Config struct {
 	// Default 20,000.
 	BufferReports int
 	// BatchSize and FlushEvery set the writes: a batch goes out when it
-	// holds BatchSize reports or FlushEvery has passed. Defaults 200 and
-	// 250 ms.
+	// holds BatchSize reports or FlushEvery has passed. Defaults
+	// DefaultBatchSize and 250 ms.
 	BatchSize  int
 	FlushEvery time.Duration
+	// Writers are the batches written at once, each in its own
+	// transaction: a MySQL server stores rows on as many cores. Default
+	// DefaultWriters.
+	Writers int
 	// QueryTimeout and QueryMaxResults cut XPath queries short. Defaults
 	// 5 s and 10,000 nodes.
 	QueryTimeout    time.Duration
@@ -90,8 +94,11 @@ func (c *Config) defaults() error {
 	if c.BufferReports <= 0 {
 		c.BufferReports = 20000
 	}
+	if c.Writers <= 0 {
+		c.Writers = DefaultWriters
+	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 200
+		c.BatchSize = DefaultBatchSize
 	}
 	if c.FlushEvery <= 0 {
 		c.FlushEvery = 250 * time.Millisecond
@@ -108,6 +115,12 @@ func (c *Config) defaults() error {
 	return nil
 }
 
+// The defaults of Config's writes.
+const (
+	DefaultWriters   = 2
+	DefaultBatchSize = 200
+)
+
 // Aggregator is one running aggregator.
 type Aggregator struct {
 	cfg   Config
@@ -120,6 +133,7 @@ type Aggregator struct {
 	lastSeq map[string]uint64
 	missing map[string]map[uint64]bool // sequence numbers missed, by broker
 	buffer  []store.Received           // reports held for the database
+	writing int                        // reports of the buffer's being written
 	applied map[actionKey]bool
 
 	stats   Stats
@@ -207,7 +221,9 @@ func (a *Aggregator) Start(ctx context.Context) (err error) {
 	if err := a.startHTTP(); err != nil {
 		return err
 	}
-	a.wg.Go(a.writeLoop)
+	for range a.cfg.Writers {
+		a.wg.Go(a.writeLoop)
+	}
 	a.wg.Go(a.pruneLoop)
 	a.wg.Go(a.rulesLoop)
 	a.log.Info("aggregator started", slog.String("domain", a.cfg.Domain), slog.String("broker", a.cfg.BrokerURL), slog.String("http", a.HTTPAddr()))

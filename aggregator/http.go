@@ -159,7 +159,7 @@ func writeJSON(w http.ResponseWriter, v any) {
 func (a *Aggregator) Buffered() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.buffer)
+	return len(a.buffer) + a.writing
 }
 
 // StatsInfo is GET /api/stats.

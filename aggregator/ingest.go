@@ -87,7 +87,7 @@ func (a *Aggregator) hold(rep schema.Report, size int) holdVerdict {
 			return holdDuplicate
 		}
 	}
-	if len(a.buffer) >= a.cfg.BufferReports {
+	if len(a.buffer)+a.writing >= a.cfg.BufferReports {
 		return holdFull
 	}
 	var gap uint64
@@ -174,12 +174,20 @@ func (a *Aggregator) writeLoop() {
 	}
 }
 
-// flush writes everything buffered, a batch at a time.
+// flush writes everything buffered, a batch at a time. A batch being
+// written is out of the buffer but still counted in it (as writing), so
+// that several writers take different batches; one that fails goes back
+// to the front.
 func (a *Aggregator) flush(ctx context.Context) error {
 	for {
 		a.mu.Lock()
 		n := min(len(a.buffer), a.cfg.BatchSize)
 		batch := a.buffer[:n:n]
+		a.buffer = a.buffer[n:]
+		if len(a.buffer) == 0 {
+			a.buffer = nil
+		}
+		a.writing += n
 		a.mu.Unlock()
 		if n == 0 {
 			return nil
@@ -187,6 +195,12 @@ func (a *Aggregator) flush(ctx context.Context) error {
 		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := a.store.Save(wctx, batch)
 		cancel()
+		a.mu.Lock()
+		a.writing -= n
+		if err != nil {
+			a.buffer = append(batch, a.buffer...)
+		}
+		a.mu.Unlock()
 		if err != nil {
 			if !a.dbDown.Swap(true) {
 				a.log.Error("database unavailable; holding reports", slog.Any("err", err))
@@ -197,12 +211,6 @@ func (a *Aggregator) flush(ctx context.Context) error {
 		if a.dbDown.Swap(false) {
 			a.log.Info("database back")
 		}
-		a.mu.Lock()
-		a.buffer = a.buffer[n:]
-		if len(a.buffer) == 0 {
-			a.buffer = nil
-		}
-		a.mu.Unlock()
 		a.stats.Stored.Add(uint64(n))
 	}
 }

@@ -36,7 +36,7 @@ import (
 var loadCounter atomic.Uint64
 
 // loadMeasurementsSQL loads the rows of the reader named %s.
-var loadMeasurementsSQL = "LOAD DATA LOCAL INFILE 'Reader::%s' INTO TABLE measurements CHARACTER SET utf8mb4 " +
+var loadMeasurementsSQL = "LOAD DATA LOCAL INFILE 'Reader::%s' IGNORE INTO TABLE measurements CHARACTER SET utf8mb4 " +
 	`FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n' (` +
 	strings.Join(measurementCols, ", ") + ")"
 
@@ -68,23 +68,30 @@ func (s *sqlStore) loadMeasurements(ctx context.Context, tx *sql.Tx, batch []Rec
 	return warnings(ctx, tx)
 }
 
-// warnings fails if the last statement left warnings, naming the first.
+// warnings fails if the last statement left warnings, naming the first,
+// but for duplicate keys: a measurement stored already, which IGNORE
+// skips.
 func warnings(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, "SHOW WARNINGS LIMIT 1")
+	rows, err := tx.QueryContext(ctx, "SHOW WARNINGS")
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	if rows.Next() {
+	for rows.Next() {
 		var level, msg string
 		var code int
 		if err := rows.Scan(&level, &code, &msg); err != nil {
 			return err
 		}
-		return fmt.Errorf("load: %s %d: %s", level, code, msg)
+		if code != duplicateKey {
+			return fmt.Errorf("load: %s %d: %s", level, code, msg)
+		}
 	}
 	return rows.Err()
 }
+
+// duplicateKey is MySQL's ER_DUP_ENTRY.
+const duplicateKey = 1062
 
 // encodeTSV writes the measurements of a batch as LOAD DATA reads them,
 // one line each, columns in measurementCols order.

@@ -22,6 +22,11 @@ type dialect struct {
 	// transactionalDDL: SQLite can roll a migration back; MySQL commits
 	// each DDL statement by itself.
 	transactionalDDL bool
+	// keepStored ends an INSERT whose rows are skipped where their key is
+	// stored already, given a column of the key. Not INSERT IGNORE, which
+	// on MySQL also turns a value too long into a warning and a truncated
+	// value.
+	keepStored func(keyCol string) string
 	// createMigrations makes the migrations' own table.
 	createMigrations string
 	// onConflict starts the update clause of an upsert on a key column.
@@ -42,6 +47,7 @@ var mysqlDialect = &dialect{
 	name:             "mysql",
 	maxVars:          65535,
 	transactionalDDL: false,
+	keepStored:       func(col string) string { return " ON DUPLICATE KEY UPDATE " + col + " = " + col },
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INT NOT NULL PRIMARY KEY,
   name       VARCHAR(255) NOT NULL,
@@ -66,6 +72,7 @@ var sqliteDialect = &dialect{
 	maxVars:          32766,
 	serialWrites:     true,
 	transactionalDDL: true,
+	keepStored:       func(string) string { return " ON CONFLICT DO NOTHING" },
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER NOT NULL PRIMARY KEY,
   name       TEXT NOT NULL,
@@ -76,13 +83,19 @@ var sqliteDialect = &dialect{
 	greatest:   "MAX",
 	least:      "MIN",
 	deleteSome: func(table, where string) string {
-		return "DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table + " WHERE " + where + " LIMIT ?)"
+		return "DELETE FROM " + table + " WHERE rowid IN (SELECT rowid FROM " + table + " WHERE " + where + " LIMIT ?)"
 	},
 	retryable: func(err error) bool {
 		var se *sqlite.Error
 		// SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code.
 		return errors.As(err, &se) && (se.Code()&0xff == 5 || se.Code()&0xff == 6)
 	},
+}
+
+// insertNew is an INSERT of n rows of cols that skips those whose key
+// is stored already; cols[0] is part of the key.
+func (d *dialect) insertNew(table string, cols []string, n int) string {
+	return insertRows(table, cols, n, d.keepStored(cols[0]))
 }
 
 // insertRows is an INSERT of n rows of cols, then tail (an upsert clause or

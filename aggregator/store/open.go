@@ -107,7 +107,7 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 		log.Info("store: measurements written by "+by, slog.String("db", "mysql"))
 	}
 	s.chunk = min(1000, d.maxVars/len(measurementCols))
-	s.insertChunk = insertRows("measurements", measurementCols, s.chunk, "")
+	s.insertChunk = s.d.insertNew("measurements", measurementCols, s.chunk)
 	return s, nil
 }
 

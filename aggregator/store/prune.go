@@ -12,9 +12,13 @@ import (
 // writers get in between.
 const pruneChunk = 5000
 
+// pruneLinks is how many links one DELETE names: each one's old rows are
+// a range at the front of its part of the key, found without a scan.
+const pruneLinks = 500
+
 // Prune deletes the measurements taken before before (by report time) and
-// the reports received before it (by the aggregator's clock), link by link
-// and a chunk at a time; brokers, links and actions stay. It returns how
+// the reports received before it (by the aggregator's clock), pruneLinks
+// links and a chunk of rows at a time; brokers, links and actions stay. It returns how
 // many rows went, also when it fails or ctx ends part way, when what went
 // stays gone.
 func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
@@ -30,13 +34,17 @@ func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 		return 0, fmt.Errorf("store: prune: links: %w", err)
 	}
 	var n int64
-	delMeasurements := s.d.deleteSome("measurements", "link_id = ? AND t < ?")
-	for _, id := range links {
-		k, err := s.deleteAll(ctx, delMeasurements, id, cut)
+	err = chunks(len(links), pruneLinks, func(lo, hi int) error {
+		q := s.d.deleteSome("measurements", "link_id IN ("+placeholders(hi-lo)+") AND t < ?")
+		k, err := s.deleteAll(ctx, q, append(links[lo:hi:hi], cut)...)
 		n += k
 		if err != nil {
-			return n, fmt.Errorf("store: prune: measurements of link %s: %w", id, err)
+			return fmt.Errorf("store: prune: measurements of links %v to %v: %w", links[lo], links[hi-1], err)
 		}
+		return nil
+	})
+	if err != nil {
+		return n, err
 	}
 	k, err := s.deleteAll(ctx, s.d.deleteSome("reports", "received_at < ?"), cut)
 	n += k

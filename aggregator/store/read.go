@@ -93,7 +93,7 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 			args = append(args, id)
 		}
 		args = append(args, lo, hi)
-		return w.query(ctx, "SELECT "+selectMeasurement+" FROM measurements WHERE link_id IN ("+placeholders(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, id", args)
+		return w.query(ctx, "SELECT "+selectMeasurement+" FROM measurements WHERE link_id IN ("+placeholders(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
 	})
 	if err != nil && !w.fnErr {
 		return fmt.Errorf("store: measurements: %w", err)

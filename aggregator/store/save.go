@@ -179,12 +179,18 @@ func (s *sqlStore) save(ctx context.Context, batch []Received, p *batchPlan) (ma
 		return nil, err
 	}
 	defer tx.Rollback()
-	if err := s.upsertBrokers(ctx, tx, p.brokers); err != nil {
-		return nil, fmt.Errorf("brokers: %w", err)
-	}
-	ids, err := s.brokerIDs(ctx, tx, p.brokers)
-	if err != nil {
-		return nil, fmt.Errorf("broker ids: %w", err)
+	// The brokers' rows are written last when their ids are known, so that
+	// their locks are held only for the end of the transaction: another
+	// writer's batch, of other reports from the same brokers, waits on
+	// them only that long.
+	ids, known := s.cachedIDs(p.brokers)
+	if !known {
+		if err := s.upsertBrokers(ctx, tx, p.brokers); err != nil {
+			return nil, fmt.Errorf("brokers: %w", err)
+		}
+		if ids, err = s.brokerIDs(ctx, tx, p.brokers); err != nil {
+			return nil, fmt.Errorf("broker ids: %w", err)
+		}
 	}
 	if err := s.upsertLinks(ctx, tx, p.links, ids); err != nil {
 		return nil, fmt.Errorf("links: %w", err)
@@ -200,7 +206,28 @@ func (s *sqlStore) save(ctx context.Context, batch []Received, p *batchPlan) (ma
 	if err := s.insertReports(ctx, tx, batch, ids); err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
 	}
+	if known {
+		if err := s.upsertBrokers(ctx, tx, p.brokers); err != nil {
+			return nil, fmt.Errorf("brokers: %w", err)
+		}
+	}
 	return ids, tx.Commit()
+}
+
+// cachedIDs maps the batch's brokers to their row ids from the cache, and
+// says whether it knew them all.
+func (s *sqlStore) cachedIDs(bs []brokerSeen) (map[string]int64, bool) {
+	s.cacheMu.RLock()
+	defer s.cacheMu.RUnlock()
+	ids := make(map[string]int64, len(bs))
+	for _, b := range bs {
+		id, ok := s.ids[b.address]
+		if !ok {
+			return nil, false
+		}
+		ids[b.address] = id
+	}
+	return ids, true
 }
 
 // chunks calls fn for consecutive [lo, hi) ranges of n items, each at most
@@ -292,7 +319,7 @@ func (s *sqlStore) insertMeasurements(ctx context.Context, tx *sql.Tx, batch []R
 		if rows == s.chunk {
 			err = s.exec(ctx, tx, s.insertChunk, args)
 		} else {
-			_, err = tx.ExecContext(ctx, insertRows("measurements", measurementCols, rows, ""), args...)
+			_, err = tx.ExecContext(ctx, s.d.insertNew("measurements", measurementCols, rows), args...)
 		}
 		args, rows = args[:0], 0
 		return err
@@ -332,7 +359,7 @@ func (s *sqlStore) insertReports(ctx context.Context, tx *sql.Tx, batch []Receiv
 			args = append(args, ids[r.Report.Broker], dbCount(r.Report.Seq), dbTime(r.Report.Time),
 				dbTime(r.Received), len(r.Report.Links), dbCount(r.Gap), r.Bytes)
 		}
-		return s.exec(ctx, tx, insertRows("reports", reportCols, hi-lo, ""), args)
+		return s.exec(ctx, tx, s.d.insertNew("reports", reportCols, hi-lo), args)
 	})
 }
 

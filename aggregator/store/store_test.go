@@ -31,6 +31,7 @@ var suite = []struct {
 	{"Ping", testPing},
 	{"ConcurrentSaves", testConcurrentSaves},
 	{"WritePaths", testWritePaths},
+	{"SavedTwice", testSavedTwice},
 }
 
 func TestStore(t *testing.T) {
@@ -457,6 +458,32 @@ func testWritePaths(t *testing.T, dsn string) {
 		}
 		if reps, _ := s.Reports(ctx, at(50), time.Time{}, 0); len(reps) != 0 {
 			t.Errorf("load=%v: a failed batch left %d reports", load, len(reps))
+		}
+	}
+}
+
+// testSavedTwice: a batch stored again (retried after its commit went
+// through unheard, or written by two writers) leaves one row per
+// measurement and per report, through every write path.
+func testSavedTwice(t *testing.T, dsn string) {
+	s := open(t, dsn)
+	for i, load := range []bool{false, true} {
+		if load && s.d != mysqlDialect {
+			continue
+		}
+		s.load = load
+		batch := []Received{
+			rep("a", uint64(10*i+1), at(10*i), link("l1", "a", "b", 1), link("l2", "a", "c", 2)),
+			rep("b", uint64(10*i+1), at(10*i), link("l1", "b", "a", 3)),
+		}
+		save(t, s, batch...)
+		save(t, s, batch...)
+		save(t, s, batch[1])
+		if got := len(walkAll(t, s, MeasurementQuery{From: at(10 * i), To: at(10*i + 1)})); got != 3 {
+			t.Errorf("load=%v: %d measurements, want 3", load, got)
+		}
+		if got := count(t, s, "reports"); got != 2*(i+1) {
+			t.Errorf("load=%v: %d reports, want %d", load, got, 2*(i+1))
 		}
 	}
 }

@@ -22,6 +22,7 @@ Experiments:
   failover         time from a link failure to traffic on the other path, in a 6-broker WAN
   updates          cost update messages per minute in a 100-broker network, with and without the threshold
   xml              XML document, XPath constraint and HTML table for a 16,000-link snapshot
+  ingest           link measurements per second an aggregator stores, reports crossing a broker chain
 
 Run 'wayline bench <experiment> --help' for its flags.`)
 		if len(args) == 0 {
@@ -42,6 +43,8 @@ Run 'wayline bench <experiment> --help' for its flags.`)
 		return benchUpdates(ctx, args[1:], stdout, stderr)
 	case "xml":
 		return benchXML(ctx, args[1:], stdout, stderr)
+	case "ingest":
+		return benchIngest(ctx, args[1:], stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("unknown experiment %q", args[0])}
 }
@@ -72,19 +75,33 @@ ratio_vs_nats_leaf_throughput=<x.xx>.`, stderr)
 	}
 	cfg.Logger = log
 	cfg.Systems = strings.Split(*systems, ",")
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	_, err = bench.RunOverlay(ctx, stdout, cfg)
 	return err
+}
+
+// startCPUProfile profiles this process into the file path names, if
+// any, until the function it returns is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func benchFailover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -199,5 +216,49 @@ its target and the figure of the system Wayline descends from.`, stderr)
 		return usageError{"--links and --rounds must be positive"}
 	}
 	_, err := bench.RunXML(ctx, stdout, cfg)
+	return err
+}
+
+func benchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench ingest", "bench ingest [flags]", `
+Starts brokers A-B-C joined by tcp links, with an aggregator of their own
+storing into --db, and measures the link measurements stored per second
+for --duration, printing the rate every 10 s and over the run against the
+target of 100,000 per second.
+
+--path store times the aggregator's write path: batches of its batch size,
+as many at once as it has writers, of --brokers synthetic brokers' reports
+with --links links each. --path network sends those reports as XML from
+clients of C, as brokers do (on $WL.perf.na, each acknowledged,
+unacknowledged ones sent again), to a second aggregator at A, which
+decodes, holds and stores them; it acknowledges only what it can hold, so
+the rate is what it stores.
+
+For MariaDB, scripts/mariadb.sh start prints a server's DSN; add a
+database name to it.`, stderr)
+	var cfg bench.IngestConfig
+	fs.StringVar(&cfg.DB, "db", "", "the store (mysql://... or sqlite:PATH); default a temporary SQLite file")
+	fs.StringVar(&cfg.Path, "path", "store", "what is measured: store or network")
+	fs.DurationVar(&cfg.Duration, "duration", 60e9, "how long reports are sent")
+	fs.IntVar(&cfg.Brokers, "brokers", 200, "reporting brokers")
+	fs.IntVar(&cfg.Links, "links", 500, "links in each report")
+	fs.IntVar(&cfg.Publishers, "publishers", 4, "client connections sending reports (network path)")
+	fs.IntVar(&cfg.Window, "window", 8, "reports each connection keeps unacknowledged (network path)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if cfg.Duration <= 0 || cfg.Brokers < 1 || cfg.Links < 1 || cfg.Publishers < 1 || cfg.Window < 1 {
+		return usageError{"--duration, --brokers, --links, --publishers and --window must be positive"}
+	}
+	if cfg.Path != "store" && cfg.Path != "network" {
+		return usageError{fmt.Sprintf("--path %q: want store or network", cfg.Path)}
+	}
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	_, err = bench.RunIngest(ctx, stdout, cfg)
 	return err
 }

@@ -90,7 +90,7 @@ type Result struct {
 func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, error) {
 	cfg.defaults()
 	all := map[string]func() (*system, error){
-		"wayline":      func() (*system, error) { return waylineChain(ctx, cfg.Logger) },
+		"wayline":      func() (*system, error) { return waylineChain(ctx, cfg.Logger, "") },
 		"nats-leaf":    natsLeafChain,
 		"nats-cluster": natsCluster,
 	}

@@ -32,12 +32,12 @@ type system struct {
 func freeAddr() (string, error) { return ports.FreeAddr() }
 
 // waylineChain starts brokers A-B-C joined by tcp links, A dialing B and B
-// dialing C.
-func waylineChain(ctx context.Context, log *slog.Logger) (*system, error) {
+// dialing C; token, when not empty, is their admin token.
+func waylineChain(ctx context.Context, log *slog.Logger, token string) (*system, error) {
 	names := []string{"bench.c1.a", "bench.c1.b", "bench.c1.c"}
 	cfgs := make([]broker.Config, len(names))
 	for i, n := range names {
-		cfgs[i] = broker.Config{Address: n, Client: "127.0.0.1:0", Logger: log}
+		cfgs[i] = broker.Config{Address: n, Client: "127.0.0.1:0", Logger: log, AdminToken: token}
 	}
 	for i := 1; i < len(names); i++ {
 		addr, err := freeAddr()

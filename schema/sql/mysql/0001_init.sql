@@ -49,10 +49,13 @@ CREATE TABLE IF NOT EXISTS links (
 -- The primary key clusters rows by link then time, which is how they are
 -- read (a time range of some or all links) and pruned (per link, oldest
 -- first): a range read touches consecutive pages and needs no second
--- lookup. id breaks ties (both ends report a link at the same instant) and
--- keeps insertion order; AUTO_INCREMENT needs the index of its own.
+-- lookup. The reporting broker completes it (both ends report a link,
+-- often at the same instant), so a report stored twice (a batch retried
+-- after its commit went through unheard) is one row: the store inserts
+-- with IGNORE. There is no AUTO_INCREMENT column: it would need an index
+-- of its own, and its table lock would keep two writers from loading rows
+-- at once.
 CREATE TABLE IF NOT EXISTS measurements (
-  id         BIGINT NOT NULL AUTO_INCREMENT,
   link_id    VARCHAR(64) NOT NULL,
   broker_id  INT NOT NULL,
   t          BIGINT NOT NULL,
@@ -76,12 +79,13 @@ CREATE TABLE IF NOT EXISTS measurements (
   dropped    BIGINT NOT NULL,
   costs      TEXT NOT NULL,
   histogram  TEXT NOT NULL,
-  PRIMARY KEY (link_id, t, id),
-  KEY measurements_id (id)
+  PRIMARY KEY (link_id, t, broker_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 
 -- reports: every report received, with the gap before it (reports of that
 -- broker missed, by sequence number). Listed and pruned by received_at.
+-- A report is one row however often it is stored (see measurements):
+-- a broker's sequence number and time name it.
 CREATE TABLE IF NOT EXISTS reports (
   id          BIGINT NOT NULL AUTO_INCREMENT,
   broker_id   INT NOT NULL,
@@ -92,6 +96,7 @@ CREATE TABLE IF NOT EXISTS reports (
   gap         BIGINT NOT NULL,
   bytes       INT NOT NULL,
   PRIMARY KEY (id),
+  UNIQUE KEY reports_broker_seq (broker_id, seq, t),
   KEY reports_received_at (received_at)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
 

@@ -6,8 +6,9 @@
 -- Counters are INTEGER holding the 64 bits of Go's uint64. NaN figures are
 -- NULL and infinite ones the largest double of their sign.
 --
--- Unlike InnoDB, SQLite keeps a rowid table in rowid order; the index on
--- (link_id, t) serves range reads and pruning. The runner applies each
+-- Unlike InnoDB, SQLite keeps a rowid table in rowid order; the unique
+-- index on (link_id, t, broker_id) serves range reads and pruning, and
+-- keeps a measurement stored twice to one row, as MySQL's key does. The runner applies each
 -- migration in one transaction.
 
 CREATE TABLE IF NOT EXISTS brokers (
@@ -53,7 +54,7 @@ CREATE TABLE IF NOT EXISTS measurements (
   costs      TEXT NOT NULL,
   histogram  TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS measurements_link_t ON measurements (link_id, t);
+CREATE UNIQUE INDEX IF NOT EXISTS measurements_key ON measurements (link_id, t, broker_id);
 
 CREATE TABLE IF NOT EXISTS reports (
   id          INTEGER PRIMARY KEY,
@@ -65,6 +66,7 @@ CREATE TABLE IF NOT EXISTS reports (
   gap         INTEGER NOT NULL,
   bytes       INTEGER NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS reports_broker_seq ON reports (broker_id, seq, t);
 CREATE INDEX IF NOT EXISTS reports_received_at ON reports (received_at);
 
 CREATE TABLE IF NOT EXISTS actions (
