@@ -106,7 +106,7 @@ type sample struct {
 	// outage marks a probe that timed out while the link was declared
 	// down: the link's failure, not its everyday loss.
 	outage bool
-	rtt  time.Duration // (T4-T1)-(T3-T2)
+	rtt    time.Duration // (T4-T1)-(T3-T2)
 	// fwd and rev are the one-way transit times T2-T1 and T4-T3 in ns. Each
 	// includes the offset between the two clocks, which cancels in every
 	// difference and quantile spread computed from them.

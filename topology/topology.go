@@ -66,8 +66,8 @@ type File struct {
 	// Aggregators collect the brokers' performance reports (see
 	// Aggregator); `wayline demo` starts them with the brokers.
 	Aggregators []Aggregator `yaml:"aggregators,omitempty"`
-	Brokers []Broker `yaml:"brokers"`
-	Links   []Link   `yaml:"links,omitempty"`
+	Brokers     []Broker     `yaml:"brokers"`
+	Links       []Link       `yaml:"links,omitempty"`
 }
 
 // Admin guards what changes the network. Brokers ask for Token on their

@@ -2,7 +2,7 @@ package bench
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
