@@ -2,11 +2,9 @@ package store
 
 import (
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"math"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wayline/wayline/schema"
@@ -89,105 +87,162 @@ func goFloat(f sql.NullFloat64) float64 {
 // the 64 bits are stored as they are, so every value comes back.
 func dbCount(n uint64) int64 { return int64(n) }
 
-// nameEscaper keeps a cost profile's name from breaking the costs text:
-// the separators and the escape character itself are %-escaped.
-var nameEscaper = strings.NewReplacer("%", "%25", "=", "%3D", ";", "%3B")
+// A measurement's figures that queries select on (state, monitor, rtt,
+// mean latency, jitter, loss) are columns of their own; the rest (the
+// other latency percentiles, the sample counters, the costs and the delay
+// histogram) is one binary value, its detail, which the store alone
+// reads. A row is then ten values rather than twenty-three, which is most
+// of what storing it costs the server.
+//
+// The detail, version 1:
+//
+//	byte      1
+//	5 numbers latency min, p50, p90, p99, max
+//	7 uvarint sent, received, lost, window (zig-zag), reordered, duplicated, dropped
+//	uvarint   number of costs, then each: uvarint length, profile, number
+//	number    histogram samples missing
+//	uvarint   number of buckets, then each: number bound, number count
+//
+// A number is a whole number 0 <= n < 2^52 as the uvarint 2n (a count: one
+// to seven bytes), or else the uvarint 1 and the float64's 8 bytes, little
+// endian, so every value (NaN, infinities, -0) comes back exactly.
+const detailVersion = 1
 
-// appendFloat writes f as strconv does: shortest exact, "+Inf", "NaN".
-func appendFloat(b []byte, f float64) []byte {
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
-}
-
-// encodeCosts is a link's costs as "profile=value;profile=value", e.g.
-// "default=45.1;media=+Inf"; "" for none.
-func encodeCosts(b []byte, costs []schema.Cost) []byte {
-	for i, c := range costs {
-		if i > 0 {
-			b = append(b, ';')
-		}
-		b = append(b, nameEscaper.Replace(c.Profile)...)
-		b = append(b, '=')
-		b = appendFloat(b, c.Value)
+// appendDetail appends l's detail.
+func appendDetail(b []byte, l *schema.Link) []byte {
+	b = append(b, detailVersion)
+	for _, f := range [...]float64{l.Latency.Min, l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Latency.Max} {
+		b = appendNumber(b, f)
+	}
+	b = binary.AppendUvarint(b, l.Samples.Sent)
+	b = binary.AppendUvarint(b, l.Samples.Received)
+	b = binary.AppendUvarint(b, l.Samples.Lost)
+	b = binary.AppendVarint(b, int64(l.Samples.Window))
+	b = binary.AppendUvarint(b, l.Samples.Reordered)
+	b = binary.AppendUvarint(b, l.Samples.Duplicated)
+	b = binary.AppendUvarint(b, l.Dropped)
+	b = binary.AppendUvarint(b, uint64(len(l.Costs)))
+	for _, c := range l.Costs {
+		b = binary.AppendUvarint(b, uint64(len(c.Profile)))
+		b = append(b, c.Profile...)
+		b = appendNumber(b, c.Value)
+	}
+	b = appendNumber(b, l.Histogram.Missing)
+	b = binary.AppendUvarint(b, uint64(len(l.Histogram.Buckets)))
+	for _, k := range l.Histogram.Buckets {
+		b = appendNumber(b, k.LE)
+		b = appendNumber(b, k.Count)
 	}
 	return b
 }
 
-// decodeCosts reads encodeCosts' text; "" is no costs (nil).
-func decodeCosts(s string) ([]schema.Cost, error) {
-	if s == "" {
-		return nil, nil
+func appendNumber(b []byte, f float64) []byte {
+	if f >= 0 && f < 1<<52 && f == math.Trunc(f) && !math.Signbit(f) {
+		return binary.AppendUvarint(b, uint64(f)<<1)
 	}
-	out := make([]schema.Cost, 0, strings.Count(s, ";")+1)
-	for part := range strings.SplitSeq(s, ";") {
-		name, val, ok := strings.Cut(part, "=")
-		if !ok {
-			return nil, fmt.Errorf("costs %q: %q has no '='", s, part)
-		}
-		if strings.Contains(name, "%") {
-			var err error
-			if name, err = url.PathUnescape(name); err != nil {
-				return nil, fmt.Errorf("costs %q: %w", s, err)
+	b = append(b, 1)
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+}
+
+// detailReader reads a detail, remembering the first error.
+type detailReader struct {
+	b   []byte
+	err error
+}
+
+func (r *detailReader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("detail: bad %s", what)
+	}
+	r.b = nil
+}
+
+func (r *detailReader) uvarint(what string) uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *detailReader) varint(what string) int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *detailReader) number(what string) float64 {
+	v := r.uvarint(what)
+	switch {
+	case r.err != nil:
+		return 0
+	case v&1 == 0:
+		return float64(v >> 1)
+	case v != 1 || len(r.b) < 8:
+		r.fail(what)
+		return 0
+	}
+	f := math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+	r.b = r.b[8:]
+	return f
+}
+
+// count reads a number of items that take at least two bytes each, so
+// that a corrupt count cannot make a large allocation.
+func (r *detailReader) count(what string) int {
+	n := r.uvarint(what)
+	if n > uint64(len(r.b)/2) {
+		r.fail(what)
+		return 0
+	}
+	return int(n)
+}
+
+// decodeDetail sets what appendDetail wrote of a link into l.
+func decodeDetail(b []byte, l *schema.Link) error {
+	if len(b) == 0 || b[0] != detailVersion {
+		return fmt.Errorf("detail: not version %d", detailVersion)
+	}
+	r := &detailReader{b: b[1:]}
+	for _, f := range [...]*float64{&l.Latency.Min, &l.Latency.P50, &l.Latency.P90, &l.Latency.P99, &l.Latency.Max} {
+		*f = r.number("latency")
+	}
+	l.Samples.Sent = r.uvarint("sent")
+	l.Samples.Received = r.uvarint("received")
+	l.Samples.Lost = r.uvarint("lost")
+	l.Samples.Window = int(r.varint("window"))
+	l.Samples.Reordered = r.uvarint("reordered")
+	l.Samples.Duplicated = r.uvarint("duplicated")
+	l.Dropped = r.uvarint("dropped")
+	l.Costs = nil
+	if n := r.count("costs"); n > 0 {
+		l.Costs = make([]schema.Cost, n)
+		for i := range l.Costs {
+			size := r.uvarint("cost profile")
+			if size > uint64(len(r.b)) {
+				r.fail("cost profile")
+				break
 			}
+			l.Costs[i].Profile = string(r.b[:size])
+			r.b = r.b[size:]
+			l.Costs[i].Value = r.number("cost")
 		}
-		v, err := strconv.ParseFloat(val, 64)
-		if err != nil {
-			return nil, fmt.Errorf("costs %q: %w", s, err)
+	}
+	l.Histogram = schema.Histogram{Missing: r.number("histogram")}
+	if n := r.count("histogram"); n > 0 {
+		l.Histogram.Buckets = make([]schema.Bucket, n)
+		for i := range l.Histogram.Buckets {
+			l.Histogram.Buckets[i] = schema.Bucket{LE: r.number("bucket"), Count: r.number("bucket")}
 		}
-		out = append(out, schema.Cost{Profile: name, Value: v})
 	}
-	return out, nil
-}
-
-// encodeHistogram is a histogram as "missing;le:count,le:count", e.g.
-// "3;44.67:12,+Inf:1"; "" for an empty one (nothing missing, no buckets).
-func encodeHistogram(b []byte, h schema.Histogram) []byte {
-	if h.Missing == 0 && len(h.Buckets) == 0 {
-		return b
+	if r.err == nil && len(r.b) > 0 {
+		r.fail("length")
 	}
-	b = appendFloat(b, h.Missing)
-	b = append(b, ';')
-	for i, k := range h.Buckets {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendFloat(b, k.LE)
-		b = append(b, ':')
-		b = appendFloat(b, k.Count)
-	}
-	return b
-}
-
-// decodeHistogram reads encodeHistogram's text; "" is the empty histogram.
-func decodeHistogram(s string) (schema.Histogram, error) {
-	var h schema.Histogram
-	if s == "" {
-		return h, nil
-	}
-	missing, buckets, ok := strings.Cut(s, ";")
-	if !ok {
-		return h, fmt.Errorf("histogram %q: no ';'", s)
-	}
-	var err error
-	if h.Missing, err = strconv.ParseFloat(missing, 64); err != nil {
-		return h, fmt.Errorf("histogram %q: %w", s, err)
-	}
-	if buckets == "" {
-		return h, nil
-	}
-	h.Buckets = make([]schema.Bucket, 0, strings.Count(buckets, ",")+1)
-	for part := range strings.SplitSeq(buckets, ",") {
-		le, count, ok := strings.Cut(part, ":")
-		if !ok {
-			return h, fmt.Errorf("histogram %q: bucket %q has no ':'", s, part)
-		}
-		k := schema.Bucket{}
-		if k.LE, err = strconv.ParseFloat(le, 64); err == nil {
-			k.Count, err = strconv.ParseFloat(count, 64)
-		}
-		if err != nil {
-			return h, fmt.Errorf("histogram %q: %w", s, err)
-		}
-		h.Buckets = append(h.Buckets, k)
-	}
-	return h, nil
+	return r.err
 }

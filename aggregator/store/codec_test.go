@@ -13,58 +13,72 @@ import (
 	"github.com/wayline/wayline/schema"
 )
 
-func TestCosts(t *testing.T) {
-	cases := []struct {
-		costs []schema.Cost
-		text  string
-	}{
-		{nil, ""},
-		{[]schema.Cost{{Profile: "default", Value: 45.1}, {Profile: "media", Value: 12.3}}, "default=45.1;media=12.3"},
-		{[]schema.Cost{{Profile: "default", Value: math.Inf(1)}}, "default=+Inf"},
-		{[]schema.Cost{{Profile: "", Value: 0}, {Profile: "a=b;c%d", Value: -1e-300}}, "=0;a%3Db%3Bc%25d=-1e-300"},
+// detailCases are links whose details must come back exactly.
+func detailCases() []schema.Link {
+	full := link("l1", "a", "b", 3)
+	odd := schema.Link{
+		Latency: schema.Summary{Min: -0.0, P50: math.NaN(), P90: math.Inf(1), P99: math.Inf(-1), Max: 1 << 52},
+		Samples: schema.Samples{Sent: math.MaxUint64, Received: 1 << 63, Window: -5},
+		Costs:   []schema.Cost{{Profile: "", Value: 0}, {Profile: "a=b;c%d\x00\t", Value: -1e-300}},
+		Histogram: schema.Histogram{Missing: 0.25, Buckets: []schema.Bucket{
+			{LE: 0.5, Count: 0.25}, {LE: math.Inf(1), Count: 1<<52 - 1}}},
 	}
-	for _, c := range cases {
-		text := string(encodeCosts(nil, c.costs))
-		if text != c.text {
-			t.Errorf("encode %v: %q, want %q", c.costs, text, c.text)
+	return []schema.Link{{}, full, odd}
+}
+
+func TestDetail(t *testing.T) {
+	for _, l := range detailCases() {
+		b := appendDetail(nil, &l)
+		var back schema.Link
+		if err := decodeDetail(b, &back); err != nil {
+			t.Errorf("%+v: %v", l, err)
+			continue
 		}
-		back, err := decodeCosts(text)
-		if err != nil || fmt.Sprint(back) != fmt.Sprint(c.costs) {
-			t.Errorf("decode %q: %v, %v; want %v", text, back, err, c.costs)
+		want := schema.Link{Latency: l.Latency, Samples: l.Samples, Dropped: l.Dropped, Costs: l.Costs, Histogram: l.Histogram}
+		want.Latency.Mean = 0
+		want.Samples = l.Samples
+		if fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", want) || math.Signbit(back.Latency.Min) != math.Signbit(l.Latency.Min) {
+			t.Errorf("came back as %+v\nwant %+v", back, want)
+		}
+		// Every cut of it is refused, and so is more of it.
+		for n := range len(b) {
+			if err := decodeDetail(b[:n], &back); err == nil {
+				t.Errorf("%d of %d bytes: no error", n, len(b))
+			}
+		}
+		if err := decodeDetail(append(b, 0), &back); err == nil {
+			t.Error("a byte more: no error")
 		}
 	}
-	for _, bad := range []string{"default", "default=x", "a=1;", "%zz=1"} {
-		if _, err := decodeCosts(bad); err == nil {
-			t.Errorf("decode %q: no error", bad)
-		}
+	// Whole counts take a byte or two, not nine.
+	l := link("l1", "a", "b", 3)
+	if n := len(appendDetail(nil, &l)); n > 120 {
+		t.Errorf("a detail of %d bytes", n)
 	}
 }
 
-func TestHistogram(t *testing.T) {
-	cases := []struct {
-		h    schema.Histogram
-		text string
-	}{
-		{schema.Histogram{}, ""},
-		{schema.Histogram{Missing: 3}, "3;"},
-		{schema.Histogram{Missing: 3, Buckets: []schema.Bucket{{LE: 44.67, Count: 12}, {LE: math.Inf(1), Count: 1}}}, "3;44.67:12,+Inf:1"},
-		{schema.Histogram{Buckets: []schema.Bucket{{LE: 0.5, Count: 0.25}}}, "0;0.5:0.25"},
+// FuzzDecodeDetail: a stored detail is read back whatever its bytes (a
+// damaged row, another writer): it decodes or fails with an error, never
+// panics or allocates beyond its size, and what decodes encodes to the
+// same bytes.
+func FuzzDecodeDetail(f *testing.F) {
+	for _, l := range detailCases() {
+		f.Add(appendDetail(nil, &l))
 	}
-	for _, c := range cases {
-		text := string(encodeHistogram(nil, c.h))
-		if text != c.text {
-			t.Errorf("encode %v: %q, want %q", c.h, text, c.text)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var l schema.Link
+		if err := decodeDetail(b, &l); err != nil {
+			return
 		}
-		back, err := decodeHistogram(text)
-		if err != nil || fmt.Sprint(back) != fmt.Sprint(c.h) {
-			t.Errorf("decode %q: %v, %v; want %v", text, back, err, c.h)
+		if len(l.Costs)+len(l.Histogram.Buckets) > len(b) {
+			t.Fatalf("%d bytes made %d costs and %d buckets", len(b), len(l.Costs), len(l.Histogram.Buckets))
 		}
-	}
-	for _, bad := range []string{"3", "x;", "3;1", "3;1:x", "3;1:2,"} {
-		if _, err := decodeHistogram(bad); err == nil {
-			t.Errorf("decode %q: no error", bad)
+		again := appendDetail(nil, &l)
+		var back schema.Link
+		if err := decodeDetail(again, &back); err != nil || fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", l) {
+			t.Fatalf("%x decoded to %+v, which came back as %+v, %v", b, l, back, err)
 		}
-	}
+	})
 }
 
 func TestTimesAndFloats(t *testing.T) {

@@ -143,7 +143,7 @@ func (d *dialect) brokerUpsert() string {
 // of the first report, the transport follows the latest one.
 func (d *dialect) linkUpsert() string {
 	x := d.excluded
-	return d.onConflict("id") +
+	return d.onConflict("uuid") +
 		"transport = CASE WHEN " + x("last_seen") + " >= last_seen AND " + x("transport") + " <> '' THEN " + x("transport") + " ELSE transport END, " +
 		"last_seen = " + d.greatest + "(last_seen, " + x("last_seen") + ")"
 }

@@ -40,15 +40,15 @@ type sqlStore struct {
 	// stmts are the statements prepared for Save, by their text.
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt
-	// load: measurements go in by LOAD DATA (see bulk.go).
-	load bool
 	// pruneChunk is how many rows one DELETE of Prune removes.
 	pruneChunk int
 
-	// ids caches broker addresses' row ids, which never change once
-	// committed, and transports the transport of each link row written.
+	// ids and linkIDs cache the row ids of broker addresses and link
+	// UUIDs, which never change once committed, and transports the
+	// transport of each link row written.
 	cacheMu    sync.RWMutex
 	ids        map[string]int64
+	linkIDs    map[string]int64
 	transports map[string]string
 }
 
@@ -93,18 +93,10 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s := &sqlStore{db: db, d: d, log: log, ids: map[string]int64{}, transports: map[string]string{}, stmts: map[string]*sql.Stmt{}, pruneChunk: pruneChunk}
+	s := &sqlStore{db: db, d: d, log: log, ids: map[string]int64{}, linkIDs: map[string]int64{}, transports: map[string]string{}, stmts: map[string]*sql.Stmt{}, pruneChunk: pruneChunk}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	if d == mysqlDialect {
-		s.load = localInfile(ctx, db)
-		by := "INSERT (the server's local_infile is off)"
-		if s.load {
-			by = "LOAD DATA LOCAL"
-		}
-		log.Info("store: measurements written by "+by, slog.String("db", "mysql"))
 	}
 	s.chunk = min(1000, d.maxVars/len(measurementCols))
 	s.insertChunk = s.d.insertNew("measurements", measurementCols, s.chunk)

@@ -25,7 +25,7 @@ func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 	cut := dbTime(before)
 	var links []any
 	err := s.each(ctx, "SELECT id FROM links ORDER BY id", nil, func(rows *sql.Rows) error {
-		var id string
+		var id int64
 		err := rows.Scan(&id)
 		links = append(links, id)
 		return err

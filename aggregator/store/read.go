@@ -18,6 +18,7 @@ const linksPerQuery = 500
 
 // linkEnds is a link's row, with its ends as broker ids.
 type linkEnds struct {
+	uuid      string
 	a, b      int64
 	transport string
 }
@@ -26,11 +27,12 @@ type linkEnds struct {
 // walk starts and again when a row names a broker or link added since.
 type names struct {
 	brokers map[int64]string
-	links   map[string]linkEnds
+	links   map[int64]linkEnds
+	byUUID  map[string]int64
 }
 
 func (s *sqlStore) loadNames(ctx context.Context) (*names, error) {
-	n := &names{brokers: map[int64]string{}, links: map[string]linkEnds{}}
+	n := &names{brokers: map[int64]string{}, links: map[int64]linkEnds{}, byUUID: map[string]int64{}}
 	err := s.each(ctx, "SELECT id, address FROM brokers", nil, func(rows *sql.Rows) error {
 		var id int64
 		var addr string
@@ -41,11 +43,12 @@ func (s *sqlStore) loadNames(ctx context.Context) (*names, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = s.each(ctx, "SELECT id, a_broker, b_broker, transport FROM links", nil, func(rows *sql.Rows) error {
-		var id string
+	err = s.each(ctx, "SELECT id, uuid, a_broker, b_broker, transport FROM links", nil, func(rows *sql.Rows) error {
+		var id int64
 		var e linkEnds
-		err := rows.Scan(&id, &e.a, &e.b, &e.transport)
+		err := rows.Scan(&id, &e.uuid, &e.a, &e.b, &e.transport)
 		n.links[id] = e
+		n.byUUID[e.uuid] = id
 		return err
 	})
 	return n, err
@@ -66,8 +69,9 @@ func (s *sqlStore) each(ctx context.Context, q string, args []any, fn func(*sql.
 	return rows.Err()
 }
 
-// Measurements walks the measurements of [q.From, q.To) in link order,
-// then time, then the order they were stored (see Store.Measurements). A
+// Measurements walks the measurements of [q.From, q.To) in link order (the
+// order links were first stored), then time, then broker (see
+// Store.Measurements). A
 // zero From or To leaves that end open. Rows stream from the database as
 // fn takes them; fn's error stops the walk and is returned as it is, and
 // a row whose costs or histogram cannot be read stops it with an error.
@@ -77,8 +81,13 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 	if err != nil {
 		return fmt.Errorf("store: measurements: %w", err)
 	}
-	ids := slices.Clone(q.Links)
-	if len(ids) == 0 {
+	var ids []int64
+	for _, u := range q.Links {
+		if id, ok := nm.byUUID[u]; ok {
+			ids = append(ids, id)
+		}
+	}
+	if len(q.Links) == 0 {
 		for id := range nm.links {
 			ids = append(ids, id)
 		}
@@ -101,21 +110,15 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 	return err
 }
 
-const selectMeasurement = `link_id, broker_id, t, state, monitor,
-  rtt, lat_min, lat_mean, lat_p50, lat_p90, lat_p99, lat_max, jitter, loss,
-  sent, received, lost, win, reordered, duplicated, dropped, costs, histogram`
+const selectMeasurement = `link_id, broker_id, t, state, monitor, rtt, lat_mean, jitter, loss, detail`
 
 // walk is one Measurements call.
 type walk struct {
 	s     *sqlStore
 	names *names
 	fn    func(Measurement) error
-	fnErr bool            // the error came from fn
-	tried map[string]bool // see reload
-	// the last row's strings, kept when the next row repeats them
-	link, costs, hist string
-	lastCosts         []schema.Cost
-	lastHist          schema.Histogram
+	fnErr bool              // the error came from fn
+	tried map[[2]int64]bool // see reload
 }
 
 // query streams one query's rows to fn.
@@ -126,28 +129,22 @@ func (w *walk) query(ctx context.Context, q string, args []any) error {
 	}
 	defer rows.Close()
 	var (
-		link, costs, hist                                   sql.RawBytes
-		bid, t, sent, recv, lost, win, reord, dup, dropped  int64
-		rtt, lmin, lmean, lp50, lp90, lp99, lmax, jit, loss sql.NullFloat64
-		state, monitor                                      string
+		detail                sql.RawBytes
+		link, bid, t          int64
+		rtt, lmean, jit, loss sql.NullFloat64
+		state, monitor        string
 	)
 	for rows.Next() {
-		err := rows.Scan(&link, &bid, &t, &state, &monitor,
-			&rtt, &lmin, &lmean, &lp50, &lp90, &lp99, &lmax, &jit, &loss,
-			&sent, &recv, &lost, &win, &reord, &dup, &dropped, &costs, &hist)
+		err := rows.Scan(&link, &bid, &t, &state, &monitor, &rtt, &lmean, &jit, &loss, &detail)
 		if err != nil {
 			return err
 		}
 		m := Measurement{Time: goTime(t), Link: schema.Link{
 			State: state, Monitor: monitor, RTT: goFloat(rtt),
-			Latency: schema.Summary{Min: goFloat(lmin), Mean: goFloat(lmean), P50: goFloat(lp50),
-				P90: goFloat(lp90), P99: goFloat(lp99), Max: goFloat(lmax)},
-			Jitter: goFloat(jit), Loss: goFloat(loss),
-			Samples: schema.Samples{Sent: uint64(sent), Received: uint64(recv), Lost: uint64(lost),
-				Window: int(win), Reordered: uint64(reord), Duplicated: uint64(dup)},
-			Dropped: uint64(dropped),
+			Latency: schema.Summary{Mean: goFloat(lmean)},
+			Jitter:  goFloat(jit), Loss: goFloat(loss),
 		}}
-		if err := w.fill(ctx, &m, link, bid, costs, hist); err != nil {
+		if err := w.fill(ctx, &m, link, bid, detail); err != nil {
 			return err
 		}
 		if err := w.fn(m); err != nil {
@@ -158,24 +155,19 @@ func (w *walk) query(ctx context.Context, q string, args []any) error {
 	return rows.Err()
 }
 
-// fill sets what a row holds by reference or as text: the link's id, ends
-// and transport, the broker, the costs and the histogram. Consecutive rows
-// mostly repeat the link and often the costs and histogram, so each string
-// is made once per change, and each decoded value copied.
-func (w *walk) fill(ctx context.Context, m *Measurement, link []byte, bid int64, costs, hist []byte) error {
-	if string(link) != w.link {
-		w.link = string(link)
-	}
-	ends, ok := w.names.links[w.link]
+// fill sets what a row holds by reference or in its detail: the link's
+// id, ends and transport, the broker, and the figures of the detail.
+func (w *walk) fill(ctx context.Context, m *Measurement, link, bid int64, detail []byte) error {
+	ends, ok := w.names.links[link]
 	addr, okb := w.names.brokers[bid]
 	if !ok || !okb {
-		if err := w.reload(ctx, bid); err != nil {
+		if err := w.reload(ctx, link, bid); err != nil {
 			return err
 		}
-		ends, addr = w.names.links[w.link], w.names.brokers[bid]
+		ends, addr = w.names.links[link], w.names.brokers[bid]
 	}
 	m.Broker = addr
-	m.Link.ID, m.Link.A, m.Link.Transport = w.link, addr, ends.transport
+	m.Link.ID, m.Link.A, m.Link.Transport = ends.uuid, addr, ends.transport
 	// The stored link has the ends of its first report; the peer of this
 	// one is whichever end did not send it.
 	if peer := ends.b; peer != bid {
@@ -183,35 +175,22 @@ func (w *walk) fill(ctx context.Context, m *Measurement, link []byte, bid int64,
 	} else {
 		m.Link.B = w.names.brokers[ends.a]
 	}
-	if string(costs) != w.costs {
-		c, err := decodeCosts(string(costs))
-		if err != nil {
-			return fmt.Errorf("link %s: %w", w.link, err)
-		}
-		w.costs, w.lastCosts = string(costs), c
+	if err := decodeDetail(detail, &m.Link); err != nil {
+		return fmt.Errorf("link %s at %d: %w", ends.uuid, dbTime(m.Time), err)
 	}
-	if string(hist) != w.hist {
-		h, err := decodeHistogram(string(hist))
-		if err != nil {
-			return fmt.Errorf("link %s: %w", w.link, err)
-		}
-		w.hist, w.lastHist = string(hist), h
-	}
-	m.Link.Costs = slices.Clone(w.lastCosts)
-	m.Link.Histogram = schema.Histogram{Missing: w.lastHist.Missing, Buckets: slices.Clone(w.lastHist.Buckets)}
 	return nil
 }
 
-// reload loads the names again for a row of w.link from broker bid that
+// reload loads the names again for a row of link from broker bid that
 // they lack, once per such pair, so that rows stored without their broker
 // or link (which Save never does) do not reload each time.
-func (w *walk) reload(ctx context.Context, bid int64) error {
-	miss := fmt.Sprint(w.link, "\x00", bid)
+func (w *walk) reload(ctx context.Context, link, bid int64) error {
+	miss := [2]int64{link, bid}
 	if w.tried[miss] {
 		return nil
 	}
 	if w.tried == nil {
-		w.tried = map[string]bool{}
+		w.tried = map[[2]int64]bool{}
 	}
 	w.tried[miss] = true
 	nm, err := w.s.loadNames(ctx)
@@ -276,10 +255,10 @@ func (s *sqlStore) Brokers(ctx context.Context) ([]BrokerRow, error) {
 // measurement, one index lookup away, is the later one unless pruned.
 func (s *sqlStore) Links(ctx context.Context) ([]LinkRow, error) {
 	var out []LinkRow
-	err := s.each(ctx, `SELECT l.id, COALESCE(a.address, ''), COALESCE(b.address, ''), l.transport,
+	err := s.each(ctx, `SELECT l.uuid, COALESCE(a.address, ''), COALESCE(b.address, ''), l.transport,
   `+s.d.greatest+`(l.last_seen, COALESCE((SELECT MAX(m.t) FROM measurements m WHERE m.link_id = l.id), 0))
 FROM links l LEFT JOIN brokers a ON a.id = l.a_broker LEFT JOIN brokers b ON b.id = l.b_broker
-ORDER BY l.id`, nil, func(rows *sql.Rows) error {
+ORDER BY l.uuid`, nil, func(rows *sql.Rows) error {
 		var l LinkRow
 		var last int64
 		err := rows.Scan(&l.ID, &l.A, &l.B, &l.Transport, &last)

@@ -11,17 +11,14 @@ import (
 )
 
 // measurementCols are the columns one measurement fills, in the order
-// insertMeasurements and encodeTSV give them.
+// insertMeasurements gives them.
 var measurementCols = []string{
-	"link_id", "broker_id", "t", "state", "monitor",
-	"rtt", "lat_min", "lat_mean", "lat_p50", "lat_p90", "lat_p99", "lat_max", "jitter", "loss",
-	"sent", "received", "lost", "win", "reordered", "duplicated", "dropped",
-	"costs", "histogram",
+	"link_id", "broker_id", "t", "state", "monitor", "rtt", "lat_mean", "jitter", "loss", "detail",
 }
 
 var (
 	brokerCols = []string{"address", "domain", "first_seen", "last_seen", "last_seq"}
-	linkCols   = []string{"id", "a_broker", "b_broker", "transport", "last_seen"}
+	linkCols   = []string{"uuid", "a_broker", "b_broker", "transport", "last_seen"}
 	reportCols = []string{"broker_id", "seq", "t", "received_at", "links", "gap", "bytes"}
 )
 
@@ -125,9 +122,9 @@ func (s *sqlStore) Save(ctx context.Context, batch []Received) error {
 	p.links = s.unwritten(p.links)
 	var err error
 	for attempt := 1; ; attempt++ {
-		var ids map[string]int64
-		if ids, err = s.save(ctx, batch, &p); err == nil {
-			s.remember(ids, p.links)
+		var ids, linkIDs map[string]int64
+		if ids, linkIDs, err = s.save(ctx, batch, &p); err == nil {
+			s.remember(ids, linkIDs, p.links)
 			return nil
 		}
 		if attempt == saveAttempts || !s.d.retryable(err) || ctx.Err() != nil {
@@ -160,23 +157,26 @@ func (s *sqlStore) unwritten(ls []linkSeen) []linkSeen {
 }
 
 // remember caches what a committed batch wrote.
-func (s *sqlStore) remember(ids map[string]int64, links []linkSeen) {
+func (s *sqlStore) remember(ids, linkIDs map[string]int64, links []linkSeen) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	for a, id := range ids {
 		s.ids[a] = id
+	}
+	for u, id := range linkIDs {
+		s.linkIDs[u] = id
 	}
 	for _, l := range links {
 		s.transports[l.id] = l.transport
 	}
 }
 
-// save runs one attempt at a batch and returns the broker ids it learnt,
-// to be cached once committed.
-func (s *sqlStore) save(ctx context.Context, batch []Received, p *batchPlan) (map[string]int64, error) {
+// save runs one attempt at a batch and returns the broker and link row
+// ids it used, to be cached once committed.
+func (s *sqlStore) save(ctx context.Context, batch []Received, p *batchPlan) (ids, linkIDs map[string]int64, err error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer tx.Rollback()
 	// The brokers' rows are written last when their ids are known, so that
@@ -186,32 +186,78 @@ func (s *sqlStore) save(ctx context.Context, batch []Received, p *batchPlan) (ma
 	ids, known := s.cachedIDs(p.brokers)
 	if !known {
 		if err := s.upsertBrokers(ctx, tx, p.brokers); err != nil {
-			return nil, fmt.Errorf("brokers: %w", err)
+			return nil, nil, fmt.Errorf("brokers: %w", err)
 		}
 		if ids, err = s.brokerIDs(ctx, tx, p.brokers); err != nil {
-			return nil, fmt.Errorf("broker ids: %w", err)
+			return nil, nil, fmt.Errorf("broker ids: %w", err)
 		}
 	}
 	if err := s.upsertLinks(ctx, tx, p.links, ids); err != nil {
-		return nil, fmt.Errorf("links: %w", err)
+		return nil, nil, fmt.Errorf("links: %w", err)
 	}
-	if s.load {
-		err = s.loadMeasurements(ctx, tx, batch, ids)
-	} else {
-		err = s.insertMeasurements(ctx, tx, batch, p.measurements, ids)
+	if linkIDs, err = s.linkRowIDs(ctx, tx, batch); err != nil {
+		return nil, nil, fmt.Errorf("link ids: %w", err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("measurements: %w", err)
+	if err := s.insertMeasurements(ctx, tx, batch, p.measurements, ids, linkIDs); err != nil {
+		return nil, nil, fmt.Errorf("measurements: %w", err)
 	}
 	if err := s.insertReports(ctx, tx, batch, ids); err != nil {
-		return nil, fmt.Errorf("reports: %w", err)
+		return nil, nil, fmt.Errorf("reports: %w", err)
 	}
 	if known {
 		if err := s.upsertBrokers(ctx, tx, p.brokers); err != nil {
-			return nil, fmt.Errorf("brokers: %w", err)
+			return nil, nil, fmt.Errorf("brokers: %w", err)
 		}
 	}
-	return ids, tx.Commit()
+	return ids, linkIDs, tx.Commit()
+}
+
+// linkRowIDs maps every link of the batch (by UUID) to its row id: from
+// the cache, or else from the table, where the upsert has put it.
+func (s *sqlStore) linkRowIDs(ctx context.Context, tx *sql.Tx, batch []Received) (map[string]int64, error) {
+	ids := map[string]int64{}
+	var missing []any
+	s.cacheMu.RLock()
+	for i := range batch {
+		for j := range batch[i].Report.Links {
+			u := batch[i].Report.Links[j].ID
+			if _, ok := ids[u]; ok {
+				continue
+			}
+			if id, ok := s.linkIDs[u]; ok {
+				ids[u] = id
+			} else {
+				ids[u] = 0
+				missing = append(missing, u)
+			}
+		}
+	}
+	s.cacheMu.RUnlock()
+	err := chunks(len(missing), 1000, func(lo, hi int) error {
+		rows, err := tx.QueryContext(ctx, "SELECT id, uuid FROM links WHERE uuid IN ("+placeholders(hi-lo)+")", missing[lo:hi]...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var u string
+			if err := rows.Scan(&id, &u); err != nil {
+				return err
+			}
+			ids[u] = id
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range missing {
+		if ids[u.(string)] == 0 {
+			return nil, fmt.Errorf("link %q not found after upsert", u)
+		}
+	}
+	return ids, nil
 }
 
 // cachedIDs maps the batch's brokers to their row ids from the cache, and
@@ -306,14 +352,19 @@ func (s *sqlStore) upsertLinks(ctx context.Context, tx *sql.Tx, ls []linkSeen, i
 
 // insertMeasurements writes every link of every report, s.chunk rows per
 // INSERT through a statement prepared once, and the remainder in one more
-// INSERT. It serves SQLite, and MySQL servers that refuse LOAD DATA
-// LOCAL (see bulk.go).
-func (s *sqlStore) insertMeasurements(ctx context.Context, tx *sql.Tx, batch []Received, n int, ids map[string]int64) error {
+// INSERT. The values travel in the binary protocol (on MySQL: prepared
+// statements), so the server parses no figure.
+func (s *sqlStore) insertMeasurements(ctx context.Context, tx *sql.Tx, batch []Received, n int, ids, linkIDs map[string]int64) error {
 	var (
-		args = make([]any, 0, min(n, s.chunk)*len(measurementCols))
-		rows = 0
-		text []byte // costs then histogram of one row, reused
+		args   = make([]any, 0, min(n, s.chunk)*len(measurementCols))
+		rows   = 0
+		detail []byte // the details of the rows in args, end to end
 	)
+	// A buffer the chunk's details usually fit in; when one outgrows it,
+	// the rows before keep the old one.
+	const detailBytes = 128
+	fresh := func() []byte { return make([]byte, 0, min(n, s.chunk)*detailBytes) }
+	detail = fresh()
 	flush := func() error {
 		var err error
 		if rows == s.chunk {
@@ -321,7 +372,7 @@ func (s *sqlStore) insertMeasurements(ctx context.Context, tx *sql.Tx, batch []R
 		} else {
 			_, err = tx.ExecContext(ctx, s.d.insertNew("measurements", measurementCols, rows), args...)
 		}
-		args, rows = args[:0], 0
+		args, rows, detail = args[:0], 0, fresh()
 		return err
 	}
 	for _, r := range batch {
@@ -329,16 +380,11 @@ func (s *sqlStore) insertMeasurements(ctx context.Context, tx *sql.Tx, batch []R
 		t, bid := dbTime(rep.Time), ids[rep.Broker]
 		for i := range rep.Links {
 			l := &rep.Links[i]
-			text = encodeCosts(text[:0], l.Costs)
-			costs := string(text)
-			text = encodeHistogram(text[:0], l.Histogram)
-			args = append(args, l.ID, bid, t, l.State, l.Monitor,
-				dbFloat(l.RTT), dbFloat(l.Latency.Min), dbFloat(l.Latency.Mean), dbFloat(l.Latency.P50),
-				dbFloat(l.Latency.P90), dbFloat(l.Latency.P99), dbFloat(l.Latency.Max),
-				dbFloat(l.Jitter), dbFloat(l.Loss),
-				dbCount(l.Samples.Sent), dbCount(l.Samples.Received), dbCount(l.Samples.Lost), int64(l.Samples.Window),
-				dbCount(l.Samples.Reordered), dbCount(l.Samples.Duplicated), dbCount(l.Dropped),
-				costs, string(text))
+			mark := len(detail)
+			detail = appendDetail(detail, l)
+			args = append(args, linkIDs[l.ID], bid, t, l.State, l.Monitor,
+				dbFloat(l.RTT), dbFloat(l.Latency.Mean), dbFloat(l.Jitter), dbFloat(l.Loss),
+				detail[mark:len(detail):len(detail)])
 			if rows++; rows == s.chunk {
 				if err := flush(); err != nil {
 					return err

@@ -422,25 +422,35 @@ func testConcurrentSaves(t *testing.T, dsn string) {
 	}
 }
 
-// testWritePaths stores through each way measurements are written (on
-// MySQL: LOAD DATA and INSERT; on SQLite: INSERT), and checks that a batch
-// the database refuses leaves nothing behind.
+// testWritePaths stores awkward values through both INSERTs (the
+// prepared one of a full chunk and the one of the remainder), and checks
+// that a batch the database refuses leaves nothing behind.
 func testWritePaths(t *testing.T, dsn string) {
 	s := open(t, dsn)
 	ctx := context.Background()
-	for i, load := range []bool{false, true} {
-		if load && s.d != mysqlDialect {
-			continue
+	for i, rows := range []int{1, s.chunk + 1} {
+		var links []schema.Link
+		for k := range rows {
+			l := link(fmt.Sprintf("l%d-%d-%s", i, k, nasty), nasty, "b\t\n\x00"+nasty, i)
+			l.State, l.Monitor = "a\tb\nc", "\\N"
+			l.Costs = []schema.Cost{{Profile: "tab\there\\", Value: math.Inf(1)}}
+			l.Jitter, l.RTT = math.NaN(), math.Inf(-1)
+			links = append(links, l)
 		}
-		s.load = load
-		l := link(fmt.Sprintf("l%d-%s", i, nasty), nasty, "b\t\n\x00"+nasty, i)
-		l.State, l.Monitor = "a\tb\nc", "\\N"
-		l.Costs = []schema.Cost{{Profile: "tab\there\\", Value: math.Inf(1)}}
-		l.Jitter, l.RTT = math.NaN(), math.Inf(-1)
-		save(t, s, rep(nasty, uint64(i+1), at(i), l))
-		got := walkAll(t, s, MeasurementQuery{Links: []string{l.ID}})
-		if len(got) != 1 || fmt.Sprintf("%+v", got[0].Link) != fmt.Sprintf("%+v", l) {
-			t.Errorf("load=%v: got %+v\nwant link %+v", load, got, l)
+		save(t, s, rep(nasty, uint64(i+1), at(i), links...))
+		got := walkAll(t, s, MeasurementQuery{From: at(i), To: at(i + 1)})
+		if len(got) != rows {
+			t.Fatalf("%d rows: %d came back", rows, len(got))
+		}
+		want := map[string]string{}
+		for _, l := range links {
+			want[l.ID] = fmt.Sprintf("%+v", l)
+		}
+		for _, m := range got {
+			if fmt.Sprintf("%+v", m.Link) != want[m.Link.ID] {
+				t.Errorf("%d rows: got %+v\nwant link %s", rows, m.Link, want[m.Link.ID])
+				break
+			}
 		}
 		if s.d != mysqlDialect {
 			continue
@@ -449,29 +459,25 @@ func testWritePaths(t *testing.T, dsn string) {
 		// goes back, the report before the bad one too.
 		bad := link(fmt.Sprintf("bad%d", i), "x", "y", i)
 		bad.State = strings.Repeat("s", 100)
-		err := s.Save(ctx, []Received{rep("x", 1, at(50), link(fmt.Sprintf("good%d", i), "x", "y", 1)), rep("x", 2, at(51), bad)})
+		err := s.Save(ctx, []Received{rep("x", 1, at(50+10*i), link(fmt.Sprintf("good%d", i), "x", "y", 1)), rep("x", 2, at(51+10*i), bad)})
 		if err == nil {
-			t.Errorf("load=%v: a state of 100 bytes was stored", load)
+			t.Errorf("%d rows: a state of 100 bytes was stored", rows)
 		}
 		if n := len(walkAll(t, s, MeasurementQuery{From: at(50)})); n != 0 {
-			t.Errorf("load=%v: a failed batch left %d measurements", load, n)
+			t.Errorf("%d rows: a failed batch left %d measurements", rows, n)
 		}
 		if reps, _ := s.Reports(ctx, at(50), time.Time{}, 0); len(reps) != 0 {
-			t.Errorf("load=%v: a failed batch left %d reports", load, len(reps))
+			t.Errorf("%d rows: a failed batch left %d reports", rows, len(reps))
 		}
 	}
 }
 
 // testSavedTwice: a batch stored again (retried after its commit went
 // through unheard, or written by two writers) leaves one row per
-// measurement and per report, through every write path.
+// measurement and per report.
 func testSavedTwice(t *testing.T, dsn string) {
 	s := open(t, dsn)
-	for i, load := range []bool{false, true} {
-		if load && s.d != mysqlDialect {
-			continue
-		}
-		s.load = load
+	for i := range 2 {
 		batch := []Received{
 			rep("a", uint64(10*i+1), at(10*i), link("l1", "a", "b", 1), link("l2", "a", "c", 2)),
 			rep("b", uint64(10*i+1), at(10*i), link("l1", "b", "a", 3)),
@@ -480,10 +486,10 @@ func testSavedTwice(t *testing.T, dsn string) {
 		save(t, s, batch...)
 		save(t, s, batch[1])
 		if got := len(walkAll(t, s, MeasurementQuery{From: at(10 * i), To: at(10*i + 1)})); got != 3 {
-			t.Errorf("load=%v: %d measurements, want 3", load, got)
+			t.Errorf("round %d: %d measurements, want 3", i, got)
 		}
 		if got := count(t, s, "reports"); got != 2*(i+1) {
-			t.Errorf("load=%v: %d reports, want %d", load, got, 2*(i+1))
+			t.Errorf("round %d: %d reports, want %d", i, got, 2*(i+1))
 		}
 	}
 }

@@ -54,10 +54,10 @@ func (c *IngestConfig) defaults() error {
 		c.Duration = 60 * time.Second
 	}
 	if c.Brokers <= 0 {
-		c.Brokers = 200
+		c.Brokers = 50
 	}
 	if c.Links <= 0 {
-		c.Links = 500
+		c.Links = 20
 	}
 	if c.Publishers <= 0 {
 		c.Publishers = 4

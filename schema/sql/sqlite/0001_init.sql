@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS brokers (
 );
 
 CREATE TABLE IF NOT EXISTS links (
-  id        TEXT NOT NULL PRIMARY KEY,
+  id        INTEGER PRIMARY KEY,
+  uuid      TEXT NOT NULL UNIQUE,
   a_broker  INTEGER NOT NULL,
   b_broker  INTEGER NOT NULL,
   transport TEXT NOT NULL DEFAULT '',
@@ -30,29 +31,16 @@ CREATE TABLE IF NOT EXISTS links (
 
 CREATE TABLE IF NOT EXISTS measurements (
   id         INTEGER PRIMARY KEY,
-  link_id    TEXT NOT NULL,
+  link_id    INTEGER NOT NULL,
   broker_id  INTEGER NOT NULL,
   t          INTEGER NOT NULL,
   state      TEXT NOT NULL,
   monitor    TEXT NOT NULL,
   rtt        REAL,
-  lat_min    REAL,
   lat_mean   REAL,
-  lat_p50    REAL,
-  lat_p90    REAL,
-  lat_p99    REAL,
-  lat_max    REAL,
   jitter     REAL,
   loss       REAL,
-  sent       INTEGER NOT NULL,
-  received   INTEGER NOT NULL,
-  lost       INTEGER NOT NULL,
-  win        INTEGER NOT NULL,
-  reordered  INTEGER NOT NULL,
-  duplicated INTEGER NOT NULL,
-  dropped    INTEGER NOT NULL,
-  costs      TEXT NOT NULL,
-  histogram  TEXT NOT NULL
+  detail     BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS measurements_key ON measurements (link_id, t, broker_id);
 
