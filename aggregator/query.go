@@ -234,14 +234,40 @@ func (a *Aggregator) Query(ctx context.Context, q string, from, to time.Time) (R
 		if to.IsZero() {
 			to = time.Now()
 		}
-		if v, err = a.historyView(ctx, from, to); err != nil {
+		return a.queryHistory(ctx, q, expr, from, to)
+	}
+	return Evaluate(ctx, v, expr, a.cfg.QueryMaxResults)
+}
+
+// queryHistory answers a query on the history of [from, to): on a view
+// without the measurements' details when the query does not read them,
+// and again with them if elements come back, which are written whole.
+func (a *Aggregator) queryHistory(ctx context.Context, q string, expr *xpath.Expr, from, to time.Time) (Result, error) {
+	detail := needsDetail(q)
+	for {
+		v, err := a.historyView(ctx, from, to, detail)
+		if err != nil {
 			if ctx.Err() != nil {
 				return Result{}, fmt.Errorf("%w: %w", ErrQueryLimit, err)
 			}
 			return Result{}, err
 		}
+		res, err := Evaluate(ctx, v, expr, a.cfg.QueryMaxResults)
+		if err != nil || detail || !res.hasElements() {
+			return res, err
+		}
+		detail = true
 	}
-	return Evaluate(ctx, v, expr, a.cfg.QueryMaxResults)
+}
+
+// hasElements reports whether the result holds an element.
+func (r Result) hasElements() bool {
+	for _, n := range r.Nodes {
+		if !n.IsAttribute() {
+			return true
+		}
+	}
+	return false
 }
 
 // QueryReports answers an XPath query on reports, as the latest view

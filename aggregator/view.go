@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
@@ -54,8 +55,11 @@ func (a *Aggregator) Latest() []schema.Report {
 	return out
 }
 
-// historyView is the view of stored measurements in [from, to).
-func (a *Aggregator) historyView(ctx context.Context, from, to time.Time) (*view, error) {
+// historyView is the view of stored measurements in [from, to). Without
+// detail, what a measurement's detail holds (see store.MeasurementQuery)
+// is left out: the view is then right only for queries that do not look
+// at it (see needsDetail).
+func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, detail bool) (*view, error) {
 	brokers, err := a.store.Brokers(ctx)
 	if err != nil {
 		return nil, err
@@ -65,20 +69,45 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time) (*view
 		domains[b.Address] = b.Domain
 	}
 	// Rows come by link, then time; the two ends of a link report it
-	// under the same id, so rows of two brokers interleave.
+	// under the same id, so rows of two brokers interleave: the current
+	// link's ends are looked up first.
 	type key struct{ broker, link string }
 	links := map[key]*vLink{}
 	byBroker := map[string][]*vLink{}
-	err = a.store.Measurements(ctx, store.MeasurementQuery{From: from, To: to}, func(m store.Measurement) error {
-		k := key{m.Broker, m.Link.ID}
-		l, ok := links[k]
-		if !ok {
-			l = &vLink{}
-			links[k] = l
-			byBroker[m.Broker] = append(byBroker[m.Broker], l)
+	var (
+		curLink string
+		ends    []*vLink
+		endOf   []string
+		slab    []schema.Link // the samples' figures, allocated in blocks
+	)
+	q := store.MeasurementQuery{From: from, To: to, NoDetail: !detail}
+	err = a.store.Measurements(ctx, q, func(m store.Measurement) error {
+		if m.Link.ID != curLink {
+			curLink, ends, endOf = m.Link.ID, ends[:0], endOf[:0]
 		}
-		f := m.Link
-		l.samples = append(l.samples, vSample{time: m.Time, fig: &f})
+		var l *vLink
+		for i, b := range endOf {
+			if b == m.Broker {
+				l = ends[i]
+				break
+			}
+		}
+		if l == nil {
+			k := key{m.Broker, m.Link.ID}
+			if l = links[k]; l == nil {
+				l = &vLink{}
+				links[k] = l
+				byBroker[m.Broker] = append(byBroker[m.Broker], l)
+			}
+			ends, endOf = append(ends, l), append(endOf, m.Broker)
+		}
+		if len(slab) == 0 {
+			slab = make([]schema.Link, 4096)
+		}
+		f := &slab[0]
+		slab = slab[1:]
+		*f = m.Link
+		l.samples = append(l.samples, vSample{time: m.Time, fig: f})
 		return ctx.Err()
 	})
 	if err != nil {
@@ -97,7 +126,58 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time) (*view
 			l.fig, l.time = last.fig, last.time
 			b.links = append(b.links, *l)
 		}
+		sort.Slice(b.links, func(i, j int) bool { return b.links[i].fig.ID < b.links[j].fig.ID })
 		v.brokers = append(v.brokers, b)
 	}
 	return v, nil
+}
+
+// detailNames are the names that reach what a measurement's detail holds:
+// its elements and their attributes, and the link's drops.
+var detailNames = map[string]bool{
+	"latency": true, "samples": true, "cost": true, "histogram": true, "bucket": true, "dropped": true,
+	"min": true, "mean": true, "p50": true, "p90": true, "p99": true, "max": true,
+	"sent": true, "received": true, "lost": true, "window": true, "reordered": true, "duplicated": true,
+	"profile": true, "value": true, "missing": true, "le": true, "count": true,
+}
+
+// needsDetail reports whether query q may read what a measurement's
+// detail holds: whether it names any of detailNames (but as a function or
+// an axis), or uses a wildcard or a node() test, which reach everything.
+// It errs towards yes; and since a query's answer serializes the elements
+// it selects whole, Query loads the detail anyway when elements come back.
+func needsDetail(q string) bool {
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			end := strings.IndexByte(q[i+1:], c)
+			if end < 0 {
+				return true
+			}
+			i += end + 2
+		case c == '*':
+			return true
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i + 1
+			for j < len(q) && (q[j] == '_' || q[j] == '-' || q[j] == '.' || q[j] >= 'a' && q[j] <= 'z' || q[j] >= 'A' && q[j] <= 'Z' || q[j] >= '0' && q[j] <= '9') {
+				j++
+			}
+			name := q[i:j]
+			rest := strings.TrimLeft(q[j:], " \t\r\n")
+			switch {
+			case strings.HasPrefix(rest, "::"): // an axis
+			case strings.HasPrefix(rest, "("): // a function, or a node test
+				if name == "node" || name == "text" {
+					return true
+				}
+			case detailNames[name]:
+				return true
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return false
 }

@@ -27,8 +27,12 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 		Client:  tb.Client,
 		HTTP:    tb.HTTP,
 		Leaf:    tb.Leaf,
-		Report:  ReportConfig{Domain: tb.Domain},
 	}
+	every, queued, queuedBytes, err := f.Reports.ReportSettings()
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Report = ReportConfig{Domain: tb.Domain, Interval: every, MaxQueued: queued, MaxQueuedBytes: queuedBytes}
 	if f.Admin != nil {
 		cfg.AdminToken = f.Admin.Token
 	}

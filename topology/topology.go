@@ -61,6 +61,8 @@ type File struct {
 	Monitoring *Monitoring `yaml:"monitoring,omitempty"`
 	// Routing sets cost profiles and cost updates (see Routing).
 	Routing *Routing `yaml:"routing,omitempty"`
+	// Reports sets the brokers' performance reports (see Reports).
+	Reports *Reports `yaml:"reports,omitempty"`
 	// Admin holds the network's admin token (see Admin).
 	Admin *Admin `yaml:"admin,omitempty"`
 	// Aggregators collect the brokers' performance reports (see

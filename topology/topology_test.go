@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wayline/wayline/router"
 	"go.yaml.in/yaml/v3"
@@ -173,5 +174,28 @@ func TestLoadResolvesTLSPaths(t *testing.T) {
 func TestLoadMissingFile(t *testing.T) {
 	if _, err := Load(filepath.Join("testdata", "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("Load(missing.yaml): %v", err)
+	}
+}
+
+func TestReports(t *testing.T) {
+	base := "brokers:\n  - {address: na.c1.a, client: 127.0.0.1:0, http: 127.0.0.1:0}\n"
+	f, err := Parse([]byte("reports: {interval: 2s, max_queued: 10, max_queued_bytes: 4096}\n" + base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if every, n, size, err := f.Reports.ReportSettings(); err != nil || every != 2*time.Second || n != 10 || size != 4096 {
+		t.Errorf("reports: %v %d %d %v", every, n, size, err)
+	}
+	f, err = Parse([]byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if every, n, size, err := f.Reports.ReportSettings(); err != nil || every != 0 || n != 0 || size != 0 {
+		t.Errorf("no reports block: %v %d %d %v", every, n, size, err)
+	}
+	for _, bad := range []string{"{interval: 10ms}", "{interval: 2h}", "{interval: soon}", "{max_queued: -1}", "{every: 5s}"} {
+		if _, err := Parse([]byte("reports: " + bad + "\n" + base)); err == nil {
+			t.Errorf("reports %s: no error", bad)
+		}
 	}
 }

@@ -47,6 +47,9 @@ func validate(f *File) error {
 	if _, err := f.Routing.Settings(); err != nil {
 		c.errs = append(c.errs, fmt.Errorf("routing: %w", err))
 	}
+	if _, _, _, err := f.Reports.ReportSettings(); err != nil {
+		c.errs = append(c.errs, err)
+	}
 	for i := range f.Brokers {
 		c.broker(i)
 	}

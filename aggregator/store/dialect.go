@@ -36,8 +36,9 @@ type dialect struct {
 	// greatest and least are the two-argument max and min.
 	greatest, least string
 	// deleteSome deletes at most n (the last parameter) rows of table
-	// that match where, so a prune is a series of short transactions.
-	deleteSome func(table, where string) string
+	// that match where, so a prune is a series of short transactions; key
+	// is the table's primary key.
+	deleteSome func(table, key, where string) string
 	// retryable reports whether a failed transaction may succeed if run
 	// again (a deadlock, a lock wait that timed out, a busy file).
 	retryable func(error) bool
@@ -57,7 +58,7 @@ var mysqlDialect = &dialect{
 	excluded:   func(col string) string { return "VALUES(" + col + ")" },
 	greatest:   "GREATEST",
 	least:      "LEAST",
-	deleteSome: func(table, where string) string {
+	deleteSome: func(table, _, where string) string {
 		return "DELETE FROM " + table + " WHERE " + where + " LIMIT ?"
 	},
 	retryable: func(err error) bool {
@@ -82,8 +83,8 @@ var sqliteDialect = &dialect{
 	excluded:   func(col string) string { return "excluded." + col },
 	greatest:   "MAX",
 	least:      "MIN",
-	deleteSome: func(table, where string) string {
-		return "DELETE FROM " + table + " WHERE rowid IN (SELECT rowid FROM " + table + " WHERE " + where + " LIMIT ?)"
+	deleteSome: func(table, key, where string) string {
+		return "DELETE FROM " + table + " WHERE (" + key + ") IN (SELECT " + key + " FROM " + table + " WHERE " + where + " LIMIT ?)"
 	},
 	retryable: func(err error) bool {
 		var se *sqlite.Error

@@ -35,7 +35,7 @@ func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 	}
 	var n int64
 	err = chunks(len(links), pruneLinks, func(lo, hi int) error {
-		q := s.d.deleteSome("measurements", "link_id IN ("+placeholders(hi-lo)+") AND t < ?")
+		q := s.d.deleteSome("measurements", "link_id, t, broker_id", "link_id IN ("+placeholders(hi-lo)+") AND t < ?")
 		k, err := s.deleteAll(ctx, q, append(links[lo:hi:hi], cut)...)
 		n += k
 		if err != nil {
@@ -46,7 +46,7 @@ func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 	if err != nil {
 		return n, err
 	}
-	k, err := s.deleteAll(ctx, s.d.deleteSome("reports", "received_at < ?"), cut)
+	k, err := s.deleteAll(ctx, s.d.deleteSome("reports", "id", "received_at < ?"), cut)
 	n += k
 	if err != nil {
 		return n, fmt.Errorf("store: prune: reports: %w", err)

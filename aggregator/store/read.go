@@ -95,30 +95,58 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	lo, hi := span(q.From, q.To)
-	w := walk{s: s, names: nm, fn: fn}
-	err = chunks(len(ids), linksPerQuery, func(i, j int) error {
-		args := make([]any, 0, j-i+2)
-		for _, id := range ids[i:j] {
-			args = append(args, id)
-		}
-		args = append(args, lo, hi)
-		return w.query(ctx, "SELECT "+selectMeasurement+" FROM measurements WHERE link_id IN ("+placeholders(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
-	})
+	sel := selectMeasurement
+	if q.NoDetail {
+		sel = selectColumns
+	}
+	part := func(ids []int64, fn func(Measurement) error) (*walk, error) {
+		w := &walk{s: s, names: nm, fn: fn, noDetail: q.NoDetail}
+		return w, chunks(len(ids), linksPerQuery, func(i, j int) error {
+			args := make([]any, 0, j-i+2)
+			for _, id := range ids[i:j] {
+				args = append(args, id)
+			}
+			args = append(args, lo, hi)
+			return w.query(ctx, "SELECT "+sel+" FROM measurements WHERE link_id IN ("+placeholders(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
+		})
+	}
+	w, err := part(ids, fn)
 	if err != nil && !w.fnErr {
 		return fmt.Errorf("store: measurements: %w", err)
 	}
 	return err
 }
 
-const selectMeasurement = `link_id, broker_id, t, state, monitor, rtt, lat_mean, jitter, loss, detail`
+const (
+	selectColumns     = `link_id, broker_id, t, state, monitor, rtt, lat_mean, jitter, loss`
+	selectMeasurement = selectColumns + `, detail`
+)
 
 // walk is one Measurements call.
 type walk struct {
-	s     *sqlStore
-	names *names
-	fn    func(Measurement) error
-	fnErr bool              // the error came from fn
-	tried map[[2]int64]bool // see reload
+	s        *sqlStore
+	names    *names
+	fn       func(Measurement) error
+	fnErr    bool              // the error came from fn
+	tried    map[[2]int64]bool // see reload
+	noDetail bool              // the rows have no detail
+	strs     map[string]string // see intern
+}
+
+// intern is b as a string, made once per walk: a state or monitor state
+// ("up", "down"), of which there are few.
+func (w *walk) intern(b []byte) string {
+	if s, ok := w.strs[string(b)]; ok {
+		return s
+	}
+	if w.strs == nil {
+		w.strs = map[string]string{}
+	}
+	s := string(b)
+	if len(w.strs) < 64 {
+		w.strs[s] = s
+	}
+	return s
 }
 
 // query streams one query's rows to fn.
@@ -132,15 +160,18 @@ func (w *walk) query(ctx context.Context, q string, args []any) error {
 		detail                sql.RawBytes
 		link, bid, t          int64
 		rtt, lmean, jit, loss sql.NullFloat64
-		state, monitor        string
+		state, monitor        sql.RawBytes
 	)
+	dest := []any{&link, &bid, &t, &state, &monitor, &rtt, &lmean, &jit, &loss, &detail}
+	if w.noDetail {
+		dest = dest[:len(dest)-1]
+	}
 	for rows.Next() {
-		err := rows.Scan(&link, &bid, &t, &state, &monitor, &rtt, &lmean, &jit, &loss, &detail)
-		if err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
 		m := Measurement{Time: goTime(t), Link: schema.Link{
-			State: state, Monitor: monitor, RTT: goFloat(rtt),
+			State: w.intern(state), Monitor: w.intern(monitor), RTT: goFloat(rtt),
 			Latency: schema.Summary{Mean: goFloat(lmean)},
 			Jitter:  goFloat(jit), Loss: goFloat(loss),
 		}}
@@ -174,6 +205,9 @@ func (w *walk) fill(ctx context.Context, m *Measurement, link, bid int64, detail
 		m.Link.B = w.names.brokers[peer]
 	} else {
 		m.Link.B = w.names.brokers[ends.a]
+	}
+	if w.noDetail {
+		return nil
 	}
 	if err := decodeDetail(detail, &m.Link); err != nil {
 		return fmt.Errorf("link %s at %d: %w", ends.uuid, dbTime(m.Time), err)

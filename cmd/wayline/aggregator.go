@@ -51,6 +51,9 @@ The config file (YAML) holds the rules and the retention:
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP API; empty for none")
 	config := fs.String("config", "", "configuration file (YAML) with rules and retention")
 	token := fs.String("token", os.Getenv("WAYLINE_ADMIN_TOKEN"), "the network's admin token (default $WAYLINE_ADMIN_TOKEN)")
+	queryTimeout := fs.Duration("query-timeout", 5*time.Second, "an XPath query is cut off after this long")
+	queryMax := fs.Int("query-max-results", 10000, "an XPath query's answer is cut off after this many nodes")
+	maxReport := fs.Int("max-report-bytes", 4<<20, "reports larger than this are refused")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {
@@ -60,7 +63,11 @@ The config file (YAML) holds the rules and the retention:
 		fs.Usage()
 		return usageError{"--domain and --broker are required"}
 	}
-	cfg := aggregator.Config{Domain: *domain, BrokerURL: *brokerURL, DB: *db, HTTP: *httpAddr, Token: *token, Logger: log}
+	if *queryTimeout <= 0 || *queryMax <= 0 || *maxReport <= 0 {
+		return usageError{"--query-timeout, --query-max-results and --max-report-bytes must be positive"}
+	}
+	cfg := aggregator.Config{Domain: *domain, BrokerURL: *brokerURL, DB: *db, HTTP: *httpAddr, Token: *token, Logger: log,
+		QueryTimeout: *queryTimeout, QueryMaxResults: *queryMax, MaxReportBytes: *maxReport}
 	if *config != "" {
 		if err := readAggregatorFile(*config, &cfg); err != nil {
 			return err

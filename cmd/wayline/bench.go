@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/wayline/wayline/internal/bench"
 )
@@ -22,7 +23,8 @@ Experiments:
   failover         time from a link failure to traffic on the other path, in a 6-broker WAN
   updates          cost update messages per minute in a 100-broker network, with and without the threshold
   xml              XML document, XPath constraint and HTML table for a 16,000-link snapshot
-  ingest           link measurements per second an aggregator stores, reports crossing a broker chain
+  ingest           link measurements stored per second, with a broker network running
+  history          XPath over an hour of 24 hours of stored measurements of 1,000 links
 
 Run 'wayline bench <experiment> --help' for its flags.`)
 		if len(args) == 0 {
@@ -45,6 +47,8 @@ Run 'wayline bench <experiment> --help' for its flags.`)
 		return benchXML(ctx, args[1:], stdout, stderr)
 	case "ingest":
 		return benchIngest(ctx, args[1:], stdout, stderr)
+	case "history":
+		return benchHistory(ctx, args[1:], stdout, stderr)
 	}
 	return usageError{fmt.Sprintf("unknown experiment %q", args[0])}
 }
@@ -260,5 +264,38 @@ database name to it.`, stderr)
 	}
 	defer stop()
 	_, err = bench.RunIngest(ctx, stdout, cfg)
+	return err
+}
+
+func benchHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench history", "bench history --db DSN [flags]", `
+Stores --span of performance reports (50 brokers with 20 links each, a
+report every 5 s: 24 hours are 17 million measurements) into --db, then
+times XPath queries through an aggregator over --range of that history,
+as 'wayline query --from --to' runs them, against the target of 1 s.
+--fill=false reuses the history stored by an earlier run. For MariaDB,
+scripts/mariadb.sh start prints a server's DSN; add a database name.`, stderr)
+	var cfg bench.HistoryConfig
+	fs.StringVar(&cfg.DB, "db", "", "the store (mysql://... or sqlite:PATH); required")
+	fs.BoolVar(&cfg.Fill, "fill", true, "store the history first")
+	fs.DurationVar(&cfg.Span, "span", 24*time.Hour, "the history stored")
+	fs.DurationVar(&cfg.Range, "range", time.Hour, "the time range queried")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "times each query runs")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if cfg.DB == "" {
+		return usageError{"--db is required"}
+	}
+	if cfg.Span <= 0 || cfg.Range <= 0 || cfg.Rounds < 1 {
+		return usageError{"--span, --range and --rounds must be positive"}
+	}
+	_, err = bench.RunHistory(ctx, stdout, cfg)
 	return err
 }

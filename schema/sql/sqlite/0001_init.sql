@@ -6,9 +6,9 @@
 -- Counters are INTEGER holding the 64 bits of Go's uint64. NaN figures are
 -- NULL and infinite ones the largest double of their sign.
 --
--- Unlike InnoDB, SQLite keeps a rowid table in rowid order; the unique
--- index on (link_id, t, broker_id) serves range reads and pruning, and
--- keeps a measurement stored twice to one row, as MySQL's key does. The runner applies each
+-- measurements is a WITHOUT ROWID table: like InnoDB's, its rows are kept
+-- in the order of their primary key, so that a range read of a link is a
+-- walk along consecutive rows rather than a lookup per row. The runner applies each
 -- migration in one transaction.
 
 CREATE TABLE IF NOT EXISTS brokers (
@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS links (
 );
 
 CREATE TABLE IF NOT EXISTS measurements (
-  id         INTEGER PRIMARY KEY,
   link_id    INTEGER NOT NULL,
   broker_id  INTEGER NOT NULL,
   t          INTEGER NOT NULL,
@@ -40,9 +39,9 @@ CREATE TABLE IF NOT EXISTS measurements (
   lat_mean   REAL,
   jitter     REAL,
   loss       REAL,
-  detail     BLOB NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS measurements_key ON measurements (link_id, t, broker_id);
+  detail     BLOB NOT NULL,
+  PRIMARY KEY (link_id, t, broker_id)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS reports (
   id          INTEGER PRIMARY KEY,

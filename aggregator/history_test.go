@@ -1,0 +1,110 @@
+package aggregator
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wayline/wayline/aggregator/store"
+	"github.com/wayline/wayline/schema"
+)
+
+func TestNeedsDetail(t *testing.T) {
+	for q, want := range map[string]bool{
+		"//link[@loss > 0.01]/@id":                   false,
+		"count(//sample)":                            false,
+		"//link[sample/@rtt > 100]/@id":              false,
+		"//broker/@address | //link/@transport":      false,
+		"//link[@state = 'latency']/@id":             false, // a string, not a name
+		"//link[descendant::sample[@loss > 0]]/@id":  false, // an axis, not a name
+		"//link/latency/@p99":                        true,
+		"//link[samples/@sent > 0]/@id":              true,
+		"sum(//bucket/@count)":                       true,
+		"//link/@dropped":                            true,
+		"//link/@*":                                  true,
+		"//sample/*":                                 true,
+		"//link/node()":                              true,
+		"//link[@loss * 2 > 0.1]/@id":                true, // errs towards yes
+		"//link[@id = 'unterminated]":                true,
+		"//cost[@profile = \"default\"]/@value":      true,
+		"//link[   count  (cost) > 1]/@id":           true,
+		"//link[@loss > 0.01]/ancestor :: broker/@a": false,
+	} {
+		if got := needsDetail(q); got != want {
+			t.Errorf("needsDetail(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
+
+// TestHistoryWithoutDetail: a query that needsDetail says does not read
+// the detail answers the same on the history without it; one whose answer
+// holds elements is answered with the detail, whole.
+func TestHistoryWithoutDetail(t *testing.T) {
+	ctx := context.Background()
+	agg, err := New(ctx, Config{Domain: "na", BrokerURL: "nats://127.0.0.1:1", DB: "sqlite:" + filepath.Join(t.TempDir(), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agg.Close()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	reps := schema.Synthetic(4, 6, start)
+	var batch []store.Received
+	for round := range 12 {
+		for _, r := range reps {
+			r.Seq, r.Time = uint64(round+1), start.Add(time.Duration(round)*5*time.Second)
+			batch = append(batch, store.Received{Report: r, Received: r.Time})
+		}
+	}
+	if err := agg.store.Save(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	from, to := start.Add(10*time.Second), start.Add(40*time.Second)
+	full, err := agg.historyView(ctx, from, to, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lean, err := agg.historyView(ctx, from, to, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, q := range slices.Concat(axisQueries, rewriteQueries, []string{
+		"count(//sample)", "//link[sample/@loss > 0.01]/@id", "sum(//sample/@rtt)", "//sample[@loss > 0.01]/@time",
+		"//link[@loss > 0.05 and @rtt > 100]/@id", "count(//broker)", "//broker/@domain",
+	}) {
+		if needsDetail(q) {
+			continue
+		}
+		expr, err := Compile(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := Evaluate(ctx, full, expr, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Evaluate(ctx, lean, expr, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.hasElements() {
+			// Query loads the detail for these: check that it does.
+			if got, err = agg.Query(ctx, q, from, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if g, w := string(got.AppendXML(nil, q)), string(want.AppendXML(nil, q)); g != w {
+			t.Errorf("%s: without the detail\n%.400s\nwith it\n%.400s", q, g, w)
+		}
+		checked++
+	}
+	if checked < 15 {
+		t.Errorf("only %d queries checked", checked)
+	}
+	res, err := agg.Query(ctx, "count(//sample)", from, to)
+	if err != nil || res.Value != float64(4*6*6) {
+		t.Errorf("count(//sample) = %v, %v; want %d", res.Value, err, 4*6*6)
+	}
+}
