@@ -178,7 +178,7 @@ func TestLoadMissingFile(t *testing.T) {
 }
 
 func TestReports(t *testing.T) {
-	base := "brokers:\n  - {address: na.c1.a, client: 127.0.0.1:0, http: 127.0.0.1:0}\n"
+	base := "brokers:\n  - {address: na.c1.a, client: 127.0.0.1:4222, http: 127.0.0.1:8222}\n"
 	f, err := Parse([]byte("reports: {interval: 2s, max_queued: 10, max_queued_bytes: 4096}\n" + base))
 	if err != nil {
 		t.Fatal(err)
