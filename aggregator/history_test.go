@@ -11,7 +11,7 @@ import (
 	"github.com/wayline/wayline/schema"
 )
 
-func TestNeedsDetail(t *testing.T) {
+func TestQueryReadsDetail(t *testing.T) {
 	for q, want := range map[string]bool{
 		"//link[@loss > 0.01]/@id":                   false,
 		"count(//sample)":                            false,
@@ -20,6 +20,8 @@ func TestNeedsDetail(t *testing.T) {
 		"//link[@state = 'latency']/@id":             false, // a string, not a name
 		"//link[descendant::sample[@loss > 0]]/@id":  false, // an axis, not a name
 		"//link/latency/@p99":                        true,
+		"//link[latency/@mean > 100]/@id":            false,
+		"//link/latency[@min > 1]/@mean":             true,
 		"//link[samples/@sent > 0]/@id":              true,
 		"sum(//bucket/@count)":                       true,
 		"//link/@dropped":                            true,
@@ -32,15 +34,15 @@ func TestNeedsDetail(t *testing.T) {
 		"//link[   count  (cost) > 1]/@id":           true,
 		"//link[@loss > 0.01]/ancestor :: broker/@a": false,
 	} {
-		if got := needsDetail(q); got != want {
-			t.Errorf("needsDetail(%q) = %v, want %v", q, got, want)
+		if got := queryReads(q).detail; got != want {
+			t.Errorf("queryReads(%q).detail = %v, want %v", q, got, want)
 		}
 	}
 }
 
-// TestHistoryWithoutDetail: a query that needsDetail says does not read
-// the detail answers the same on the history without it; one whose answer
-// holds elements is answered with the detail, whole.
+// TestHistoryWithoutDetail: a query answers the same on the history with
+// only what queryReads says it reads as on the whole history; one whose
+// answer holds elements is answered on the whole history.
 func TestHistoryWithoutDetail(t *testing.T) {
 	ctx := context.Background()
 	agg, err := New(ctx, Config{Domain: "na", BrokerURL: "nats://127.0.0.1:1", DB: "sqlite:" + filepath.Join(t.TempDir(), "h.db")})
@@ -61,11 +63,7 @@ func TestHistoryWithoutDetail(t *testing.T) {
 		t.Fatal(err)
 	}
 	from, to := start.Add(10*time.Second), start.Add(40*time.Second)
-	full, err := agg.historyView(ctx, from, to, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lean, err := agg.historyView(ctx, from, to, false)
+	full, err := agg.historyView(ctx, from, to, allReads)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,9 +71,16 @@ func TestHistoryWithoutDetail(t *testing.T) {
 	for _, q := range slices.Concat(axisQueries, rewriteQueries, []string{
 		"count(//sample)", "//link[sample/@loss > 0.01]/@id", "sum(//sample/@rtt)", "//sample[@loss > 0.01]/@time",
 		"//link[@loss > 0.05 and @rtt > 100]/@id", "count(//broker)", "//broker/@domain",
+		"//link[@loss > 0.05 and latency/@mean > 100]/@id", "sum(//sample/latency/@mean)", "//link[latency]/@id",
+		"count(//latency)", "//latency/@mean", "//link[count(latency) = 1]/@id", "//sample[latency/@mean > 50]/@time",
 	}) {
-		if needsDetail(q) {
+		rd := queryReads(q)
+		if rd.detail {
 			continue
+		}
+		lean, err := agg.historyView(ctx, from, to, rd)
+		if err != nil {
+			t.Fatal(err)
 		}
 		expr, err := Compile(q)
 		if err != nil {
@@ -106,5 +111,21 @@ func TestHistoryWithoutDetail(t *testing.T) {
 	res, err := agg.Query(ctx, "count(//sample)", from, to)
 	if err != nil || res.Value != float64(4*6*6) {
 		t.Errorf("count(//sample) = %v, %v; want %d", res.Value, err, 4*6*6)
+	}
+}
+
+func TestQueryReadsFigures(t *testing.T) {
+	for q, want := range map[string][]string{
+		"count(//sample)":                                  {},
+		"//link[sample/@loss > 0.15]/@id":                  {"loss"},
+		"//link[@loss > 0.05 and latency/@mean > 100]/@id": {"loss", "lat_mean"},
+		"//link[@state = 'down' or @monitor = 'down']/@id": {"state", "monitor"},
+		"sum(//sample/@rtt) div count(//sample)":           {"rtt"},
+		"//sample[@jitter > 5]/@time":                      {"jitter"},
+		"//link/@*":                                        nil,
+	} {
+		if got := queryReads(q).figures; !slices.Equal(got, want) || (got == nil) != (want == nil) {
+			t.Errorf("queryReads(%q).figures = %q, want %q", q, got, want)
+		}
 	}
 }

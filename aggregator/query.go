@@ -243,9 +243,9 @@ func (a *Aggregator) Query(ctx context.Context, q string, from, to time.Time) (R
 // without the measurements' details when the query does not read them,
 // and again with them if elements come back, which are written whole.
 func (a *Aggregator) queryHistory(ctx context.Context, q string, expr *xpath.Expr, from, to time.Time) (Result, error) {
-	detail := needsDetail(q)
+	rd := queryReads(q)
 	for {
-		v, err := a.historyView(ctx, from, to, detail)
+		v, err := a.historyView(ctx, from, to, rd)
 		if err != nil {
 			if ctx.Err() != nil {
 				return Result{}, fmt.Errorf("%w: %w", ErrQueryLimit, err)
@@ -253,10 +253,10 @@ func (a *Aggregator) queryHistory(ctx context.Context, q string, expr *xpath.Exp
 			return Result{}, err
 		}
 		res, err := Evaluate(ctx, v, expr, a.cfg.QueryMaxResults)
-		if err != nil || detail || !res.hasElements() {
+		if err != nil || rd.detail || !res.hasElements() {
 			return res, err
 		}
-		detail = true
+		rd = allReads
 	}
 }
 

@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,11 +56,12 @@ func (a *Aggregator) Latest() []schema.Report {
 	return out
 }
 
-// historyView is the view of stored measurements in [from, to). Without
-// detail, what a measurement's detail holds (see store.MeasurementQuery)
-// is left out: the view is then right only for queries that do not look
-// at it (see needsDetail).
-func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, detail bool) (*view, error) {
+// historyView is the view of stored measurements in [from, to), with what
+// rd says of them: without the detail, what it holds (see
+// store.MeasurementQuery) is left out, and so are the figure columns that
+// rd does not name; the view is then right only for queries that do not
+// look at them (see queryReads).
+func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd reads) (*view, error) {
 	brokers, err := a.store.Brokers(ctx)
 	if err != nil {
 		return nil, err
@@ -80,7 +82,10 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, detail
 		endOf   []string
 		slab    []schema.Link // the samples' figures, allocated in blocks
 	)
-	q := store.MeasurementQuery{From: from, To: to, NoDetail: !detail}
+	q := store.MeasurementQuery{From: from, To: to, NoDetail: !rd.detail}
+	if !rd.detail {
+		q.Figures = rd.figures
+	}
 	err = a.store.Measurements(ctx, q, func(m store.Measurement) error {
 		if m.Link.ID != curLink {
 			curLink, ends, endOf = m.Link.ID, ends[:0], endOf[:0]
@@ -133,31 +138,52 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, detail
 }
 
 // detailNames are the names that reach what a measurement's detail holds:
-// its elements and their attributes, and the link's drops.
+// its elements and their attributes, and the link's drops. The latency
+// element and its mean are not among them: the mean is a column, and the
+// element is there with or without the detail.
 var detailNames = map[string]bool{
-	"latency": true, "samples": true, "cost": true, "histogram": true, "bucket": true, "dropped": true,
-	"min": true, "mean": true, "p50": true, "p90": true, "p99": true, "max": true,
+	"samples": true, "cost": true, "histogram": true, "bucket": true, "dropped": true,
+	"min": true, "p50": true, "p90": true, "p99": true, "max": true,
 	"sent": true, "received": true, "lost": true, "window": true, "reordered": true, "duplicated": true,
 	"profile": true, "value": true, "missing": true, "le": true, "count": true,
 }
 
-// needsDetail reports whether query q may read what a measurement's
-// detail holds: whether it names any of detailNames (but as a function or
-// an axis), or uses a wildcard or a node() test, which reach everything.
-// It errs towards yes; and since a query's answer serializes the elements
-// it selects whole, Query loads the detail anyway when elements come back.
-func needsDetail(q string) bool {
+// figureNames are the attributes read from a measurement's figure
+// columns, and the columns.
+var figureNames = map[string]string{
+	"state": "state", "monitor": "monitor", "rtt": "rtt", "mean": "lat_mean", "jitter": "jitter", "loss": "loss",
+}
+
+// reads is what a query on history may read of the measurements: their
+// detail, and which figure columns (nil for all).
+type reads struct {
+	detail  bool
+	figures []string
+}
+
+// allReads is everything.
+var allReads = reads{detail: true}
+
+// queryReads works out what query q may read of the measurements from
+// the names it uses: detailNames need the detail, figureNames their
+// columns, and a wildcard or a node() test, which reach everything, or a
+// string left open need it all. Names of functions and axes do not count.
+// It errs towards reading more; and since a query's answer writes the
+// elements it selects whole, Query reads everything anyway when elements
+// come back.
+func queryReads(q string) reads {
+	r := reads{figures: []string{}}
 	for i := 0; i < len(q); {
 		c := q[i]
 		switch {
 		case c == '\'' || c == '"':
 			end := strings.IndexByte(q[i+1:], c)
 			if end < 0 {
-				return true
+				return allReads
 			}
 			i += end + 2
 		case c == '*':
-			return true
+			return allReads
 		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
 			j := i + 1
 			for j < len(q) && (q[j] == '_' || q[j] == '-' || q[j] == '.' || q[j] >= 'a' && q[j] <= 'z' || q[j] >= 'A' && q[j] <= 'Z' || q[j] >= '0' && q[j] <= '9') {
@@ -169,15 +195,19 @@ func needsDetail(q string) bool {
 			case strings.HasPrefix(rest, "::"): // an axis
 			case strings.HasPrefix(rest, "("): // a function, or a node test
 				if name == "node" || name == "text" {
-					return true
+					return allReads
 				}
 			case detailNames[name]:
-				return true
+				return allReads
+			case figureNames[name] != "":
+				if !slices.Contains(r.figures, figureNames[name]) {
+					r.figures = append(r.figures, figureNames[name])
+				}
 			}
 			i = j
 		default:
 			i++
 		}
 	}
-	return false
+	return r
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/wayline/wayline/schema"
@@ -81,6 +82,34 @@ func goFloat(f sql.NullFloat64) float64 {
 		return math.Inf(-1)
 	}
 	return f.Float64
+}
+
+// anyInt is an integer column's value as the driver gives it.
+func anyInt(v any) (int64, error) {
+	switch v := v.(type) {
+	case int64:
+		return v, nil
+	case []byte:
+		return strconv.ParseInt(string(v), 10, 64)
+	}
+	return 0, fmt.Errorf("not an integer: %T", v)
+}
+
+// anyFloat is a figure's column as the driver gives it, read back as
+// goFloat does.
+func anyFloat(v any) (float64, error) {
+	switch v := v.(type) {
+	case nil:
+		return math.NaN(), nil
+	case float64:
+		return goFloat(sql.NullFloat64{Float64: v, Valid: true}), nil
+	case int64:
+		return float64(v), nil
+	case []byte:
+		f, err := strconv.ParseFloat(string(v), 64)
+		return goFloat(sql.NullFloat64{Float64: f, Valid: true}), err
+	}
+	return 0, fmt.Errorf("not a number: %T", v)
 }
 
 // Counters are uint64 in Go and signed 64-bit integers in both databases;

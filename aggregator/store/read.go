@@ -7,8 +7,6 @@ import (
 	"math"
 	"slices"
 	"time"
-
-	"github.com/wayline/wayline/schema"
 )
 
 // linksPerQuery is how many links one measurements query names. Each query
@@ -95,12 +93,24 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	lo, hi := span(q.From, q.To)
-	sel := selectMeasurement
-	if q.NoDetail {
-		sel = selectColumns
+	cols := figureCols
+	if q.Figures != nil {
+		cols = q.Figures
+		for _, c := range cols {
+			if !slices.Contains(figureCols, c) {
+				return fmt.Errorf("store: measurements: %q is not a figure column (%v)", c, figureCols)
+			}
+		}
+	}
+	sel := "link_id, broker_id, t"
+	for _, c := range cols {
+		sel += ", " + c
+	}
+	if !q.NoDetail {
+		sel += ", detail"
 	}
 	part := func(ids []int64, fn func(Measurement) error) (*walk, error) {
-		w := &walk{s: s, names: nm, fn: fn, noDetail: q.NoDetail}
+		w := &walk{s: s, names: nm, fn: fn, noDetail: q.NoDetail, cols: cols}
 		return w, chunks(len(ids), linksPerQuery, func(i, j int) error {
 			args := make([]any, 0, j-i+2)
 			for _, id := range ids[i:j] {
@@ -117,10 +127,9 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 	return err
 }
 
-const (
-	selectColumns     = `link_id, broker_id, t, state, monitor, rtt, lat_mean, jitter, loss`
-	selectMeasurement = selectColumns + `, detail`
-)
+// figureCols are the columns of a measurement's figures, besides its
+// key and its detail.
+var figureCols = []string{"state", "monitor", "rtt", "lat_mean", "jitter", "loss"}
 
 // walk is one Measurements call.
 type walk struct {
@@ -130,6 +139,7 @@ type walk struct {
 	fnErr    bool              // the error came from fn
 	tried    map[[2]int64]bool // see reload
 	noDetail bool              // the rows have no detail
+	cols     []string          // the figure columns of the rows
 	strs     map[string]string // see intern
 }
 
@@ -156,25 +166,60 @@ func (w *walk) query(ctx context.Context, q string, args []any) error {
 		return err
 	}
 	defer rows.Close()
+	// Numbers are scanned as they come (database/sql converts to a typed
+	// destination by reflection, which is much of a row's cost), strings
+	// as the driver's bytes.
 	var (
-		detail                sql.RawBytes
-		link, bid, t          int64
-		rtt, lmean, jit, loss sql.NullFloat64
-		state, monitor        sql.RawBytes
+		key    [3]any // link, broker, t
+		vals   = make([]any, len(w.cols))
+		strs   = make([]sql.RawBytes, len(w.cols))
+		detail sql.RawBytes
 	)
-	dest := []any{&link, &bid, &t, &state, &monitor, &rtt, &lmean, &jit, &loss, &detail}
-	if w.noDetail {
-		dest = dest[:len(dest)-1]
+	dest := []any{&key[0], &key[1], &key[2]}
+	for i, c := range w.cols {
+		if c == "state" || c == "monitor" {
+			dest = append(dest, &strs[i])
+		} else {
+			dest = append(dest, &vals[i])
+		}
+	}
+	if !w.noDetail {
+		dest = append(dest, &detail)
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return err
 		}
-		m := Measurement{Time: goTime(t), Link: schema.Link{
-			State: w.intern(state), Monitor: w.intern(monitor), RTT: goFloat(rtt),
-			Latency: schema.Summary{Mean: goFloat(lmean)},
-			Jitter:  goFloat(jit), Loss: goFloat(loss),
-		}}
+		var ints [3]int64
+		for i := range ints {
+			if ints[i], err = anyInt(key[i]); err != nil {
+				return err
+			}
+		}
+		link, bid := ints[0], ints[1]
+		m := Measurement{Time: goTime(ints[2])}
+		for i, c := range w.cols {
+			var f float64
+			if vals[i] != nil || strs[i] == nil {
+				if f, err = anyFloat(vals[i]); err != nil {
+					return fmt.Errorf("%s: %w", c, err)
+				}
+			}
+			switch c {
+			case "state":
+				m.Link.State = w.intern(strs[i])
+			case "monitor":
+				m.Link.Monitor = w.intern(strs[i])
+			case "rtt":
+				m.Link.RTT = f
+			case "lat_mean":
+				m.Link.Latency.Mean = f
+			case "jitter":
+				m.Link.Jitter = f
+			case "loss":
+				m.Link.Loss = f
+			}
+		}
 		if err := w.fill(ctx, &m, link, bid, detail); err != nil {
 			return err
 		}

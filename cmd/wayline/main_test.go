@@ -87,6 +87,9 @@ type proc struct {
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(binary, args...), lines: make(chan string, 1000), exited: make(chan error, 1)}
+	// Its working directory is its own: the demo's aggregator keeps its
+	// data in wayline.db there.
+	p.cmd.Dir = t.TempDir()
 	stdout, _ := p.cmd.StdoutPipe()
 	p.cmd.Stderr = &lockedWriter{p}
 	if err := p.cmd.Start(); err != nil {

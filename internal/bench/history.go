@@ -61,12 +61,15 @@ func (c *HistoryConfig) defaults() error {
 	return nil
 }
 
-// HistoryQueries are the queries the benchmark times: one that reads every
-// sample, one that selects on them, and one on the links' latest figures.
+// HistoryQueries are the queries the benchmark times: one that counts
+// every sample, one that selects on them, one on the links' latest
+// figures, and one that reads what only a measurement's detail holds (the
+// sample counts), which needs every column of every row.
 var HistoryQueries = []string{
 	"count(//sample)",
 	"//link[sample/@loss > 0.15]/@id",
 	"//link[@loss > 0.05 and latency/@mean > 100]/@id",
+	"sum(//sample/samples/@lost)",
 }
 
 // HistoryStart is when the benchmark's stored history begins.
