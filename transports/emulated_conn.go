@@ -30,6 +30,7 @@ type EmulatedConn struct {
 	lastDue   time.Time  // reliable: due times never go back
 	txFree    time.Time  // when the bandwidth cap has sent everything queued
 	held      []*pending // reliable: frames waiting for Down to end
+	handing   int        // frames taken from the queue, not yet handed off
 	heldBytes int        // bytes sent during outages and not yet handed off
 	stats     EmulatedStats
 	err       error // the first failure of the inner conn
@@ -158,7 +159,7 @@ func (c *EmulatedConn) Stats() EmulatedStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := c.stats
-	s.Pending = c.queue.Len() + len(c.held)
+	s.Pending = c.queue.Len() + len(c.held) + c.handing
 	s.Down, _ = c.em.outageAt(c.epoch, time.Now())
 	return s
 }

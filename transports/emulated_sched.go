@@ -70,6 +70,9 @@ func (c *EmulatedConn) run() {
 		batch, next, stop = c.takeDue(time.Now(), batch[:0])
 		for i, p := range batch {
 			if !c.handOff(p) {
+				c.mu.Lock()
+				c.handing -= len(batch) - i - 1 // never to be handed off
+				c.mu.Unlock()
 				return
 			}
 			batch[i] = nil
@@ -94,6 +97,7 @@ func (c *EmulatedConn) takeDue(now time.Time, batch []*pending) ([]*pending, tim
 	defer c.mu.Unlock()
 	for c.queue.Len() > 0 && !c.queue[0].due.After(now) {
 		batch = append(batch, heap.Pop(&c.queue).(*pending))
+		c.handing++
 	}
 	var next time.Time
 	if c.queue.Len() > 0 {
@@ -132,6 +136,7 @@ func (c *EmulatedConn) handOff(p *pending) bool {
 	putEmulationHeader(p.buf, time.Since(p.due))
 	_, err := c.inner.Send(p.buf)
 	c.mu.Lock()
+	c.handing--
 	if p.held {
 		c.heldBytes -= p.size()
 		c.notifyLocked()
