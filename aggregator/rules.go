@@ -202,14 +202,42 @@ func (a *Aggregator) act(r *Rule, k actionKey, brokerAddr string, undo bool) {
 	}
 }
 
-// rulesLoop evaluates the rules on each report, apart from the receiving
-// path: an action waits for its broker's answer.
+// rulesLoop hands each report to its broker's own rules worker, apart
+// from the receiving path: an action waits for its broker's answer (up to
+// 5 s when the broker is out of reach), and one broker's wait must not
+// hold up the rules of the others.
 func (a *Aggregator) rulesLoop() {
+	workers := map[string]chan schema.Report{}
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
 		case rep := <-a.rulesCh:
+			ch := workers[rep.Broker]
+			if ch == nil {
+				ch = make(chan schema.Report, 1)
+				workers[rep.Broker] = ch
+				a.wg.Go(func() { a.brokerRules(ch) })
+			}
+			// Rules look at a broker's latest state, so a report not yet
+			// evaluated gives way to a newer one.
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- rep
+		}
+	}
+}
+
+// brokerRules evaluates the rules on one broker's reports, the latest
+// each time it is free.
+func (a *Aggregator) brokerRules(ch <-chan schema.Report) {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case rep := <-ch:
 			a.evaluate(rep)
 		}
 	}
