@@ -235,6 +235,45 @@ func (r *detailReader) count(what string) int {
 
 // decodeDetail sets what appendDetail wrote of a link into l.
 func decodeDetail(b []byte, l *schema.Link) error {
+	return decodeDetailFrom(b, l, nil)
+}
+
+// slabs hand out the costs and buckets of many details from large blocks,
+// rather than two allocations a measurement.
+type slabs struct {
+	costs   []schema.Cost
+	buckets []schema.Bucket
+}
+
+const slabSize = 4096
+
+func (s *slabs) takeCosts(n int) []schema.Cost {
+	if s == nil || n > slabSize/4 {
+		return make([]schema.Cost, n)
+	}
+	if len(s.costs) < n {
+		s.costs = make([]schema.Cost, slabSize)
+	}
+	out := s.costs[:n:n]
+	s.costs = s.costs[n:]
+	return out
+}
+
+func (s *slabs) takeBuckets(n int) []schema.Bucket {
+	if s == nil || n > slabSize/4 {
+		return make([]schema.Bucket, n)
+	}
+	if len(s.buckets) < n {
+		s.buckets = make([]schema.Bucket, slabSize)
+	}
+	out := s.buckets[:n:n]
+	s.buckets = s.buckets[n:]
+	return out
+}
+
+// decodeDetailFrom is decodeDetail taking the costs and buckets from s
+// (nil: allocated each).
+func decodeDetailFrom(b []byte, l *schema.Link, s *slabs) error {
 	if len(b) == 0 || b[0] != detailVersion {
 		return fmt.Errorf("detail: not version %d", detailVersion)
 	}
@@ -251,7 +290,7 @@ func decodeDetail(b []byte, l *schema.Link) error {
 	l.Dropped = r.uvarint("dropped")
 	l.Costs = nil
 	if n := r.count("costs"); n > 0 {
-		l.Costs = make([]schema.Cost, n)
+		l.Costs = s.takeCosts(n)
 		for i := range l.Costs {
 			size := r.uvarint("cost profile")
 			if size > uint64(len(r.b)) {
@@ -265,7 +304,7 @@ func decodeDetail(b []byte, l *schema.Link) error {
 	}
 	l.Histogram = schema.Histogram{Missing: r.number("histogram")}
 	if n := r.count("histogram"); n > 0 {
-		l.Histogram.Buckets = make([]schema.Bucket, n)
+		l.Histogram.Buckets = s.takeBuckets(n)
 		for i := range l.Histogram.Buckets {
 			l.Histogram.Buckets[i] = schema.Bucket{LE: r.number("bucket"), Count: r.number("bucket")}
 		}

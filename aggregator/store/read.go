@@ -140,6 +140,7 @@ type walk struct {
 	tried    map[[2]int64]bool // see reload
 	noDetail bool              // the rows have no detail
 	cols     []string          // the figure columns of the rows
+	slabs    slabs             // the rows' costs and buckets
 	strs     map[string]string // see intern
 }
 
@@ -254,7 +255,7 @@ func (w *walk) fill(ctx context.Context, m *Measurement, link, bid int64, detail
 	if w.noDetail {
 		return nil
 	}
-	if err := decodeDetail(detail, &m.Link); err != nil {
+	if err := decodeDetailFrom(detail, &m.Link, &w.slabs); err != nil {
 		return fmt.Errorf("link %s at %d: %w", ends.uuid, dbTime(m.Time), err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wayline/wayline/aggregator"
 	"github.com/wayline/wayline/internal/bench"
 )
 
@@ -281,6 +282,13 @@ scripts/mariadb.sh start prints a server's DSN; add a database name.`, stderr)
 	fs.DurationVar(&cfg.Span, "span", 24*time.Hour, "the history stored")
 	fs.DurationVar(&cfg.Range, "range", time.Hour, "the time range queried")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "times each query runs")
+	fs.Func("query", "an XPath query to time instead of the built-in ones (repeatable)", func(q string) error {
+		if _, err := aggregator.Compile(q); err != nil {
+			return err
+		}
+		cfg.Queries = append(cfg.Queries, q)
+		return nil
+	})
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err

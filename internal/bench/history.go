@@ -27,6 +27,8 @@ type HistoryConfig struct {
 	// Range is the time range queried, ending Span/2 after the start.
 	Range  time.Duration
 	Rounds int // times each query runs; the median is reported
+	// Queries replaces HistoryQueries.
+	Queries []string
 	Logger *slog.Logger
 }
 
@@ -120,7 +122,11 @@ func RunHistory(ctx context.Context, w io.Writer, cfg HistoryConfig) ([]HistoryS
 		cfg.Span, cfg.Brokers*cfg.Links, cfg.Interval, from.Format(time.RFC3339), to.Format(time.RFC3339), cfg.Rounds)
 	fmt.Fprintf(w, "%-52s %10s %10s %10s %8s\n", "query", "median", "worst", "target", "answer")
 	var out []HistoryStep
-	for _, q := range HistoryQueries {
+	queries := HistoryQueries
+	if cfg.Queries != nil {
+		queries = cfg.Queries
+	}
+	for _, q := range queries {
 		step := HistoryStep{Query: q}
 		times := make([]time.Duration, cfg.Rounds)
 		var answer string
