@@ -98,7 +98,10 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open: %w", err)
 	}
-	s.chunk = min(1000, d.maxVars/len(measurementCols))
+	// A batch of the aggregator's (200 reports of 20 links) is one
+	// INSERT: fewer statements store about a tenth more a second than
+	// chunks of 1,000.
+	s.chunk = min(4000, d.maxVars/len(measurementCols))
 	s.insertChunk = s.d.insertNew("measurements", measurementCols, s.chunk)
 	return s, nil
 }
