@@ -75,16 +75,8 @@ func startAggregator(t *testing.T, brokerURL string, rules []Rule, db string) *A
 	return agg
 }
 
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds or the deadline passes.
+var waitFor = testutil.WaitFor
 
 func get(t testing.TB, u string) (int, string) {
 	t.Helper()

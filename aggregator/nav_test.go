@@ -54,6 +54,12 @@ func answer(t testing.TB, q string, root xpath.NodeNavigator) []string {
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
+	return canonicalAnswer(expr, root)
+}
+
+// canonicalAnswer evaluates expr on a navigator and writes the result
+// canonically.
+func canonicalAnswer(expr *xpath.Expr, root xpath.NodeNavigator) []string {
 	v := expr.Evaluate(root)
 	it, ok := v.(*xpath.NodeIterator)
 	if !ok {
@@ -231,14 +237,5 @@ func answerRaw(t testing.TB, q string, root xpath.NodeNavigator) []string {
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
-	v := expr.Evaluate(root)
-	it, ok := v.(*xpath.NodeIterator)
-	if !ok {
-		return []string{valueText(v)}
-	}
-	var out []string
-	for it.MoveNext() {
-		out = append(out, canonical(it.Current().Copy()))
-	}
-	return out
+	return canonicalAnswer(expr, root)
 }

@@ -139,16 +139,7 @@ func (n *testNet) connect(a string, opts ...nats.Option) *nats.Conn {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var waitFor = testutil.WaitFor
 
 // waitInterest waits until broker a knows that broker holder wants subject,
 // and a's embedded server has been told to forward it.

@@ -212,6 +212,27 @@ func (s *sqlStore) save(ctx context.Context, batch []Received, p *batchPlan) (id
 	return ids, linkIDs, tx.Commit()
 }
 
+// lookupIDs runs query (SELECT id, name ... IN , to be completed with the
+// list) on names, 1,000 at a time, and sets ids[name] to each row's id.
+func lookupIDs(ctx context.Context, tx *sql.Tx, query string, names []any, ids map[string]int64) error {
+	return chunks(len(names), 1000, func(lo, hi int) error {
+		rows, err := tx.QueryContext(ctx, query+"("+placeholders(hi-lo)+")", names[lo:hi]...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var name string
+			if err := rows.Scan(&id, &name); err != nil {
+				return err
+			}
+			ids[name] = id
+		}
+		return rows.Err()
+	})
+}
+
 // linkRowIDs maps every link of the batch (by UUID) to its row id: from
 // the cache, or else from the table, where the upsert has put it.
 func (s *sqlStore) linkRowIDs(ctx context.Context, tx *sql.Tx, batch []Received) (map[string]int64, error) {
@@ -233,23 +254,7 @@ func (s *sqlStore) linkRowIDs(ctx context.Context, tx *sql.Tx, batch []Received)
 		}
 	}
 	s.cacheMu.RUnlock()
-	err := chunks(len(missing), 1000, func(lo, hi int) error {
-		rows, err := tx.QueryContext(ctx, "SELECT id, uuid FROM links WHERE uuid IN ("+placeholders(hi-lo)+")", missing[lo:hi]...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			var u string
-			if err := rows.Scan(&id, &u); err != nil {
-				return err
-			}
-			ids[u] = id
-		}
-		return rows.Err()
-	})
-	if err != nil {
+	if err := lookupIDs(ctx, tx, "SELECT id, uuid FROM links WHERE uuid IN ", missing, ids); err != nil {
 		return nil, err
 	}
 	for _, u := range missing {
@@ -312,23 +317,7 @@ func (s *sqlStore) brokerIDs(ctx context.Context, tx *sql.Tx, bs []brokerSeen) (
 		}
 	}
 	s.cacheMu.RUnlock()
-	err := chunks(len(missing), min(s.d.maxVars, 1000), func(lo, hi int) error {
-		rows, err := tx.QueryContext(ctx, "SELECT id, address FROM brokers WHERE address IN ("+placeholders(hi-lo)+")", missing[lo:hi]...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			var addr string
-			if err := rows.Scan(&id, &addr); err != nil {
-				return err
-			}
-			ids[addr] = id
-		}
-		return rows.Err()
-	})
-	if err != nil {
+	if err := lookupIDs(ctx, tx, "SELECT id, address FROM brokers WHERE address IN ", missing, ids); err != nil {
 		return nil, err
 	}
 	for _, b := range bs {
