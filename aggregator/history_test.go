@@ -12,30 +12,38 @@ import (
 )
 
 func TestQueryReadsDetail(t *testing.T) {
-	for q, want := range map[string]bool{
-		"//link[@loss > 0.01]/@id":                   false,
-		"count(//sample)":                            false,
-		"//link[sample/@rtt > 100]/@id":              false,
-		"//broker/@address | //link/@transport":      false,
-		"//link[@state = 'latency']/@id":             false, // a string, not a name
-		"//link[descendant::sample[@loss > 0]]/@id":  false, // an axis, not a name
-		"//link/latency/@p99":                        true,
-		"//link[latency/@mean > 100]/@id":            false,
-		"//link/latency[@min > 1]/@mean":             true,
-		"//link[samples/@sent > 0]/@id":              true,
-		"sum(//bucket/@count)":                       true,
-		"//link/@dropped":                            true,
-		"//link/@*":                                  true,
-		"//sample/*":                                 true,
-		"//link/node()":                              true,
-		"//link[@loss * 2 > 0.1]/@id":                true, // errs towards yes
-		"//link[@id = 'unterminated]":                true,
-		"//cost[@profile = \"default\"]/@value":      true,
-		"//link[   count  (cost) > 1]/@id":           true,
-		"//link[@loss > 0.01]/ancestor :: broker/@a": false,
+	for q, want := range map[string]string{
+		"//link[@loss > 0.01]/@id":                   "none",
+		"count(//sample)":                            "none",
+		"//link[sample/@rtt > 100]/@id":              "none",
+		"//broker/@address | //link/@transport":      "none",
+		"//link[@state = 'latency']/@id":             "none", // a string, not a name
+		"//link[descendant::sample[@loss > 0]]/@id":  "none", // an axis, not a name
+		"//link/latency/@p99":                        "summary",
+		"//link[latency/@mean > 100]/@id":            "none",
+		"//link/latency[@min > 1]/@mean":             "summary",
+		"//link[samples/@sent > 0]/@id":              "summary",
+		"sum(//bucket/@count)":                       "all",
+		"//link/@dropped":                            "summary",
+		"//link/@*":                                  "all",
+		"//sample/*":                                 "all",
+		"//link/node()":                              "all",
+		"//link[@loss * 2 > 0.1]/@id":                "all", // errs towards yes
+		"//link[@id = 'unterminated]":                "all",
+		"//cost[@profile = \"default\"]/@value":      "all",
+		"//link[   count  (cost) > 1]/@id":           "all",
+		"//link[@loss > 0.01]/ancestor :: broker/@a": "none",
 	} {
-		if got := queryReads(q).detail; got != want {
-			t.Errorf("queryReads(%q).detail = %v, want %v", q, got, want)
+		r := queryReads(q)
+		got := "none"
+		switch {
+		case r.detail:
+			got = "all"
+		case r.summary:
+			got = "summary"
+		}
+		if got != want {
+			t.Errorf("queryReads(%q) reads %s of the detail, want %s", q, got, want)
 		}
 	}
 }
@@ -73,6 +81,8 @@ func TestHistoryWithoutDetail(t *testing.T) {
 		"//link[@loss > 0.05 and @rtt > 100]/@id", "count(//broker)", "//broker/@domain",
 		"//link[@loss > 0.05 and latency/@mean > 100]/@id", "sum(//sample/latency/@mean)", "//link[latency]/@id",
 		"count(//latency)", "//latency/@mean", "//link[count(latency) = 1]/@id", "//sample[latency/@mean > 50]/@time",
+		"sum(//sample/samples/@lost)", "//link[latency/@p99 > 50]/@id", "//sample[@dropped > 3]/@time",
+		"//link[samples/@sent > samples/@received]/@id", "sum(//samples/@window)",
 	}) {
 		rd := queryReads(q)
 		if rd.detail {

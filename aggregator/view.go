@@ -82,7 +82,7 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd rea
 		endOf   []string
 		slab    []schema.Link // the samples' figures, allocated in blocks
 	)
-	q := store.MeasurementQuery{From: from, To: to, NoDetail: !rd.detail}
+	q := store.MeasurementQuery{From: from, To: to, NoDetail: !rd.detail && !rd.summary, SummaryOnly: !rd.detail && rd.summary}
 	if !rd.detail {
 		q.Figures = rd.figures
 	}
@@ -142,10 +142,15 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd rea
 // element and its mean are not among them: the mean is a column, and the
 // element is there with or without the detail.
 var detailNames = map[string]bool{
-	"samples": true, "cost": true, "histogram": true, "bucket": true, "dropped": true,
-	"min": true, "p50": true, "p90": true, "p99": true, "max": true,
-	"sent": true, "received": true, "lost": true, "window": true, "reordered": true, "duplicated": true,
+	"cost": true, "histogram": true, "bucket": true,
 	"profile": true, "value": true, "missing": true, "le": true, "count": true,
+}
+
+// summaryNames are the names that reach the detail's summary part, which
+// comes first: the latency percentiles, the sample counts and the drops.
+var summaryNames = map[string]bool{
+	"samples": true, "dropped": true, "min": true, "p50": true, "p90": true, "p99": true, "max": true,
+	"sent": true, "received": true, "lost": true, "window": true, "reordered": true, "duplicated": true,
 }
 
 // figureNames are the attributes read from a measurement's figure
@@ -157,7 +162,8 @@ var figureNames = map[string]string{
 // reads is what a query on history may read of the measurements: their
 // detail, and which figure columns (nil for all).
 type reads struct {
-	detail  bool
+	detail  bool // everything
+	summary bool // the detail's summary part (see store.MeasurementQuery)
 	figures []string
 }
 
@@ -199,6 +205,8 @@ func queryReads(q string) reads {
 				}
 			case detailNames[name]:
 				return allReads
+			case summaryNames[name]:
+				r.summary = true
 			case figureNames[name] != "":
 				if !slices.Contains(r.figures, figureNames[name]) {
 					r.figures = append(r.figures, figureNames[name])

@@ -235,7 +235,7 @@ func (r *detailReader) count(what string) int {
 
 // decodeDetail sets what appendDetail wrote of a link into l.
 func decodeDetail(b []byte, l *schema.Link) error {
-	return decodeDetailFrom(b, l, nil)
+	return decodeDetailFrom(b, l, nil, false)
 }
 
 // slabs hand out the costs and buckets of many details from large blocks,
@@ -272,8 +272,9 @@ func (s *slabs) takeBuckets(n int) []schema.Bucket {
 }
 
 // decodeDetailFrom is decodeDetail taking the costs and buckets from s
-// (nil: allocated each).
-func decodeDetailFrom(b []byte, l *schema.Link, s *slabs) error {
+// (nil: allocated each); with summaryOnly it stops before the costs,
+// which it leaves with the histogram empty.
+func decodeDetailFrom(b []byte, l *schema.Link, s *slabs, summaryOnly bool) error {
 	if len(b) == 0 || b[0] != detailVersion {
 		return fmt.Errorf("detail: not version %d", detailVersion)
 	}
@@ -289,6 +290,10 @@ func decodeDetailFrom(b []byte, l *schema.Link, s *slabs) error {
 	l.Samples.Duplicated = r.uvarint("duplicated")
 	l.Dropped = r.uvarint("dropped")
 	l.Costs = nil
+	if summaryOnly {
+		l.Histogram = schema.Histogram{}
+		return r.err
+	}
 	if n := r.count("costs"); n > 0 {
 		l.Costs = s.takeCosts(n)
 		for i := range l.Costs {

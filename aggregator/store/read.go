@@ -110,7 +110,7 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 		sel += ", detail"
 	}
 	part := func(ids []int64, fn func(Measurement) error) (*walk, error) {
-		w := &walk{s: s, names: nm, fn: fn, noDetail: q.NoDetail, cols: cols}
+		w := &walk{s: s, names: nm, fn: fn, noDetail: q.NoDetail, cols: cols, summaryOnly: q.SummaryOnly}
 		return w, chunks(len(ids), linksPerQuery, func(i, j int) error {
 			args := make([]any, 0, j-i+2)
 			for _, id := range ids[i:j] {
@@ -133,15 +133,16 @@ var figureCols = []string{"state", "monitor", "rtt", "lat_mean", "jitter", "loss
 
 // walk is one Measurements call.
 type walk struct {
-	s        *sqlStore
-	names    *names
-	fn       func(Measurement) error
-	fnErr    bool              // the error came from fn
-	tried    map[[2]int64]bool // see reload
-	noDetail bool              // the rows have no detail
-	cols     []string          // the figure columns of the rows
-	slabs    slabs             // the rows' costs and buckets
-	strs     map[string]string // see intern
+	s           *sqlStore
+	names       *names
+	fn          func(Measurement) error
+	fnErr       bool              // the error came from fn
+	tried       map[[2]int64]bool // see reload
+	noDetail    bool              // the rows have no detail
+	cols        []string          // the figure columns of the rows
+	slabs       slabs             // the rows' costs and buckets
+	summaryOnly bool              // decode the detail's summary only
+	strs        map[string]string // see intern
 }
 
 // intern is b as a string, made once per walk: a state or monitor state
@@ -255,7 +256,7 @@ func (w *walk) fill(ctx context.Context, m *Measurement, link, bid int64, detail
 	if w.noDetail {
 		return nil
 	}
-	if err := decodeDetailFrom(detail, &m.Link, &w.slabs); err != nil {
+	if err := decodeDetailFrom(detail, &m.Link, &w.slabs, w.summaryOnly); err != nil {
 		return fmt.Errorf("link %s at %d: %w", ends.uuid, dbTime(m.Time), err)
 	}
 	return nil

@@ -59,6 +59,10 @@ type MeasurementQuery struct {
 	// the histogram stay zero. A walk that does not need them reads a
 	// third of the bytes.
 	NoDetail bool
+	// SummaryOnly reads of the detail only the latency summary, the
+	// sample counts and the drops: the costs and the histogram stay
+	// empty.
+	SummaryOnly bool
 	// Figures, when not nil, names the figure columns read, of state,
 	// monitor, rtt, lat_mean, jitter and loss: the others stay zero ("" for
 	// the states). Each column left out is less to read.
