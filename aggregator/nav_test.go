@@ -204,7 +204,12 @@ func TestDescendantSteps(t *testing.T) {
 		"'//a[b > 1]'":               "'//a[b > 1]'",
 		"//link[@a > 1":              "//link[@a > 1",
 		"//link[@a = 'unterminated]": "//link[@a = 'unterminated]",
-		"//link":                     "//link",
+		"//node()":                   "//node()",
+		// No predicate: the same too.
+		"//link":                 "/descendant::link",
+		"//sample/samples/@lost": "/descendant::sample/samples/@lost",
+		"sum(//samples/@lost)":   "sum(/descendant::samples/@lost)",
+		"//* | //link/..":        "/descendant::* | /descendant::link/..",
 	} {
 		if got := descendantSteps(q); got != want {
 			t.Errorf("descendantSteps(%q) = %q, want %q", q, got, want)
@@ -219,6 +224,7 @@ var rewriteQueries = []string{
 	"//link[count(cost) = 2]/@id", "//link[1]", "//link[@loss > 0.01][1]", "//cost[position() = last()]",
 	"count(//link[@loss > 0.01]) + count(//sample[@loss > 0])", "//link[@loss > 0.01]/following-sibling::link[1]",
 	"(//link[@loss > 0.01])[2]", "//link[@loss > 0.01]/preceding::*[1]",
+	"//link", "//latency/@p99", "count(//bucket)", "//*", "sum(//samples/@lost)", "//cost/../@id", "(//link)[3]/@id",
 }
 
 // TestRewriteKeepsAnswers checks the rewritten queries answer as written.

@@ -56,13 +56,14 @@ func Compile(q string) (expr *xpath.Expr, err error) {
 	return e, nil
 }
 
-// descendantSteps rewrites "//name[condition]" as
-// "/descendant::name[condition]" wherever the two are the same: the step
-// has one predicate, and it is a comparison that uses neither position()
-// nor last(). Both select the matching elements below the context, in
-// document order, but the XPath package runs the first form as a child
-// step from every node of the document, several times slower, because it
-// takes any predicate holding a number for a positional one.
+// descendantSteps rewrites "//name[condition]" and "//name" as
+// "/descendant::name[condition]" and "/descendant::name" wherever the two
+// are the same: the step has no predicate, or one that is a comparison
+// that uses neither position() nor last(). Both select the matching
+// elements below the context, in document order, but the XPath package
+// runs the first form as a child step from every node of the document,
+// several times slower (it takes any predicate holding a number for a
+// positional one, and without a predicate visits each node twice).
 func descendantSteps(q string) string {
 	var out []byte
 	last := 0
@@ -108,8 +109,13 @@ func rewritable(s string) bool {
 		return false
 	}
 	j = skipSpace(s, j)
-	if j >= len(s) || s[j] != '[' {
+	switch {
+	case j >= len(s):
+		return true
+	case s[j] == '(' || strings.HasPrefix(s[j:], "::"): // a node test or an axis
 		return false
+	case s[j] != '[':
+		return true // no predicate: the two forms are the same
 	}
 	end, compare := predicateEnd(s, j)
 	if end < 0 || !compare {
