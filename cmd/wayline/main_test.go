@@ -499,3 +499,61 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestAggregatorAndQuery runs an aggregator as its own process against a
+// network's broker, with a rules file, and asks it questions with
+// 'wayline query': on the latest reports, on stored history, and a query
+// that does not parse.
+func TestAggregatorAndQuery(t *testing.T) {
+	path, clients := chainFile(t, "tcp")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "admin: {token: agg-cli-token}\nreports: {interval: 200ms}\n")
+	f.Close()
+	demo := start(t, "demo", "--topology", path)
+	demo.waitLine(t, `Press Ctrl-C`)
+
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	if err := os.WriteFile(rules, []byte("retention: 1h\nrules:\n  - when: \"//link[@loss > 0.9]\"\n    do: {interval: 250ms}\n    undo: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	agg := start(t, "aggregator", "--domain", "*", "--broker", clients[0], "--token", "agg-cli-token",
+		"--db", "sqlite:"+filepath.Join(dir, "agg.db"), "--http", addr, "--config", rules)
+	agg.waitLine(t, `^aggregator \*: http http://`+regexp.QuoteMeta(addr))
+
+	query := func(args ...string) (string, error) {
+		out, err := exec.Command(binary, append([]string{"query", "--aggregator", "http://" + addr}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := query("count(//broker)")
+		if err == nil && strings.Contains(out, `type="number">3<`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the aggregator never heard all three brokers: %v\n%s\n%s", err, out, agg.stderr())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, err := query("//link/@id")
+	if err != nil || strings.Count(out, "<attribute name=\"id\"") != 4 { // two links, each reported by both ends
+		t.Fatalf("link ids: %v\n%s", err, out)
+	}
+	out, err = query("--from", "1m", "count(//sample) > 3")
+	if err != nil || !strings.Contains(out, `type="boolean">true<`) {
+		t.Fatalf("history: %v\n%s", err, out)
+	}
+	out, err = query("//link[")
+	if err == nil || !strings.Contains(out, "400") {
+		t.Fatalf("a query that does not parse: %v\n%s", err, out)
+	}
+	if err := agg.stop(t, os.Interrupt); err != nil {
+		t.Fatalf("aggregator exited with %v", err)
+	}
+	demo.stop(t, os.Interrupt)
+}
