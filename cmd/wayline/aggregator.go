@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,9 +34,10 @@ config file into control messages to the brokers concerned.
 sqlite:PATH for an embedded file store; without it the aggregator keeps
 its data in wayline.db in the working directory.
 
-The config file (YAML) holds the rules and the retention:
+The config file (YAML) holds the rules and the retention (raw
+measurements are kept that long: days, 7d, or a duration, 168h):
 
-  retention: 168h
+  retention: 7d
   rules:
     - when: "//link[@loss > 0.05]"
       do: {interval: 250ms}
@@ -103,13 +105,30 @@ func decodeAggregatorFile(data []byte, path string, cfg *aggregator.Config) erro
 	}
 	cfg.Rules = f.Rules
 	if f.Retention != "" {
-		d, err := time.ParseDuration(f.Retention)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("config %s: retention: %q is not a positive duration", path, f.Retention)
+		d, err := parseRetention(f.Retention)
+		if err != nil {
+			return fmt.Errorf("config %s: retention: %w", path, err)
 		}
 		cfg.Retention = d
 	}
 	return nil
+}
+
+// parseRetention reads a retention: a number of days ("7d") or a Go
+// duration ("168h").
+func parseRetention(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 || n > 100*365 {
+			return 0, fmt.Errorf("%q is not a number of days from 1 to 36500", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration (168h) or a number of days (7d)", s)
+	}
+	return d, nil
 }
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -557,3 +557,16 @@ func TestAggregatorAndQuery(t *testing.T) {
 	}
 	demo.stop(t, os.Interrupt)
 }
+
+func TestParseRetention(t *testing.T) {
+	for s, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "168h": 168 * time.Hour, "90m": 90 * time.Minute, "1d": 24 * time.Hour} {
+		if got, err := parseRetention(s); err != nil || got != want {
+			t.Errorf("parseRetention(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0d", "-1d", "xd", "7", "0s", "-5h", "40000d", "d"} {
+		if _, err := parseRetention(bad); err == nil {
+			t.Errorf("parseRetention(%q): no error", bad)
+		}
+	}
+}
