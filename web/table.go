@@ -1,4 +1,5 @@
-// Package web renders what the aggregator knows as HTML pages.
+// Package web renders what the aggregator knows as HTML pages, and sends
+// the pages live updates over WebSocket (Hub).
 package web
 
 import (
