@@ -32,12 +32,20 @@ const shutdownGrace = time.Second
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo", "demo [--topology FILE] [flags]", `
-Runs every broker of a network in this one process and prints each
-broker's NATS client URL and HTTP address. Without --topology it runs a
-built-in example network of five brokers in two regions, joined over tcp,
-ws and udp links. Connect any NATS client to any broker: messages
-reach subscribers at every other broker. Stop it with Ctrl-C.`, stderr)
+Runs every broker of a network in this one process, with the aggregators
+its topology names, and prints each broker's NATS client URL and HTTP
+address. Without --topology it runs a built-in example network of eight
+brokers in two super-clusters on two continents, joined over tcp, ws and
+udp links with emulated wide-area delays, and one aggregator. Sample
+applications publish and request at the first broker and subscribe and
+answer at the last. Connect any NATS client to any broker: messages reach
+subscribers at every other broker. With --chaos a link between clusters
+goes down every --chaos-every and comes back half that later, so that
+rerouting can be watched. Stop it with Ctrl-C.`, stderr)
 	topo := fs.String("topology", "", "topology file (YAML); default: the built-in example network")
+	chaosOn := fs.Bool("chaos", false, "take a link between clusters down now and then")
+	chaosEvery := fs.Duration("chaos-every", 20*time.Second, "with --chaos: how often a link goes down")
+	noSample := fs.Bool("no-sample-traffic", false, "run no sample publisher and subscriber")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {
@@ -52,6 +60,9 @@ reach subscribers at every other broker. Stop it with Ctrl-C.`, stderr)
 	}
 	if err != nil {
 		return err
+	}
+	if *chaosEvery < 100*time.Millisecond {
+		return usageError{"--chaos-every must be at least 100ms"}
 	}
 	token := adminToken(f)
 	brokers, err := startAll(ctx, f, log, token)
@@ -70,8 +81,25 @@ reach subscribers at every other broker. Stop it with Ctrl-C.`, stderr)
 	for i, a := range aggs {
 		fmt.Fprintf(stdout, "  aggregator %-13s http http://%s\n", f.Aggregators[i].Domain, a.HTTPAddr())
 	}
+	if !*noSample && len(brokers) > 0 {
+		if err := sampleTraffic(ctx, brokers[0], brokers[len(brokers)-1], stdout, log); err != nil {
+			for _, a := range aggs {
+				a.Close()
+			}
+			closeAll(brokers)
+			return err
+		}
+	}
 	fmt.Fprintln(stdout, "Press Ctrl-C to stop.")
+	chaosDone := make(chan struct{})
+	go func() {
+		defer close(chaosDone)
+		if *chaosOn {
+			chaos(ctx, chaosLinks(brokers), *chaosEvery, stdout)
+		}
+	}()
 	<-ctx.Done()
+	<-chaosDone // the link it took down is back up
 	for _, a := range aggs {
 		a.Close()
 	}

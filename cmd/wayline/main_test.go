@@ -266,11 +266,12 @@ func TestBrokersAsSeparateProcesses(t *testing.T) {
 func TestDefaultDemo(t *testing.T) {
 	p := start(t, "demo", "--log-level", "warn")
 	var urls []string
-	for range 5 {
+	for range 8 {
 		l := p.waitLine(t, `clients nats://`)
 		urls = append(urls, regexp.MustCompile(`nats://\S+`).FindString(l))
 	}
-	sub := connect(t, urls[4])
+	p.waitLine(t, `sample traffic: na.cgl.c1.a publishes demo.ticks`)
+	sub := connect(t, urls[7])
 	ch := make(chan *nats.Msg, 1)
 	sub.ChanSubscribe("demo.>", ch)
 	sub.Flush()
@@ -568,5 +569,41 @@ func TestParseRetention(t *testing.T) {
 		if _, err := parseRetention(bad); err == nil {
 			t.Errorf("parseRetention(%q): no error", bad)
 		}
+	}
+}
+
+// TestDemoChaos: with --chaos the demo takes the link between two clusters
+// down and brings it back, again and again, and the sample traffic
+// between them comes back each time.
+func TestDemoChaos(t *testing.T) {
+	p := freePorts(t, 6)
+	topo := fmt.Sprintf(`name: chaos
+monitoring: {preset: wan, interval: 50ms}
+brokers:
+  - {address: na.c1.a, listen: [tcp://127.0.0.1:%d], client: 127.0.0.1:%d, http: 127.0.0.1:%d}
+  - {address: na.c2.a, listen: [tcp://127.0.0.1:%d], client: 127.0.0.1:%d, http: 127.0.0.1:%d}
+links:
+  - {a: na.c1.a, b: na.c2.a, transport: tcp}
+`, p[0], p[1], p[2], p[3], p[4], p[5])
+	path := filepath.Join(t.TempDir(), "chaos.yaml")
+	if err := os.WriteFile(path, []byte(topo), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	demo := start(t, "demo", "--topology", path, "--chaos", "--chaos-every", "1s")
+	demo.waitLine(t, `sample traffic: na.c1.a publishes demo.ticks`)
+	for range 2 {
+		demo.waitLine(t, `chaos: link \S+ \(na.c1.a - na.c2.a\) down`)
+		demo.waitLine(t, `chaos: link \S+ \(na.c1.a - na.c2.a\) up again`)
+	}
+	sub := connect(t, fmt.Sprintf("nats://127.0.0.1:%d", p[4]))
+	ch := make(chan *nats.Msg, 64)
+	sub.ChanSubscribe("demo.ticks", ch)
+	select {
+	case <-ch:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no sample traffic reached the second cluster")
+	}
+	if err := demo.stop(t, os.Interrupt); err != nil {
+		t.Fatalf("demo exited with %v", err)
 	}
 }
