@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/wayline/wayline/web"
 )
 
 // The aggregator's HTTP API:
@@ -20,7 +22,8 @@ import (
 //	GET /api/latest                       every broker's last report (JSON)
 //	GET /api/stats                        counters (JSON)
 //
-// Times are RFC 3339, or durations back from now ("1h" is an hour ago).
+// and the HTML pages of package web (/, /brokers/…, /links/…, /xpath,
+// /rules). Times are RFC 3339, or durations back from now ("1h" is an hour ago).
 
 func (a *Aggregator) startHTTP() error {
 	if a.cfg.HTTP == "" {
@@ -78,6 +81,7 @@ func (a *Aggregator) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/latest", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, a.Latest()) })
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, a.StatsSnapshot()) })
+	web.NewSite(pages{a}, a.log).Register(mux)
 	return mux
 }
 

@@ -82,7 +82,7 @@ measurements are kept that long: days, 7d, or a duration, 168h):
 	if err := agg.Start(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "aggregator %s: http http://%s\n", *domain, agg.HTTPAddr())
+	fmt.Fprintf(stdout, "aggregator %s: http http://%s (pages at /)\n", *domain, agg.HTTPAddr())
 	<-ctx.Done()
 	agg.Close()
 	return nil

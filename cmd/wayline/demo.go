@@ -79,7 +79,7 @@ rerouting can be watched. Stop it with Ctrl-C.`, stderr)
 		fmt.Fprintf(stdout, "  %-24s clients %-24s http http://%s\n", b.Address(), b.ClientURL(), b.HTTPAddr())
 	}
 	for i, a := range aggs {
-		fmt.Fprintf(stdout, "  aggregator %-13s http http://%s\n", f.Aggregators[i].Domain, a.HTTPAddr())
+		fmt.Fprintf(stdout, "  aggregator %-13s http http://%s    pages http://%s/\n", f.Aggregators[i].Domain, a.HTTPAddr(), a.HTTPAddr())
 	}
 	if !*noSample && len(brokers) > 0 {
 		if err := sampleTraffic(ctx, brokers[0], brokers[len(brokers)-1], stdout, log); err != nil {

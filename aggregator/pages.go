@@ -1,0 +1,54 @@
+package aggregator
+
+import (
+	"context"
+	"time"
+
+	"github.com/wayline/wayline/aggregator/store"
+	"github.com/wayline/wayline/schema"
+	"github.com/wayline/wayline/web"
+)
+
+// pages is the aggregator as the web pages see it.
+type pages struct{ a *Aggregator }
+
+var _ web.Source = pages{}
+
+func (p pages) Latest() []schema.Report { return p.a.Latest() }
+
+func (p pages) Measurements(ctx context.Context, link string, from, to time.Time) ([]store.Measurement, error) {
+	var out []store.Measurement
+	err := p.a.store.Measurements(ctx, store.MeasurementQuery{From: from, To: to, Links: []string{link}}, func(m store.Measurement) error {
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+func (p pages) Actions(ctx context.Context, limit int) ([]store.Action, error) {
+	return p.a.store.Actions(ctx, time.Time{}, time.Time{}, limit)
+}
+
+func (p pages) Rules() []web.RuleText {
+	out := make([]web.RuleText, len(p.a.cfg.Rules))
+	for i, r := range p.a.cfg.Rules {
+		out[i] = web.RuleText{Name: r.Name, When: r.When, Do: r.Do.String(), Undo: r.Undo}
+	}
+	return out
+}
+
+func (p pages) Query(ctx context.Context, q string, from, to time.Time) (web.Answer, error) {
+	res, err := p.a.Query(ctx, q, from, to)
+	if err != nil {
+		return web.Answer{}, err
+	}
+	ans := web.Answer{Truncated: res.Truncated}
+	if res.Nodes == nil && res.Value != nil {
+		ans.Value = valueText(res.Value)
+		return ans, nil
+	}
+	for _, n := range res.Nodes {
+		ans.Nodes = append(ans.Nodes, web.AnswerNode{Name: n.Name(), Value: n.Value(), Link: n.LinkID(), Attribute: n.IsAttribute()})
+	}
+	return ans, nil
+}

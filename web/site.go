@@ -1,0 +1,281 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/wayline/wayline/aggregator/store"
+	"github.com/wayline/wayline/schema"
+)
+
+// Source is what the pages show: an aggregator's view of its network.
+type Source interface {
+	// Latest is every broker's last report.
+	Latest() []schema.Report
+	// Measurements is a link's measurements in [from, to), by time.
+	Measurements(ctx context.Context, link string, from, to time.Time) ([]store.Measurement, error)
+	// Actions are the control actions taken, newest first, at most limit.
+	Actions(ctx context.Context, limit int) ([]store.Action, error)
+	// Rules are the threshold rules, as written.
+	Rules() []RuleText
+	// Query answers an XPath query, on the latest reports when from is
+	// zero, else on the history of [from, to).
+	Query(ctx context.Context, q string, from, to time.Time) (Answer, error)
+}
+
+// RuleText is a threshold rule as its config file says it.
+type RuleText struct {
+	Name, When, Do string
+	Undo           bool
+}
+
+// Answer is an XPath query's answer: nodes, or a value.
+type Answer struct {
+	Nodes     []AnswerNode
+	Value     string // when the query yields a number, string or boolean
+	Truncated bool
+}
+
+// AnswerNode is a node of an answer: its name, its value (attributes),
+// and the link it is in, if any.
+type AnswerNode struct {
+	Name, Value, Link string
+	Attribute         bool
+}
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+// Site serves the HTML pages, rendered on the server so that they read
+// without JavaScript:
+//
+//	GET /                   overview: brokers, links up and down, the worst links, recent actions
+//	GET /brokers/{address}  a broker's links, from its last report
+//	GET /links/{id}         a link's latency (p50, p99), jitter, loss and cost over ?range=1h, and its delay CDF
+//	GET /xpath?q=&from=&to= a query form and its answer as a table
+//	GET /rules              the threshold rules and the actions taken
+//
+// Every name that comes from the network is escaped (html/template).
+type Site struct {
+	src  Source
+	log  *slog.Logger
+	tmpl *template.Template
+}
+
+// NewSite makes the pages of src.
+func NewSite(src Source, log *slog.Logger) *Site {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := template.Must(template.New("").Funcs(template.FuncMap{
+		"ms": func(f float64) string {
+			if math.IsNaN(f) {
+				return "-"
+			}
+			return strconv.FormatFloat(f, 'f', 2, 64)
+		},
+		"pct":   func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
+		"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+		"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+	}).ParseFS(templateFiles, "templates/*.html"))
+	return &Site{src: src, log: log, tmpl: t}
+}
+
+// Register adds the pages to mux.
+func (s *Site) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", s.overview)
+	mux.HandleFunc("GET /brokers/{address}", s.broker)
+	mux.HandleFunc("GET /links/{id}", s.link)
+	mux.HandleFunc("GET /xpath", s.xpath)
+	mux.HandleFunc("GET /rules", s.rules)
+}
+
+func (s *Site) render(w http.ResponseWriter, name string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.tmpl.ExecuteTemplate(w, name, data); err != nil {
+		s.log.Warn("web: render", slog.String("page", name), slog.Any("err", err))
+	}
+}
+
+func (s *Site) fail(w http.ResponseWriter, code int, err error) {
+	w.WriteHeader(code)
+	s.render(w, "error.html", map[string]any{"Code": code, "Error": err.Error()})
+}
+
+// linkRow is a link as the tables show it.
+type linkRow struct {
+	Broker string
+	schema.Link
+	Time time.Time
+	Up   bool
+}
+
+func rows(reps []schema.Report) []linkRow {
+	var out []linkRow
+	for _, r := range reps {
+		for _, l := range r.Links {
+			out = append(out, linkRow{Broker: r.Broker, Link: l, Time: r.Time, Up: l.State == "up"})
+		}
+	}
+	return out
+}
+
+func (s *Site) overview(w http.ResponseWriter, r *http.Request) {
+	reps := s.src.Latest()
+	links := rows(reps)
+	up := 0
+	for _, l := range links {
+		if l.Up {
+			up++
+		}
+	}
+	worst := slices.Clone(links)
+	slices.SortStableFunc(worst, func(a, b linkRow) int {
+		if a.Up != b.Up {
+			if !a.Up {
+				return -1
+			}
+			return 1
+		}
+		if a.Loss != b.Loss {
+			if a.Loss > b.Loss {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case a.Latency.P99 > b.Latency.P99:
+			return -1
+		case a.Latency.P99 < b.Latency.P99:
+			return 1
+		}
+		return 0
+	})
+	worst = worst[:min(len(worst), 10)]
+	acts, err := s.src.Actions(r.Context(), 20)
+	if err != nil {
+		s.log.Warn("web: actions", slog.Any("err", err))
+	}
+	s.render(w, "overview.html", map[string]any{
+		"Reports": reps, "Links": len(links), "Up": up, "Down": len(links) - up, "Worst": worst, "Actions": acts,
+	})
+}
+
+func (s *Site) broker(w http.ResponseWriter, r *http.Request) {
+	addr := r.PathValue("address")
+	for _, rep := range s.src.Latest() {
+		if rep.Broker == addr {
+			s.render(w, "broker.html", map[string]any{"Report": rep, "Links": rows([]schema.Report{rep})})
+			return
+		}
+	}
+	s.fail(w, http.StatusNotFound, fmt.Errorf("no report from broker %q", addr))
+}
+
+func (s *Site) link(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	span := time.Hour
+	if v := r.URL.Query().Get("range"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 31*24*time.Hour {
+			s.fail(w, http.StatusBadRequest, fmt.Errorf("range %q: want a duration up to 744h", v))
+			return
+		}
+		span = d
+	}
+	to := time.Now()
+	ms, err := s.src.Measurements(r.Context(), id, to.Add(-span), to)
+	if err != nil {
+		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	var latest []linkRow
+	for _, l := range rows(s.src.Latest()) {
+		if l.ID == id {
+			latest = append(latest, l)
+		}
+	}
+	if len(ms) == 0 && len(latest) == 0 {
+		s.fail(w, http.StatusNotFound, fmt.Errorf("no link %q", id))
+		return
+	}
+	s.render(w, "link.html", map[string]any{
+		"ID": id, "Range": span.String(), "Latest": latest, "Samples": len(ms),
+		"Charts": linkCharts(ms, to.Add(-span), to), "CDF": cdfChart(latest),
+	})
+}
+
+func (s *Site) xpath(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	data := map[string]any{"Q": q.Get("q"), "From": q.Get("from"), "To": q.Get("to"), "Examples": xpathExamples}
+	if q.Get("q") != "" {
+		from, to, err := parseRange(q.Get("from"), q.Get("to"))
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			data["Error"] = err.Error()
+		} else if ans, err := s.src.Query(r.Context(), q.Get("q"), from, to); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			data["Error"] = err.Error()
+		} else {
+			data["Answer"] = ans
+		}
+	}
+	s.render(w, "xpath.html", data)
+}
+
+// xpathExamples are offered on the query page.
+var xpathExamples = []string{
+	"//link[@loss > 0.01]/@id",
+	"//link[@loss > 0.05 and latency/@mean > 100]",
+	"//link[@state = 'down']/@id",
+	"count(//broker)",
+	"//broker[link/@transport = 'udp']/@address",
+}
+
+func (s *Site) rules(w http.ResponseWriter, r *http.Request) {
+	acts, err := s.src.Actions(r.Context(), 200)
+	if err != nil {
+		s.fail(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	s.render(w, "rules.html", map[string]any{"Rules": s.src.Rules(), "Actions": acts})
+}
+
+// parseRange reads a page's from and to: RFC 3339 times, or durations
+// back from now; an empty from is the latest reports.
+func parseRange(from, to string) (time.Time, time.Time, error) {
+	at := func(s string) (time.Time, error) {
+		if d, err := time.ParseDuration(s); err == nil {
+			return time.Now().Add(-d), nil
+		}
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
+		}
+		return t, nil
+	}
+	var f, t time.Time
+	var err error
+	if from != "" {
+		if f, err = at(from); err != nil {
+			return f, t, fmt.Errorf("from: %w", err)
+		}
+	}
+	if to != "" {
+		if t, err = at(to); err != nil {
+			return f, t, fmt.Errorf("to: %w", err)
+		}
+	}
+	if from == "" && to != "" {
+		return f, t, fmt.Errorf("to without from")
+	}
+	return f, t, nil
+}

@@ -1,0 +1,189 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+
+	"github.com/wayline/wayline/aggregator/store"
+	"github.com/wayline/wayline/schema"
+)
+
+// nastyBroker is an address that would run a script if it were not
+// escaped.
+const nastyBroker = `na.c1.<script>alert("x")</script>`
+
+// fakeSource is a network of two brokers, one with a nasty address.
+type fakeSource struct{ reps []schema.Report }
+
+func newFakeSource() *fakeSource {
+	at := time.Now().Add(-2 * time.Second)
+	reps := schema.Synthetic(2, 3, at)
+	reps[1].Broker = nastyBroker
+	reps[1].Links[0].State = "down"
+	reps[1].Links[0].ID = "<b>bold</b>"
+	return &fakeSource{reps: reps}
+}
+
+func (f *fakeSource) Latest() []schema.Report { return f.reps }
+
+func (f *fakeSource) Measurements(_ context.Context, link string, from, to time.Time) ([]store.Measurement, error) {
+	var out []store.Measurement
+	for _, r := range f.reps {
+		for _, l := range r.Links {
+			if l.ID != link {
+				continue
+			}
+			for k := range 10 {
+				m := store.Measurement{Time: from.Add(time.Duration(k) * to.Sub(from) / 10), Broker: r.Broker, Link: l}
+				m.Link.Latency.P50 += float64(k)
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeSource) Actions(context.Context, int) ([]store.Action, error) {
+	return []store.Action{{Time: time.Now(), Rule: "<i>rule</i>", Broker: nastyBroker, Link: "l", Action: "exclude-from-routing", OK: true}}, nil
+}
+
+func (f *fakeSource) Rules() []RuleText {
+	return []RuleText{{Name: "<u>lossy</u>", When: "//link[@loss > 0.05]", Do: "interval 250ms", Undo: true}}
+}
+
+func (f *fakeSource) Query(_ context.Context, q string, _, _ time.Time) (Answer, error) {
+	switch q {
+	case "count(//broker)":
+		return Answer{Value: "2"}, nil
+	case "bad[":
+		return Answer{}, errors.New("bad XPath query: expression <oops> must evaluate to a node-set")
+	}
+	return Answer{Nodes: []AnswerNode{{Name: "address", Value: nastyBroker, Attribute: true}, {Name: "link", Link: "abc"}}}, nil
+}
+
+// get fetches a page and parses it; it returns the status, the text of
+// the page and the elements found.
+func getPage(t *testing.T, srv *httptest.Server, path string) (int, string, map[string]int) {
+	t.Helper()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	doc, err := html.Parse(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	elements := map[string]int{}
+	var text strings.Builder
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		switch n.Type {
+		case html.ElementNode:
+			elements[n.Data]++
+		case html.TextNode:
+			text.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	return resp.StatusCode, text.String(), elements
+}
+
+func startSite(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	NewSite(newFakeSource(), nil).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestPagesEscapeNames: every page renders, and a broker address, a link
+// id, a rule or an answer holding markup shows as text: no page gets a
+// script, bold, italic or underline element from the network.
+func TestPagesEscapeNames(t *testing.T) {
+	srv := startSite(t)
+	for _, path := range []string{
+		"/", "/brokers/" + url.PathEscape(nastyBroker), "/links/" + url.PathEscape("<b>bold</b>"),
+		"/links/00000000-0000-4000-8000-000000000000?range=2h", "/xpath", "/xpath?q=" + url.QueryEscape("//broker/@address"),
+		"/xpath?q=" + url.QueryEscape("count(//broker)"), "/rules",
+	} {
+		code, text, el := getPage(t, srv, path)
+		if code != http.StatusOK {
+			t.Errorf("%s: %d", path, code)
+		}
+		for _, e := range []string{"script", "b", "i", "u"} {
+			if el[e] > 0 {
+				t.Errorf("%s: %d %s elements: a name was not escaped", path, el[e], e)
+			}
+		}
+		if el["nav"] != 1 || el["h1"] != 1 {
+			t.Errorf("%s: not a whole page: %v", path, el)
+		}
+		switch {
+		case path == "/" || strings.HasPrefix(path, "/brokers/"):
+			if !strings.Contains(text, nastyBroker) || !strings.Contains(text, "<b>bold</b>") {
+				t.Errorf("%s: the nasty names are not shown as text:\n%.500s", path, text)
+			}
+		case path == "/rules":
+			if !strings.Contains(text, "<u>lossy</u>") || !strings.Contains(text, "<i>rule</i>") {
+				t.Errorf("%s: rules and actions not shown as text", path)
+			}
+		}
+	}
+}
+
+func TestOverviewCountsLinks(t *testing.T) {
+	_, text, el := getPage(t, startSite(t), "/")
+	if !strings.Contains(text, "2 brokers reporting; 6 links: 5 up, 1 down") {
+		t.Errorf("overview:\n%.400s", text)
+	}
+	if el["tr"] < 7 { // the worst links (6) and the action, with their headers
+		t.Errorf("%d table rows", el["tr"])
+	}
+}
+
+func TestLinkPageCharts(t *testing.T) {
+	_, text, el := getPage(t, startSite(t), "/links/00000000-0000-4000-8000-000000000000?range=30m")
+	if el["svg"] != 6 || el["polyline"] != 6 { // latency p50, p99, jitter, loss, cost, and the CDF
+		t.Errorf("%d charts, %d lines", el["svg"], el["polyline"])
+	}
+	if !strings.Contains(text, "10 measurements over the last 30m0s") {
+		t.Errorf("link page:\n%.400s", text)
+	}
+}
+
+func TestPagesRefuseBadInput(t *testing.T) {
+	srv := startSite(t)
+	for path, want := range map[string]int{
+		"/brokers/nobody":           http.StatusNotFound,
+		"/links/nothing":            http.StatusNotFound,
+		"/links/x?range=forever":    http.StatusBadRequest,
+		"/links/x?range=-1h":        http.StatusBadRequest,
+		"/xpath?q=bad%5B":           http.StatusBadRequest,
+		"/xpath?q=x&from=yesterday": http.StatusBadRequest,
+		"/xpath?q=x&to=1h":          http.StatusBadRequest,
+		"/nowhere":                  http.StatusNotFound,
+	} {
+		code, text, el := getPage(t, srv, path)
+		if code != want {
+			t.Errorf("%s: %d, want %d", path, code, want)
+		}
+		if path == "/xpath?q=bad%5B" && (!strings.Contains(text, "<oops>") || el["oops"] > 0) {
+			t.Errorf("%s: the parser's message is not shown as text: %.300s", path, text)
+		}
+	}
+}
