@@ -26,6 +26,7 @@ import (
 	"github.com/wayline/wayline/aggregator/store"
 	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/schema"
+	"github.com/wayline/wayline/web"
 )
 
 // Config describes an aggregator. Zero fields take the defaults in their
@@ -140,6 +141,7 @@ type Aggregator struct {
 	dbDown  atomic.Bool
 	dbErr   atomic.Value // string
 	kick    chan struct{}
+	live    *web.Hub // the pages' live updates
 	rulesCh chan schema.Report // reports for the rules, which may wait on brokers
 	httpSrv *http.Server
 	httpLn  net.Listener
@@ -178,6 +180,7 @@ func New(ctx context.Context, cfg Config) (*Aggregator, error) {
 		applied: make(map[actionKey]bool),
 		kick:    make(chan struct{}, 1),
 		rulesCh: make(chan schema.Report, 1024),
+		live:    web.NewHub(web.HubConfig{Logger: cfg.Logger}),
 	}, nil
 }
 
@@ -226,6 +229,7 @@ func (a *Aggregator) Start(ctx context.Context) (err error) {
 	}
 	a.wg.Go(a.pruneLoop)
 	a.wg.Go(a.rulesLoop)
+	a.wg.Go(func() { a.live.Run(a.ctx) })
 	a.log.Info("aggregator started", slog.String("domain", a.cfg.Domain), slog.String("broker", a.cfg.BrokerURL), slog.String("http", a.HTTPAddr()))
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go"
 
 	"github.com/wayline/wayline/aggregator/store"
@@ -339,3 +340,38 @@ func TestBadReportsAreRefused(t *testing.T) {
 }
 
 var _ = sync.Mutex{}
+
+// TestPagesAndLiveUpdates: the aggregator serves the pages of its network
+// and tells connected pages of each report as it comes.
+func TestPagesAndLiveUpdates(t *testing.T) {
+	a, _, linkID := pair(t, 100*time.Millisecond, nil)
+	agg := startAggregator(t, a.ClientURL(), nil, "")
+	waitFor(t, "reports of both brokers", 10*time.Second, func() bool { return len(agg.Latest()) == 2 })
+	base := "http://" + agg.HTTPAddr()
+	for path, want := range map[string]string{
+		"/": "na.c1.b", "/map": `data-broker="na.c1.a"`, "/brokers/na.c1.a": linkID, "/links/" + linkID: "<svg",
+		"/rules": "No rules", "/xpath?q=count(//link)": "<strong>2</strong>",
+	} {
+		code, body := get(t, base+path)
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("%s: %d, want %q in\n%.300s", path, code, want, body)
+		}
+	}
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+agg.HTTPAddr()+"/live?topics=report.na.c1.b", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Kind, Broker string
+		Seq          uint64
+	}
+	if err := json.Unmarshal(msg, &ev); err != nil || ev.Kind != "report" || ev.Broker != "na.c1.b" || ev.Seq == 0 {
+		t.Fatalf("live update %s: %+v %v", msg, ev, err)
+	}
+}

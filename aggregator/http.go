@@ -21,6 +21,7 @@ import (
 //	GET /api/reports?from=…&to=…&limit=… the reports received, with their gaps (JSON)
 //	GET /api/latest                       every broker's last report (JSON)
 //	GET /api/stats                        counters (JSON)
+//	GET /live?topics=…                    WebSocket: {"kind":"report|action","broker":…,"seq":…} as they happen
 //
 // and the HTML pages of package web (/, /brokers/…, /links/…, /xpath,
 // /rules). Times are RFC 3339, or durations back from now ("1h" is an hour ago).
@@ -82,6 +83,7 @@ func (a *Aggregator) Handler() http.Handler {
 	mux.HandleFunc("GET /api/latest", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, a.Latest()) })
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, a.StatsSnapshot()) })
 	web.NewSite(pages{a}, a.log).Register(mux)
+	mux.Handle("GET /live", a.live)
 	return mux
 }
 

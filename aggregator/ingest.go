@@ -49,6 +49,7 @@ func (a *Aggregator) onReport(m *nats.Msg) {
 	case holdNew:
 		a.stats.Received.Add(1)
 		a.signal()
+		a.live.Publish("report."+rep.Broker, liveEvent("report", rep.Broker, rep.Seq))
 		select {
 		case a.rulesCh <- rep:
 		default:

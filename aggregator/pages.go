@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
@@ -51,4 +52,15 @@ func (p pages) Query(ctx context.Context, q string, from, to time.Time) (web.Ans
 		ans.Nodes = append(ans.Nodes, web.AnswerNode{Name: n.Name(), Value: n.Value(), Link: n.LinkID(), Attribute: n.IsAttribute()})
 	}
 	return ans, nil
+}
+
+// liveEvent is a live update for the pages: what happened, at which
+// broker.
+func liveEvent(kind, broker string, seq uint64) []byte {
+	js, _ := json.Marshal(struct {
+		Kind   string `json:"kind"`
+		Broker string `json:"broker"`
+		Seq    uint64 `json:"seq,omitempty"`
+	}{kind, broker, seq})
+	return js
 }

@@ -195,6 +195,7 @@ func (a *Aggregator) act(r *Rule, k actionKey, brokerAddr string, undo bool) {
 		a.log.Info("control action", slog.String("rule", r.Name), slog.String("broker", brokerAddr), slog.String("link", k.link), slog.String("action", rec.Action))
 	}
 	a.stats.Actions.Add(1)
+	a.live.Publish("action."+brokerAddr, liveEvent("action", brokerAddr, 0))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := a.store.RecordAction(ctx, rec); err != nil {

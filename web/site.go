@@ -62,6 +62,7 @@ var templateFiles embed.FS
 //	GET /links/{id}         a link's latency (p50, p99), jitter, loss and cost over ?range=1h, and its delay CDF
 //	GET /xpath?q=&from=&to= a query form and its answer as a table
 //	GET /rules              the threshold rules and the actions taken
+//	GET /map                the network map (SVG): clusters, brokers, links by cost, links down
 //
 // Every name that comes from the network is escaped (html/template).
 type Site struct {
@@ -96,6 +97,7 @@ func (s *Site) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /links/{id}", s.link)
 	mux.HandleFunc("GET /xpath", s.xpath)
 	mux.HandleFunc("GET /rules", s.rules)
+	mux.HandleFunc("GET /map", s.netmap)
 }
 
 func (s *Site) render(w http.ResponseWriter, name string, data any) {
@@ -238,6 +240,10 @@ var xpathExamples = []string{
 	"//link[@state = 'down']/@id",
 	"count(//broker)",
 	"//broker[link/@transport = 'udp']/@address",
+}
+
+func (s *Site) netmap(w http.ResponseWriter, _ *http.Request) {
+	s.render(w, "map.html", map[string]any{"Map": networkMap(s.src.Latest())})
 }
 
 func (s *Site) rules(w http.ResponseWriter, r *http.Request) {

@@ -125,10 +125,13 @@ func TestPagesEscapeNames(t *testing.T) {
 		if code != http.StatusOK {
 			t.Errorf("%s: %d", path, code)
 		}
-		for _, e := range []string{"script", "b", "i", "u"} {
+		for _, e := range []string{"b", "i", "u"} {
 			if el[e] > 0 {
 				t.Errorf("%s: %d %s elements: a name was not escaped", path, el[e], e)
 			}
+		}
+		if el["script"] != 1 { // the page's own, for live updates
+			t.Errorf("%s: %d script elements, want the page's one: a name was not escaped", path, el["script"])
 		}
 		if el["nav"] != 1 || el["h1"] != 1 {
 			t.Errorf("%s: not a whole page: %v", path, el)
@@ -185,5 +188,50 @@ func TestPagesRefuseBadInput(t *testing.T) {
 		if path == "/xpath?q=bad%5B" && (!strings.Contains(text, "<oops>") || el["oops"] > 0) {
 			t.Errorf("%s: the parser's message is not shown as text: %.300s", path, text)
 		}
+	}
+}
+
+func TestMapShowsEveryBroker(t *testing.T) {
+	src := newFakeSource()
+	svg := string(networkMap(src.Latest()))
+	doc, err := html.Parse(strings.NewReader(svg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokers, downs, lines := map[string]bool{}, 0, 0
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			for _, a := range n.Attr {
+				switch {
+				case n.Data == "circle" && a.Key == "data-broker":
+					brokers[a.Val] = true
+				case n.Data == "line" && a.Key == "class" && a.Val == "down":
+					downs++
+				}
+			}
+			if n.Data == "line" {
+				lines++
+			}
+			if n.Data == "script" {
+				t.Error("a script element in the map")
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	// Two reporting brokers and their peers (eu.c0.b0..b2).
+	for _, b := range []string{"na.c0.b0", nastyBroker, "eu.c0.b0", "eu.c0.b1", "eu.c0.b2"} {
+		if !brokers[b] {
+			t.Errorf("broker %q not on the map (%v)", b, brokers)
+		}
+	}
+	if lines != 6 || downs != 1 {
+		t.Errorf("%d links drawn, %d down; want 6 and 1", lines, downs)
+	}
+	if code, _, el := getPage(t, startSite(t), "/map"); code != 200 || el["svg"] != 1 || el["script"] != 1 {
+		t.Errorf("map page: %d %v", code, el)
 	}
 }

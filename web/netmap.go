@@ -1,0 +1,167 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"math"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/wayline/wayline/schema"
+)
+
+// The network map: brokers grouped into their clusters, the clusters into
+// their super-clusters side by side, and the links between brokers drawn
+// as lines coloured by cost (green cheap, red dear) and dashed red when
+// down. A broker and a link are links to their pages.
+const (
+	mapColW    = 300 // a super-cluster's column
+	mapBoxH    = 90  // a cluster's box
+	mapPad     = 20
+	mapBrokerR = 9
+)
+
+// mapLink is a link as the map draws it: the report of one end.
+type mapLink struct {
+	id, a, b string
+	up       bool
+	cost     float64
+}
+
+// networkMap draws reps as an SVG.
+func networkMap(reps []schema.Report) template.HTML {
+	brokers := map[string]bool{}
+	links := map[string]mapLink{}
+	for _, r := range reps {
+		brokers[r.Broker] = true
+		for _, l := range r.Links {
+			brokers[l.B] = true
+			ml := mapLink{id: l.ID, a: r.Broker, b: l.B, up: l.State == "up", cost: math.NaN()}
+			if len(l.Costs) > 0 {
+				ml.cost = l.Costs[0].Value
+			}
+			if prev, ok := links[l.ID]; ok {
+				ml.up = ml.up && prev.up // down if either end says so
+				ml.a, ml.b = prev.a, prev.b
+			}
+			links[l.ID] = ml
+		}
+	}
+	delete(brokers, "")
+	// Columns by super-cluster, boxes by cluster, in name order.
+	names := make([]string, 0, len(brokers))
+	for b := range brokers {
+		names = append(names, b)
+	}
+	slices.Sort(names)
+	type box struct {
+		name    string
+		brokers []string
+	}
+	var supers []string
+	clusters := map[string][]*box{}
+	byName := map[string]*box{}
+	for _, b := range names {
+		sc, cl := prefix(b, 2), prefix(b, 3)
+		if _, ok := clusters[sc]; !ok {
+			supers = append(supers, sc)
+		}
+		bx := byName[cl]
+		if bx == nil {
+			bx = &box{name: cl}
+			byName[cl] = bx
+			clusters[sc] = append(clusters[sc], bx)
+		}
+		bx.brokers = append(bx.brokers, b)
+	}
+	pos := map[string][2]float64{}
+	rowsMax := 0
+	var frames strings.Builder
+	for i, sc := range supers {
+		x := float64(mapPad + i*mapColW)
+		rowsMax = max(rowsMax, len(clusters[sc]))
+		fmt.Fprintf(&frames, `<text x="%.0f" y="%d" class="super">%s</text>`, x, mapPad, template.HTMLEscapeString(sc))
+		for j, bx := range clusters[sc] {
+			y := float64(mapPad + 10 + j*(mapBoxH+mapPad))
+			fmt.Fprintf(&frames, `<rect x="%.0f" y="%.0f" width="%d" height="%d" rx="8" class="cluster"/>`, x, y, mapColW-2*mapPad, mapBoxH)
+			fmt.Fprintf(&frames, `<text x="%.0f" y="%.0f" class="clustername">%s</text>`, x+6, y+14, template.HTMLEscapeString(bx.name))
+			step := float64(mapColW-2*mapPad) / float64(len(bx.brokers)+1)
+			for k, b := range bx.brokers {
+				pos[b] = [2]float64{x + step*float64(k+1), y + mapBoxH/2 + 8}
+			}
+		}
+	}
+	w := mapPad*2 + len(supers)*mapColW
+	h := mapPad*3 + rowsMax*(mapBoxH+mapPad)
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="map" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="network map">`, w, h, w, h)
+	b.WriteString(frames.String())
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, l := range links {
+		if !math.IsNaN(l.cost) && !math.IsInf(l.cost, 0) {
+			lo, hi = min(lo, l.cost), max(hi, l.cost)
+		}
+	}
+	ids := make([]string, 0, len(links))
+	for id := range links {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		l := links[id]
+		pa, oka := pos[l.a]
+		pb, okb := pos[l.b]
+		if !oka || !okb {
+			continue
+		}
+		style := fmt.Sprintf(`stroke="%s" stroke-width="3"`, costColor(l.cost, lo, hi))
+		title := fmt.Sprintf("%s - %s, cost %.1f", l.a, l.b, l.cost)
+		if !l.up {
+			style = `stroke="#b00" stroke-width="3" stroke-dasharray="6 4" class="down"`
+			title = fmt.Sprintf("%s - %s, down", l.a, l.b)
+		}
+		fmt.Fprintf(&b, `<a href="/links/%s"><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" %s data-link="%s"><title>%s</title></line></a>`,
+			template.HTMLEscapeString(url.PathEscape(l.id)), pa[0], pa[1], pb[0], pb[1], style,
+			template.HTMLEscapeString(l.id), template.HTMLEscapeString(title))
+	}
+	for _, name := range names {
+		p := pos[name]
+		fmt.Fprintf(&b, `<a href="/brokers/%s"><circle cx="%.0f" cy="%.0f" r="%d" class="broker" data-broker="%s"><title>%s</title></circle>`+
+			`<text x="%.0f" y="%.0f" class="brokername" text-anchor="middle">%s</text></a>`,
+			template.HTMLEscapeString(url.PathEscape(name)), p[0], p[1], mapBrokerR, template.HTMLEscapeString(name),
+			template.HTMLEscapeString(name), p[0], p[1]+mapBrokerR+12, template.HTMLEscapeString(last(name)))
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+// costColor is a cost's colour between lo (green) and hi (red); grey when
+// unknown.
+func costColor(c, lo, hi float64) string {
+	if math.IsNaN(c) || math.IsInf(c, 0) {
+		return "#999"
+	}
+	f := 0.0
+	if hi > lo {
+		f = (c - lo) / (hi - lo)
+	}
+	return fmt.Sprintf("rgb(%d,%d,60)", int(40+200*f), int(170-120*f))
+}
+
+// prefix is the first n labels of an address.
+func prefix(addr string, n int) string {
+	labels := strings.SplitN(addr, ".", n+1)
+	if len(labels) <= n {
+		return addr
+	}
+	return strings.Join(labels[:n], ".")
+}
+
+// last is an address's last label.
+func last(addr string) string {
+	if i := strings.LastIndexByte(addr, '.'); i >= 0 {
+		return addr[i+1:]
+	}
+	return addr
+}
