@@ -141,7 +141,7 @@ type Aggregator struct {
 	dbDown  atomic.Bool
 	dbErr   atomic.Value // string
 	kick    chan struct{}
-	live    *web.Hub // the pages' live updates
+	live    *web.Hub           // the pages' live updates
 	rulesCh chan schema.Report // reports for the rules, which may wait on brokers
 	httpSrv *http.Server
 	httpLn  net.Listener

@@ -29,7 +29,7 @@ type HistoryConfig struct {
 	Rounds int // times each query runs; the median is reported
 	// Queries replaces HistoryQueries.
 	Queries []string
-	Logger *slog.Logger
+	Logger  *slog.Logger
 }
 
 func (c *HistoryConfig) defaults() error {
