@@ -32,6 +32,7 @@ test: vet xmllint
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 vet:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "not gofmt'ed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 build:

@@ -46,6 +46,7 @@ rerouting can be watched. Stop it with Ctrl-C.`, stderr)
 	chaosOn := fs.Bool("chaos", false, "take a link between clusters down now and then")
 	chaosEvery := fs.Duration("chaos-every", 20*time.Second, "with --chaos: how often a link goes down")
 	noSample := fs.Bool("no-sample-traffic", false, "run no sample publisher and subscriber")
+	httpAddr := fs.String("http", "", "address of the first aggregator's pages and API (default: the topology's, 127.0.0.1:8080 for the built-in network)")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {
@@ -63,6 +64,12 @@ rerouting can be watched. Stop it with Ctrl-C.`, stderr)
 	}
 	if *chaosEvery < 100*time.Millisecond {
 		return usageError{"--chaos-every must be at least 100ms"}
+	}
+	if *httpAddr != "" {
+		if len(f.Aggregators) == 0 {
+			return usageError{"--http: the topology names no aggregator"}
+		}
+		f.Aggregators[0].HTTP = *httpAddr
 	}
 	token := adminToken(f)
 	brokers, err := startAll(ctx, f, log, token)
