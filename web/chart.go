@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,13 +71,18 @@ func svgChart(title string, lines []series, x0, x1 float64, xLabel func(float64)
 // reporting end.
 func linkCharts(ms []store.Measurement, from, to time.Time) []template.HTML {
 	colors := []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd"}
+	// One colour per reporting end, the ends in name order on every chart.
 	ends := map[string]int{}
 	var order []string
 	for _, m := range ms {
 		if _, ok := ends[m.Broker]; !ok {
-			ends[m.Broker] = len(order)
+			ends[m.Broker] = 0
 			order = append(order, m.Broker)
 		}
+	}
+	slices.Sort(order)
+	for i, b := range order {
+		ends[b] = i
 	}
 	type fig struct {
 		name string
@@ -118,6 +124,8 @@ func linkCharts(ms []store.Measurement, from, to time.Time) []template.HTML {
 // a cumulative distribution: the share of probes at or under each bound.
 func cdfChart(latest []linkRow) template.HTML {
 	colors := []string{"#1f77b4", "#d62728"}
+	latest = slices.Clone(latest)
+	slices.SortFunc(latest, func(a, b linkRow) int { return strings.Compare(a.Broker, b.Broker) })
 	var lines []series
 	hi := 0.0
 	for i, l := range latest {
