@@ -13,9 +13,8 @@ var errShort = errors.New("truncated record")
 // reader decodes the fields of one record body. The first failure sticks:
 // every later read returns zero values, and err() reports it.
 type reader struct {
-	b   []byte
-	e   error
-	pos int
+	b []byte
+	e error
 }
 
 func (r *reader) fail(err error) {

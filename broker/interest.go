@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server/gsl"
 )
@@ -38,8 +37,7 @@ func entryKey(subject, queue string) string { return subject + " " + queue }
 // remoteOrigin is what this broker knows of another broker's interest.
 type remoteOrigin struct {
 	holder
-	ver              version
-	unreachableSince time.Time // zero while reachable
+	ver version
 }
 
 // interestDB is the broker's view of who wants which subjects. It is

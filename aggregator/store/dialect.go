@@ -120,8 +120,8 @@ func insertRows(table string, cols []string, n int, tail string) string {
 	return b.String()
 }
 
-// placeholders is "?,?,…" for an IN list of n.
-func placeholders(n int) string {
+// bindVars is the bind variables of an IN list of n values: "?,?,…,?".
+func bindVars(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 

@@ -35,7 +35,7 @@ func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 	}
 	var n int64
 	err = chunks(len(links), pruneLinks, func(lo, hi int) error {
-		q := s.d.deleteSome("measurements", "link_id, t, broker_id", "link_id IN ("+placeholders(hi-lo)+") AND t < ?")
+		q := s.d.deleteSome("measurements", "link_id, t, broker_id", "link_id IN ("+bindVars(hi-lo)+") AND t < ?")
 		k, err := s.deleteAll(ctx, q, append(links[lo:hi:hi], cut)...)
 		n += k
 		if err != nil {

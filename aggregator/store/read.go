@@ -117,7 +117,7 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 				args = append(args, id)
 			}
 			args = append(args, lo, hi)
-			return w.query(ctx, "SELECT "+sel+" FROM measurements WHERE link_id IN ("+placeholders(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
+			return w.query(ctx, "SELECT "+sel+" FROM measurements WHERE link_id IN ("+bindVars(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
 		})
 	}
 	w, err := part(ids, fn)

@@ -216,7 +216,7 @@ func (s *sqlStore) save(ctx context.Context, batch []Received, p *batchPlan) (id
 // list) on names, 1,000 at a time, and sets ids[name] to each row's id.
 func lookupIDs(ctx context.Context, tx *sql.Tx, query string, names []any, ids map[string]int64) error {
 	return chunks(len(names), 1000, func(lo, hi int) error {
-		rows, err := tx.QueryContext(ctx, query+"("+placeholders(hi-lo)+")", names[lo:hi]...)
+		rows, err := tx.QueryContext(ctx, query+"("+bindVars(hi-lo)+")", names[lo:hi]...)
 		if err != nil {
 			return err
 		}

@@ -200,7 +200,8 @@ func subscribeReady(pub, sub *nats.Conn, subject string, got *atomic.Uint64, cb 
 		return nil, err
 	}
 	_ = s.SetPendingLimits(-1, -1)
-	if err := sub.Flush(); err == nil {
+	err = sub.Flush()
+	if err == nil {
 		err = waitForPath(pub, subject, got)
 	}
 	if err != nil {
