@@ -351,10 +351,17 @@ func TestPagesAndLiveUpdates(t *testing.T) {
 	for path, want := range map[string]string{
 		"/": "na.c1.b", "/map": `data-broker="na.c1.a"`, "/brokers/na.c1.a": linkID, "/links/" + linkID: "<svg",
 		"/rules": "No rules", "/xpath?q=count(//link)": "<strong>2</strong>",
+		"/xpath?q=count(//sample)%3E0&from=1m": "<strong>true</strong>",
 	} {
 		code, body := get(t, base+path)
 		if code != http.StatusOK || !strings.Contains(body, want) {
 			t.Errorf("%s: %d, want %q in\n%.300s", path, code, want, body)
+		}
+	}
+	// The query page takes times as the API does, and says what is wrong.
+	for _, path := range []string{"/xpath?q=count(//link)&from=yesterday", "/xpath?q=count(//link)&from=1h&to=soon", "/xpath?q=//link["} {
+		if code, body := get(t, base+path); code != http.StatusBadRequest || !strings.Contains(body, `class="error"`) {
+			t.Errorf("%s: %d\n%.300s", path, code, body)
 		}
 	}
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+agg.HTTPAddr()+"/live?topics=report.na.c1.b", nil)

@@ -3,6 +3,7 @@ package aggregator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
@@ -38,7 +39,15 @@ func (p pages) Rules() []web.RuleText {
 	return out
 }
 
-func (p pages) Query(ctx context.Context, q string, from, to time.Time) (web.Answer, error) {
+func (p pages) Query(ctx context.Context, q, fromText, toText string) (web.Answer, error) {
+	from, err := parseTime(fromText)
+	if err != nil {
+		return web.Answer{}, fmt.Errorf("from: %w", err)
+	}
+	to, err := parseTime(toText)
+	if err != nil {
+		return web.Answer{}, fmt.Errorf("to: %w", err)
+	}
 	res, err := p.a.Query(ctx, q, from, to)
 	if err != nil {
 		return web.Answer{}, err

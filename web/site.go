@@ -27,8 +27,9 @@ type Source interface {
 	// Rules are the threshold rules, as written.
 	Rules() []RuleText
 	// Query answers an XPath query, on the latest reports when from is
-	// zero, else on the history of [from, to).
-	Query(ctx context.Context, q string, from, to time.Time) (Answer, error)
+	// empty, else on the history of [from, to): times as the HTTP API
+	// takes them (RFC 3339, or a duration back from now).
+	Query(ctx context.Context, q, from, to string) (Answer, error)
 }
 
 // RuleText is a threshold rule as its config file says it.
@@ -219,11 +220,7 @@ func (s *Site) xpath(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	data := map[string]any{"Q": q.Get("q"), "From": q.Get("from"), "To": q.Get("to"), "Examples": xpathExamples}
 	if q.Get("q") != "" {
-		from, to, err := parseRange(q.Get("from"), q.Get("to"))
-		if err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			data["Error"] = err.Error()
-		} else if ans, err := s.src.Query(r.Context(), q.Get("q"), from, to); err != nil {
+		if ans, err := s.src.Query(r.Context(), q.Get("q"), q.Get("from"), q.Get("to")); err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			data["Error"] = err.Error()
 		} else {
@@ -253,35 +250,4 @@ func (s *Site) rules(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, "rules.html", map[string]any{"Rules": s.src.Rules(), "Actions": acts})
-}
-
-// parseRange reads a page's from and to: RFC 3339 times, or durations
-// back from now; an empty from is the latest reports.
-func parseRange(from, to string) (time.Time, time.Time, error) {
-	at := func(s string) (time.Time, error) {
-		if d, err := time.ParseDuration(s); err == nil {
-			return time.Now().Add(-d), nil
-		}
-		t, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
-		}
-		return t, nil
-	}
-	var f, t time.Time
-	var err error
-	if from != "" {
-		if f, err = at(from); err != nil {
-			return f, t, fmt.Errorf("from: %w", err)
-		}
-	}
-	if to != "" {
-		if t, err = at(to); err != nil {
-			return f, t, fmt.Errorf("to: %w", err)
-		}
-	}
-	if from == "" && to != "" {
-		return f, t, fmt.Errorf("to without from")
-	}
-	return f, t, nil
 }

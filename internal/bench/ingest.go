@@ -379,7 +379,7 @@ func redactDSN(dsn string) string {
 	}
 	userinfo := dsn[colon+3 : at]
 	if u, _, ok := strings.Cut(userinfo, ":"); ok {
-		return dsn[:colon+3] + u + ":" + strconv.Quote("***")[1:4] + dsn[at:]
+		return dsn[:colon+3] + u + ":***" + dsn[at:]
 	}
 	return dsn
 }
