@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -71,17 +70,15 @@ func dbFloat(f float64) any {
 	return f
 }
 
-// goFloat reads a figure back, undoing dbFloat.
-func goFloat(f sql.NullFloat64) float64 {
-	switch {
-	case !f.Valid:
-		return math.NaN()
-	case f.Float64 == math.MaxFloat64:
+// goFloat reads a stored figure back, undoing dbFloat's infinities.
+func goFloat(f float64) float64 {
+	switch f {
+	case math.MaxFloat64:
 		return math.Inf(1)
-	case f.Float64 == -math.MaxFloat64:
+	case -math.MaxFloat64:
 		return math.Inf(-1)
 	}
-	return f.Float64
+	return f
 }
 
 // anyInt is an integer column's value as the driver gives it.
@@ -95,19 +92,19 @@ func anyInt(v any) (int64, error) {
 	return 0, fmt.Errorf("not an integer: %T", v)
 }
 
-// anyFloat is a figure's column as the driver gives it, read back as
-// goFloat does.
+// anyFloat is a figure's column as the driver gives it, undoing dbFloat:
+// NULL is NaN.
 func anyFloat(v any) (float64, error) {
 	switch v := v.(type) {
 	case nil:
 		return math.NaN(), nil
 	case float64:
-		return goFloat(sql.NullFloat64{Float64: v, Valid: true}), nil
+		return goFloat(v), nil
 	case int64:
 		return float64(v), nil
 	case []byte:
 		f, err := strconv.ParseFloat(string(v), 64)
-		return goFloat(sql.NullFloat64{Float64: f, Valid: true}), err
+		return goFloat(f), err
 	}
 	return 0, fmt.Errorf("not a number: %T", v)
 }
@@ -233,11 +230,6 @@ func (r *detailReader) count(what string) int {
 	return int(n)
 }
 
-// decodeDetail sets what appendDetail wrote of a link into l.
-func decodeDetail(b []byte, l *schema.Link) error {
-	return decodeDetailFrom(b, l, nil, false)
-}
-
 // slabs hand out the costs and buckets of many details from large blocks,
 // rather than two allocations a measurement.
 type slabs struct {
@@ -271,10 +263,10 @@ func (s *slabs) takeBuckets(n int) []schema.Bucket {
 	return out
 }
 
-// decodeDetailFrom is decodeDetail taking the costs and buckets from s
-// (nil: allocated each); with summaryOnly it stops before the costs,
-// which it leaves with the histogram empty.
-func decodeDetailFrom(b []byte, l *schema.Link, s *slabs, summaryOnly bool) error {
+// decodeDetail sets what appendDetail wrote of a link into l, taking the
+// costs and buckets from s (nil: allocated each). With summaryOnly it
+// stops before the costs, which it leaves with the histogram empty.
+func decodeDetail(b []byte, l *schema.Link, s *slabs, summaryOnly bool) error {
 	if len(b) == 0 || b[0] != detailVersion {
 		return fmt.Errorf("detail: not version %d", detailVersion)
 	}

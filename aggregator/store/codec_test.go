@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"slices"
@@ -30,23 +29,33 @@ func TestDetail(t *testing.T) {
 	for _, l := range detailCases() {
 		b := appendDetail(nil, &l)
 		var back schema.Link
-		if err := decodeDetail(b, &back); err != nil {
+		if err := decodeDetail(b, &back, nil, false); err != nil {
 			t.Errorf("%+v: %v", l, err)
 			continue
 		}
 		want := schema.Link{Latency: l.Latency, Samples: l.Samples, Dropped: l.Dropped, Costs: l.Costs, Histogram: l.Histogram}
 		want.Latency.Mean = 0
-		want.Samples = l.Samples
 		if fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", want) || math.Signbit(back.Latency.Min) != math.Signbit(l.Latency.Min) {
 			t.Errorf("came back as %+v\nwant %+v", back, want)
 		}
+		// The summary alone: the same percentiles, counts and drops, and
+		// neither costs nor histogram, from shared blocks.
+		var sum schema.Link
+		var s slabs
+		if err := decodeDetail(b, &sum, &s, true); err != nil {
+			t.Errorf("summary of %+v: %v", l, err)
+		}
+		want.Costs, want.Histogram = nil, schema.Histogram{}
+		if fmt.Sprintf("%+v", sum) != fmt.Sprintf("%+v", want) {
+			t.Errorf("summary came back as %+v\nwant %+v", sum, want)
+		}
 		// Every cut of it is refused, and so is more of it.
 		for n := range len(b) {
-			if err := decodeDetail(b[:n], &back); err == nil {
+			if err := decodeDetail(b[:n], &back, nil, false); err == nil {
 				t.Errorf("%d of %d bytes: no error", n, len(b))
 			}
 		}
-		if err := decodeDetail(append(b, 0), &back); err == nil {
+		if err := decodeDetail(append(b, 0), &back, nil, false); err == nil {
 			t.Error("a byte more: no error")
 		}
 	}
@@ -67,7 +76,7 @@ func FuzzDecodeDetail(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var l schema.Link
-		if err := decodeDetail(b, &l); err != nil {
+		if err := decodeDetail(b, &l, nil, false); err != nil {
 			return
 		}
 		if len(l.Costs)+len(l.Histogram.Buckets) > len(b) {
@@ -75,7 +84,7 @@ func FuzzDecodeDetail(f *testing.F) {
 		}
 		again := appendDetail(nil, &l)
 		var back schema.Link
-		if err := decodeDetail(again, &back); err != nil || fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", l) {
+		if err := decodeDetail(again, &back, nil, false); err != nil || fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", l) {
 			t.Fatalf("%x decoded to %+v, which came back as %+v, %v", b, l, back, err)
 		}
 	})
@@ -94,9 +103,8 @@ func TestTimesAndFloats(t *testing.T) {
 		t.Errorf("year 3000: %d, want the largest time", got)
 	}
 	for _, f := range []float64{0, -1.5, 1e300, math.Inf(1), math.Inf(-1), math.NaN()} {
-		v, ok := dbFloat(f).(float64)
-		back := goFloat(sql.NullFloat64{Float64: v, Valid: ok})
-		if fmt.Sprint(back) != fmt.Sprint(f) {
+		back, err := anyFloat(dbFloat(f))
+		if err != nil || fmt.Sprint(back) != fmt.Sprint(f) {
 			t.Errorf("float %v came back as %v", f, back)
 		}
 	}

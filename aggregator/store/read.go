@@ -109,18 +109,15 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 	if !q.NoDetail {
 		sel += ", detail"
 	}
-	part := func(ids []int64, fn func(Measurement) error) (*walk, error) {
-		w := &walk{s: s, names: nm, fn: fn, noDetail: q.NoDetail, cols: cols, summaryOnly: q.SummaryOnly}
-		return w, chunks(len(ids), linksPerQuery, func(i, j int) error {
-			args := make([]any, 0, j-i+2)
-			for _, id := range ids[i:j] {
-				args = append(args, id)
-			}
-			args = append(args, lo, hi)
-			return w.query(ctx, "SELECT "+sel+" FROM measurements WHERE link_id IN ("+bindVars(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
-		})
-	}
-	w, err := part(ids, fn)
+	w := &walk{s: s, names: nm, fn: fn, noDetail: q.NoDetail, cols: cols, summaryOnly: q.SummaryOnly}
+	err = chunks(len(ids), linksPerQuery, func(i, j int) error {
+		args := make([]any, 0, j-i+2)
+		for _, id := range ids[i:j] {
+			args = append(args, id)
+		}
+		args = append(args, lo, hi)
+		return w.query(ctx, "SELECT "+sel+" FROM measurements WHERE link_id IN ("+bindVars(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
+	})
 	if err != nil && !w.fnErr {
 		return fmt.Errorf("store: measurements: %w", err)
 	}
@@ -256,7 +253,7 @@ func (w *walk) fill(ctx context.Context, m *Measurement, link, bid int64, detail
 	if w.noDetail {
 		return nil
 	}
-	if err := decodeDetailFrom(detail, &m.Link, &w.slabs, w.summaryOnly); err != nil {
+	if err := decodeDetail(detail, &m.Link, &w.slabs, w.summaryOnly); err != nil {
 		return fmt.Errorf("link %s at %d: %w", ends.uuid, dbTime(m.Time), err)
 	}
 	return nil
