@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -154,35 +153,16 @@ func RunHistory(ctx context.Context, w io.Writer, cfg HistoryConfig) ([]HistoryS
 // fillHistory stores rounds rounds of reps, with the aggregator's writers
 // and batch size, and prints the rate.
 func fillHistory(ctx context.Context, w io.Writer, st store.Store, reps []schema.Report, rounds int) error {
-	next := roundRobin(reps)
 	total := rounds * len(reps)
-	var done atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, aggregator.DefaultWriters)
+	var taken atomic.Int64
 	start := time.Now()
-	for range aggregator.DefaultWriters {
-		wg.Go(func() {
-			for {
-				const batch = aggregator.DefaultBatchSize
-				first := int(done.Add(batch)) - batch
-				if first >= total || ctx.Err() != nil {
-					return
-				}
-				n := min(batch, total-first)
-				if err := st.Save(ctx, next(n)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	err := saveLikeTheAggregator(ctx, st, roundRobin(reps), func() int {
+		const batch = aggregator.DefaultBatchSize
+		first := int(taken.Add(batch)) - batch
+		return max(0, min(batch, total-first))
+	}, func(int) {})
+	if err != nil {
 		return fmt.Errorf("bench history: fill: %w", err)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
 	}
 	n := total * len(reps[0].Links)
 	took := time.Since(start)

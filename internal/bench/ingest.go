@@ -144,18 +144,17 @@ func RunIngest(ctx context.Context, w io.Writer, cfg IngestConfig) (IngestResult
 		stored = n.Load
 		next := roundRobin(reports)
 		fmt.Fprintf(w, "  %d writers, batches of %d reports (the aggregator's defaults)\n", aggregator.DefaultWriters, aggregator.DefaultBatchSize)
-		for range aggregator.DefaultWriters {
-			wg.Go(func() {
-				for !stop.Load() {
-					batch := next(aggregator.DefaultBatchSize)
-					if err := st.Save(ctx, batch); err != nil {
-						errs <- err
-						return
-					}
-					n.Add(uint64(len(batch) * cfg.Links))
+		wg.Go(func() {
+			err := saveLikeTheAggregator(ctx, st, next, func() int {
+				if stop.Load() {
+					return 0
 				}
-			})
-		}
+				return aggregator.DefaultBatchSize
+			}, func(reports int) { n.Add(uint64(reports * cfg.Links)) })
+			if err != nil {
+				errs <- err
+			}
+		})
 	} else {
 		// The aggregator holds at most a few batches: past them it stops
 		// acknowledging, the senders wait, and what is measured is the
@@ -213,6 +212,36 @@ func startIngestAggregator(ctx context.Context, domain, url, db string, buffer i
 		return nil, err
 	}
 	return agg, nil
+}
+
+// saveLikeTheAggregator saves batches of next's reports into st as the
+// aggregator writes them, its writers each saving a batch at a time, until
+// take (asked before each batch for its size) says 0 or a save fails;
+// saved hears of each batch stored.
+func saveLikeTheAggregator(ctx context.Context, st store.Store, next func(int) []store.Received, take func() int, saved func(int)) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, aggregator.DefaultWriters)
+	for range aggregator.DefaultWriters {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				n := take()
+				if n <= 0 {
+					return
+				}
+				if err := st.Save(ctx, next(n)); err != nil {
+					errs <- err
+					return
+				}
+				saved(n)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // roundRobin hands out reps in turn, each time round with the next

@@ -27,3 +27,15 @@ func TestIngestRuns(t *testing.T) {
 		t.Error("an unknown path ran")
 	}
 }
+
+func TestRedactDSN(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"mysql://root:secret@tcp(127.0.0.1:3306)/w": "mysql://root:***@tcp(127.0.0.1:3306)/w",
+		"mysql://root@tcp(127.0.0.1:3306)/w":        "mysql://root@tcp(127.0.0.1:3306)/w",
+		"sqlite:/tmp/w.db":                          "sqlite:/tmp/w.db",
+	} {
+		if got := redactDSN(dsn); got != want {
+			t.Errorf("redactDSN(%q) = %q, want %q", dsn, got, want)
+		}
+	}
+}
