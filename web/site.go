@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"fmt"
@@ -141,26 +142,15 @@ func (s *Site) overview(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	worst := slices.Clone(links)
-	slices.SortStableFunc(worst, func(a, b linkRow) int {
-		if a.Up != b.Up {
-			if !a.Up {
-				return -1
-			}
-			return 1
-		}
-		if a.Loss != b.Loss {
-			if a.Loss > b.Loss {
-				return -1
-			}
-			return 1
-		}
-		switch {
-		case a.Latency.P99 > b.Latency.P99:
-			return -1
-		case a.Latency.P99 < b.Latency.P99:
+	// Down first, then by loss, then by p99, worst first.
+	upness := func(l linkRow) int {
+		if l.Up {
 			return 1
 		}
 		return 0
+	}
+	slices.SortStableFunc(worst, func(a, b linkRow) int {
+		return cmp.Or(cmp.Compare(upness(a), upness(b)), cmp.Compare(b.Loss, a.Loss), cmp.Compare(b.Latency.P99, a.Latency.P99))
 	})
 	worst = worst[:min(len(worst), 10)]
 	acts, err := s.src.Actions(r.Context(), 20)
