@@ -157,6 +157,10 @@ func TestOverviewCountsLinks(t *testing.T) {
 	if el["tr"] < 7 { // the worst links (6) and the action, with their headers
 		t.Errorf("%d table rows", el["tr"])
 	}
+	// The link that is down heads the worst links.
+	if down, up := strings.Index(text, "<b>bold</b>"), strings.Index(text, "00000000-0000-4000-8000-000000000000"); down < 0 || up < 0 || down > up {
+		t.Errorf("the link down is not first among the worst (%d, %d)", down, up)
+	}
 }
 
 func TestLinkPageCharts(t *testing.T) {
