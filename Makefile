@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test -run=XXX -fuzz=FuzzParseAddress -fuzztime=$(FUZZTIME) ./router/
 	$(GO) test -run=XXX -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./topology/
 	$(GO) test -run=XXX -fuzz=FuzzDecodeReport -fuzztime=$(FUZZTIME) ./schema/
+	$(GO) test -run=XXX -fuzz=FuzzDecodeState -fuzztime=$(FUZZTIME) ./schema/
 	$(GO) test -run=XXX -fuzz=FuzzQuery -fuzztime=$(FUZZTIME) ./aggregator/
 	$(GO) test -run=XXX -fuzz=FuzzDecodeDetail -fuzztime=$(FUZZTIME) ./aggregator/store/
 

@@ -129,13 +129,15 @@ type Aggregator struct {
 	store store.Store
 	nc    *nats.Conn
 
-	mu      sync.Mutex
-	latest  map[string]schema.Report // by broker
-	lastSeq map[string]uint64
-	missing map[string]map[uint64]bool // sequence numbers missed, by broker
-	buffer  []store.Received           // reports held for the database
-	writing int                        // reports of the buffer's being written
-	applied map[actionKey]bool
+	mu       sync.Mutex
+	latest   map[string]schema.Report // by broker
+	lastSeq  map[string]uint64
+	missing  map[string]map[uint64]bool // sequence numbers missed, by broker
+	buffer   []store.Received           // reports held for the database
+	writing  int                        // reports of the buffer's being written
+	applied  map[actionKey]bool
+	states   map[string]schema.State // by broker (routes.go)
+	routeLog []schema.RouteChange    // newest first
 
 	stats   Stats
 	dbDown  atomic.Bool
@@ -159,6 +161,7 @@ type Stats struct {
 	Unacked   atomic.Uint64 // reports not acknowledged because the buffer was full
 	Actions   atomic.Uint64 // control actions sent
 	Duplicate atomic.Uint64 // reports received again (a lost acknowledgement)
+	BadStates atomic.Uint64 // state messages refused
 }
 
 // New opens the store; Start connects and serves.
@@ -178,6 +181,7 @@ func New(ctx context.Context, cfg Config) (*Aggregator, error) {
 		lastSeq: make(map[string]uint64),
 		missing: make(map[string]map[uint64]bool),
 		applied: make(map[actionKey]bool),
+		states:  make(map[string]schema.State),
 		kick:    make(chan struct{}, 1),
 		rulesCh: make(chan schema.Report, 1024),
 		live:    web.NewHub(web.HubConfig{Logger: cfg.Logger}),
@@ -218,6 +222,9 @@ func (a *Aggregator) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}
 	_ = sub.SetPendingLimits(-1, 256<<20)
+	if _, err := nc.Subscribe(schema.StateSubject(a.cfg.Domain), a.onState); err != nil {
+		return fmt.Errorf("aggregator: subscribe: %w", err)
+	}
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}

@@ -346,7 +346,9 @@ var _ = sync.Mutex{}
 func TestPagesAndLiveUpdates(t *testing.T) {
 	a, _, linkID := pair(t, 100*time.Millisecond, nil)
 	agg := startAggregator(t, a.ClientURL(), nil, "")
-	waitFor(t, "reports of both brokers", 10*time.Second, func() bool { return len(agg.Latest()) == 2 })
+	waitFor(t, "reports of both brokers, stored", 10*time.Second, func() bool {
+		return len(agg.Latest()) == 2 && agg.StatsSnapshot().Stored >= 2
+	})
 	base := "http://" + agg.HTTPAddr()
 	for path, want := range map[string]string{
 		"/": "na.c1.b", "/map": `data-broker="na.c1.a"`, "/brokers/na.c1.a": linkID, "/links/" + linkID: "<svg",

@@ -21,6 +21,9 @@ import (
 //	GET /api/reports?from=…&to=…&limit=… the reports received, with their gaps (JSON)
 //	GET /api/latest                       every broker's last report (JSON)
 //	GET /api/stats                        counters (JSON)
+//	GET /api/states                       every broker's latest routing state: routes, link states, clients (JSON)
+//	GET /api/route-changes?limit=…        the next hops that changed, newest first (JSON, kept in memory)
+//	GET /api/route?subject=…&from=…       the way subject's messages published at broker from take (JSON)
 //	GET /live?topics=…                    WebSocket: {"kind":"report|action","broker":…,"seq":…} as they happen
 //
 // and the HTML pages of package web (/, /brokers/…, /links/…, /xpath,
@@ -82,6 +85,23 @@ func (a *Aggregator) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/latest", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, a.Latest()) })
 	mux.HandleFunc("GET /api/stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, a.StatsSnapshot()) })
+	mux.HandleFunc("GET /api/states", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, a.States()) })
+	mux.HandleFunc("GET /api/route-changes", func(w http.ResponseWriter, r *http.Request) {
+		_, _, limit, err := rangeParams(r)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, a.RouteChanges(limit))
+	})
+	mux.HandleFunc("GET /api/route", func(w http.ResponseWriter, r *http.Request) {
+		rt, err := RouteOf(a.States(), r.URL.Query().Get("subject"), r.URL.Query().Get("from"))
+		if err != nil {
+			httpError(w, http.StatusBadRequest, err)
+			return
+		}
+		writeJSON(w, rt)
+	})
 	web.NewSite(pages{a}, a.log).Register(mux)
 	mux.Handle("GET /live", a.live)
 	return mux
@@ -179,6 +199,7 @@ type StatsInfo struct {
 	Unacked   uint64 `json:"reports_unacknowledged"`
 	Buffered  int    `json:"reports_buffered"`
 	Actions   uint64 `json:"actions"`
+	BadStates uint64 `json:"states_rejected"`
 	Healthy   bool   `json:"healthy"`
 	Brokers   int    `json:"brokers"`
 }
@@ -193,6 +214,7 @@ func (a *Aggregator) StatsSnapshot() StatsInfo {
 		Domain: a.cfg.Domain, Received: a.stats.Received.Load(), Rejected: a.stats.Rejected.Load(),
 		Duplicate: a.stats.Duplicate.Load(), Gaps: a.stats.Gaps.Load(), Stored: a.stats.Stored.Load(),
 		Unacked: a.stats.Unacked.Load(), Buffered: a.Buffered(), Actions: a.stats.Actions.Load(),
-		Healthy: ok, Brokers: brokers,
+		BadStates: a.stats.BadStates.Load(),
+		Healthy:   ok, Brokers: brokers,
 	}
 }

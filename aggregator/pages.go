@@ -39,6 +39,14 @@ func (p pages) Rules() []web.RuleText {
 	return out
 }
 
+func (p pages) States() []schema.State { return p.a.States() }
+
+func (p pages) RouteChanges(limit int) []schema.RouteChange { return p.a.RouteChanges(limit) }
+
+func (p pages) Route(subject, from string) (schema.SubjectRoute, error) {
+	return RouteOf(p.a.States(), subject, from)
+}
+
 func (p pages) Query(ctx context.Context, q, fromText, toText string) (web.Answer, error) {
 	from, err := parseTime(fromText)
 	if err != nil {

@@ -61,14 +61,15 @@ type Broker struct {
 	started     bool
 	closed      bool
 
-	routes   atomic.Pointer[routeTable]
-	costKick chan struct{} // asks the cost loop for a review
-	replies  *replyMap
-	reporter reporter
-	internal *internal
-	dedup    *dedupTable
-	stats    brokerStats
-	drops    dropLogger
+	routes    atomic.Pointer[routeTable]
+	costKick  chan struct{} // asks the cost loop for a review
+	stateKick chan struct{} // asks for a state message (state.go)
+	replies   *replyMap
+	reporter  reporter
+	internal  *internal
+	dedup     *dedupTable
+	stats     brokerStats
+	drops     dropLogger
 
 	leafLn     net.Listener
 	leafIDs    atomic.Uint64
@@ -130,6 +131,7 @@ func New(cfg Config) (*Broker, error) {
 		replies:     newReplyMap(cfg.ReplyTTL, cfg.MaxReplies),
 		internal:    newInternal(),
 		costKick:    make(chan struct{}, 1),
+		stateKick:   make(chan struct{}, 1),
 		dedup:       newDedupTable(),
 		leafReady:   make(chan struct{}),
 	}
@@ -212,6 +214,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.subscribeInternal(CtlSubject(b.cfg.Address), b.onControl)
 	b.subscribeInternal(PerfAckSubject(b.cfg.Address), b.onReportAck)
 	b.wg.Go(b.reportLoop)
+	b.wg.Go(b.stateLoop)
 	b.log.Info("broker started",
 		slog.String("client", b.ClientURL()),
 		slog.String("leaf", b.LeafURL()),

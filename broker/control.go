@@ -297,6 +297,7 @@ func (b *Broker) recomputeRoutesLocked() {
 	}
 	if old := b.routes.Load(); old == nil || !sameNextHops(old, rt) {
 		b.stats.routesChanged.Store(time.Now().UnixNano())
+		b.kickState()
 	}
 	b.routes.Store(rt)
 	b.stats.recomputes.Add(1)

@@ -63,6 +63,7 @@ func (b *Broker) measureLinks() map[string]router.Measures {
 // kickCosts asks the cost loop to review the links now: a link went up or
 // down, or its monitor changed its verdict.
 func (b *Broker) kickCosts() {
+	b.kickState()
 	select {
 	case b.costKick <- struct{}{}:
 	default:
@@ -264,7 +265,7 @@ func (b *Broker) publishCostLocal(ls *linkState) {
 // first subject pattern that matches it, or the default.
 func (b *Broker) profileFor(subject string) byte {
 	for _, sp := range b.cfg.Routing.Subjects {
-		if subjectMatches(sp.Subject, subject) {
+		if SubjectMatches(sp.Subject, subject) {
 			for i, p := range b.profiles {
 				if p.Name == sp.Profile {
 					return byte(i)

@@ -88,7 +88,7 @@ func (b *Broker) handleInternal(m internalMsg) {
 	b.internal.mu.Lock()
 	var fns []func(internalMsg)
 	for subject, fn := range b.internal.handlers {
-		if subjectMatches(subject, m.Subject) {
+		if SubjectMatches(subject, m.Subject) {
 			fns = append(fns, fn)
 		}
 	}
@@ -132,9 +132,9 @@ func (b *Broker) publishInternal(subject, reply string, data []byte) {
 	p.kick.flush()
 }
 
-// subjectMatches reports whether a literal subject matches a pattern with
+// SubjectMatches reports whether a literal subject matches a pattern with
 // NATS wildcards.
-func subjectMatches(pattern, subject string) bool {
+func SubjectMatches(pattern, subject string) bool {
 	for {
 		pt, prest, pmore := cutToken(pattern)
 		st, srest, smore := cutToken(subject)

@@ -15,7 +15,7 @@ func TestSubjectMatches(t *testing.T) {
 		{"a.b", "a.b", true}, {"a.*", "a.b", true}, {"a.*", "a.b.c", false}, {"a.>", "a.b.c", true},
 		{"a.>", "a", false}, {"*.b", "a.b", true}, {"a.b", "a.c", false}, {">", "x", true}, {"a.b.c", "a.b", false},
 	} {
-		if got := subjectMatches(tc.pattern, tc.subject); got != tc.want {
+		if got := SubjectMatches(tc.pattern, tc.subject); got != tc.want {
 			t.Errorf("%s ~ %s: %v", tc.pattern, tc.subject, got)
 		}
 	}

@@ -543,8 +543,9 @@ func TestThousandSubjects(t *testing.T) {
 func TestReservedSubjectRefused(t *testing.T) {
 	n := newTestNet(t, netSpec{brokers: chain[:2], links: chainLinks("tcp")[:1]})
 	n.waitRoutes()
-	ch := collect(t, n.connect("na.c1.b"), "$WL.>", "")
-	n.waitInterest("na.c1.a", "$WL.>", "na.c1.b")
+	// Only the forged subject: brokers publish their states on $WL.state.
+	ch := collect(t, n.connect("na.c1.b"), "$WL.cost.>", "")
+	n.waitInterest("na.c1.a", "$WL.cost.>", "na.c1.b")
 	errs := make(chan error, 1)
 	pub := n.connect("na.c1.a", nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		select {

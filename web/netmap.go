@@ -14,7 +14,8 @@ import (
 // The network map: brokers grouped into their clusters, the clusters into
 // their super-clusters side by side, and the links between brokers drawn
 // as lines coloured by cost (green cheap, red dear) and dashed red when
-// down. A broker and a link are links to their pages.
+// down; the links and brokers a subject's messages pass are drawn in blue
+// over them. A broker and a link are links to their pages.
 const (
 	mapColW    = 300 // a super-cluster's column
 	mapBoxH    = 90  // a cluster's box
@@ -29,10 +30,26 @@ type mapLink struct {
 	cost     float64
 }
 
-// networkMap draws reps as an SVG.
-func networkMap(reps []schema.Report) template.HTML {
+// networkMap draws reps (with the link states of withStates) as an SVG. A
+// link is down when either end says so. Links and brokers that only states
+// know of are drawn too. route, when not nil, is highlighted.
+func networkMap(reps []schema.Report, states []schema.State, route *schema.SubjectRoute) template.HTML {
 	brokers := map[string]bool{}
 	links := map[string]mapLink{}
+	onRoute := map[string]bool{} // link ids and broker addresses
+	if route != nil {
+		for _, p := range route.Paths {
+			for _, x := range p.Brokers {
+				onRoute[x] = true
+			}
+			for _, x := range p.Links {
+				onRoute[x] = true
+			}
+		}
+	}
+	for _, st := range states {
+		brokers[st.Broker] = true
+	}
 	for _, r := range reps {
 		brokers[r.Broker] = true
 		for _, l := range r.Links {
@@ -46,6 +63,19 @@ func networkMap(reps []schema.Report) template.HTML {
 				ml.a, ml.b = prev.a, prev.b
 			}
 			links[l.ID] = ml
+		}
+	}
+	for _, st := range states {
+		for _, l := range st.Links {
+			if prev, ok := links[l.ID]; ok {
+				if prev.a != st.Broker && prev.b == st.Broker {
+					prev.up = prev.up && l.Up
+					links[l.ID] = prev
+				}
+				continue
+			}
+			brokers[l.Peer] = true
+			links[l.ID] = mapLink{id: l.ID, a: st.Broker, b: l.Peer, up: l.Up, cost: math.NaN()}
 		}
 	}
 	delete(brokers, "")
@@ -117,19 +147,29 @@ func networkMap(reps []schema.Report) template.HTML {
 		}
 		style := fmt.Sprintf(`stroke="%s" stroke-width="3"`, costColor(l.cost, lo, hi))
 		title := fmt.Sprintf("%s - %s, cost %.1f", l.a, l.b, l.cost)
+		state := "up"
 		if !l.up {
+			state = "down"
 			style = `stroke="#b00" stroke-width="3" stroke-dasharray="6 4" class="down"`
 			title = fmt.Sprintf("%s - %s, down", l.a, l.b)
 		}
-		fmt.Fprintf(&b, `<a href="/links/%s"><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" %s data-link="%s"><title>%s</title></line></a>`,
+		if onRoute[l.id] {
+			fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#27f" stroke-width="9" stroke-opacity=".45" class="route" data-route-link="%s"/>`,
+				pa[0], pa[1], pb[0], pb[1], template.HTMLEscapeString(l.id))
+		}
+		fmt.Fprintf(&b, `<a href="/links/%s"><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" %s data-link="%s" data-state="%s"><title>%s</title></line></a>`,
 			template.HTMLEscapeString(url.PathEscape(l.id)), pa[0], pa[1], pb[0], pb[1], style,
-			template.HTMLEscapeString(l.id), template.HTMLEscapeString(title))
+			template.HTMLEscapeString(l.id), state, template.HTMLEscapeString(title))
 	}
 	for _, name := range names {
 		p := pos[name]
-		fmt.Fprintf(&b, `<a href="/brokers/%s"><circle cx="%.0f" cy="%.0f" r="%d" class="broker" data-broker="%s"><title>%s</title></circle>`+
+		class := "broker"
+		if onRoute[name] {
+			class = "broker onroute"
+		}
+		fmt.Fprintf(&b, `<a href="/brokers/%s"><circle cx="%.0f" cy="%.0f" r="%d" class="%s" data-broker="%s"><title>%s</title></circle>`+
 			`<text x="%.0f" y="%.0f" class="brokername" text-anchor="middle">%s</text></a>`,
-			template.HTMLEscapeString(url.PathEscape(name)), p[0], p[1], mapBrokerR, template.HTMLEscapeString(name),
+			template.HTMLEscapeString(url.PathEscape(name)), p[0], p[1], mapBrokerR, class, template.HTMLEscapeString(name),
 			template.HTMLEscapeString(name), p[0], p[1]+mapBrokerR+12, template.HTMLEscapeString(last(name)))
 	}
 	b.WriteString(`</svg>`)

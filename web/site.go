@@ -27,6 +27,12 @@ type Source interface {
 	Actions(ctx context.Context, limit int) ([]store.Action, error)
 	// Rules are the threshold rules, as written.
 	Rules() []RuleText
+	// States is every broker's latest routing state.
+	States() []schema.State
+	// RouteChanges is the route changes seen, newest first, at most limit.
+	RouteChanges(limit int) []schema.RouteChange
+	// Route is the way subject's messages published at broker from take.
+	Route(subject, from string) (schema.SubjectRoute, error)
 	// Query answers an XPath query, on the latest reports when from is
 	// empty, else on the history of [from, to): times as the HTTP API
 	// takes them (RFC 3339, or a duration back from now).
@@ -64,7 +70,8 @@ var templateFiles embed.FS
 //	GET /links/{id}         a link's latency (p50, p99), jitter, loss and cost over ?range=1h, and its delay CDF
 //	GET /xpath?q=&from=&to= a query form and its answer as a table
 //	GET /rules              the threshold rules and the actions taken
-//	GET /map                the network map (SVG): clusters, brokers, links by cost, links down
+//	GET /map?subject=&from= the network map (SVG): clusters, brokers, links by cost, links down, and
+//	                        the way subject's messages published at broker from take
 //
 // Every name that comes from the network is escaped (html/template).
 type Site struct {
@@ -132,8 +139,39 @@ func rows(reps []schema.Report) []linkRow {
 	return out
 }
 
+// withStates returns reps with each link's state taken from its broker's
+// routing state where that is newer than the report: states follow a link
+// going down or up within a fraction of a second, reports only at their
+// interval. reps is not modified.
+func withStates(reps []schema.Report, states []schema.State) []schema.Report {
+	out := slices.Clone(reps)
+	for _, st := range states {
+		for i := range out {
+			r := &out[i]
+			if r.Broker != st.Broker || !st.Time.After(r.Time) {
+				continue
+			}
+			r.Links = slices.Clone(r.Links)
+			for j := range r.Links {
+				for _, sl := range st.Links {
+					if sl.ID == r.Links[j].ID {
+						r.Links[j].State = map[bool]string{true: "up", false: "down"}[sl.Up]
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// latest is the reports with the states' link states.
+func (s *Site) latest() ([]schema.Report, []schema.State) {
+	states := s.src.States()
+	return withStates(s.src.Latest(), states), states
+}
+
 func (s *Site) overview(w http.ResponseWriter, r *http.Request) {
-	reps := s.src.Latest()
+	reps, _ := s.latest()
 	links := rows(reps)
 	up := 0
 	for _, l := range links {
@@ -159,18 +197,29 @@ func (s *Site) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, "overview.html", map[string]any{
 		"Reports": reps, "Links": len(links), "Up": up, "Down": len(links) - up, "Worst": worst, "Actions": acts,
+		"Routes": s.src.RouteChanges(20),
 	})
 }
 
 func (s *Site) broker(w http.ResponseWriter, r *http.Request) {
 	addr := r.PathValue("address")
-	for _, rep := range s.src.Latest() {
+	data := map[string]any{"Address": addr}
+	reps, states := s.latest()
+	for _, rep := range reps {
 		if rep.Broker == addr {
-			s.render(w, "broker.html", map[string]any{"Report": rep, "Links": rows([]schema.Report{rep})})
-			return
+			data["Report"], data["Links"] = rep, rows([]schema.Report{rep})
 		}
 	}
-	s.fail(w, http.StatusNotFound, fmt.Errorf("no report from broker %q", addr))
+	for _, st := range states {
+		if st.Broker == addr {
+			data["State"], data["Profiles"] = st, routesByProfile(st.Routes)
+		}
+	}
+	if data["Report"] == nil && data["State"] == nil {
+		s.fail(w, http.StatusNotFound, fmt.Errorf("no report or state from broker %q", addr))
+		return
+	}
+	s.render(w, "broker.html", data)
 }
 
 func (s *Site) link(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +240,8 @@ func (s *Site) link(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var latest []linkRow
-	for _, l := range rows(s.src.Latest()) {
+	reps, _ := s.latest()
+	for _, l := range rows(reps) {
 		if l.ID == id {
 			latest = append(latest, l)
 		}
@@ -229,8 +279,40 @@ var xpathExamples = []string{
 	"//broker[link/@transport = 'udp']/@address",
 }
 
-func (s *Site) netmap(w http.ResponseWriter, _ *http.Request) {
-	s.render(w, "map.html", map[string]any{"Map": networkMap(s.src.Latest())})
+// profileRoutes is one profile's route table.
+type profileRoutes struct {
+	Profile string
+	Routes  []schema.Route
+}
+
+// routesByProfile groups a route table by profile, in the broker's order.
+func routesByProfile(routes []schema.Route) []profileRoutes {
+	var out []profileRoutes
+	for _, r := range routes {
+		if len(out) == 0 || out[len(out)-1].Profile != r.Profile {
+			out = append(out, profileRoutes{Profile: r.Profile})
+		}
+		out[len(out)-1].Routes = append(out[len(out)-1].Routes, r)
+	}
+	return out
+}
+
+func (s *Site) netmap(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	reps, states := s.latest()
+	data := map[string]any{"Subject": q.Get("subject"), "From": q.Get("from"), "Brokers": states}
+	var route *schema.SubjectRoute
+	if q.Get("subject") != "" {
+		rt, err := s.src.Route(q.Get("subject"), q.Get("from"))
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			data["Error"] = err.Error()
+		} else {
+			route, data["Route"] = &rt, rt
+		}
+	}
+	data["Map"] = networkMap(reps, states, route)
+	s.render(w, "map.html", data)
 }
 
 func (s *Site) rules(w http.ResponseWriter, r *http.Request) {

@@ -22,8 +22,20 @@ import (
 // escaped.
 const nastyBroker = `na.c1.<script>alert("x")</script>`
 
-// fakeSource is a network of two brokers, one with a nasty address.
-type fakeSource struct{ reps []schema.Report }
+// fakeSource is a network of two brokers, one with a nasty address, and
+// the routing state of the first, newer than its report, which says its
+// third link went down and routes to eu.c0.b2 through eu.c0.b1.
+type fakeSource struct {
+	reps   []schema.Report
+	states []schema.State
+}
+
+// Links of the fake network.
+const (
+	fakeLink0 = "00000000-0000-4000-8000-000000000000"
+	fakeLink1 = "00000000-0000-4000-8000-000000000001"
+	fakeLink2 = "00000000-0000-4000-8000-000000000002"
+)
 
 func newFakeSource() *fakeSource {
 	at := time.Now().Add(-2 * time.Second)
@@ -31,10 +43,33 @@ func newFakeSource() *fakeSource {
 	reps[1].Broker = nastyBroker
 	reps[1].Links[0].State = "down"
 	reps[1].Links[0].ID = "<b>bold</b>"
-	return &fakeSource{reps: reps}
+	st := schema.State{Broker: "na.c0.b0", Domain: "na", Seq: 3, Time: at.Add(time.Second), Clients: 4,
+		Links: []schema.StateLink{{ID: fakeLink0, Peer: "eu.c0.b0", Up: true}, {ID: fakeLink1, Peer: "eu.c0.b1", Up: true}, {ID: fakeLink2, Peer: "eu.c0.b2", Up: false}},
+		Routes: []schema.Route{
+			{Profile: "default", Destination: "eu.c0.b1", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 10, Path: []string{"na.c0.b0", "eu.c0.b1"}},
+			{Profile: "default", Destination: "eu.c0.b2", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 20, Path: []string{"na.c0.b0", "eu.c0.b1", "eu.c0.b2"}},
+		},
+		Subjects: []string{"<script>sub</script>"},
+	}
+	return &fakeSource{reps: reps, states: []schema.State{st}}
 }
 
 func (f *fakeSource) Latest() []schema.Report { return f.reps }
+
+func (f *fakeSource) States() []schema.State { return f.states }
+
+func (f *fakeSource) RouteChanges(int) []schema.RouteChange {
+	return []schema.RouteChange{{Time: time.Now(), Broker: "na.c0.b0", Profile: "default", Destination: "<i>eu</i>", From: "eu.c0.b2", To: "eu.c0.b1", Cost: 20}}
+}
+
+func (f *fakeSource) Route(subject, from string) (schema.SubjectRoute, error) {
+	if from != "na.c0.b0" {
+		return schema.SubjectRoute{}, errors.New("no state from broker <u>" + from + "</u>")
+	}
+	return schema.SubjectRoute{Subject: subject, From: from, Profile: "default", Paths: []schema.SubjectPath{
+		{To: "eu.c0.b2", Brokers: []string{"na.c0.b0", "eu.c0.b1", "eu.c0.b2"}, Links: []string{fakeLink1, "00000001-0000-4000-8000-000000000000"}, Reached: true},
+	}}, nil
+}
 
 func (f *fakeSource) Measurements(_ context.Context, link string, from, to time.Time) ([]store.Measurement, error) {
 	var out []store.Measurement
@@ -119,7 +154,8 @@ func TestPagesEscapeNames(t *testing.T) {
 	for _, path := range []string{
 		"/", "/brokers/" + url.PathEscape(nastyBroker), "/links/" + url.PathEscape("<b>bold</b>"),
 		"/links/00000000-0000-4000-8000-000000000000?range=2h", "/xpath", "/xpath?q=" + url.QueryEscape("//broker/@address"),
-		"/xpath?q=" + url.QueryEscape("count(//broker)"), "/rules",
+		"/xpath?q=" + url.QueryEscape("count(//broker)"), "/rules", "/brokers/na.c0.b0",
+		"/map?subject=" + url.QueryEscape("<b>s</b>") + "&from=na.c0.b0",
 	} {
 		code, text, el := getPage(t, srv, path)
 		if code != http.StatusOK {
@@ -137,7 +173,7 @@ func TestPagesEscapeNames(t *testing.T) {
 			t.Errorf("%s: not a whole page: %v", path, el)
 		}
 		switch {
-		case path == "/" || strings.HasPrefix(path, "/brokers/"):
+		case path == "/" || path == "/brokers/"+url.PathEscape(nastyBroker):
 			if !strings.Contains(text, nastyBroker) || !strings.Contains(text, "<b>bold</b>") {
 				t.Errorf("%s: the nasty names are not shown as text:\n%.500s", path, text)
 			}
@@ -151,7 +187,8 @@ func TestPagesEscapeNames(t *testing.T) {
 
 func TestOverviewCountsLinks(t *testing.T) {
 	_, text, el := getPage(t, startSite(t), "/")
-	if !strings.Contains(text, "2 brokers reporting; 6 links: 5 up, 1 down") {
+	// The state of na.c0.b0 says its third link is down.
+	if !strings.Contains(text, "2 brokers reporting; 6 links: 4 up, 2 down") {
 		t.Errorf("overview:\n%.400s", text)
 	}
 	if el["tr"] < 7 { // the worst links (6) and the action, with their headers
@@ -195,7 +232,7 @@ func TestPagesRefuseBadInput(t *testing.T) {
 
 func TestMapShowsEveryBroker(t *testing.T) {
 	src := newFakeSource()
-	svg := string(networkMap(src.Latest()))
+	svg := string(networkMap(withStates(src.Latest(), src.States()), src.States(), nil))
 	doc, err := html.Parse(strings.NewReader(svg))
 	if err != nil {
 		t.Fatal(err)
@@ -230,10 +267,62 @@ func TestMapShowsEveryBroker(t *testing.T) {
 			t.Errorf("broker %q not on the map (%v)", b, brokers)
 		}
 	}
-	if lines != 6 || downs != 1 {
-		t.Errorf("%d links drawn, %d down; want 6 and 1", lines, downs)
+	if lines != 6 || downs != 2 {
+		t.Errorf("%d links drawn, %d down; want 6 and 2", lines, downs)
 	}
 	if code, _, el := getPage(t, startSite(t), "/map"); code != 200 || el["svg"] != 1 || el["script"] != 1 {
 		t.Errorf("map page: %d %v", code, el)
+	}
+}
+
+// TestBrokerPageRoutes: the broker page shows the client count, the route
+// table per profile and the subjects, from the broker's routing state.
+func TestBrokerPageRoutes(t *testing.T) {
+	code, text, el := getPage(t, startSite(t), "/brokers/na.c0.b0")
+	if code != http.StatusOK {
+		t.Fatalf("%d", code)
+	}
+	for _, want := range []string{"4 client connections", "Profile default", "na.c0.b0 → eu.c0.b1 → eu.c0.b2", "<script>sub</script>"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("broker page lacks %q:\n%.800s", want, text)
+		}
+	}
+	if el["table"] != 2 { // links, and one profile's routes
+		t.Errorf("%d tables, want 2", el["table"])
+	}
+}
+
+// TestOverviewRouteChanges: recent route changes are listed, names as
+// text.
+func TestOverviewRouteChanges(t *testing.T) {
+	_, text, el := getPage(t, startSite(t), "/")
+	if !strings.Contains(text, "Recent route changes") || !strings.Contains(text, "<i>eu</i>") || el["i"] > 0 {
+		t.Errorf("overview's route changes:\n%.1500s", text)
+	}
+}
+
+// TestMapHighlightsRoute: the links and brokers of a subject's route are
+// drawn highlighted; a bad request says why, as text.
+func TestMapHighlightsRoute(t *testing.T) {
+	src := newFakeSource()
+	rt, _ := src.Route("demo.ticks", "na.c0.b0")
+	svg := string(networkMap(withStates(src.Latest(), src.States()), src.States(), &rt))
+	if n := strings.Count(svg, `class="route"`); n != 1 { // the second link of the path is not on the map
+		t.Errorf("%d route links highlighted, want 1", n)
+	}
+	if !strings.Contains(svg, `data-route-link="`+fakeLink1+`"`) {
+		t.Error("the route's link is not highlighted")
+	}
+	if n := strings.Count(svg, "broker onroute"); n != 3 {
+		t.Errorf("%d brokers highlighted, want 3", n)
+	}
+	srv := startSite(t)
+	code, text, _ := getPage(t, srv, "/map?subject=demo.ticks&from=na.c0.b0")
+	if code != http.StatusOK || !strings.Contains(text, "na.c0.b0 → eu.c0.b1 → eu.c0.b2") {
+		t.Errorf("map page: %d\n%.800s", code, text)
+	}
+	code, text, el := getPage(t, srv, "/map?subject=demo.ticks&from=nobody")
+	if code != http.StatusBadRequest || !strings.Contains(text, "<u>nobody</u>") || el["u"] > 0 {
+		t.Errorf("map page with a bad broker: %d\n%.800s", code, text)
 	}
 }

@@ -1,0 +1,189 @@
+package aggregator
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/schema"
+)
+
+// The aggregator keeps every broker's latest routing state (schema.State,
+// on $WL.state.<domain>) in memory, notes each change of a next hop as a
+// route change, and answers which way a subject's messages go.
+
+// maxRouteChanges bounds the route changes kept, newest first.
+const maxRouteChanges = 500
+
+func (a *Aggregator) onState(m *nats.Msg) {
+	st, err := schema.DecodeState(m.Data)
+	if err != nil {
+		a.stats.BadStates.Add(1)
+		a.log.Warn("state refused", slog.Any("err", err))
+		return
+	}
+	if st.Domain != a.cfg.Domain {
+		a.stats.BadStates.Add(1)
+		a.log.Warn("state of another domain refused", slog.String("broker", st.Broker), slog.String("domain", st.Domain))
+		return
+	}
+	a.mu.Lock()
+	prev, had := a.states[st.Broker]
+	a.states[st.Broker] = st
+	var changes []schema.RouteChange
+	if had {
+		changes = routeChanges(prev, st)
+		// Newest first.
+		slices.Reverse(changes)
+		a.routeLog = append(changes, a.routeLog...)
+		if len(a.routeLog) > maxRouteChanges {
+			a.routeLog = a.routeLog[:maxRouteChanges]
+		}
+	}
+	a.mu.Unlock()
+	switch {
+	case len(changes) > 0:
+		for _, c := range changes {
+			a.log.Info("route changed", slog.String("broker", c.Broker), slog.String("profile", c.Profile),
+				slog.String("destination", c.Destination), slog.String("from", c.From), slog.String("to", c.To))
+		}
+		a.live.Publish("route."+st.Broker, liveEvent("route", st.Broker, st.Seq))
+	case !had || !slices.Equal(prev.Links, st.Links) || prev.Clients != st.Clients:
+		a.live.Publish("state."+st.Broker, liveEvent("state", st.Broker, st.Seq))
+	}
+}
+
+// routeChanges lists the next hops that differ between two states of one
+// broker, in profile and destination order.
+func routeChanges(prev, cur schema.State) []schema.RouteChange {
+	type key struct{ profile, dst string }
+	old := map[key]schema.Route{}
+	for _, r := range prev.Routes {
+		old[key{r.Profile, r.Destination}] = r
+	}
+	var out []schema.RouteChange
+	seen := map[key]bool{}
+	for _, r := range cur.Routes {
+		k := key{r.Profile, r.Destination}
+		seen[k] = true
+		if o, ok := old[k]; !ok || o.NextHop != r.NextHop {
+			out = append(out, schema.RouteChange{Time: cur.Time, Broker: cur.Broker, Profile: r.Profile, Destination: r.Destination, From: o.NextHop, To: r.NextHop, Cost: r.Cost})
+		}
+	}
+	for _, r := range prev.Routes {
+		if k := (key{r.Profile, r.Destination}); !seen[k] {
+			out = append(out, schema.RouteChange{Time: cur.Time, Broker: cur.Broker, Profile: r.Profile, Destination: r.Destination, From: r.NextHop})
+		}
+	}
+	slices.SortStableFunc(out, func(x, y schema.RouteChange) int {
+		return strings.Compare(x.Profile+"\x00"+x.Destination, y.Profile+"\x00"+y.Destination)
+	})
+	return out
+}
+
+// States is every broker's latest routing state, by address.
+func (a *Aggregator) States() []schema.State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]schema.State, 0, len(a.states))
+	for _, s := range a.states {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(x, y schema.State) int { return strings.Compare(x.Broker, y.Broker) })
+	return out
+}
+
+// RouteChanges is the route changes seen, newest first, at most limit.
+func (a *Aggregator) RouteChanges(limit int) []schema.RouteChange {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.routeLog[:min(limit, len(a.routeLog))])
+}
+
+// maxHops bounds a path, as brokers bound a message's hops.
+const maxHops = 32
+
+// RouteOf follows, hop by hop through each broker's own route table as the
+// brokers forward, the way a message on subject published at broker from
+// takes to every broker whose clients subscribe to it.
+func RouteOf(states []schema.State, subject, from string) (schema.SubjectRoute, error) {
+	byAddr := make(map[string]*schema.State, len(states))
+	for i := range states {
+		byAddr[states[i].Broker] = &states[i]
+	}
+	src, ok := byAddr[from]
+	if !ok {
+		return schema.SubjectRoute{}, fmt.Errorf("no state from broker %q", from)
+	}
+	if subject == "" || strings.ContainsAny(subject, "*> \t") {
+		return schema.SubjectRoute{}, fmt.Errorf("subject %q: want a literal subject (no wildcards or spaces)", subject)
+	}
+	out := schema.SubjectRoute{Subject: subject, From: from, Profile: profileOf(src, subject)}
+	for _, st := range states {
+		if !slices.ContainsFunc(st.Subjects, func(p string) bool { return broker.SubjectMatches(p, subject) }) {
+			continue
+		}
+		out.Paths = append(out.Paths, follow(byAddr, out.Profile, from, st.Broker))
+	}
+	return out, nil
+}
+
+// profileOf is the cost profile a broker routes subject on.
+func profileOf(st *schema.State, subject string) string {
+	for _, sp := range st.Profiles {
+		if broker.SubjectMatches(sp.Subject, subject) {
+			return sp.Profile
+		}
+	}
+	if len(st.Routes) > 0 {
+		return st.Routes[0].Profile
+	}
+	return ""
+}
+
+// follow walks from broker from to broker to on profile.
+func follow(byAddr map[string]*schema.State, profile, from, to string) schema.SubjectPath {
+	p := schema.SubjectPath{To: to, Brokers: []string{from}}
+	cur := from
+	for range maxHops {
+		if cur == to {
+			p.Reached = true
+			return p
+		}
+		st := byAddr[cur]
+		if st == nil {
+			return p
+		}
+		r, ok := routeTowards(st, profile, to)
+		if !ok || slices.Contains(p.Brokers, r.NextHop) {
+			return p
+		}
+		p.Brokers = append(p.Brokers, r.NextHop)
+		p.Links = append(p.Links, r.Link)
+		cur = r.NextHop
+	}
+	return p
+}
+
+// routeTowards finds a broker's route entry for broker dst: dst itself, or
+// the unit of its map that holds dst (the longest prefix it has a route
+// to).
+func routeTowards(st *schema.State, profile, dst string) (schema.Route, bool) {
+	for d := dst; d != ""; {
+		for _, r := range st.Routes {
+			if r.Profile == profile && r.Destination == d {
+				return r, true
+			}
+		}
+		i := strings.LastIndexByte(d, '.')
+		if i < 0 {
+			break
+		}
+		d = d[:i]
+	}
+	return schema.Route{}, false
+}

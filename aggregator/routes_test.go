@@ -1,0 +1,155 @@
+package aggregator
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/wayline/wayline/schema"
+	"github.com/wayline/wayline/transports"
+)
+
+// TestRoutesFollowLinks: brokers' routing states reach the aggregator, a
+// subject's route is followed to its subscriber, and a link going down
+// shows as a route change and a live update within seconds, although
+// reports come only every 30 s.
+func TestRoutesFollowLinks(t *testing.T) {
+	a, b, linkID := pair(t, 30*time.Second, nil)
+	agg := startAggregator(t, a.ClientURL(), nil, "")
+	nc, err := nats.Connect(b.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if _, err := nc.SubscribeSync("demo.>"); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	waitFor(t, "the route of demo.x from na.c1.a to na.c1.b", 10*time.Second, func() bool {
+		rt, err := RouteOf(agg.States(), "demo.x", "na.c1.a")
+		return err == nil && len(rt.Paths) == 1 && rt.Paths[0].Reached && slices.Equal(rt.Paths[0].Links, []string{linkID})
+	})
+	for _, st := range agg.States() {
+		if st.Broker == "na.c1.b" && st.Clients < 1 {
+			t.Errorf("na.c1.b has %d clients, want at least 1", st.Clients)
+		}
+	}
+	code, body := get(t, "http://"+agg.HTTPAddr()+"/api/route?subject=demo.x&from=na.c1.a")
+	if code != http.StatusOK || !strings.Contains(body, `"Reached": true`) {
+		t.Errorf("/api/route: %d %s", code, body)
+	}
+	if code, _ := get(t, "http://"+agg.HTTPAddr()+"/api/route?subject=demo.*&from=na.c1.a"); code != http.StatusBadRequest {
+		t.Errorf("/api/route with a wildcard: %d, want 400", code)
+	}
+
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+agg.HTTPAddr()+"/live?topics="+"route.", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	down := true
+	start := time.Now()
+	if _, err := a.SetEmulation(linkID, transports.EmulationSpec{Down: &down}); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, msg, err := ws.ReadMessage()
+	if err != nil {
+		t.Fatalf("no live route change: %v", err)
+	}
+	var ev struct{ Kind, Broker string }
+	if err := json.Unmarshal(msg, &ev); err != nil || ev.Kind != "route" {
+		t.Fatalf("live update %s", msg)
+	}
+	t.Logf("route change seen live %v after the link went down", time.Since(start).Round(time.Millisecond))
+	changes := agg.RouteChanges(10)
+	if len(changes) == 0 || changes[0].To != "" || changes[0].From == "" {
+		t.Fatalf("route changes %+v, want one to unreachable", changes)
+	}
+	rt, err := RouteOf(agg.States(), "demo.x", "na.c1.a")
+	if err != nil || len(rt.Paths) != 1 || rt.Paths[0].Reached {
+		t.Errorf("route after the link went down: %+v %v", rt, err)
+	}
+	down = false
+	if _, err := a.SetEmulation(linkID, transports.EmulationSpec{Down: &down}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the route back", 10*time.Second, func() bool {
+		c := agg.RouteChanges(1)
+		return len(c) == 1 && c[0].To != ""
+	})
+}
+
+func TestRouteOf(t *testing.T) {
+	r := func(dst, next, link string, path ...string) schema.Route {
+		return schema.Route{Profile: "default", Destination: dst, NextHop: next, Link: link, Cost: 1, Path: path}
+	}
+	// na.c1.a - na.c1.b (gateway) - eu.c1.a - eu.c1.b; eu.c1.c is cut off.
+	states := []schema.State{
+		{Broker: "na.c1.a", Routes: []schema.Route{r("na.c1.b", "na.c1.b", "l1", "na.c1.a", "na.c1.b"), r("eu", "na.c1.b", "l1", "na.c1.a", "na.c1.b", "eu")},
+			Profiles: []schema.SubjectProfile{{Subject: "fast.>", Profile: "latency"}}},
+		{Broker: "na.c1.b", Routes: []schema.Route{r("na.c1.a", "na.c1.a", "l1", "na.c1.b", "na.c1.a"), r("eu", "eu.c1.a", "l2", "na.c1.b", "eu")}},
+		{Broker: "eu.c1.a", Routes: []schema.Route{r("eu.c1.b", "eu.c1.b", "l3", "eu.c1.a", "eu.c1.b"), r("na", "na.c1.b", "l2", "eu.c1.a", "na")}},
+		{Broker: "eu.c1.b", Subjects: []string{"orders.*"}},
+		{Broker: "eu.c1.c", Subjects: []string{">"}},
+		{Broker: "na.c1.b", Subjects: []string{"other"}},
+	}
+	states = states[:5]
+	rt, err := RouteOf(states, "orders.new", "na.c1.a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt.Profile != "default" || len(rt.Paths) != 2 {
+		t.Fatalf("%+v", rt)
+	}
+	for _, p := range rt.Paths {
+		switch p.To {
+		case "eu.c1.b":
+			if !p.Reached || !slices.Equal(p.Brokers, []string{"na.c1.a", "na.c1.b", "eu.c1.a", "eu.c1.b"}) || !slices.Equal(p.Links, []string{"l1", "l2", "l3"}) {
+				t.Errorf("to eu.c1.b: %+v", p)
+			}
+		case "eu.c1.c":
+			if p.Reached || !slices.Equal(p.Brokers, []string{"na.c1.a", "na.c1.b", "eu.c1.a"}) {
+				t.Errorf("to eu.c1.c: %+v", p)
+			}
+		default:
+			t.Errorf("path to %s", p.To)
+		}
+	}
+	if rt, _ := RouteOf(states, "fast.x", "na.c1.a"); rt.Profile != "latency" {
+		t.Errorf("profile of fast.x: %q", rt.Profile)
+	}
+	for _, bad := range [][2]string{{"orders.*", "na.c1.a"}, {"", "na.c1.a"}, {"orders.new", "nobody"}} {
+		if _, err := RouteOf(states, bad[0], bad[1]); err == nil {
+			t.Errorf("RouteOf(%q, %q): no error", bad[0], bad[1])
+		}
+	}
+}
+
+func TestRouteChanges(t *testing.T) {
+	prev := schema.State{Broker: "x", Routes: []schema.Route{
+		{Profile: "default", Destination: "a", NextHop: "a"},
+		{Profile: "default", Destination: "b", NextHop: "a"},
+		{Profile: "default", Destination: "c", NextHop: "c"},
+	}}
+	cur := schema.State{Broker: "x", Time: time.Now(), Routes: []schema.Route{
+		{Profile: "default", Destination: "a", NextHop: "a"},
+		{Profile: "default", Destination: "b", NextHop: "b", Cost: 3},
+		{Profile: "default", Destination: "d", NextHop: "a"},
+	}}
+	got := routeChanges(prev, cur)
+	want := []schema.RouteChange{
+		{Time: cur.Time, Broker: "x", Profile: "default", Destination: "b", From: "a", To: "b", Cost: 3},
+		{Time: cur.Time, Broker: "x", Profile: "default", Destination: "c", From: "c"},
+		{Time: cur.Time, Broker: "x", Profile: "default", Destination: "d", To: "a"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}

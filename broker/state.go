@@ -1,0 +1,99 @@
+package broker
+
+import (
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wayline/wayline/schema"
+)
+
+// A broker publishes its routing state (schema.State: route tables, link
+// states, client count, local subjects) on $WL.state.<domain> every report
+// interval, and soon after a route or a link changes, so that the
+// aggregator's pages follow rerouting as it happens.
+
+// stateDebounce gathers the changes of one event (a link down changes
+// several routes, one after another) into one state message.
+const stateDebounce = 100 * time.Millisecond
+
+// kickState asks for a state message soon.
+func (b *Broker) kickState() {
+	select {
+	case b.stateKick <- struct{}{}:
+	default:
+	}
+}
+
+// stateLoop publishes the broker's state every report interval and after
+// each change.
+func (b *Broker) stateLoop() {
+	t := time.NewTicker(b.cfg.Report.Interval)
+	defer t.Stop()
+	var seq uint64
+	publish := func() {
+		seq++
+		st := b.State(time.Now())
+		st.Seq = seq
+		js, err := json.Marshal(st)
+		if err != nil {
+			b.log.Warn("state message", slog.Any("err", err))
+			return
+		}
+		b.publishInternal(schema.StateSubject(b.cfg.Report.Domain), "", js)
+	}
+	publish()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+		case <-b.stateKick:
+			select {
+			case <-b.ctx.Done():
+				return
+			case <-time.After(stateDebounce):
+			}
+			// A kick that came while waiting is answered by this message.
+			select {
+			case <-b.stateKick:
+			default:
+			}
+		}
+		publish()
+	}
+}
+
+// State is the broker's routing state now (without a sequence number).
+func (b *Broker) State(now time.Time) schema.State {
+	st := schema.State{Broker: b.cfg.Address, Domain: b.cfg.Report.Domain, Time: now.UTC(),
+		Links: []schema.StateLink{}, Routes: []schema.Route{}, Subjects: []string{}, Profiles: []schema.SubjectProfile{}}
+	for _, sp := range b.cfg.Routing.Subjects {
+		st.Profiles = append(st.Profiles, schema.SubjectProfile{Subject: sp.Subject, Profile: sp.Profile})
+	}
+	if b.ns != nil {
+		st.Clients = b.ns.NumClients()
+	}
+	for _, l := range b.Links() {
+		st.Links = append(st.Links, schema.StateLink{ID: l.ID, Peer: l.Peer, Up: l.State == "up"})
+	}
+	for _, r := range b.Routes() {
+		st.Routes = append(st.Routes, schema.Route{Profile: r.Profile, Destination: r.Destination, NextHop: r.NextHop, Link: r.Link, Cost: r.Cost, Path: r.Path})
+	}
+	b.mu.Lock()
+	for _, op := range b.interest.local {
+		if strings.HasPrefix(op.Subject, reservedPrefix) || strings.HasPrefix(op.Subject, "_INBOX.") {
+			continue
+		}
+		st.Subjects = append(st.Subjects, op.Subject)
+	}
+	b.mu.Unlock()
+	slices.Sort(st.Subjects)
+	st.Subjects = slices.Compact(st.Subjects)
+	if len(st.Subjects) > schema.MaxStateSubjects {
+		st.Subjects = st.Subjects[:schema.MaxStateSubjects]
+	}
+	return st
+}

@@ -1,0 +1,216 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// State is a broker's routing state, which its performance report does not
+// hold: its route table per cost profile, its links' states, its client
+// count and the subjects its clients subscribe to. Brokers publish it as
+// JSON on $WL.state.<domain> every report interval and at once (within a
+// fraction of a second) when a route or a link's state changes, so that an
+// aggregator's pages show route changes as they happen. Only the latest
+// state of a broker matters, so states are not acknowledged or kept: a
+// lost one is replaced by the next.
+//
+//	{"broker":"na.cgl.c1.a","domain":"na","seq":7,"time":"2026-11-23T10:00:00Z","clients":3,
+//	 "links":[{"id":"3f2a…","peer":"na.cgl.c1.b","up":true}],
+//	 "routes":[{"profile":"default","destination":"eu","next_hop":"na.cgl.c1.b","link":"3f2a…","cost":57.4,"path":["na.cgl.c1.a","na.cgl.c1.b","eu"]}],
+//	 "subjects":["orders.>"]}
+//
+// A route's destination is a broker of the reporting broker's cluster or a
+// unit beside one of its own (the nodes of its network map); a message for
+// a broker inside that unit goes to next_hop, which routes it on.
+type State struct {
+	Broker   string      `json:"broker"`
+	Domain   string      `json:"domain"`
+	Seq      uint64      `json:"seq"` // from 1, per broker run, one more per state
+	Time     time.Time   `json:"time"`
+	Clients  int         `json:"clients"`
+	Links    []StateLink `json:"links"`
+	Routes   []Route     `json:"routes"`
+	Subjects []string    `json:"subjects"` // the local clients' subscriptions, $WL. and _INBOX. ones left out
+	// Profiles says which cost profile routes which subjects, first match
+	// first; other subjects take the first profile of Routes.
+	Profiles []SubjectProfile `json:"profiles"`
+}
+
+// SubjectProfile routes the subjects matching Subject (NATS wildcards) on
+// the cost profile Profile.
+type SubjectProfile struct {
+	Subject string `json:"subject"`
+	Profile string `json:"profile"`
+}
+
+// StateLink is a link's state as its broker sees it now.
+type StateLink struct {
+	ID   string `json:"id"`
+	Peer string `json:"peer"`
+	Up   bool   `json:"up"`
+}
+
+// Route is one entry of a broker's route table.
+type Route struct {
+	Profile     string   `json:"profile"`
+	Destination string   `json:"destination"`
+	NextHop     string   `json:"next_hop"`
+	Link        string   `json:"link"`
+	Cost        float64  `json:"cost"`
+	Path        []string `json:"path"`
+}
+
+// Bounds of a state message.
+const (
+	MaxStateBytes    = 1 << 20
+	MaxStateSubjects = 1000
+	maxSubjectLen    = 1024
+)
+
+// DecodeState parses and checks a state message: at most MaxStateBytes of
+// JSON with no unknown field, valid addresses and link ids, finite costs,
+// at most MaxStateSubjects subjects. Errors wrap ErrTooLarge, ErrMalformed
+// or ErrInvalid.
+func DecodeState(data []byte) (State, error) {
+	var s State
+	if len(data) > MaxStateBytes {
+		return s, fmt.Errorf("schema: decode state: %w: %d bytes, more than %d", ErrTooLarge, len(data), MaxStateBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return State{}, fmt.Errorf("schema: decode state: %w: %w", ErrMalformed, err)
+	}
+	if dec.More() {
+		return State{}, fmt.Errorf("schema: decode state: %w: data after the object", ErrMalformed)
+	}
+	if err := s.Validate(); err != nil {
+		return State{}, fmt.Errorf("schema: decode state of %.64q: %w", s.Broker, err)
+	}
+	s.Time = s.Time.UTC()
+	return s, nil
+}
+
+// Validate checks s; the error wraps ErrInvalid.
+func (s *State) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if err := checkAddress(s.Broker); err != nil {
+		return bad("broker: %v", err)
+	}
+	if err := checkAddress(s.Domain); err != nil {
+		return bad("domain: %v", err)
+	}
+	if s.Seq == 0 {
+		return bad("seq is 0 (states count from 1)")
+	}
+	if err := checkTime(s.Time); err != nil {
+		return bad("time: %v", err)
+	}
+	if s.Clients < 0 {
+		return bad("clients %d is negative", s.Clients)
+	}
+	for i, l := range s.Links {
+		if !isUUID(l.ID) {
+			return bad("links[%d]: id %.64q is not a lower-case UUID", i, l.ID)
+		}
+		if err := checkAddress(l.Peer); err != nil {
+			return bad("links[%d]: peer: %v", i, err)
+		}
+	}
+	for i, r := range s.Routes {
+		if err := r.validate(); err != nil {
+			return bad("routes[%d]: %v", i, err)
+		}
+	}
+	if len(s.Subjects) > MaxStateSubjects {
+		return bad("%d subjects, more than %d", len(s.Subjects), MaxStateSubjects)
+	}
+	for i, sub := range s.Subjects {
+		if sub == "" || len(sub) > maxSubjectLen {
+			return bad("subjects[%d]: empty or longer than %d bytes", i, maxSubjectLen)
+		}
+		if err := checkText(sub); err != nil {
+			return bad("subjects[%d]: %v", i, err)
+		}
+	}
+	for i, p := range s.Profiles {
+		if p.Subject == "" || p.Profile == "" || len(p.Subject) > maxSubjectLen {
+			return bad("profiles[%d]: subject or profile empty, or too long", i)
+		}
+		if err := checkText(p.Subject + p.Profile); err != nil {
+			return bad("profiles[%d]: %v", i, err)
+		}
+	}
+	return nil
+}
+
+func (r *Route) validate() error {
+	if r.Profile == "" {
+		return errors.New("profile is empty")
+	}
+	if err := checkText(r.Profile); err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	for _, f := range [...]struct{ name, v string }{{"destination", r.Destination}, {"next_hop", r.NextHop}} {
+		if err := checkAddress(f.v); err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+	}
+	if !isUUID(r.Link) {
+		return fmt.Errorf("link %.64q is not a lower-case UUID", r.Link)
+	}
+	if !(r.Cost >= 0) || math.IsInf(r.Cost, 0) {
+		return fmt.Errorf("cost %v is negative or not finite", r.Cost)
+	}
+	if len(r.Path) < 2 {
+		return fmt.Errorf("path has %d addresses, fewer than 2", len(r.Path))
+	}
+	for i, a := range r.Path {
+		if err := checkAddress(a); err != nil {
+			return fmt.Errorf("path[%d]: %w", i, err)
+		}
+	}
+	if r.Path[len(r.Path)-1] != r.Destination || r.Path[1] != r.NextHop {
+		return errors.New("path does not run from next_hop to destination")
+	}
+	return nil
+}
+
+// The aggregator's view of the states it receives.
+
+// RouteChange is one broker's next hop towards one destination changing.
+type RouteChange struct {
+	Time        time.Time `json:"time"`
+	Broker      string    `json:"broker"`
+	Profile     string    `json:"profile"`
+	Destination string    `json:"destination"`
+	From        string    `json:"from"` // the old next hop; "" when it was unreachable
+	To          string    `json:"to"`   // the new one; "" when it is unreachable now
+	Cost        float64   `json:"cost"` // the new route's cost
+}
+
+// SubjectRoute is the way a subject's messages published at one broker
+// take to each broker whose clients subscribe to it.
+type SubjectRoute struct {
+	Subject, From, Profile string
+	Paths                  []SubjectPath
+}
+
+// SubjectPath is the way to one subscribing broker: the brokers passed,
+// from the publishing one, and the links taken. Reached is false when a
+// broker on the way has no route on (the path then ends there).
+type SubjectPath struct {
+	To      string
+	Brokers []string
+	Links   []string
+	Reached bool
+}
+
+// StateSubject is the subject the states of a domain travel on.
+func StateSubject(domain string) string { return "$WL.state." + domain }
