@@ -46,8 +46,12 @@ type Config struct {
 	DB string
 	// HTTP is the address of its HTTP API; empty for none.
 	HTTP string
-	// Rules are the threshold rules.
+	// Rules are the threshold rules at the start; the admin page may add
+	// and remove rules while it runs.
 	Rules []Rule
+	// Public serves the read-only pages and API to anyone. Otherwise, when
+	// Token is set, they need it as the admin pages do (see web.Guard).
+	Public bool
 	// Retention is how long raw measurements are kept. Default 7 days.
 	Retention time.Duration
 	// MaxReportBytes bounds one report; bigger ones are refused. Default
@@ -136,6 +140,7 @@ type Aggregator struct {
 	buffer   []store.Received           // reports held for the database
 	writing  int                        // reports of the buffer's being written
 	applied  map[actionKey]bool
+	rules    []*Rule                 // the rules now, in order; replaced, never modified
 	states   map[string]schema.State // by broker (routes.go)
 	routeLog []schema.RouteChange    // newest first
 
@@ -181,6 +186,7 @@ func New(ctx context.Context, cfg Config) (*Aggregator, error) {
 		lastSeq: make(map[string]uint64),
 		missing: make(map[string]map[uint64]bool),
 		applied: make(map[actionKey]bool),
+		rules:   rulePointers(cfg.Rules),
 		states:  make(map[string]schema.State),
 		kick:    make(chan struct{}, 1),
 		rulesCh: make(chan schema.Report, 1024),

@@ -65,7 +65,7 @@ func startAggregator(t *testing.T, brokerURL string, rules []Rule, db string) *A
 		db = "sqlite:" + filepath.Join(t.TempDir(), "agg.db")
 	}
 	agg, err := New(context.Background(), Config{Domain: "na", BrokerURL: brokerURL, Token: token, DB: db,
-		HTTP: "127.0.0.1:0", Rules: rules, FlushEvery: 50 * time.Millisecond, MaxReportBytes: 256 << 10})
+		HTTP: "127.0.0.1:0", Rules: rules, FlushEvery: 50 * time.Millisecond, MaxReportBytes: 256 << 10, Public: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wayline/wayline/web"
@@ -102,9 +103,18 @@ func (a *Aggregator) Handler() http.Handler {
 		}
 		writeJSON(w, rt)
 	})
-	web.NewSite(pages{a}, a.log).Register(mux)
+	guard := web.Guard{Token: a.cfg.Token, Public: a.cfg.Public}
+	web.NewSite(pages{a}, web.SiteConfig{Logger: a.log, Admin: pages{a}, Guard: guard}).Register(mux)
 	mux.Handle("GET /live", a.live)
-	return mux
+	// Everything but the health check is behind the guard; the pages
+	// guard themselves.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/live" {
+			guard.Read(mux).ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func (a *Aggregator) serveXPath(w http.ResponseWriter, r *http.Request) {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
 	"github.com/wayline/wayline/schema"
+	"github.com/wayline/wayline/transports"
 	"github.com/wayline/wayline/web"
 )
 
@@ -32,8 +34,9 @@ func (p pages) Actions(ctx context.Context, limit int) ([]store.Action, error) {
 }
 
 func (p pages) Rules() []web.RuleText {
-	out := make([]web.RuleText, len(p.a.cfg.Rules))
-	for i, r := range p.a.cfg.Rules {
+	rules := p.a.Rules()
+	out := make([]web.RuleText, len(rules))
+	for i, r := range rules {
 		out[i] = web.RuleText{Name: r.Name, When: r.When, Do: r.Do.String(), Undo: r.Undo}
 	}
 	return out
@@ -70,6 +73,60 @@ func (p pages) Query(ctx context.Context, q, fromText, toText string) (web.Answe
 	}
 	return ans, nil
 }
+
+var _ web.Admin = pages{}
+
+// SetEmulation sends the change to a broker at one end of the link, which
+// tells the other end, and records it as an action of rule "admin".
+func (p pages) SetEmulation(ctx context.Context, link string, e web.Emulation) error {
+	var at string
+	for _, r := range p.a.Latest() {
+		for _, l := range r.Links {
+			if l.ID == link && at == "" {
+				at = r.Broker
+			}
+		}
+	}
+	if at == "" {
+		return fmt.Errorf("no broker reports link %q", link)
+	}
+	spec := transports.EmulationSpec{Down: e.Down}
+	for _, f := range []struct {
+		v   string
+		dst **transports.Quantity
+	}{{e.Delay, &spec.Delay}, {e.Jitter, &spec.Jitter}, {e.Loss, &spec.Loss}} {
+		if f.v != "" {
+			q := transports.Quantity(f.v)
+			*f.dst = &q
+		}
+	}
+	return p.a.control(ctx, "admin", at, link, describeEmulation(e), map[string]any{"op": "emulation", "link": link, "emulation": spec})
+}
+
+// describeEmulation says what an emulation change does, for the actions'
+// record.
+func describeEmulation(e web.Emulation) string {
+	var parts []string
+	if e.Down != nil {
+		parts = append(parts, map[bool]string{true: "down", false: "up"}[*e.Down])
+	}
+	for _, f := range [][2]string{{"delay", e.Delay}, {"jitter", e.Jitter}, {"loss", e.Loss}} {
+		if f[1] != "" {
+			parts = append(parts, f[0]+" "+f[1])
+		}
+	}
+	return "emulation " + strings.Join(parts, ", ")
+}
+
+func (p pages) AddRule(_ context.Context, rt web.RuleText) error {
+	do, err := ParseAction(rt.Do)
+	if err != nil {
+		return fmt.Errorf("rule %q: do: %w", rt.Name, err)
+	}
+	return p.a.AddRule(Rule{Name: rt.Name, When: rt.When, Do: do, Undo: rt.Undo})
+}
+
+func (p pages) RemoveRule(ctx context.Context, name string) error { return p.a.RemoveRule(ctx, name) }
 
 // liveEvent is a live update for the pages: what happened, at which
 // broker.

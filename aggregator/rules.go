@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/antchfx/xpath"
@@ -129,19 +131,112 @@ func (a Action) request(link string, undo bool) map[string]any {
 // actionKey names one rule applied to one link at one of its ends (each
 // end acts on its own measurements).
 type actionKey struct {
-	rule   int
+	rule   *Rule
 	broker string
 	link   string
 }
 
+// rulePointers gives each rule of a config its own identity.
+func rulePointers(rules []Rule) []*Rule {
+	out := make([]*Rule, len(rules))
+	for i := range rules {
+		out[i] = &rules[i]
+	}
+	return out
+}
+
+// Rules is the rules in force, in order.
+func (a *Aggregator) Rules() []Rule {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]Rule, len(a.rules))
+	for i, r := range a.rules {
+		out[i] = *r
+	}
+	return out
+}
+
+// AddRule compiles r and adds it after the others; its name (its When if
+// it has none) must be new. It takes effect on the next reports.
+func (a *Aggregator) AddRule(r Rule) error {
+	if err := r.compile(); err != nil {
+		return fmt.Errorf("rule %q: %w", r.Name, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, x := range a.rules {
+		if x.Name == r.Name {
+			return fmt.Errorf("rule %q: there is a rule of that name", r.Name)
+		}
+	}
+	a.rules = append(slices.Clone(a.rules), &r)
+	a.log.Info("rule added", slog.String("rule", r.Name), slog.String("when", r.When), slog.String("do", r.Do.String()))
+	return nil
+}
+
+// RemoveRule removes the rule named name. When the rule undoes its
+// actions, what it did is undone now (as when its condition clears); the
+// control messages go out before RemoveRule returns, or until ctx ends.
+func (a *Aggregator) RemoveRule(ctx context.Context, name string) error {
+	a.mu.Lock()
+	i := slices.IndexFunc(a.rules, func(r *Rule) bool { return r.Name == name })
+	if i < 0 {
+		a.mu.Unlock()
+		return fmt.Errorf("no rule %q", name)
+	}
+	r := a.rules[i]
+	a.rules = slices.Delete(slices.Clone(a.rules), i, i+1)
+	var undo []actionKey
+	for k, on := range a.applied {
+		if k.rule == r {
+			if on && r.Undo {
+				undo = append(undo, k)
+			} else {
+				delete(a.applied, k)
+			}
+		}
+	}
+	a.mu.Unlock()
+	a.log.Info("rule removed", slog.String("rule", name), slog.Int("undoing", len(undo)))
+	for _, k := range undo {
+		if ctx.Err() != nil {
+			return fmt.Errorf("rule %q removed; undoing its actions: %w", name, ctx.Err())
+		}
+		a.act(r, k, k.broker, true)
+	}
+	a.mu.Lock()
+	for _, k := range undo {
+		delete(a.applied, k)
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+// ParseAction reads an action as the admin page takes it: an operation's
+// name, or "interval D".
+func ParseAction(s string) (Action, error) {
+	var a Action
+	n := yaml.Node{Kind: yaml.ScalarNode, Value: s, Line: 1}
+	if d, ok := strings.CutPrefix(s, "interval "); ok {
+		n = yaml.Node{Kind: yaml.MappingNode, Line: 1, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Value: "interval"}, {Kind: yaml.ScalarNode, Value: strings.TrimSpace(d)}}}
+	}
+	if err := a.UnmarshalYAML(&n); err != nil {
+		return Action{}, errors.New(strings.TrimPrefix(err.Error(), "line 1: "))
+	}
+	return a, nil
+}
+
 // evaluate runs every rule on a report and acts on what changed.
 func (a *Aggregator) evaluate(rep schema.Report) {
-	if len(a.cfg.Rules) == 0 {
+	a.mu.Lock()
+	rules := a.rules
+	a.mu.Unlock()
+	if len(rules) == 0 {
 		return
 	}
 	v := latestView([]schema.Report{rep}, rep.Time)
-	for i := range a.cfg.Rules {
-		r := &a.cfg.Rules[i]
+	for _, r := range rules {
 		matched := map[string]bool{}
 		res, err := Evaluate(a.ctx, v, r.expr, 1<<20)
 		if err != nil {
@@ -154,7 +249,7 @@ func (a *Aggregator) evaluate(rep schema.Report) {
 			}
 		}
 		for _, l := range rep.Links {
-			k := actionKey{i, rep.Broker, l.ID}
+			k := actionKey{r, rep.Broker, l.ID}
 			a.mu.Lock()
 			was := a.applied[k]
 			a.mu.Unlock()
@@ -168,39 +263,59 @@ func (a *Aggregator) evaluate(rep schema.Report) {
 	}
 }
 
-// act sends one control message, waits for the broker's answer, and
-// records the action.
+// act carries out one rule's action on a link, or undoes it.
 func (a *Aggregator) act(r *Rule, k actionKey, brokerAddr string, undo bool) {
-	req := r.Do.request(k.link, undo)
-	js, _ := json.Marshal(req)
-	rec := store.Action{Time: time.Now(), Rule: r.Name, Broker: brokerAddr, Link: k.link, Action: r.Do.String(), Undo: undo, Request: string(js)}
+	action := r.Do.String()
 	if undo {
-		rec.Action = "undo " + rec.Action
+		action = "undo " + action
 	}
-	msg, err := a.nc.Request(broker.CtlSubject(brokerAddr), js, 5*time.Second)
+	ctx, cancel := context.WithTimeout(a.ctx, 15*time.Second)
+	defer cancel()
+	if err := a.control(ctx, r.Name, brokerAddr, k.link, action, r.Do.request(k.link, undo)); err != nil {
+		return
+	}
+	a.mu.Lock()
+	// A rule removed meanwhile has its actions undone by RemoveRule.
+	if undo || slices.Contains(a.rules, r) {
+		a.applied[k] = !undo
+	}
+	a.mu.Unlock()
+}
+
+// control sends one control message to a broker, waits for its answer (up
+// to 5 s), and records the action, for a rule (or "admin"); it returns the
+// broker's refusal or the failure to reach it.
+func (a *Aggregator) control(ctx context.Context, rule, brokerAddr, link, action string, req map[string]any) error {
+	js, _ := json.Marshal(req)
+	rec := store.Action{Time: time.Now(), Rule: rule, Broker: brokerAddr, Link: link, Action: action,
+		Undo: strings.HasPrefix(action, "undo "), Request: string(js)}
+	reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	msg, err := a.nc.RequestWithContext(reqCtx, broker.CtlSubject(brokerAddr), js)
+	cancel()
 	if err == nil {
 		var reply broker.CtlReply
 		if err = json.Unmarshal(msg.Data, &reply); err == nil && !reply.OK {
 			err = errors.New(reply.Error)
 		}
 	}
+	if err != nil {
+		err = fmt.Errorf("broker %s: %w", brokerAddr, err)
+	}
 	rec.OK = err == nil
 	if err != nil {
 		rec.Error = err.Error()
-		a.log.Warn("control action failed", slog.String("rule", r.Name), slog.String("broker", brokerAddr), slog.String("link", k.link), slog.Any("err", err))
+		a.log.Warn("control action failed", slog.String("rule", rule), slog.String("broker", brokerAddr), slog.String("link", link), slog.Any("err", err))
 	} else {
-		a.mu.Lock()
-		a.applied[k] = !undo
-		a.mu.Unlock()
-		a.log.Info("control action", slog.String("rule", r.Name), slog.String("broker", brokerAddr), slog.String("link", k.link), slog.String("action", rec.Action))
+		a.log.Info("control action", slog.String("rule", rule), slog.String("broker", brokerAddr), slog.String("link", link), slog.String("action", action))
 	}
 	a.stats.Actions.Add(1)
 	a.live.Publish("action."+brokerAddr, liveEvent("action", brokerAddr, 0))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	storeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.store.RecordAction(ctx, rec); err != nil {
-		a.log.Warn("recording an action failed", slog.Any("err", err))
+	if serr := a.store.RecordAction(storeCtx, rec); serr != nil {
+		a.log.Warn("recording an action failed", slog.Any("err", serr))
 	}
+	return err
 }
 
 // rulesLoop hands each report to its broker's own rules worker, apart

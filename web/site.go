@@ -75,13 +75,25 @@ var templateFiles embed.FS
 //
 // Every name that comes from the network is escaped (html/template).
 type Site struct {
-	src  Source
-	log  *slog.Logger
-	tmpl *template.Template
+	src   Source
+	admin Admin
+	guard Guard
+	log   *slog.Logger
+	tmpl  *template.Template
+}
+
+// SiteConfig configures a Site.
+type SiteConfig struct {
+	Logger *slog.Logger
+	// Admin, when set, serves the admin pages (/admin), behind the token.
+	Admin Admin
+	// Guard says who sees what (see Guard).
+	Guard Guard
 }
 
 // NewSite makes the pages of src.
-func NewSite(src Source, log *slog.Logger) *Site {
+func NewSite(src Source, cfg SiteConfig) *Site {
+	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -96,17 +108,28 @@ func NewSite(src Source, log *slog.Logger) *Site {
 		"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
 		"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 	}).ParseFS(templateFiles, "templates/*.html"))
-	return &Site{src: src, log: log, tmpl: t}
+	return &Site{src: src, admin: cfg.Admin, guard: cfg.Guard, log: log, tmpl: t}
 }
 
-// Register adds the pages to mux.
+// Register adds the pages to mux, each behind the guard.
 func (s *Site) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.overview)
-	mux.HandleFunc("GET /brokers/{address}", s.broker)
-	mux.HandleFunc("GET /links/{id}", s.link)
-	mux.HandleFunc("GET /xpath", s.xpath)
-	mux.HandleFunc("GET /rules", s.rules)
-	mux.HandleFunc("GET /map", s.netmap)
+	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.guard.Read(h)) }
+	read("GET /{$}", s.overview)
+	read("GET /brokers/{address}", s.broker)
+	read("GET /links/{id}", s.link)
+	read("GET /xpath", s.xpath)
+	read("GET /rules", s.rules)
+	read("GET /map", s.netmap)
+	mux.HandleFunc("GET /login", s.login)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
+	admin := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.guard.Admin(h)) }
+	if s.admin != nil {
+		admin("GET /admin", s.adminPage)
+		admin("POST /admin/links/{id}", s.adminLink)
+		admin("POST /admin/rules", s.adminAddRule)
+		admin("POST /admin/rules/remove", s.adminRemoveRule)
+	}
 }
 
 func (s *Site) render(w http.ResponseWriter, name string, data any) {

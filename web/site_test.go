@@ -110,7 +110,17 @@ func (f *fakeSource) Query(_ context.Context, q, _, _ string) (Answer, error) {
 // the page and the elements found.
 func getPage(t *testing.T, srv *httptest.Server, path string) (int, string, map[string]int) {
 	t.Helper()
-	resp, err := http.Get(srv.URL + path)
+	return getPageWith(t, srv.URL+path, nil)
+}
+
+// getPageWith is getPage for a URL, with request headers.
+func getPageWith(t *testing.T, u string, hdr map[string]string) (int, string, map[string]int) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +128,7 @@ func getPage(t *testing.T, srv *httptest.Server, path string) (int, string, map[
 	body, _ := io.ReadAll(resp.Body)
 	doc, err := html.Parse(bytes.NewReader(body))
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatalf("%s: %v", u, err)
 	}
 	elements := map[string]int{}
 	var text strings.Builder
@@ -140,7 +150,7 @@ func getPage(t *testing.T, srv *httptest.Server, path string) (int, string, map[
 
 func startSite(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
-	NewSite(newFakeSource(), nil).Register(mux)
+	NewSite(newFakeSource(), SiteConfig{}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv

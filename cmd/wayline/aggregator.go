@@ -46,13 +46,20 @@ measurements are kept that long: days, 7d, or a duration, 168h):
       do: stop-measurement
     - when: "//link[@loss > 0.2]"
       do: exclude-from-routing
-      undo: true`, stderr)
+      undo: true
+
+The pages and the API at --http need the admin token (sign in at /login,
+or send Authorization: Bearer <token>) unless --public opens the read-only
+ones to anyone; /healthz is always open. The admin page (/admin), which
+takes links down and up, changes their emulated conditions and adds and
+removes rules, always needs the token and is off without one.`, stderr)
 	domain := fs.String("domain", "", "the domain whose brokers report here; required")
 	brokerURL := fs.String("broker", "", "the NATS URL of a broker of the network; required")
 	db := fs.String("db", "", "mysql://user:pw@tcp(host:port)/db, or sqlite:PATH (default sqlite:wayline.db)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP API; empty for none")
 	config := fs.String("config", "", "configuration file (YAML) with rules and retention")
 	token := fs.String("token", os.Getenv("WAYLINE_ADMIN_TOKEN"), "the network's admin token (default $WAYLINE_ADMIN_TOKEN)")
+	public := fs.Bool("public", false, "serve the read-only pages and API without the admin token")
 	queryTimeout := fs.Duration("query-timeout", 5*time.Second, "an XPath query is cut off after this long")
 	queryMax := fs.Int("query-max-results", 10000, "an XPath query's answer is cut off after this many nodes")
 	maxReport := fs.Int("max-report-bytes", 4<<20, "reports larger than this are refused")
@@ -68,7 +75,7 @@ measurements are kept that long: days, 7d, or a duration, 168h):
 	if *queryTimeout <= 0 || *queryMax <= 0 || *maxReport <= 0 {
 		return usageError{"--query-timeout, --query-max-results and --max-report-bytes must be positive"}
 	}
-	cfg := aggregator.Config{Domain: *domain, BrokerURL: *brokerURL, DB: *db, HTTP: *httpAddr, Token: *token, Logger: log,
+	cfg := aggregator.Config{Domain: *domain, BrokerURL: *brokerURL, DB: *db, HTTP: *httpAddr, Token: *token, Public: *public, Logger: log,
 		QueryTimeout: *queryTimeout, QueryMaxResults: *queryMax, MaxReportBytes: *maxReport}
 	if *config != "" {
 		if err := readAggregatorFile(*config, &cfg); err != nil {
@@ -143,6 +150,7 @@ times are RFC 3339 or durations back from now (--from 1h).
 	agg := fs.String("aggregator", "http://127.0.0.1:8080", "the aggregator's HTTP address")
 	from := fs.String("from", "", "start of the time range")
 	to := fs.String("to", "", "end of the time range (default now)")
+	token := fs.String("token", os.Getenv("WAYLINE_ADMIN_TOKEN"), "the admin token, for an aggregator whose pages are not public (default $WAYLINE_ADMIN_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		if err == flagErrHelp {
 			return err
@@ -167,6 +175,9 @@ times are RFC 3339 or durations back from now (--from 1h).
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/xpath?"+v.Encode(), nil)
 	if err != nil {
 		return err
+	}
+	if *token != "" {
+		req.Header.Set("Authorization", "Bearer "+*token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -88,6 +88,13 @@ rerouting can be watched. Stop it with Ctrl-C.`, stderr)
 	for i, a := range aggs {
 		fmt.Fprintf(stdout, "  aggregator %-13s http http://%s    pages http://%s/\n", f.Aggregators[i].Domain, a.HTTPAddr(), a.HTTPAddr())
 	}
+	if len(aggs) > 0 {
+		if token.generated {
+			fmt.Fprintf(stdout, "admin token for this run (the pages' /admin, the brokers' admin API): %s\n", token.value)
+		} else {
+			fmt.Fprintln(stdout, "the admin pages (/admin) take the network's admin token")
+		}
+	}
 	if !*noSample && len(brokers) > 0 {
 		if err := sampleTraffic(ctx, brokers[0], brokers[len(brokers)-1], stdout, log); err != nil {
 			for _, a := range aggs {
@@ -145,7 +152,8 @@ func startAggregators(ctx context.Context, f *topology.File, brokers []*broker.B
 				url = b.ClientURL()
 			}
 		}
-		cfg := aggregator.Config{Domain: ta.Domain, BrokerURL: url, Token: tok.value, DB: ta.DB, HTTP: ta.HTTP, Logger: log}
+		// The demo's pages are open to read; its admin page takes the token.
+		cfg := aggregator.Config{Domain: ta.Domain, BrokerURL: url, Token: tok.value, DB: ta.DB, HTTP: ta.HTTP, Public: true, Logger: log}
 		if ta.Config != "" {
 			if err := readAggregatorFile(ta.Config, &cfg); err != nil {
 				return out, err

@@ -526,8 +526,9 @@ func TestAggregatorAndQuery(t *testing.T) {
 		"--db", "sqlite:"+filepath.Join(dir, "agg.db"), "--http", addr, "--config", rules)
 	agg.waitLine(t, `^aggregator \*: http http://`+regexp.QuoteMeta(addr))
 
+	// The aggregator is not --public: queries need the token.
 	query := func(args ...string) (string, error) {
-		out, err := exec.Command(binary, append([]string{"query", "--aggregator", "http://" + addr}, args...)...).CombinedOutput()
+		out, err := exec.Command(binary, append([]string{"query", "--aggregator", "http://" + addr, "--token", "agg-cli-token"}, args...)...).CombinedOutput()
 		return string(out), err
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -552,6 +553,9 @@ func TestAggregatorAndQuery(t *testing.T) {
 	out, err = query("//link[")
 	if err == nil || !strings.Contains(out, "400") {
 		t.Fatalf("a query that does not parse: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(binary, "query", "--aggregator", "http://"+addr, "--token", "", "count(//broker)").CombinedOutput(); err == nil || !strings.Contains(string(out), "401") {
+		t.Fatalf("a query without the token: %v\n%s", err, out)
 	}
 	if err := agg.stop(t, os.Interrupt); err != nil {
 		t.Fatalf("aggregator exited with %v", err)
