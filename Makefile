@@ -9,7 +9,7 @@
 GO       ?= go
 FUZZTIME ?= 30s
 
-.PHONY: test vet build fuzz bench xmllint
+.PHONY: test vet build fuzz bench xmllint chromium
 
 # The XML report tests also check every report against the XSD with
 # xmllint (libxml2), installed here when missing and root.
@@ -19,15 +19,24 @@ xmllint:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q libxml2-utils >&2 || \
 	  { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libxml2-utils >&2; }; }
 
+# The end-to-end tests of the pages drive a headless Chromium, Debian's
+# chromium installed here when no browser is found and root.
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "chromium is missing: apt-get install chromium" >&2; exit 1; }; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2 || \
+	  { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2; }; }
+
 # The storage tests also run against a private MariaDB server that
 # scripts/mariadb.sh starts (installing mariadb-server when missing and
 # root) and always stops afterwards; the tests' exit status is kept.
-test: vet xmllint
+test: vet xmllint chromium
 	@out=$$(./scripts/mariadb.sh start) || exit 1; \
 	trap './scripts/mariadb.sh stop' EXIT; trap 'exit 130' INT TERM; \
 	WAYLINE_TEST_MYSQL=$${out#WAYLINE_TEST_MYSQL=}; export WAYLINE_TEST_MYSQL; \
 	WAYLINE_REQUIRE_MYSQL=1; export WAYLINE_REQUIRE_MYSQL; \
 	WAYLINE_REQUIRE_XMLLINT=1; export WAYLINE_REQUIRE_XMLLINT; \
+	WAYLINE_REQUIRE_CHROMIUM=1; export WAYLINE_REQUIRE_CHROMIUM; \
 	echo "storage tests against $$WAYLINE_TEST_MYSQL"; \
 	$(GO) test -race -count=1 -timeout 15m ./...
 
