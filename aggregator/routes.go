@@ -26,7 +26,7 @@ func (a *Aggregator) onState(m *nats.Msg) {
 		a.log.Warn("state refused", slog.Any("err", err))
 		return
 	}
-	if st.Domain != a.cfg.Domain {
+	if a.cfg.Domain != AllDomains && st.Domain != a.cfg.Domain {
 		a.stats.BadStates.Add(1)
 		a.log.Warn("state of another domain refused", slog.String("broker", st.Broker), slog.String("domain", st.Domain))
 		return
@@ -159,12 +159,21 @@ func follow(byAddr map[string]*schema.State, profile, from, to string) schema.Su
 			return p
 		}
 		r, ok := routeTowards(st, profile, to)
-		if !ok || slices.Contains(p.Brokers, r.NextHop) {
+		if !ok {
 			return p
 		}
-		p.Brokers = append(p.Brokers, r.NextHop)
+		// A next hop outside the broker's cluster is a unit of its map;
+		// the broker it hands the message to is the link's peer.
+		next := r.NextHop
+		if i := slices.IndexFunc(st.Links, func(l schema.StateLink) bool { return l.ID == r.Link }); i >= 0 {
+			next = st.Links[i].Peer
+		}
+		if slices.Contains(p.Brokers, next) {
+			return p
+		}
+		p.Brokers = append(p.Brokers, next)
 		p.Links = append(p.Links, r.Link)
-		cur = r.NextHop
+		cur = next
 	}
 	return p
 }

@@ -91,16 +91,19 @@ func TestRouteOf(t *testing.T) {
 		return schema.Route{Profile: "default", Destination: dst, NextHop: next, Link: link, Cost: 1, Path: path}
 	}
 	// na.c1.a - na.c1.b (gateway) - eu.c1.a - eu.c1.b; eu.c1.c is cut off.
+	// Outside its cluster a broker's next hop is a unit of its map (as
+	// na.c1.b's towards eu): the broker it hands to is its link's peer.
+	lk := func(id, peer string) schema.StateLink { return schema.StateLink{ID: id, Peer: peer, Up: true} }
 	states := []schema.State{
 		{Broker: "na.c1.a", Routes: []schema.Route{r("na.c1.b", "na.c1.b", "l1", "na.c1.a", "na.c1.b"), r("eu", "na.c1.b", "l1", "na.c1.a", "na.c1.b", "eu")},
-			Profiles: []schema.SubjectProfile{{Subject: "fast.>", Profile: "latency"}}},
-		{Broker: "na.c1.b", Routes: []schema.Route{r("na.c1.a", "na.c1.a", "l1", "na.c1.b", "na.c1.a"), r("eu", "eu.c1.a", "l2", "na.c1.b", "eu")}},
-		{Broker: "eu.c1.a", Routes: []schema.Route{r("eu.c1.b", "eu.c1.b", "l3", "eu.c1.a", "eu.c1.b"), r("na", "na.c1.b", "l2", "eu.c1.a", "na")}},
+			Links: []schema.StateLink{lk("l1", "na.c1.b")}, Profiles: []schema.SubjectProfile{{Subject: "fast.>", Profile: "latency"}}},
+		{Broker: "na.c1.b", Routes: []schema.Route{r("na.c1.a", "na.c1.a", "l1", "na.c1.b", "na.c1.a"), r("eu", "eu", "l2", "na.c1.b", "eu")},
+			Links: []schema.StateLink{lk("l1", "na.c1.a"), lk("l2", "eu.c1.a")}},
+		{Broker: "eu.c1.a", Routes: []schema.Route{r("eu.c1.b", "eu.c1.b", "l3", "eu.c1.a", "eu.c1.b"), r("na", "na", "l2", "eu.c1.a", "na")},
+			Links: []schema.StateLink{lk("l2", "na.c1.b"), lk("l3", "eu.c1.b")}},
 		{Broker: "eu.c1.b", Subjects: []string{"orders.*"}},
 		{Broker: "eu.c1.c", Subjects: []string{">"}},
-		{Broker: "na.c1.b", Subjects: []string{"other"}},
 	}
-	states = states[:5]
 	rt, err := RouteOf(states, "orders.new", "na.c1.a")
 	if err != nil {
 		t.Fatal(err)

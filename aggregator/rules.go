@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/antchfx/xpath"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wayline/wayline/aggregator/store"
@@ -38,8 +37,6 @@ type Rule struct {
 	When string `yaml:"when"`
 	Do   Action `yaml:"do"`
 	Undo bool   `yaml:"undo,omitempty"`
-
-	expr *xpath.Expr
 }
 
 // Action is what a rule does to a link: set its measurement interval,
@@ -96,11 +93,9 @@ func (r *Rule) compile() error {
 	if r.Do.Op == "" && r.Do.Interval == 0 {
 		return errors.New("do: required")
 	}
-	e, err := Compile(r.When)
-	if err != nil {
+	if _, err := Compile(r.When); err != nil {
 		return fmt.Errorf("when: %w", err)
 	}
-	r.expr = e
 	if r.Name == "" {
 		r.Name = r.When
 	}
@@ -238,7 +233,14 @@ func (a *Aggregator) evaluate(rep schema.Report) {
 	v := latestView([]schema.Report{rep}, rep.Time)
 	for _, r := range rules {
 		matched := map[string]bool{}
-		res, err := Evaluate(a.ctx, v, r.expr, 1<<20)
+		// Compiled for each evaluation: an xpath.Expr keeps state as it
+		// runs, and the brokers' rules run at once.
+		expr, err := Compile(r.When)
+		if err != nil {
+			a.log.Warn("rule failed", slog.String("rule", r.Name), slog.Any("err", err))
+			continue
+		}
+		res, err := Evaluate(a.ctx, v, expr, 1<<20)
 		if err != nil {
 			a.log.Warn("rule failed", slog.String("rule", r.Name), slog.Any("err", err))
 			continue

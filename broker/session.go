@@ -26,7 +26,7 @@ type session struct {
 	peerEpoch uint64
 	acceptor  bool
 	out       *outbuf
-	frameMax  int
+	frameMax  atomic.Int64 // set when the conn is wrapped for emulation, read by the writer
 	lastRecv  atomic.Int64 // unix ns of the last frame received
 	rxTime    time.Time    // when the frame being handled arrived; reader only
 
@@ -64,13 +64,14 @@ func newSession(l *link, conn transports.Conn, peerEpoch uint64, acceptor bool) 
 		peerEpoch:  peerEpoch,
 		acceptor:   acceptor,
 		out:        newOutbuf(l.b.cfg.LinkQueueBytes),
-		frameMax:   min(defaultFrame, l.b.cfg.Transport.MaxFrame),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	frameMax := min(defaultFrame, l.b.cfg.Transport.MaxFrame)
 	if info.FrameHint > 0 {
-		s.frameMax = min(s.frameMax, info.FrameHint)
+		frameMax = min(frameMax, info.FrameHint)
 	}
+	s.frameMax.Store(int64(frameMax))
 	if !info.Reliable {
 		s.recv = newRelRecv()
 		s.send = &relSend{next: 1}
@@ -93,11 +94,13 @@ func (s *session) emulate(e transports.Emulation) error {
 	if err != nil {
 		return err
 	}
-	s.tx.Store(&txConn{ec})
-	s.frameMax = min(s.frameMax, s.l.b.cfg.Transport.MaxFrame-transports.EmulationOverhead)
+	// Frames shrink before the writer can send through the emulated link.
+	frameMax := min(int(s.frameMax.Load()), s.l.b.cfg.Transport.MaxFrame-transports.EmulationOverhead)
 	if h := ec.Info().FrameHint; h > 0 {
-		s.frameMax = min(s.frameMax, h)
+		frameMax = min(frameMax, h)
 	}
+	s.frameMax.Store(int64(frameMax))
+	s.tx.Store(&txConn{ec})
 	return nil
 }
 
@@ -308,11 +311,12 @@ func (s *session) fail(err error) {
 // sendRecords cuts a run of records into frames of at most frameMax bytes
 // (a single larger record travels alone) and sends them.
 func (s *session) sendRecords(buf []byte) error {
+	frameMax := int(s.frameMax.Load())
 	for len(buf) > 0 {
 		n := 0
 		for n < len(buf) {
 			size := recordHeader + int(binary.BigEndian.Uint32(buf[n+1:]))
-			if n > 0 && n+size > s.frameMax {
+			if n > 0 && n+size > frameMax {
 				break
 			}
 			n += size

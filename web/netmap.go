@@ -153,12 +153,13 @@ func networkMap(reps []schema.Report, states []schema.State, route *schema.Subje
 			style = `stroke="#b00" stroke-width="3" stroke-dasharray="6 4" class="down"`
 			title = fmt.Sprintf("%s - %s, down", l.a, l.b)
 		}
+		d := linkPath(pa, pb, pos)
 		if onRoute[l.id] {
-			fmt.Fprintf(&b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#27f" stroke-width="9" stroke-opacity=".45" class="route" data-route-link="%s"/>`,
-				pa[0], pa[1], pb[0], pb[1], template.HTMLEscapeString(l.id))
+			fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="#27f" stroke-width="9" stroke-opacity=".45" class="route" data-route-link="%s"/>`,
+				d, template.HTMLEscapeString(l.id))
 		}
-		fmt.Fprintf(&b, `<a href="/links/%s"><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" %s data-link="%s" data-state="%s"><title>%s</title></line></a>`,
-			template.HTMLEscapeString(url.PathEscape(l.id)), pa[0], pa[1], pb[0], pb[1], style,
+		fmt.Fprintf(&b, `<a href="/links/%s"><path d="%s" fill="none" %s data-link="%s" data-state="%s"><title>%s</title></path></a>`,
+			template.HTMLEscapeString(url.PathEscape(l.id)), d, style,
 			template.HTMLEscapeString(l.id), state, template.HTMLEscapeString(title))
 	}
 	for _, name := range names {
@@ -174,6 +175,45 @@ func networkMap(reps []schema.Report, states []schema.State, route *schema.Subje
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// linkPath is the SVG path of a link between the brokers at pa and pb: a
+// straight line, or, when that would pass over another broker (of pos),
+// a curve that bows away from it, so that no link seems to end at a
+// broker it does not reach.
+func linkPath(pa, pb [2]float64, pos map[string][2]float64) string {
+	dx, dy := pb[0]-pa[0], pb[1]-pa[1]
+	length := math.Hypot(dx, dy)
+	if length == 0 {
+		return fmt.Sprintf("M%.0f %.0f L%.0f %.0f", pa[0], pa[1], pb[0], pb[1])
+	}
+	side := 0.0
+	for _, p := range pos {
+		if p == pa || p == pb {
+			continue
+		}
+		// Where along the segment p is closest, and how far from it.
+		t := ((p[0]-pa[0])*dx + (p[1]-pa[1])*dy) / (length * length)
+		if t <= 0 || t >= 1 {
+			continue
+		}
+		cross := (dx*(p[1]-pa[1]) - dy*(p[0]-pa[0])) / length
+		if math.Abs(cross) < mapBrokerR+6 {
+			side = -1
+			if cross < 0 {
+				side = 1
+			}
+			break
+		}
+	}
+	if side == 0 {
+		return fmt.Sprintf("M%.0f %.0f L%.0f %.0f", pa[0], pa[1], pb[0], pb[1])
+	}
+	// The control point sits off the midpoint, across the line; the curve
+	// passes half as far from the line as its control point.
+	bend := max(2*(mapBrokerR+14), 0.25*length) * side
+	cx, cy := (pa[0]+pb[0])/2-dy/length*bend, (pa[1]+pb[1])/2+dx/length*bend
+	return fmt.Sprintf("M%.0f %.0f Q%.0f %.0f %.0f %.0f", pa[0], pa[1], cx, cy, pb[0], pb[1])
 }
 
 // costColor is a cost's colour between lo (green) and hi (red); grey when

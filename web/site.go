@@ -196,9 +196,18 @@ func (s *Site) latest() ([]schema.Report, []schema.State) {
 func (s *Site) overview(w http.ResponseWriter, r *http.Request) {
 	reps, _ := s.latest()
 	links := rows(reps)
-	up := 0
+	// A link counts once, down when either end says so.
+	upByID := map[string]bool{}
 	for _, l := range links {
-		if l.Up {
+		if was, ok := upByID[l.ID]; ok {
+			upByID[l.ID] = was && l.Up
+		} else {
+			upByID[l.ID] = l.Up
+		}
+	}
+	up := 0
+	for _, u := range upByID {
+		if u {
 			up++
 		}
 	}
@@ -219,7 +228,7 @@ func (s *Site) overview(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("web: actions", slog.Any("err", err))
 	}
 	s.render(w, "overview.html", map[string]any{
-		"Reports": reps, "Links": len(links), "Up": up, "Down": len(links) - up, "Worst": worst, "Actions": acts,
+		"Reports": reps, "Links": len(upByID), "Up": up, "Down": len(upByID) - up, "Worst": worst, "Actions": acts,
 		"Routes": s.src.RouteChanges(20),
 	})
 }
@@ -235,7 +244,7 @@ func (s *Site) broker(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, st := range states {
 		if st.Broker == addr {
-			data["State"], data["Profiles"] = st, routesByProfile(st.Routes)
+			data["State"], data["Profiles"] = st, routesByProfile(st)
 		}
 	}
 	if data["Report"] == nil && data["State"] == nil {
@@ -305,17 +314,34 @@ var xpathExamples = []string{
 // profileRoutes is one profile's route table.
 type profileRoutes struct {
 	Profile string
-	Routes  []schema.Route
+	Routes  []routeRow
 }
 
-// routesByProfile groups a route table by profile, in the broker's order.
-func routesByProfile(routes []schema.Route) []profileRoutes {
+// routeRow is a route with the broker its next hop stands for: outside
+// the broker's cluster a next hop is a unit, reached through the peer of
+// the route's link.
+type routeRow struct {
+	schema.Route
+	Via string
+}
+
+// routesByProfile groups a state's route table by profile, in the broker's
+// order.
+func routesByProfile(st schema.State) []profileRoutes {
+	peers := make(map[string]string, len(st.Links))
+	for _, l := range st.Links {
+		peers[l.ID] = l.Peer
+	}
 	var out []profileRoutes
-	for _, r := range routes {
+	for _, r := range st.Routes {
 		if len(out) == 0 || out[len(out)-1].Profile != r.Profile {
 			out = append(out, profileRoutes{Profile: r.Profile})
 		}
-		out[len(out)-1].Routes = append(out[len(out)-1].Routes, r)
+		via := peers[r.Link]
+		if via == "" {
+			via = r.NextHop
+		}
+		out[len(out)-1].Routes = append(out[len(out)-1].Routes, routeRow{Route: r, Via: via})
 	}
 	return out
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -48,6 +50,7 @@ func newFakeSource() *fakeSource {
 		Routes: []schema.Route{
 			{Profile: "default", Destination: "eu.c0.b1", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 10, Path: []string{"na.c0.b0", "eu.c0.b1"}},
 			{Profile: "default", Destination: "eu.c0.b2", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 20, Path: []string{"na.c0.b0", "eu.c0.b1", "eu.c0.b2"}},
+			{Profile: "default", Destination: "eu.c1", NextHop: "eu.c1", Link: fakeLink1, Cost: 30, Path: []string{"na.c0.b0", "eu.c1"}},
 		},
 		Subjects: []string{"<script>sub</script>"},
 	}
@@ -255,12 +258,11 @@ func TestMapShowsEveryBroker(t *testing.T) {
 				switch {
 				case n.Data == "circle" && a.Key == "data-broker":
 					brokers[a.Val] = true
-				case n.Data == "line" && a.Key == "class" && a.Val == "down":
+				case n.Data == "path" && a.Key == "class" && a.Val == "down":
 					downs++
+				case n.Data == "path" && a.Key == "data-link":
+					lines++
 				}
-			}
-			if n.Data == "line" {
-				lines++
 			}
 			if n.Data == "script" {
 				t.Error("a script element in the map")
@@ -292,7 +294,9 @@ func TestBrokerPageRoutes(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("%d", code)
 	}
-	for _, want := range []string{"4 client connections", "Profile default", "na.c0.b0 → eu.c0.b1 → eu.c0.b2", "<script>sub</script>"} {
+	// A unit as next hop names the broker it goes through, and links to
+	// that broker's page, not the unit's.
+	for _, want := range []string{"4 client connections", "Profile default", "na.c0.b0 → eu.c0.b1 → eu.c0.b2", "<script>sub</script>", "eu.c1 via eu.c0.b1"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("broker page lacks %q:\n%.800s", want, text)
 		}
@@ -334,5 +338,31 @@ func TestMapHighlightsRoute(t *testing.T) {
 	code, text, el := getPage(t, srv, "/map?subject=demo.ticks&from=nobody")
 	if code != http.StatusBadRequest || !strings.Contains(text, "<u>nobody</u>") || el["u"] > 0 {
 		t.Errorf("map page with a bad broker: %d\n%.800s", code, text)
+	}
+}
+
+// TestLinkPathAvoidsBrokers: a link whose straight line would cross
+// another broker bows away from it; others are straight.
+func TestLinkPathAvoidsBrokers(t *testing.T) {
+	pos := map[string][2]float64{"a": {0, 100}, "b": {100, 100}, "c": {200, 100}, "d": {100, 300}}
+	if d := linkPath(pos["a"], pos["b"], pos); !strings.Contains(d, "L") {
+		t.Errorf("a-b: %s, want a straight line", d)
+	}
+	if d := linkPath(pos["a"], pos["d"], pos); !strings.Contains(d, "L") {
+		t.Errorf("a-d: %s, want a straight line", d)
+	}
+	d := linkPath(pos["a"], pos["c"], pos) // over b
+	var x0, y0, cx, cy, x1, y1 float64
+	if _, err := fmt.Sscanf(d, "M%f %f Q%f %f %f %f", &x0, &y0, &cx, &cy, &x1, &y1); err != nil {
+		t.Fatalf("a-c: %s: %v", d, err)
+	}
+	// The curve's middle is halfway between the midpoint and the control
+	// point: clear of b's circle.
+	if mid := (y0+y1)/2/2 + cy/2; math.Abs(mid-100) < mapBrokerR+6 {
+		t.Errorf("a-c passes %v from b: %s", math.Abs(mid-100), d)
+	}
+	pos["e"] = [2]float64{100, 90} // just above the line: bow below
+	if d := linkPath(pos["a"], pos["c"], pos); !strings.Contains(d, "Q100 150") && !strings.Contains(d, "Q100 50") {
+		t.Errorf("a-c with two brokers near: %s", d)
 	}
 }

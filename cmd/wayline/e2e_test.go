@@ -352,14 +352,14 @@ func (d *e2eDemo) testMapBrokers(t *testing.T) {
 	defer d.noExceptions(t)
 	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/map"))
 	waitJS[bool](t, d, "every broker and link on the map",
-		fmt.Sprintf(`document.querySelectorAll('svg.map circle.broker[data-broker]').length === %d && document.querySelectorAll('svg.map line[data-link]').length === %d`,
+		fmt.Sprintf(`document.querySelectorAll('svg.map circle.broker[data-broker]').length === %d && document.querySelectorAll('svg.map path[data-link]').length === %d`,
 			len(d.brokers), len(d.links)), 15*time.Second)
 	shown := eval[[]string](t, d, `[...document.querySelectorAll('svg.map circle.broker')].map(c => c.dataset.broker)`)
 	want := slices.Sorted(slices.Values(d.brokers))
 	if slices.Sort(shown); !slices.Equal(shown, want) {
 		t.Errorf("map shows brokers %v, want %v", shown, want)
 	}
-	drawn := eval[[]string](t, d, `[...document.querySelectorAll('svg.map line[data-link]')].map(l => l.dataset.link)`)
+	drawn := eval[[]string](t, d, `[...document.querySelectorAll('svg.map path[data-link]')].map(l => l.dataset.link)`)
 	for id := range d.links {
 		if !slices.Contains(drawn, id) {
 			t.Errorf("map does not draw link %s (%s - %s)", id, d.links[id][0], d.links[id][1])
@@ -382,7 +382,7 @@ func (d *e2eDemo) routeJS() string {
   if (!li || li.querySelector(".down")) return null;
   const hops = li.textContent.slice(head.length).split("\u2192").map(s => s.trim());
   if (hops[0] !== %[2]s || hops[hops.length - 1] !== %[1]s) return null;
-  return {path: hops.join(" > "), links: [...document.querySelectorAll("svg.map line.route")].map(l => l.dataset.routeLink)};
+  return {path: hops.join(" > "), links: [...document.querySelectorAll("svg.map path.route")].map(l => l.dataset.routeLink)};
 })()`, js(d.to), js(d.from))
 }
 
@@ -432,7 +432,7 @@ func (d *e2eDemo) testLinkDownLive(t *testing.T) {
 	marker := fmt.Sprint(time.Now().UnixNano())
 	eval[chromedp.Void](t, d, "window.e2eMarker = "+js(marker))
 	samePage := "window.e2eMarker === " + js(marker)
-	line := fmt.Sprintf(`document.querySelector('svg.map line[data-link=%s]')`, js(link))
+	line := fmt.Sprintf(`document.querySelector('svg.map path[data-link=%s]')`, js(link))
 	t.Logf("route %s; taking its first link %s (%s - %s) down", before.Path, link, d.from, hops[1])
 
 	up := false
@@ -447,7 +447,7 @@ func (d *e2eDemo) testLinkDownLive(t *testing.T) {
 		fmt.Sprintf(`%s && %s?.dataset.state === "down"`, samePage, line), 10*time.Second)
 	shownDown := time.Since(began)
 	after := waitJS[routeView](t, d, "the route around the link, on the same page",
-		fmt.Sprintf(`%s && !document.querySelector('svg.map line.route[data-route-link=%s]') && %s`, samePage, js(link), d.routeJS()), 10*time.Second)
+		fmt.Sprintf(`%s && !document.querySelector('svg.map path.route[data-route-link=%s]') && %s`, samePage, js(link), d.routeJS()), 10*time.Second)
 	rerouted := time.Since(began)
 	if after.Path == before.Path || slices.Contains(after.Links, link) {
 		t.Errorf("route %s (links %v) with link %s down", after.Path, after.Links, link)
