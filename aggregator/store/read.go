@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -69,12 +70,19 @@ func (s *sqlStore) each(ctx context.Context, q string, args []any, fn func(*sql.
 
 // Measurements walks the measurements of [q.From, q.To) in link order (the
 // order links were first stored), then time, then broker (see
-// Store.Measurements). A
-// zero From or To leaves that end open. Rows stream from the database as
-// fn takes them; fn's error stops the walk and is returned as it is, and
-// a row whose costs or histogram cannot be read stops it with an error.
-// Links heard of after the walk starts are not walked.
+// Store.Measurements). A zero From or To leaves that end open. Rows stream
+// from the database as fn takes them; fn's error stops the walk and is
+// returned as it is, and a row whose costs or histogram cannot be read
+// stops it with an error. Links heard of after the walk starts are not
+// walked.
 func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func(Measurement) error) error {
+	return s.MeasurementsInParts(ctx, q, 1, func(int) func(Measurement) error { return fn })
+}
+
+// MeasurementsInParts is Measurements split by link into up to parts
+// parts, each read on its own connection at the same time as the others
+// (see Store.MeasurementsInParts).
+func (s *sqlStore) MeasurementsInParts(ctx context.Context, q MeasurementQuery, parts int, part func(i int) func(Measurement) error) error {
 	nm, err := s.loadNames(ctx)
 	if err != nil {
 		return fmt.Errorf("store: measurements: %w", err)
@@ -109,16 +117,43 @@ func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func
 	if !q.NoDetail {
 		sel += ", detail"
 	}
-	w := &walk{s: s, names: nm, fn: fn, noDetail: q.NoDetail, cols: cols, summaryOnly: q.SummaryOnly}
-	err = chunks(len(ids), linksPerQuery, func(i, j int) error {
-		args := make([]any, 0, j-i+2)
-		for _, id := range ids[i:j] {
-			args = append(args, id)
+	parts = max(1, min(parts, len(ids)))
+	walkPart := func(ctx context.Context, i int, ids []int64) (fnErr bool, err error) {
+		w := &walk{s: s, names: nm, fn: part(i), noDetail: q.NoDetail, cols: cols, summaryOnly: q.SummaryOnly}
+		err = chunks(len(ids), linksPerQuery, func(i, j int) error {
+			args := make([]any, 0, j-i+2)
+			for _, id := range ids[i:j] {
+				args = append(args, id)
+			}
+			args = append(args, lo, hi)
+			return w.query(ctx, "SELECT "+sel+" FROM measurements WHERE link_id IN ("+bindVars(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
+		})
+		return w.fnErr, err
+	}
+	var fnErr bool
+	if parts == 1 {
+		fnErr, err = walkPart(ctx, 0, ids)
+	} else {
+		// Each part has its own connection; the first error stops the
+		// others.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var (
+			wg   sync.WaitGroup
+			once sync.Once
+			per  = (len(ids) + parts - 1) / parts
+		)
+		for i := range parts {
+			part := ids[min(i*per, len(ids)):min((i+1)*per, len(ids))]
+			wg.Go(func() {
+				if fe, e := walkPart(ctx, i, part); e != nil {
+					once.Do(func() { fnErr, err = fe, e; cancel() })
+				}
+			})
 		}
-		args = append(args, lo, hi)
-		return w.query(ctx, "SELECT "+sel+" FROM measurements WHERE link_id IN ("+bindVars(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
-	})
-	if err != nil && !w.fnErr {
+		wg.Wait()
+	}
+	if err != nil && !fnErr {
 		return fmt.Errorf("store: measurements: %w", err)
 	}
 	return err

@@ -24,6 +24,13 @@ type Store interface {
 	// ordered by link then time; fn's error stops the walk and is
 	// returned. Links restricts the walk to those link ids when not empty.
 	Measurements(ctx context.Context, q MeasurementQuery, fn func(Measurement) error) error
+	// MeasurementsInParts is Measurements split by link into up to parts
+	// parts, read at the same time, each on its own connection: part(i) is
+	// called once for each part i, from that part's goroutine, for the
+	// function that takes the part's measurements, by link then time (a
+	// link's measurements are all in one part). The first error stops
+	// every part.
+	MeasurementsInParts(ctx context.Context, q MeasurementQuery, parts int, part func(i int) func(Measurement) error) error
 	// Reports lists the reports received in [from, to), newest first, at
 	// most limit of them (0: no limit).
 	Reports(ctx context.Context, from, to time.Time, limit int) ([]ReportRow, error)

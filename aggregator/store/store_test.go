@@ -170,6 +170,40 @@ func testMeasurementFilters(t *testing.T, dsn string) {
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("fn's error: got %v after %d calls, want %v after 1", err, calls, stop)
 	}
+	// In parts: every measurement once, each link in one part only, in
+	// order within its part; and an error in one part stops the walk.
+	for _, n := range []int{1, 2, 3, 7} {
+		got := make([][]key, n)
+		err := s.MeasurementsInParts(context.Background(), MeasurementQuery{}, n, func(i int) func(Measurement) error {
+			return func(m Measurement) error {
+				got[i] = append(got[i], keys([]Measurement{m})...)
+				return nil
+			}
+		})
+		if err != nil {
+			t.Fatalf("%d parts: %v", n, err)
+		}
+		var all []key
+		partOf := map[string]int{}
+		for i, ks := range got {
+			for _, k := range ks {
+				if j, ok := partOf[k.link]; ok && j != i {
+					t.Errorf("%d parts: link %s in parts %d and %d", n, k.link, j, i)
+				}
+				partOf[k.link] = i
+			}
+			all = append(all, ks...)
+		}
+		if want := keys(walkAll(t, s, MeasurementQuery{})); !slices.Equal(all, want) {
+			t.Errorf("%d parts:\n got %v\nwant %v", n, all, want)
+		}
+	}
+	err = s.MeasurementsInParts(context.Background(), MeasurementQuery{}, 3, func(i int) func(Measurement) error {
+		return func(Measurement) error { return stop }
+	})
+	if !errors.Is(err, stop) {
+		t.Errorf("fn's error in parts: %v, want %v", err, stop)
+	}
 	// b's view of l1: it is end A of what it reports.
 	for _, m := range walkAll(t, s, MeasurementQuery{Links: []string{"l1"}}) {
 		if want := map[string]string{"a": "b", "b": "a"}[m.Broker]; m.Link.A != m.Broker || m.Link.B != want {
