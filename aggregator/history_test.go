@@ -30,8 +30,10 @@ func TestQueryReadsDetail(t *testing.T) {
 		"//link/node()":                              "all",
 		"//link[@loss * 2 > 0.1]/@id":                "all", // errs towards yes
 		"//link[@id = 'unterminated]":                "all",
-		"//cost[@profile = \"default\"]/@value":      "all",
-		"//link[   count  (cost) > 1]/@id":           "all",
+		"//cost[@profile = \"default\"]/@value":      "costs",
+		"//link[   count  (cost) > 1]/@id":           "costs",
+		"count(//sample[cost/@value > 100])":         "costs",
+		"//sample[cost/@value > histogram/@missing]": "all",
 		"//link[@loss > 0.01]/ancestor :: broker/@a": "none",
 	} {
 		r := queryReads(q)
@@ -39,6 +41,8 @@ func TestQueryReadsDetail(t *testing.T) {
 		switch {
 		case r.detail:
 			got = "all"
+		case r.costs:
+			got = "costs"
 		case r.summary:
 			got = "summary"
 		}
@@ -83,6 +87,8 @@ func TestHistoryWithoutDetail(t *testing.T) {
 		"count(//latency)", "//latency/@mean", "//link[count(latency) = 1]/@id", "//sample[latency/@mean > 50]/@time",
 		"sum(//sample/samples/@lost)", "//link[latency/@p99 > 50]/@id", "//sample[@dropped > 3]/@time",
 		"//link[samples/@sent > samples/@received]/@id", "sum(//samples/@window)",
+		"count(//sample[cost/@value > 30])", "sum(//sample/cost[@profile = 'latency']/@value)", "//link[cost/@value > 50]/@id",
+		"count(//cost)", "//sample[cost/@value > 60]/@time",
 	}) {
 		rd := queryReads(q)
 		if rd.detail {

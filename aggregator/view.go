@@ -86,7 +86,8 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd rea
 		byBroker map[string][]*vLink
 	}
 	parts := make([]part, historyParts)
-	q := store.MeasurementQuery{From: from, To: to, NoDetail: !rd.detail && !rd.summary, SummaryOnly: !rd.detail && rd.summary}
+	q := store.MeasurementQuery{From: from, To: to, NoDetail: !rd.detail && !rd.costs && !rd.summary,
+		SummaryOnly: !rd.detail && !rd.costs && rd.summary, NoHistogram: !rd.detail && rd.costs}
 	if !rd.detail {
 		q.Figures = rd.figures
 	}
@@ -157,14 +158,15 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd rea
 	return v, nil
 }
 
-// detailNames are the names that reach what a measurement's detail holds:
-// its elements and their attributes, and the link's drops. The latency
-// element and its mean are not among them: the mean is a column, and the
-// element is there with or without the detail.
+// detailNames are the names that reach the histogram, the last part of
+// what a measurement's detail holds.
 var detailNames = map[string]bool{
-	"cost": true, "histogram": true, "bucket": true,
-	"profile": true, "value": true, "missing": true, "le": true, "count": true,
+	"histogram": true, "bucket": true, "missing": true, "le": true, "count": true,
 }
+
+// costNames are the names that reach the detail's costs, which come
+// before the histogram.
+var costNames = map[string]bool{"cost": true, "profile": true, "value": true}
 
 // summaryNames are the names that reach the detail's summary part, which
 // comes first: the latency percentiles, the sample counts and the drops.
@@ -183,7 +185,8 @@ var figureNames = map[string]string{
 // detail, and which figure columns (nil for all).
 type reads struct {
 	detail  bool // everything
-	summary bool // the detail's summary part (see store.MeasurementQuery)
+	costs   bool // the detail but its histogram (see store.MeasurementQuery)
+	summary bool // the detail's summary part
 	figures []string
 }
 
@@ -225,6 +228,8 @@ func queryReads(q string) reads {
 				}
 			case detailNames[name]:
 				return allReads
+			case costNames[name]:
+				r.costs = true
 			case summaryNames[name]:
 				r.summary = true
 			case figureNames[name] != "":

@@ -233,9 +233,37 @@ func (r *detailReader) count(what string) int {
 // slabs hand out the costs and buckets of many details from large blocks,
 // rather than two allocations a measurement.
 type slabs struct {
-	costs   []schema.Cost
-	buckets []schema.Bucket
+	costs    []schema.Cost
+	buckets  []schema.Bucket
+	profiles map[string]string // cost profile names, of which there are few
 }
+
+// profile is b as a string, made once per slabs.
+func (s *slabs) profile(b []byte) string {
+	if s == nil {
+		return string(b)
+	}
+	if p, ok := s.profiles[string(b)]; ok {
+		return p
+	}
+	if s.profiles == nil {
+		s.profiles = map[string]string{}
+	}
+	p := string(b)
+	if len(s.profiles) < 64 {
+		s.profiles[p] = p
+	}
+	return p
+}
+
+// detailPart is how much of a detail to decode.
+type detailPart uint8
+
+const (
+	detailAll     detailPart = iota
+	detailSummary            // the latency summary, sample counts and drops
+	detailCosts              // those and the costs, not the histogram
+)
 
 const slabSize = 4096
 
@@ -264,9 +292,10 @@ func (s *slabs) takeBuckets(n int) []schema.Bucket {
 }
 
 // decodeDetail sets what appendDetail wrote of a link into l, taking the
-// costs and buckets from s (nil: allocated each). With summaryOnly it
-// stops before the costs, which it leaves with the histogram empty.
-func decodeDetail(b []byte, l *schema.Link, s *slabs, summaryOnly bool) error {
+// costs and buckets from s (nil: allocated each). With detailSummary it
+// stops before the costs, which it leaves with the histogram empty; with
+// detailCosts before the histogram, left empty.
+func decodeDetail(b []byte, l *schema.Link, s *slabs, part detailPart) error {
 	if len(b) == 0 || b[0] != detailVersion {
 		return fmt.Errorf("detail: not version %d", detailVersion)
 	}
@@ -282,8 +311,8 @@ func decodeDetail(b []byte, l *schema.Link, s *slabs, summaryOnly bool) error {
 	l.Samples.Duplicated = r.uvarint("duplicated")
 	l.Dropped = r.uvarint("dropped")
 	l.Costs = nil
-	if summaryOnly {
-		l.Histogram = schema.Histogram{}
+	l.Histogram = schema.Histogram{}
+	if part == detailSummary {
 		return r.err
 	}
 	if n := r.count("costs"); n > 0 {
@@ -294,10 +323,13 @@ func decodeDetail(b []byte, l *schema.Link, s *slabs, summaryOnly bool) error {
 				r.fail("cost profile")
 				break
 			}
-			l.Costs[i].Profile = string(r.b[:size])
+			l.Costs[i].Profile = s.profile(r.b[:size])
 			r.b = r.b[size:]
 			l.Costs[i].Value = r.number("cost")
 		}
+	}
+	if part == detailCosts {
+		return r.err
 	}
 	l.Histogram = schema.Histogram{Missing: r.number("histogram")}
 	if n := r.count("histogram"); n > 0 {

@@ -29,7 +29,7 @@ func TestDetail(t *testing.T) {
 	for _, l := range detailCases() {
 		b := appendDetail(nil, &l)
 		var back schema.Link
-		if err := decodeDetail(b, &back, nil, false); err != nil {
+		if err := decodeDetail(b, &back, nil, detailAll); err != nil {
 			t.Errorf("%+v: %v", l, err)
 			continue
 		}
@@ -42,20 +42,29 @@ func TestDetail(t *testing.T) {
 		// neither costs nor histogram, from shared blocks.
 		var sum schema.Link
 		var s slabs
-		if err := decodeDetail(b, &sum, &s, true); err != nil {
+		if err := decodeDetail(b, &sum, &s, detailSummary); err != nil {
 			t.Errorf("summary of %+v: %v", l, err)
 		}
 		want.Costs, want.Histogram = nil, schema.Histogram{}
 		if fmt.Sprintf("%+v", sum) != fmt.Sprintf("%+v", want) {
 			t.Errorf("summary came back as %+v\nwant %+v", sum, want)
 		}
+		// The summary and the costs.
+		var costs schema.Link
+		if err := decodeDetail(b, &costs, &s, detailCosts); err != nil {
+			t.Errorf("costs of %+v: %v", l, err)
+		}
+		want.Costs = l.Costs
+		if fmt.Sprintf("%+v", costs) != fmt.Sprintf("%+v", want) {
+			t.Errorf("costs came back as %+v\nwant %+v", costs, want)
+		}
 		// Every cut of it is refused, and so is more of it.
 		for n := range len(b) {
-			if err := decodeDetail(b[:n], &back, nil, false); err == nil {
+			if err := decodeDetail(b[:n], &back, nil, detailAll); err == nil {
 				t.Errorf("%d of %d bytes: no error", n, len(b))
 			}
 		}
-		if err := decodeDetail(append(b, 0), &back, nil, false); err == nil {
+		if err := decodeDetail(append(b, 0), &back, nil, detailAll); err == nil {
 			t.Error("a byte more: no error")
 		}
 	}
@@ -76,7 +85,7 @@ func FuzzDecodeDetail(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var l schema.Link
-		if err := decodeDetail(b, &l, nil, false); err != nil {
+		if err := decodeDetail(b, &l, nil, detailAll); err != nil {
 			return
 		}
 		if len(l.Costs)+len(l.Histogram.Buckets) > len(b) {
@@ -84,7 +93,7 @@ func FuzzDecodeDetail(f *testing.F) {
 		}
 		again := appendDetail(nil, &l)
 		var back schema.Link
-		if err := decodeDetail(again, &back, nil, false); err != nil || fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", l) {
+		if err := decodeDetail(again, &back, nil, detailAll); err != nil || fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", l) {
 			t.Fatalf("%x decoded to %+v, which came back as %+v, %v", b, l, back, err)
 		}
 	})

@@ -119,7 +119,13 @@ func (s *sqlStore) MeasurementsInParts(ctx context.Context, q MeasurementQuery, 
 	}
 	parts = max(1, min(parts, len(ids)))
 	walkPart := func(ctx context.Context, i int, ids []int64) (fnErr bool, err error) {
-		w := &walk{s: s, names: nm, fn: part(i), noDetail: q.NoDetail, cols: cols, summaryOnly: q.SummaryOnly}
+		w := &walk{s: s, names: nm, fn: part(i), noDetail: q.NoDetail, cols: cols, part: detailAll}
+		switch {
+		case q.SummaryOnly:
+			w.part = detailSummary
+		case q.NoHistogram:
+			w.part = detailCosts
+		}
 		err = chunks(len(ids), linksPerQuery, func(i, j int) error {
 			args := make([]any, 0, j-i+2)
 			for _, id := range ids[i:j] {
@@ -165,16 +171,16 @@ var figureCols = []string{"state", "monitor", "rtt", "lat_mean", "jitter", "loss
 
 // walk is one Measurements call.
 type walk struct {
-	s           *sqlStore
-	names       *names
-	fn          func(Measurement) error
-	fnErr       bool              // the error came from fn
-	tried       map[[2]int64]bool // see reload
-	noDetail    bool              // the rows have no detail
-	cols        []string          // the figure columns of the rows
-	slabs       slabs             // the rows' costs and buckets
-	summaryOnly bool              // decode the detail's summary only
-	strs        map[string]string // see intern
+	s        *sqlStore
+	names    *names
+	fn       func(Measurement) error
+	fnErr    bool              // the error came from fn
+	tried    map[[2]int64]bool // see reload
+	noDetail bool              // the rows have no detail
+	cols     []string          // the figure columns of the rows
+	slabs    slabs             // the rows' costs and buckets
+	part     detailPart        // what of the detail to decode
+	strs     map[string]string // see intern
 }
 
 // intern is b as a string, made once per walk: a state or monitor state
@@ -288,7 +294,7 @@ func (w *walk) fill(ctx context.Context, m *Measurement, link, bid int64, detail
 	if w.noDetail {
 		return nil
 	}
-	if err := decodeDetail(detail, &m.Link, &w.slabs, w.summaryOnly); err != nil {
+	if err := decodeDetail(detail, &m.Link, &w.slabs, w.part); err != nil {
 		return fmt.Errorf("link %s at %d: %w", ends.uuid, dbTime(m.Time), err)
 	}
 	return nil

@@ -70,6 +70,9 @@ type MeasurementQuery struct {
 	// sample counts and the drops: the costs and the histogram stay
 	// empty.
 	SummaryOnly bool
+	// NoHistogram reads all of the detail but the histogram, which stays
+	// empty.
+	NoHistogram bool
 	// Figures, when not nil, names the figure columns read, of state,
 	// monitor, rtt, lat_mean, jitter and loss: the others stay zero ("" for
 	// the states). Each column left out is less to read.
