@@ -52,6 +52,32 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 			return fmt.Errorf("migrate: %04d_%s: %w", m.Version, m.Name, err)
 		}
 	}
+	return checkTables(ctx, conn)
+}
+
+// tableColumns are the columns this program reads and writes, by table.
+var tableColumns = [][2]string{
+	{"brokers", "id, address, domain, first_seen, last_seen, last_seq"},
+	{"links", "id, uuid, a_broker, b_broker, transport, last_seen"},
+	{"measurements", "link_id, broker_id, t, state, monitor, rtt, lat_mean, jitter, loss, detail"},
+	{"reports", "id, broker_id, seq, t, received_at, links, gap, bytes"},
+	{"actions", "id, t, rule, broker, link, action, undoes, ok, error, request"},
+}
+
+// checkTables fails, saying what to do, when the database's tables lack a
+// column this program uses: a database made by a development version of
+// Wayline from before its schema settled, whose migrations carried the
+// same number.
+func checkTables(ctx context.Context, ex execer) error {
+	for _, tc := range tableColumns {
+		rows, err := ex.QueryContext(ctx, "SELECT "+tc[1]+" FROM "+tc[0]+" WHERE 1 = 0")
+		if err == nil {
+			err = rows.Close()
+		}
+		if err != nil {
+			return fmt.Errorf("migrate: table %s is not the one this version of Wayline makes (the database was made by an earlier development version); move the file away or drop the database, and start again: %w", tc[0], err)
+		}
+	}
 	return nil
 }
 

@@ -78,6 +78,19 @@ func testMigrationsIdempotent(t *testing.T, dsn string) {
 	if err := again.migrate(context.Background()); err == nil {
 		t.Error("a database migrated by a newer program was accepted")
 	}
+	if _, err := again.db.Exec("DELETE FROM schema_migrations WHERE name = 'future'"); err != nil {
+		t.Fatal(err)
+	}
+	// A table of an earlier development version, under the same
+	// migration number: refused at once, saying what to do.
+	for _, q := range []string{"DROP TABLE actions", "CREATE TABLE actions (id INTEGER PRIMARY KEY, what TEXT)"} {
+		if _, err := again.db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := again.migrate(context.Background()); err == nil || !strings.Contains(err.Error(), "earlier development version") {
+		t.Errorf("a table of another layout: %v", err)
+	}
 }
 
 func testRoundTrip(t *testing.T, dsn string) {

@@ -41,7 +41,15 @@ applications publish and request at the first broker and subscribe and
 answer at the last. Connect any NATS client to any broker: messages reach
 subscribers at every other broker. With --chaos a link between clusters
 goes down every --chaos-every and comes back half that later, so that
-rerouting can be watched. Stop it with Ctrl-C.`, stderr)
+rerouting can be watched. Stop it with Ctrl-C.
+
+The first aggregator serves the pages at --http (printed at the start):
+the overview, the network map (/map?subject=demo.ticks&from=na.cgl.c1.a
+highlights the route of the sample traffic), broker, link, XPath and rules
+pages, all public, updated live. Its admin page (/admin: take links down
+and up, change their delay and loss, add and remove rules) takes the admin
+token: $WAYLINE_ADMIN_TOKEN, the topology's, or one made up for the run
+and printed.`, stderr)
 	topo := fs.String("topology", "", "topology file (YAML); default: the built-in example network")
 	chaosOn := fs.Bool("chaos", false, "take a link between clusters down now and then")
 	chaosEvery := fs.Duration("chaos-every", 20*time.Second, "with --chaos: how often a link goes down")
