@@ -100,6 +100,8 @@ func (p pages) SetEmulation(ctx context.Context, link string, e web.Emulation) e
 			*f.dst = &q
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
 	return p.a.control(ctx, "admin", at, link, describeEmulation(e), map[string]any{"op": "emulation", "link": link, "emulation": spec})
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wayline/wayline/aggregator/store"
@@ -284,16 +285,46 @@ func (a *Aggregator) act(r *Rule, k actionKey, brokerAddr string, undo bool) {
 	a.mu.Unlock()
 }
 
-// control sends one control message to a broker, waits for its answer (up
-// to 5 s), and records the action, for a rule (or "admin"); it returns the
+// ctlAttempts and ctlWait bound a control request: a request, or its
+// answer, can be lost while routes change (a link just went down or came
+// back), so it is asked again; every control operation sets a state, so
+// asking twice does no harm.
+const (
+	ctlAttempts = 4
+	ctlWait     = 2 * time.Second
+)
+
+// request asks subject and waits for the answer, again after a timeout.
+func (a *Aggregator) request(ctx context.Context, subject string, data []byte) (*nats.Msg, error) {
+	var err error
+	for range ctlAttempts {
+		reqCtx, cancel := context.WithTimeout(ctx, ctlWait)
+		var msg *nats.Msg
+		msg, err = a.nc.RequestWithContext(reqCtx, subject, data)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {
+			return msg, err
+		}
+		if errors.Is(err, nats.ErrNoResponders) {
+			// No route yet: give the network a moment.
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}
+	return nil, fmt.Errorf("no answer after %d tries of %v: %w", ctlAttempts, ctlWait, err)
+}
+
+// control sends one control message to a broker, waits for its answer
+// (asking again, up to ctlAttempts times), and records the action, for a rule (or "admin"); it returns the
 // broker's refusal or the failure to reach it.
 func (a *Aggregator) control(ctx context.Context, rule, brokerAddr, link, action string, req map[string]any) error {
 	js, _ := json.Marshal(req)
 	rec := store.Action{Time: time.Now(), Rule: rule, Broker: brokerAddr, Link: link, Action: action,
 		Undo: strings.HasPrefix(action, "undo "), Request: string(js)}
-	reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	msg, err := a.nc.RequestWithContext(reqCtx, broker.CtlSubject(brokerAddr), js)
-	cancel()
+	msg, err := a.request(ctx, broker.CtlSubject(brokerAddr), js)
 	if err == nil {
 		var reply broker.CtlReply
 		if err = json.Unmarshal(msg.Data, &reply); err == nil && !reply.OK {
@@ -322,7 +353,7 @@ func (a *Aggregator) control(ctx context.Context, rule, brokerAddr, link, action
 
 // rulesLoop hands each report to its broker's own rules worker, apart
 // from the receiving path: an action waits for its broker's answer (up to
-// 5 s when the broker is out of reach), and one broker's wait must not
+// 8 s when the broker is out of reach), and one broker's wait must not
 // hold up the rules of the others.
 func (a *Aggregator) rulesLoop() {
 	workers := map[string]chan schema.Report{}

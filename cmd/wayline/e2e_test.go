@@ -46,7 +46,8 @@ type e2eDemo struct {
 // TestE2EDemo drives the pages of the built-in demo network, as a user
 // sees them, in headless Chromium: the map shows every broker; a link taken
 // down through a broker's admin API shows on the open map, and the route
-// goes around it, without a reload; the XPath form answers; and every page
+// goes around it, without a reload; the XPath form answers; the admin page
+// takes the token at the sign-in page and a link down and up; and every page
 // renders its content with no script error and no broken link. It saves a
 // screenshot of each page in $WAYLINE_E2E_OUT, or else a temporary
 // directory.
@@ -61,6 +62,7 @@ func TestE2EDemo(t *testing.T) {
 	t.Run("MapShowsEveryBroker", d.testMapBrokers)
 	t.Run("LinkDownLive", d.testLinkDownLive)
 	t.Run("XPathForm", d.testXPathForm)
+	t.Run("AdminPage", d.testAdminPage)
 	t.Run("Pages", d.testPages)
 	if err := d.proc.stop(t, os.Interrupt); err != nil {
 		t.Errorf("demo exited with %v", err)
@@ -466,6 +468,69 @@ func (d *e2eDemo) testLinkDownLive(t *testing.T) {
 	shownUp := time.Since(began)
 	now := waitJS[routeView](t, d, "a route", d.routeJS(), 10*time.Second)
 	t.Logf("link up: drawn up after %v; route now %s", shownUp.Round(time.Millisecond), now.Path)
+}
+
+// testAdminPage signs in with the admin token, as a browser does (the
+// admin page sends it to /login and back), takes a link down with the
+// admin page's button, sees the map draw it down, and brings it back.
+func (d *e2eDemo) testAdminPage(t *testing.T) {
+	defer d.noExceptions(t)
+	// submit clicks a form's button and waits for the page it leads to.
+	submit := func(css string) int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
+		defer cancel()
+		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(css)))
+		if err != nil {
+			t.Fatalf("click %s: %v", css, err)
+		}
+		return int(resp.Status)
+	}
+	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/admin"))
+	if p := eval[string](t, d, "location.pathname"); p != "/login" {
+		t.Fatalf("the admin page without signing in went to %s, want /login", p)
+	}
+	d.do(t, 10*time.Second, chromedp.SendKeys(chromedp.CSS(`main input[name="token"]`), "wrong"))
+	if code := submit(`main form button`); code != http.StatusUnauthorized || eval[string](t, d, `document.querySelector("main .error")?.textContent`) != "wrong token" {
+		t.Fatalf("a wrong token: %d", code)
+	}
+	d.do(t, 10*time.Second, chromedp.SendKeys(chromedp.CSS(`main input[name="token"]`), e2eToken))
+	if code := submit(`main form button`); code != http.StatusOK || eval[string](t, d, "location.pathname") != "/admin" {
+		t.Fatalf("signing in: %d, at %s", code, eval[string](t, d, "location.href"))
+	}
+	ids := slices.Sorted(maps.Keys(d.links))
+	link := ids[len(ids)/2]
+	button := func(action string) string {
+		return fmt.Sprintf(`tr[data-link=%s] button[value=%s]`, js(link), js(action))
+	}
+	up := false
+	t.Cleanup(func() {
+		if !up {
+			d.setDown(t, d.links[link][0], link, false)
+		}
+	})
+	if code := submit(button("down")); code != http.StatusOK {
+		t.Fatalf("take the link down: %d: %s", code, eval[string](t, d, `document.querySelector("main").innerText`))
+	}
+	waitJS[bool](t, d, "the admin page saying the link went down", fmt.Sprintf(`!!document.querySelector("#done")?.textContent.includes(%s)`, js("taken down")), 10*time.Second)
+	d.screenshot(t, "admin")
+	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/map"))
+	line := fmt.Sprintf(`document.querySelector('svg.map path[data-link=%s]')`, js(link))
+	waitJS[bool](t, d, "the map drawing the link down", line+`?.dataset.state === "down"`, 10*time.Second)
+	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/admin"))
+	waitJS[bool](t, d, "the admin page offering to bring the link up", "!!document.querySelector("+js(button("up"))+")", 10*time.Second)
+	if code := submit(button("up")); code != http.StatusOK {
+		t.Fatalf("bring the link up: %d", code)
+	}
+	// The answer's redirect has landed before the next page is asked for.
+	waitJS[bool](t, d, "the admin page saying the link came up", fmt.Sprintf(`!!document.querySelector("#done")?.textContent.includes(%s)`, js("taken up")), 10*time.Second)
+	up = true
+	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/map"))
+	waitJS[bool](t, d, "the map drawing the link up", line+`?.dataset.state === "up"`, 10*time.Second)
+	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/rules"))
+	if n := eval[int](t, d, `[...document.querySelectorAll("main td")].filter(td => td.textContent === "admin").length`); n < 2 {
+		t.Errorf("the rules page lists %d admin actions, want the link's down and up", n)
+	}
 }
 
 // testXPathForm types a query into the XPath form, submits it, and reads
