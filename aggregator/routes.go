@@ -89,12 +89,7 @@ func routeChanges(prev, cur schema.State) []schema.RouteChange {
 func (a *Aggregator) States() []schema.State {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]schema.State, 0, len(a.states))
-	for _, s := range a.states {
-		out = append(out, s)
-	}
-	slices.SortFunc(out, func(x, y schema.State) int { return strings.Compare(x.Broker, y.Broker) })
-	return out
+	return byAddress(a.states)
 }
 
 // RouteChanges is the route changes seen, newest first, at most limit.

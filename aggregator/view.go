@@ -2,6 +2,7 @@ package aggregator
 
 import (
 	"context"
+	"maps"
 	"math"
 	"runtime"
 	"slices"
@@ -49,11 +50,16 @@ func latestView(reports []schema.Report, at time.Time) *view {
 func (a *Aggregator) Latest() []schema.Report {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]schema.Report, 0, len(a.latest))
-	for _, r := range a.latest {
-		out = append(out, r)
+	return byAddress(a.latest)
+}
+
+// byAddress is the values of a map keyed by broker address, in address
+// order.
+func byAddress[T any](m map[string]T) []T {
+	out := make([]T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[k])
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Broker < out[j].Broker })
 	return out
 }
 

@@ -235,7 +235,7 @@ func (r *detailReader) count(what string) int {
 type slabs struct {
 	costs    []schema.Cost
 	buckets  []schema.Bucket
-	profiles map[string]string // cost profile names, of which there are few
+	profiles interner // cost profile names, of which there are few
 }
 
 // profile is b as a string, made once per slabs.
@@ -243,17 +243,26 @@ func (s *slabs) profile(b []byte) string {
 	if s == nil {
 		return string(b)
 	}
-	if p, ok := s.profiles[string(b)]; ok {
-		return p
+	return s.profiles.get(b)
+}
+
+// interner makes each of a few strings once: bytes read again and again
+// (states, cost profile names) become one shared string. Past 64 strings
+// it makes each anew.
+type interner map[string]string
+
+func (in *interner) get(b []byte) string {
+	if s, ok := (*in)[string(b)]; ok {
+		return s
 	}
-	if s.profiles == nil {
-		s.profiles = map[string]string{}
+	if *in == nil {
+		*in = interner{}
 	}
-	p := string(b)
-	if len(s.profiles) < 64 {
-		s.profiles[p] = p
+	s := string(b)
+	if len(*in) < 64 {
+		(*in)[s] = s
 	}
-	return p
+	return s
 }
 
 // detailPart is how much of a detail to decode.

@@ -180,23 +180,7 @@ type walk struct {
 	cols     []string          // the figure columns of the rows
 	slabs    slabs             // the rows' costs and buckets
 	part     detailPart        // what of the detail to decode
-	strs     map[string]string // see intern
-}
-
-// intern is b as a string, made once per walk: a state or monitor state
-// ("up", "down"), of which there are few.
-func (w *walk) intern(b []byte) string {
-	if s, ok := w.strs[string(b)]; ok {
-		return s
-	}
-	if w.strs == nil {
-		w.strs = map[string]string{}
-	}
-	s := string(b)
-	if len(w.strs) < 64 {
-		w.strs[s] = s
-	}
-	return s
+	strs     interner          // states and monitor states ("up", "down")
 }
 
 // query streams one query's rows to fn.
@@ -247,9 +231,9 @@ func (w *walk) query(ctx context.Context, q string, args []any) error {
 			}
 			switch c {
 			case "state":
-				m.Link.State = w.intern(strs[i])
+				m.Link.State = w.strs.get(strs[i])
 			case "monitor":
-				m.Link.Monitor = w.intern(strs[i])
+				m.Link.Monitor = w.strs.get(strs[i])
 			case "rtt":
 				m.Link.RTT = f
 			case "lat_mean":
