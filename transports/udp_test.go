@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wayline/wayline/internal/testutil"
 )
 
 func udpAddr(t *testing.T, ln Listener) *net.UDPAddr {
@@ -51,7 +53,7 @@ func rawHello(t *testing.T, sock *net.UDPConn, session uint32) {
 
 func TestUDPGarbage(t *testing.T) {
 	cfg := testConfig(t)
-	var logs logBuffer
+	var logs testutil.Buffer
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	l := newLink(t, "udp", cfg)
 	raw := rawUDP(t, l.ln) // never said HELLO

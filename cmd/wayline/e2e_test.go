@@ -22,6 +22,8 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/wayline/wayline/internal/testutil"
 )
 
 // e2eToken is the admin token the demo gets in its environment.
@@ -156,7 +158,7 @@ func getJSON(t *testing.T, u string, v any) {
 // tab, whose uncaught script exceptions it collects.
 func (d *e2eDemo) openBrowser(t *testing.T, path string) {
 	t.Helper()
-	var stderr lockedBuffer
+	var stderr testutil.Buffer
 	// The tests may run with no way out to the Internet: these flags keep
 	// Chromium from trying, again and again, to reach Google's services.
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
@@ -252,23 +254,6 @@ func (d *e2eDemo) noExceptions(t *testing.T) {
 		t.Log(c)
 	}
 	d.exceptions, d.console = nil, nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // do runs browser steps, bounded by timeout.
