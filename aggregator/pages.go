@@ -76,14 +76,22 @@ func (p pages) Query(ctx context.Context, q, fromText, toText string) (web.Answe
 
 var _ web.Admin = pages{}
 
-// SetEmulation sends the change to a broker at one end of the link, which
-// tells the other end, and records it as an action of rule "admin".
+// SetEmulation sends the change to a broker at one end of the link (one
+// that reports it, or else one whose routing state has it), which tells
+// the other end, and records it as an action of rule "admin".
 func (p pages) SetEmulation(ctx context.Context, link string, e web.Emulation) error {
 	var at string
 	for _, r := range p.a.Latest() {
 		for _, l := range r.Links {
 			if l.ID == link && at == "" {
 				at = r.Broker
+			}
+		}
+	}
+	for _, st := range p.a.States() {
+		for _, l := range st.Links {
+			if l.ID == link && at == "" {
+				at = st.Broker
 			}
 		}
 	}
