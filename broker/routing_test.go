@@ -257,7 +257,13 @@ func failover(t *testing.T, kill string) {
 // TestCostUpdatesOnTheTopic subscribes to a unit's cost subject with an
 // ordinary client and reads the updates brokers send.
 func TestCostUpdatesOnTheTopic(t *testing.T) {
-	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp"), tweak: fastProbes})
+	// An update that comes before the broker has learnt of the
+	// subscriber is not shown to it; announcements every second make up
+	// for that on a busy machine.
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp"), tweak: func(c *Config) {
+		fastProbes(c)
+		c.Routing.Refresh = time.Second
+	}})
 	ch := collect(t, n.connect("na.c1.a"), CostSubject("na.c1"), "")
 	n.waitRoutes()
 	deadline := time.After(10 * time.Second)
