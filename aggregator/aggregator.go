@@ -141,6 +141,8 @@ type Aggregator struct {
 	writing  int                        // reports of the buffer's being written
 	applied  map[actionKey]bool
 	rules    []*Rule                 // the rules now, in order; replaced, never modified
+	inflight map[*Rule]int           // actions of each rule under way (rules.go)
+	idle     *sync.Cond              // signalled, on mu, when an action ends
 	states   map[string]schema.State // by broker (routes.go)
 	routeLog []schema.RouteChange    // newest first
 
@@ -178,20 +180,23 @@ func New(ctx context.Context, cfg Config) (*Aggregator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("aggregator: %w", err)
 	}
-	return &Aggregator{
-		cfg:     cfg,
-		log:     cfg.Logger.With(slog.String("aggregator", cfg.Domain)),
-		store:   st,
-		latest:  make(map[string]schema.Report),
-		lastSeq: make(map[string]uint64),
-		missing: make(map[string]map[uint64]bool),
-		applied: make(map[actionKey]bool),
-		rules:   rulePointers(cfg.Rules),
-		states:  make(map[string]schema.State),
-		kick:    make(chan struct{}, 1),
-		rulesCh: make(chan schema.Report, 1024),
-		live:    web.NewHub(web.HubConfig{Logger: cfg.Logger}),
-	}, nil
+	a := &Aggregator{
+		cfg:      cfg,
+		log:      cfg.Logger.With(slog.String("aggregator", cfg.Domain)),
+		store:    st,
+		latest:   make(map[string]schema.Report),
+		lastSeq:  make(map[string]uint64),
+		missing:  make(map[string]map[uint64]bool),
+		applied:  make(map[actionKey]bool),
+		rules:    rulePointers(cfg.Rules),
+		states:   make(map[string]schema.State),
+		kick:     make(chan struct{}, 1),
+		rulesCh:  make(chan schema.Report, 1024),
+		live:     web.NewHub(web.HubConfig{Logger: cfg.Logger}),
+		inflight: make(map[*Rule]int),
+	}
+	a.idle = sync.NewCond(&a.mu)
+	return a, nil
 }
 
 // Start connects to the broker, subscribes to the domain's reports and

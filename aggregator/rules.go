@@ -182,6 +182,11 @@ func (a *Aggregator) RemoveRule(ctx context.Context, name string) error {
 	}
 	r := a.rules[i]
 	a.rules = slices.Delete(slices.Clone(a.rules), i, i+1)
+	// Its actions under way finish first, so that what they did is
+	// undone too.
+	for a.inflight[r] > 0 {
+		a.idle.Wait()
+	}
 	var undo []actionKey
 	for k, on := range a.applied {
 		if k.rule == r {
@@ -272,16 +277,29 @@ func (a *Aggregator) act(r *Rule, k actionKey, brokerAddr string, undo bool) {
 	if undo {
 		action = "undo " + action
 	}
+	a.mu.Lock()
+	if !undo && !slices.Contains(a.rules, r) {
+		a.mu.Unlock() // removed since the report was evaluated
+		return
+	}
+	a.inflight[r]++
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		if a.inflight[r]--; a.inflight[r] == 0 {
+			delete(a.inflight, r)
+		}
+		a.idle.Broadcast()
+		a.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(a.ctx, 15*time.Second)
 	defer cancel()
 	if err := a.control(ctx, r.Name, brokerAddr, k.link, action, r.Do.request(k.link, undo)); err != nil {
 		return
 	}
+	// A rule removed meanwhile waits for this, then undoes what it did.
 	a.mu.Lock()
-	// A rule removed meanwhile has its actions undone by RemoveRule.
-	if undo || slices.Contains(a.rules, r) {
-		a.applied[k] = !undo
-	}
+	a.applied[k] = !undo
 	a.mu.Unlock()
 }
 

@@ -277,6 +277,8 @@ func (b *Broker) flushLocalInterest() {
 func (b *Broker) announceLocalLocked() {
 	if u := b.interest.takeDelta(b.cfg.Address); u != nil {
 		b.floodLocked(nil, func(buf []byte) []byte { return appendInterest(buf, u) })
+		// The state message lists the clients' subjects.
+		b.kickState()
 	}
 }
 
