@@ -233,7 +233,7 @@ func (a *Aggregator) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}
 	_ = sub.SetPendingLimits(-1, 256<<20)
-	if _, err := nc.Subscribe(schema.StateSubject(a.cfg.Domain), a.onState); err != nil {
+	if _, err := nc.Subscribe(broker.StateSubject(a.cfg.Domain), a.onState); err != nil {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}
 	if err := nc.Flush(); err != nil {

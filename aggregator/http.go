@@ -108,9 +108,10 @@ func (a *Aggregator) Handler() http.Handler {
 	mux.Handle("GET /live", a.live)
 	// Everything but the health check is behind the guard; the pages
 	// guard themselves.
+	guarded := guard.Read(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/live" {
-			guard.Read(mux).ServeHTTP(w, r)
+			guarded.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)

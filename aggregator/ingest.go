@@ -22,10 +22,6 @@ import (
 // again.
 func (a *Aggregator) onReport(m *nats.Msg) {
 	from := strings.TrimPrefix(m.Reply, broker.PerfAckSubject(""))
-	if len(m.Data) > a.cfg.MaxReportBytes {
-		a.reject(from, schema.ErrTooLarge, len(m.Data))
-		return
-	}
 	rep, err := schema.DecodeReport(m.Data, schema.Limits{MaxBytes: a.cfg.MaxReportBytes})
 	if err != nil {
 		a.reject(from, err, len(m.Data))

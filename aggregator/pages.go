@@ -110,7 +110,8 @@ func (p pages) SetEmulation(ctx context.Context, link string, e web.Emulation) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	return p.a.control(ctx, "admin", at, link, describeEmulation(e), map[string]any{"op": "emulation", "link": link, "emulation": spec})
+	rec := store.Action{Rule: "admin", Broker: at, Link: link, Action: describeEmulation(e)}
+	return p.a.control(ctx, rec, map[string]any{"op": "emulation", "link": link, "emulation": spec})
 }
 
 // describeEmulation says what an emulation change does, for the actions'
@@ -118,7 +119,7 @@ func (p pages) SetEmulation(ctx context.Context, link string, e web.Emulation) e
 func describeEmulation(e web.Emulation) string {
 	var parts []string
 	if e.Down != nil {
-		parts = append(parts, map[bool]string{true: "down", false: "up"}[*e.Down])
+		parts = append(parts, web.UpDown(!*e.Down))
 	}
 	for _, f := range [][2]string{{"delay", e.Delay}, {"jitter", e.Jitter}, {"loss", e.Loss}} {
 		if f[1] != "" {

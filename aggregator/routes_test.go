@@ -35,10 +35,9 @@ func TestRoutesFollowLinks(t *testing.T) {
 		rt, err := RouteOf(agg.States(), "demo.x", "na.c1.a")
 		return err == nil && len(rt.Paths) == 1 && rt.Paths[0].Reached && slices.Equal(rt.Paths[0].Links, []string{linkID})
 	})
-	for _, st := range agg.States() {
-		if st.Broker == "na.c1.b" && st.Clients < 1 {
-			t.Errorf("na.c1.b has %d clients, want at least 1", st.Clients)
-		}
+	states := agg.States()
+	if i := slices.IndexFunc(states, func(st schema.State) bool { return st.Broker == "na.c1.b" }); i < 0 || states[i].Clients < 1 || !slices.Contains(states[i].Subjects, "demo.>") {
+		t.Errorf("na.c1.b's state, with its subscriber: %+v", states)
 	}
 	code, body := get(t, "http://"+agg.HTTPAddr()+"/api/route?subject=demo.x&from=na.c1.a")
 	if code != http.StatusOK || !strings.Contains(body, `"Reached": true`) {

@@ -294,7 +294,8 @@ func (a *Aggregator) act(r *Rule, k actionKey, brokerAddr string, undo bool) {
 	}()
 	ctx, cancel := context.WithTimeout(a.ctx, 15*time.Second)
 	defer cancel()
-	if err := a.control(ctx, r.Name, brokerAddr, k.link, action, r.Do.request(k.link, undo)); err != nil {
+	rec := store.Action{Rule: r.Name, Broker: brokerAddr, Link: k.link, Action: action, Undo: undo}
+	if err := a.control(ctx, rec, r.Do.request(k.link, undo)); err != nil {
 		return
 	}
 	// A rule removed meanwhile waits for this, then undoes what it did.
@@ -335,13 +336,14 @@ func (a *Aggregator) request(ctx context.Context, subject string, data []byte) (
 	return nil, fmt.Errorf("no answer after %d tries of %v: %w", ctlAttempts, ctlWait, err)
 }
 
-// control sends one control message to a broker, waits for its answer
-// (asking again, up to ctlAttempts times), and records the action, for a rule (or "admin"); it returns the
+// control sends one control message, req, to rec.Broker, waits for its
+// answer (asking again, up to ctlAttempts times), and records rec, the
+// action of a rule (or of "admin") with its outcome; it returns the
 // broker's refusal or the failure to reach it.
-func (a *Aggregator) control(ctx context.Context, rule, brokerAddr, link, action string, req map[string]any) error {
+func (a *Aggregator) control(ctx context.Context, rec store.Action, req map[string]any) error {
 	js, _ := json.Marshal(req)
-	rec := store.Action{Time: time.Now(), Rule: rule, Broker: brokerAddr, Link: link, Action: action,
-		Undo: strings.HasPrefix(action, "undo "), Request: string(js)}
+	rec.Time, rec.Request = time.Now(), string(js)
+	brokerAddr := rec.Broker
 	msg, err := a.request(ctx, broker.CtlSubject(brokerAddr), js)
 	if err == nil {
 		var reply broker.CtlReply
@@ -355,9 +357,9 @@ func (a *Aggregator) control(ctx context.Context, rule, brokerAddr, link, action
 	rec.OK = err == nil
 	if err != nil {
 		rec.Error = err.Error()
-		a.log.Warn("control action failed", slog.String("rule", rule), slog.String("broker", brokerAddr), slog.String("link", link), slog.Any("err", err))
+		a.log.Warn("control action failed", slog.String("rule", rec.Rule), slog.String("broker", brokerAddr), slog.String("link", rec.Link), slog.Any("err", err))
 	} else {
-		a.log.Info("control action", slog.String("rule", rule), slog.String("broker", brokerAddr), slog.String("link", link), slog.String("action", action))
+		a.log.Info("control action", slog.String("rule", rec.Rule), slog.String("broker", brokerAddr), slog.String("link", rec.Link), slog.String("action", rec.Action))
 	}
 	a.stats.Actions.Add(1)
 	a.live.Publish("action."+brokerAddr, liveEvent("action", brokerAddr, 0))

@@ -200,7 +200,8 @@ type reads struct {
 var allReads = reads{detail: true}
 
 // queryReads works out what query q may read of the measurements from
-// the names it uses: detailNames need the detail, figureNames their
+// the names it uses: detailNames need all of the detail, costNames all
+// but its histogram, summaryNames its summary part, figureNames their
 // columns, and a wildcard or a node() test, which reach everything, or a
 // string left open need it all. Names of functions and axes do not count.
 // It errs towards reading more; and since a query's answer writes the

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/schema"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -104,15 +105,8 @@ func linkMetrics(m monitor.Metrics) LinkMetrics {
 	}
 }
 
-// RouteInfo is one entry of GET /api/routes.
-type RouteInfo struct {
-	Destination string   `json:"destination"`
-	NextHop     string   `json:"next_hop"`
-	Link        string   `json:"link"`
-	Cost        float64  `json:"cost"`
-	Path        []string `json:"path"`
-	Profile     string   `json:"profile"`
-}
+// RouteInfo is one entry of GET /api/routes, and of a broker's state.
+type RouteInfo = schema.Route
 
 // InterestInfo is one entry of GET /api/interest.
 type InterestInfo struct {

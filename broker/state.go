@@ -15,6 +15,9 @@ import (
 // interval, and soon after a route or a link changes, so that the
 // aggregator's pages follow rerouting as it happens.
 
+// StateSubject is the subject the states of a domain travel on.
+func StateSubject(domain string) string { return reservedPrefix + "state." + domain }
+
 // stateDebounce gathers the changes of one event (a link down changes
 // several routes, one after another) into one state message.
 const stateDebounce = 100 * time.Millisecond
@@ -42,7 +45,7 @@ func (b *Broker) stateLoop() {
 			b.log.Warn("state message", slog.Any("err", err))
 			return
 		}
-		b.publishInternal(schema.StateSubject(b.cfg.Report.Domain), "", js)
+		b.publishInternal(StateSubject(b.cfg.Report.Domain), "", js)
 	}
 	publish()
 	for {
@@ -76,13 +79,12 @@ func (b *Broker) State(now time.Time) schema.State {
 	if b.ns != nil {
 		st.Clients = b.ns.NumClients()
 	}
-	for _, l := range b.Links() {
-		st.Links = append(st.Links, schema.StateLink{ID: l.ID, Peer: l.Peer, Up: l.State == "up"})
-	}
-	for _, r := range b.Routes() {
-		st.Routes = append(st.Routes, schema.Route{Profile: r.Profile, Destination: r.Destination, NextHop: r.NextHop, Link: r.Link, Cost: r.Cost, Path: r.Path})
-	}
+	st.Routes = b.Routes()
 	b.mu.Lock()
+	links := make([]*link, 0, len(b.links))
+	for _, l := range b.links {
+		links = append(links, l)
+	}
 	for _, op := range b.interest.local {
 		if strings.HasPrefix(op.Subject, reservedPrefix) || strings.HasPrefix(op.Subject, "_INBOX.") {
 			continue
@@ -90,6 +92,11 @@ func (b *Broker) State(now time.Time) schema.State {
 		st.Subjects = append(st.Subjects, op.Subject)
 	}
 	b.mu.Unlock()
+	// Up as GET /api/links says it: carrying routes.
+	for _, l := range links {
+		st.Links = append(st.Links, schema.StateLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Up: l.usable()})
+	}
+	slices.SortFunc(st.Links, func(x, y schema.StateLink) int { return strings.Compare(x.ID, y.ID) })
 	slices.Sort(st.Subjects)
 	st.Subjects = slices.Compact(st.Subjects)
 	if len(st.Subjects) > schema.MaxStateSubjects {

@@ -211,6 +211,3 @@ type SubjectPath struct {
 	Links   []string
 	Reached bool
 }
-
-// StateSubject is the subject the states of a domain travel on.
-func StateSubject(domain string) string { return "$WL.state." + domain }

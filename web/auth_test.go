@@ -29,7 +29,7 @@ func (f *fakeAdmin) SetEmulation(_ context.Context, link string, e Emulation) er
 	}
 	down := "-"
 	if e.Down != nil {
-		down = map[bool]string{true: "down", false: "up"}[*e.Down]
+		down = UpDown(!*e.Down)
 	}
 	f.note("emulation " + link + " " + down + " " + e.Delay + "/" + e.Jitter + "/" + e.Loss)
 	return nil

@@ -187,7 +187,11 @@ func linkPath(pa, pb [2]float64, pos map[string][2]float64) string {
 	if length == 0 {
 		return fmt.Sprintf("M%.0f %.0f L%.0f %.0f", pa[0], pa[1], pb[0], pb[1])
 	}
-	side := 0.0
+	// The broker nearest the line decides the side the curve bows to,
+	// away from it (above the line for one right on it); ties go to the
+	// first by position, so that every drawing of a map is the same.
+	side, nearest := 0.0, math.Inf(1)
+	var at [2]float64
 	for _, p := range pos {
 		if p == pa || p == pb {
 			continue
@@ -198,12 +202,13 @@ func linkPath(pa, pb [2]float64, pos map[string][2]float64) string {
 			continue
 		}
 		cross := (dx*(p[1]-pa[1]) - dy*(p[0]-pa[0])) / length
-		if math.Abs(cross) < mapBrokerR+6 {
-			side = -1
-			if cross < 0 {
-				side = 1
-			}
-			break
+		d := math.Abs(cross)
+		if d >= mapBrokerR+6 || d > nearest || d == nearest && (p[0] > at[0] || p[0] == at[0] && p[1] > at[1]) {
+			continue
+		}
+		nearest, at, side = d, p, -1
+		if cross < 0 {
+			side = 1
 		}
 	}
 	if side == 0 {

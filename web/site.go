@@ -167,24 +167,37 @@ func rows(reps []schema.Report) []linkRow {
 // going down or up within a fraction of a second, reports only at their
 // interval. reps is not modified.
 func withStates(reps []schema.Report, states []schema.State) []schema.Report {
+	byBroker := make(map[string]*schema.State, len(states))
+	for i := range states {
+		byBroker[states[i].Broker] = &states[i]
+	}
 	out := slices.Clone(reps)
-	for _, st := range states {
-		for i := range out {
-			r := &out[i]
-			if r.Broker != st.Broker || !st.Time.After(r.Time) {
-				continue
-			}
-			r.Links = slices.Clone(r.Links)
-			for j := range r.Links {
-				for _, sl := range st.Links {
-					if sl.ID == r.Links[j].ID {
-						r.Links[j].State = map[bool]string{true: "up", false: "down"}[sl.Up]
-					}
-				}
+	for i := range out {
+		r := &out[i]
+		st := byBroker[r.Broker]
+		if st == nil || !st.Time.After(r.Time) {
+			continue
+		}
+		up := make(map[string]bool, len(st.Links))
+		for _, l := range st.Links {
+			up[l.ID] = l.Up
+		}
+		r.Links = slices.Clone(r.Links)
+		for j := range r.Links {
+			if u, ok := up[r.Links[j].ID]; ok {
+				r.Links[j].State = UpDown(u)
 			}
 		}
 	}
 	return out
+}
+
+// UpDown is a link's state as reports spell it.
+func UpDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
 }
 
 // latest is the reports with the states' link states.

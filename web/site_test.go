@@ -361,8 +361,22 @@ func TestLinkPathAvoidsBrokers(t *testing.T) {
 	if mid := (y0+y1)/2/2 + cy/2; math.Abs(mid-100) < mapBrokerR+6 {
 		t.Errorf("a-c passes %v from b: %s", math.Abs(mid-100), d)
 	}
-	pos["e"] = [2]float64{100, 90} // just above the line: bow below
-	if d := linkPath(pos["a"], pos["c"], pos); !strings.Contains(d, "Q100 150") && !strings.Contains(d, "Q100 50") {
-		t.Errorf("a-c with two brokers near: %s", d)
+	// b, right on the line, is the nearest: the curve bows above it (to
+	// smaller y), every time, whatever the order of the map.
+	pos["e"] = [2]float64{100, 94}
+	for range 20 {
+		if d := linkPath(pos["a"], pos["c"], pos); !strings.Contains(d, "Q100 50 ") {
+			t.Fatalf("a-c past b and e: %s, want a curve above", d)
+		}
+	}
+	// Without b, e just above the line: the curve bows below, away from
+	// it; and above, away from one just below.
+	delete(pos, "b")
+	if d := linkPath(pos["a"], pos["c"], pos); !strings.Contains(d, "Q100 150 ") {
+		t.Errorf("a-c past e above: %s, want a curve below", d)
+	}
+	pos["e"] = [2]float64{100, 106}
+	if d := linkPath(pos["a"], pos["c"], pos); !strings.Contains(d, "Q100 50 ") {
+		t.Errorf("a-c past e below: %s, want a curve above", d)
 	}
 }

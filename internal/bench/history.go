@@ -65,7 +65,7 @@ func (c *HistoryConfig) defaults() error {
 // HistoryQueries are the queries the benchmark times: one that counts
 // every sample, one that selects on them, one on the links' latest
 // figures, and one that reads what only a measurement's detail holds (the
-// sample counts), which needs every column of every row.
+// sample counts, in its summary part).
 var HistoryQueries = []string{
 	"count(//sample)",
 	"//link[sample/@loss > 0.15]/@id",
