@@ -54,6 +54,12 @@ type Config struct {
 	Public bool
 	// Retention is how long raw measurements are kept. Default 7 days.
 	Retention time.Duration
+	// CompactAfter is how long after a window of five minutes ends its
+	// measurements are packed into blocks, which history queries read
+	// many times faster than one row each (see store.Store.Compact).
+	// Default 1 minute; a report that comes later is packed at the next
+	// pass, every minute.
+	CompactAfter time.Duration
 	// MaxReportBytes bounds one report; bigger ones are refused. Default
 	// 4 MiB.
 	MaxReportBytes int
@@ -92,6 +98,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Retention <= 0 {
 		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.CompactAfter <= 0 {
+		c.CompactAfter = time.Minute
 	}
 	if c.MaxReportBytes <= 0 {
 		c.MaxReportBytes = 4 << 20
@@ -246,6 +255,7 @@ func (a *Aggregator) Start(ctx context.Context) (err error) {
 		a.wg.Go(a.writeLoop)
 	}
 	a.wg.Go(a.pruneLoop)
+	a.wg.Go(a.compactLoop)
 	a.wg.Go(a.rulesLoop)
 	a.wg.Go(func() { a.live.Run(a.ctx) })
 	a.log.Info("aggregator started", slog.String("domain", a.cfg.Domain), slog.String("broker", a.cfg.BrokerURL), slog.String("http", a.HTTPAddr()))
@@ -286,6 +296,27 @@ func (a *Aggregator) Healthy() (bool, string) {
 		return false, msg
 	}
 	return true, ""
+}
+
+// compactLoop packs measurements into blocks, every minute.
+func (a *Aggregator) compactLoop() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		if n, err := a.store.Compact(a.ctx, start.Add(-a.cfg.CompactAfter)); err != nil {
+			if a.ctx.Err() == nil {
+				a.log.Warn("compaction failed", slog.Any("err", err))
+			}
+		} else if n > 0 {
+			a.log.Debug("packed measurements into blocks", slog.Int64("measurements", n), slog.Duration("took", time.Since(start)))
+		}
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // pruneLoop deletes measurements older than the retention, hourly.

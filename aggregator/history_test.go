@@ -145,3 +145,51 @@ func TestQueryReadsFigures(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryPackedAnswersAlike: queries over a range that blocks and rows
+// share answer as they did before the compactor packed any of it.
+func TestHistoryPackedAnswersAlike(t *testing.T) {
+	ctx := context.Background()
+	agg, err := New(ctx, Config{Domain: "na", BrokerURL: "nats://127.0.0.1:1", DB: "sqlite:" + filepath.Join(t.TempDir(), "h.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agg.Close()
+	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	reps := schema.Synthetic(3, 4, start)
+	var batch []store.Received
+	for round := range 24 { // every 30 s: windows of 5 minutes from start
+		for _, r := range reps {
+			r.Seq, r.Time = uint64(round+1), start.Add(time.Duration(round)*30*time.Second)
+			batch = append(batch, store.Received{Report: r, Received: r.Time})
+		}
+	}
+	if err := agg.store.Save(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	from, to := start.Add(2*time.Minute), start.Add(11*time.Minute)
+	queries := slices.Concat(axisQueries, []string{"//sample", "count(//sample)", "//link[sample/@loss > 0.01]/@id",
+		"sum(//sample/histogram/@missing)", "//link[sample/cost[@profile='default']/@value > 50]/@id", "//link/@time"})
+	answers := func() []string {
+		var out []string
+		for _, q := range queries {
+			res, err := agg.Query(ctx, q, from, to)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			out = append(out, string(res.AppendXML(nil, q)))
+		}
+		return out
+	}
+	want := answers()
+	for _, before := range []time.Time{start.Add(5 * time.Minute), start.Add(time.Hour)} {
+		if n, err := agg.store.Compact(ctx, before); err != nil || n == 0 {
+			t.Fatalf("Compact(%v): %d, %v", before, n, err)
+		}
+		for i, got := range answers() {
+			if got != want[i] {
+				t.Errorf("packed up to %v: %s:\n got %.400s\nwant %.400s", before, queries[i], got, want[i])
+			}
+		}
+	}
+}

@@ -340,15 +340,56 @@ func decodeDetail(b []byte, l *schema.Link, s *slabs, part detailPart) error {
 	if part == detailCosts {
 		return r.err
 	}
-	l.Histogram = schema.Histogram{Missing: r.number("histogram")}
+	return r.histogram(&l.Histogram, s)
+}
+
+// histogram reads the histogram, the last part of a detail, into h.
+func (r *detailReader) histogram(h *schema.Histogram, s *slabs) error {
+	*h = schema.Histogram{Missing: r.number("histogram")}
 	if n := r.count("histogram"); n > 0 {
-		l.Histogram.Buckets = s.takeBuckets(n)
-		for i := range l.Histogram.Buckets {
-			l.Histogram.Buckets[i] = schema.Bucket{LE: r.number("bucket"), Count: r.number("bucket")}
+		h.Buckets = s.takeBuckets(n)
+		for i := range h.Buckets {
+			h.Buckets[i] = schema.Bucket{LE: r.number("bucket"), Count: r.number("bucket")}
 		}
 	}
 	if r.err == nil && len(r.b) > 0 {
 		r.fail("length")
 	}
 	return r.err
+}
+
+// decodeHistogram reads the histogram part of a detail (see splitDetail)
+// into h.
+func decodeHistogram(b []byte, h *schema.Histogram, s *slabs) error {
+	r := &detailReader{b: b}
+	return r.histogram(h, s)
+}
+
+// splitDetail splits a detail before its histogram: the head is a detail
+// that decodeDetail reads up to detailCosts, the tail what
+// decodeHistogram reads.
+func splitDetail(b []byte) (head, hist []byte, err error) {
+	if len(b) == 0 || b[0] != detailVersion {
+		return nil, nil, fmt.Errorf("detail: not version %d", detailVersion)
+	}
+	r := &detailReader{b: b[1:]}
+	for range 5 {
+		r.number("latency")
+	}
+	for range 3 {
+		r.uvarint("samples")
+	}
+	r.varint("window")
+	for range 3 {
+		r.uvarint("samples")
+	}
+	for n := r.count("costs"); n > 0 && r.err == nil; n-- {
+		r.bytes("cost profile")
+		r.number("cost")
+	}
+	if r.err != nil {
+		return nil, nil, r.err
+	}
+	at := len(b) - len(r.b)
+	return b[:at:at], b[at:], nil
 }

@@ -39,6 +39,13 @@ type dialect struct {
 	// that match where, so a prune is a series of short transactions; key
 	// is the table's primary key.
 	deleteSome func(table, key, where string) string
+	// forUpdate ends a SELECT whose rows, and the gaps between them, the
+	// transaction is about to change: MySQL then keeps other writers out
+	// of them. SQLite's writers take turns anyway.
+	forUpdate string
+	// beginRead starts a transaction that reads one snapshot of the
+	// database throughout, taking no write lock.
+	beginRead string
 	// retryable reports whether a failed transaction may succeed if run
 	// again (a deadlock, a lock wait that timed out, a busy file).
 	retryable func(error) bool
@@ -58,6 +65,8 @@ var mysqlDialect = &dialect{
 	excluded:   func(col string) string { return "VALUES(" + col + ")" },
 	greatest:   "GREATEST",
 	least:      "LEAST",
+	forUpdate:  " FOR UPDATE",
+	beginRead:  "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
 	deleteSome: func(table, _, where string) string {
 		return "DELETE FROM " + table + " WHERE " + where + " LIMIT ?"
 	},
@@ -83,6 +92,7 @@ var sqliteDialect = &dialect{
 	excluded:   func(col string) string { return "excluded." + col },
 	greatest:   "MAX",
 	least:      "MIN",
+	beginRead:  "BEGIN DEFERRED",
 	deleteSome: func(table, key, where string) string {
 		return "DELETE FROM " + table + " WHERE (" + key + ") IN (SELECT " + key + " FROM " + table + " WHERE " + where + " LIMIT ?)"
 	},

@@ -18,9 +18,10 @@ const pruneLinks = 500
 
 // Prune deletes the measurements taken before before (by report time) and
 // the reports received before it (by the aggregator's clock), pruneLinks
-// links and a chunk of rows at a time; brokers, links and actions stay. It returns how
-// many rows went, also when it fails or ctx ends part way, when what went
-// stays gone.
+// links and a chunk of rows at a time; brokers, links and actions stay. A
+// block of measurements goes whole, once all of its measurements are
+// older than before. It returns how many rows went (a block is one),
+// also when it fails or ctx ends part way, when what went stays gone.
 func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 	cut := dbTime(before)
 	var links []any
@@ -40,6 +41,13 @@ func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 		n += k
 		if err != nil {
 			return fmt.Errorf("store: prune: measurements of links %v to %v: %w", links[lo], links[hi-1], err)
+		}
+		// A block goes when its last measurement is older than before.
+		q = s.d.deleteSome("measurement_blocks", "link_id, t0, broker_id", "link_id IN ("+bindVars(hi-lo)+") AND t0 < ? AND t1 < ?")
+		k, err = s.deleteAll(ctx, q, append(links[lo:hi:hi], cut, cut)...)
+		n += k
+		if err != nil {
+			return fmt.Errorf("store: prune: blocks of links %v to %v: %w", links[lo], links[hi-1], err)
 		}
 		return nil
 	})

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"math"
 	"slices"
@@ -12,8 +13,8 @@ import (
 
 // linksPerQuery is how many links one measurements query names. Each query
 // reads its links' ranges in key order, so the walk needs no sort however
-// many rows it streams.
-const linksPerQuery = 500
+// many rows it streams; their blocks are read first, whole.
+const linksPerQuery = 100
 
 // linkEnds is a link's row, with its ends as broker ids.
 type linkEnds struct {
@@ -70,9 +71,10 @@ func (s *sqlStore) each(ctx context.Context, q string, args []any, fn func(*sql.
 
 // Measurements walks the measurements of [q.From, q.To) in link order (the
 // order links were first stored), then time, then broker (see
-// Store.Measurements). A zero From or To leaves that end open. Rows stream
-// from the database as fn takes them; fn's error stops the walk and is
-// returned as it is, and a row whose costs or histogram cannot be read
+// Store.Measurements), from blocks and rows alike. A zero From or To
+// leaves that end open. Rows stream from the database as fn takes them
+// (blocks are read a chunk of links ahead); fn's error stops the walk and
+// is returned as it is, and a measurement whose detail cannot be read
 // stops it with an error. Links heard of after the walk starts are not
 // walked.
 func (s *sqlStore) Measurements(ctx context.Context, q MeasurementQuery, fn func(Measurement) error) error {
@@ -100,7 +102,6 @@ func (s *sqlStore) MeasurementsInParts(ctx context.Context, q MeasurementQuery, 
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	lo, hi := span(q.From, q.To)
 	cols := figureCols
 	if q.Figures != nil {
 		cols = q.Figures
@@ -110,30 +111,17 @@ func (s *sqlStore) MeasurementsInParts(ctx context.Context, q MeasurementQuery, 
 			}
 		}
 	}
-	sel := "link_id, broker_id, t"
-	for _, c := range cols {
-		sel += ", " + c
-	}
-	if !q.NoDetail {
-		sel += ", detail"
-	}
 	parts = max(1, min(parts, len(ids)))
 	walkPart := func(ctx context.Context, i int, ids []int64) (fnErr bool, err error) {
 		w := &walk{s: s, names: nm, fn: part(i), noDetail: q.NoDetail, cols: cols, part: detailAll}
+		w.lo, w.hi = span(q.From, q.To)
 		switch {
 		case q.SummaryOnly:
 			w.part = detailSummary
 		case q.NoHistogram:
 			w.part = detailCosts
 		}
-		err = chunks(len(ids), linksPerQuery, func(i, j int) error {
-			args := make([]any, 0, j-i+2)
-			for _, id := range ids[i:j] {
-				args = append(args, id)
-			}
-			args = append(args, lo, hi)
-			return w.query(ctx, "SELECT "+sel+" FROM measurements WHERE link_id IN ("+bindVars(j-i)+") AND t >= ? AND t < ? ORDER BY link_id, t, broker_id", args)
-		})
+		err = w.run(ctx, ids)
 		return w.fnErr, err
 	}
 	var fnErr bool
@@ -166,98 +154,368 @@ func (s *sqlStore) MeasurementsInParts(ctx context.Context, q MeasurementQuery, 
 }
 
 // figureCols are the columns of a measurement's figures, besides its
-// key and its detail.
+// key and its detail; a block holds the four numbers in this order after
+// the two states.
 var figureCols = []string{"state", "monitor", "rtt", "lat_mean", "jitter", "loss"}
 
-// walk is one Measurements call.
+// walk is one part of a Measurements call.
 type walk struct {
 	s        *sqlStore
+	conn     *sql.Conn // one snapshot of the database throughout
 	names    *names
 	fn       func(Measurement) error
 	fnErr    bool              // the error came from fn
 	tried    map[[2]int64]bool // see reload
-	noDetail bool              // the rows have no detail
-	cols     []string          // the figure columns of the rows
-	slabs    slabs             // the rows' costs and buckets
+	noDetail bool              // no detail is read
+	cols     []string          // the figure columns read
+	lo, hi   int64             // the times walked, [lo, hi)
+	slabs    slabs             // the measurements' costs and buckets
 	part     detailPart        // what of the detail to decode
 	strs     interner          // states and monitor states ("up", "down")
 }
 
-// query streams one query's rows to fn.
-func (w *walk) query(ctx context.Context, q string, args []any) error {
-	rows, err := w.s.db.QueryContext(ctx, q, args...)
+// run walks the measurements of links ids, in order, in one read-only
+// transaction: the compactor moves measurements from rows to blocks, and
+// the walk sees each either here or there.
+func (w *walk) run(ctx context.Context, ids []int64) (err error) {
+	if len(ids) == 0 {
+		return nil
+	}
+	if w.conn, err = w.s.db.Conn(ctx); err != nil {
+		return err
+	}
+	defer w.conn.Close()
+	if _, err := w.conn.ExecContext(ctx, w.s.d.beginRead); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		// A connection whose transaction cannot be ended does not go
+		// back to the pool.
+		if _, rerr := w.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+			w.conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return chunks(len(ids), linksPerQuery, func(i, j int) error { return w.chunk(ctx, ids[i:j]) })
+}
+
+// storedBlock is a row of measurement_blocks, with the parts read.
+type storedBlock struct {
+	broker, t0       int64
+	figs, summ, hist []byte
+}
+
+// chunk walks the measurements of links ids: it reads their blocks, then
+// streams their rows, merging each link's.
+func (w *walk) chunk(ctx context.Context, ids []int64) error {
+	args := make([]any, 0, len(ids)+3)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	in := "link_id IN (" + bindVars(len(ids)) + ")"
+	blocks, err := w.blocks(ctx, in, args)
+	if err != nil {
+		return fmt.Errorf("blocks: %w", err)
+	}
+	sel := "link_id, broker_id, t"
+	for _, c := range w.cols {
+		sel += ", " + c
+	}
+	if !w.noDetail {
+		sel += ", detail"
+	}
+	rows, err := w.conn.QueryContext(ctx, "SELECT "+sel+" FROM measurements WHERE "+in+" AND t >= ? AND t < ? ORDER BY link_id, t, broker_id",
+		append(args, w.lo, w.hi)...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	// Numbers are scanned as they come (database/sql converts to a typed
-	// destination by reflection, which is much of a row's cost), strings
-	// as the driver's bytes.
-	var (
-		key    [3]any // link, broker, t
-		vals   = make([]any, len(w.cols))
-		strs   = make([]sql.RawBytes, len(w.cols))
-		detail sql.RawBytes
-	)
-	dest := []any{&key[0], &key[1], &key[2]}
-	for i, c := range w.cols {
-		if c == "state" || c == "monitor" {
-			dest = append(dest, &strs[i])
-		} else {
-			dest = append(dest, &vals[i])
-		}
+	raw := newRowCursor(w, rows)
+	if err := raw.advance(); err != nil {
+		return err
 	}
-	if !w.noDetail {
-		dest = append(dest, &detail)
-	}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return err
-		}
-		var ints [3]int64
-		for i := range ints {
-			if ints[i], err = anyInt(key[i]); err != nil {
-				return err
-			}
-		}
-		link, bid := ints[0], ints[1]
-		m := Measurement{Time: goTime(ints[2])}
-		for i, c := range w.cols {
-			var f float64
-			if vals[i] != nil || strs[i] == nil {
-				if f, err = anyFloat(vals[i]); err != nil {
-					return fmt.Errorf("%s: %w", c, err)
-				}
-			}
-			switch c {
-			case "state":
-				m.Link.State = w.strs.get(strs[i])
-			case "monitor":
-				m.Link.Monitor = w.strs.get(strs[i])
-			case "rtt":
-				m.Link.RTT = f
-			case "lat_mean":
-				m.Link.Latency.Mean = f
-			case "jitter":
-				m.Link.Jitter = f
-			case "loss":
-				m.Link.Loss = f
-			}
-		}
-		if err := w.fill(ctx, &m, link, bid, detail); err != nil {
-			return err
-		}
-		if err := w.fn(m); err != nil {
-			w.fnErr = true
+	for _, id := range ids {
+		if err := w.merge(ctx, id, blocks[id], raw); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
 }
 
-// fill sets what a row holds by reference or in its detail: the link's
-// id, ends and transport, the broker, and the figures of the detail.
-func (w *walk) fill(ctx context.Context, m *Measurement, link, bid int64, detail []byte) error {
+// blocks reads the blocks of the links that in and args name that may
+// hold measurements of [lo, hi), by link, in window then broker order.
+func (w *walk) blocks(ctx context.Context, in string, args []any) (map[int64][]storedBlock, error) {
+	sel := "link_id, broker_id, t0, figs"
+	if !w.noDetail {
+		sel += ", summ"
+		if w.part == detailAll {
+			sel += ", hist"
+		}
+	}
+	from := w.lo - blockSpan + 1
+	if w.lo < math.MinInt64+blockSpan {
+		from = math.MinInt64
+	}
+	out := map[int64][]storedBlock{}
+	rows, err := w.conn.QueryContext(ctx, "SELECT "+sel+" FROM measurement_blocks WHERE "+in+" AND t0 >= ? AND t0 < ? AND t1 >= ? ORDER BY link_id, t0, broker_id",
+		append(slices.Clip(args), from, w.hi, w.lo)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var link int64
+		var b storedBlock
+		dest := []any{&link, &b.broker, &b.t0, &b.figs}
+		if !w.noDetail {
+			dest = append(dest, &b.summ)
+			if w.part == detailAll {
+				dest = append(dest, &b.hist)
+			}
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		out[link] = append(out[link], b)
+	}
+	return out, rows.Err()
+}
+
+// A cursor is a sequence of one link's measurements in time then broker
+// order: the rows of a chunk of links, or a block.
+type cursor interface {
+	// head is the current measurement's link, time and broker; ok is
+	// false past the end.
+	head() (ok bool, link, t, broker int64)
+	current() *Measurement
+	advance() error
+}
+
+// merge hands fn the measurements of link, from its blocks and from the
+// rows at raw's head, in time then broker order. A measurement found in
+// both (a report stored again after its window was packed) goes once.
+func (w *walk) merge(ctx context.Context, link int64, blocks []storedBlock, raw *rowCursor) error {
+	lastT, lastB := int64(math.MinInt64), int64(-1)
+	var (
+		cs   []cursor
+		open []blockCursor
+	)
+	for i := 0; ; {
+		// The blocks of the next window, and the rows before its end.
+		end := int64(math.MaxInt64)
+		cs, open = cs[:0], open[:0]
+		if i < len(blocks) {
+			j := i
+			for j < len(blocks) && window(blocks[j].t0) == window(blocks[i].t0) {
+				j++
+			}
+			for _, b := range blocks[i:j] {
+				open = append(open, blockCursor{w: w, link: link, broker: b.broker})
+				c := &open[len(open)-1]
+				if err := c.r.open(b.t0, b.figs, b.summ, b.hist); err != nil {
+					return fmt.Errorf("link %s at %d: %w", w.names.links[link].uuid, b.t0, err)
+				}
+				if err := c.advance(); err != nil {
+					return err
+				}
+			}
+			for k := range open {
+				cs = append(cs, &open[k])
+			}
+			if e := window(blocks[i].t0); e <= math.MaxInt64-blockSpan {
+				end = e + blockSpan
+			}
+			i = j
+		}
+		for {
+			var best cursor
+			var bt, bb int64
+			for _, c := range cs {
+				if ok, _, t, b := c.head(); ok && (best == nil || t < bt || t == bt && b < bb) {
+					best, bt, bb = c, t, b
+				}
+			}
+			if ok, l, t, b := raw.head(); ok && l == link && t < end && (best == nil || t < bt || t == bt && b < bb) {
+				best, bt, bb = raw, t, b
+			}
+			if best == nil {
+				break
+			}
+			if bt != lastT || bb != lastB {
+				lastT, lastB = bt, bb
+				m := best.current()
+				if err := w.ends(ctx, m, link, bb); err != nil {
+					return err
+				}
+				if err := w.fn(*m); err != nil {
+					w.fnErr = true
+					return err
+				}
+			}
+			if err := best.advance(); err != nil {
+				return err
+			}
+		}
+		if end == math.MaxInt64 {
+			return nil
+		}
+	}
+}
+
+// rowCursor reads rows of measurements.
+type rowCursor struct {
+	w            *walk
+	rows         *sql.Rows
+	ok           bool
+	link, t, bid int64
+	m            Measurement
+	key          [3]any // link, broker, t
+	vals         []any
+	strs         []sql.RawBytes
+	detail       sql.RawBytes
+	dest         []any
+}
+
+func newRowCursor(w *walk, rows *sql.Rows) *rowCursor {
+	c := &rowCursor{w: w, rows: rows, vals: make([]any, len(w.cols)), strs: make([]sql.RawBytes, len(w.cols))}
+	// Numbers are scanned as they come (database/sql converts to a typed
+	// destination by reflection, which is much of a row's cost), strings
+	// as the driver's bytes.
+	c.dest = []any{&c.key[0], &c.key[1], &c.key[2]}
+	for i, col := range w.cols {
+		if col == "state" || col == "monitor" {
+			c.dest = append(c.dest, &c.strs[i])
+		} else {
+			c.dest = append(c.dest, &c.vals[i])
+		}
+	}
+	if !w.noDetail {
+		c.dest = append(c.dest, &c.detail)
+	}
+	return c
+}
+
+func (c *rowCursor) head() (bool, int64, int64, int64) { return c.ok, c.link, c.t, c.bid }
+func (c *rowCursor) current() *Measurement             { return &c.m }
+
+func (c *rowCursor) advance() error {
+	if c.ok = c.rows.Next(); !c.ok {
+		return c.rows.Err()
+	}
+	if err := c.rows.Scan(c.dest...); err != nil {
+		return err
+	}
+	var ints [3]int64
+	for i := range ints {
+		var err error
+		if ints[i], err = anyInt(c.key[i]); err != nil {
+			return err
+		}
+	}
+	c.link, c.bid, c.t = ints[0], ints[1], ints[2]
+	c.m = Measurement{Time: goTime(c.t)}
+	for i, col := range c.w.cols {
+		var f float64
+		if c.vals[i] != nil || c.strs[i] == nil {
+			var err error
+			if f, err = anyFloat(c.vals[i]); err != nil {
+				return fmt.Errorf("%s: %w", col, err)
+			}
+		}
+		c.w.setFigure(&c.m, col, c.strs[i], f)
+	}
+	if c.w.noDetail {
+		return nil
+	}
+	if err := decodeDetail(c.detail, &c.m.Link, &c.w.slabs, c.w.part); err != nil {
+		return fmt.Errorf("link %s at %d: %w", c.w.names.links[c.link].uuid, c.t, err)
+	}
+	return nil
+}
+
+// blockCursor reads the measurements of [lo, hi) in a block.
+type blockCursor struct {
+	w            *walk
+	r            blockReader
+	p            packed
+	ok           bool
+	link, broker int64
+	m            Measurement
+}
+
+func (c *blockCursor) head() (bool, int64, int64, int64) { return c.ok, c.link, c.p.t, c.broker }
+func (c *blockCursor) current() *Measurement             { return &c.m }
+
+func (c *blockCursor) advance() error {
+	w := c.w
+	for c.ok = c.r.next(&c.p); c.ok; c.ok = c.r.next(&c.p) {
+		if c.p.t < w.lo || c.p.t >= w.hi {
+			continue
+		}
+		c.m = Measurement{Time: goTime(c.p.t)}
+		for _, col := range w.cols {
+			switch col {
+			case "state":
+				w.setFigure(&c.m, col, c.p.state, 0)
+			case "monitor":
+				w.setFigure(&c.m, col, c.p.monitor, 0)
+			case "rtt":
+				w.setFigure(&c.m, col, nil, goFloat(c.p.figs[0]))
+			case "lat_mean":
+				w.setFigure(&c.m, col, nil, goFloat(c.p.figs[1]))
+			case "jitter":
+				w.setFigure(&c.m, col, nil, goFloat(c.p.figs[2]))
+			case "loss":
+				w.setFigure(&c.m, col, nil, goFloat(c.p.figs[3]))
+			}
+		}
+		if w.noDetail {
+			return nil
+		}
+		part := w.part
+		if part == detailAll {
+			part = detailCosts
+		}
+		err := decodeDetail(c.p.head, &c.m.Link, &w.slabs, part)
+		if err == nil && w.part == detailAll {
+			err = decodeHistogram(c.p.hist, &c.m.Link.Histogram, &w.slabs)
+		}
+		if err != nil {
+			return fmt.Errorf("link %s at %d: %w", w.names.links[c.link].uuid, c.p.t, err)
+		}
+		return nil
+	}
+	err := c.r.err()
+	if err == nil && c.r.left > 0 {
+		err = fmt.Errorf("block: ends before its last measurement")
+	}
+	if err != nil {
+		return fmt.Errorf("link %s: %w", w.names.links[c.link].uuid, err)
+	}
+	return nil
+}
+
+// setFigure sets a figure column's value in m: s for the states, f for
+// the numbers.
+func (w *walk) setFigure(m *Measurement, col string, s []byte, f float64) {
+	switch col {
+	case "state":
+		m.Link.State = w.strs.get(s)
+	case "monitor":
+		m.Link.Monitor = w.strs.get(s)
+	case "rtt":
+		m.Link.RTT = f
+	case "lat_mean":
+		m.Link.Latency.Mean = f
+	case "jitter":
+		m.Link.Jitter = f
+	case "loss":
+		m.Link.Loss = f
+	}
+}
+
+// ends sets what a measurement holds by reference: the link's id, ends
+// and transport, and the broker.
+func (w *walk) ends(ctx context.Context, m *Measurement, link, bid int64) error {
 	ends, ok := w.names.links[link]
 	addr, okb := w.names.brokers[bid]
 	if !ok || !okb {
@@ -275,18 +533,14 @@ func (w *walk) fill(ctx context.Context, m *Measurement, link, bid int64, detail
 	} else {
 		m.Link.B = w.names.brokers[ends.a]
 	}
-	if w.noDetail {
-		return nil
-	}
-	if err := decodeDetail(detail, &m.Link, &w.slabs, w.part); err != nil {
-		return fmt.Errorf("link %s at %d: %w", ends.uuid, dbTime(m.Time), err)
-	}
 	return nil
 }
 
-// reload loads the names again for a row of link from broker bid that
-// they lack, once per such pair, so that rows stored without their broker
-// or link (which Save never does) do not reload each time.
+// reload loads the names again for a measurement of link from broker bid
+// that they lack, once per such pair, so that rows stored without their
+// broker or link (which Save never does) do not reload each time. The
+// names are read outside the walk's snapshot: what they lack was added
+// since.
 func (w *walk) reload(ctx context.Context, link, bid int64) error {
 	miss := [2]int64{link, bid}
 	if w.tried[miss] {
@@ -355,13 +609,18 @@ func (s *sqlStore) Brokers(ctx context.Context) ([]BrokerRow, error) {
 // Links lists every link heard of, by id, with the ends of its first
 // report and the transport and time of its latest. The row's last_seen is
 // written only with the row (see unwritten); the time of the link's latest
-// measurement, one index lookup away, is the later one unless pruned.
+// measurement, a few index lookups away in its rows or its latest blocks,
+// is the later one unless pruned. (A block's last measurement is before
+// the end of its window, so the latest is in a block that starts less than
+// a window before the last block's start.)
 func (s *sqlStore) Links(ctx context.Context) ([]LinkRow, error) {
 	var out []LinkRow
 	err := s.each(ctx, `SELECT l.uuid, COALESCE(a.address, ''), COALESCE(b.address, ''), l.transport,
-  `+s.d.greatest+`(l.last_seen, COALESCE((SELECT MAX(m.t) FROM measurements m WHERE m.link_id = l.id), 0))
+  `+s.d.greatest+`(`+s.d.greatest+`(l.last_seen, COALESCE((SELECT MAX(m.t) FROM measurements m WHERE m.link_id = l.id), 0)),
+    COALESCE((SELECT MAX(k.t1) FROM measurement_blocks k WHERE k.link_id = l.id
+      AND k.t0 >= (SELECT MAX(k2.t0) FROM measurement_blocks k2 WHERE k2.link_id = l.id) - ?), 0))
 FROM links l LEFT JOIN brokers a ON a.id = l.a_broker LEFT JOIN brokers b ON b.id = l.b_broker
-ORDER BY l.uuid`, nil, func(rows *sql.Rows) error {
+ORDER BY l.uuid`, []any{blockSpan}, func(rows *sql.Rows) error {
 		var l LinkRow
 		var last int64
 		err := rows.Scan(&l.ID, &l.A, &l.B, &l.Transport, &last)

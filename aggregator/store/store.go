@@ -41,6 +41,11 @@ type Store interface {
 	// Actions lists them, newest first.
 	RecordAction(ctx context.Context, a Action) error
 	Actions(ctx context.Context, from, to time.Time, limit int) ([]Action, error)
+	// Compact packs the measurements of time windows that ended at or
+	// before before into blocks, which Measurements reads many times
+	// faster than rows, and returns how many it packed. Measurements sees
+	// every measurement once, packed or not, throughout.
+	Compact(ctx context.Context, before time.Time) (int64, error)
 	// Prune deletes measurements and reports older than before and
 	// returns how many rows went.
 	Prune(ctx context.Context, before time.Time) (int64, error)

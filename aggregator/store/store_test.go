@@ -32,6 +32,9 @@ var suite = []struct {
 	{"ConcurrentSaves", testConcurrentSaves},
 	{"WritePaths", testWritePaths},
 	{"SavedTwice", testSavedTwice},
+	{"Compact", testCompact},
+	{"CompactWhileWalking", testCompactWhileWalking},
+	{"CompactBigWindow", testCompactBigWindow},
 }
 
 func TestStore(t *testing.T) {

@@ -98,16 +98,19 @@ func RunHistory(ctx context.Context, w io.Writer, cfg HistoryConfig) ([]HistoryS
 		reports[i].Interval = cfg.Interval
 	}
 	rounds := int(cfg.Span / cfg.Interval)
+	st, err := store.Open(ctx, cfg.DB, store.Options{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Fill {
-		st, err := store.Open(ctx, cfg.DB, store.Options{Logger: cfg.Logger})
-		if err != nil {
-			return nil, err
-		}
 		err = fillHistory(ctx, w, st, reports, rounds)
-		st.Close()
-		if err != nil {
-			return nil, err
-		}
+	}
+	if err == nil {
+		err = compactHistory(ctx, w, st, HistoryStart.Add(cfg.Span))
+	}
+	st.Close()
+	if err != nil {
+		return nil, err
 	}
 	agg, err := aggregator.New(ctx, aggregator.Config{Domain: "na", BrokerURL: "nats://unused", DB: cfg.DB,
 		QueryTimeout: time.Minute, QueryMaxResults: 1 << 30, Logger: cfg.Logger})
@@ -167,5 +170,21 @@ func fillHistory(ctx context.Context, w io.Writer, st store.Store, reps []schema
 	n := total * len(reps[0].Links)
 	took := time.Since(start)
 	fmt.Fprintf(w, "stored %d reports, %d measurements, in %v (%.0f measurements/s)\n", total, n, took.Round(time.Second), float64(n)/took.Seconds())
+	return nil
+}
+
+// compactHistory packs what the store holds before end into blocks, as
+// an aggregator's compactor does as time passes, and prints the rate. A
+// store packed already has nothing to pack.
+func compactHistory(ctx context.Context, w io.Writer, st store.Store, end time.Time) error {
+	start := time.Now()
+	n, err := st.Compact(ctx, end)
+	if err != nil {
+		return fmt.Errorf("bench history: compact: %w", err)
+	}
+	if n > 0 {
+		took := time.Since(start)
+		fmt.Fprintf(w, "packed %d measurements into blocks in %v (%.0f measurements/s)\n", n, took.Round(time.Second), float64(n)/took.Seconds())
+	}
 	return nil
 }
