@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/antchfx/xpath"
@@ -54,12 +53,8 @@ type vBroker struct {
 type vLink struct {
 	fig     *schema.Link // the latest figures
 	time    time.Time    // history: when they were reported
-	samples []vSample
-}
-
-type vSample struct {
-	time time.Time
-	fig  *schema.Link
+	ar      *arena       // history: where the samples are
+	samples []sampleRef
 }
 
 // kind is the kind of node a navigator is on.
@@ -104,19 +99,6 @@ type nav struct {
 func newNav(v *view) *nav { return &nav{v: v, s: -1, a: -1} }
 
 func (n *nav) link() *vLink { return &n.v.brokers[n.b].links[n.l] }
-
-// fig is the figures of the link or sample the navigator is in.
-func (n *nav) fig() *schema.Link {
-	l := n.link()
-	if n.s >= 0 {
-		return l.samples[n.s].fig
-	}
-	return l.fig
-}
-
-func hasHistogram(f *schema.Link) bool {
-	return f.Histogram.Missing != 0 || len(f.Histogram.Buckets) > 0
-}
 
 // LinkID is the id of the link the navigator is in, or "" above links.
 func (n *nav) LinkID() string {
@@ -241,61 +223,33 @@ func (n *nav) attrValue() string {
 		if i == len(linkAttrs) {
 			return stamp(n.link().time)
 		}
-		return linkAttr(n.fig(), i)
+		return n.figs().attr(i)
 	case kSample:
 		if i == 0 {
-			return stamp(n.link().samples[n.s].time)
+			s, _ := n.link().ar.get(n.link().samples[n.s])
+			return stamp(time.Unix(0, s.time))
 		}
-		return linkAttr(n.fig(), i-1)
+		return n.figs().attr(i - 1)
 	case kLatency:
-		s := &n.fig().Latency
-		return num([...]float64{s.Min, s.Mean, s.P50, s.P90, s.P99, s.Max}[i])
+		return num(n.figs().latency(i))
 	case kSamples:
-		s := &n.fig().Samples
-		if i == 3 {
-			return strconv.Itoa(s.Window)
-		}
-		return unum([...]uint64{s.Sent, s.Received, s.Lost, 0, s.Reordered, s.Duplicated}[i])
+		return n.figs().count(i)
 	case kCost:
-		c := &n.fig().Costs[n.c]
+		profile, value := n.figs().cost(int(n.c))
 		if i == 0 {
-			return c.Profile
+			return profile
 		}
-		return num(c.Value)
+		return num(value)
 	case kBucket:
-		bk := &n.fig().Histogram.Buckets[n.c]
+		bk := n.figs().bucket(int(n.c))
 		if i == 0 {
 			return num(bk.LE)
 		}
 		return num(bk.Count)
 	case kHistogram:
-		return num(n.fig().Histogram.Missing)
+		return num(n.figs().missing())
 	}
 	return ""
-}
-
-func linkAttr(l *schema.Link, i int) string {
-	switch i {
-	case 0:
-		return l.ID
-	case 1:
-		return l.A
-	case 2:
-		return l.B
-	case 3:
-		return l.Transport
-	case 4:
-		return l.State
-	case 5:
-		return l.Monitor
-	case 6:
-		return num(l.RTT)
-	case 7:
-		return num(l.Jitter)
-	case 8:
-		return num(l.Loss)
-	}
-	return unum(l.Dropped)
 }
 
 func (n *nav) MoveToNextAttribute() bool {
@@ -352,7 +306,7 @@ func (n *nav) MoveToChild() bool {
 	case kLink, kSample:
 		n.k = kLatency
 	case kHistogram:
-		if len(n.fig().Histogram.Buckets) == 0 {
+		if n.figs().bucketLen() == 0 {
 			return false
 		}
 		n.k, n.c = kBucket, 0
@@ -365,23 +319,23 @@ func (n *nav) MoveToChild() bool {
 // figChildAfter moves to the child of a link or sample that follows the
 // one the navigator is on, or reports that there is none.
 func (n *nav) figChildAfter() bool {
-	f := n.fig()
+	f := n.figs()
 	switch n.k {
 	case kLatency:
 		n.k = kSamples
 		return true
 	case kSamples:
-		if len(f.Costs) > 0 {
+		if f.costLen() > 0 {
 			n.k, n.c = kCost, 0
 			return true
 		}
 	case kCost:
-		if int(n.c)+1 < len(f.Costs) {
+		if int(n.c)+1 < f.costLen() {
 			n.c++
 			return true
 		}
 	}
-	if n.k != kHistogram && hasHistogram(f) {
+	if n.k != kHistogram && f.hasHistogram() {
 		n.k, n.c = kHistogram, 0
 		return true
 	}
@@ -395,7 +349,7 @@ func (n *nav) figChildAfter() bool {
 
 // figChildBefore is figChildAfter backwards.
 func (n *nav) figChildBefore() bool {
-	f := n.fig()
+	f := n.figs()
 	switch n.k {
 	case kLatency:
 		return false
@@ -408,8 +362,8 @@ func (n *nav) figChildBefore() bool {
 			n.k = kSamples
 		}
 	case kHistogram:
-		if len(f.Costs) > 0 {
-			n.k, n.c = kCost, int32(len(f.Costs)-1)
+		if f.costLen() > 0 {
+			n.k, n.c = kCost, int32(f.costLen()-1)
 		} else {
 			n.k, n.c = kSamples, 0
 		}
@@ -440,7 +394,7 @@ func (n *nav) MoveToNext() bool {
 		}
 		n.s++
 	case kBucket:
-		if int(n.c)+1 >= len(n.fig().Histogram.Buckets) {
+		if int(n.c)+1 >= n.figs().bucketLen() {
 			return false
 		}
 		n.c++
@@ -478,12 +432,12 @@ func (n *nav) MoveToPrevious() bool {
 		}
 		// Back to the last of the link's own children.
 		n.s = -1
-		f := n.fig()
+		f := n.figs()
 		switch {
-		case hasHistogram(f):
+		case f.hasHistogram():
 			n.k, n.c = kHistogram, 0
-		case len(f.Costs) > 0:
-			n.k, n.c = kCost, int32(len(f.Costs)-1)
+		case f.costLen() > 0:
+			n.k, n.c = kCost, int32(f.costLen()-1)
 		default:
 			n.k, n.c = kSamples, 0
 		}

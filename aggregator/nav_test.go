@@ -136,17 +136,16 @@ func TestHistoryViewReadsLikeItsDocument(t *testing.T) {
 	for _, r := range reps {
 		b := vBroker{attrs: []kv{{"address", r.Broker}, {"domain", r.Domain}}}
 		for j := range r.Links {
-			l := vLink{}
+			l := vLink{ar: &arena{}, fig: &r.Links[j]}
 			for k := 0; k < j; k++ { // link j has j samples
 				f := r.Links[j]
 				f.Loss = float64(k) / 100
-				l.samples = append(l.samples, vSample{time: r.Time.Add(time.Duration(k) * time.Second), fig: &f})
+				l.samples = append(l.samples, l.ar.add(r.Time.Add(time.Duration(k)*time.Second), &f))
 			}
 			if len(l.samples) == 0 {
 				continue
 			}
-			last := l.samples[len(l.samples)-1]
-			l.fig, l.time = last.fig, last.time
+			l.setLatest()
 			b.links = append(b.links, l)
 		}
 		v.brokers = append(v.brokers, b)

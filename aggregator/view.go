@@ -90,6 +90,7 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd rea
 	type part struct {
 		links    map[key]*vLink
 		byBroker map[string][]*vLink
+		ar       arena
 	}
 	parts := make([]part, historyParts)
 	q := store.MeasurementQuery{From: from, To: to, NoDetail: !rd.detail && !rd.costs && !rd.summary,
@@ -104,7 +105,6 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd rea
 			curLink string
 			ends    []*vLink
 			endOf   []string
-			slab    []schema.Link // the samples' figures, allocated in blocks
 		)
 		return func(m store.Measurement) error {
 			if m.Link.ID != curLink {
@@ -120,19 +120,15 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd rea
 			if l == nil {
 				k := key{m.Broker, m.Link.ID}
 				if l = p.links[k]; l == nil {
-					l = &vLink{}
+					// fig holds the link's id, ends and transport
+					// until the latest figures replace it.
+					l = &vLink{ar: &p.ar, fig: &schema.Link{ID: m.Link.ID, A: m.Link.A, B: m.Link.B, Transport: m.Link.Transport}}
 					p.links[k] = l
 					p.byBroker[m.Broker] = append(p.byBroker[m.Broker], l)
 				}
 				ends, endOf = append(ends, l), append(endOf, m.Broker)
 			}
-			if len(slab) == 0 {
-				slab = make([]schema.Link, 4096)
-			}
-			f := &slab[0]
-			slab = slab[1:]
-			*f = m.Link
-			l.samples = append(l.samples, vSample{time: m.Time, fig: f})
+			l.samples = append(l.samples, p.ar.add(m.Time, &m.Link))
 			return ctx.Err()
 		}
 	})
@@ -154,14 +150,20 @@ func (a *Aggregator) historyView(ctx context.Context, from, to time.Time, rd rea
 	for _, name := range names {
 		b := vBroker{attrs: []kv{{"address", name}, {"domain", domains[name]}}}
 		for _, l := range byBroker[name] {
-			last := l.samples[len(l.samples)-1]
-			l.fig, l.time = last.fig, last.time
+			l.setLatest()
 			b.links = append(b.links, *l)
 		}
 		sort.Slice(b.links, func(i, j int) bool { return b.links[i].fig.ID < b.links[j].fig.ID })
 		v.brokers = append(v.brokers, b)
 	}
 	return v, nil
+}
+
+// setLatest makes the link's figures those of its latest sample.
+func (l *vLink) setLatest() {
+	last := l.samples[len(l.samples)-1]
+	s, _ := l.ar.get(last)
+	l.fig, l.time = l.ar.link(last, l.fig), time.Unix(0, s.time).UTC()
 }
 
 // detailNames are the names that reach the histogram, the last part of
