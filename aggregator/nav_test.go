@@ -131,6 +131,22 @@ func TestLatestViewReadsLikeTheSchemaDocument(t *testing.T) {
 }
 
 func TestHistoryViewReadsLikeItsDocument(t *testing.T) {
+	v := historyTestView()
+	doc := appendElement(nil, *newNav(v))
+	sameAnswers(t, v, doc, append(historyQueries, axisQueries...))
+}
+
+// historyQueries are queries on samples.
+var historyQueries = []string{
+	"//sample", "//link/sample[last()]/@time", "//sample[1]/preceding-sibling::*", "//sample/preceding-sibling::*[1]",
+	"//link[count(sample) > 2]/@id", "//sample[@loss > 0.01]/../@id", "//histogram/following-sibling::sample[1]/@time",
+	"//sample/latency/@p99", "//link[not(histogram)]/sample[1]/following-sibling::*", "//sample[2]/preceding-sibling::*[1]",
+	"count(//link/*)", "//sample[last()]/preceding-sibling::sample[1]/@loss",
+}
+
+// historyTestView is a history of viewReports: link j of each broker has
+// j samples.
+func historyTestView() *view {
 	reps := viewReports()
 	v := &view{attrs: []kv{{"from", "2026-11-23T09:00:00Z"}, {"to", "2026-11-23T10:00:00Z"}}}
 	for _, r := range reps {
@@ -150,14 +166,7 @@ func TestHistoryViewReadsLikeItsDocument(t *testing.T) {
 		}
 		v.brokers = append(v.brokers, b)
 	}
-	doc := appendElement(nil, *newNav(v))
-	queries := append([]string{
-		"//sample", "//link/sample[last()]/@time", "//sample[1]/preceding-sibling::*", "//sample/preceding-sibling::*[1]",
-		"//link[count(sample) > 2]/@id", "//sample[@loss > 0.01]/../@id", "//histogram/following-sibling::sample[1]/@time",
-		"//sample/latency/@p99", "//link[not(histogram)]/sample[1]/following-sibling::*", "//sample[2]/preceding-sibling::*[1]",
-		"count(//link/*)", "//sample[last()]/preceding-sibling::sample[1]/@loss",
-	}, axisQueries...)
-	sameAnswers(t, v, doc, queries)
+	return v
 }
 
 func TestNavigatorStaysOnItsView(t *testing.T) {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"log/slog"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -251,6 +253,7 @@ func (a *Aggregator) Query(ctx context.Context, q string, from, to time.Time) (R
 func (a *Aggregator) queryHistory(ctx context.Context, q string, expr *xpath.Expr, from, to time.Time) (Result, error) {
 	rd := queryReads(q)
 	for {
+		start := time.Now()
 		v, err := a.historyView(ctx, from, to, rd)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -258,7 +261,13 @@ func (a *Aggregator) queryHistory(ctx context.Context, q string, expr *xpath.Exp
 			}
 			return Result{}, err
 		}
-		res, err := Evaluate(ctx, v, expr, a.cfg.QueryMaxResults)
+		read := time.Since(start)
+		res, split, err := evaluateSplit(ctx, v, q, a.cfg.QueryMaxResults, runtime.GOMAXPROCS(0))
+		if !split {
+			res, err = Evaluate(ctx, v, expr, a.cfg.QueryMaxResults)
+		}
+		a.log.Debug("history query", slog.String("query", q), slog.Duration("read", read),
+			slog.Duration("evaluated", time.Since(start)-read), slog.Bool("detail", rd.detail), slog.Bool("in parts", split))
 		if err != nil || rd.detail || !res.hasElements() {
 			return res, err
 		}

@@ -45,10 +45,32 @@ type arena struct {
 	chunks []*chunk
 	strs   []string
 	strIdx map[string]uint32
+	last   [4]lastStr // the state's, the monitor's and two profiles', as added last
+}
+
+// lastStr is a string and its index: samples of a link mostly repeat
+// their states and profiles.
+type lastStr struct {
+	s  string
+	i  uint32
+	ok bool
 }
 
 // sampleRef is where a sample is in its arena.
 type sampleRef struct{ chunk, i uint32 }
+
+// strAt is str, first trying the string that the same place (of
+// a.last) held last.
+func (a *arena) strAt(place int, s string) uint32 {
+	if place >= len(a.last) {
+		return a.str(s)
+	}
+	l := &a.last[place]
+	if !l.ok || l.s != s {
+		*l = lastStr{s, a.str(s), true}
+	}
+	return l.i
+}
 
 func (a *arena) str(s string) uint32 {
 	if i, ok := a.strIdx[s]; ok {
@@ -81,12 +103,12 @@ func (a *arena) add(t time.Time, f *schema.Link) sampleRef {
 		lat:     [6]float64{f.Latency.Min, f.Latency.Mean, f.Latency.P50, f.Latency.P90, f.Latency.P99, f.Latency.Max},
 		cnt:     [6]uint64{f.Samples.Sent, f.Samples.Received, f.Samples.Lost, uint64(int64(f.Samples.Window)), f.Samples.Reordered, f.Samples.Duplicated},
 		dropped: f.Dropped, missing: f.Histogram.Missing,
-		state: a.str(f.State), monitor: a.str(f.Monitor),
+		state: a.strAt(0, f.State), monitor: a.strAt(1, f.Monitor),
 		costs:   [2]uint32{uint32(len(c.costs)), uint32(len(f.Costs))},
 		buckets: [2]uint32{uint32(len(c.buckets)), uint32(len(f.Histogram.Buckets))},
 	}
-	for _, k := range f.Costs {
-		c.costs = append(c.costs, sCost{a.str(k.Profile), k.Value})
+	for i, k := range f.Costs {
+		c.costs = append(c.costs, sCost{a.strAt(2+i, k.Profile), k.Value})
 	}
 	c.buckets = append(c.buckets, f.Histogram.Buckets...)
 	c.samples = append(c.samples, s)

@@ -3,6 +3,7 @@ package aggregator
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -40,6 +41,16 @@ func TestArenaKeepsEveryFigure(t *testing.T) {
 		// %+v: NaN as NaN, and nil and empty slices alike.
 		if g, w := fmt.Sprintf("%+v", *got), fmt.Sprintf("%+v", want[i]); g != w {
 			t.Fatalf("sample %d:\n got %s\nwant %s", i, g, w)
+		}
+	}
+}
+
+// TestNumWritesLikeFormatFloat: whole numbers, written the quick way,
+// read as FormatFloat writes them.
+func TestNumWritesLikeFormatFloat(t *testing.T) {
+	for _, v := range []float64{0, 1, -1, 45, 99, 100, -100, 1e15, -1e15, 1<<53 - 1, 1 << 53, 1e20, 123456789012, 0.5, math.Copysign(0, -1)} {
+		if g, w := num(v), strconv.FormatFloat(v, 'f', -1, 64); g != w {
+			t.Errorf("num(%v) = %q, want %q", v, g, w)
 		}
 	}
 }

@@ -23,6 +23,10 @@ func num(v float64) string {
 		return "-INF"
 	case math.IsNaN(v):
 		return "NaN"
+	case v == math.Trunc(v) && math.Abs(v) < 1<<53 && (v != 0 || !math.Signbit(v)):
+		// Whole numbers (counts, most figures of histograms) the
+		// quick way: the same text, and none made for those below 100.
+		return strconv.FormatInt(int64(v), 10)
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }

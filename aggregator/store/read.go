@@ -172,6 +172,13 @@ type walk struct {
 	slabs    slabs             // the measurements' costs and buckets
 	part     detailPart        // what of the detail to decode
 	strs     interner          // states and monitor states ("up", "down")
+	// lastEnds is what ends set last: a link's measurements come
+	// together, and mostly from one broker.
+	lastEnds struct {
+		ok        bool
+		link, bid int64
+		m         Measurement
+	}
 }
 
 // run walks the measurements of links ids, in order, in one read-only
@@ -516,6 +523,11 @@ func (w *walk) setFigure(m *Measurement, col string, s []byte, f float64) {
 // ends sets what a measurement holds by reference: the link's id, ends
 // and transport, and the broker.
 func (w *walk) ends(ctx context.Context, m *Measurement, link, bid int64) error {
+	if c := &w.lastEnds; c.ok && c.link == link && c.bid == bid {
+		m.Broker = c.m.Broker
+		m.Link.ID, m.Link.A, m.Link.B, m.Link.Transport = c.m.Link.ID, c.m.Link.A, c.m.Link.B, c.m.Link.Transport
+		return nil
+	}
 	ends, ok := w.names.links[link]
 	addr, okb := w.names.brokers[bid]
 	if !ok || !okb {
@@ -533,6 +545,9 @@ func (w *walk) ends(ctx context.Context, m *Measurement, link, bid int64) error 
 	} else {
 		m.Link.B = w.names.brokers[ends.a]
 	}
+	w.lastEnds.ok, w.lastEnds.link, w.lastEnds.bid = true, link, bid
+	w.lastEnds.m.Broker, w.lastEnds.m.Link.ID, w.lastEnds.m.Link.A, w.lastEnds.m.Link.B, w.lastEnds.m.Link.Transport =
+		m.Broker, m.Link.ID, m.Link.A, m.Link.B, m.Link.Transport
 	return nil
 }
 

@@ -290,9 +290,12 @@ scripts/mariadb.sh start prints a server's DSN; add a database name.`, stderr)
 		return nil
 	})
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	if err := parseFlags(fs, args); err != nil {
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
 		return err
 	}
+	cfg.Logger = log
 	stop, err := startCPUProfile(*cpuProfile)
 	if err != nil {
 		return err
