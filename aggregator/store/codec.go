@@ -184,6 +184,11 @@ func (r *detailReader) fail(what string) {
 }
 
 func (r *detailReader) uvarint(what string) uint64 {
+	if len(r.b) > 0 && r.b[0] < 0x80 { // most are one byte
+		v := r.b[0]
+		r.b = r.b[1:]
+		return uint64(v)
+	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.fail(what)
