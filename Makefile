@@ -60,6 +60,7 @@ fuzz:
 	$(GO) test -run=XXX -fuzz=FuzzDecodeState -fuzztime=$(FUZZTIME) ./schema/
 	$(GO) test -run=XXX -fuzz=FuzzQuery -fuzztime=$(FUZZTIME) ./aggregator/
 	$(GO) test -run=XXX -fuzz=FuzzDecodeDetail -fuzztime=$(FUZZTIME) ./aggregator/store/
+	$(GO) test -run=XXX -fuzz=FuzzDecodeBlock -fuzztime=$(FUZZTIME) ./aggregator/store/
 
 bench:
 	$(GO) run ./cmd/wayline bench overlay --duration 5s

@@ -55,25 +55,34 @@ func TestQueryReadsDetail(t *testing.T) {
 // TestHistoryWithoutDetail: a query answers the same on the history with
 // only what queryReads says it reads as on the whole history; one whose
 // answer holds elements is answered on the whole history.
-func TestHistoryWithoutDetail(t *testing.T) {
+// historyAggregator is an aggregator on a store of rounds reports, every
+// interval from start, of brokers brokers with links links each.
+func historyAggregator(t *testing.T, brokers, links, rounds int, every time.Duration) (*Aggregator, time.Time) {
+	t.Helper()
 	ctx := context.Background()
 	agg, err := New(ctx, Config{Domain: "na", BrokerURL: "nats://127.0.0.1:1", DB: "sqlite:" + filepath.Join(t.TempDir(), "h.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer agg.Close()
+	t.Cleanup(agg.Close)
 	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	reps := schema.Synthetic(4, 6, start)
+	reps := schema.Synthetic(brokers, links, start)
 	var batch []store.Received
-	for round := range 12 {
+	for round := range rounds {
 		for _, r := range reps {
-			r.Seq, r.Time = uint64(round+1), start.Add(time.Duration(round)*5*time.Second)
+			r.Seq, r.Time = uint64(round+1), start.Add(time.Duration(round)*every)
 			batch = append(batch, store.Received{Report: r, Received: r.Time})
 		}
 	}
 	if err := agg.store.Save(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
+	return agg, start
+}
+
+func TestHistoryWithoutDetail(t *testing.T) {
+	ctx := context.Background()
+	agg, start := historyAggregator(t, 4, 6, 12, 5*time.Second)
 	from, to := start.Add(10*time.Second), start.Add(40*time.Second)
 	full, err := agg.historyView(ctx, from, to, allReads)
 	if err != nil {
@@ -150,23 +159,7 @@ func TestQueryReadsFigures(t *testing.T) {
 // share answer as they did before the compactor packed any of it.
 func TestHistoryPackedAnswersAlike(t *testing.T) {
 	ctx := context.Background()
-	agg, err := New(ctx, Config{Domain: "na", BrokerURL: "nats://127.0.0.1:1", DB: "sqlite:" + filepath.Join(t.TempDir(), "h.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer agg.Close()
-	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	reps := schema.Synthetic(3, 4, start)
-	var batch []store.Received
-	for round := range 24 { // every 30 s: windows of 5 minutes from start
-		for _, r := range reps {
-			r.Seq, r.Time = uint64(round+1), start.Add(time.Duration(round)*30*time.Second)
-			batch = append(batch, store.Received{Report: r, Received: r.Time})
-		}
-	}
-	if err := agg.store.Save(ctx, batch); err != nil {
-		t.Fatal(err)
-	}
+	agg, start := historyAggregator(t, 3, 4, 24, 30*time.Second) // windows of 5 minutes from start
 	from, to := start.Add(2*time.Minute), start.Add(11*time.Minute)
 	queries := slices.Concat(axisQueries, []string{"//sample", "count(//sample)", "//link[sample/@loss > 0.01]/@id",
 		"sum(//sample/histogram/@missing)", "//link[sample/cost[@profile='default']/@value > 50]/@id", "//link/@time"})

@@ -30,13 +30,7 @@ var blockCols = []string{"link_id", "broker_id", "t0", "t1", "n", "figs", "summ"
 // and the walk of measurements sees each measurement once throughout.
 func (s *sqlStore) Compact(ctx context.Context, before time.Time) (int64, error) {
 	cut := window(dbTime(before))
-	var ids []any
-	err := s.each(ctx, "SELECT id FROM links ORDER BY id", nil, func(rows *sql.Rows) error {
-		var id int64
-		err := rows.Scan(&id)
-		ids = append(ids, id)
-		return err
-	})
+	ids, err := s.allLinkIDs(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: compact: links: %w", err)
 	}

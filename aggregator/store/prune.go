@@ -24,13 +24,7 @@ const pruneLinks = 500
 // also when it fails or ctx ends part way, when what went stays gone.
 func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 	cut := dbTime(before)
-	var links []any
-	err := s.each(ctx, "SELECT id FROM links ORDER BY id", nil, func(rows *sql.Rows) error {
-		var id int64
-		err := rows.Scan(&id)
-		links = append(links, id)
-		return err
-	})
+	links, err := s.allLinkIDs(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: prune: links: %w", err)
 	}
@@ -60,6 +54,18 @@ func (s *sqlStore) Prune(ctx context.Context, before time.Time) (int64, error) {
 		return n, fmt.Errorf("store: prune: reports: %w", err)
 	}
 	return n, nil
+}
+
+// allLinkIDs are the row ids of every link, in order, as arguments.
+func (s *sqlStore) allLinkIDs(ctx context.Context) ([]any, error) {
+	var ids []any
+	err := s.each(ctx, "SELECT id FROM links ORDER BY id", nil, func(rows *sql.Rows) error {
+		var id int64
+		err := rows.Scan(&id)
+		ids = append(ids, id)
+		return err
+	})
+	return ids, err
 }
 
 // deleteAll runs a chunked DELETE until it deletes less than a chunk.
