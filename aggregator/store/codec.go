@@ -153,13 +153,7 @@ func appendDetail(b []byte, l *schema.Link) []byte {
 		b = append(b, c.Profile...)
 		b = appendNumber(b, c.Value)
 	}
-	b = appendNumber(b, l.Histogram.Missing)
-	b = binary.AppendUvarint(b, uint64(len(l.Histogram.Buckets)))
-	for _, k := range l.Histogram.Buckets {
-		b = appendNumber(b, k.LE)
-		b = appendNumber(b, k.Count)
-	}
-	return b
+	return appendHistogram(b, &l.Histogram)
 }
 
 func appendNumber(b []byte, f float64) []byte {

@@ -19,7 +19,7 @@ const (
 )
 
 // blockCols are the columns of measurement_blocks.
-var blockCols = []string{"link_id", "broker_id", "t0", "t1", "n", "figs", "summ", "hist"}
+var blockCols = []string{"link_id", "broker_id", "t0", "t1", "n", "figs", "detail"}
 
 // Compact packs the measurements of windows that end at or before before
 // into blocks (see blocks.go) and deletes their rows, a transaction for
@@ -154,7 +154,7 @@ func (s *sqlStore) compactOnce(ctx context.Context, links []any, a, b int64) (n 
 	// their measurements join the rows', and they are written again.
 	var old [][3]any
 	err = func() error {
-		rows, err := tx.QueryContext(ctx, "SELECT link_id, broker_id, t0, figs, summ, hist FROM measurement_blocks WHERE "+
+		rows, err := tx.QueryContext(ctx, "SELECT link_id, broker_id, t0, figs, detail FROM measurement_blocks WHERE "+
 			in+" AND t0 >= ? AND t0 < ?"+s.d.forUpdate, args...)
 		if err != nil {
 			return err
@@ -162,15 +162,15 @@ func (s *sqlStore) compactOnce(ctx context.Context, links []any, a, b int64) (n 
 		defer rows.Close()
 		for rows.Next() {
 			var link, broker, t0 int64
-			var figs, summ, hist []byte
-			if err := rows.Scan(&link, &broker, &t0, &figs, &summ, &hist); err != nil {
+			var figs, detail []byte
+			if err := rows.Scan(&link, &broker, &t0, &figs, &detail); err != nil {
 				return err
 			}
 			k := blockKey{link, broker, window(t0)}
 			if got[k] == nil {
 				continue
 			}
-			ps, err := decodeBlock(t0, figs, summ, hist)
+			ps, err := decodeBlock(t0, figs, detail)
 			if err != nil {
 				return fmt.Errorf("link %d at %d: %w", link, t0, err)
 			}
@@ -245,10 +245,13 @@ func (s *sqlStore) insertBlocks(ctx context.Context, tx *sql.Tx, keys []blockKey
 				size += ps[end].size()
 				end++
 			}
-			figs, summ, hist := encodeBlock(ps[:end])
-			args = append(args, k.link, k.broker, ps[0].t, ps[end-1].t, end, figs, summ, hist)
+			figs, detail, err := encodeBlock(ps[:end])
+			if err != nil {
+				return fmt.Errorf("link %d: %w", k.link, err)
+			}
+			args = append(args, k.link, k.broker, ps[0].t, ps[end-1].t, end, figs, detail)
 			rows++
-			bytes += len(figs) + len(summ) + len(hist)
+			bytes += len(figs) + len(detail)
 			ps = ps[end:]
 			if bytes >= maxBytes || (rows+1)*len(blockCols) > s.d.maxVars {
 				if err := flush(); err != nil {

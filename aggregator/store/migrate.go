@@ -62,6 +62,7 @@ var tableColumns = [][2]string{
 	{"measurements", "link_id, broker_id, t, state, monitor, rtt, lat_mean, jitter, loss, detail"},
 	{"reports", "id, broker_id, seq, t, received_at, links, gap, bytes"},
 	{"actions", "id, t, rule, broker, link, action, undoes, ok, error, request"},
+	{"measurement_blocks", "link_id, broker_id, t0, t1, n, figs, detail"},
 }
 
 // checkTables fails, saying what to do, when the database's tables lack a

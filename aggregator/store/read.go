@@ -208,7 +208,7 @@ func (w *walk) run(ctx context.Context, ids []int64) (err error) {
 // storedBlock is a row of measurement_blocks, with the parts read.
 type storedBlock struct {
 	broker, t0       int64
-	figs, summ, hist []byte
+	figs, detail     []byte
 }
 
 // chunk walks the measurements of links ids: it reads their blocks, then
@@ -253,10 +253,7 @@ func (w *walk) chunk(ctx context.Context, ids []int64) error {
 func (w *walk) blocks(ctx context.Context, in string, args []any) (map[int64][]storedBlock, error) {
 	sel := "link_id, broker_id, t0, figs"
 	if !w.noDetail {
-		sel += ", summ"
-		if w.part == detailAll {
-			sel += ", hist"
-		}
+		sel += ", detail"
 	}
 	from := w.lo - blockSpan + 1
 	if w.lo < math.MinInt64+blockSpan {
@@ -274,10 +271,7 @@ func (w *walk) blocks(ctx context.Context, in string, args []any) (map[int64][]s
 		var b storedBlock
 		dest := []any{&link, &b.broker, &b.t0, &b.figs}
 		if !w.noDetail {
-			dest = append(dest, &b.summ)
-			if w.part == detailAll {
-				dest = append(dest, &b.hist)
-			}
+			dest = append(dest, &b.detail)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
@@ -318,7 +312,7 @@ func (w *walk) merge(ctx context.Context, link int64, blocks []storedBlock, raw 
 			for _, b := range blocks[i:j] {
 				open = append(open, blockCursor{w: w, link: link, broker: b.broker})
 				c := &open[len(open)-1]
-				if err := c.r.open(b.t0, b.figs, b.summ, b.hist); err != nil {
+				if err := c.r.open(b.t0, b.figs, b.detail); err != nil {
 					return fmt.Errorf("link %s at %d: %w", w.names.links[link].uuid, b.t0, err)
 				}
 				if err := c.advance(); err != nil {
@@ -484,7 +478,7 @@ func (c *blockCursor) advance() error {
 		}
 		err := decodeDetail(c.p.head, &c.m.Link, &w.slabs, part)
 		if err == nil && w.part == detailAll {
-			err = decodeHistogram(c.p.hist, &c.m.Link.Histogram, &w.slabs)
+			err = c.r.histogram(c.p.hist, &c.m.Link.Histogram, &w.slabs)
 		}
 		if err != nil {
 			return fmt.Errorf("link %s at %d: %w", w.names.links[c.link].uuid, c.p.t, err)

@@ -5,18 +5,17 @@
 -- three quarters of a million: most of such a query's time went in
 -- reading and converting rows one at a time.
 --
--- t0 is the window's start (a multiple of its length), t1 the time of its
--- last measurement; n counts them. A block's measurements are in three
--- parts, so that a query reads only what it needs:
---   figs: each measurement's time and the figures of the measurements
---         table's columns (state, monitor, rtt, lat_mean, jitter, loss);
---   summ: each one's detail up to its delay histogram (the latency
---         summary, the sample counters and the costs);
---   hist: each one's delay histogram.
+-- t0 is the time of the block's first measurement and t1 of its last; n
+-- counts them. A block's measurements are in two parts, so that a query of
+-- the figures alone reads a fifth of the bytes:
+--   figs:   each measurement's time and the figures of the measurements
+--           table's columns (state, monitor, rtt, lat_mean, jitter, loss);
+--   detail: each one's detail, its histogram's bucket bounds listed once
+--           for the block.
 -- aggregator/store/blocks.go describes the encoding. A measurement is in
 -- a block or a row of measurements; one that arrives after its window was
 -- packed waits in measurements until the next compaction packs it into
--- its block again.
+-- its window's blocks again.
 CREATE TABLE IF NOT EXISTS measurement_blocks (
   link_id   INT NOT NULL,
   broker_id INT NOT NULL,
@@ -24,7 +23,6 @@ CREATE TABLE IF NOT EXISTS measurement_blocks (
   t1        BIGINT NOT NULL,
   n         INT NOT NULL,
   figs      MEDIUMBLOB NOT NULL,
-  summ      MEDIUMBLOB NOT NULL,
-  hist      MEDIUMBLOB NOT NULL,
+  detail    MEDIUMBLOB NOT NULL,
   PRIMARY KEY (link_id, t0, broker_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

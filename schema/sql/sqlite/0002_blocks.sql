@@ -7,7 +7,6 @@ CREATE TABLE IF NOT EXISTS measurement_blocks (
   t1        INTEGER NOT NULL,
   n         INTEGER NOT NULL,
   figs      BLOB NOT NULL,
-  summ      BLOB NOT NULL,
-  hist      BLOB NOT NULL,
+  detail    BLOB NOT NULL,
   PRIMARY KEY (link_id, t0, broker_id)
 ) WITHOUT ROWID;
