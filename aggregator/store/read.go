@@ -207,8 +207,8 @@ func (w *walk) run(ctx context.Context, ids []int64) (err error) {
 
 // storedBlock is a row of measurement_blocks, with the parts read.
 type storedBlock struct {
-	broker, t0       int64
-	figs, detail     []byte
+	broker, t0   int64
+	figs, detail []byte
 }
 
 // chunk walks the measurements of links ids: it reads their blocks, then
