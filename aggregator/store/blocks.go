@@ -46,10 +46,7 @@ import (
 // multiple of blockSpan, so a block holding measurements of [lo, hi) has
 // lo-blockSpan < t0 < hi. A window's measurements of one link and broker
 // are one block unless they are more than blockMaxCount or blockMaxBytes,
-// when they are several: a block's row then stays within the half of a
-// 16 KiB page that InnoDB keeps in the row itself. Longer values go to
-// pages of their own, a page at least each, and reading them from disk
-// took several times as long as reading rows.
+// when they are several.
 
 // blockSpan is the window of time a block packs.
 const blockSpan = int64(5 * time.Minute)
@@ -57,7 +54,7 @@ const blockSpan = int64(5 * time.Minute)
 const (
 	blockVersion  = 1
 	blockMaxCount = 1024
-	blockMaxBytes = 7000 // figs and detail
+	blockMaxBytes = 1 << 20
 )
 
 // window is the start of the window that holds time t.
@@ -78,12 +75,17 @@ type packed struct {
 	head, hist     []byte
 }
 
+// size is about how many bytes p takes in a block.
+func (p *packed) size() int {
+	return 48 + len(p.state) + len(p.monitor) + len(p.head) + len(p.hist)
+}
+
 // encodeBlock packs ps, which are in time order, all in one window. It
 // fails when a histogram cannot be read.
 func encodeBlock(ps []packed) (figs, detail []byte, err error) {
 	n := 0
 	for i := range ps {
-		n += 4 + len(ps[i].head) + len(ps[i].hist)
+		n += ps[i].size()
 	}
 	figs = make([]byte, 0, 16+len(ps)*40)
 	figs = append(figs, blockVersion)

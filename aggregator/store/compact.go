@@ -238,23 +238,16 @@ func (s *sqlStore) insertBlocks(ctx context.Context, tx *sql.Tx, keys []blockKey
 	for _, k := range keys {
 		ps := got[k]
 		for len(ps) > 0 {
-			// A block of at most blockMaxCount measurements and
-			// blockMaxBytes, unless one measurement is more: a
-			// window's measurements in as few blocks of about
-			// the same size as that takes.
-			end := min(len(ps), blockMaxCount)
-			var figs, detail []byte
-			for {
-				var err error
-				if figs, detail, err = encodeBlock(ps[:end]); err != nil {
-					return fmt.Errorf("link %d: %w", k.link, err)
-				}
-				size := len(figs) + len(detail)
-				if size <= blockMaxBytes || end == 1 {
-					break
-				}
-				blocks := (size*10/9 + blockMaxBytes - 1) / blockMaxBytes
-				end = min(end-1, max(1, (end+blocks-1)/blocks))
+			// A block of at most blockMaxCount measurements and about
+			// blockMaxBytes.
+			end, size := 0, 0
+			for end < len(ps) && end < blockMaxCount && (end == 0 || size+ps[end].size() <= blockMaxBytes) {
+				size += ps[end].size()
+				end++
+			}
+			figs, detail, err := encodeBlock(ps[:end])
+			if err != nil {
+				return fmt.Errorf("link %d: %w", k.link, err)
 			}
 			args = append(args, k.link, k.broker, ps[0].t, ps[end-1].t, end, figs, detail)
 			rows++
