@@ -69,11 +69,9 @@ func splitOf(q string) split {
 		c := s[i]
 		switch {
 		case c == '\'' || c == '"':
-			end := strings.IndexByte(s[i+1:], c)
-			if end < 0 {
+			if i = quoteEnd(s, i); i < 0 {
 				return splitNone
 			}
-			i += end + 1
 		case c == '[':
 			end, compare := predicateEnd(s, i)
 			if end < 0 || !boolPredicate(s[i+1:end], compare) {
@@ -149,11 +147,9 @@ func boolPredicate(pred string, compare bool) bool {
 	for i := 0; i < len(pred); i++ {
 		switch c := pred[i]; {
 		case c == '\'' || c == '"':
-			end := strings.IndexByte(pred[i+1:], c)
-			if end < 0 {
+			if i = quoteEnd(pred, i); i < 0 {
 				return false
 			}
-			i += end + 1
 		case c == '[':
 			depth++
 		case c == ']':
@@ -172,11 +168,9 @@ func closing(s string, open int) int {
 	for i := open; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\'', '"':
-			end := strings.IndexByte(s[i+1:], c)
-			if end < 0 {
+			if i = quoteEnd(s, i); i < 0 {
 				return -1
 			}
-			i += end + 1
 		case '(':
 			depth++
 		case ')':
@@ -186,6 +180,16 @@ func closing(s string, open int) int {
 		}
 	}
 	return -1
+}
+
+// quoteEnd is the index of the quote that closes the string literal
+// opening at s[open], or -1.
+func quoteEnd(s string, open int) int {
+	end := strings.IndexByte(s[open+1:], s[open])
+	if end < 0 {
+		return -1
+	}
+	return open + 1 + end
 }
 
 func isNameChar(c byte) bool {

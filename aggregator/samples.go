@@ -222,44 +222,35 @@ func (f figs) count(i int) string {
 	return unum([...]uint64{s.Sent, s.Received, s.Lost, 0, s.Reordered, s.Duplicated}[i])
 }
 
-// attr is linkAttrs[i], as text.
+// attr is linkAttrs[i], as text. A sample has its link's id, ends and
+// transport.
 func (f figs) attr(i int) string {
 	l := f.l
-	if f.s == nil || i < 4 { // a sample's link has its id, ends and transport
-		switch i {
-		case 0:
-			return l.ID
-		case 1:
-			return l.A
-		case 2:
-			return l.B
-		case 3:
-			return l.Transport
-		case 4:
-			return l.State
-		case 5:
-			return l.Monitor
-		case 6:
-			return num(l.RTT)
-		case 7:
-			return num(l.Jitter)
-		case 8:
-			return num(l.Loss)
-		}
-		return unum(l.Dropped)
+	switch i {
+	case 0:
+		return l.ID
+	case 1:
+		return l.A
+	case 2:
+		return l.B
+	case 3:
+		return l.Transport
 	}
-	s := f.s
+	state, monitor, rtt, jitter, loss, dropped := l.State, l.Monitor, l.RTT, l.Jitter, l.Loss, l.Dropped
+	if s := f.s; s != nil {
+		state, monitor, rtt, jitter, loss, dropped = f.ar.strs[s.state], f.ar.strs[s.monitor], s.rtt, s.jitter, s.loss, s.dropped
+	}
 	switch i {
 	case 4:
-		return f.ar.strs[s.state]
+		return state
 	case 5:
-		return f.ar.strs[s.monitor]
+		return monitor
 	case 6:
-		return num(s.rtt)
+		return num(rtt)
 	case 7:
-		return num(s.jitter)
+		return num(jitter)
 	case 8:
-		return num(s.loss)
+		return num(loss)
 	}
-	return unum(s.dropped)
+	return unum(dropped)
 }
