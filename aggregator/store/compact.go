@@ -25,25 +25,31 @@ var blockCols = []string{"link_id", "broker_id", "t0", "t1", "n", "figs", "detai
 // into blocks (see blocks.go) and deletes their rows, a transaction for
 // each compactStep of compactLinks links. A measurement stored after its
 // window was packed is packed into the window's blocks by the next
-// Compact. It returns how many measurements it packed, also when it fails
-// or ctx ends part way: what a committed transaction packed stays packed,
-// and the walk of measurements sees each measurement once throughout.
+// Compact. A transaction that fails (a row whose detail cannot be read)
+// leaves its rows as they are, and the others go on; the first such error
+// is returned at the end. It returns how many measurements it packed, also
+// when it fails or ctx ends part way: what a committed transaction packed
+// stays packed, and the walk of measurements sees each measurement once
+// throughout.
 func (s *sqlStore) Compact(ctx context.Context, before time.Time) (int64, error) {
 	cut := window(dbTime(before))
 	ids, err := s.allLinkIDs(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: compact: links: %w", err)
 	}
-	var n int64
+	var (
+		n     int64
+		first error // of a transaction that failed
+	)
 	err = chunks(len(ids), compactLinks, func(lo, hi int) error {
 		links := ids[lo:hi:hi]
 		from := int64(math.MinInt64)
 		for {
-			first, ok, err := s.firstRow(ctx, links, from, cut)
+			t, ok, err := s.firstRow(ctx, links, from, cut)
 			if err != nil || !ok {
 				return err
 			}
-			a := window(first)
+			a := window(t)
 			b := cut
 			if a < cut-compactStep {
 				b = a + compactStep
@@ -51,11 +57,20 @@ func (s *sqlStore) Compact(ctx context.Context, before time.Time) (int64, error)
 			k, err := s.compactRange(ctx, links, a, b)
 			n += k
 			if err != nil {
-				return fmt.Errorf("links %v to %v from %v: %w", links[0], links[len(links)-1], goTime(a), err)
+				err = fmt.Errorf("links %v to %v from %v: %w", links[0], links[len(links)-1], goTime(a), err)
+				if ctx.Err() != nil {
+					return err
+				}
+				if first == nil {
+					first = err
+				}
 			}
 			from = b
 		}
 	})
+	if err == nil {
+		err = first
+	}
 	if err != nil {
 		return n, fmt.Errorf("store: compact: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -212,5 +213,28 @@ func testCompactBigWindow(t *testing.T, dsn string) {
 	cancel()
 	if _, err := s.Compact(cancelled, at(1000)); !errors.Is(err, context.Canceled) {
 		t.Errorf("Compact with a cancelled context: %v", err)
+	}
+}
+
+// testCompactBrokenRow: a row whose detail cannot be read stays a row,
+// with the rows of its transaction, and the rest is packed.
+func testCompactBrokenRow(t *testing.T, dsn string) {
+	s := open(t, dsn)
+	ctx := context.Background()
+	var batch []Received
+	for i := range 4 * compactLinks {
+		batch = append(batch, rep("a", uint64(i+1), at(i), link(fmt.Sprint("l", i), "a", "b", i)))
+	}
+	save(t, s, batch...)
+	if _, err := s.db.Exec("UPDATE measurements SET detail = ? WHERE t = ?", []byte{9, 9}, dbTime(at(3))); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Compact(ctx, at(10000))
+	if err == nil || !strings.Contains(err.Error(), "detail") {
+		t.Errorf("Compact over a broken detail: %v", err)
+	}
+	// The first compactLinks links are one transaction.
+	if n != 3*compactLinks || count(t, s, "measurements") != compactLinks {
+		t.Errorf("packed %d, %d rows left; want %d and %d", n, count(t, s, "measurements"), 3*compactLinks, compactLinks)
 	}
 }

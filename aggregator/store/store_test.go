@@ -35,6 +35,7 @@ var suite = []struct {
 	{"Compact", testCompact},
 	{"CompactWhileWalking", testCompactWhileWalking},
 	{"CompactBigWindow", testCompactBigWindow},
+	{"CompactBrokenRow", testCompactBrokenRow},
 }
 
 func TestStore(t *testing.T) {
