@@ -54,12 +54,6 @@ type Config struct {
 	Public bool
 	// Retention is how long raw measurements are kept. Default 7 days.
 	Retention time.Duration
-	// CompactAfter is how long after a window of five minutes ends its
-	// measurements are packed into blocks, which history queries read
-	// many times faster than one row each (see store.Store.Compact).
-	// Default 1 minute; a report that comes later is packed at the next
-	// pass, every minute.
-	CompactAfter time.Duration
 	// MaxReportBytes bounds one report; bigger ones are refused. Default
 	// 4 MiB.
 	MaxReportBytes int
@@ -98,9 +92,6 @@ func (c *Config) defaults() error {
 	}
 	if c.Retention <= 0 {
 		c.Retention = 7 * 24 * time.Hour
-	}
-	if c.CompactAfter <= 0 {
-		c.CompactAfter = time.Minute
 	}
 	if c.MaxReportBytes <= 0 {
 		c.MaxReportBytes = 4 << 20
@@ -298,13 +289,19 @@ func (a *Aggregator) Healthy() (bool, string) {
 	return true, ""
 }
 
+// compactAfter is how long after a window of five minutes ends its
+// measurements are packed into blocks, which history queries read many
+// times faster than one row each (see store.Store.Compact). A report that
+// comes later is packed at the next pass, a minute later.
+const compactAfter = time.Minute
+
 // compactLoop packs measurements into blocks, every minute.
 func (a *Aggregator) compactLoop() {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
 		start := time.Now()
-		if n, err := a.store.Compact(a.ctx, start.Add(-a.cfg.CompactAfter)); err != nil {
+		if n, err := a.store.Compact(a.ctx, start.Add(-compactAfter)); err != nil {
 			if a.ctx.Err() == nil {
 				a.log.Warn("compaction failed", slog.Any("err", err))
 			}

@@ -80,21 +80,7 @@ var _ web.Admin = pages{}
 // that reports it, or else one whose routing state has it), which tells
 // the other end, and records it as an action of rule "admin".
 func (p pages) SetEmulation(ctx context.Context, link string, e web.Emulation) error {
-	var at string
-	for _, r := range p.a.Latest() {
-		for _, l := range r.Links {
-			if l.ID == link && at == "" {
-				at = r.Broker
-			}
-		}
-	}
-	for _, st := range p.a.States() {
-		for _, l := range st.Links {
-			if l.ID == link && at == "" {
-				at = st.Broker
-			}
-		}
-	}
+	at := p.linkEnd(link)
 	if at == "" {
 		return fmt.Errorf("no broker reports link %q", link)
 	}
@@ -112,6 +98,26 @@ func (p pages) SetEmulation(ctx context.Context, link string, e web.Emulation) e
 	defer cancel()
 	rec := store.Action{Rule: "admin", Broker: at, Link: link, Action: describeEmulation(e)}
 	return p.a.control(ctx, rec, map[string]any{"op": "emulation", "link": link, "emulation": spec})
+}
+
+// linkEnd is a broker at one end of link: one that reports it, or else
+// one whose routing state has it; "" when none does.
+func (p pages) linkEnd(link string) string {
+	for _, r := range p.a.Latest() {
+		for _, l := range r.Links {
+			if l.ID == link {
+				return r.Broker
+			}
+		}
+	}
+	for _, st := range p.a.States() {
+		for _, l := range st.Links {
+			if l.ID == link {
+				return st.Broker
+			}
+		}
+	}
+	return ""
 }
 
 // describeEmulation says what an emulation change does, for the actions'

@@ -2,7 +2,6 @@ package aggregator
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -112,7 +111,18 @@ func TestSplitAnswersAlike(t *testing.T) {
 	if !ok || err != nil || len(res.Nodes) != 5 || !res.Truncated {
 		t.Errorf("//sample limited to 5 in 3 parts: %d nodes, truncated %v, %v %v", len(res.Nodes), res.Truncated, ok, err)
 	}
-	if parts := v.parts(3); len(parts) != 3 || fmt.Sprint(len(parts[0].brokers)+len(parts[1].brokers)+len(parts[2].brokers)) != fmt.Sprint(len(v.brokers)) {
-		t.Errorf("3 parts of %d brokers: %d", len(v.brokers), len(parts))
+	// Parts hold the brokers whole, in order, each once.
+	parts := v.parts(3)
+	var names, want []kv
+	for _, p := range parts {
+		for _, b := range p.brokers {
+			names = append(names, b.attrs[0])
+		}
+	}
+	for _, b := range v.brokers {
+		want = append(want, b.attrs[0])
+	}
+	if len(parts) != 3 || !slices.Equal(names, want) {
+		t.Errorf("3 parts of brokers %v: %d parts of %v", want, len(parts), names)
 	}
 }

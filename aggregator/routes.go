@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -157,12 +158,7 @@ func follow(byAddr map[string]*schema.State, profile, from, to string) schema.Su
 		if !ok {
 			return p
 		}
-		// A next hop outside the broker's cluster is a unit of its map;
-		// the broker it hands the message to is the link's peer.
-		next := r.NextHop
-		if i := slices.IndexFunc(st.Links, func(l schema.StateLink) bool { return l.ID == r.Link }); i >= 0 {
-			next = st.Links[i].Peer
-		}
+		next := st.Via(r)
 		if slices.Contains(p.Brokers, next) {
 			return p
 		}
@@ -173,21 +169,14 @@ func follow(byAddr map[string]*schema.State, profile, from, to string) schema.Su
 	return p
 }
 
-// routeTowards finds a broker's route entry for broker dst: dst itself, or
-// the unit of its map that holds dst (the longest prefix it has a route
-// to).
+// routeTowards finds a broker's route entry for broker dst: the node that
+// stands for dst in the broker's map, as the broker itself looks it up.
 func routeTowards(st *schema.State, profile, dst string) (schema.Route, bool) {
-	for d := dst; d != ""; {
-		for _, r := range st.Routes {
-			if r.Profile == profile && r.Destination == d {
-				return r, true
-			}
+	node := string(router.Rep(router.Address(st.Broker), router.Address(dst)))
+	for _, r := range st.Routes {
+		if r.Profile == profile && r.Destination == node {
+			return r, true
 		}
-		i := strings.LastIndexByte(d, '.')
-		if i < 0 {
-			break
-		}
-		d = d[:i]
 	}
 	return schema.Route{}, false
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/antchfx/xpath"
 	"github.com/nats-io/nats.go"
 	"go.yaml.in/yaml/v3"
 
@@ -228,8 +229,10 @@ func ParseAction(s string) (Action, error) {
 	return a, nil
 }
 
-// evaluate runs every rule on a report and acts on what changed.
-func (a *Aggregator) evaluate(rep schema.Report) {
+// evaluate runs every rule on a report and acts on what changed. exprs
+// holds the rules compiled by the calling worker: an xpath.Expr keeps
+// state as it runs, and each broker's rules run in a worker of their own.
+func (a *Aggregator) evaluate(rep schema.Report, exprs map[*Rule]*xpath.Expr) {
 	a.mu.Lock()
 	rules := a.rules
 	a.mu.Unlock()
@@ -239,12 +242,14 @@ func (a *Aggregator) evaluate(rep schema.Report) {
 	v := latestView([]schema.Report{rep}, rep.Time)
 	for _, r := range rules {
 		matched := map[string]bool{}
-		// Compiled for each evaluation: an xpath.Expr keeps state as it
-		// runs, and the brokers' rules run at once.
-		expr, err := Compile(r.When)
-		if err != nil {
-			a.log.Warn("rule failed", slog.String("rule", r.Name), slog.Any("err", err))
-			continue
+		expr := exprs[r]
+		if expr == nil {
+			var err error
+			if expr, err = Compile(r.When); err != nil { // compile checked it when the rule came
+				a.log.Warn("rule failed", slog.String("rule", r.Name), slog.Any("err", err))
+				continue
+			}
+			exprs[r] = expr
 		}
 		res, err := Evaluate(a.ctx, v, expr, 1<<20)
 		if err != nil {
@@ -402,12 +407,21 @@ func (a *Aggregator) rulesLoop() {
 // brokerRules evaluates the rules on one broker's reports, the latest
 // each time it is free.
 func (a *Aggregator) brokerRules(ch <-chan schema.Report) {
+	exprs := map[*Rule]*xpath.Expr{}
 	for {
 		select {
 		case <-a.ctx.Done():
 			return
 		case rep := <-ch:
-			a.evaluate(rep)
+			a.evaluate(rep, exprs)
+			// Forget the rules removed since.
+			a.mu.Lock()
+			for r := range exprs {
+				if !slices.Contains(a.rules, r) {
+					delete(exprs, r)
+				}
+			}
+			a.mu.Unlock()
 		}
 	}
 }

@@ -71,6 +71,18 @@ const (
 	maxSubjectLen    = 1024
 )
 
+// Via is the broker that route r hands messages to: its next hop, or,
+// when the next hop is a unit of the broker's map (outside its cluster),
+// the peer at the other end of the route's link.
+func (s *State) Via(r Route) string {
+	for _, l := range s.Links {
+		if l.ID == r.Link && l.Peer != "" {
+			return l.Peer
+		}
+	}
+	return r.NextHop
+}
+
 // DecodeState parses and checks a state message: at most MaxStateBytes of
 // JSON with no unknown field, valid addresses and link ids, finite costs,
 // at most MaxStateSubjects subjects. Errors wrap ErrTooLarge, ErrMalformed

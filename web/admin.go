@@ -27,25 +27,32 @@ type Emulation struct {
 	Down                *bool // nil: as it is
 }
 
-// adminLink is a link as the admin page lists it.
-type adminLink struct {
+// oneLink is a link once, whichever ends report it: down when either end
+// says so, with the ends of the first report.
+type oneLink struct {
 	ID, A, B string
 	Up       bool
 }
 
-func (s *Site) adminPage(w http.ResponseWriter, r *http.Request) {
-	reps, _ := s.latest()
+// eachLinkOnce is the links of rows, each once, in the order they come.
+func eachLinkOnce(rows []linkRow) []oneLink {
 	seen := map[string]int{}
-	var links []adminLink
-	for _, l := range rows(reps) {
+	var links []oneLink
+	for _, l := range rows {
 		if i, ok := seen[l.ID]; ok {
 			links[i].Up = links[i].Up && l.Up
 			continue
 		}
 		seen[l.ID] = len(links)
-		links = append(links, adminLink{ID: l.ID, A: l.Broker, B: l.B, Up: l.Up})
+		links = append(links, oneLink{ID: l.ID, A: l.Broker, B: l.B, Up: l.Up})
 	}
-	slices.SortFunc(links, func(x, y adminLink) int { return strings.Compare(x.A+" "+x.B, y.A+" "+y.B) })
+	return links
+}
+
+func (s *Site) adminPage(w http.ResponseWriter, r *http.Request) {
+	reps, _ := s.latest()
+	links := eachLinkOnce(rows(reps))
+	slices.SortFunc(links, func(x, y oneLink) int { return strings.Compare(x.A+" "+x.B, y.A+" "+y.B) })
 	s.render(w, "admin.html", map[string]any{"Links": links, "Rules": s.src.Rules(), "Done": r.URL.Query().Get("done")})
 }
 

@@ -209,18 +209,10 @@ func (s *Site) latest() ([]schema.Report, []schema.State) {
 func (s *Site) overview(w http.ResponseWriter, r *http.Request) {
 	reps, _ := s.latest()
 	links := rows(reps)
-	// A link counts once, down when either end says so.
-	upByID := map[string]bool{}
-	for _, l := range links {
-		if was, ok := upByID[l.ID]; ok {
-			upByID[l.ID] = was && l.Up
-		} else {
-			upByID[l.ID] = l.Up
-		}
-	}
+	once := eachLinkOnce(links)
 	up := 0
-	for _, u := range upByID {
-		if u {
+	for _, l := range once {
+		if l.Up {
 			up++
 		}
 	}
@@ -241,7 +233,7 @@ func (s *Site) overview(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("web: actions", slog.Any("err", err))
 	}
 	s.render(w, "overview.html", map[string]any{
-		"Reports": reps, "Links": len(upByID), "Up": up, "Down": len(upByID) - up, "Worst": worst, "Actions": acts,
+		"Reports": reps, "Links": len(once), "Up": up, "Down": len(once) - up, "Worst": worst, "Actions": acts,
 		"Routes": s.src.RouteChanges(20),
 	})
 }
@@ -341,20 +333,12 @@ type routeRow struct {
 // routesByProfile groups a state's route table by profile, in the broker's
 // order.
 func routesByProfile(st schema.State) []profileRoutes {
-	peers := make(map[string]string, len(st.Links))
-	for _, l := range st.Links {
-		peers[l.ID] = l.Peer
-	}
 	var out []profileRoutes
 	for _, r := range st.Routes {
 		if len(out) == 0 || out[len(out)-1].Profile != r.Profile {
 			out = append(out, profileRoutes{Profile: r.Profile})
 		}
-		via := peers[r.Link]
-		if via == "" {
-			via = r.NextHop
-		}
-		out[len(out)-1].Routes = append(out[len(out)-1].Routes, routeRow{Route: r, Via: via})
+		out[len(out)-1].Routes = append(out[len(out)-1].Routes, routeRow{Route: r, Via: st.Via(r)})
 	}
 	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"math"
 	"slices"
 	"time"
@@ -93,17 +92,12 @@ func (s *sqlStore) compactRange(ctx context.Context, links []any, a, b int64) (i
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 	}
-	for attempt := 1; ; attempt++ {
-		n, err := s.compactOnce(ctx, links, a, b)
-		if err == nil || attempt == saveAttempts || !s.d.retryable(err) || ctx.Err() != nil {
-			return n, err
-		}
-		s.log.Warn("store: compact: retrying", slog.Int("attempt", attempt), slog.Any("err", err))
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
-		}
-	}
+	var n int64
+	err := s.retry(ctx, "compact", func() (err error) {
+		n, err = s.compactOnce(ctx, links, a, b)
+		return err
+	})
+	return n, err
 }
 
 // blockKey names the blocks of a link, broker and window.

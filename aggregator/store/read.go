@@ -114,6 +114,9 @@ func (s *sqlStore) MeasurementsInParts(ctx context.Context, q MeasurementQuery, 
 	parts = max(1, min(parts, len(ids)))
 	walkPart := func(ctx context.Context, i int, ids []int64) (fnErr bool, err error) {
 		w := &walk{s: s, names: nm, fn: part(i), noDetail: q.NoDetail, cols: cols, part: detailAll}
+		for _, c := range cols {
+			w.fig = append(w.fig, slices.Index(figureCols, c))
+		}
 		w.lo, w.hi = span(q.From, q.To)
 		switch {
 		case q.SummaryOnly:
@@ -168,16 +171,17 @@ type walk struct {
 	tried    map[[2]int64]bool // see reload
 	noDetail bool              // no detail is read
 	cols     []string          // the figure columns read
+	fig      []int             // each one's index in figureCols
 	lo, hi   int64             // the times walked, [lo, hi)
 	slabs    slabs             // the measurements' costs and buckets
 	part     detailPart        // what of the detail to decode
 	strs     interner          // states and monitor states ("up", "down")
-	// lastEnds is what ends set last: a link's measurements come
-	// together, and mostly from one broker.
-	lastEnds struct {
-		ok        bool
-		link, bid int64
-		m         Measurement
+	// last is what ends set last: a link's measurements come together,
+	// and mostly from one broker.
+	last struct {
+		ok                          bool
+		link, bid                   int64
+		broker, id, a, b, transport string
 	}
 }
 
@@ -382,8 +386,8 @@ func newRowCursor(w *walk, rows *sql.Rows) *rowCursor {
 	// destination by reflection, which is much of a row's cost), strings
 	// as the driver's bytes.
 	c.dest = []any{&c.key[0], &c.key[1], &c.key[2]}
-	for i, col := range w.cols {
-		if col == "state" || col == "monitor" {
+	for i, k := range w.fig {
+		if k < 2 { // the states
 			c.dest = append(c.dest, &c.strs[i])
 		} else {
 			c.dest = append(c.dest, &c.vals[i])
@@ -414,15 +418,15 @@ func (c *rowCursor) advance() error {
 	}
 	c.link, c.bid, c.t = ints[0], ints[1], ints[2]
 	c.m = Measurement{Time: goTime(c.t)}
-	for i, col := range c.w.cols {
+	for i, k := range c.w.fig {
 		var f float64
-		if c.vals[i] != nil || c.strs[i] == nil {
+		if k >= 2 {
 			var err error
 			if f, err = anyFloat(c.vals[i]); err != nil {
-				return fmt.Errorf("%s: %w", col, err)
+				return fmt.Errorf("%s: %w", figureCols[k], err)
 			}
 		}
-		c.w.setFigure(&c.m, col, c.strs[i], f)
+		c.w.setFigure(&c.m, k, c.strs[i], f)
 	}
 	if c.w.noDetail {
 		return nil
@@ -453,20 +457,14 @@ func (c *blockCursor) advance() error {
 			continue
 		}
 		c.m = Measurement{Time: goTime(c.p.t)}
-		for _, col := range w.cols {
-			switch col {
-			case "state":
-				w.setFigure(&c.m, col, c.p.state, 0)
-			case "monitor":
-				w.setFigure(&c.m, col, c.p.monitor, 0)
-			case "rtt":
-				w.setFigure(&c.m, col, nil, goFloat(c.p.figs[0]))
-			case "lat_mean":
-				w.setFigure(&c.m, col, nil, goFloat(c.p.figs[1]))
-			case "jitter":
-				w.setFigure(&c.m, col, nil, goFloat(c.p.figs[2]))
-			case "loss":
-				w.setFigure(&c.m, col, nil, goFloat(c.p.figs[3]))
+		for _, k := range w.fig {
+			switch k {
+			case 0:
+				w.setFigure(&c.m, k, c.p.state, 0)
+			case 1:
+				w.setFigure(&c.m, k, c.p.monitor, 0)
+			default:
+				w.setFigure(&c.m, k, nil, goFloat(c.p.figs[k-2]))
 			}
 		}
 		if w.noDetail {
@@ -495,21 +493,21 @@ func (c *blockCursor) advance() error {
 	return nil
 }
 
-// setFigure sets a figure column's value in m: s for the states, f for
-// the numbers.
-func (w *walk) setFigure(m *Measurement, col string, s []byte, f float64) {
-	switch col {
-	case "state":
+// setFigure sets the value of figure column figureCols[k] in m: s for
+// the states, f for the numbers.
+func (w *walk) setFigure(m *Measurement, k int, s []byte, f float64) {
+	switch k {
+	case 0:
 		m.Link.State = w.strs.get(s)
-	case "monitor":
+	case 1:
 		m.Link.Monitor = w.strs.get(s)
-	case "rtt":
+	case 2:
 		m.Link.RTT = f
-	case "lat_mean":
+	case 3:
 		m.Link.Latency.Mean = f
-	case "jitter":
+	case 4:
 		m.Link.Jitter = f
-	case "loss":
+	case 5:
 		m.Link.Loss = f
 	}
 }
@@ -517,11 +515,19 @@ func (w *walk) setFigure(m *Measurement, col string, s []byte, f float64) {
 // ends sets what a measurement holds by reference: the link's id, ends
 // and transport, and the broker.
 func (w *walk) ends(ctx context.Context, m *Measurement, link, bid int64) error {
-	if c := &w.lastEnds; c.ok && c.link == link && c.bid == bid {
-		m.Broker = c.m.Broker
-		m.Link.ID, m.Link.A, m.Link.B, m.Link.Transport = c.m.Link.ID, c.m.Link.A, c.m.Link.B, c.m.Link.Transport
-		return nil
+	c := &w.last
+	if !c.ok || c.link != link || c.bid != bid {
+		if err := w.lookUpEnds(ctx, link, bid); err != nil {
+			return err
+		}
 	}
+	m.Broker = c.broker
+	m.Link.ID, m.Link.A, m.Link.B, m.Link.Transport = c.id, c.a, c.b, c.transport
+	return nil
+}
+
+// lookUpEnds sets w.last to the names of link reported by broker bid.
+func (w *walk) lookUpEnds(ctx context.Context, link, bid int64) error {
 	ends, ok := w.names.links[link]
 	addr, okb := w.names.brokers[bid]
 	if !ok || !okb {
@@ -530,18 +536,16 @@ func (w *walk) ends(ctx context.Context, m *Measurement, link, bid int64) error 
 		}
 		ends, addr = w.names.links[link], w.names.brokers[bid]
 	}
-	m.Broker = addr
-	m.Link.ID, m.Link.A, m.Link.Transport = ends.uuid, addr, ends.transport
+	c := &w.last
+	c.ok, c.link, c.bid = true, link, bid
+	c.broker, c.id, c.a, c.transport = addr, ends.uuid, addr, ends.transport
 	// The stored link has the ends of its first report; the peer of this
 	// one is whichever end did not send it.
 	if peer := ends.b; peer != bid {
-		m.Link.B = w.names.brokers[peer]
+		c.b = w.names.brokers[peer]
 	} else {
-		m.Link.B = w.names.brokers[ends.a]
+		c.b = w.names.brokers[ends.a]
 	}
-	w.lastEnds.ok, w.lastEnds.link, w.lastEnds.bid = true, link, bid
-	w.lastEnds.m.Broker, w.lastEnds.m.Link.ID, w.lastEnds.m.Link.A, w.lastEnds.m.Link.B, w.lastEnds.m.Link.Transport =
-		m.Broker, m.Link.ID, m.Link.A, m.Link.B, m.Link.Transport
 	return nil
 }
 

@@ -120,23 +120,33 @@ func (s *sqlStore) Save(ctx context.Context, batch []Received) error {
 		defer s.writeMu.Unlock()
 	}
 	p.links = s.unwritten(p.links)
-	var err error
-	for attempt := 1; ; attempt++ {
-		var ids, linkIDs map[string]int64
-		if ids, linkIDs, err = s.save(ctx, batch, &p); err == nil {
+	err := s.retry(ctx, "save", func() error {
+		ids, linkIDs, err := s.save(ctx, batch, &p)
+		if err == nil {
 			s.remember(ids, linkIDs, p.links)
-			return nil
 		}
-		if attempt == saveAttempts || !s.d.retryable(err) || ctx.Err() != nil {
-			break
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: save %d reports: %w", len(batch), err)
+	}
+	return nil
+}
+
+// retry runs a transaction, fn, again while it fails with a deadlock or a
+// lock timeout, up to saveAttempts times in all.
+func (s *sqlStore) retry(ctx context.Context, what string, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == saveAttempts || !s.d.retryable(err) || ctx.Err() != nil {
+			return err
 		}
-		s.log.Warn("store: save: retrying", slog.Int("attempt", attempt), slog.Any("err", err))
+		s.log.Warn("store: "+what+": retrying", slog.Int("attempt", attempt), slog.Any("err", err))
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("store: save %d reports: %w", len(batch), err)
 }
 
 // unwritten leaves out the links whose row is as the batch would write
