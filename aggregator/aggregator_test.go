@@ -294,18 +294,32 @@ func TestRulesSteerBrokers(t *testing.T) {
 		l := link()
 		return l.Metrics.Interval == 50 && !l.Excluded
 	})
-	code, body := get(t, "http://"+agg.HTTPAddr()+"/api/actions")
-	var acts []map[string]any
-	json.Unmarshal([]byte(body), &acts)
-	var did, undid int
-	for _, act := range acts {
-		if act["OK"] == true && act["Link"] == linkID {
-			if act["Undo"] == true {
-				undid++
-			} else {
-				did++
+	// Each action is recorded once its broker has answered, a moment
+	// after the broker changed the link.
+	var (
+		code       int
+		body       string
+		did, undid int
+	)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body = get(t, "http://"+agg.HTTPAddr()+"/api/actions")
+		var acts []map[string]any
+		json.Unmarshal([]byte(body), &acts)
+		did, undid = 0, 0
+		for _, act := range acts {
+			if act["OK"] == true && act["Link"] == linkID {
+				if act["Undo"] == true {
+					undid++
+				} else {
+					did++
+				}
 			}
 		}
+		if code == 200 && did >= 2 && undid >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if code != 200 || did < 2 || undid < 2 {
 		t.Fatalf("actions %d: %d done, %d undone: %s", code, did, undid, body)
