@@ -78,8 +78,10 @@ func TestAcceptanceTopology(t *testing.T) {
 	})
 	two := n.brokers[b2]
 	cost := waitPath(t, two, "default", b3, b2+" "+b4+" "+b3)
-	if math.Abs(cost-3.0) > 0.6 {
-		t.Errorf("cost of 2-4-3 is %.2f, want about 3.0", cost)
+	// The emulated delays set a floor; a busy machine adds its own delay on
+	// top of them, so the ceiling is generous (still far below 2-1-3).
+	if cost < 2.7 || cost > 8 {
+		t.Errorf("cost of 2-4-3 is %.2f, want 3.0 (2.7-8 on a busy machine)", cost)
 	}
 	ch := collect(t, n.connect(b3), "lab.data", "")
 	n.waitInterest(b2, "lab.data", b3)
@@ -101,8 +103,8 @@ func TestAcceptanceTopology(t *testing.T) {
 		t.Fatal(err)
 	}
 	cost = waitPath(t, two, "default", b3, b2+" "+b1+" "+b3)
-	if math.Abs(cost-85.7) > 3 {
-		t.Errorf("cost of 2-1-3 is %.2f, want about 85.7", cost)
+	if cost < 84.5 || cost > 95 {
+		t.Errorf("cost of 2-1-3 is %.2f, want 85.7 (84.5-95 on a busy machine)", cost)
 	}
 	sentVia1 := linkOf(t, two, b1).MsgsSent
 	send()
