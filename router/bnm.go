@@ -87,7 +87,7 @@ type end struct {
 // out at once; it costs the larger of the two ends' prices. Links inside a
 // unit self sees as one node are left out.
 func (m *BNM) Graphs() []*Graph {
-	links := m.links()
+	links, _ := m.links()
 	graphs := make([]*Graph, m.profiles)
 	for p, l := range links {
 		graphs[p] = NewGraph(l)
@@ -96,8 +96,8 @@ func (m *BNM) Graphs() []*Graph {
 }
 
 // links returns, per profile, the links self sees, between the nodes that
-// stand for their ends.
-func (m *BNM) links() [][]Link {
+// stand for their ends, and the two brokers at the ends of each of them.
+func (m *BNM) links() ([][]Link, map[string][2]Address) {
 	byID := make(map[string][2]*end, len(m.ann))
 	for k, links := range m.ann {
 		for i := range links {
@@ -113,6 +113,7 @@ func (m *BNM) links() [][]Link {
 		}
 	}
 	perProfile := make([][]Link, m.profiles)
+	owners := make(map[string][2]Address, len(byID))
 	for id, e := range byID {
 		a, b := e[0], e[1]
 		if a == nil || b == nil || a.peer != b.origin || b.peer != a.origin {
@@ -122,12 +123,13 @@ func (m *BNM) links() [][]Link {
 		if ra == rb {
 			continue
 		}
+		owners[id] = [2]Address{a.origin, b.origin}
 		for p := range perProfile {
 			c := math.Max(costAt(a.costs, p), costAt(b.costs, p))
 			perProfile[p] = append(perProfile[p], Link{ID: id, A: ra, B: rb, Cost: c, Up: !math.IsInf(c, 1)})
 		}
 	}
-	return perProfile
+	return perProfile, owners
 }
 
 // costAt is the cost for profile p, +Inf when the owner gave none (a
@@ -149,41 +151,84 @@ func costAt(costs []float64, p int) float64 {
 // were free, which is only safe while routes do not leave the unit they
 // serve: a broker would otherwise send a message for its own cluster out
 // through a neighbour unit that, from inside, routes it straight back.
+//
+// A map sees a unit beside its own as one node that costs nothing to
+// cross, and the brokers inside that unit see the rest of the network
+// differently: left to itself, a broker in a unit the route crosses may
+// send a message back where it came from (a neighbour unit, free to cross
+// in its own map, looks like the shorter way). So a route names where it
+// leaves each unit it crosses (Exits), and messages on it are steered
+// through those exits: inside a unit, towards the broker that owns the
+// exit link, which sends them over it. Routes of brokers of one cluster
+// agree (they share one map), so brokers of self's cluster on the path
+// need no such steering.
+//
+// A unit may be split inside: a link down can leave part of a cluster
+// reachable only through a neighbour cluster. Then the route leaves the
+// unit it serves and comes back in, and the neighbour's exit, listed like
+// any other, brings it back on the right side of the split.
 func (m *BNM) Tables() []Table {
 	scopes := m.scopes()
 	tables := make([]Table, m.profiles)
-	for p, links := range m.links() {
+	perProfile, owners := m.links()
+	for p, links := range perProfile {
 		perScope := make([]Table, len(scopes))
+		graphs := make([]*Graph, len(scopes))
 		for i, scope := range scopes {
 			var in []Link
 			for _, l := range links {
-				if l.A.Within(scope) && l.B.Within(scope) || scope == "" {
+				if l.A.Within(scope) && l.B.Within(scope) {
 					in = append(in, l)
 				}
 			}
-			perScope[i] = ShortestPaths(NewGraph(in), m.self)
+			graphs[i] = NewGraph(in)
+			perScope[i] = ShortestPaths(graphs[i], m.self)
 		}
-		tables[p] = m.pick(perScope, scopes)
+		tables[p] = m.pick(perScope, graphs, scopes, owners)
 	}
 	return tables
 }
 
 // pick takes each destination's route from the smallest scope that
 // reaches it (scopes smaller than the unit the destination shares with self
-// do not hold it).
-func (m *BNM) pick(perScope []Table, scopes []Address) Table {
+// do not hold it), and lists where it leaves the units it crosses.
+func (m *BNM) pick(perScope []Table, graphs []*Graph, scopes []Address, owners map[string][2]Address) Table {
 	whole := perScope[len(perScope)-1]
 	var routes []Route
 	for _, r := range whole.Routes() {
 		for i := range scopes {
 			if sr, ok := perScope[i].Lookup(r.Destination); ok {
 				r = sr
+				r.Exits = exits(m.self, r.Path, graphs[i], owners)
 				break
 			}
 		}
 		routes = append(routes, r)
 	}
 	return tableOf(routes)
+}
+
+// exits lists where path, a path of self's map over graph g, leaves each
+// unit it crosses.
+func exits(self Address, path []Address, g *Graph, owners map[string][2]Address) []Exit {
+	var out []Exit
+	for k := 1; k+1 < len(path); k++ {
+		u := path[k]
+		if u.Cluster() == self.Cluster() {
+			continue // a broker of self's cluster
+		}
+		id, ok := g.LinkBetween(u, path[k+1])
+		if !ok {
+			return nil // not a path of g: cannot happen
+		}
+		for _, o := range owners[id] {
+			if o.Within(u) {
+				out = append(out, Exit{Broker: o, Link: id})
+				break
+			}
+		}
+	}
+	return out
 }
 
 // scopes lists the units that hold self, smallest first.

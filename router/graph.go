@@ -105,6 +105,22 @@ func (g *Graph) intern(links []Link) {
 	}
 }
 
+// LinkBetween returns the ID of the link that routes between nodes a and b
+// cross (the cheapest usable one), and false when they have none.
+func (g *Graph) LinkBetween(a, b Address) (string, bool) {
+	i, ok := g.index[a]
+	j, ok2 := g.index[b]
+	if !ok || !ok2 {
+		return "", false
+	}
+	lo, hi := int(g.first[i]), int(g.first[i+1])
+	k, found := slices.BinarySearchFunc(g.edges[lo:hi], j, func(e edge, to int32) int { return cmp.Compare(e.to, to) })
+	if !found {
+		return "", false
+	}
+	return g.ids[lo+k], true
+}
+
 // Nodes returns the address of every broker the graph knows, sorted.
 func (g *Graph) Nodes() []Address {
 	return slices.Clone(g.addrs)

@@ -13,6 +13,17 @@ type Route struct {
 	Link        string    // ID of the link to NextHop; "" for the source's own route
 	Cost        float64   // sum of the link costs along Path
 	Path        []Address // source ... Destination, both included; shared, do not modify
+	// Exits lists, for every unit the path crosses (a node of the map
+	// that stands for a unit, other than the destination's), the link the
+	// path leaves it by, in path order. See BNM.Tables.
+	Exits []Exit
+}
+
+// Exit is where a route leaves a unit it crosses: the link, and the broker
+// inside the unit that owns it.
+type Exit struct {
+	Broker Address
+	Link   string
 }
 
 // Table holds the best routes from one source to every broker it can reach,
