@@ -141,32 +141,70 @@ func profileOf(st *schema.State, subject string) string {
 	return ""
 }
 
-// follow walks from broker from to broker to on profile.
+// follow walks from broker from to broker to on profile, steering
+// through the exits of the routes taken as brokers do: each broker heads
+// for the last exit pushed (or for to), pushes the exits of the route it
+// takes, and the broker owning an exit sends the message over its link.
 func follow(byAddr map[string]*schema.State, profile, from, to string) schema.SubjectPath {
 	p := schema.SubjectPath{To: to, Brokers: []string{from}}
 	cur := from
+	var exits []schema.RouteExit
+	seen := map[string]bool{}
 	for range maxHops {
 		if cur == to {
 			p.Reached = true
 			return p
 		}
+		// A broker holding the same exits twice would go round forever.
+		state := fmt.Sprint(cur, exits)
+		if seen[state] {
+			return p
+		}
+		seen[state] = true
 		st := byAddr[cur]
 		if st == nil {
 			return p
 		}
-		r, ok := routeTowards(st, profile, to)
-		if !ok {
-			return p
+		var next, link string
+		if k := len(exits) - 1; k >= 0 && exits[k].Broker == cur {
+			if peer := peerOf(st, exits[k].Link); peer != "" {
+				link, next = exits[k].Link, peer
+				exits = exits[:k]
+			} else {
+				exits = exits[:0] // the exit is down: the broker routes afresh
+			}
 		}
-		next := st.Via(r)
-		if slices.Contains(p.Brokers, next) {
-			return p
+		if next == "" {
+			target := to
+			k := len(exits) - 1
+			if k >= 0 {
+				target = exits[k].Broker
+			}
+			r, ok := routeTowards(st, profile, target)
+			if !ok {
+				return p
+			}
+			for i := len(r.Exits) - 1; i >= 0; i-- {
+				exits = append(exits, r.Exits[i])
+			}
+			link, next = r.Link, st.Via(r)
 		}
 		p.Brokers = append(p.Brokers, next)
-		p.Links = append(p.Links, r.Link)
+		p.Links = append(p.Links, link)
 		cur = next
 	}
 	return p
+}
+
+// peerOf is the broker at the other end of one of st's links, "" when st
+// has no such link up.
+func peerOf(st *schema.State, id string) string {
+	for _, l := range st.Links {
+		if l.ID == id && l.Up {
+			return l.Peer
+		}
+	}
+	return ""
 }
 
 // routeTowards finds a broker's route entry for broker dst: the node that

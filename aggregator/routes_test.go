@@ -3,6 +3,7 @@ package aggregator
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -131,6 +132,45 @@ func TestRouteOf(t *testing.T) {
 		if _, err := RouteOf(states, bad[0], bad[1]); err == nil {
 			t.Errorf("RouteOf(%q, %q): no error", bad[0], bad[1])
 		}
+	}
+}
+
+// TestRouteOfThroughExits: cluster eu.g.r0 is split (r0.c0 and r0.c2 have
+// no link), so r0.c2 reaches r0.c0 through cluster r1, whose brokers see
+// r0 as one node: r1.c2 alone would hand the message straight back over
+// v2. The route names its exit from r1, and the path follows it.
+func TestRouteOfThroughExits(t *testing.T) {
+	lk := func(id, peer string) schema.StateLink { return schema.StateLink{ID: id, Peer: peer, Up: true} }
+	r := func(dst, next, link string, path ...string) schema.Route {
+		return schema.Route{Profile: "default", Destination: dst, NextHop: next, Link: link, Cost: 1, Path: path}
+	}
+	across := r("eu.g.r0.c0", "eu.g.r1", "v2", "eu.g.r0.c2", "eu.g.r1", "eu.g.r0.c0")
+	across.Exits = []schema.RouteExit{{Broker: "eu.g.r1.c0", Link: "v0"}}
+	states := []schema.State{
+		{Broker: "eu.g.r0.c2", Routes: []schema.Route{across, r("eu.g.r1", "eu.g.r1", "v2", "eu.g.r0.c2", "eu.g.r1")},
+			Links: []schema.StateLink{lk("v2", "eu.g.r1.c2")}},
+		{Broker: "eu.g.r1.c2", Routes: []schema.Route{r("eu.g.r1.c0", "eu.g.r1.c0", "l3", "eu.g.r1.c2", "eu.g.r1.c0"), r("eu.g.r0", "eu.g.r0", "v2", "eu.g.r1.c2", "eu.g.r0")},
+			Links: []schema.StateLink{lk("v2", "eu.g.r0.c2"), lk("l3", "eu.g.r1.c0")}},
+		{Broker: "eu.g.r1.c0", Routes: []schema.Route{r("eu.g.r1.c2", "eu.g.r1.c2", "l3", "eu.g.r1.c0", "eu.g.r1.c2"), r("eu.g.r0", "eu.g.r0", "v0", "eu.g.r1.c0", "eu.g.r0")},
+			Links: []schema.StateLink{lk("v0", "eu.g.r0.c0"), lk("l3", "eu.g.r1.c2")}},
+		{Broker: "eu.g.r0.c0", Subjects: []string{"mesh.>"}, Links: []schema.StateLink{lk("v0", "eu.g.r1.c0")}},
+	}
+	rt, err := RouteOf(states, "mesh.x", "eu.g.r0.c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := schema.SubjectPath{To: "eu.g.r0.c0", Reached: true,
+		Brokers: []string{"eu.g.r0.c2", "eu.g.r1.c2", "eu.g.r1.c0", "eu.g.r0.c0"}, Links: []string{"v2", "l3", "v0"}}
+	if len(rt.Paths) != 1 || !reflect.DeepEqual(rt.Paths[0], want) {
+		t.Fatalf("paths %+v, want %+v", rt.Paths, want)
+	}
+	// With the exit's link down and no other way towards r0, r1.c0 has
+	// nowhere to send it.
+	states[2].Links[0].Up = false
+	states[2].Routes = states[2].Routes[:1]
+	rt, _ = RouteOf(states, "mesh.x", "eu.g.r0.c2")
+	if len(rt.Paths) != 1 || rt.Paths[0].Reached || !slices.Equal(rt.Paths[0].Brokers, want.Brokers[:3]) {
+		t.Fatalf("with the exit down: %+v", rt.Paths)
 	}
 }
 

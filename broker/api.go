@@ -221,7 +221,11 @@ func (b *Broker) RoutesFor(profile string) ([]RouteInfo, bool) {
 			for i, a := range r.Path {
 				path[i] = string(a)
 			}
-			out = append(out, RouteInfo{Destination: string(r.Destination), NextHop: string(r.NextHop), Link: r.Link, Cost: r.Cost, Path: path, Profile: name})
+			var exits []schema.RouteExit
+			for _, e := range r.Exits {
+				exits = append(exits, schema.RouteExit{Broker: string(e.Broker), Link: e.Link})
+			}
+			out = append(out, RouteInfo{Destination: string(r.Destination), NextHop: string(r.NextHop), Link: r.Link, Cost: r.Cost, Path: path, Profile: name, Exits: exits})
 		}
 	}
 	return out, found

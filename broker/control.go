@@ -1,11 +1,14 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/wayline/wayline/router"
@@ -15,20 +18,63 @@ import (
 // the routes computed from them. Everything here runs with b.mu held.
 
 // routeTable is the forwarding state readers use without a lock: for each
-// cost profile, the first link towards each node of the network map (a
-// broker of this cluster, or a unit beside one of ours).
+// cost profile, the way towards each node of the network map (a broker of
+// this cluster, or a unit beside one of ours).
 type routeTable struct {
 	tables []router.Table
-	next   []map[string]*link
+	next   []map[string]hop
+	own    map[string]*link // this broker's links by ID, for the exits it owns
 }
 
-// nextLink returns the first link towards broker dst (an address, as
-// bytes) on profile p, or nil when dst is unreachable.
-func (rt *routeTable) nextLink(self string, p byte, dst []byte) *link {
+// hop is the way towards one node: the first link, and the exits the route
+// crosses in the order a destination's stack takes them (the last one
+// first), as the message record carries them.
+type hop struct {
+	link  *link
+	exits []exit
+}
+
+// way returns the way towards broker dst (an address, as bytes) on
+// profile p; its link is nil when dst is unreachable.
+func (rt *routeTable) way(self string, p byte, dst []byte) hop {
 	if int(p) >= len(rt.next) {
 		p = 0
 	}
 	return rt.next[p][string(router.RepBytes(self, dst))]
+}
+
+// nextLink returns the first link towards broker dst on profile p, or nil
+// when dst is unreachable.
+func (rt *routeTable) nextLink(self string, p byte, dst []byte) *link {
+	return rt.way(self, p, dst).link
+}
+
+// steer picks the link that takes destination d on its way from broker
+// self (addr, as bytes) and updates d's exits: an exit this broker owns is
+// taken and popped (when its link is down, the exits are dropped and d is
+// routed afresh), and the exits of the route taken are pushed. It returns
+// nil and why when d cannot go on.
+func (rt *routeTable) steer(self string, addr []byte, p byte, d *dest) (*link, string) {
+	if k := len(d.Exits) - 1; k >= 0 && bytes.Equal(d.Exits[k].Broker, addr) {
+		if l := rt.own[string(d.Exits[k].Link)]; l != nil && l.usable() {
+			d.Exits = d.Exits[:k]
+			return l, ""
+		}
+		d.Exits = d.Exits[:0]
+	}
+	target := d.Broker
+	if k := len(d.Exits) - 1; k >= 0 {
+		target = d.Exits[k].Broker
+	}
+	h := rt.way(self, p, target)
+	if h.link == nil {
+		return nil, "no route"
+	}
+	if len(d.Exits)+len(h.exits) > maxExits {
+		return nil, "too many exits"
+	}
+	d.Exits = append(d.Exits, h.exits...)
+	return h.link, ""
 }
 
 // lsKey names one broker's announcement for one unit.
@@ -287,12 +333,16 @@ func (b *Broker) announceLocalLocked() {
 func (b *Broker) recomputeRoutesLocked() {
 	start := time.Now()
 	tables := b.bnm.Tables()
-	rt := &routeTable{tables: tables, next: make([]map[string]*link, len(tables))}
+	rt := &routeTable{tables: tables, next: make([]map[string]hop, len(tables)), own: maps.Clone(b.links)}
 	for p, t := range tables {
-		next := make(map[string]*link)
+		next := make(map[string]hop)
 		for _, r := range t.Routes() {
 			if l, ok := b.links[r.Link]; ok && r.Destination != router.Address(b.cfg.Address) {
-				next[string(r.Destination)] = l
+				h := hop{link: l}
+				for i := len(r.Exits) - 1; i >= 0; i-- {
+					h.exits = append(h.exits, exit{Broker: []byte(r.Exits[i].Broker), Link: []byte(r.Exits[i].Link)})
+				}
+				next[string(r.Destination)] = h
 			}
 		}
 		rt.next[p] = next
@@ -358,8 +408,11 @@ func sameNextHops(a, b *routeTable) bool {
 		if len(a.next[p]) != len(b.next[p]) {
 			return false
 		}
-		for dst, l := range a.next[p] {
-			if b.next[p][dst] != l {
+		for dst, h := range a.next[p] {
+			o, ok := b.next[p][dst]
+			if !ok || o.link != h.link || !slices.EqualFunc(o.exits, h.exits, func(x, y exit) bool {
+				return bytes.Equal(x.Broker, y.Broker) && bytes.Equal(x.Link, y.Link)
+			}) {
 				return false
 			}
 		}

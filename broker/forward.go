@@ -57,30 +57,33 @@ func (p *plan) addLeaf(l *leafConn, queue []byte) {
 	}
 }
 
-func (p *plan) addBroker(addr []byte, queues ...[]byte) {
+func (p *plan) addBroker(addr []byte, queues ...[]byte) *dest {
 	for i := range p.dests {
 		if bytes.Equal(p.dests[i].Broker, addr) {
 			p.dests[i].Queues = append(p.dests[i].Queues, queues...)
-			return
+			return &p.dests[i]
 		}
 	}
 	var d *dest
 	p.dests, d = grow(p.dests)
-	d.Broker, d.Queues = addr, append(d.Queues[:0], queues...)
+	d.Broker, d.Queues, d.Exits = addr, append(d.Queues[:0], queues...), d.Exits[:0]
+	return d
 }
 
-// group sorts the broker destinations by next hop on a profile's routes.
+// group sorts the broker destinations by next hop on a profile's routes,
+// steering each through the exits of its way.
 func (p *plan) group(b *Broker, profile byte) {
 	rt := b.routes.Load()
-	for _, d := range p.dests {
-		l := rt.nextLink(b.cfg.Address, profile, d.Broker)
+	for i := range p.dests {
+		d := &p.dests[i]
+		l, why := rt.steer(b.cfg.Address, b.addr, profile, d)
 		if l == nil {
 			b.stats.noRoute.Add(1)
-			b.noteDrop("broker", string(d.Broker), "no route")
+			b.noteDrop("broker", string(d.Broker), why)
 			continue
 		}
 		g := p.groupFor(l)
-		g.dests = append(g.dests, d)
+		g.dests = append(g.dests, *d)
 	}
 }
 
@@ -143,7 +146,8 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 	for i := range m.Dests {
 		d := &m.Dests[i]
 		if !bytes.Equal(d.Broker, b.addr) {
-			p.addBroker(d.Broker, d.Queues...)
+			x := p.addBroker(d.Broker, d.Queues...)
+			x.Exits = append(x.Exits, d.Exits...)
 			continue
 		}
 		if err := m.validate(); err != nil {
@@ -181,8 +185,8 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 
 // passOn forwards a message that is not for this broker and whose
 // destinations all share one next hop (a chain, a message for one broker)
-// by copying its record: no plan, no re-encoding. It reports false when the
-// message needs the general path.
+// and keep their exits by copying its record: no plan, no re-encoding. It
+// reports false when the message needs the general path.
 func (b *Broker) passOn(s *session, m *message, body []byte) bool {
 	if m.Hops == 0 || len(m.Dests) == 0 {
 		return false
@@ -190,14 +194,22 @@ func (b *Broker) passOn(s *session, m *message, body []byte) bool {
 	rt := b.routes.Load()
 	var next *link
 	for i := range m.Dests {
-		if bytes.Equal(m.Dests[i].Broker, b.addr) {
+		d := &m.Dests[i]
+		if bytes.Equal(d.Broker, b.addr) {
 			return false
 		}
-		l := rt.nextLink(b.cfg.Address, m.Profile, m.Dests[i].Broker)
-		if l == nil || (next != nil && l != next) {
+		target := d.Broker
+		if k := len(d.Exits) - 1; k >= 0 {
+			if bytes.Equal(d.Exits[k].Broker, b.addr) {
+				return false
+			}
+			target = d.Exits[k].Broker
+		}
+		h := rt.way(b.cfg.Address, m.Profile, target)
+		if h.link == nil || len(h.exits) > 0 || (next != nil && h.link != next) {
 			return false
 		}
-		next = l
+		next = h.link
 	}
 	next.forward(m, body, m.Hops-1, &s.plan.kick)
 	return true

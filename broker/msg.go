@@ -3,13 +3,18 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Message flags.
 const (
 	msgHasReply  = 1 << 0
 	msgHasHeader = 1 << 1
+	msgHasExits  = 1 << 2 // destinations carry the exits they are steered through
 )
+
+// maxExits bounds a destination's stack of exits.
+const maxExits = 64
 
 // message is a NATS message on its way through the overlay. Origin and Seq
 // identify it network-wide (the dedup window keys on them); Dests lists the
@@ -34,10 +39,18 @@ type message struct {
 
 // dest is one broker a message is for. Queues lists the queue groups whose
 // member at that broker gets the message; plain subscribers there always do.
+// Exits is the stack of exits the message is steered through on its way
+// there, the next one last: every broker on the way heads for the last
+// exit's broker rather than for Broker, and that broker sends the message
+// over the exit's link and pops it (see router.Route.Exits).
 type dest struct {
 	Broker []byte
 	Queues [][]byte
+	Exits  []exit
 }
+
+// exit is a broker and its link a message must leave by.
+type exit struct{ Broker, Link []byte }
 
 // appendMsg encodes m with the given hop budget and destinations.
 func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
@@ -49,6 +62,12 @@ func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
 	if m.HasHdr {
 		flags |= msgHasHeader
 	}
+	for _, d := range dests {
+		if len(d.Exits) > 0 {
+			flags |= msgHasExits
+			break
+		}
+	}
 	b = append(b, flags, hops, m.Profile)
 	b = appendBytes(b, m.Origin)
 	b = appendU64(b, m.Seq)
@@ -58,6 +77,13 @@ func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
 		b = appendUvarint(b, uint64(len(d.Queues)))
 		for _, q := range d.Queues {
 			b = appendBytes(b, q)
+		}
+		if flags&msgHasExits != 0 {
+			b = appendUvarint(b, uint64(len(d.Exits)))
+			for _, e := range d.Exits {
+				b = appendBytes(b, e.Broker)
+				b = appendBytes(b, e.Link)
+			}
 		}
 	}
 	b = appendBytes(b, m.Subject)
@@ -75,7 +101,7 @@ func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
 func (m *message) decode(body []byte) error {
 	r := reader{b: body}
 	flags := r.u8()
-	if flags&^(msgHasReply|msgHasHeader) != 0 {
+	if flags&^(msgHasReply|msgHasHeader|msgHasExits) != 0 {
 		return fmt.Errorf("unknown message flags %#x", flags)
 	}
 	m.Hops = r.u8()
@@ -93,6 +119,20 @@ func (m *message) decode(body []byte) error {
 		for j := 0; j < nq && r.err() == nil; j++ {
 			d.Queues = append(d.Queues, r.bytes())
 		}
+		d.Exits = d.Exits[:0]
+		if flags&msgHasExits == 0 {
+			continue
+		}
+		ne := r.count(2)
+		if ne > maxExits {
+			return fmt.Errorf("%d exits, more than %d", ne, maxExits)
+		}
+		for j := 0; j < ne && r.err() == nil; j++ {
+			d.Exits = append(d.Exits, exit{Broker: r.bytes(), Link: r.bytes()})
+		}
+	}
+	if flags&msgHasExits != 0 && !slices.ContainsFunc(m.Dests, func(d dest) bool { return len(d.Exits) > 0 }) {
+		return errors.New("exits flag set, but no destination has exits")
 	}
 	m.Subject = r.bytes()
 	m.Reply = nil

@@ -510,6 +510,44 @@ func TestGridExactlyOnce(t *testing.T) {
 	exactlyOnce(t, newTestNet(t, gridSpec()))
 }
 
+// TestGridSplitCluster: with the link r0.c1-r0.c2 out of routing, the two
+// sides of cluster r0 reach each other only through r1, whose brokers see
+// r0 as one node and, left to themselves, hand a message back to r0 over
+// their nearest link, on the wrong side. The routes name their exits from
+// r1, so every message arrives once and none goes round until the hop
+// limit drops it.
+func TestGridSplitCluster(t *testing.T) {
+	n := newTestNet(t, gridSpec())
+	n.waitRoutes()
+	c1 := n.brokers["eu.g.r0.c1"]
+	if err := c1.SetExcluded(linkOf(t, c1, "eu.g.r0.c2").ID, true); err != nil {
+		t.Fatal(err)
+	}
+	crossesR1 := func(from, to string) bool {
+		routes, _ := n.brokers[from].RoutesFor(router.DefaultProfileName)
+		for _, r := range routes {
+			if r.Destination == to {
+				return len(r.Exits) == 1 && strings.HasPrefix(r.Exits[0].Broker, "eu.g.r1.")
+			}
+		}
+		return false
+	}
+	waitFor(t, "routes between the sides of r0 through r1", 15*time.Second, func() bool {
+		return crossesR1("eu.g.r0.c2", "eu.g.r0.c0") && crossesR1("eu.g.r0.c2", "eu.g.r0.c1") &&
+			crossesR1("eu.g.r0.c1", "eu.g.r0.c2") && crossesR1("eu.g.r0.c0", "eu.g.r0.c2")
+	})
+	before := map[string]uint64{}
+	for a, b := range n.brokers {
+		before[a] = b.Status().HopLimit
+	}
+	exactlyOnce(t, n)
+	for a, b := range n.brokers {
+		if d := b.Status().HopLimit - before[a]; d != 0 {
+			t.Errorf("%s dropped %d messages at the hop limit", a, d)
+		}
+	}
+}
+
 func TestThousandSubjects(t *testing.T) {
 	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
 	n.waitRoutes()

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -15,7 +16,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	u := &interestUpdate{Origin: "na.a", Ver: version{Epoch: 1, Seq: 3}, Ops: []interestOp{{Subject: "a.>", Weight: 1}, {Subject: "q", Queue: "workers", Weight: 3}}}
 	buf = appendInterest(buf, u)
 	m := &message{Origin: []byte("na.a"), Seq: 99, Subject: []byte("orders.eu"), Reply: []byte("_INBOX.x"), HasHdr: true, HdrLen: 4, Data: []byte("HDR!body")}
-	dests := []dest{{Broker: []byte("na.c"), Queues: [][]byte{[]byte("workers")}}, {Broker: []byte("na.d")}}
+	dests := []dest{{Broker: []byte("na.c"), Queues: [][]byte{[]byte("workers")}}, {Broker: []byte("na.d"), Exits: []exit{{Broker: []byte("eu.x.a"), Link: []byte("l9")}, {Broker: []byte("eu.y.b"), Link: []byte("l8")}}}}
 	buf = appendMsg(buf, m, 7, dests)
 	buf = appendSyncReq(buf, "na.z")
 
@@ -42,7 +43,8 @@ func TestRecordsRoundTrip(t *testing.T) {
 			}
 			if m2.Seq != 99 || m2.Hops != 7 || string(m2.Subject) != "orders.eu" || string(m2.Reply) != "_INBOX.x" ||
 				!m2.HasHdr || m2.HdrLen != 4 || string(m2.Data) != "HDR!body" || len(m2.Dests) != 2 ||
-				string(m2.Dests[0].Queues[0]) != "workers" || string(m2.Dests[1].Broker) != "na.d" {
+				string(m2.Dests[0].Queues[0]) != "workers" || string(m2.Dests[1].Broker) != "na.d" ||
+				len(m2.Dests[0].Exits) != 0 || fmt.Sprintf("%s", m2.Dests[1].Exits) != "[{eu.x.a l9} {eu.y.b l8}]" {
 				t.Errorf("msg %+v", m2)
 			}
 		case recSyncReq:

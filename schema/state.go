@@ -62,6 +62,17 @@ type Route struct {
 	Link        string   `json:"link"`
 	Cost        float64  `json:"cost"`
 	Path        []string `json:"path"`
+	// Exits lists where the path leaves each unit it crosses: messages on
+	// the route are steered to each exit's broker in turn, which sends
+	// them over the exit's link (see router.Route).
+	Exits []RouteExit `json:"exits,omitempty"`
+}
+
+// RouteExit is where a route leaves a unit it crosses: the broker inside
+// the unit and its link out.
+type RouteExit struct {
+	Broker string `json:"broker"`
+	Link   string `json:"link"`
 }
 
 // Bounds of a state message.
@@ -190,6 +201,17 @@ func (r *Route) validate() error {
 	}
 	if r.Path[len(r.Path)-1] != r.Destination || r.Path[1] != r.NextHop {
 		return errors.New("path does not run from next_hop to destination")
+	}
+	if len(r.Exits) > len(r.Path) {
+		return fmt.Errorf("%d exits for a path of %d addresses", len(r.Exits), len(r.Path))
+	}
+	for i, e := range r.Exits {
+		if err := checkAddress(e.Broker); err != nil {
+			return fmt.Errorf("exits[%d]: broker: %w", i, err)
+		}
+		if !isUUID(e.Link) {
+			return fmt.Errorf("exits[%d]: link %.64q is not a lower-case UUID", i, e.Link)
+		}
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ func goodState() State {
 	return State{Broker: "na.c1.a", Domain: "na", Seq: 1, Time: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC), Clients: 2,
 		Links: []StateLink{{ID: "00000000-0000-4000-8000-000000000001", Peer: "na.c1.b", Up: true}},
 		Routes: []Route{{Profile: "default", Destination: "eu", NextHop: "na.c1.b", Link: "00000000-0000-4000-8000-000000000001", Cost: 12.5,
-			Path: []string{"na.c1.a", "na.c1.b", "eu"}}},
+			Path: []string{"na.c1.a", "na.c1.b", "eu"}, Exits: []RouteExit{{Broker: "na.c1.b", Link: "00000000-0000-4000-8000-000000000001"}}}},
 		Subjects: []string{"orders.>"}, Profiles: []SubjectProfile{{Subject: "fast.>", Profile: "latency"}}}
 }
 
@@ -27,7 +27,7 @@ func TestDecodeState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Broker != "na.c1.a" || len(st.Routes) != 1 || st.Routes[0].Cost != 12.5 || st.Clients != 2 {
+	if st.Broker != "na.c1.a" || len(st.Routes) != 1 || st.Routes[0].Cost != 12.5 || st.Clients != 2 || len(st.Routes[0].Exits) != 1 {
 		t.Errorf("decoded %+v", st)
 	}
 	bad := map[string]struct {
@@ -42,6 +42,9 @@ func TestDecodeState(t *testing.T) {
 		"route cost":   {func(s *State) { s.Routes[0].Cost = -1 }, ErrInvalid},
 		"route path":   {func(s *State) { s.Routes[0].Path = []string{"na.c1.a", "eu"} }, ErrInvalid},
 		"next hop":     {func(s *State) { s.Routes[0].NextHop = "" }, ErrInvalid},
+		"exit broker":  {func(s *State) { s.Routes[0].Exits = []RouteExit{{Broker: "na..b", Link: s.Links[0].ID}} }, ErrInvalid},
+		"exit link":    {func(s *State) { s.Routes[0].Exits = []RouteExit{{Broker: "na.c1.b", Link: "l"}} }, ErrInvalid},
+		"exits":        {func(s *State) { s.Routes[0].Exits = make([]RouteExit, 4) }, ErrInvalid},
 		"subject":      {func(s *State) { s.Subjects = []string{""} }, ErrInvalid},
 		"subject char": {func(s *State) { s.Subjects = []string{"a\x00b"} }, ErrInvalid},
 		"subjects":     {func(s *State) { s.Subjects = make([]string, MaxStateSubjects+1) }, ErrInvalid},

@@ -251,9 +251,13 @@ the path and its cost.`, stderr)
 		return enc.Encode(routes)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tDESTINATION\tNEXT HOP\tCOST\tPATH")
+	fmt.Fprintln(tw, "PROFILE\tDESTINATION\tNEXT HOP\tCOST\tPATH\tEXITS")
 	for _, r := range routes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\n", r.Profile, r.Destination, r.NextHop, r.Cost, strings.Join(r.Path, " > "))
+		exits := make([]string, len(r.Exits))
+		for i, e := range r.Exits {
+			exits[i] = e.Broker
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%s\n", r.Profile, r.Destination, r.NextHop, r.Cost, strings.Join(r.Path, " > "), strings.Join(exits, " > "))
 	}
 	return tw.Flush()
 }
