@@ -60,14 +60,17 @@ func TestEmulatedLinkIsMeasured(t *testing.T) {
 			a := n.brokers["na.c1.a"]
 			waitFor(t, "100 samples", 20*time.Second, func() bool { return linkOf(t, a, "na.c1.b").Metrics.Samples >= 100 })
 			m := linkOf(t, a, "na.c1.b").Metrics
-			if math.Abs(m.Latency.Mean-20) > 2 {
-				t.Errorf("mean latency %.2f ms, emulated 20 ms", m.Latency.Mean)
+			// The emulated delay is a floor; a busy machine (CI, the race
+			// detector) adds its own delay and jitter on top, so the
+			// ceilings are looser than the floors.
+			if m.Latency.Mean < 19 || m.Latency.Mean > 24 {
+				t.Errorf("mean latency %.2f ms, emulated 20 ms (19-24 on a busy machine)", m.Latency.Mean)
 			}
-			if math.Abs(m.RTT-40) > 4 {
-				t.Errorf("rtt %.2f ms, emulated 40 ms", m.RTT)
+			if m.RTT < 38 || m.RTT > 48 {
+				t.Errorf("rtt %.2f ms, emulated 40 ms (38-48 on a busy machine)", m.RTT)
 			}
 			// Uniform jitter of half-width 2 ms: E|X1-X2| = 4/3 ms.
-			if tr == "udp" && (m.Jitter < 0.7 || m.Jitter > 2.2) {
+			if tr == "udp" && (m.Jitter < 0.7 || m.Jitter > 3) {
 				t.Errorf("jitter %.2f ms, emulated 1.33 ms", m.Jitter)
 			}
 			wantLoss := 0.0
