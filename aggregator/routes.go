@@ -181,6 +181,10 @@ func follow(byAddr map[string]*schema.State, profile, from, to string) schema.Su
 				target = exits[k].Broker
 			}
 			r, ok := routeTowards(st, profile, target)
+			if !ok && k >= 0 {
+				exits = exits[:0] // the exit is out of reach: the broker routes afresh
+				r, ok = routeTowards(st, profile, to)
+			}
 			if !ok {
 				return p
 			}

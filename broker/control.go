@@ -51,9 +51,9 @@ func (rt *routeTable) nextLink(self string, p byte, dst []byte) *link {
 
 // steer picks the link that takes destination d on its way from broker
 // self (addr, as bytes) and updates d's exits: an exit this broker owns is
-// taken and popped (when its link is down, the exits are dropped and d is
-// routed afresh), and the exits of the route taken are pushed. It returns
-// nil and why when d cannot go on.
+// taken and popped, and the exits of the route taken are pushed. When an
+// exit's link is down or its broker out of reach, the exits are dropped and
+// d is routed afresh. It returns nil and why when d cannot go on.
 func (rt *routeTable) steer(self string, addr []byte, p byte, d *dest) (*link, string) {
 	if k := len(d.Exits) - 1; k >= 0 && bytes.Equal(d.Exits[k].Broker, addr) {
 		if l := rt.own[string(d.Exits[k].Link)]; l != nil && l.usable() {
@@ -67,6 +67,12 @@ func (rt *routeTable) steer(self string, addr []byte, p byte, d *dest) (*link, s
 		target = d.Exits[k].Broker
 	}
 	h := rt.way(self, p, target)
+	if h.link == nil && len(d.Exits) > 0 {
+		// The exit's broker is out of reach (it failed, or a link did since
+		// the exit was chosen): route afresh.
+		d.Exits = d.Exits[:0]
+		h = rt.way(self, p, d.Broker)
+	}
 	if h.link == nil {
 		return nil, "no route"
 	}
