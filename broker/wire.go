@@ -16,7 +16,9 @@ import (
 
 // protoVersion is exchanged in the link handshake. Brokers speaking
 // different versions refuse each other with an error on both sides.
-const protoVersion = 1
+// Version 2: message destinations may carry exits (msgHasExits), which a
+// version 1 broker refuses.
+const protoVersion = 2
 
 // recordHeader is the size of a record's type and length.
 const recordHeader = 5
