@@ -51,6 +51,8 @@ func newFakeSource() *fakeSource {
 			{Profile: "default", Destination: "eu.c0.b1", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 10, Path: []string{"na.c0.b0", "eu.c0.b1"}},
 			{Profile: "default", Destination: "eu.c0.b2", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 20, Path: []string{"na.c0.b0", "eu.c0.b1", "eu.c0.b2"}},
 			{Profile: "default", Destination: "eu.c1", NextHop: "eu.c1", Link: fakeLink1, Cost: 30, Path: []string{"na.c0.b0", "eu.c1"}},
+			{Profile: "default", Destination: "eu.c2", NextHop: "eu.c1", Link: fakeLink1, Cost: 40, Path: []string{"na.c0.b0", "eu.c1", "eu.c2"},
+				Exits: []schema.RouteExit{{Broker: "eu.c1.b3", Link: fakeLink2}}},
 		},
 		Subjects: []string{"<script>sub</script>"},
 	}
@@ -295,8 +297,10 @@ func TestBrokerPageRoutes(t *testing.T) {
 		t.Fatalf("%d", code)
 	}
 	// A unit as next hop names the broker it goes through, and links to
-	// that broker's page, not the unit's.
-	for _, want := range []string{"4 client connections", "Profile default", "na.c0.b0 → eu.c0.b1 → eu.c0.b2", "<script>sub</script>", "eu.c1 via eu.c0.b1"} {
+	// that broker's page, not the unit's. A route through a unit names
+	// where it leaves it.
+	for _, want := range []string{"4 client connections", "Profile default", "na.c0.b0 → eu.c0.b1 → eu.c0.b2", "<script>sub</script>", "eu.c1 via eu.c0.b1",
+		"leaves the units it crosses at", "eu.c1.b3 over " + fakeLink2} {
 		if !strings.Contains(text, want) {
 			t.Errorf("broker page lacks %q:\n%.800s", want, text)
 		}
