@@ -36,6 +36,13 @@ func netOf(links []Link) *net {
 // sends the message over it. It returns the brokers visited and whether
 // the message arrived within 64 hops.
 func (n *net) walk(from, to Address) ([]Address, bool) {
+	return n.follow(from, to, true)
+}
+
+// follow is walk, or with steer false, how messages went before routes
+// named their exits: each broker to the next hop of its own route to the
+// destination.
+func (n *net) follow(from, to Address, steer bool) ([]Address, bool) {
 	cur, path := from, []Address{from}
 	var stack []Exit
 	for len(path) < 64 {
@@ -54,7 +61,7 @@ func (n *net) walk(from, to Address) ([]Address, bool) {
 			if !ok {
 				return append(path, "(no route)"), false
 			}
-			for i := len(r.Exits) - 1; i >= 0; i-- {
+			for i := len(r.Exits) - 1; i >= 0 && steer; i-- {
 				stack = append(stack, r.Exits[i])
 			}
 			id = r.Link
@@ -352,4 +359,61 @@ func (n *net) cost(path []Address) float64 {
 		c += best
 	}
 	return c
+}
+
+// BenchmarkPathsThroughUnits follows messages between every two connected
+// brokers of random three-level networks (up to 3 super-clusters of 3
+// clusters of 4 brokers), with 0, 1 and 2-3 links down, steered through
+// their routes' exits and, side by side, hop by hop as before exits. It
+// reports the share of pairs whose messages never arrive and, with every
+// link up, what the paths taken cost against the cheapest over the whole
+// network.
+func BenchmarkPathsThroughUnits(b *testing.B) {
+	for _, steer := range []bool{false, true} {
+		name := "hop-by-hop"
+		if steer {
+			name = "exits"
+		}
+		b.Run(name, func(b *testing.B) {
+			var lost, pairs [3]int
+			var taken, cheapest float64
+			for b.Loop() {
+				rng := rand.New(rand.NewPCG(3, 4))
+				for round := range 1500 {
+					links := randomHierarchy(rng)
+					if len(links) == 0 {
+						continue
+					}
+					down := round % 3
+					for range down + rng.IntN(down/2+1) {
+						links[rng.IntN(len(links))].Up = false
+					}
+					n := netOf(links)
+					comp := n.connected()
+					whole := NewGraph(links)
+					for a := range n.tables {
+						best := ShortestPaths(whole, a)
+						for c := range n.tables {
+							if a == c || comp[a] != comp[c] {
+								continue
+							}
+							pairs[down]++
+							path, ok := n.follow(a, c, steer)
+							if !ok {
+								lost[down]++
+							} else if down == 0 {
+								r, _ := best.Lookup(c)
+								taken += n.cost(path)
+								cheapest += r.Cost
+							}
+						}
+					}
+				}
+			}
+			b.ReportMetric(100*float64(lost[0])/float64(pairs[0]), "%lost-all-up")
+			b.ReportMetric(100*float64(lost[1])/float64(pairs[1]), "%lost-1-down")
+			b.ReportMetric(100*float64(lost[2])/float64(pairs[2]), "%lost-2-3-down")
+			b.ReportMetric(taken/cheapest, "cost/cheapest")
+		})
+	}
 }
