@@ -24,7 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wayline/wayline/aggregator/store"
-	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 	"github.com/wayline/wayline/web"
 )
@@ -221,19 +221,19 @@ func (a *Aggregator) Start(ctx context.Context) (err error) {
 		}),
 	}
 	if a.cfg.Token != "" {
-		opts = append(opts, nats.UserInfo(broker.AdminUser, a.cfg.Token))
+		opts = append(opts, nats.UserInfo(netapi.AdminUser, a.cfg.Token))
 	}
 	nc, err := nats.Connect(a.cfg.BrokerURL, opts...)
 	if err != nil {
 		return fmt.Errorf("aggregator: connect %s: %w", a.cfg.BrokerURL, err)
 	}
 	a.nc = nc
-	sub, err := nc.Subscribe(broker.PerfSubject(a.cfg.Domain), a.onReport)
+	sub, err := nc.Subscribe(netapi.PerfSubject(a.cfg.Domain), a.onReport)
 	if err != nil {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}
 	_ = sub.SetPendingLimits(-1, 256<<20)
-	if _, err := nc.Subscribe(broker.StateSubject(a.cfg.Domain), a.onState); err != nil {
+	if _, err := nc.Subscribe(netapi.StateSubject(a.cfg.Domain), a.onState); err != nil {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}
 	if err := nc.Flush(); err != nil {

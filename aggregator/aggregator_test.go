@@ -23,6 +23,7 @@ import (
 	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -265,14 +266,14 @@ func TestRulesSteerBrokers(t *testing.T) {
 	}
 	agg := startAggregator(t, a.ClientURL(), rules, "")
 	waitFor(t, "reports", 10*time.Second, func() bool { return len(agg.Latest()) == 2 })
-	link := func() broker.LinkInfo {
+	link := func() netapi.LinkInfo {
 		for _, l := range a.Links() {
 			if l.ID == linkID {
 				return l
 			}
 		}
 		t.Fatal("no link")
-		return broker.LinkInfo{}
+		return netapi.LinkInfo{}
 	}
 	if _, err := a.SetEmulation(linkID, transports.EmulationSpec{Loss: ptr(transports.Quantity("40%"))}); err != nil {
 		t.Fatal(err)
@@ -333,7 +334,7 @@ func ptr[T any](v T) *T { return &v }
 func TestBadReportsAreRefused(t *testing.T) {
 	a, _, _ := pair(t, 100*time.Millisecond, nil)
 	agg := startAggregator(t, a.ClientURL(), nil, "")
-	nc, err := nats.Connect(a.ClientURL(), nats.UserInfo(broker.AdminUser, token))
+	nc, err := nats.Connect(a.ClientURL(), nats.UserInfo(netapi.AdminUser, token))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +346,7 @@ func TestBadReportsAreRefused(t *testing.T) {
 		[]byte(`<report broker="na.c1.z" domain="eu" seq="1" time="2026-01-01T00:00:00Z" interval_ms="1"/>`),
 	}
 	for _, b := range bad {
-		nc.Publish(broker.PerfSubject("na"), b)
+		nc.Publish(netapi.PerfSubject("na"), b)
 	}
 	nc.Flush()
 	waitFor(t, "the refusals", 10*time.Second, func() bool { return agg.StatsSnapshot().Rejected >= uint64(len(bad)) })

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wayline/wayline/aggregator/store"
-	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -21,7 +21,7 @@ import (
 // database is away) is not acknowledged: its broker keeps it and sends it
 // again.
 func (a *Aggregator) onReport(m *nats.Msg) {
-	from := strings.TrimPrefix(m.Reply, broker.PerfAckSubject(""))
+	from := strings.TrimPrefix(m.Reply, netapi.PerfAckSubject(""))
 	rep, err := schema.DecodeReport(m.Data, schema.Limits{MaxBytes: a.cfg.MaxReportBytes})
 	if err != nil {
 		a.reject(from, err, len(m.Data))

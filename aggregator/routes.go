@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/schema"
 )
@@ -120,7 +120,7 @@ func RouteOf(states []schema.State, subject, from string) (schema.SubjectRoute, 
 	}
 	out := schema.SubjectRoute{Subject: subject, From: from, Profile: profileOf(src, subject)}
 	for _, st := range states {
-		if !slices.ContainsFunc(st.Subjects, func(p string) bool { return broker.SubjectMatches(p, subject) }) {
+		if !slices.ContainsFunc(st.Subjects, func(p string) bool { return server.SubjectMatchesFilter(subject, p) }) {
 			continue
 		}
 		out.Paths = append(out.Paths, follow(byAddr, out.Profile, from, st.Broker))
@@ -131,7 +131,7 @@ func RouteOf(states []schema.State, subject, from string) (schema.SubjectRoute, 
 // profileOf is the cost profile a broker routes subject on.
 func profileOf(st *schema.State, subject string) string {
 	for _, sp := range st.Profiles {
-		if broker.SubjectMatches(sp.Subject, subject) {
+		if server.SubjectMatchesFilter(subject, sp.Subject) {
 			return sp.Profile
 		}
 	}

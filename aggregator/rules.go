@@ -15,7 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/wayline/wayline/aggregator/store"
-	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -349,9 +349,9 @@ func (a *Aggregator) control(ctx context.Context, rec store.Action, req map[stri
 	js, _ := json.Marshal(req)
 	rec.Time, rec.Request = time.Now(), string(js)
 	brokerAddr := rec.Broker
-	msg, err := a.request(ctx, broker.CtlSubject(brokerAddr), js)
+	msg, err := a.request(ctx, netapi.CtlSubject(brokerAddr), js)
 	if err == nil {
-		var reply broker.CtlReply
+		var reply netapi.CtlReply
 		if err = json.Unmarshal(msg.Data, &reply); err == nil && !reply.OK {
 			err = errors.New(reply.Error)
 		}

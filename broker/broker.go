@@ -29,6 +29,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -211,8 +212,8 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.wg.Go(b.janitor)
 	b.wg.Go(b.dispatch)
 	b.wg.Go(b.costLoop)
-	b.subscribeInternal(CtlSubject(b.cfg.Address), b.onControl)
-	b.subscribeInternal(PerfAckSubject(b.cfg.Address), b.onReportAck)
+	b.subscribeInternal(netapi.CtlSubject(b.cfg.Address), b.onControl)
+	b.subscribeInternal(netapi.PerfAckSubject(b.cfg.Address), b.onReportAck)
 	b.wg.Go(b.reportLoop)
 	b.wg.Go(b.stateLoop)
 	b.log.Info("broker started",

@@ -85,7 +85,7 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// AdminToken guards what changes the network: the HTTP API's PUT
 	// endpoints ask for it as a bearer token, and NATS clients that sign in
-	// as AdminUser with it as password may publish on reserved subjects
+	// as netapi.AdminUser with it as password may publish on reserved subjects
 	// (control messages). Empty: the PUT endpoints are open and no client
 	// may publish on reserved subjects.
 	AdminToken string

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/router"
 )
 
@@ -210,42 +212,12 @@ func (b *Broker) costLoop() {
 	}
 }
 
-// CostSubject is the subject cost updates of a unit are shown on.
-func CostSubject(unit string) string {
-	if unit == "" {
-		return reservedPrefix + "cost"
-	}
-	return reservedPrefix + "cost." + unit
-}
-
-// CostUpdate is a cost update as subscribers of $WL.cost.<unit> see it.
-type CostUpdate struct {
-	Origin string           `json:"origin"`
-	Unit   string           `json:"unit"`
-	Seq    uint64           `json:"seq"`
-	Time   time.Time        `json:"time"`
-	Links  []CostUpdateLink `json:"links"`
-}
-
-// CostUpdateLink is one link of a cost update. A link that is down has no
-// costs.
-type CostUpdateLink struct {
-	ID        string             `json:"id"`
-	A         string             `json:"a"`
-	B         string             `json:"b"`
-	Up        bool               `json:"up"`
-	Cost      map[string]float64 `json:"cost,omitempty"`
-	LatencyMs float64            `json:"latency_ms"`
-	JitterMs  float64            `json:"jitter_ms"`
-	Loss      float64            `json:"loss"`
-}
-
 // publishCostLocal shows a cost update to this broker's own subscribers of
 // its unit's cost subject; other brokers get it by flooding.
 func (b *Broker) publishCostLocal(ls *linkState) {
-	u := CostUpdate{Origin: ls.Origin, Unit: ls.Unit, Seq: ls.Ver.Seq, Time: time.Unix(0, ls.Time).UTC()}
+	u := netapi.CostUpdate{Origin: ls.Origin, Unit: ls.Unit, Seq: ls.Ver.Seq, Time: time.Unix(0, ls.Time).UTC()}
 	for _, l := range ls.Links {
-		cl := CostUpdateLink{ID: l.ID, A: ls.Origin, B: l.Peer, Up: l.Up, LatencyMs: l.LatencyMs, JitterMs: l.JitterMs, Loss: l.Loss}
+		cl := netapi.CostUpdateLink{ID: l.ID, A: ls.Origin, B: l.Peer, Up: l.Up, LatencyMs: l.LatencyMs, JitterMs: l.JitterMs, Loss: l.Loss}
 		if l.Up {
 			cl.Cost = map[string]float64{}
 			for i, p := range ls.Profiles {
@@ -258,14 +230,14 @@ func (b *Broker) publishCostLocal(ls *linkState) {
 	if err != nil {
 		return
 	}
-	b.publishLocal(CostSubject(ls.Unit), js)
+	b.publishLocal(netapi.CostSubject(ls.Unit), js)
 }
 
 // profileFor returns the index of the cost profile subject routes on: the
 // first subject pattern that matches it, or the default.
 func (b *Broker) profileFor(subject string) byte {
 	for _, sp := range b.cfg.Routing.Subjects {
-		if SubjectMatches(sp.Subject, subject) {
+		if server.SubjectMatchesFilter(subject, sp.Subject) {
 			for i, p := range b.profiles {
 				if p.Name == sp.Profile {
 					return byte(i)

@@ -6,47 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/wayline/wayline/transports"
+	"github.com/wayline/wayline/netapi"
 )
 
-// Control messages steer a broker over the network itself: an
-// administrative client (the aggregator) publishes a JSON request on
-// $WL.ctl.<address>, and the broker acts and answers on the reply subject.
-//
-//	{"op": "monitoring", "link": "<id>", "enabled": false}     one link; "link" left out: every link
-//	{"op": "monitoring", "interval": "250ms", "adaptive": true}
-//	{"op": "emulation", "link": "<id>", "emulation": {"down": true}}
-//	{"op": "routing", "link": "<id>", "exclude": true}        take a link out of routing, or put it back
-//
-// The answer is {"ok": true, "broker": ..., "links": [...]} or {"ok": false,
-// "error": "..."}: an unknown operation or link, an interval outside
-// [10ms, 60s] and malformed JSON are all answered with an error.
-
-// CtlSubject is the subject a broker takes control messages on.
-func CtlSubject(address string) string { return reservedPrefix + "ctl." + address }
-
-// CtlRequest is a control message.
-type CtlRequest struct {
-	Op   string `json:"op"`
-	Link string `json:"link,omitempty"`
-	MonitoringRequest
-	Emulation *transports.EmulationSpec `json:"emulation,omitempty"`
-	Exclude   *bool                     `json:"exclude,omitempty"`
-}
-
-// CtlReply answers a control message.
-type CtlReply struct {
-	OK     bool       `json:"ok"`
-	Broker string     `json:"broker"`
-	Error  string     `json:"error,omitempty"`
-	Links  []LinkInfo `json:"links,omitempty"`
-}
+// Control messages (netapi.CtlRequest) steer a broker over the network
+// itself; see package netapi for their forms and answers.
 
 // errUnknownOp is returned for a control message with an unknown op.
 var errUnknownOp = errors.New("unknown operation")
 
 func (b *Broker) onControl(m internalMsg) {
-	reply := CtlReply{OK: true, Broker: b.cfg.Address}
+	reply := netapi.CtlReply{OK: true, Broker: b.cfg.Address}
 	links, err := b.control(m.Data)
 	if err != nil {
 		reply.OK, reply.Error = false, err.Error()
@@ -63,14 +33,14 @@ func (b *Broker) onControl(m internalMsg) {
 
 // control carries out one control message and returns the links it
 // concerned.
-func (b *Broker) control(data []byte) ([]LinkInfo, error) {
-	var req CtlRequest
+func (b *Broker) control(data []byte) ([]netapi.LinkInfo, error) {
+	var req netapi.CtlRequest
 	if err := json.Unmarshal(data, &req); err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 	}
 	switch req.Op {
 	case "monitoring":
-		ch, err := req.change()
+		ch, err := monitoringChange(req.MonitoringRequest)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +67,7 @@ func (b *Broker) control(data []byte) ([]LinkInfo, error) {
 	default:
 		return nil, fmt.Errorf("%w %q (want monitoring, emulation or routing)", errUnknownOp, req.Op)
 	}
-	var out []LinkInfo
+	var out []netapi.LinkInfo
 	for _, l := range b.Links() {
 		if req.Link == "" || l.ID == req.Link {
 			out = append(out, l)

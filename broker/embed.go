@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
+	"github.com/wayline/wayline/netapi"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -30,15 +31,10 @@ func appUser() (*server.NkeyUser, error) {
 	return &server.NkeyUser{
 		Nkey: pub,
 		Permissions: &server.Permissions{
-			Publish: &server.SubjectPermission{Deny: []string{reservedPrefix + ">"}},
+			Publish: &server.SubjectPermission{Deny: []string{netapi.Reserved + ">"}},
 		},
 	}, nil
 }
-
-// AdminUser is the NATS user name of administrative clients, such as the
-// aggregator: with the admin token as password they may publish on the
-// network's reserved subjects, control messages included.
-const AdminUser = "wayline"
 
 // adminUser returns the administrative identity, or nil when the broker has
 // no admin token. The token is kept hashed, at bcrypt's lowest cost: the
@@ -52,7 +48,7 @@ func adminUser(token string) (*server.User, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &server.User{Username: AdminUser, Password: string(hash)}, nil
+	return &server.User{Username: netapi.AdminUser, Password: string(hash)}, nil
 }
 
 // startNATS starts the embedded nats-server, pointed at the core as a leaf,

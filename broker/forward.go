@@ -3,6 +3,8 @@ package broker
 import (
 	"bytes"
 	"math/rand/v2"
+
+	"github.com/wayline/wayline/netapi"
 )
 
 // The data path. A message from a local leaf is matched against the
@@ -10,7 +12,7 @@ import (
 // broker delivers to its own leaves and groups the remaining destinations
 // by next hop, one copy per next hop.
 
-var reservedPrefixBytes = []byte(reservedPrefix)
+var reservedPrefixBytes = []byte(netapi.Reserved)
 
 // plan is where one message goes from this broker. Each reader goroutine
 // owns one and reuses it, so that forwarding does not allocate.

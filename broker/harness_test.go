@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wayline/wayline/internal/testutil"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -270,7 +271,7 @@ func tlsTweak(t testing.TB) func(*Config) {
 func appInterest(b *Broker) []InterestInfo {
 	var out []InterestInfo
 	for _, ii := range b.Interest() {
-		if !strings.HasPrefix(ii.Subject, reservedPrefix) {
+		if !strings.HasPrefix(ii.Subject, netapi.Reserved) {
 			out = append(out, ii)
 		}
 	}

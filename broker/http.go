@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -138,17 +139,8 @@ func (b *Broker) putEmulation(_ http.ResponseWriter, r *http.Request) (any, erro
 	return transports.SpecOf(e), nil
 }
 
-// MonitoringRequest is the body of PUT /api/links/{id}/monitoring and PUT
-// /api/monitoring, and of a "monitoring" control message.
-type MonitoringRequest struct {
-	Enabled  *bool   `json:"enabled,omitempty"`
-	Interval *string `json:"interval,omitempty"` // a duration such as "250ms", within [10ms, 60s]
-	Adaptive *bool   `json:"adaptive,omitempty"`
-	// Reset puts back the configured interval and adaptive mode.
-	Reset bool `json:"reset,omitempty"`
-}
-
-func (req MonitoringRequest) change() (MonitoringChange, error) {
+// monitoringChange turns a monitoring request into a change.
+func monitoringChange(req netapi.MonitoringRequest) (MonitoringChange, error) {
 	ch := MonitoringChange{Enabled: req.Enabled, Adaptive: req.Adaptive, Reset: req.Reset}
 	if req.Interval != nil {
 		d, err := time.ParseDuration(*req.Interval)
@@ -161,11 +153,11 @@ func (req MonitoringRequest) change() (MonitoringChange, error) {
 }
 
 func (b *Broker) putMonitoring(_ http.ResponseWriter, r *http.Request) (any, error) {
-	var req MonitoringRequest
+	var req netapi.MonitoringRequest
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
-	ch, err := req.change()
+	ch, err := monitoringChange(req)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +165,7 @@ func (b *Broker) putMonitoring(_ http.ResponseWriter, r *http.Request) (any, err
 	if err := b.SetMonitoring(id, ch); err != nil {
 		return nil, err
 	}
-	var out []LinkInfo
+	var out []netapi.LinkInfo
 	for _, l := range b.Links() {
 		if id == "" || l.ID == id {
 			out = append(out, l)

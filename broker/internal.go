@@ -3,6 +3,8 @@ package broker
 import (
 	"log/slog"
 	"sync"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // The broker is itself a client of the network: it subscribes to subjects
@@ -88,7 +90,7 @@ func (b *Broker) handleInternal(m internalMsg) {
 	b.internal.mu.Lock()
 	var fns []func(internalMsg)
 	for subject, fn := range b.internal.handlers {
-		if SubjectMatches(subject, m.Subject) {
+		if server.SubjectMatchesFilter(m.Subject, subject) {
 			fns = append(fns, fn)
 		}
 	}
@@ -130,35 +132,6 @@ func (b *Broker) publishInternal(subject, reply string, data []byte) {
 	}
 	b.execute(p, m, byte(b.cfg.MaxHops))
 	p.kick.flush()
-}
-
-// SubjectMatches reports whether a literal subject matches a pattern with
-// NATS wildcards.
-func SubjectMatches(pattern, subject string) bool {
-	for {
-		pt, prest, pmore := cutToken(pattern)
-		st, srest, smore := cutToken(subject)
-		switch {
-		case pt == ">":
-			return true
-		case pt != "*" && pt != st:
-			return false
-		case pmore != smore:
-			return false
-		case !pmore:
-			return true
-		}
-		pattern, subject = prest, srest
-	}
-}
-
-func cutToken(s string) (tok, rest string, more bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '.' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // publishLocal delivers a message from the broker itself to this broker's

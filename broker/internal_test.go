@@ -5,21 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/wayline/wayline/netapi"
 )
-
-func TestSubjectMatches(t *testing.T) {
-	for _, tc := range []struct {
-		pattern, subject string
-		want             bool
-	}{
-		{"a.b", "a.b", true}, {"a.*", "a.b", true}, {"a.*", "a.b.c", false}, {"a.>", "a.b.c", true},
-		{"a.>", "a", false}, {"*.b", "a.b", true}, {"a.b", "a.c", false}, {">", "x", true}, {"a.b.c", "a.b", false},
-	} {
-		if got := SubjectMatches(tc.pattern, tc.subject); got != tc.want {
-			t.Errorf("%s ~ %s: %v", tc.pattern, tc.subject, got)
-		}
-	}
-}
 
 // TestInternalSubscriber checks that the broker receives messages for its
 // own subscriptions from clients anywhere, that only admin clients may send
@@ -36,7 +23,7 @@ func TestInternalSubscriber(t *testing.T) {
 		}
 	})
 	n.waitInterest("na.c1.a", "$WL.test.c", "na.c1.c")
-	admin := n.connect("na.c1.a", nats.UserInfo(AdminUser, "s3cret"))
+	admin := n.connect("na.c1.a", nats.UserInfo(netapi.AdminUser, "s3cret"))
 	reply, err := admin.Request("$WL.test.c", []byte("hi"), 3*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +36,7 @@ func TestInternalSubscriber(t *testing.T) {
 		t.Fatalf("internal message %+v", m)
 	}
 	// A local admin client reaches it too; an ordinary client does not.
-	if _, err := n.connect("na.c1.c", nats.UserInfo(AdminUser, "s3cret")).Request("$WL.test.c", []byte("local"), 3*time.Second); err != nil {
+	if _, err := n.connect("na.c1.c", nats.UserInfo(netapi.AdminUser, "s3cret")).Request("$WL.test.c", []byte("local"), 3*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	<-got
@@ -59,7 +46,7 @@ func TestInternalSubscriber(t *testing.T) {
 		t.Fatalf("an ordinary client reached the broker: %+v", m)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if _, err := nats.Connect(n.brokers["na.c1.a"].ClientURL(), nats.UserInfo(AdminUser, "wrong")); err == nil {
+	if _, err := nats.Connect(n.brokers["na.c1.a"].ClientURL(), nats.UserInfo(netapi.AdminUser, "wrong")); err == nil {
 		t.Fatal("a wrong admin token was accepted")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -38,7 +39,7 @@ func emulateAll(e transports.Emulation) func(*Config) {
 	}
 }
 
-func linkOf(t testing.TB, b *Broker, peer string) LinkInfo {
+func linkOf(t testing.TB, b *Broker, peer string) netapi.LinkInfo {
 	t.Helper()
 	for _, l := range b.Links() {
 		if l.Peer == peer {
@@ -46,7 +47,7 @@ func linkOf(t testing.TB, b *Broker, peer string) LinkInfo {
 		}
 	}
 	t.Fatalf("%s has no link to %s", b.Address(), peer)
-	return LinkInfo{}
+	return netapi.LinkInfo{}
 }
 
 func TestEmulatedLinkIsMeasured(t *testing.T) {
@@ -227,15 +228,15 @@ func TestControlMessages(t *testing.T) {
 	}})
 	n.waitRoutes()
 	c := n.brokers["na.c1.c"]
-	n.waitInterest("na.c1.a", CtlSubject("na.c1.c"), "na.c1.c")
-	admin := n.connect("na.c1.a", nats.UserInfo(AdminUser, "tok"))
-	ask := func(req map[string]any) CtlReply {
+	n.waitInterest("na.c1.a", netapi.CtlSubject("na.c1.c"), "na.c1.c")
+	admin := n.connect("na.c1.a", nats.UserInfo(netapi.AdminUser, "tok"))
+	ask := func(req map[string]any) netapi.CtlReply {
 		js, _ := json.Marshal(req)
-		m, err := admin.Request(CtlSubject("na.c1.c"), js, 5*time.Second)
+		m, err := admin.Request(netapi.CtlSubject("na.c1.c"), js, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r CtlReply
+		var r netapi.CtlReply
 		if err := json.Unmarshal(m.Data, &r); err != nil {
 			t.Fatal(err)
 		}
@@ -256,11 +257,11 @@ func TestControlMessages(t *testing.T) {
 		`{"op":"explode"}`:                                 "unknown operation",
 		`not json`:                                         "bad request",
 	} {
-		m, err := admin.Request(CtlSubject("na.c1.c"), []byte(req), 5*time.Second)
+		m, err := admin.Request(netapi.CtlSubject("na.c1.c"), []byte(req), 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var r CtlReply
+		var r netapi.CtlReply
 		json.Unmarshal(m.Data, &r)
 		if r.OK || !strings.Contains(r.Error, want) {
 			t.Errorf("%s: reply %+v, want an error with %q", req, r, want)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -20,13 +21,6 @@ import (
 // oldest dropped first) and go out in order when one is back, so an
 // aggregator down for a minute loses nothing. Sequence numbers let it see
 // what it missed.
-
-// PerfSubject is the subject reports of a domain travel on.
-func PerfSubject(domain string) string { return reservedPrefix + "perf." + domain }
-
-// PerfAckSubject is the subject a broker takes acknowledgements of its
-// reports on.
-func PerfAckSubject(address string) string { return reservedPrefix + "perfack." + address }
 
 // reporter holds a broker's reports until they are acknowledged.
 type reporter struct {
@@ -121,12 +115,12 @@ func (b *Broker) writeReport(now time.Time) {
 // sendReports publishes the due reports, in order, when an aggregator
 // listens; otherwise they wait.
 func (b *Broker) sendReports(now time.Time) {
-	subject := PerfSubject(b.cfg.Report.Domain)
+	subject := netapi.PerfSubject(b.cfg.Report.Domain)
 	if !b.hasListener(subject) {
 		return
 	}
 	for _, p := range b.reporter.due(now, 2*b.cfg.Report.Interval) {
-		b.publishInternal(subject, PerfAckSubject(b.cfg.Address), p.xml)
+		b.publishInternal(subject, netapi.PerfAckSubject(b.cfg.Address), p.xml)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -85,7 +86,7 @@ func TestHTTPAPI(t *testing.T) {
 		Brokers []string `json:"brokers"`
 	}
 	getJSON(t, base+"/api/interest", &interest)
-	for len(interest) > 0 && strings.HasPrefix(interest[0].Subject, reservedPrefix) {
+	for len(interest) > 0 && strings.HasPrefix(interest[0].Subject, netapi.Reserved) {
 		interest = interest[1:] // the brokers' own control subjects
 	}
 	if len(interest) != 1 || interest[0].Subject != "api.>" || strings.Join(interest[0].Brokers, ",") != "na.c1.c" {
@@ -345,7 +346,7 @@ func TestOverloadIsCounted(t *testing.T) {
 		defer mu.Unlock()
 		return uint64(received)+a.Links()[0].Dropped == total
 	})
-	var links []LinkInfo
+	var links []netapi.LinkInfo
 	getJSON(t, "http://"+a.HTTPAddr()+"/api/links", &links)
 	if links[0].Dropped == 0 || links[0].DroppedBytes == 0 {
 		t.Fatalf("/api/links does not show the drops: %+v", links[0])

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -266,13 +267,13 @@ func TestCostUpdatesOnTheTopic(t *testing.T) {
 		fastProbes(c)
 		c.Routing.Refresh = time.Second
 	}})
-	ch := collect(t, n.connect("na.c1.a"), CostSubject("na.c1"), "")
+	ch := collect(t, n.connect("na.c1.a"), netapi.CostSubject("na.c1"), "")
 	n.waitRoutes()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case m := <-ch:
-			var u CostUpdate
+			var u netapi.CostUpdate
 			if err := json.Unmarshal(m.Data, &u); err != nil {
 				t.Fatal(err)
 			}

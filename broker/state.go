@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -14,9 +15,6 @@ import (
 // states, client count, local subjects) on $WL.state.<domain> every report
 // interval, and soon after a route or a link changes, so that the
 // aggregator's pages follow rerouting as it happens.
-
-// StateSubject is the subject the states of a domain travel on.
-func StateSubject(domain string) string { return reservedPrefix + "state." + domain }
 
 // stateDebounce gathers the changes of one event (a link down changes
 // several routes, one after another) into one state message.
@@ -45,7 +43,7 @@ func (b *Broker) stateLoop() {
 			b.log.Warn("state message", slog.Any("err", err))
 			return
 		}
-		b.publishInternal(StateSubject(b.cfg.Report.Domain), "", js)
+		b.publishInternal(netapi.StateSubject(b.cfg.Report.Domain), "", js)
 	}
 	publish()
 	for {
@@ -86,7 +84,7 @@ func (b *Broker) State(now time.Time) schema.State {
 		links = append(links, l)
 	}
 	for _, op := range b.interest.local {
-		if strings.HasPrefix(op.Subject, reservedPrefix) || strings.HasPrefix(op.Subject, "_INBOX.") {
+		if strings.HasPrefix(op.Subject, netapi.Reserved) || strings.HasPrefix(op.Subject, "_INBOX.") {
 			continue
 		}
 		st.Subjects = append(st.Subjects, op.Subject)

@@ -51,10 +51,6 @@ func validLiteralSubject(s []byte) bool {
 // limited to 4 KiB, and a subject is part of one.
 const maxSubjectLen = 4096
 
-// reservedPrefix starts the subjects the network uses for itself. Clients
-// may subscribe to them but never publish there.
-const reservedPrefix = "$WL."
-
 // localOnly reports whether interest in a subject stays inside the broker:
 // the embedded server's system requests and leafnode loop detection.
 func localOnly(subject string) bool {

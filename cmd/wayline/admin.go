@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/netapi"
 )
 
 // The commands that talk to a running broker over its HTTP API.
@@ -87,7 +88,7 @@ with the number of samples behind them and the messages dropped.`, stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var links []broker.LinkInfo
+	var links []netapi.LinkInfo
 	if err := bf.call(ctx, http.MethodGet, "/api/links", nil, &links); err != nil {
 		return err
 	}
@@ -188,7 +189,7 @@ often while it is steady. Prints the links concerned.`, stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	req := broker.MonitoringRequest{}
+	req := netapi.MonitoringRequest{}
 	switch {
 	case *enable && *disable:
 		return usageError{"--enable and --disable contradict each other"}
@@ -208,14 +209,14 @@ often while it is steady. Prints the links concerned.`, stderr)
 		}
 		req.Adaptive = &v
 	}
-	if req == (broker.MonitoringRequest{}) {
+	if req == (netapi.MonitoringRequest{}) {
 		return usageError{"nothing to change: give --enable, --disable, --interval or --adaptive"}
 	}
 	path := "/api/monitoring"
 	if *link != "" {
 		path = "/api/links/" + url.PathEscape(*link) + "/monitoring"
 	}
-	var links []broker.LinkInfo
+	var links []netapi.LinkInfo
 	if err := bf.call(ctx, http.MethodPut, path, req, &links); err != nil {
 		return err
 	}

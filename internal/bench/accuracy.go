@@ -21,6 +21,7 @@ import (
 
 	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -246,7 +247,7 @@ func RunAccuracy(ctx context.Context, w io.Writer, cfg AccuracyConfig) ([]Accura
 	}
 	fmt.Fprintf(w, "accuracy benchmark: %d cases on %s, delays %v, jitter 0 and 10%% of delay (uniform), loss %v on udp; each transport measured for %v\n",
 		len(cases), strings.Join(cfg.Transports, ","), cfg.Delays, accuracyLosses, cfg.Duration)
-	infoA, infoB := map[string]broker.LinkInfo{}, map[string]broker.LinkInfo{}
+	infoA, infoB := map[string]netapi.LinkInfo{}, map[string]netapi.LinkInfo{}
 	for _, tr := range cfg.Transports {
 		var links []probeLink
 		for i, c := range cases {
@@ -292,7 +293,7 @@ func RunAccuracy(ctx context.Context, w io.Writer, cfg AccuracyConfig) ([]Accura
 // measurePhase runs links on a fresh pair of brokers for cfg.Duration once
 // all are up, and returns what each end then reports, by link id. The
 // brokers are closed before it returns.
-func measurePhase(ctx context.Context, cfg AccuracyConfig, links []probeLink) (atA, atB map[string]broker.LinkInfo, err error) {
+func measurePhase(ctx context.Context, cfg AccuracyConfig, links []probeLink) (atA, atB map[string]netapi.LinkInfo, err error) {
 	a, b, err := startAccuracyPair(ctx, cfg, links)
 	if err != nil {
 		return nil, nil, err
@@ -419,8 +420,8 @@ func waitLinksUp(ctx context.Context, b *broker.Broker, ids []string, timeout ti
 	}
 }
 
-func linksByID(b *broker.Broker) map[string]broker.LinkInfo {
-	out := map[string]broker.LinkInfo{}
+func linksByID(b *broker.Broker) map[string]netapi.LinkInfo {
+	out := map[string]netapi.LinkInfo{}
 	for _, l := range b.Links() {
 		out[l.ID] = l
 	}
@@ -450,8 +451,8 @@ func (c *AccuracyCase) verdict(lat, jit, loss float64, samples int) string {
 // Unless it was kept quiet, B measured the same link with its own probes;
 // where B's verdict differs, Why says so, to tell a harness or timing
 // problem at one end from a monitor that is wrong at both.
-func judgeCase(c *AccuracyCase, ma, mb broker.LinkMetrics) {
-	perDir := func(m broker.LinkMetrics) float64 { return (m.LossForward + m.LossReverse) / 2 }
+func judgeCase(c *AccuracyCase, ma, mb netapi.LinkMetrics) {
+	perDir := func(m netapi.LinkMetrics) float64 { return (m.LossForward + m.LossReverse) / 2 }
 	c.GotLatency, c.GotJitter, c.GotLoss, c.Samples = ma.Latency.Mean, ma.Jitter, perDir(ma), ma.Samples
 	c.Why = c.verdict(c.GotLatency, c.GotJitter, c.GotLoss, c.Samples)
 	c.Pass = c.Why == ""

@@ -14,6 +14,7 @@ import (
 
 	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -385,7 +386,7 @@ type detectSoak struct {
 	polledA, polledB   int // transitions to down seen by polling
 	eventsA, eventsB   int // transitions to down in the brokers' logs
 	suspectA, suspectB int
-	final              broker.LinkMetrics // A's view at the end
+	final              netapi.LinkMetrics // A's view at the end
 }
 
 // downs is the number of false downs: the logged ones, or the polled ones
@@ -529,13 +530,13 @@ func (p *detectPair) waitFor(ctx context.Context, samples int) (time.Time, error
 }
 
 // detectLink returns the link id of b as Links() reports it.
-func detectLink(b *broker.Broker, id string) broker.LinkInfo {
+func detectLink(b *broker.Broker, id string) netapi.LinkInfo {
 	for _, l := range b.Links() {
 		if l.ID == id {
 			return l
 		}
 	}
-	return broker.LinkInfo{}
+	return netapi.LinkInfo{}
 }
 
 // detectStateLog is a slog.Handler that counts the link state changes a

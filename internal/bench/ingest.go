@@ -17,7 +17,7 @@ import (
 
 	"github.com/wayline/wayline/aggregator"
 	"github.com/wayline/wayline/aggregator/store"
-	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -307,7 +307,7 @@ func ingestWindows(ctx context.Context, w io.Writer, cfg IngestConfig, stored fu
 // are unacknowledged, and what is not acknowledged within a second is sent
 // again, as brokers do.
 func sendReports(url string, reps []schema.Report, window int, stop *atomic.Bool) error {
-	nc, err := nats.Connect(url, nats.UserInfo(broker.AdminUser, ingestToken), nats.Name("bench-ingest"))
+	nc, err := nats.Connect(url, nats.UserInfo(netapi.AdminUser, ingestToken), nats.Name("bench-ingest"))
 	if err != nil {
 		return fmt.Errorf("bench ingest: connect %s: %w", url, err)
 	}
@@ -323,8 +323,8 @@ func sendReports(url string, reps []schema.Report, window int, stop *atomic.Bool
 	for range window {
 		credit <- struct{}{}
 	}
-	prefix := broker.PerfAckSubject("")
-	sub, err := nc.Subscribe(broker.PerfAckSubject(">"), func(m *nats.Msg) {
+	prefix := netapi.PerfAckSubject("")
+	sub, err := nc.Subscribe(netapi.PerfAckSubject(">"), func(m *nats.Msg) {
 		seq, err := strconv.ParseUint(string(m.Data), 10, 64)
 		if err != nil {
 			return
@@ -344,7 +344,7 @@ func sendReports(url string, reps []schema.Report, window int, stop *atomic.Bool
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("bench ingest: flush: %w", err)
 	}
-	subject := broker.PerfSubject("na")
+	subject := netapi.PerfSubject("na")
 	resend := func() error {
 		mu.Lock()
 		defer mu.Unlock()

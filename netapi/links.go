@@ -1,0 +1,77 @@
+package netapi
+
+import (
+	"time"
+
+	"github.com/wayline/wayline/transports"
+)
+
+// A broker's links as its HTTP API (GET /api/links) and its control
+// replies list them. Field names are a contract; fields may be added.
+
+// LinkInfo is one entry of GET /api/links.
+type LinkInfo struct {
+	ID           string    `json:"id"`
+	Peer         string    `json:"peer"`
+	Transport    string    `json:"transport"`
+	State        string    `json:"state"` // "up" or "down"
+	Since        time.Time `json:"since"`
+	Dialer       bool      `json:"dialer"` // this broker dials the link
+	LastError    string    `json:"last_error,omitempty"`
+	MsgsSent     uint64    `json:"msgs_sent"`
+	MsgsRecv     uint64    `json:"msgs_received"`
+	BytesSent    uint64    `json:"bytes_sent"`
+	BytesRecv    uint64    `json:"bytes_received"`
+	QueueBytes   int       `json:"queue_bytes"`
+	Dropped      uint64    `json:"dropped"`
+	DroppedBytes uint64    `json:"dropped_bytes"`
+	Ups          uint64    `json:"ups"`
+	Excluded     bool      `json:"excluded"` // taken out of routing by a control action
+	// Metrics are the link's measurements (see package monitor).
+	Metrics LinkMetrics `json:"metrics"`
+	// Emulation is the link's emulated conditions, or null.
+	Emulation *transports.EmulationSpec `json:"emulation"`
+}
+
+// LinkMetrics is a link's measurements over the monitor's sliding window.
+// Delays are in milliseconds; loss is a fraction.
+type LinkMetrics struct {
+	RTT     float64        `json:"rtt_ms"`
+	Latency LatencySummary `json:"latency_ms"`
+	// Jitter is the mean absolute difference of one-way delay between
+	// consecutive probes: the value RFC 3550's interarrival jitter
+	// estimates, with less sampling noise.
+	Jitter        float64 `json:"jitter_ms"`
+	JitterRFC3550 float64 `json:"jitter_rfc3550_ms"`
+	// JitterIPDV is P95-P50 of one-way delay, as OWAMP reports it.
+	JitterIPDV float64 `json:"jitter_ipdv_ms"`
+	// Loss is the fraction of messages lost one way, the mean of the two
+	// directions: what an emulated loss of p declares.
+	Loss float64 `json:"loss"`
+	// LossForward and LossReverse split it by direction (forward: what
+	// this broker sends), and LossRoundTrip is the fraction of probes that
+	// got no answer.
+	LossForward   float64 `json:"loss_forward"`
+	LossReverse   float64 `json:"loss_reverse"`
+	LossRoundTrip float64 `json:"loss_round_trip"`
+	Reordered     uint64  `json:"reordered"`
+	Duplicated    uint64  `json:"duplicated"`
+	Samples       int     `json:"samples"`
+	Interval      float64 `json:"interval_ms"`
+	State         string  `json:"state"` // unknown, up, suspect, down or disabled
+	// StateSince is when the monitor reached its current verdict.
+	StateSince  time.Time `json:"state_since"`
+	ProbesSent  uint64    `json:"probes_sent"`
+	ProbesRecvd uint64    `json:"probes_received"`
+	ProbesLost  uint64    `json:"probes_lost"`
+}
+
+// LatencySummary summarises one-way latency in milliseconds.
+type LatencySummary struct {
+	Min  float64 `json:"min"`
+	Mean float64 `json:"mean"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+}
