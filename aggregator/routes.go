@@ -141,14 +141,12 @@ func profileOf(st *schema.State, subject string) string {
 	return ""
 }
 
-// follow walks from broker from to broker to on profile, steering
-// through the exits of the routes taken as brokers do: each broker heads
-// for the last exit pushed (or for to), pushes the exits of the route it
-// takes, and the broker owning an exit sends the message over its link.
+// follow walks from broker from to broker to on profile as brokers
+// forward, with router.Steer over each broker's routes.
 func follow(byAddr map[string]*schema.State, profile, from, to string) schema.SubjectPath {
 	p := schema.SubjectPath{To: to, Brokers: []string{from}}
 	cur := from
-	var exits []schema.RouteExit
+	var exits []router.Exit
 	seen := map[string]bool{}
 	for range maxHops {
 		if cur == to {
@@ -157,45 +155,24 @@ func follow(byAddr map[string]*schema.State, profile, from, to string) schema.Su
 		}
 		// A broker holding the same exits twice would go round forever.
 		state := fmt.Sprint(cur, exits)
-		if seen[state] {
+		st := byAddr[cur]
+		if seen[state] || st == nil {
 			return p
 		}
 		seen[state] = true
-		st := byAddr[cur]
-		if st == nil {
+		link, next, err := router.Steer(stateWays{st, profile}, router.Address(cur), router.Address(to), exits, cur == from,
+			func(id string) bool { return peerOf(st, id) != "" })
+		if err != nil {
 			return p
 		}
-		var next, link string
-		if k := len(exits) - 1; k >= 0 && exits[k].Broker == cur {
-			if peer := peerOf(st, exits[k].Link); peer != "" {
-				link, next = exits[k].Link, peer
-				exits = exits[:k]
-			} else {
-				exits = exits[:0] // the exit is down: the broker routes afresh
-			}
+		exits = next
+		peer := peerOf(st, link)
+		if peer == "" {
+			return p
 		}
-		if next == "" {
-			target := to
-			k := len(exits) - 1
-			if k >= 0 {
-				target = exits[k].Broker
-			}
-			r, ok := routeTowards(st, profile, target)
-			if !ok && k >= 0 {
-				exits = exits[:0] // the exit is out of reach: the broker routes afresh
-				r, ok = routeTowards(st, profile, to)
-			}
-			if !ok {
-				return p
-			}
-			for i := len(r.Exits) - 1; i >= 0; i-- {
-				exits = append(exits, r.Exits[i])
-			}
-			link, next = r.Link, st.Via(r)
-		}
-		p.Brokers = append(p.Brokers, next)
+		p.Brokers = append(p.Brokers, peer)
 		p.Links = append(p.Links, link)
-		cur = next
+		cur = peer
 	}
 	return p
 }
@@ -211,14 +188,24 @@ func peerOf(st *schema.State, id string) string {
 	return ""
 }
 
-// routeTowards finds a broker's route entry for broker dst: the node that
-// stands for dst in the broker's map, as the broker itself looks it up.
-func routeTowards(st *schema.State, profile, dst string) (schema.Route, bool) {
-	node := string(router.Rep(router.Address(st.Broker), router.Address(dst)))
-	for _, r := range st.Routes {
-		if r.Profile == profile && r.Destination == node {
-			return r, true
+// stateWays is a broker's routes on one profile as its state shows them:
+// the routes it holds. It passes the messages of other brokers on along
+// its cheapest routes, which the state does not carry; the two differ
+// only while a held route is within its margin of a cheaper one.
+type stateWays struct {
+	st      *schema.State
+	profile string
+}
+
+func (w stateWays) Way(target router.Address, _ bool) (router.Way, bool) {
+	for _, r := range w.st.Routes {
+		if r.Profile == w.profile && r.Destination == string(target) {
+			way := router.Way{Link: r.Link}
+			for _, e := range r.Exits {
+				way.Exits = append(way.Exits, router.Exit{Broker: router.Address(e.Broker), Link: e.Link})
+			}
+			return way, true
 		}
 	}
-	return schema.Route{}, false
+	return router.Way{}, false
 }

@@ -91,15 +91,15 @@ func TestRouteOf(t *testing.T) {
 		return schema.Route{Profile: "default", Destination: dst, NextHop: next, Link: link, Cost: 1, Path: path}
 	}
 	// na.c1.a - na.c1.b (gateway) - eu.c1.a - eu.c1.b; eu.c1.c is cut off.
-	// Outside its cluster a broker's next hop is a unit of its map (as
-	// na.c1.b's towards eu): the broker it hands to is its link's peer.
 	lk := func(id, peer string) schema.StateLink { return schema.StateLink{ID: id, Peer: peer, Up: true} }
 	states := []schema.State{
-		{Broker: "na.c1.a", Routes: []schema.Route{r("na.c1.b", "na.c1.b", "l1", "na.c1.a", "na.c1.b"), r("eu", "na.c1.b", "l1", "na.c1.a", "na.c1.b", "eu")},
+		{Broker: "na.c1.a", Routes: []schema.Route{r("na.c1.b", "na.c1.b", "l1", "na.c1.a", "na.c1.b"),
+			r("eu.c1.a", "na.c1.b", "l1", "na.c1.a", "na.c1.b", "eu.c1.a"), r("eu.c1.b", "na.c1.b", "l1", "na.c1.a", "na.c1.b", "eu.c1.a", "eu.c1.b")},
 			Links: []schema.StateLink{lk("l1", "na.c1.b")}, Profiles: []schema.SubjectProfile{{Subject: "fast.>", Profile: "latency"}}},
-		{Broker: "na.c1.b", Routes: []schema.Route{r("na.c1.a", "na.c1.a", "l1", "na.c1.b", "na.c1.a"), r("eu", "eu", "l2", "na.c1.b", "eu")},
+		{Broker: "na.c1.b", Routes: []schema.Route{r("na.c1.a", "na.c1.a", "l1", "na.c1.b", "na.c1.a"),
+			r("eu.c1.a", "eu.c1.a", "l2", "na.c1.b", "eu.c1.a"), r("eu.c1.b", "eu.c1.a", "l2", "na.c1.b", "eu.c1.a", "eu.c1.b")},
 			Links: []schema.StateLink{lk("l1", "na.c1.a"), lk("l2", "eu.c1.a")}},
-		{Broker: "eu.c1.a", Routes: []schema.Route{r("eu.c1.b", "eu.c1.b", "l3", "eu.c1.a", "eu.c1.b"), r("na", "na", "l2", "eu.c1.a", "na")},
+		{Broker: "eu.c1.a", Routes: []schema.Route{r("eu.c1.b", "eu.c1.b", "l3", "eu.c1.a", "eu.c1.b"), r("na.c1.b", "na.c1.b", "l2", "eu.c1.a", "na.c1.b")},
 			Links: []schema.StateLink{lk("l2", "na.c1.b"), lk("l3", "eu.c1.b")}},
 		{Broker: "eu.c1.b", Subjects: []string{"orders.*"}},
 		{Broker: "eu.c1.c", Subjects: []string{">"}},
@@ -118,7 +118,7 @@ func TestRouteOf(t *testing.T) {
 				t.Errorf("to eu.c1.b: %+v", p)
 			}
 		case "eu.c1.c":
-			if p.Reached || !slices.Equal(p.Brokers, []string{"na.c1.a", "na.c1.b", "eu.c1.a"}) {
+			if p.Reached || !slices.Equal(p.Brokers, []string{"na.c1.a"}) {
 				t.Errorf("to eu.c1.c: %+v", p)
 			}
 		default:
@@ -136,22 +136,22 @@ func TestRouteOf(t *testing.T) {
 }
 
 // TestRouteOfThroughExits: cluster eu.g.r0 is split (r0.c0 and r0.c2 have
-// no link), so r0.c2 reaches r0.c0 through cluster r1, whose brokers see
-// r0 as one node: r1.c2 alone would hand the message straight back over
-// v2. The route names its exit from r1, and the path follows it.
+// no link), so r0.c2 reaches r0.c0 through cluster r1, crossing it from
+// r1.c2 to r1.c0: the route names the link it leaves r1 by, and the path
+// follows it.
 func TestRouteOfThroughExits(t *testing.T) {
 	lk := func(id, peer string) schema.StateLink { return schema.StateLink{ID: id, Peer: peer, Up: true} }
 	r := func(dst, next, link string, path ...string) schema.Route {
 		return schema.Route{Profile: "default", Destination: dst, NextHop: next, Link: link, Cost: 1, Path: path}
 	}
-	across := r("eu.g.r0.c0", "eu.g.r1", "v2", "eu.g.r0.c2", "eu.g.r1", "eu.g.r0.c0")
+	across := r("eu.g.r0.c0", "eu.g.r1.c2", "v2", "eu.g.r0.c2", "eu.g.r1.c2", "eu.g.r1.c0", "eu.g.r0.c0")
 	across.Exits = []schema.RouteExit{{Broker: "eu.g.r1.c0", Link: "v0"}}
 	states := []schema.State{
-		{Broker: "eu.g.r0.c2", Routes: []schema.Route{across, r("eu.g.r1", "eu.g.r1", "v2", "eu.g.r0.c2", "eu.g.r1")},
+		{Broker: "eu.g.r0.c2", Routes: []schema.Route{across, r("eu.g.r1.c2", "eu.g.r1.c2", "v2", "eu.g.r0.c2", "eu.g.r1.c2")},
 			Links: []schema.StateLink{lk("v2", "eu.g.r1.c2")}},
-		{Broker: "eu.g.r1.c2", Routes: []schema.Route{r("eu.g.r1.c0", "eu.g.r1.c0", "l3", "eu.g.r1.c2", "eu.g.r1.c0"), r("eu.g.r0", "eu.g.r0", "v2", "eu.g.r1.c2", "eu.g.r0")},
+		{Broker: "eu.g.r1.c2", Routes: []schema.Route{r("eu.g.r1.c0", "eu.g.r1.c0", "l3", "eu.g.r1.c2", "eu.g.r1.c0"), r("eu.g.r0.c2", "eu.g.r0.c2", "v2", "eu.g.r1.c2", "eu.g.r0.c2")},
 			Links: []schema.StateLink{lk("v2", "eu.g.r0.c2"), lk("l3", "eu.g.r1.c0")}},
-		{Broker: "eu.g.r1.c0", Routes: []schema.Route{r("eu.g.r1.c2", "eu.g.r1.c2", "l3", "eu.g.r1.c0", "eu.g.r1.c2"), r("eu.g.r0", "eu.g.r0", "v0", "eu.g.r1.c0", "eu.g.r0")},
+		{Broker: "eu.g.r1.c0", Routes: []schema.Route{r("eu.g.r1.c2", "eu.g.r1.c2", "l3", "eu.g.r1.c0", "eu.g.r1.c2"), r("eu.g.r0.c0", "eu.g.r0.c0", "v0", "eu.g.r1.c0", "eu.g.r0.c0")},
 			Links: []schema.StateLink{lk("v0", "eu.g.r0.c0"), lk("l3", "eu.g.r1.c2")}},
 		{Broker: "eu.g.r0.c0", Subjects: []string{"mesh.>"}, Links: []schema.StateLink{lk("v0", "eu.g.r1.c0")}},
 	}

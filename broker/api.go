@@ -189,7 +189,7 @@ func (b *Broker) Interest() []InterestInfo {
 		add(op.Subject, op.Queue, b.cfg.Address)
 	}
 	for addr, o := range b.interest.remote {
-		if rt.nextLink(b.cfg.Address, 0, []byte(addr)) == nil {
+		if !rt.reaches(0, []byte(addr)) {
 			continue
 		}
 		for _, e := range o.entries {

@@ -46,11 +46,15 @@ type Broker struct {
 
 	mu       sync.Mutex // guards the control plane below
 	interest *interestDB
-	lsdb     map[lsKey]*linkState  // cost updates heard, ours included, by origin and unit
-	bnm      *router.BNM           // the network map they make
-	ann      map[string]*announced // what we last said of each of our links
-	annSeq   uint64                // sequence number of our cost updates
-	profiles []router.Profile      // cost profiles, default first
+	lsdb     map[lsKey]*linkState          // cost updates heard, ours included, by origin and unit
+	sumdb    map[lsKey]*summaryRec         // unit summaries heard, ours included, by origin and unit
+	bnm      *router.BNM                   // the network map they make
+	ann      map[string]*router.LinkRecord // what we last said of each of our links
+	annSeq   uint64                        // sequence number of our cost updates and summaries
+	// sumPending is set while one of our summaries changed but waits for
+	// its hold-down.
+	sumPending bool
+	profiles   []router.Profile // cost profiles, default first
 	// knownLinks are the ends of every link of the topology, when the
 	// broker was given it; linkOwners the ends cost updates claimed.
 	knownLinks map[string][2]string
@@ -122,7 +126,8 @@ func New(cfg Config) (*Broker, error) {
 		addr:        []byte(cfg.Address),
 		interest:    newInterestDB(epoch),
 		lsdb:        make(map[lsKey]*linkState),
-		ann:         make(map[string]*announced),
+		sumdb:       make(map[lsKey]*summaryRec),
+		ann:         make(map[string]*router.LinkRecord),
 		linkOwners:  make(map[string][2]string),
 		knownLinks:  cfg.KnownLinks,
 		profiles:    cfg.Routing.profiles(),
@@ -138,7 +143,7 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.seq.Store(epoch)
 	b.drops.log = b.log
-	b.bnm = router.NewBNM(router.Address(cfg.Address), len(b.profiles))
+	b.bnm = router.NewBNM(router.Address(cfg.Address), len(b.profiles), cfg.Routing.Margin)
 	b.interest.profileOf = b.profileFor
 	for _, lc := range cfg.Links {
 		b.links[lc.ID] = newLink(b, lc)

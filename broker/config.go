@@ -107,28 +107,24 @@ type Routing struct {
 	// Subjects map subject patterns to profiles; the first match wins, and
 	// a subject that matches none routes on the default profile.
 	Subjects []SubjectProfile
-	// Threshold is the relative change of a link's cost, in any profile,
-	// that makes its owner announce it (default 0.10: 10%), and MinChange
-	// the absolute change below which it does not (default 0.5 cost units,
-	// so that a 1.0 link going 1.05 stays quiet). Up and down are announced
-	// at once whatever the threshold.
-	Threshold, MinChange float64
-	// HoldDown is the least time between two cost-only announcements of
-	// one link (default 1 s): a cost that moves every probe is announced
-	// at most once a second.
-	HoldDown time.Duration
-	// Refresh is how often every link is announced again whatever its cost
-	// did, so that an announcement that was missed heals. Default 30 s.
+	// Rules say when a link's cost or a unit's summary is announced and
+	// how firmly routes hold (see router.Rules); zero fields take the
+	// defaults of router.DefaultRules.
+	router.Rules
+	// Refresh is how often every link and summary is announced again
+	// whatever its cost did, so that an announcement that was missed
+	// heals. Default 30 s.
 	Refresh time.Duration
 	// Check is how often link costs are reviewed. Default 250 ms.
 	Check time.Duration
-	// A link that goes down and up repeatedly is damped, as BGP damps
-	// flapping routes (RFC 2439): every fall adds 1 to its penalty, which
-	// halves every FlapHalfLife (default 30 s); above FlapSuppress (default
-	// 3) the link is announced down until the penalty is back under
-	// FlapReuse (default 1).
-	FlapHalfLife            time.Duration
-	FlapSuppress, FlapReuse float64
+	// LossWindow is how many of a link's latest probes the loss that
+	// prices it is estimated over. Default 256, the monitor's window
+	// (26 s at 100 ms probes): loss p is then known within
+	// sqrt(p(1-p)/256), 0.6 points at 1%, so that the cost of a lossy
+	// link does not move from one review to the next. A dead link does
+	// not wait for it: the monitor's failure detector takes it out of the
+	// routes.
+	LossWindow int
 }
 
 // SubjectProfile routes the subjects matching Subject (NATS wildcards
@@ -139,21 +135,24 @@ type SubjectProfile struct {
 }
 
 func (r *Routing) withDefaults() error {
-	if r.Threshold <= 0 {
-		r.Threshold = 0.10
+	def := router.DefaultRules()
+	for _, f := range []struct{ v, d *float64 }{
+		{&r.Threshold, &def.Threshold}, {&r.MinChange, &def.MinChange}, {&r.Margin, &def.Margin},
+		{&r.FlapSuppress, &def.FlapSuppress}, {&r.FlapReuse, &def.FlapReuse},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.d
+		}
 	}
-	if r.MinChange <= 0 {
-		r.MinChange = 0.5
-	}
-	setDefault(&r.HoldDown, time.Second)
+	setDefault(&r.HoldDown, def.HoldDown)
+	setDefault(&r.FlapHalfLife, def.FlapHalfLife)
 	setDefault(&r.Refresh, 30*time.Second)
 	setDefault(&r.Check, 250*time.Millisecond)
-	setDefault(&r.FlapHalfLife, 30*time.Second)
-	if r.FlapSuppress <= 0 {
-		r.FlapSuppress = 3
+	if r.LossWindow <= 0 {
+		r.LossWindow = 256
 	}
-	if r.FlapReuse <= 0 {
-		r.FlapReuse = 1
+	if err := r.Rules.Validate(); err != nil {
+		return err
 	}
 	names := map[string]bool{}
 	for _, p := range r.Profiles {

@@ -1,14 +1,12 @@
 package broker
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/wayline/wayline/router"
@@ -18,69 +16,57 @@ import (
 // the routes computed from them. Everything here runs with b.mu held.
 
 // routeTable is the forwarding state readers use without a lock: for each
-// cost profile, the way towards each node of the network map (a broker of
-// this cluster, or a unit beside one of ours).
+// cost profile, the routes towards every broker this one knows of.
 type routeTable struct {
+	self   router.Address
 	tables []router.Table
-	next   []map[string]hop
 	own    map[string]*link // this broker's links by ID, for the exits it owns
 }
 
-// hop is the way towards one node: the first link, and the exits the route
-// crosses in the order a destination's stack takes them (the last one
-// first), as the message record carries them.
-type hop struct {
-	link  *link
-	exits []exit
-}
-
-// way returns the way towards broker dst (an address, as bytes) on
-// profile p; its link is nil when dst is unreachable.
-func (rt *routeTable) way(self string, p byte, dst []byte) hop {
-	if int(p) >= len(rt.next) {
+// table returns profile p's routes (the default's for an unknown p).
+func (rt *routeTable) table(p byte) *router.Table {
+	if int(p) >= len(rt.tables) {
 		p = 0
 	}
-	return rt.next[p][string(router.RepBytes(self, dst))]
+	return &rt.tables[p]
 }
 
-// nextLink returns the first link towards broker dst on profile p, or nil
-// when dst is unreachable.
-func (rt *routeTable) nextLink(self string, p byte, dst []byte) *link {
-	return rt.way(self, p, dst).link
+// reaches reports whether broker dst (an address, as bytes) is reachable
+// on profile p.
+func (rt *routeTable) reaches(p byte, dst []byte) bool {
+	t := rt.table(p)
+	a, ok := t.Broker(dst)
+	if !ok {
+		return false
+	}
+	_, ok = t.Way(a, false)
+	return ok
 }
 
-// steer picks the link that takes destination d on its way from broker
-// self (addr, as bytes) and updates d's exits: an exit this broker owns is
-// taken and popped, and the exits of the route taken are pushed. When an
-// exit's link is down or its broker out of reach, the exits are dropped and
-// d is routed afresh. It returns nil and why when d cannot go on.
-func (rt *routeTable) steer(self string, addr []byte, p byte, d *dest) (*link, string) {
-	if k := len(d.Exits) - 1; k >= 0 && bytes.Equal(d.Exits[k].Broker, addr) {
-		if l := rt.own[string(d.Exits[k].Link)]; l != nil && l.usable() {
-			d.Exits = d.Exits[:k]
-			return l, ""
-		}
-		d.Exits = d.Exits[:0]
-	}
-	target := d.Broker
-	if k := len(d.Exits) - 1; k >= 0 {
-		target = d.Exits[k].Broker
-	}
-	h := rt.way(self, p, target)
-	if h.link == nil && len(d.Exits) > 0 {
-		// The exit's broker is out of reach (it failed, or a link did since
-		// the exit was chosen): route afresh.
-		d.Exits = d.Exits[:0]
-		h = rt.way(self, p, d.Broker)
-	}
-	if h.link == nil {
+// steer picks the link that takes destination d on its way (see
+// router.Steer) and updates d's exits; origin says the message entered
+// the network here. It returns nil and why when d cannot go on.
+func (rt *routeTable) steer(p byte, d *dest, origin bool) (*link, string) {
+	t := rt.table(p)
+	dst, ok := t.Broker(d.Broker)
+	if !ok {
 		return nil, "no route"
 	}
-	if len(d.Exits)+len(h.exits) > maxExits {
-		return nil, "too many exits"
+	id, exits, err := router.Steer(t, rt.self, dst, d.Exits, origin, rt.usable)
+	d.Exits = exits
+	if err != nil {
+		return nil, err.Error()
 	}
-	d.Exits = append(d.Exits, h.exits...)
-	return h.link, ""
+	if l := rt.own[id]; l != nil {
+		return l, ""
+	}
+	return nil, "no route"
+}
+
+// usable reports whether this broker's link id may carry messages.
+func (rt *routeTable) usable(id string) bool {
+	l := rt.own[id]
+	return l != nil && l.usable()
 }
 
 // lsKey names one broker's announcement for one unit.
@@ -110,6 +96,12 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	for k, ls := range b.lsdb {
 		if within(l.cfg.Peer, k.unit) {
 			s.out.addCtrl(func(buf []byte) []byte { return appendLinkState(buf, ls) })
+			b.stats.updatesCarried.Add(1)
+		}
+	}
+	for k, sum := range b.sumdb {
+		if within(l.cfg.Peer, summaryScope(k.unit)) {
+			s.out.addCtrl(func(buf []byte) []byte { return appendSummary(buf, sum) })
 			b.stats.updatesCarried.Add(1)
 		}
 	}
@@ -248,15 +240,7 @@ func (b *Broker) checkLinkStateLocked(ls *linkState) string {
 // announcement turns a cost update into the network map's terms, with its
 // costs in this broker's profile order.
 func (b *Broker) announcement(ls *linkState) router.Announcement {
-	idx := make([]int, len(b.profiles))
-	for i, p := range b.profiles {
-		idx[i] = -1
-		for j, name := range ls.Profiles {
-			if name == p.Name {
-				idx[i] = j
-			}
-		}
-	}
+	idx := b.profileIndex(ls.Profiles)
 	a := router.Announcement{Origin: router.Address(ls.Origin), Unit: router.Address(ls.Unit)}
 	for _, l := range ls.Links {
 		al := router.AnnouncedLink{ID: l.ID, Peer: router.Address(l.Peer), Costs: make([]float64, len(b.profiles))}
@@ -335,25 +319,11 @@ func (b *Broker) announceLocalLocked() {
 }
 
 // recomputeRoutesLocked rebuilds every profile's routes from the network
-// map.
+// map, and announces the summaries that changed with them.
 func (b *Broker) recomputeRoutesLocked() {
 	start := time.Now()
-	tables := b.bnm.Tables()
-	rt := &routeTable{tables: tables, next: make([]map[string]hop, len(tables)), own: maps.Clone(b.links)}
-	for p, t := range tables {
-		next := make(map[string]hop)
-		for _, r := range t.Routes() {
-			if l, ok := b.links[r.Link]; ok && r.Destination != router.Address(b.cfg.Address) {
-				h := hop{link: l}
-				for i := len(r.Exits) - 1; i >= 0; i-- {
-					h.exits = append(h.exits, exit{Broker: []byte(r.Exits[i].Broker), Link: []byte(r.Exits[i].Link)})
-				}
-				next[string(r.Destination)] = h
-			}
-		}
-		rt.next[p] = next
-	}
-	if old := b.routes.Load(); old == nil || !sameNextHops(old, rt) {
+	rt := &routeTable{self: router.Address(b.cfg.Address), tables: b.bnm.Tables(), own: maps.Clone(b.links)}
+	if old := b.routes.Load(); old == nil || !sameWays(old, rt) {
 		b.stats.routesChanged.Store(time.Now().UnixNano())
 		b.kickState()
 	}
@@ -361,6 +331,21 @@ func (b *Broker) recomputeRoutesLocked() {
 	b.stats.recomputes.Add(1)
 	b.stats.recomputeNanos.Add(uint64(time.Since(start)))
 	b.noteReachabilityLocked(time.Now())
+	b.announceSummariesLocked(time.Now(), false)
+}
+
+// sameWays reports whether two route tables send every destination the
+// same way.
+func sameWays(a, b *routeTable) bool {
+	if len(a.tables) != len(b.tables) {
+		return false
+	}
+	for p := range a.tables {
+		if !a.tables[p].SameWays(b.tables[p]) {
+			return false
+		}
+	}
+	return true
 }
 
 // noteReachabilityLocked starts or stops the purge clock of every remote
@@ -368,7 +353,7 @@ func (b *Broker) recomputeRoutesLocked() {
 func (b *Broker) noteReachabilityLocked(now time.Time) {
 	rt := b.routes.Load()
 	note := func(addr string) {
-		if rt.nextLink(b.cfg.Address, 0, []byte(addr)) != nil || addr == b.cfg.Address {
+		if addr == b.cfg.Address || rt.reaches(0, []byte(addr)) {
 			delete(b.unreachable, addr)
 		} else if _, ok := b.unreachable[addr]; !ok {
 			b.unreachable[addr] = now
@@ -378,6 +363,9 @@ func (b *Broker) noteReachabilityLocked(now time.Time) {
 		note(addr)
 	}
 	for k := range b.lsdb {
+		note(k.origin)
+	}
+	for k := range b.sumdb {
 		note(k.origin)
 	}
 }
@@ -399,29 +387,12 @@ func (b *Broker) purgeUnreachable(now time.Time) {
 				delete(b.lsdb, k)
 			}
 		}
+		for k := range b.sumdb {
+			if k.origin == addr {
+				delete(b.sumdb, k)
+			}
+		}
 		b.bnm.Forget(router.Address(addr))
 		delete(b.unreachable, addr)
 	}
-}
-
-// sameNextHops reports whether two route tables send every destination the
-// same way.
-func sameNextHops(a, b *routeTable) bool {
-	if len(a.next) != len(b.next) {
-		return false
-	}
-	for p := range a.next {
-		if len(a.next[p]) != len(b.next[p]) {
-			return false
-		}
-		for dst, h := range a.next[p] {
-			o, ok := b.next[p][dst]
-			if !ok || o.link != h.link || !slices.EqualFunc(o.exits, h.exits, func(x, y exit) bool {
-				return bytes.Equal(x.Broker, y.Broker) && bytes.Equal(x.Link, y.Link)
-			}) {
-				return false
-			}
-		}
-	}
-	return true
 }

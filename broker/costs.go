@@ -3,7 +3,6 @@ package broker
 import (
 	"encoding/json"
 	"log/slog"
-	"math"
 	"sort"
 	"time"
 
@@ -15,36 +14,22 @@ import (
 // Each broker prices its own links from their measurements, one cost per
 // profile, and announces them: within the smallest unit holding both ends
 // of each link, as a cost update flooded from broker to broker and shown to
-// subscribers of $WL.cost.<unit>. It announces a link when it goes up or
-// down (at once), when its cost moves by more than the threshold (at most
-// once per hold-down), and every refresh interval whatever happened.
+// subscribers of $WL.cost.<unit>. When to announce is router.Rules': up
+// and down at once, a cost moving past the threshold (worse at once,
+// better at most once per hold-down), and every refresh interval whatever
+// happened.
 
 // unmeasuredLatencyMs is what a link that has no measurement yet is priced
 // at: usable, but the last choice until its probes come back.
 const unmeasuredLatencyMs = 1000
 
-// announced remembers what was last said about one of our links.
-type announced struct {
-	up    bool // as announced
-	costs []float64
-	at    time.Time
-	// Flap damping: the penalty, when it was last decayed, the last state
-	// seen (announced or not), and whether damping holds the link down.
-	penalty    float64
-	decayed    time.Time
-	wasUp      bool
-	suppressed bool
-}
-
-// upNow is whether the link may be announced up: it is, and damping does
-// not hold it down.
-func (a *announced) upNow() bool { return a.wasUp && !a.suppressed }
-
 // measures turns a link's monitor figures into what a profile prices.
-// Routing reacts to the recent figures; jitter comes from the window.
-func (l *link) measures() router.Measures {
+// Latency is the recent median, which follows a change within a few
+// probes and ignores a lone spike; loss is estimated over lossWindow
+// probes, enough for a steady figure; jitter comes from the window.
+func (l *link) measures(lossWindow int) router.Measures {
 	m := l.mon.Snapshot()
-	r := router.Measures{Up: l.usable(), LatencyMs: m.RecentLatency, LossPercent: 100 * m.RecentLoss, JitterMs: m.JitterMeanDiff}
+	r := router.Measures{Up: l.usable(), LatencyMs: m.RecentLatency, LossPercent: 100 * l.mon.LossOver(lossWindow), JitterMs: m.JitterMeanDiff}
 	if m.Samples == 0 {
 		r.LatencyMs = unmeasuredLatencyMs
 	}
@@ -57,7 +42,7 @@ func (l *link) measures() router.Measures {
 func (b *Broker) measureLinks() map[string]router.Measures {
 	out := make(map[string]router.Measures, len(b.links))
 	for id, l := range b.links { // b.links never changes after New
-		out[id] = l.measures()
+		out[id] = l.measures(b.cfg.Routing.LossWindow)
 	}
 	return out
 }
@@ -76,75 +61,37 @@ func (b *Broker) kickCosts() {
 // announces what changed enough; with force, it announces everything (the
 // periodic refresh).
 func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[string]router.Measures) {
+	rules := b.cfg.Routing.Rules
 	units := map[string]bool{}
 	for id, l := range b.links {
 		a := b.ann[id]
 		if a == nil {
-			a = &announced{decayed: now}
+			a = &router.LinkRecord{}
 			b.ann[id] = a
 		}
 		m := measures[id]
 		// The link may have gone up or down since it was measured.
-		m.Up = l.usable()
-		up := b.damp(a, m.Up, now)
-		m.Up = up
+		m.Up = a.Damp(rules, l.usable(), now)
 		costs := make([]float64, len(b.profiles))
 		for i, p := range b.profiles {
 			costs[i] = p.Cost(m)
 		}
-		unit := string(router.CommonUnit(router.Address(b.cfg.Address), router.Address(l.cfg.Peer)))
-		switch {
-		case force, a.costs == nil, up != a.up:
-		case b.significant(a.costs, costs) && now.Sub(a.at) >= b.cfg.Routing.HoldDown:
-		default:
-			continue
+		if force || a.Due(rules, m.Up, costs, now) {
+			units[string(router.CommonUnit(router.Address(b.cfg.Address), router.Address(l.cfg.Peer)))] = true
 		}
-		units[unit] = true
-	}
-	if len(units) == 0 {
-		return
 	}
 	for unit := range units {
 		b.announceUnitLocked(unit, now, measures)
 	}
-	b.recomputeRoutesLocked()
-}
-
-// damp brings a link's flap damping up to date with its state now and
-// returns whether it may be announced up.
-func (b *Broker) damp(a *announced, up bool, now time.Time) bool {
-	r := b.cfg.Routing
-	if dt := now.Sub(a.decayed); dt > 0 {
-		a.penalty *= math.Exp2(-dt.Seconds() / r.FlapHalfLife.Seconds())
-		a.decayed = now
-	}
-	if a.wasUp && !up {
-		a.penalty++
-	}
-	a.wasUp = up
 	switch {
-	case a.penalty > r.FlapSuppress:
-		a.suppressed = true
-	case a.penalty < r.FlapReuse:
-		a.suppressed = false
+	case len(units) > 0:
+		b.recomputeRoutesLocked()
+	case b.sumPending:
+		b.announceSummariesLocked(now, false)
 	}
-	return a.upNow()
-}
-
-// significant reports whether any profile's cost moved by more than the
-// thresholds.
-func (b *Broker) significant(old, cur []float64) bool {
-	r := b.cfg.Routing
-	for i := range cur {
-		if i >= len(old) {
-			return true
-		}
-		d := math.Abs(cur[i] - old[i])
-		if d >= r.MinChange && d >= r.Threshold*math.Abs(old[i]) {
-			return true
-		}
+	if force {
+		b.announceSummariesLocked(now, true)
 	}
-	return false
 }
 
 // announceUnitLocked announces all our links of one unit with their
@@ -165,16 +112,16 @@ func (b *Broker) announceUnitLocked(unit string, now time.Time, measures map[str
 		}
 		m := measures[id]
 		a := b.ann[id]
-		up := a.upNow()
+		up := a.UpNow()
 		m.Up = up
 		lk := lsLink{ID: id, Peer: l.cfg.Peer, Up: up, LatencyMs: m.LatencyMs, JitterMs: m.JitterMs, Loss: m.LossPercent / 100}
 		for _, p := range b.profiles {
 			lk.Costs = append(lk.Costs, p.Cost(m))
 		}
-		if a.up != up {
+		if a.Costs == nil || a.Up != up {
 			l.log.Info("link announced", slog.Bool("up", up), slog.Float64("cost", lk.Costs[0]))
 		}
-		a.up, a.costs, a.at = up, lk.Costs, now
+		a.Announced(up, lk.Costs, now)
 		ls.Links = append(ls.Links, lk)
 	}
 	sort.Slice(ls.Links, func(i, j int) bool { return ls.Links[i].ID < ls.Links[j].ID })

@@ -73,12 +73,13 @@ func (p *plan) addBroker(addr []byte, queues ...[]byte) *dest {
 }
 
 // group sorts the broker destinations by next hop on a profile's routes,
-// steering each through the exits of its way.
-func (p *plan) group(b *Broker, profile byte) {
+// steering each through the exits of its way; origin says the message
+// entered the network here.
+func (p *plan) group(b *Broker, profile byte, origin bool) {
 	rt := b.routes.Load()
 	for i := range p.dests {
 		d := &p.dests[i]
-		l, why := rt.steer(b.cfg.Address, b.addr, profile, d)
+		l, why := rt.steer(profile, d, origin)
 		if l == nil {
 			b.stats.noRoute.Add(1)
 			b.noteDrop("broker", string(d.Broker), why)
@@ -134,7 +135,7 @@ func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
 	if len(r.core) > 0 {
 		b.deliverInternal(m, r.core)
 	}
-	b.execute(p, m, byte(b.cfg.MaxHops))
+	b.execute(p, m, byte(b.cfg.MaxHops), true)
 }
 
 // fromLink handles a message that arrived over a link; body is its
@@ -182,7 +183,7 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 		b.noteDrop("broker", b.cfg.Address, "hop limit reached")
 		p.dests = p.dests[:0]
 	}
-	b.execute(p, m, m.Hops-1)
+	b.execute(p, m, m.Hops-1, false)
 }
 
 // passOn forwards a message that is not for this broker and whose
@@ -194,24 +195,29 @@ func (b *Broker) passOn(s *session, m *message, body []byte) bool {
 		return false
 	}
 	rt := b.routes.Load()
+	t := rt.table(m.Profile)
 	var next *link
 	for i := range m.Dests {
 		d := &m.Dests[i]
 		if bytes.Equal(d.Broker, b.addr) {
 			return false
 		}
-		target := d.Broker
+		target, ok := t.Broker(d.Broker)
 		if k := len(d.Exits) - 1; k >= 0 {
-			if bytes.Equal(d.Exits[k].Broker, b.addr) {
+			if d.Exits[k].Broker == rt.self {
 				return false
 			}
 			target = d.Exits[k].Broker
 		}
-		h := rt.way(b.cfg.Address, m.Profile, target)
-		if h.link == nil || len(h.exits) > 0 || (next != nil && h.link != next) {
+		if !ok {
 			return false
 		}
-		next = h.link
+		w, ok := t.Way(target, false)
+		l := rt.own[w.Link]
+		if !ok || len(w.Exits) > 0 || l == nil || (next != nil && l != next) {
+			return false
+		}
+		next = l
 	}
 	next.forward(m, body, m.Hops-1, &s.plan.kick)
 	return true
@@ -245,14 +251,14 @@ func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn,
 		rt := b.routes.Load()
 		var total uint64
 		for _, e := range qm.brokers {
-			if rt.nextLink(b.cfg.Address, profile, e.h.addr) != nil {
+			if rt.reaches(profile, e.h.addr) {
 				total += uint64(e.weight)
 			}
 		}
 		if total > 0 {
 			k := rand.Uint64N(total)
 			for _, e := range qm.brokers {
-				if rt.nextLink(b.cfg.Address, profile, e.h.addr) == nil {
+				if !rt.reaches(profile, e.h.addr) {
 					continue
 				}
 				if k < uint64(e.weight) {
@@ -267,15 +273,16 @@ func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn,
 	b.noteDrop("queue", string(name), "no reachable member")
 }
 
-// execute carries out a plan: local deliveries, then one copy per next hop.
-func (b *Broker) execute(p *plan, m *message, hops byte) {
+// execute carries out a plan: local deliveries, then one copy per next
+// hop. origin says the message entered the network here.
+func (b *Broker) execute(p *plan, m *message, hops byte, origin bool) {
 	for i := range p.leaves {
 		p.leaves[i].leaf.deliver(m, p.leaves[i].queues, &p.kick)
 	}
 	if len(p.dests) == 0 {
 		return
 	}
-	p.group(b, m.Profile)
+	p.group(b, m.Profile, origin)
 	for i := range p.groups {
 		p.groups[i].link.send(m, hops, p.groups[i].dests, &p.kick)
 	}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"testing"
+
+	"github.com/wayline/wayline/router"
 )
 
 // decodeFrame runs every decoder over a frame, as a session's reader would.
@@ -46,7 +48,7 @@ func decodeFrame(frame []byte) error {
 func FuzzFrame(f *testing.F) {
 	f.Add(appendHello(nil, hello{Version: 1, From: "na.a", To: "na.b", LinkID: "x", Epoch: 1}))
 	f.Add(appendMsg(nil, &message{Origin: []byte("na.a"), Seq: 1, Subject: []byte("a.b"), Reply: []byte("r"), HasHdr: true, HdrLen: 1, Data: []byte("hx")}, 3, []dest{{Broker: []byte("na.b"), Queues: [][]byte{[]byte("q")}}}))
-	f.Add(appendMsg(nil, &message{Origin: []byte("na.a"), Seq: 2, Subject: []byte("a.b"), Data: []byte("x")}, 9, []dest{{Broker: []byte("na.b")}, {Broker: []byte("eu.c.d"), Exits: []exit{{Broker: []byte("eu.x.a"), Link: []byte("l9")}}}}))
+	f.Add(appendMsg(nil, &message{Origin: []byte("na.a"), Seq: 2, Subject: []byte("a.b"), Data: []byte("x")}, 9, []dest{{Broker: []byte("na.b")}, {Broker: []byte("eu.c.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}}}}))
 	f.Add(appendInterest(nil, &interestUpdate{Origin: "na.a", Ver: version{1, 2}, Flags: interestSnapshot | interestFirst | interestLast, Ops: []interestOp{{Subject: "a.>", Weight: 1}}}))
 	f.Add(appendLinkState(nil, &linkState{Origin: "na.a", Ver: version{1, 1}, Unit: "na", Profiles: []string{"default"}, Links: []lsLink{{ID: "l", Peer: "na.b", Up: true, Costs: []float64{1}, LatencyMs: 0.5}}}))
 	f.Add(appendCtl(nil, 1, appendSyncReq(nil, "na.a")))

@@ -130,7 +130,7 @@ func (b *Broker) publishInternal(subject, reply string, data []byte) {
 	if len(r.core) > 0 {
 		b.deliverInternal(m, r.core)
 	}
-	b.execute(p, m, byte(b.cfg.MaxHops))
+	b.execute(p, m, byte(b.cfg.MaxHops), true)
 	p.kick.flush()
 }
 
@@ -149,6 +149,6 @@ func (b *Broker) publishLocal(subject string, data []byte) {
 	for _, x := range r.leaves {
 		p.addLeaf(x, nil)
 	}
-	b.execute(p, m, 0)
+	b.execute(p, m, 0, true)
 	p.kick.flush()
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/wayline/wayline/router"
 )
 
 // Message flags.
@@ -12,9 +14,6 @@ const (
 	msgHasHeader = 1 << 1
 	msgHasExits  = 1 << 2 // destinations carry the exits they are steered through
 )
-
-// maxExits bounds a destination's stack of exits.
-const maxExits = 64
 
 // message is a NATS message on its way through the overlay. Origin and Seq
 // identify it network-wide (the dedup window keys on them); Dests lists the
@@ -40,17 +39,12 @@ type message struct {
 // dest is one broker a message is for. Queues lists the queue groups whose
 // member at that broker gets the message; plain subscribers there always do.
 // Exits is the stack of exits the message is steered through on its way
-// there, the next one last: every broker on the way heads for the last
-// exit's broker rather than for Broker, and that broker sends the message
-// over the exit's link and pops it (see router.Route.Exits).
+// there, the next one last (see router.Steer).
 type dest struct {
 	Broker []byte
 	Queues [][]byte
-	Exits  []exit
+	Exits  []router.Exit
 }
-
-// exit is a broker and its link a message must leave by.
-type exit struct{ Broker, Link []byte }
 
 // appendMsg encodes m with the given hop budget and destinations.
 func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
@@ -81,8 +75,8 @@ func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
 		if flags&msgHasExits != 0 {
 			b = appendUvarint(b, uint64(len(d.Exits)))
 			for _, e := range d.Exits {
-				b = appendBytes(b, e.Broker)
-				b = appendBytes(b, e.Link)
+				b = appendStr(b, string(e.Broker))
+				b = appendStr(b, e.Link)
 			}
 		}
 	}
@@ -124,11 +118,11 @@ func (m *message) decode(body []byte) error {
 			continue
 		}
 		ne := r.count(2)
-		if ne > maxExits {
-			return fmt.Errorf("%d exits, more than %d", ne, maxExits)
+		if ne > router.MaxExits {
+			return fmt.Errorf("%d exits, more than %d", ne, router.MaxExits)
 		}
 		for j := 0; j < ne && r.err() == nil; j++ {
-			d.Exits = append(d.Exits, exit{Broker: r.bytes(), Link: r.bytes()})
+			d.Exits = append(d.Exits, router.Exit{Broker: router.Address(r.str()), Link: r.str()})
 		}
 	}
 	if flags&msgHasExits != 0 && !slices.ContainsFunc(m.Dests, func(d dest) bool { return len(d.Exits) > 0 }) {

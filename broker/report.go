@@ -133,7 +133,7 @@ func (b *Broker) hasListener(subject string) bool {
 	}
 	rt := b.routes.Load()
 	for _, br := range r.brokers {
-		if rt.nextLink(b.cfg.Address, 0, br) != nil {
+		if rt.reaches(0, br) {
 			return true
 		}
 	}
@@ -158,7 +158,7 @@ func (b *Broker) Report(now time.Time) schema.Report {
 	b.mu.Lock()
 	costs := map[string][]float64{}
 	for id, a := range b.ann {
-		costs[id] = a.costs
+		costs[id] = a.Costs
 	}
 	b.mu.Unlock()
 	for _, li := range b.Links() {

@@ -221,6 +221,12 @@ func (s *session) handleControl(t recType, body []byte) error {
 			return fmt.Errorf("%w: link-state: %w", errBadRecord, err)
 		}
 		b.onLinkState(s, ls)
+	case recSummary:
+		sum, err := decodeSummary(body)
+		if err != nil {
+			return fmt.Errorf("%w: summary: %w", errBadRecord, err)
+		}
+		b.onSummary(s, sum)
 	case recInterest:
 		u, err := decodeInterest(body)
 		if err != nil {

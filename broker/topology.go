@@ -48,7 +48,8 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("routing: %w", err)
 	}
-	cfg.Routing = Routing{Profiles: rs.Profiles, Threshold: rs.Threshold, MinChange: rs.MinChange, HoldDown: rs.HoldDown, Refresh: rs.Refresh}
+	cfg.Routing = Routing{Profiles: rs.Profiles, Refresh: rs.Refresh, LossWindow: rs.LossWindow}
+	cfg.Routing.Threshold, cfg.Routing.MinChange, cfg.Routing.HoldDown, cfg.Routing.Margin = rs.Threshold, rs.MinChange, rs.HoldDown, rs.Margin
 	for _, sp := range rs.Subjects {
 		cfg.Routing.Subjects = append(cfg.Routing.Subjects, SubjectProfile{Subject: sp.Subject, Profile: sp.Profile})
 	}

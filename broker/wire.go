@@ -17,8 +17,10 @@ import (
 // protoVersion is exchanged in the link handshake. Brokers speaking
 // different versions refuse each other with an error on both sides.
 // Version 2: message destinations may carry exits (msgHasExits), which a
-// version 1 broker refuses.
-const protoVersion = 2
+// version 1 broker refuses. Version 3: borders announce unit summaries
+// (recSummary), without which a version 2 broker's map would miss the
+// units beside its own.
+const protoVersion = 3
 
 // recordHeader is the size of a record's type and length.
 const recordHeader = 5
@@ -39,6 +41,7 @@ const (
 	recAck       recType = 11 // cumulative acknowledgement of recCtl envelopes
 	recEmulation recType = 12 // the emulated conditions the peer must apply (JSON)
 	recProbe     recType = 13 // a performance packet (see package monitor)
+	recSummary   recType = 14 // a border's summary of its unit (flooded, see summaries.go)
 )
 
 func (t recType) String() string {
@@ -69,6 +72,8 @@ func (t recType) String() string {
 		return "emulation"
 	case recProbe:
 		return "probe"
+	case recSummary:
+		return "summary"
 	}
 	return fmt.Sprintf("record-%d", byte(t))
 }
@@ -77,7 +82,7 @@ func (t recType) String() string {
 // records must not be lost and are therefore sent reliably on lossy links.
 func (t recType) isControl() bool {
 	switch t {
-	case recLinkState, recInterest, recSyncReq, recBye, recEmulation:
+	case recLinkState, recInterest, recSyncReq, recBye, recEmulation, recSummary:
 		return true
 	}
 	return false

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/wayline/wayline/router"
 )
 
 func TestRecordsRoundTrip(t *testing.T) {
@@ -16,7 +18,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	u := &interestUpdate{Origin: "na.a", Ver: version{Epoch: 1, Seq: 3}, Ops: []interestOp{{Subject: "a.>", Weight: 1}, {Subject: "q", Queue: "workers", Weight: 3}}}
 	buf = appendInterest(buf, u)
 	m := &message{Origin: []byte("na.a"), Seq: 99, Subject: []byte("orders.eu"), Reply: []byte("_INBOX.x"), HasHdr: true, HdrLen: 4, Data: []byte("HDR!body")}
-	dests := []dest{{Broker: []byte("na.c"), Queues: [][]byte{[]byte("workers")}}, {Broker: []byte("na.d"), Exits: []exit{{Broker: []byte("eu.x.a"), Link: []byte("l9")}, {Broker: []byte("eu.y.b"), Link: []byte("l8")}}}}
+	dests := []dest{{Broker: []byte("na.c"), Queues: [][]byte{[]byte("workers")}}, {Broker: []byte("na.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}, {Broker: "eu.y.b", Link: "l8"}}}}
 	buf = appendMsg(buf, m, 7, dests)
 	buf = appendSyncReq(buf, "na.z")
 

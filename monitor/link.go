@@ -364,6 +364,16 @@ func (l *Link) Snapshot() Metrics {
 	return m
 }
 
+// LossOver returns the one-way loss of the latest n resolved probes, or of
+// the whole window when it holds fewer, without the probes lost while the
+// link was down: a loss estimate as steady as n allows, for a link's
+// routing cost.
+func (l *Link) LossOver(n int) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.win.lossOver(n)
+}
+
 // Run calls Tick whenever it asks to be called, and as soon as the
 // schedule changes, until ctx ends. It is the goroutine a broker gives each
 // link; tests and simulations call Tick themselves.

@@ -175,6 +175,35 @@ func (w *window) everydayLoss() float64 {
 	return float64(w.lost-w.outage) / float64(n)
 }
 
+// lossOver is the one-way loss, 1-sqrt(1-q), of the latest n resolved
+// probes (all the window's when it holds fewer), q their round-trip loss.
+// Probes lost while the link was down are its failure, which the failure
+// detector reports, and probes lost before it first answered were lost
+// before it was there: neither counts.
+func (w *window) lossOver(n int) float64 {
+	first := uint64(math.MaxUint64)
+	for _, s := range w.buf[:w.n] {
+		if !s.lost && s.seq < first {
+			first = s.seq
+		}
+	}
+	lost, resolved := 0, 0
+	for k := 1; k <= w.n && resolved < n; k++ {
+		s := w.buf[(w.next-k+len(w.buf))%len(w.buf)]
+		if s.outage || s.lost && s.seq < first {
+			continue
+		}
+		resolved++
+		if s.lost {
+			lost++
+		}
+	}
+	if resolved == 0 {
+		return 0
+	}
+	return 1 - math.Sqrt(1-float64(lost)/float64(resolved))
+}
+
 // answered returns the window's answered probes in sequence order.
 func (w *window) answered() []sample {
 	out := make([]sample, 0, w.n-w.lost)

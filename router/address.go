@@ -1,13 +1,16 @@
-// Package router is the pure routing logic of a Wayline broker: hierarchical
-// addresses, the broker graph and shortest paths over it. It is fed events
-// (links, whether they are up, what they cost) and answers "next hop
-// towards X".
+// Package router owns every routing decision of a Wayline network, as pure
+// logic: hierarchical addresses, the broker network map (BNM) with units
+// seen as complex nodes and the summaries their borders announce, cost
+// profiles, when a cost or a summary is worth announcing (Rules),
+// shortest paths and the routes that hold still within a margin, and the
+// one rule by which a message is steered through the exits of its route
+// (Steer). Brokers feed it what they hear and ask it for next hops; the
+// aggregator follows routes with the same code.
 //
 // It does no I/O, starts no goroutines and keeps no clock: measuring links,
-// flooding link state and forwarding messages belong to the packages that
-// use it. A link costs what its caller says (1 by default in today's
-// networks); costs are float64 so that measured costs fit when link-cost
-// profiles and the hierarchical Broker Network Map arrive.
+// flooding announcements and forwarding messages belong to the packages
+// that use it, and time is whatever its callers say it is, so that every
+// rule is tested in simulated time.
 package router
 
 import (

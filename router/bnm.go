@@ -1,16 +1,25 @@
 package router
 
 import (
+	"maps"
 	"math"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // The Broker Network Map (BNM) of one broker: what every broker whose
-// announcements reach it says about its links, seen through the hierarchy.
-// A broker hears the links of every unit it belongs to (a link is announced
-// within the smallest unit holding both its ends, see CommonUnit), so its
-// map holds its own cluster in full and, above it, the units beside its own
-// as single nodes joined by the links that cross between them.
+// announcements reach it says, seen through the hierarchy.
+//
+// A broker hears the links of every unit it belongs to (a link is
+// announced within the smallest unit holding both its ends, see
+// CommonUnit), so its map holds its own cluster in full and, above it, the
+// links that join the units beside its own. It does not see inside those
+// units; it knows each as a complex node, from the summaries of its border
+// brokers (see Summary): the way, inside the unit, from each border to
+// every broker of the unit. A route enters and leaves a unit where its
+// cheapest path does, and its cost is what that path costs. A unit split
+// inside is seen as its parts: a border summarises only the brokers it
+// reaches without leaving the unit.
 
 // Announcement is what one broker says about its links within one unit.
 type Announcement struct {
@@ -29,34 +38,171 @@ type AnnouncedLink struct {
 
 type annKey struct{ origin, unit Address }
 
-// BNM is one broker's network map. It is not safe for concurrent use.
+// BNM is one broker's network map. It is not safe for concurrent use; the
+// tables it computes are.
 type BNM struct {
 	self     Address
 	profiles int
+	margin   float64
 	ann      map[annKey][]AnnouncedLink
+	sum      map[annKey]*summary
+	// Nodes are numbered once and for all, so that the routes held from
+	// one computation to the next name the same nodes.
+	names []Address
+	index *nodeIndex
+	held  []*held // per profile
+	// What arcs cross are numbered once and for all too, so that a held
+	// route's arcs are known from one graph to the next.
+	refs     []arcRef
+	refIndex map[arcRef]int32
+	g        *Graph // the graph of what the map holds now; nil when it changed
+	scratch  scratch
+}
+
+// summary is a Summary with its arcs ready for the graph.
+type summary struct {
+	Summary
+	arcs summaryArcs
 }
 
 // NewBNM returns the empty map of broker self, for the given number of
-// cost profiles.
-func NewBNM(self Address, profiles int) *BNM {
-	return &BNM{self: self, profiles: profiles, ann: make(map[annKey][]AnnouncedLink)}
+// cost profiles. A route is held until another path is cheaper by margin
+// (a fraction of the cost; 0 takes the cheapest path every time).
+func NewBNM(self Address, profiles int, margin float64) *BNM {
+	m := &BNM{self: self, profiles: profiles, margin: margin,
+		ann: make(map[annKey][]AnnouncedLink), sum: make(map[annKey]*summary),
+		index: &nodeIndex{}, held: make([]*held, profiles), refIndex: map[arcRef]int32{}}
+	m.intern([]Address{self})
+	return m
 }
 
 // Set replaces what a.Origin said about its links in a.Unit.
 func (m *BNM) Set(a Announcement) {
+	m.g = nil
 	k := annKey{a.Origin, a.Unit}
 	if len(a.Links) == 0 {
 		delete(m.ann, k)
 		return
 	}
+	names := []Address{a.Origin}
+	for _, l := range a.Links {
+		names = append(names, l.Peer)
+		m.ref(arcRef{link: l.ID})
+	}
+	m.intern(names)
 	m.ann[k] = a.Links
+}
+
+// ref numbers what an arc crosses.
+func (m *BNM) ref(r arcRef) int32 {
+	if i, ok := m.refIndex[r]; ok {
+		return i
+	}
+	m.refs = append(m.refs, r)
+	m.refIndex[r] = int32(len(m.refs) - 1)
+	return int32(len(m.refs) - 1)
+}
+
+// SetSummary replaces what s.Origin said about unit s.Unit.
+func (m *BNM) SetSummary(s Summary) {
+	m.g = nil
+	k := annKey{s.Origin, s.Unit}
+	if len(s.Dests) == 0 {
+		delete(m.sum, k)
+		return
+	}
+	names := make([]Address, 0, len(s.Dests)+1)
+	names = append(names, s.Origin)
+	for _, d := range s.Dests {
+		names = append(names, d.Broker)
+	}
+	m.intern(names)
+	x := &summary{Summary: s, arcs: summaryArcs{ref: m.ref(arcRef{unit: s.Unit}), costs: make([][]float64, m.profiles)}}
+	from, _ := m.index.lookup(s.Origin)
+	for p := range x.arcs.costs {
+		x.arcs.costs[p] = make([]float64, 0, len(s.Dests))
+	}
+	for _, d := range s.Dests {
+		v, _ := m.index.lookup(d.Broker)
+		if v == from {
+			continue
+		}
+		x.arcs.dests = append(x.arcs.dests, v)
+		for p := range x.arcs.costs {
+			x.arcs.costs[p] = append(x.arcs.costs[p], costAt(d.Costs, p))
+		}
+	}
+	m.sum[k] = x
+}
+
+// intern numbers the names not numbered yet.
+func (m *BNM) intern(names []Address) {
+	var fresh []Address
+	var seen map[Address]bool
+	for _, a := range names {
+		if _, ok := m.index.lookup(a); ok || seen[a] {
+			continue
+		}
+		if seen == nil {
+			seen = map[Address]bool{}
+		}
+		seen[a] = true
+		fresh = append(fresh, a)
+	}
+	if len(fresh) > 0 {
+		m.index = m.index.with(fresh, int32(len(m.names)))
+		m.names = append(m.names, fresh...)
+	}
+}
+
+// nodeIndex numbers addresses. It is never changed once made, so that
+// tables handed out can read it while the map grows: adding names makes a
+// new index, which shares the bulk of the old one (base) and copies only
+// the names added since it was last rebuilt (recent), so that adding a
+// name costs little on average however many there are.
+type nodeIndex struct {
+	base, recent map[Address]int32
+}
+
+func (x *nodeIndex) lookup(a Address) (int32, bool) {
+	if i, ok := x.base[a]; ok {
+		return i, true
+	}
+	i, ok := x.recent[a]
+	return i, ok
+}
+
+// with returns the index with names numbered from next on.
+func (x *nodeIndex) with(names []Address, next int32) *nodeIndex {
+	out := &nodeIndex{base: x.base}
+	var into map[Address]int32
+	if len(x.recent)+len(names) > len(x.base)/4+64 {
+		out.base = make(map[Address]int32, len(x.base)+len(x.recent)+len(names))
+		maps.Copy(out.base, x.base)
+		maps.Copy(out.base, x.recent)
+		into = out.base
+	} else {
+		out.recent = make(map[Address]int32, len(x.recent)+len(names))
+		maps.Copy(out.recent, x.recent)
+		into = out.recent
+	}
+	for i, a := range names {
+		into[a] = next + int32(i)
+	}
+	return out
 }
 
 // Forget drops everything origin said.
 func (m *BNM) Forget(origin Address) {
+	m.g = nil
 	for k := range m.ann {
 		if k.origin == origin {
 			delete(m.ann, k)
+		}
+	}
+	for k := range m.sum {
+		if k.origin == origin {
+			delete(m.sum, k)
 		}
 	}
 }
@@ -64,182 +210,126 @@ func (m *BNM) Forget(origin Address) {
 // Origins lists the brokers the map has heard from.
 func (m *BNM) Origins() []Address {
 	seen := map[Address]bool{}
-	var out []Address
 	for k := range m.ann {
-		if !seen[k.origin] {
-			seen[k.origin] = true
-			out = append(out, k.origin)
-		}
+		seen[k.origin] = true
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
-
-// end is one end's announcement of a link.
-type end struct {
-	origin, peer Address
-	costs        []float64
-}
-
-// Graphs builds one graph per profile, over the nodes self sees (Rep). A
-// link counts only when both its ends announce it with each other as peer,
-// so that a broker that died, and can no longer withdraw its links, drops
-// out at once; it costs the larger of the two ends' prices. Links inside a
-// unit self sees as one node are left out.
-func (m *BNM) Graphs() []*Graph {
-	links, _ := m.links()
-	graphs := make([]*Graph, m.profiles)
-	for p, l := range links {
-		graphs[p] = NewGraph(l)
+	for k := range m.sum {
+		seen[k.origin] = true
 	}
-	return graphs
+	return slices.Sorted(maps.Keys(seen))
 }
 
-// links returns, per profile, the links self sees, between the nodes that
-// stand for their ends, and the two brokers at the ends of each of them.
-func (m *BNM) links() ([][]Link, map[string][2]Address) {
-	byID := make(map[string][2]*end, len(m.ann))
-	for k, links := range m.ann {
+// graph builds the map's graph, every profile at once: one arc each way
+// of every link whose two ends announce it with each other as peer (so
+// that a broker that died, and can no longer withdraw its links, drops
+// out at once), priced at the larger of the two ends' prices; and the
+// summary arcs of every border but self.
+func (m *BNM) graph() *Graph {
+	if m.g == nil {
+		m.g = m.buildGraph()
+	}
+	return m.g
+}
+
+func (m *BNM) buildGraph() *Graph {
+	gb := graphBuilder{refs: m.refs[:len(m.refs):len(m.refs)], refIndex: m.refIndex}
+	gb.init(m.names[:len(m.names):len(m.names)], m.index, m.profiles)
+	type end struct {
+		origin Address
+		l      *AnnouncedLink
+	}
+	byID := make(map[string][2]end, len(m.ann))
+	for _, k := range sortedKeys(m.ann) {
+		links := m.ann[k]
 		for i := range links {
-			l := &links[i]
-			e := byID[l.ID]
-			x := &end{origin: k.origin, peer: l.Peer, costs: l.Costs}
-			if e[0] == nil {
-				e[0] = x
+			e := byID[links[i].ID]
+			if e[0].l == nil {
+				e[0] = end{k.origin, &links[i]}
 			} else {
-				e[1] = x
+				e[1] = end{k.origin, &links[i]}
 			}
-			byID[l.ID] = e
+			byID[links[i].ID] = e
 		}
 	}
-	perProfile := make([][]Link, m.profiles)
-	owners := make(map[string][2]Address, len(byID))
-	for id, e := range byID {
-		a, b := e[0], e[1]
-		if a == nil || b == nil || a.peer != b.origin || b.peer != a.origin {
+	costs := make([]float64, m.profiles)
+	for _, id := range slices.Sorted(maps.Keys(byID)) {
+		a, b := byID[id][0], byID[id][1]
+		if b.l == nil || a.l.Peer != b.origin || b.l.Peer != a.origin || a.origin == b.origin {
 			continue
 		}
-		ra, rb := Rep(m.self, a.origin), Rep(m.self, b.origin)
-		if ra == rb {
+		for p := range costs {
+			costs[p] = math.Max(costAt(a.l.Costs, p), costAt(b.l.Costs, p))
+		}
+		ref := gb.ref(arcRef{link: id})
+		x, _ := m.index.lookup(a.origin)
+		y, _ := m.index.lookup(b.origin)
+		gb.add(x, y, ref, costs)
+		gb.add(y, x, ref, costs)
+	}
+	g := gb.build()
+	m.addSummaries(g)
+	return g
+}
+
+// addSummaries gives g the summary arcs of every border but self, each
+// border's by unit.
+func (m *BNM) addSummaries(g *Graph) {
+	keys := sortedKeys(m.sum)
+	g.sumFirst = make([]int32, len(g.addrs)+1)
+	type sum struct {
+		from int32
+		arcs *summaryArcs
+	}
+	var sums []sum
+	for _, k := range keys {
+		if k.origin == m.self {
 			continue
 		}
-		owners[id] = [2]Address{a.origin, b.origin}
-		for p := range perProfile {
-			c := math.Max(costAt(a.costs, p), costAt(b.costs, p))
-			perProfile[p] = append(perProfile[p], Link{ID: id, A: ra, B: rb, Cost: c, Up: !math.IsInf(c, 1)})
+		from, _ := m.index.lookup(k.origin)
+		sums = append(sums, sum{from, &m.sum[k].arcs})
+		g.sumFirst[from+1]++
+	}
+	// Stable: a border's summaries stay in unit order.
+	slices.SortStableFunc(sums, func(x, y sum) int { return int(x.from - y.from) })
+	for i := 1; i < len(g.sumFirst); i++ {
+		g.sumFirst[i] += g.sumFirst[i-1]
+	}
+	g.sums = make([]*summaryArcs, len(sums))
+	for i, s := range sums {
+		g.sums[i] = s.arcs
+	}
+}
+
+func sortedKeys[V any](m map[annKey]V) []annKey {
+	keys := slices.Collect(maps.Keys(m))
+	slices.SortFunc(keys, func(x, y annKey) int {
+		if c := strings.Compare(string(x.origin), string(y.origin)); c != 0 {
+			return c
 		}
-	}
-	return perProfile, owners
+		return strings.Compare(string(x.unit), string(y.unit))
+	})
+	return keys
 }
 
-// costAt is the cost for profile p, +Inf when the owner gave none (a
-// broker configured with fewer profiles).
-func costAt(costs []float64, p int) float64 {
-	if p < len(costs) {
-		return costs[p]
-	}
-	return math.Inf(1)
-}
-
-// Tables computes self's routes for every profile.
-//
-// A route stays inside the smallest unit that holds both self and its
-// destination whenever it can: a broker of self's own cluster is reached
-// through the cluster, a sibling cluster through the super-cluster, and so
-// on; only a destination unreachable that way is routed through the wider
-// network. The map prices a unit it sees as one node as if crossing it
-// were free, which is only safe while routes do not leave the unit they
-// serve: a broker would otherwise send a message for its own cluster out
-// through a neighbour unit that, from inside, routes it straight back.
-//
-// A map sees a unit beside its own as one node that costs nothing to
-// cross, and the brokers inside that unit see the rest of the network
-// differently: left to itself, a broker in a unit the route crosses may
-// send a message back where it came from (a neighbour unit, free to cross
-// in its own map, looks like the shorter way). So a route names where it
-// leaves each unit it crosses (Exits), and messages on it are steered
-// through those exits: inside a unit, towards the broker that owns the
-// exit link, which sends them over it. Routes of brokers of one cluster
-// agree (they share one map), so brokers of self's cluster on the path
-// need no such steering.
-//
-// A unit may be split inside: a link down can leave part of a cluster
-// reachable only through a neighbour cluster. Then the route leaves the
-// unit it serves and comes back in, and the neighbour's exit, listed like
-// any other, brings it back on the right side of the split.
+// Tables computes self's routes for every profile. The routes it shows
+// are held within the map's margin (see hold.go); the routes of each
+// computation are held by the next.
 func (m *BNM) Tables() []Table {
-	scopes := m.scopes()
+	g := m.graph()
+	src, _ := m.index.lookup(m.self)
 	tables := make([]Table, m.profiles)
-	perProfile, owners := m.links()
-	for p, links := range perProfile {
-		perScope := make([]Table, len(scopes))
-		graphs := make([]*Graph, len(scopes))
-		for i, scope := range scopes {
-			var in []Link
-			for _, l := range links {
-				if l.A.Within(scope) && l.B.Within(scope) {
-					in = append(in, l)
-				}
-			}
-			graphs[i] = NewGraph(in)
-			perScope[i] = ShortestPaths(graphs[i], m.self)
+	for p := range tables {
+		bs := newSearchIn(g, p, src, &m.scratch)
+		bs.settle()
+		base := bs.tree()
+		tables[p] = Table{held: base, base: base}
+		if m.margin > 0 && m.held[p] != nil {
+			hs, differs := bs.hold(m.held[p], m.margin)
+			tables[p].held = hs.treeWith(differs)
 		}
-		tables[p] = m.pick(perScope, graphs, scopes, owners)
+		m.held[p] = heldOf(tables[p].held)
 	}
 	return tables
-}
-
-// pick takes each destination's route from the smallest scope that
-// reaches it (scopes smaller than the unit the destination shares with self
-// do not hold it), and lists where it leaves the units it crosses.
-func (m *BNM) pick(perScope []Table, graphs []*Graph, scopes []Address, owners map[string][2]Address) Table {
-	whole := perScope[len(perScope)-1]
-	var routes []Route
-	for _, r := range whole.Routes() {
-		for i := range scopes {
-			if sr, ok := perScope[i].Lookup(r.Destination); ok {
-				r = sr
-				r.Exits = exits(m.self, r.Path, graphs[i], owners)
-				break
-			}
-		}
-		routes = append(routes, r)
-	}
-	return tableOf(routes)
-}
-
-// exits lists where path, a path of self's map over graph g, leaves each
-// unit it crosses.
-func exits(self Address, path []Address, g *Graph, owners map[string][2]Address) []Exit {
-	var out []Exit
-	for k := 1; k+1 < len(path); k++ {
-		u := path[k]
-		if u.Cluster() == self.Cluster() {
-			continue // a broker of self's cluster
-		}
-		id, ok := g.LinkBetween(u, path[k+1])
-		if !ok {
-			return nil // not a path of g: cannot happen
-		}
-		for _, o := range owners[id] {
-			if o.Within(u) {
-				out = append(out, Exit{Broker: o, Link: id})
-				break
-			}
-		}
-	}
-	return out
-}
-
-// scopes lists the units that hold self, smallest first.
-func (m *BNM) scopes() []Address {
-	var out []Address
-	for u := m.self.Cluster(); ; u = u.Cluster() {
-		out = append(out, u)
-		if u == "" {
-			return out
-		}
-	}
 }
 
 // Bytes estimates the memory the map holds, for sizing.
@@ -250,6 +340,15 @@ func (m *BNM) Bytes() int {
 		for _, l := range links {
 			n += len(l.ID) + len(l.Peer) + 8*len(l.Costs) + 64
 		}
+	}
+	for k, s := range m.sum {
+		n += len(k.origin) + len(k.unit) + 64
+		for _, d := range s.Dests {
+			n += len(d.Broker) + 8*len(d.Costs) + 40 + 4
+		}
+	}
+	for _, a := range m.names {
+		n += 2*len(a) + 48
 	}
 	return n
 }

@@ -18,110 +18,217 @@ type Link struct {
 // costs that are negative, NaN or +Inf are never used: a negative cost
 // would break Dijkstra, and NaN compares false with everything.
 func (l Link) usable() bool {
-	return l.Up && l.A != l.B && l.Cost >= 0 && !math.IsInf(l.Cost, 1)
+	return l.Up && l.A != l.B && usableCost(l.Cost)
 }
 
-// Graph is an immutable weighted undirected graph of brokers, built by
-// NewGraph. It is safe for concurrent use.
+func usableCost(c float64) bool { return c >= 0 && !math.IsInf(c, 1) }
+
+// Graph is an immutable weighted directed graph of brokers, with one cost
+// per arc for each cost profile. It is safe for concurrent use.
+//
+// An arc is one direction of a link, or a summary arc: the way, inside a
+// unit, from one of its border brokers to one broker of the unit, as the
+// border announces it (see Summary). A summary arc is a path the map does
+// not see hop by hop; its cost is that path's.
 type Graph struct {
-	addrs []Address         // node index -> address, sorted
-	index map[Address]int32 // address -> node index
-	// The adjacency lists in compressed form: the edges of node i are
-	// edges[first[i]:first[i+1]], sorted by neighbour; ids[k] is the ID of
-	// the link behind edges[k].
+	addrs []Address  // node -> address
+	index *nodeIndex // address -> node
+	// The links' arcs in compressed form: the arcs out of node i are
+	// arcs[first[i]:first[i+1]]; costs[p][k] is what arc k costs on
+	// profile p, and refs[arcs[k].ref] says what it is.
 	first []int32
-	edges []edge
-	ids   []string
+	arcs  []arc
+	costs [][]float64
+	refs  []arcRef
+	// The summaries of node i are sums[sumFirst[i]:sumFirst[i+1]]; nil
+	// sumFirst: none.
+	sumFirst []int32
+	sums     []*summaryArcs
 }
 
-// edge is one direction of the cheapest usable link between two nodes.
-type edge struct {
-	to   int32
-	cost float64
+// summaryArcs are the arcs of one summary, from its border.
+type summaryArcs struct {
+	ref   int32       // in refs
+	dests []int32     // the nodes it reaches
+	costs [][]float64 // per profile, per dest
 }
 
-// NewGraph builds the graph of links. Its nodes are the ends of every link,
-// usable or not, so that a broker whose links are all down is known but
-// unreachable. Links that are down, loop on one broker, or cost less than
-// zero, NaN or +Inf carry no route. Of parallel usable links between the
-// same two brokers only the cheapest is kept, the one with the smaller ID
-// on a tie, so the result does not depend on the order of links.
+// An arc of a path is named by an int32 "via": k >= 0 is arcs[k]; -2-j is
+// a summary arc of sums[j] (which of its arcs is known from its end);
+// -1 is none.
+func summaryVia(j int) int32 { return int32(-2 - j) }
+
+// refOf is what the arc via crosses, as an index in refs.
+func (g *Graph) refOf(via int32) int32 {
+	if via >= 0 {
+		return g.arcs[via].ref
+	}
+	return g.sums[-2-via].ref
+}
+
+// linkOf is the ID of the link the arc via crosses; "" for a summary arc.
+func (g *Graph) linkOf(via int32) string {
+	if via >= 0 {
+		return g.refs[g.arcs[via].ref].link
+	}
+	return ""
+}
+
+// arc is one arc of a Graph.
+type arc struct {
+	to  int32
+	ref int32
+}
+
+// arcRef is what an arc crosses: a link, or a unit as its border sees it.
+type arcRef struct {
+	link string  // the link's ID; "" for a summary arc
+	unit Address // the unit a summary arc crosses; "" for a link
+}
+
+// NewGraph builds the undirected graph of links, with one cost profile.
+// Its nodes are the ends of every link, usable or not, so that a broker
+// whose links are all down is known but unreachable. Links that are down,
+// loop on one broker, or cost less than zero, NaN or +Inf carry no route.
+// Of parallel links between the same two brokers routes take the
+// cheapest, the one with the smaller ID on a tie, whatever the order of
+// links.
 func NewGraph(links []Link) *Graph {
-	g := &Graph{index: make(map[Address]int32)}
-	g.intern(links)
-	type arc struct {
-		from, to int32
-		link     *Link
+	names := make(map[Address]bool, len(links))
+	for _, l := range links {
+		names[l.A], names[l.B] = true, true
 	}
-	arcs := make([]arc, 0, 2*len(links))
-	for i := range links {
-		l := &links[i]
+	var gb graphBuilder
+	gb.init(slices.Sorted(func(yield func(Address) bool) {
+		for a := range names {
+			if !yield(a) {
+				return
+			}
+		}
+	}), nil, 1)
+	sorted := slices.Clone(links)
+	slices.SortFunc(sorted, func(x, y Link) int { return cmp.Compare(x.ID, y.ID) })
+	for _, l := range sorted {
 		if l.usable() {
-			a, b := g.index[l.A], g.index[l.B]
-			arcs = append(arcs, arc{a, b, l}, arc{b, a, l})
+			ref := gb.ref(arcRef{link: l.ID})
+			a, _ := gb.index.lookup(l.A)
+			b, _ := gb.index.lookup(l.B)
+			gb.add(a, b, ref, []float64{l.Cost})
+			gb.add(b, a, ref, []float64{l.Cost})
 		}
 	}
-	slices.SortFunc(arcs, func(x, y arc) int {
-		// Not cmp.Or, which would compare the IDs every time.
-		if x.from != y.from {
-			return cmp.Compare(x.from, y.from)
-		}
-		if x.to != y.to {
-			return cmp.Compare(x.to, y.to)
-		}
-		if x.link.Cost != y.link.Cost {
-			return cmp.Compare(x.link.Cost, y.link.Cost)
-		}
-		return cmp.Compare(x.link.ID, y.link.ID)
-	})
-	arcs = slices.CompactFunc(arcs, func(x, y arc) bool { return x.from == y.from && x.to == y.to })
-	g.first = make([]int32, len(g.addrs)+1)
-	g.edges = make([]edge, len(arcs))
-	g.ids = make([]string, len(arcs))
-	for i, a := range arcs {
-		g.first[a.from+1]++
-		g.edges[i] = edge{a.to, a.link.Cost}
-		g.ids[i] = a.link.ID
+	return gb.build()
+}
+
+// graphBuilder gathers arcs, then packs them into a Graph.
+type graphBuilder struct {
+	addrs    []Address
+	index    *nodeIndex
+	profiles int
+	from     []int32
+	arcs     []arc
+	costs    [][]float64
+	refs     []arcRef
+	// refIndex, when set, numbers refs once and for all (see BNM).
+	refIndex map[arcRef]int32
+}
+
+// init starts a graph over the nodes addrs (index maps them to their
+// positions; nil builds the map).
+func (gb *graphBuilder) init(addrs []Address, index *nodeIndex, profiles int) {
+	if index == nil {
+		index = (&nodeIndex{}).with(addrs, 0)
 	}
-	for i := 1; i < len(g.first); i++ {
+	gb.addrs, gb.index, gb.profiles = addrs, index, profiles
+	gb.costs = make([][]float64, profiles)
+}
+
+func (gb *graphBuilder) ref(r arcRef) int32 {
+	if i, ok := gb.refIndex[r]; ok {
+		return i
+	}
+	gb.refs = append(gb.refs, r)
+	i := int32(len(gb.refs) - 1)
+	if gb.refIndex != nil {
+		gb.refIndex[r] = i
+	}
+	return i
+}
+
+// add adds the arc from a to b, with one cost per profile.
+func (gb *graphBuilder) add(a, b, ref int32, costs []float64) {
+	gb.from = append(gb.from, a)
+	gb.arcs = append(gb.arcs, arc{to: b, ref: ref})
+	for p := range gb.profiles {
+		gb.costs[p] = append(gb.costs[p], costAt(costs, p))
+	}
+}
+
+// build packs the arcs by source, keeping the order they were added in.
+func (gb *graphBuilder) build() *Graph {
+	g := &Graph{addrs: gb.addrs, index: gb.index, refs: gb.refs}
+	n := len(gb.addrs)
+	g.first = make([]int32, n+1)
+	for _, a := range gb.from {
+		g.first[a+1]++
+	}
+	for i := 1; i <= n; i++ {
 		g.first[i] += g.first[i-1]
+	}
+	next := slices.Clone(g.first[:n])
+	g.arcs = make([]arc, len(gb.arcs))
+	g.costs = make([][]float64, gb.profiles)
+	for p := range g.costs {
+		g.costs[p] = make([]float64, len(gb.arcs))
+	}
+	for k, a := range gb.from {
+		i := next[a]
+		next[a]++
+		g.arcs[i] = gb.arcs[k]
+		for p := range g.costs {
+			g.costs[p][i] = gb.costs[p][k]
+		}
 	}
 	return g
 }
 
-// intern numbers the ends of links in address order, so that comparing
-// node indexes compares addresses.
-func (g *Graph) intern(links []Link) {
-	for _, l := range links {
-		g.index[l.A], g.index[l.B] = 0, 0
+// costAt is the cost for profile p, +Inf when none is given (an owner
+// configured with fewer profiles).
+func costAt(costs []float64, p int) float64 {
+	if p < len(costs) {
+		return costs[p]
 	}
-	g.addrs = make([]Address, 0, len(g.index))
-	for a := range g.index {
-		g.addrs = append(g.addrs, a)
-	}
-	slices.Sort(g.addrs)
-	for i, a := range g.addrs {
-		g.index[a] = int32(i)
-	}
+	return math.Inf(1)
 }
 
-// LinkBetween returns the ID of the link that routes between nodes a and b
-// cross (the cheapest usable one), and false when they have none.
+// LinkBetween returns the ID of the link that routes from a to b take
+// (the cheapest usable one, on the first profile), and false when there
+// is none.
 func (g *Graph) LinkBetween(a, b Address) (string, bool) {
-	i, ok := g.index[a]
-	j, ok2 := g.index[b]
+	i, ok := g.index.lookup(a)
+	j, ok2 := g.index.lookup(b)
 	if !ok || !ok2 {
 		return "", false
 	}
-	lo, hi := int(g.first[i]), int(g.first[i+1])
-	k, found := slices.BinarySearchFunc(g.edges[lo:hi], j, func(e edge, to int32) int { return cmp.Compare(e.to, to) })
-	if !found {
+	best := -1
+	for k := g.first[i]; k < g.first[i+1]; k++ {
+		c := g.costs[0][k]
+		if g.arcs[k].to == j && g.refs[g.arcs[k].ref].link != "" && usableCost(c) && (best < 0 || c < g.costs[0][best]) {
+			best = int(k)
+		}
+	}
+	if best < 0 {
 		return "", false
 	}
-	return g.ids[lo+k], true
+	return g.refs[g.arcs[best].ref].link, true
 }
 
 // Nodes returns the address of every broker the graph knows, sorted.
 func (g *Graph) Nodes() []Address {
-	return slices.Clone(g.addrs)
+	return slices.Sorted(slices.Values(g.addrs))
+}
+
+// leaf reports whether no arc leaves node v: no route goes through it.
+func (g *Graph) leaf(v int32) bool {
+	return g.first[v] == g.first[v+1] && (g.sumFirst == nil || g.sumFirst[v] == g.sumFirst[v+1])
 }

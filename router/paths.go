@@ -3,61 +3,130 @@ package router
 import (
 	"container/heap"
 	"math"
-	"sort"
+	"slices"
 )
 
 // Route is the best way from a table's source to one destination.
 type Route struct {
 	Destination Address
-	NextHop     Address   // the neighbour to hand traffic to; the source itself for its own route
-	Link        string    // ID of the link to NextHop; "" for the source's own route
-	Cost        float64   // sum of the link costs along Path
-	Path        []Address // source ... Destination, both included; shared, do not modify
-	// Exits lists, for every unit the path crosses (a node of the map
-	// that stands for a unit, other than the destination's), the link the
-	// path leaves it by, in path order. See BNM.Tables.
+	NextHop     Address // the neighbour to hand traffic to; the source itself for its own route
+	Link        string  // ID of the link to NextHop; "" for the source's own route
+	Cost        float64 // what the path costs: its links, and the units it crosses
+	// Path lists the brokers of the way, source and destination included,
+	// as the source's map sees it: two brokers of a unit the path crosses
+	// follow each other where the path crosses the unit between them.
+	Path []Address
+	// Exits lists where the path must be steered: the link each broker
+	// outside the source's cluster sends the message over, in path order
+	// (and every link after the first while a held route differs from
+	// the cheapest, see BNM). Steer follows them.
 	Exits []Exit
 }
 
-// Exit is where a route leaves a unit it crosses: the link, and the broker
-// inside the unit that owns it.
+// Exit is a link a route leaves a broker by: the broker, and the link.
 type Exit struct {
 	Broker Address
 	Link   string
 }
 
-// Table holds the best routes from one source to every broker it can reach,
+// Table holds the routes from one source to every broker it can reach,
 // itself included (with cost 0 and no link). The zero Table reaches
 // nothing. A Table is immutable and safe for concurrent use.
+//
+// A table holds two trees of routes: the routes it shows (Lookup, Routes),
+// which hold still within the map's margin, and the plain cheapest ones,
+// which brokers use for the messages they pass on (see Steer).
 type Table struct {
-	index  map[Address]int32 // destination -> index into routes
-	routes []Route           // by destination order; Path is nil when unreachable
+	held, base *tree
 }
 
 // Lookup returns the route to dst, and false when dst is unknown or
 // unreachable from the table's source.
 func (t Table) Lookup(dst Address) (Route, bool) {
-	i, ok := t.index[dst]
-	if !ok || t.routes[i].Path == nil {
+	if t.held == nil {
 		return Route{}, false
 	}
-	return t.routes[i], true
+	v, ok := t.held.g.index.lookup(dst)
+	if !ok || !t.held.reached(v) {
+		return Route{}, false
+	}
+	return t.held.route(v), true
 }
 
 // Routes returns every route of t, the source's own included, sorted by
 // destination.
 func (t Table) Routes() []Route {
-	out := make([]Route, 0, len(t.routes))
-	for _, r := range t.routes {
-		if r.Path != nil {
-			out = append(out, r)
+	if t.held == nil {
+		return nil
+	}
+	tr := t.held
+	var out []Route
+	for v := range int32(len(tr.cost)) {
+		if tr.reached(v) {
+			out = append(out, tr.route(v))
 		}
 	}
+	slices.SortFunc(out, func(x, y Route) int {
+		switch {
+		case x.Destination < y.Destination:
+			return -1
+		case x.Destination > y.Destination:
+			return 1
+		}
+		return 0
+	})
 	return out
 }
 
-// ShortestPaths runs Dijkstra on g from the broker from and returns its
-// routes. A source that g does not know reaches only itself.
+// Way returns the first link and the exits of the route towards target:
+// the route the table shows when origin is set (the message enters the
+// network at the table's source), the cheapest one otherwise. The exits
+// are shared: do not modify them.
+func (t Table) Way(target Address, origin bool) (Way, bool) {
+	tr := t.base
+	if origin {
+		tr = t.held
+	}
+	if tr == nil {
+		return Way{}, false
+	}
+	v, ok := tr.g.index.lookup(target)
+	if !ok || !tr.reached(v) || v == tr.src {
+		return Way{}, false
+	}
+	return Way{Link: tr.g.linkOf(tr.first[v]), Exits: tr.lists[tr.exits[v]]}, true
+}
+
+// Broker returns the address of the broker a names, if the table knows
+// it, without copying a: for looking up addresses read off the wire.
+func (t Table) Broker(a []byte) (Address, bool) {
+	if t.held == nil {
+		return "", false
+	}
+	g := t.held.g
+	v, ok := g.index.base[Address(a)]
+	if !ok {
+		v, ok = g.index.recent[Address(a)]
+	}
+	if !ok {
+		return "", false
+	}
+	return g.addrs[v], true
+}
+
+// SameWays reports whether t and o, two tables of one map, send messages
+// to every broker the same way: over the same first link, through the same
+// exits, on the routes shown and on the cheapest ones.
+func (t Table) SameWays(o Table) bool {
+	if t.held == nil || o.held == nil {
+		return t.held == o.held
+	}
+	return t.held.sameWays(o.held) && t.base.sameWays(o.base)
+}
+
+// ShortestPaths runs Dijkstra on g's first profile from the broker from
+// and returns its routes. A source that g does not know reaches only
+// itself.
 //
 // Routes minimise cost; among routes of equal cost, the one with fewer hops
 // wins, and then the path that is lexicographically smaller, comparing
@@ -67,71 +136,133 @@ func (t Table) Routes() []Route {
 // never loop. Costs are compared exactly: paths whose sums differ only by
 // floating-point rounding are not ties.
 func ShortestPaths(g *Graph, from Address) Table {
-	src, ok := g.index[from]
+	src, ok := g.index.lookup(from)
 	if !ok {
-		return Table{
-			index:  map[Address]int32{from: 0},
-			routes: []Route{{Destination: from, NextHop: from, Path: []Address{from}}},
-		}
+		g = NewGraph([]Link{{A: from, B: from}})
+		src = 0
 	}
-	s := newSearch(g, src)
-	s.run()
-	return s.table()
+	s := newSearch(g, 0, src)
+	s.settle()
+	tr := s.tree()
+	return Table{held: tr, base: tr}
 }
 
-// search is the state of one run of Dijkstra over the graph's node
-// indexes. The heap holds the nodes reached but not settled, keyed by their
-// best cost and hops so far; nothing in the loop allocates once the heap's
-// slice has grown.
+// search is the state of one run of Dijkstra over the graph's nodes on one
+// profile. The heap holds the nodes reached but not settled, keyed by
+// their best cost and hops so far. Leaves, nodes no arc leaves, never
+// enter it: they are final as soon as every other node is.
 type search struct {
-	g    *Graph
-	src  int32
-	dist []float64 // best cost found so far; +Inf when none
-	hops []int32   // links on the best path found so far
-	pred []int32   // previous node on that path; -1 for the source
-	via  []int32   // index in g.edges of the link from pred; -1 for the source
-	heap nodeHeap
+	g       *Graph
+	profile int
+	costs   []float64 // of each link arc, on the profile searched
+	src     int32
+	key     []float64 // the cost the search orders by: cost, with held arcs discounted
+	cost    []float64 // what the path found costs; +Inf when none
+	hops    []int32   // arcs on the path found
+	pred    []int32   // previous node on that path; -1 for the source
+	via     []int32   // the arc from pred (see Graph.refOf); -1 for the source
+	pos     []int32   // for a summary arc, the node's place in its dests
+	order   []int32   // nodes in the order their paths became final
+	heap    nodeHeap
+	// scope, when set, keeps the search inside one unit.
+	scope *Address
 }
 
-func newSearch(g *Graph, src int32) *search {
+func newSearch(g *Graph, profile int, src int32) *search {
+	return newSearchIn(g, profile, src, &scratch{})
+}
+
+// scratch is the memory a search needs only while it runs, kept for the
+// next one.
+type scratch struct {
+	key   []float64
+	pos   []int32
+	order []int32
+	items []heapItem
+}
+
+// newSearchIn starts a search that works in sc. Only one search may use
+// sc at a time.
+func newSearchIn(g *Graph, profile int, src int32, sc *scratch) *search {
 	n := len(g.addrs)
+	if cap(sc.key) < n {
+		sc.key, sc.pos, sc.order = make([]float64, n), make([]int32, n), make([]int32, 0, n)
+	}
 	s := &search{
-		g: g, src: src,
-		dist: make([]float64, n),
-		hops: make([]int32, n),
-		pred: make([]int32, n),
-		via:  make([]int32, n),
-		heap: nodeHeap{pos: make([]int32, n)},
+		g: g, profile: profile, costs: g.costs[profile], src: src,
+		key:   sc.key[:n],
+		cost:  make([]float64, n),
+		hops:  make([]int32, n),
+		pred:  make([]int32, n),
+		via:   make([]int32, n),
+		pos:   make([]int32, n),
+		order: sc.order[:0],
+		heap:  nodeHeap{pos: sc.pos[:n], items: sc.items[:0]},
 	}
 	for i := range n {
-		s.dist[i], s.pred[i], s.via[i], s.heap.pos[i] = math.Inf(1), -1, -1, unseen
+		s.key[i], s.cost[i], s.pred[i], s.via[i], s.heap.pos[i] = math.Inf(1), math.Inf(1), -1, -1, unseen
 	}
-	s.dist[src] = 0
+	s.key[src], s.cost[src] = 0, 0
 	s.heap.update(src, 0, 0)
 	return s
 }
 
-// run settles nodes cheapest first until none is left to reach.
-func (s *search) run() {
+// settle settles nodes cheapest first until none is left to reach; the
+// leaves come last.
+func (s *search) settle() {
 	for len(s.heap.items) > 0 {
 		u := s.heap.items[0].node
 		heap.Pop(&s.heap)
+		s.order = append(s.order, u)
 		s.relax(u)
+	}
+	for v := range int32(len(s.pred)) {
+		if s.pred[v] >= 0 && s.heap.pos[v] == unseen {
+			s.order = append(s.order, v) // a leaf
+		}
 	}
 }
 
-// relax offers every unsettled neighbour of u the path through u.
+// relax offers every unsettled neighbour of u the path through u: over
+// u's links, and over the summary arcs of the units u borders.
 func (s *search) relax(u int32) {
 	g := s.g
 	for k := g.first[u]; k < g.first[u+1]; k++ {
-		v := g.edges[k].to
-		if s.heap.pos[v] == settled {
-			continue
+		v := g.arcs[k].to
+		if s.scope == nil || g.addrs[v].Within(*s.scope) {
+			s.offer(u, v, k, -1, g.arcs[k].ref, s.costs[k])
 		}
-		d, h := s.dist[u]+g.edges[k].cost, s.hops[u]+1
-		if d < s.dist[v] || d == s.dist[v] && (h < s.hops[v] || h == s.hops[v] && s.pathLess(u, s.pred[v])) {
-			s.dist[v], s.hops[v], s.pred[v], s.via[v] = d, h, u, k
-			s.heap.update(v, d, h)
+	}
+	if g.sumFirst == nil {
+		return
+	}
+	for j := g.sumFirst[u]; j < g.sumFirst[u+1]; j++ {
+		sa := g.sums[j]
+		if s.scope != nil {
+			// Inside a unit, only the summaries of smaller units inside it.
+			if unit := g.refs[sa.ref].unit; unit == *s.scope || !unit.Within(*s.scope) {
+				continue
+			}
+		}
+		costs, via := sa.costs[s.profile], summaryVia(int(j))
+		for i, v := range sa.dests {
+			s.offer(u, v, via, int32(i), sa.ref, costs[i])
+		}
+	}
+}
+
+// offer offers v the path through u over the arc via (v at pos in it,
+// for a summary arc; crossing ref) at cost c.
+func (s *search) offer(u, v, via, pos, ref int32, c float64) {
+	if s.heap.pos[v] == settled || !usableCost(c) {
+		return
+	}
+	key := s.key[u] + c
+	h := s.hops[u] + 1
+	if key < s.key[v] || key == s.key[v] && (h < s.hops[v] || h == s.hops[v] && s.pathLess(u, s.pred[v])) {
+		s.key[v], s.cost[v], s.hops[v], s.pred[v], s.via[v], s.pos[v] = key, s.cost[u]+c, h, u, via, pos
+		if !s.g.leaf(v) {
+			s.heap.update(v, key, h)
 		}
 	}
 }
@@ -139,7 +270,7 @@ func (s *search) relax(u int32) {
 // pathLess reports whether the path to x is lexicographically smaller than
 // the path to y, two different nodes with paths of equal length. The paths
 // agree up to the nodes whose predecessors first coincide, walking back;
-// there they differ, and node indexes order like addresses.
+// there they differ.
 //
 // Both paths are final: x is the node being settled and y, having offered
 // the path being compared with, was settled before it.
@@ -147,91 +278,12 @@ func (s *search) pathLess(x, y int32) bool {
 	for s.pred[x] != s.pred[y] {
 		x, y = s.pred[x], s.pred[y]
 	}
-	return x < y
-}
-
-// table turns the search's result into routes, walking the tree of best
-// paths depth first from the source. The paths share one buffer: a node's
-// first child extends its path in place, the path written just before, so
-// that only branching copies a path.
-func (s *search) table() Table {
-	g := s.g
-	first, kids := s.children()
-	routes := make([]Route, len(g.addrs))
-	buf := make([]Address, s.pathsSize(first, kids))
-	tail := 0
-	stack := []int32{s.src}
-	for len(stack) > 0 {
-		v := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		for i := first[v+1] - 1; i >= first[v]; i-- {
-			stack = append(stack, kids[i])
-		}
-		n, p := int(s.hops[v])+1, s.pred[v]
-		start := tail
-		if p < 0 || kids[first[p]] == v {
-			start -= n - 1
-		} else {
-			copy(buf[start:], routes[p].Path)
-		}
-		tail = start + n
-		r := &routes[v]
-		r.Destination, r.Cost, r.Path = g.addrs[v], s.dist[v], buf[start:tail:tail]
-		r.Path[n-1] = r.Destination
-		switch p {
-		case -1:
-			r.NextHop = r.Destination
-		case s.src:
-			r.NextHop, r.Link = r.Destination, g.ids[s.via[v]]
-		default:
-			r.NextHop, r.Link = routes[p].NextHop, routes[p].Link
-		}
-	}
-	return Table{index: g.index, routes: routes}
-}
-
-// children returns the tree of best paths as adjacency lists: the children
-// of node p are kids[first[p]:first[p+1]], in index order.
-func (s *search) children() (first, kids []int32) {
-	first = make([]int32, len(s.pred)+2)
-	for _, p := range s.pred {
-		if p >= 0 {
-			first[p+2]++
-		}
-	}
-	for i := 2; i < len(first); i++ {
-		first[i] += first[i-1]
-	}
-	kids = make([]int32, first[len(first)-1])
-	for v, p := range s.pred {
-		if p >= 0 {
-			kids[first[p+1]] = int32(v)
-			first[p+1]++
-		}
-	}
-	return first[:len(first)-1], kids
-}
-
-// pathsSize returns the length of the buffer that table fills: one
-// address for the source and for each first child, a whole path for every
-// other child.
-func (s *search) pathsSize(first, kids []int32) int {
-	size := 1
-	for p := range len(first) - 1 {
-		for i := first[p]; i < first[p+1]; i++ {
-			if i == first[p] {
-				size++
-			} else {
-				size += int(s.hops[kids[i]]) + 1
-			}
-		}
-	}
-	return size
+	return s.g.addrs[x] < s.g.addrs[y]
 }
 
 // Positions in nodeHeap.pos of nodes outside the heap.
 const (
-	unseen  = -1 // not reached yet
+	unseen  = -1 // not reached yet, or a leaf
 	settled = -2 // popped: its route is final
 )
 
@@ -290,14 +342,4 @@ func (h *nodeHeap) Pop() any {
 	h.pos[h.items[last].node] = settled
 	h.items = h.items[:last]
 	return nil
-}
-
-// tableOf makes a table of routes, as ShortestPaths would return them.
-func tableOf(routes []Route) Table {
-	sort.Slice(routes, func(i, j int) bool { return routes[i].Destination < routes[j].Destination })
-	t := Table{index: make(map[Address]int32, len(routes)), routes: routes}
-	for i, r := range routes {
-		t.index[r.Destination] = int32(i)
-	}
-	return t
 }

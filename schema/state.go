@@ -82,9 +82,8 @@ const (
 	maxSubjectLen    = 1024
 )
 
-// Via is the broker that route r hands messages to: its next hop, or,
-// when the next hop is a unit of the broker's map (outside its cluster),
-// the peer at the other end of the route's link.
+// Via is the broker that route r hands messages to: the peer at the other
+// end of the route's link (its next hop).
 func (s *State) Via(r Route) string {
 	for _, l := range s.Links {
 		if l.ID == r.Link && l.Peer != "" {

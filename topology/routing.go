@@ -17,15 +17,19 @@ import (
 //	    - {subject: "media.>", profile: media}
 //	  threshold: 10%                 # relative cost change that triggers an update
 //	  min_change: 0.5                # absolute change below which none is sent
-//	  hold_down: 1s                  # least time between two cost-only updates of a link
-//	  refresh: 30s                   # every link is re-announced this often
+//	  hold_down: 1s                  # least time between two updates that only lower costs
+//	  refresh: 30s                   # every link and summary is re-announced this often
+//	  margin: 10%                    # a route moves only to a path cheaper by this much
+//	  loss_window: 256               # probes a link's loss is estimated over for its cost
 type Routing struct {
-	Profiles  []router.Profile `yaml:"profiles,omitempty"`
-	Subjects  []SubjectProfile `yaml:"subjects,omitempty"`
-	Threshold string           `yaml:"threshold,omitempty"`
-	MinChange float64          `yaml:"min_change,omitempty"`
-	HoldDown  string           `yaml:"hold_down,omitempty"`
-	Refresh   string           `yaml:"refresh,omitempty"`
+	Profiles   []router.Profile `yaml:"profiles,omitempty"`
+	Subjects   []SubjectProfile `yaml:"subjects,omitempty"`
+	Threshold  string           `yaml:"threshold,omitempty"`
+	MinChange  float64          `yaml:"min_change,omitempty"`
+	HoldDown   string           `yaml:"hold_down,omitempty"`
+	Refresh    string           `yaml:"refresh,omitempty"`
+	Margin     string           `yaml:"margin,omitempty"`
+	LossWindow int              `yaml:"loss_window,omitempty"`
 }
 
 // SubjectProfile routes the subjects matching Subject on Profile.
@@ -42,6 +46,9 @@ type RoutingSettings struct {
 	MinChange float64
 	HoldDown  time.Duration
 	Refresh   time.Duration
+	// Margin is a fraction in (0, 1); LossWindow a number of probes.
+	Margin     float64
+	LossWindow int
 }
 
 // Settings parses the block; zero fields mean the broker's defaults.
@@ -76,6 +83,20 @@ func (r *Routing) Settings() (RoutingSettings, error) {
 		}
 		s.Threshold = v
 	}
+	if r.Margin != "" {
+		v, err := transports.ParsePercent(r.Margin)
+		if err != nil {
+			return s, fmt.Errorf("margin: %w", err)
+		}
+		if v <= 0 || v >= 1 {
+			return s, fmt.Errorf("margin: %s: want more than 0%% and less than 100%%", r.Margin)
+		}
+		s.Margin = v
+	}
+	if r.LossWindow < 0 || r.LossWindow > 1<<16 {
+		return s, fmt.Errorf("loss_window: %d probes: want 1 to 65536", r.LossWindow)
+	}
+	s.LossWindow = r.LossWindow
 	if r.MinChange < 0 {
 		return s, fmt.Errorf("min_change: %v is negative", r.MinChange)
 	}

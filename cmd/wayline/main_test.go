@@ -473,7 +473,7 @@ links:
 	waitFor(t, func() bool { return strings.Contains(run("links", "--broker", broker), " up ") })
 
 	out = run("routes", "--broker", broker)
-	if !strings.Contains(out, "default  eu ") || !strings.Contains(out, "na.a > eu") {
+	if !strings.Contains(out, "default  eu.b ") || !strings.Contains(out, "na.a > eu.b") {
 		t.Fatalf("routes printed:\n%s", out)
 	}
 	if _, err := exec.Command(binary, "routes", "--broker", broker, "--profile", "nope").CombinedOutput(); err == nil {

@@ -1,0 +1,237 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/wayline/wayline/router"
+)
+
+// Unit summaries. A broker with a link out of one of its units is a border
+// of that unit; it announces what it costs, inside the unit, to reach
+// every broker of it (router.Summary), within the unit's parent, so that
+// the brokers that see the unit as one complex node enter and leave it
+// where the cheapest path does. Summaries are flooded and kept like cost
+// updates: a newer version from the same origin and unit replaces the
+// older whole; the origin announces again when router.Rules say so and
+// every refresh interval.
+
+// maxSummaryDests bounds the brokers one summary may list: about 25 bytes
+// each, so that a summary fits in a frame.
+const maxSummaryDests = 20000
+
+// summaryRec is a summary as it travels: its origin's profiles by name,
+// the brokers as addresses.
+type summaryRec struct {
+	Origin   string
+	Unit     string
+	Ver      version
+	Time     int64    // unix ns when the origin computed it
+	Profiles []string // the cost profiles, in the order of each dest's Costs
+	Dests    []router.Dest
+	at       time.Time // when this broker announced it (its own only)
+}
+
+func appendSummary(b []byte, s *summaryRec) []byte {
+	b, st := beginRecord(b, recSummary)
+	b = appendStr(b, s.Origin)
+	b = appendStr(b, s.Unit)
+	b = appendU64(b, s.Ver.Epoch)
+	b = appendU64(b, s.Ver.Seq)
+	b = appendU64(b, uint64(s.Time))
+	b = appendUvarint(b, uint64(len(s.Profiles)))
+	for _, p := range s.Profiles {
+		b = appendStr(b, p)
+	}
+	b = appendUvarint(b, uint64(len(s.Dests)))
+	for _, d := range s.Dests {
+		// Every broker of a summary is inside its unit: the unit's prefix
+		// is left out.
+		b = appendStr(b, strings.TrimPrefix(string(d.Broker), s.Unit+"."))
+		for i := range s.Profiles {
+			b = appendF64(b, d.Costs[i])
+		}
+	}
+	return endRecord(b, st)
+}
+
+// decodeSummary parses a summary and checks that it makes sense: valid
+// addresses, an origin inside the unit, a unit that is not the root,
+// brokers inside the unit, costs that are >= 0 or +Inf.
+func decodeSummary(body []byte) (*summaryRec, error) {
+	r := reader{b: body}
+	s := &summaryRec{Origin: r.str(), Unit: r.str(), Ver: version{Epoch: r.u64(), Seq: r.u64()}, Time: int64(r.u64())}
+	np := r.count(1)
+	for i := 0; i < np && r.err() == nil; i++ {
+		s.Profiles = append(s.Profiles, r.str())
+	}
+	n := r.count(1 + 8*np)
+	if n > maxSummaryDests {
+		return nil, fmt.Errorf("%d brokers, more than %d", n, maxSummaryDests)
+	}
+	for i := 0; i < n && r.err() == nil; i++ {
+		d := router.Dest{Broker: router.Address(s.Unit + "." + r.str()), Costs: make([]float64, np)}
+		for p := range np {
+			d.Costs[p] = r.f64()
+		}
+		s.Dests = append(s.Dests, d)
+	}
+	if err := r.done(); err != nil {
+		return nil, err
+	}
+	return s, s.check()
+}
+
+var errBadSummary = errors.New("bad summary")
+
+func (s *summaryRec) check() error {
+	origin, err := router.ParseAddress(s.Origin)
+	if err != nil {
+		return err
+	}
+	unit, err := router.ParseAddress(s.Unit)
+	if err != nil {
+		return err
+	}
+	if !origin.Within(unit) || origin == unit {
+		return fmt.Errorf("%w: %s is not a broker of unit %s", errBadSummary, origin, unit)
+	}
+	for i, d := range s.Dests {
+		if _, err := router.ParseAddress(string(d.Broker)); err != nil {
+			return err
+		}
+		if d.Broker == origin || i > 0 && d.Broker <= s.Dests[i-1].Broker {
+			return fmt.Errorf("%w: brokers not in order or listing the origin at %s", errBadSummary, d.Broker)
+		}
+		for _, c := range d.Costs {
+			if math.IsNaN(c) || c < 0 {
+				return fmt.Errorf("%w: %s costs %v", errBadSummary, d.Broker, c)
+			}
+		}
+	}
+	return nil
+}
+
+// summaryScope is where a summary of unit is announced: the unit's
+// parent.
+func summaryScope(unit string) string { return string(router.Address(unit).Cluster()) }
+
+// onSummary takes another broker's summary. One that is old, or out of
+// its scope, is ignored and counted.
+func (b *Broker) onSummary(from *session, s *summaryRec) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s.Origin == b.cfg.Address {
+		return // ours, or an earlier run's; ours is authoritative
+	}
+	if !within(b.cfg.Address, summaryScope(s.Unit)) {
+		b.stats.badUpdates.Add(1)
+		b.noteDrop("summary", s.Origin, "announced outside its unit's parent")
+		return
+	}
+	k := lsKey{s.Origin, s.Unit}
+	if cur, ok := b.sumdb[k]; ok && !s.Ver.newer(cur.Ver) {
+		if s.Ver != cur.Ver {
+			b.stats.staleUpdates.Add(1)
+		}
+		return
+	}
+	b.sumdb[k] = s
+	b.bnm.SetSummary(b.summary(s))
+	b.floodSummaryLocked(from, s)
+	b.recomputeRoutesLocked()
+}
+
+// summary turns a summary as it travels into the network map's terms,
+// with its costs in this broker's profile order (a profile its origin does
+// not know is priced on the origin's default profile).
+func (b *Broker) summary(s *summaryRec) router.Summary {
+	idx := b.profileIndex(s.Profiles)
+	out := router.Summary{Origin: router.Address(s.Origin), Unit: router.Address(s.Unit), Dests: make([]router.Dest, len(s.Dests))}
+	for i, d := range s.Dests {
+		costs := make([]float64, len(idx))
+		for p, j := range idx {
+			if j < 0 {
+				j = 0
+			}
+			costs[p] = d.Costs[j]
+		}
+		out.Dests[i] = router.Dest{Broker: d.Broker, Costs: costs}
+	}
+	return out
+}
+
+// profileIndex maps this broker's profiles to their places in names; -1
+// for a profile names lacks.
+func (b *Broker) profileIndex(names []string) []int {
+	idx := make([]int, len(b.profiles))
+	for i, p := range b.profiles {
+		idx[i] = -1
+		for j, name := range names {
+			if name == p.Name {
+				idx[i] = j
+			}
+		}
+	}
+	return idx
+}
+
+// floodSummaryLocked floods a summary within its scope and counts the
+// copies that cross links.
+func (b *Broker) floodSummaryLocked(except *session, s *summaryRec) {
+	n := b.floodScopedLocked(except, summaryScope(s.Unit), func(buf []byte) []byte { return appendSummary(buf, s) })
+	b.stats.updatesCarried.Add(uint64(n))
+}
+
+// announceSummariesLocked announces this broker's summaries of the units
+// it borders, those router.Rules say are due now; with force, all of them
+// (the periodic refresh). A summary whose news is a cost that fell waits
+// for the hold-down: the cost loop's checks come back for it.
+func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
+	b.sumPending = false
+	for _, s := range b.bnm.Summaries() {
+		k := lsKey{b.cfg.Address, string(s.Unit)}
+		last, had := b.sumdb[k]
+		var lastSum *router.Summary
+		var at time.Time
+		if had {
+			ls := router.Summary{Origin: s.Origin, Unit: s.Unit, Dests: last.Dests}
+			lastSum, at = &ls, last.at
+		}
+		if !force && !b.cfg.Routing.SummaryDue(lastSum, at, s, now) {
+			b.sumPending = b.sumPending || !sameSummary(lastSum, s)
+			continue
+		}
+		b.annSeq++
+		rec := &summaryRec{Origin: b.cfg.Address, Unit: string(s.Unit), Ver: version{Epoch: b.epoch, Seq: b.annSeq},
+			Time: now.UnixNano(), Dests: s.Dests, at: now}
+		for _, p := range b.profiles {
+			rec.Profiles = append(rec.Profiles, p.Name)
+		}
+		b.sumdb[k] = rec
+		b.stats.updatesSent.Add(1)
+		b.floodSummaryLocked(nil, rec)
+	}
+}
+
+// sameSummary reports whether a summary says exactly what last did.
+func sameSummary(last *router.Summary, s router.Summary) bool {
+	if last == nil || len(last.Dests) != len(s.Dests) {
+		return false
+	}
+	for i, d := range s.Dests {
+		o := last.Dests[i]
+		if o.Broker != d.Broker || len(o.Costs) != len(d.Costs) {
+			return false
+		}
+		for p := range d.Costs {
+			if o.Costs[p] != d.Costs[p] {
+				return false
+			}
+		}
+	}
+	return true
+}

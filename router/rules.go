@@ -1,0 +1,162 @@
+package router
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Rules say when a broker announces what it knows, and how firmly it
+// holds its routes. Every broker of a network should use the same.
+type Rules struct {
+	// Threshold is the relative change of a cost, on any profile, that is
+	// worth announcing (0.10: 10%), and MinChange the absolute change
+	// below which it is not (0.5 cost units, so that a 1.0 link going
+	// 1.05 stays quiet). A link going up or down, and a unit's summary
+	// gaining or losing a broker, are announced at once whatever they.
+	Threshold, MinChange float64
+	// HoldDown is the least time between two announcements of a link, or
+	// of a summary, that only lower costs (1 s): news that a way got
+	// worse travels at once, news that it got better at most once per
+	// hold-down.
+	HoldDown time.Duration
+	// Margin is how much cheaper another path must be before a route
+	// moves to it (0.10: 10%); a route whose path goes down moves at
+	// once. See hold.go.
+	Margin float64
+	// A link that goes down and up repeatedly is damped, as BGP damps
+	// flapping routes (RFC 2439): every fall adds 1 to its penalty, which
+	// halves every FlapHalfLife (30 s); above FlapSuppress (3) the link
+	// is announced down until the penalty is back under FlapReuse (1).
+	FlapHalfLife            time.Duration
+	FlapSuppress, FlapReuse float64
+}
+
+// DefaultRules returns the rules every field of which is described above.
+func DefaultRules() Rules {
+	return Rules{Threshold: 0.10, MinChange: 0.5, HoldDown: time.Second, Margin: 0.10,
+		FlapHalfLife: 30 * time.Second, FlapSuppress: 3, FlapReuse: 1}
+}
+
+// Validate checks that every field is in range.
+func (r Rules) Validate() error {
+	switch {
+	case !(r.Threshold >= 0 && r.Threshold < 10):
+		return fmt.Errorf("threshold %v: want a fraction >= 0", r.Threshold)
+	case !(r.MinChange >= 0) || math.IsInf(r.MinChange, 1):
+		return fmt.Errorf("min change %v: want a cost >= 0", r.MinChange)
+	case !(r.Margin >= 0 && r.Margin < 1):
+		return fmt.Errorf("margin %v: want a fraction in [0, 1)", r.Margin)
+	case r.HoldDown < 0 || r.FlapHalfLife <= 0:
+		return fmt.Errorf("hold-down %v, flap half-life %v: want durations > 0", r.HoldDown, r.FlapHalfLife)
+	case !(r.FlapReuse > 0 && r.FlapReuse <= r.FlapSuppress):
+		return fmt.Errorf("flap reuse %v and suppress %v: want 0 < reuse <= suppress", r.FlapReuse, r.FlapSuppress)
+	}
+	return nil
+}
+
+// change says how far cur moved from old: worse when a cost rose by more
+// than the thresholds, better when one fell by more (and none rose).
+func (r Rules) change(old, cur []float64) (worse, better bool) {
+	for i := range cur {
+		if i >= len(old) {
+			return true, false
+		}
+		d := cur[i] - old[i]
+		if math.IsInf(cur[i], 1) != math.IsInf(old[i], 1) {
+			d = math.Inf(1)
+			if math.IsInf(old[i], 1) {
+				d = math.Inf(-1)
+			}
+		}
+		if math.Abs(d) < r.MinChange || math.Abs(d) < r.Threshold*math.Abs(old[i]) {
+			continue
+		}
+		if d > 0 {
+			worse = true
+		} else {
+			better = true
+		}
+	}
+	return worse, better && !worse
+}
+
+// LinkRecord is what a broker last announced about one of its links, and
+// the link's flap damping. The zero value has announced nothing.
+type LinkRecord struct {
+	Up    bool      // as announced
+	Costs []float64 // as announced; nil before the first announcement
+	At    time.Time // of the last announcement
+	// Flap damping: the penalty, when it was last decayed, the last state
+	// seen (announced or not), and whether damping holds the link down.
+	penalty    float64
+	decayed    time.Time
+	wasUp      bool
+	suppressed bool
+}
+
+// Damp brings the link's flap damping up to date with its state now and
+// returns whether it may be announced up.
+func (a *LinkRecord) Damp(r Rules, up bool, now time.Time) bool {
+	if a.decayed.IsZero() {
+		a.decayed = now
+	}
+	if dt := now.Sub(a.decayed); dt > 0 {
+		a.penalty *= math.Exp2(-dt.Seconds() / r.FlapHalfLife.Seconds())
+		a.decayed = now
+	}
+	if a.wasUp && !up {
+		a.penalty++
+	}
+	a.wasUp = up
+	switch {
+	case a.penalty > r.FlapSuppress:
+		a.suppressed = true
+	case a.penalty < r.FlapReuse:
+		a.suppressed = false
+	}
+	return a.UpNow()
+}
+
+// UpNow is whether the link may be announced up: it is, and damping does
+// not hold it down.
+func (a *LinkRecord) UpNow() bool { return a.wasUp && !a.suppressed }
+
+// Due reports whether the link must be announced now, being up (after
+// damping) and priced at costs: the first time, when it went up or down,
+// when a cost rose past the thresholds, or fell past them a hold-down
+// after the last announcement.
+func (a *LinkRecord) Due(r Rules, up bool, costs []float64, now time.Time) bool {
+	if a.Costs == nil || up != a.Up {
+		return true
+	}
+	worse, better := r.change(a.Costs, costs)
+	return worse || better && now.Sub(a.At) >= r.HoldDown
+}
+
+// Announced records an announcement.
+func (a *LinkRecord) Announced(up bool, costs []float64, now time.Time) {
+	a.Up, a.Costs, a.At = up, costs, now
+}
+
+// SummaryDue reports whether summary cur must be announced, last having
+// been announced at the time at: when it reaches brokers last did not or
+// no longer reaches some, when a cost rose past the thresholds, or when
+// one fell past them a hold-down after the last announcement.
+func (r Rules) SummaryDue(last *Summary, at time.Time, cur Summary, now time.Time) bool {
+	if last == nil || len(last.Dests) != len(cur.Dests) {
+		return true
+	}
+	better := false
+	for i, d := range cur.Dests {
+		if last.Dests[i].Broker != d.Broker {
+			return true
+		}
+		w, b := r.change(last.Dests[i].Costs, d.Costs)
+		if w {
+			return true
+		}
+		better = better || b
+	}
+	return better && now.Sub(at) >= r.HoldDown
+}
