@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"bytes"
+	"math"
 	"testing"
 
 	"github.com/wayline/wayline/router"
@@ -32,6 +33,8 @@ func decodeFrame(frame []byte) error {
 			}
 		case recSyncReq:
 			_, err = decodeStrRecord(body)
+		case recSummary:
+			_, err = decodeSummary(body)
 		case recCtl:
 			var inner []byte
 			if _, inner, err = decodeCtl(body); err == nil {
@@ -52,6 +55,8 @@ func FuzzFrame(f *testing.F) {
 	f.Add(appendInterest(nil, &interestUpdate{Origin: "na.a", Ver: version{1, 2}, Flags: interestSnapshot | interestFirst | interestLast, Ops: []interestOp{{Subject: "a.>", Weight: 1}}}))
 	f.Add(appendLinkState(nil, &linkState{Origin: "na.a", Ver: version{1, 1}, Unit: "na", Profiles: []string{"default"}, Links: []lsLink{{ID: "l", Peer: "na.b", Up: true, Costs: []float64{1}, LatencyMs: 0.5}}}))
 	f.Add(appendCtl(nil, 1, appendSyncReq(nil, "na.a")))
+	f.Add(appendSummary(nil, &summaryRec{Origin: "na.a.c1.x", Unit: "na.a", Ver: version{1, 2}, Profiles: []string{"default"},
+		Dests: []router.Dest{{Broker: "na.a.c1.y", Costs: []float64{1}}, {Broker: "na.a.c2.z", Costs: []float64{math.Inf(1)}}}}))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if err := decodeFrame(frame); err != nil {
 			return

@@ -3,6 +3,7 @@ package broker
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 
@@ -21,6 +22,9 @@ func TestRecordsRoundTrip(t *testing.T) {
 	dests := []dest{{Broker: []byte("na.c"), Queues: [][]byte{[]byte("workers")}}, {Broker: []byte("na.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}, {Broker: "eu.y.b", Link: "l8"}}}}
 	buf = appendMsg(buf, m, 7, dests)
 	buf = appendSyncReq(buf, "na.z")
+	sum := &summaryRec{Origin: "na.a.c1.x", Unit: "na.a", Ver: version{Epoch: 1, Seq: 8}, Time: 5, Profiles: []string{"default", "media"},
+		Dests: []router.Dest{{Broker: "na.a.c1.y", Costs: []float64{1, 2}}, {Broker: "na.a.c2.z", Costs: []float64{3, math.Inf(1)}}}}
+	buf = appendSummary(buf, sum)
 
 	var got []recType
 	err := eachRecord(buf, func(typ recType, body []byte) error {
@@ -53,13 +57,17 @@ func TestRecordsRoundTrip(t *testing.T) {
 			if o, err := decodeStrRecord(body); err != nil || o != "na.z" {
 				t.Errorf("sync %q %v", o, err)
 			}
+		case recSummary:
+			if s2, err := decodeSummary(body); err != nil || !reflect.DeepEqual(s2, sum) {
+				t.Errorf("summary %+v %v", s2, err)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []recType{recHello, recLinkState, recInterest, recMsg, recSyncReq}
+	want := []recType{recHello, recLinkState, recInterest, recMsg, recSyncReq, recSummary}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("records %v, want %v", got, want)
 	}
@@ -104,6 +112,38 @@ func TestMalformedRecords(t *testing.T) {
 	forged[4]++ // body length
 	if err := eachRecord(forged, func(_ recType, body []byte) error { _, err := decodeInterest(body); return err }); err == nil {
 		t.Fatal("accepted a forged count")
+	}
+}
+
+// TestBadSummaries: a summary that lists brokers outside its unit or out
+// of order, comes from outside its unit, summarises the root or prices a
+// broker at a negative or NaN cost is refused.
+func TestBadSummaries(t *testing.T) {
+	good := func() *summaryRec {
+		return &summaryRec{Origin: "na.a.c1.x", Unit: "na.a", Profiles: []string{"default"},
+			Dests: []router.Dest{{Broker: "na.a.c1.y", Costs: []float64{1}}, {Broker: "na.a.c2.z", Costs: []float64{3}}}}
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*summaryRec)
+	}{
+		{"origin outside its unit", func(s *summaryRec) { s.Origin = "na.b.c1.x" }},
+		{"the root", func(s *summaryRec) { s.Unit = "" }},
+		{"the origin's own address as unit", func(s *summaryRec) { s.Unit = s.Origin }},
+		{"brokers out of order", func(s *summaryRec) { s.Dests[0], s.Dests[1] = s.Dests[1], s.Dests[0] }},
+		{"the origin listed", func(s *summaryRec) { s.Dests[0].Broker = "na.a.c1.x" }},
+		{"a negative cost", func(s *summaryRec) { s.Dests[1].Costs[0] = -1 }},
+		{"a NaN cost", func(s *summaryRec) { s.Dests[1].Costs[0] = math.NaN() }},
+		{"a bad address", func(s *summaryRec) { s.Dests[1].Broker = "na.a.C2" }},
+	} {
+		s := good()
+		tc.edit(s)
+		if err := eachRecord(appendSummary(nil, s), func(_ recType, body []byte) error { _, err := decodeSummary(body); return err }); err == nil {
+			t.Errorf("%s: accepted", tc.name)
+		}
+	}
+	if err := eachRecord(appendSummary(nil, good()), func(_ recType, body []byte) error { _, err := decodeSummary(body); return err }); err != nil {
+		t.Fatalf("good summary refused: %v", err)
 	}
 }
 

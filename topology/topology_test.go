@@ -199,3 +199,14 @@ func TestReports(t *testing.T) {
 		}
 	}
 }
+
+func TestRoutingSettings(t *testing.T) {
+	f, err := Parse([]byte(two + "routing: {margin: 15%, loss_window: 512, hold_down: 2s}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.Routing.Settings()
+	if err != nil || s.Margin != 0.15 || s.LossWindow != 512 || s.HoldDown != 2*time.Second {
+		t.Fatalf("settings %+v %v", s, err)
+	}
+}

@@ -78,6 +78,11 @@ links: [{a: a, b: b, transport: tls}]`,
   - {a: b, b: a, transport: mem, id: 6f9619ff-8b86-d011-b42d-00c04fc964ff}`,
 			[]string{`links[0] (a -> b): id: "not-a-uuid" is not a UUID`,
 				"links[2] (b -> a): id: 6f9619ff-8b86-d011-b42d-00c04fc964ff is also the id of links[1]"}},
+		{"routing", two + "routing: {margin: 100%, loss_window: -1, threshold: x}",
+			[]string{"routing: margin: 100%: want more than 0% and less than 100%",
+				"routing: loss_window: -1 probes: want 1 to 65536"}},
+		{"routing margin", two + "routing: {margin: 0%}",
+			[]string{"routing: margin: 0%: want more than 0% and less than 100%"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
