@@ -50,12 +50,16 @@ type BNM struct {
 	// one computation to the next name the same nodes.
 	names []Address
 	index *nodeIndex
-	held  []*held // per profile
+	held  []*tree // per profile: the routes shown last
 	// What arcs cross are numbered once and for all too, so that a held
 	// route's arcs are known from one graph to the next.
 	refs     []arcRef
 	refIndex map[arcRef]int32
 	g        *Graph // the graph of what the map holds now; nil when it changed
+	// The summary arcs of g, kept while no summary changes (see
+	// addSummaries).
+	sumFirst []int32
+	sums     []*summaryArcs
 	scratch  scratch
 }
 
@@ -71,7 +75,7 @@ type summary struct {
 func NewBNM(self Address, profiles int, margin float64) *BNM {
 	m := &BNM{self: self, profiles: profiles, margin: margin,
 		ann: make(map[annKey][]AnnouncedLink), sum: make(map[annKey]*summary),
-		index: &nodeIndex{}, held: make([]*held, profiles), refIndex: map[arcRef]int32{}}
+		index: &nodeIndex{}, held: make([]*tree, profiles), refIndex: map[arcRef]int32{}}
 	m.intern([]Address{self})
 	return m
 }
@@ -105,7 +109,7 @@ func (m *BNM) ref(r arcRef) int32 {
 
 // SetSummary replaces what s.Origin said about unit s.Unit.
 func (m *BNM) SetSummary(s Summary) {
-	m.g = nil
+	m.g, m.sumFirst = nil, nil
 	k := annKey{s.Origin, s.Unit}
 	if len(s.Dests) == 0 {
 		delete(m.sum, k)
@@ -194,7 +198,7 @@ func (x *nodeIndex) with(names []Address, next int32) *nodeIndex {
 
 // Forget drops everything origin said.
 func (m *BNM) Forget(origin Address) {
-	m.g = nil
+	m.g, m.sumFirst = nil, nil
 	for k := range m.ann {
 		if k.origin == origin {
 			delete(m.ann, k)
@@ -272,32 +276,45 @@ func (m *BNM) buildGraph() *Graph {
 }
 
 // addSummaries gives g the summary arcs of every border but self, each
-// border's by unit.
+// border's by unit. They are worked out again only when a summary
+// changed: a link's new cost leaves them as they are.
 func (m *BNM) addSummaries(g *Graph) {
-	keys := sortedKeys(m.sum)
-	g.sumFirst = make([]int32, len(g.addrs)+1)
+	if m.sumFirst == nil {
+		m.sumFirst, m.sums = m.summaryArcs()
+	}
+	// Nodes numbered since have no summary.
+	for len(m.sumFirst) < len(g.addrs)+1 {
+		m.sumFirst = append(m.sumFirst, m.sumFirst[len(m.sumFirst)-1])
+	}
+	g.sumFirst, g.sums = m.sumFirst[:len(g.addrs)+1], m.sums
+}
+
+// summaryArcs lays out the summary arcs by border.
+func (m *BNM) summaryArcs() ([]int32, []*summaryArcs) {
+	first := make([]int32, len(m.names)+1)
 	type sum struct {
 		from int32
 		arcs *summaryArcs
 	}
 	var sums []sum
-	for _, k := range keys {
+	for _, k := range sortedKeys(m.sum) {
 		if k.origin == m.self {
 			continue
 		}
 		from, _ := m.index.lookup(k.origin)
 		sums = append(sums, sum{from, &m.sum[k].arcs})
-		g.sumFirst[from+1]++
+		first[from+1]++
 	}
 	// Stable: a border's summaries stay in unit order.
 	slices.SortStableFunc(sums, func(x, y sum) int { return int(x.from - y.from) })
-	for i := 1; i < len(g.sumFirst); i++ {
-		g.sumFirst[i] += g.sumFirst[i-1]
+	for i := 1; i < len(first); i++ {
+		first[i] += first[i-1]
 	}
-	g.sums = make([]*summaryArcs, len(sums))
+	out := make([]*summaryArcs, len(sums))
 	for i, s := range sums {
-		g.sums[i] = s.arcs
+		out[i] = s.arcs
 	}
+	return first, out
 }
 
 func sortedKeys[V any](m map[annKey]V) []annKey {
@@ -323,11 +340,11 @@ func (m *BNM) Tables() []Table {
 		bs.settle()
 		base := bs.tree()
 		tables[p] = Table{held: base, base: base}
-		if m.margin > 0 && m.held[p] != nil {
+		if m.margin > 0 && m.held[p] != nil && !bs.same(m.held[p]) {
 			hs, differs := bs.hold(m.held[p], m.margin)
 			tables[p].held = hs.treeWith(differs)
 		}
-		m.held[p] = heldOf(tables[p].held)
+		m.held[p] = tables[p].held
 	}
 	return tables
 }

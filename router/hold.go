@@ -15,26 +15,29 @@ import "slices"
 // While a held route differs from the cheapest, the entering broker pins
 // its whole path with exits so that the brokers after it follow it.
 
-// held is the route a broker held to each node on one profile: the last
-// arc of its path (its predecessor, and what the arc crosses).
-type held struct {
-	pred []int32 // node -> its predecessor on the held path; -1 for none
-	ref  []int32 // node -> what the last arc crosses (see BNM.refs)
-	pos  []int32 // node -> for a summary arc, the node's place in the summary's dests
+// The routes held are the tree of routes shown by the last computation
+// (see BNM.Tables): its graph says what each node's last arc crossed.
+
+// heldArc returns the last arc of v's path in t: its predecessor (-1 for
+// none), what it crosses, and v's place in a summary's dests.
+func (t *tree) heldArc(v int32) (pred, ref, pos int32) {
+	if t == nil || int(v) >= len(t.pred) || t.pred[v] < 0 {
+		return -1, 0, 0
+	}
+	return t.pred[v], t.g.refOf(t.via[v]), t.pos[v]
 }
 
-// heldOf records the paths of t as the routes held.
-func heldOf(t *tree) *held {
-	n := len(t.pred)
-	h := &held{pred: t.pred, ref: make([]int32, n), pos: make([]int32, n)}
-	for v, k := range t.via {
-		if k == -1 {
-			continue
+// same reports whether every node's path in s (a settled search) ends
+// with the arc its held path ended with: then the routes held are the
+// cheapest ones.
+func (s *search) same(h *tree) bool {
+	for _, v := range s.order {
+		hp, ref, _ := h.heldArc(v)
+		if hp != s.pred[v] || s.pred[v] >= 0 && ref != s.g.refOf(s.via[v]) {
+			return false
 		}
-		h.ref[v] = t.g.refOf(k)
-		h.pos[v] = t.pos[v]
 	}
-	return h
+	return true
 }
 
 // hold chooses the routes to show from the cheapest ones, those of the
@@ -47,7 +50,7 @@ func heldOf(t *tree) *held {
 //
 // It returns the choice as a search (sharing s's order and graph), and
 // which nodes' paths differ from the cheapest.
-func (s *search) hold(h *held, margin float64) (*search, []bool) {
+func (s *search) hold(h *tree, margin float64) (*search, []bool) {
 	g := s.g
 	n := len(g.addrs)
 	c := &search{g: g, profile: s.profile, costs: s.costs, src: s.src, order: s.order,
@@ -63,8 +66,8 @@ func (s *search) hold(h *held, margin float64) (*search, []bool) {
 		if u < 0 {
 			continue
 		}
-		if hp := h.predOf(v); hp >= 0 && decided[hp] {
-			if via, pos, cost, ok := g.arcTo(hp, v, h.ref[v], h.pos[v], s.profile); ok && (1-margin)*(c.cost[hp]+cost) <= s.cost[v] {
+		if hp, ref, pos := h.heldArc(v); hp >= 0 && decided[hp] {
+			if via, pos, cost, ok := g.arcTo(hp, v, ref, pos, s.profile); ok && (1-margin)*(c.cost[hp]+cost) <= s.cost[v] {
 				c.take(v, hp, via, pos, cost)
 				differs[v] = differs[hp] || hp != u || via != s.via[v]
 				decided[v] = true
@@ -92,14 +95,6 @@ func (g *Graph) arcCost(via, pos int32, profile int) float64 {
 		return g.costs[profile][via]
 	}
 	return g.sums[-2-via].costs[profile][pos]
-}
-
-// predOf is v's predecessor on its held path, or -1.
-func (h *held) predOf(v int32) int32 {
-	if h == nil || int(v) >= len(h.pred) {
-		return -1
-	}
-	return h.pred[v]
 }
 
 // arcTo finds the arc from u to v crossing ref, with the place of v in a
