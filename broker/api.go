@@ -72,8 +72,16 @@ type StatusInfo struct {
 	StaleUpdates uint64 `json:"stale_cost_updates"`
 	UpdatesSent  uint64 `json:"cost_updates_sent"`
 	// UpdatesCarried counts the cost update copies this broker sent
-	// across its links, its own and those it passed on.
-	UpdatesCarried uint64  `json:"cost_updates_carried"`
+	// across its links, its own and those it passed on. Unit summaries
+	// count as cost updates; SummariesSent counts those originated here.
+	UpdatesCarried uint64 `json:"cost_updates_carried"`
+	SummariesSent  uint64 `json:"summaries_sent"`
+	// What the broker's network map is made of: the cost updates and the
+	// unit summaries it holds (the latest of each origin and unit), and
+	// the brokers the summaries list in all.
+	LinkStatesHeld int     `json:"cost_updates_held"`
+	SummariesHeld  int     `json:"summaries_held"`
+	SummaryEntries int     `json:"summary_entries"`
 	Recomputes     uint64  `json:"route_recomputes"`
 	RecomputeUs    float64 `json:"route_recompute_mean_us"`
 	// RoutesChanged is when a next hop last changed, in any profile.
@@ -220,6 +228,10 @@ func (b *Broker) Status() StatusInfo {
 		leaves = append(leaves, l.name)
 		leafDrops += l.out.dropped.Load()
 	}
+	lsHeld, sumHeld, entries := len(b.lsdb), len(b.sumdb), 0
+	for _, s := range b.sumdb {
+		entries += len(s.Dests)
+	}
 	b.mu.Unlock()
 	sort.Strings(leaves)
 	return StatusInfo{
@@ -241,6 +253,10 @@ func (b *Broker) Status() StatusInfo {
 		StaleUpdates:   b.stats.staleUpdates.Load(),
 		UpdatesSent:    b.stats.updatesSent.Load(),
 		UpdatesCarried: b.stats.updatesCarried.Load(),
+		SummariesSent:  b.stats.summariesSent.Load(),
+		LinkStatesHeld: lsHeld,
+		SummariesHeld:  sumHeld,
+		SummaryEntries: entries,
 		Recomputes:     b.stats.recomputes.Load(),
 		RecomputeUs:    meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
 		RoutesChanged:  time.Unix(0, b.stats.routesChanged.Load()),

@@ -104,6 +104,7 @@ type brokerStats struct {
 	staleUpdates   atomic.Uint64 // cost updates older than what we hold
 	updatesSent    atomic.Uint64 // cost updates this broker originated
 	updatesCarried atomic.Uint64 // cost update copies this broker sent across links
+	summariesSent  atomic.Uint64 // unit summaries this broker originated
 	recomputes     atomic.Uint64 // route computations
 	recomputeNanos atomic.Uint64 // time spent in them
 	routesChanged  atomic.Int64  // when a next hop last changed (unix ns)

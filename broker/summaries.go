@@ -213,6 +213,7 @@ func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
 		}
 		b.sumdb[k] = rec
 		b.stats.updatesSent.Add(1)
+		b.stats.summariesSent.Add(1)
 		b.floodSummaryLocked(nil, rec)
 	}
 }

@@ -117,13 +117,16 @@ it, fails the busiest link Trials times (a full outage, both directions)
 and reports, for each failure, the time to the first message delivered
 over the other path, split into detection (the link's end declares it
 down), dissemination (until the publisher's broker changes its routes)
-and recomputation, and the messages lost. The last line is
-failover_p99_ms=<x>.`, stderr)
+and recomputation, and the messages lost, then doubles the busiest
+link's delay Slowdowns times and reports how soon the stream leaves it.
+The failures' last line is failover_p99_ms=<x>, the slowdowns'
+slowdown_max_ms=<x>.`, stderr)
 	var cfg bench.FailoverConfig
 	fs.IntVar(&cfg.Trials, "trials", 20, "failures to time")
 	fs.DurationVar(&cfg.Interval, "interval", 100e6, "probe interval of every link")
 	fs.IntVar(&cfg.Rate, "rate", 500, "the stream's messages per second")
 	fs.DurationVar(&cfg.Settle, "settle", 0, "undisturbed time before each failure, longer than flap damping needs (default 20s)")
+	fs.IntVar(&cfg.Slowdowns, "slowdowns", 5, "times the busiest link's delay is doubled")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {

@@ -34,7 +34,11 @@ type FailoverConfig struct {
 	// about 2.7, so that every trial starts on the busiest link. Default
 	// 20 s.
 	Settle time.Duration
-	Logger *slog.Logger
+	// Slowdowns is the number of times the busiest link's delay is
+	// doubled, after the failures, timing until the stream leaves it.
+	// Default 5.
+	Slowdowns int
+	Logger    *slog.Logger
 }
 
 // FailoverTrial is one failure, timed from the moment the link died.
@@ -119,19 +123,23 @@ func closeWAN(net map[string]*broker.Broker) {
 	wg.Wait()
 }
 
-// foPath returns a broker's path towards the subscriber's region.
+// foPath returns a broker's path towards the subscriber.
 func foPath(b *broker.Broker) string {
 	routes, _ := b.RoutesFor("default")
 	for _, r := range routes {
-		if r.Destination == "wan.eu" {
+		if r.Destination == foSubscribe {
 			return strings.Join(r.Path, " ")
 		}
 	}
 	return ""
 }
 
-// foPrimary is the publisher's path over the busiest link.
-const foPrimary = "wan.na.c1.a wan.na.c1.b wan.eu"
+// foPrimary is the publisher's path over the busiest link, and foEdge
+// the path of the broker at its near end.
+const (
+	foPrimary = "wan.na.c1.a wan.na.c1.b wan.eu.c1.a wan.eu.c1.b"
+	foEdge    = "wan.na.c1.b wan.eu.c1.a wan.eu.c1.b"
+)
 
 // foStream publishes numbered messages at a steady rate and records when
 // each arrives.
@@ -166,6 +174,9 @@ func RunFailover(ctx context.Context, w io.Writer, cfg FailoverConfig) ([]Failov
 	if cfg.Settle <= 0 {
 		cfg.Settle = 20 * time.Second
 	}
+	if cfg.Slowdowns <= 0 {
+		cfg.Slowdowns = 5
+	}
 	net, err := startWAN(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -190,7 +201,7 @@ func RunFailover(ctx context.Context, w io.Writer, cfg FailoverConfig) ([]Failov
 			return trials, err
 		}
 		if err := foWait(ctx, "the stream on the busiest link", 60*time.Second, func() bool {
-			return foPath(pubB) == foPrimary && foPath(edge) == "wan.na.c1.b wan.eu"
+			return foPath(pubB) == foPrimary && foPath(edge) == foEdge
 		}); err != nil {
 			return trials, err
 		}
@@ -203,7 +214,40 @@ func RunFailover(ctx context.Context, w io.Writer, cfg FailoverConfig) ([]Failov
 			i+1, tr.FirstAfter.Round(time.Millisecond), tr.Detection.Round(time.Millisecond), tr.Dissemination.Round(time.Millisecond), tr.Lost, tr.FirstSeq)
 	}
 	foReport(w, trials)
-	return trials, nil
+	return trials, foSlowdowns(ctx, w, cfg, pubB, edge)
+}
+
+// foSlowdowns doubles the busiest link's delay, times until the
+// publisher's routes leave it, and puts the delay back, Slowdowns times.
+func foSlowdowns(ctx context.Context, w io.Writer, cfg FailoverConfig, pubB, edge *broker.Broker) error {
+	id := foLinkID(foBusiest)
+	d := foLinks[foBusiest].delay
+	fmt.Fprintf(w, "slowdowns: the busiest link's delay doubled (%v to %v) with the stream on it, %d times\n", d, 2*d, cfg.Slowdowns)
+	var left []time.Duration
+	for i := range cfg.Slowdowns {
+		if err := sleepCtx(ctx, cfg.Settle/2); err != nil {
+			return err
+		}
+		if err := foWait(ctx, "the stream on the busiest link", 60*time.Second, func() bool { return foPath(pubB) == foPrimary }); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		if _, err := edge.SetEmulation(id, transports.EmulationSpec{Delay: ptrTo(transports.Quantity((2 * d).String()))}); err != nil {
+			return err
+		}
+		if err := foWait(ctx, "the publisher's routes to leave the slow link", 30*time.Second, func() bool { return foPath(pubB) != foPrimary }); err != nil {
+			return err
+		}
+		left = append(left, time.Since(t0))
+		fmt.Fprintf(w, "  slowdown %d: left after %v\n", i+1, left[i].Round(time.Millisecond))
+		if _, err := edge.SetEmulation(id, transports.EmulationSpec{Delay: ptrTo(transports.Quantity(d.String()))}); err != nil {
+			return err
+		}
+	}
+	slices.Sort(left)
+	fmt.Fprintf(w, "%-28s p50 %8v  max %8v\n", "slow link left after", left[len(left)/2].Round(time.Millisecond), left[len(left)-1].Round(time.Millisecond))
+	fmt.Fprintf(w, "slowdown_max_ms=%d\n", left[len(left)-1].Milliseconds())
+	return nil
 }
 
 func foStartStream(ctx context.Context, net map[string]*broker.Broker, rate int) (*foStream, func(), error) {

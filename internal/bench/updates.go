@@ -23,11 +23,16 @@ type UpdatesConfig struct {
 }
 
 // UpdatesResult is one run: the cost update copies that crossed links per
-// minute, over the whole network.
+// minute, over the whole network, and what one broker's map is made of.
 type UpdatesResult struct {
 	Threshold  bool
 	PerMinute  float64
-	Originated float64 // updates the brokers made, per minute
+	Originated float64 // updates the brokers made, per minute, summaries included
+	Summaries  float64 // unit summaries the brokers made, per minute
+	// What a broker holds at the end, on average over the brokers: the
+	// cost updates and unit summaries it heard, and the brokers the
+	// summaries list.
+	HeldUpdates, HeldSummaries, SummaryEntries float64
 }
 
 // upNet is the 100-broker network of the experiment: 4 super-clusters of
@@ -97,7 +102,8 @@ func RunUpdates(ctx context.Context, w io.Writer, cfg UpdatesConfig) ([]UpdatesR
 		if !threshold {
 			name = "no threshold (every change)"
 		}
-		fmt.Fprintf(w, "%-30s %10.0f update copies carried per minute (%0.f updates made per minute)\n", name, r.PerMinute, r.Originated)
+		fmt.Fprintf(w, "%-30s %10.0f update copies carried per minute (%0.f updates made per minute, %.0f of them unit summaries)\n", name, r.PerMinute, r.Originated, r.Summaries)
+		fmt.Fprintf(w, "%-30s a broker holds %.1f cost updates and %.1f unit summaries listing %.0f brokers (mean over the brokers)\n", "", r.HeldUpdates, r.HeldSummaries, r.SummaryEntries)
 	}
 	if len(out) == 2 && out[1].PerMinute > 0 {
 		fmt.Fprintf(w, "updates_per_minute_threshold=%.0f\nupdates_per_minute_no_threshold=%.0f\nreduction=%.1fx\n",
@@ -153,21 +159,29 @@ func upRun(ctx context.Context, cfg UpdatesConfig, brokers []string, links []upL
 	if err := sleepCtx(ctx, cfg.Warmup); err != nil {
 		return r, err
 	}
-	count := func() (carried, made uint64) {
+	count := func() (carried, made, sums uint64) {
 		for _, b := range net {
 			s := b.Status()
 			carried += s.UpdatesCarried
 			made += s.UpdatesSent
+			sums += s.SummariesSent
 		}
 		return
 	}
-	c0, m0 := count()
+	c0, m0, s0 := count()
 	if err := sleepCtx(ctx, cfg.Duration); err != nil {
 		return r, err
 	}
-	c1, m1 := count()
+	c1, m1, s1 := count()
 	minutes := cfg.Duration.Minutes()
 	r.PerMinute = float64(c1-c0) / minutes
 	r.Originated = float64(m1-m0) / minutes
+	r.Summaries = float64(s1-s0) / minutes
+	for _, b := range net {
+		s := b.Status()
+		r.HeldUpdates += float64(s.LinkStatesHeld) / float64(len(net))
+		r.HeldSummaries += float64(s.SummariesHeld) / float64(len(net))
+		r.SummaryEntries += float64(s.SummaryEntries) / float64(len(net))
+	}
 	return r, nil
 }
