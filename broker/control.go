@@ -190,14 +190,22 @@ func (b *Broker) onLinkState(from *session, ls *linkState) {
 		b.noteDrop("cost-update", ls.Origin, reason)
 		return
 	}
-	k := lsKey{ls.Origin, ls.Unit}
-	if cur, ok := b.lsdb[k]; ok && !ls.Ver.newer(cur.Ver) {
-		if ls.Ver != cur.Ver {
-			b.stats.staleUpdates.Add(1)
-		}
+	if cur, ok := b.lsdb[lsKey{ls.Origin, ls.Unit}]; ok && b.staleLocked(ls.Ver, cur.Ver) {
 		return
 	}
 	b.acceptLinkStateLocked(from, ls)
+}
+
+// staleLocked reports whether an update at version v brings nothing new
+// over the one held at version cur, and counts it when it is older.
+func (b *Broker) staleLocked(v, cur version) bool {
+	if v.newer(cur) {
+		return false
+	}
+	if v != cur {
+		b.stats.staleUpdates.Add(1)
+	}
+	return true
 }
 
 // acceptLinkStateLocked stores a cost update, floods it within its unit,

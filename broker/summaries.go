@@ -37,15 +37,7 @@ type summaryRec struct {
 
 func appendSummary(b []byte, s *summaryRec) []byte {
 	b, st := beginRecord(b, recSummary)
-	b = appendStr(b, s.Origin)
-	b = appendStr(b, s.Unit)
-	b = appendU64(b, s.Ver.Epoch)
-	b = appendU64(b, s.Ver.Seq)
-	b = appendU64(b, uint64(s.Time))
-	b = appendUvarint(b, uint64(len(s.Profiles)))
-	for _, p := range s.Profiles {
-		b = appendStr(b, p)
-	}
+	b = appendPricedHeader(b, s.Origin, s.Unit, s.Ver, s.Time, s.Profiles)
 	b = appendUvarint(b, uint64(len(s.Dests)))
 	for _, d := range s.Dests {
 		// Every broker of a summary is inside its unit: the unit's prefix
@@ -63,11 +55,9 @@ func appendSummary(b []byte, s *summaryRec) []byte {
 // brokers inside the unit, costs that are >= 0 or +Inf.
 func decodeSummary(body []byte) (*summaryRec, error) {
 	r := reader{b: body}
-	s := &summaryRec{Origin: r.str(), Unit: r.str(), Ver: version{Epoch: r.u64(), Seq: r.u64()}, Time: int64(r.u64())}
-	np := r.count(1)
-	for i := 0; i < np && r.err() == nil; i++ {
-		s.Profiles = append(s.Profiles, r.str())
-	}
+	s := &summaryRec{}
+	r.pricedHeader(&s.Origin, &s.Unit, &s.Ver, &s.Time, &s.Profiles)
+	np := len(s.Profiles)
 	n := r.count(1 + 8*np)
 	if n > maxSummaryDests {
 		return nil, fmt.Errorf("%d brokers, more than %d", n, maxSummaryDests)
@@ -133,10 +123,7 @@ func (b *Broker) onSummary(from *session, s *summaryRec) {
 		return
 	}
 	k := lsKey{s.Origin, s.Unit}
-	if cur, ok := b.sumdb[k]; ok && !s.Ver.newer(cur.Ver) {
-		if s.Ver != cur.Ver {
-			b.stats.staleUpdates.Add(1)
-		}
+	if cur, ok := b.sumdb[k]; ok && b.staleLocked(s.Ver, cur.Ver) {
 		return
 	}
 	b.sumdb[k] = s

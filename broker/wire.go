@@ -219,17 +219,36 @@ type lsLink struct {
 	Loss      float64 // one way, 0..1
 }
 
-func appendLinkState(b []byte, ls *linkState) []byte {
-	b, s := beginRecord(b, recLinkState)
-	b = appendStr(b, ls.Origin)
-	b = appendStr(b, ls.Unit)
-	b = appendU64(b, ls.Ver.Epoch)
-	b = appendU64(b, ls.Ver.Seq)
-	b = appendU64(b, uint64(ls.Time))
-	b = appendUvarint(b, uint64(len(ls.Profiles)))
-	for _, p := range ls.Profiles {
+// appendPricedHeader writes what cost updates and summaries begin with:
+// their origin and unit, version, time, and the profiles their costs are
+// given in.
+func appendPricedHeader(b []byte, origin, unit string, ver version, at int64, profiles []string) []byte {
+	b = appendStr(b, origin)
+	b = appendStr(b, unit)
+	b = appendU64(b, ver.Epoch)
+	b = appendU64(b, ver.Seq)
+	b = appendU64(b, uint64(at))
+	b = appendUvarint(b, uint64(len(profiles)))
+	for _, p := range profiles {
 		b = appendStr(b, p)
 	}
+	return b
+}
+
+// pricedHeader reads what appendPricedHeader wrote.
+func (r *reader) pricedHeader(origin, unit *string, ver *version, at *int64, profiles *[]string) {
+	*origin, *unit = r.str(), r.str()
+	*ver = version{Epoch: r.u64(), Seq: r.u64()}
+	*at = int64(r.u64())
+	np := r.count(1)
+	for i := 0; i < np && r.err() == nil; i++ {
+		*profiles = append(*profiles, r.str())
+	}
+}
+
+func appendLinkState(b []byte, ls *linkState) []byte {
+	b, s := beginRecord(b, recLinkState)
+	b = appendPricedHeader(b, ls.Origin, ls.Unit, ls.Ver, ls.Time, ls.Profiles)
 	b = appendUvarint(b, uint64(len(ls.Links)))
 	for _, l := range ls.Links {
 		b = appendStr(b, l.ID)
@@ -251,11 +270,9 @@ func appendLinkState(b []byte, ls *linkState) []byte {
 
 func decodeLinkState(body []byte) (*linkState, error) {
 	r := reader{b: body}
-	ls := &linkState{Origin: r.str(), Unit: r.str(), Ver: version{Epoch: r.u64(), Seq: r.u64()}, Time: int64(r.u64())}
-	np := r.count(1)
-	for i := 0; i < np && r.err() == nil; i++ {
-		ls.Profiles = append(ls.Profiles, r.str())
-	}
+	ls := &linkState{}
+	r.pricedHeader(&ls.Origin, &ls.Unit, &ls.Ver, &ls.Time, &ls.Profiles)
+	np := len(ls.Profiles)
 	n := r.count(3 + 1 + 24 + 8*np)
 	for i := 0; i < n && r.err() == nil; i++ {
 		l := lsLink{ID: r.str(), Peer: r.str()}

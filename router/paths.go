@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"container/heap"
 	"math"
 	"slices"
@@ -66,15 +67,7 @@ func (t Table) Routes() []Route {
 			out = append(out, tr.route(v))
 		}
 	}
-	slices.SortFunc(out, func(x, y Route) int {
-		switch {
-		case x.Destination < y.Destination:
-			return -1
-		case x.Destination > y.Destination:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(x, y Route) int { return cmp.Compare(x.Destination, y.Destination) })
 	return out
 }
 

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -70,15 +71,7 @@ func (m *BNM) Summaries() []Summary {
 				sum.Dests = append(sum.Dests, d)
 			}
 		}
-		slices.SortFunc(sum.Dests, func(x, y Dest) int {
-			switch {
-			case x.Broker < y.Broker:
-				return -1
-			case x.Broker > y.Broker:
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(sum.Dests, func(x, y Dest) int { return cmp.Compare(x.Broker, y.Broker) })
 		out = append(out, sum)
 	}
 	return out
