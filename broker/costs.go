@@ -15,9 +15,8 @@ import (
 // profile, and announces them: within the smallest unit holding both ends
 // of each link, as a cost update flooded from broker to broker and shown to
 // subscribers of $WL.cost.<unit>. When to announce is router.Rules': up
-// and down at once, a cost moving past the threshold (worse at once,
-// better at most once per hold-down), and every refresh interval whatever
-// happened.
+// and down at once, a cost moving past the threshold at most once per
+// hold-down, and every refresh interval whatever happened.
 
 // unmeasuredLatencyMs is what a link that has no measurement yet is priced
 // at: usable, but the last choice until its probes come back.

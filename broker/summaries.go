@@ -175,8 +175,8 @@ func (b *Broker) floodSummaryLocked(except *session, s *summaryRec) {
 
 // announceSummariesLocked announces this broker's summaries of the units
 // it borders, those router.Rules say are due now; with force, all of them
-// (the periodic refresh). A summary whose news is a cost that fell waits
-// for the hold-down: the cost loop's checks come back for it.
+// (the periodic refresh). A summary whose news is only a cost waits for
+// the hold-down: the cost loop's checks come back for it.
 func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
 	b.sumPending = false
 	for _, s := range b.bnm.Summaries() {

@@ -13,12 +13,12 @@ type Rules struct {
 	// worth announcing (0.10: 10%), and MinChange the absolute change
 	// below which it is not (0.5 cost units, so that a 1.0 link going
 	// 1.05 stays quiet). A link going up or down, and a unit's summary
-	// gaining or losing a broker, are announced at once whatever they.
+	// gaining or losing a broker (on any profile), are announced at once
+	// whatever they.
 	Threshold, MinChange float64
 	// HoldDown is the least time between two announcements of a link, or
-	// of a summary, that only lower costs (1 s): news that a way got
-	// worse travels at once, news that it got better at most once per
-	// hold-down.
+	// of a summary, that only change costs (1 s): a cost that moves every
+	// probe is announced at most once per hold-down.
 	HoldDown time.Duration
 	// Margin is how much cheaper another path must be before a route
 	// moves to it (0.10: 10%); a route whose path goes down moves at
@@ -55,30 +55,23 @@ func (r Rules) Validate() error {
 	return nil
 }
 
-// change says how far cur moved from old: worse when a cost rose by more
-// than the thresholds, better when one fell by more (and none rose).
-func (r Rules) change(old, cur []float64) (worse, better bool) {
+// change says how cur differs from old: in what it reaches (a cost
+// finite in one and infinite in the other), or by a cost that moved past
+// the thresholds.
+func (r Rules) change(old, cur []float64) (reach, cost bool) {
+	if len(old) != len(cur) {
+		return true, false
+	}
 	for i := range cur {
-		if i >= len(old) {
+		if math.IsInf(cur[i], 1) != math.IsInf(old[i], 1) {
 			return true, false
 		}
-		d := cur[i] - old[i]
-		if math.IsInf(cur[i], 1) != math.IsInf(old[i], 1) {
-			d = math.Inf(1)
-			if math.IsInf(old[i], 1) {
-				d = math.Inf(-1)
-			}
-		}
-		if math.Abs(d) < r.MinChange || math.Abs(d) < r.Threshold*math.Abs(old[i]) {
-			continue
-		}
-		if d > 0 {
-			worse = true
-		} else {
-			better = true
+		d := math.Abs(cur[i] - old[i])
+		if d >= r.MinChange && d >= r.Threshold*math.Abs(old[i]) {
+			cost = true
 		}
 	}
-	return worse, better && !worse
+	return false, cost
 }
 
 // LinkRecord is what a broker last announced about one of its links, and
@@ -124,14 +117,14 @@ func (a *LinkRecord) UpNow() bool { return a.wasUp && !a.suppressed }
 
 // Due reports whether the link must be announced now, being up (after
 // damping) and priced at costs: the first time, when it went up or down,
-// when a cost rose past the thresholds, or fell past them a hold-down
-// after the last announcement.
+// and when a cost moved past the thresholds a hold-down after the last
+// announcement.
 func (a *LinkRecord) Due(r Rules, up bool, costs []float64, now time.Time) bool {
 	if a.Costs == nil || up != a.Up {
 		return true
 	}
-	worse, better := r.change(a.Costs, costs)
-	return worse || better && now.Sub(a.At) >= r.HoldDown
+	reach, cost := r.change(a.Costs, costs)
+	return reach || cost && now.Sub(a.At) >= r.HoldDown
 }
 
 // Announced records an announcement.
@@ -140,23 +133,23 @@ func (a *LinkRecord) Announced(up bool, costs []float64, now time.Time) {
 }
 
 // SummaryDue reports whether summary cur must be announced, last having
-// been announced at the time at: when it reaches brokers last did not or
-// no longer reaches some, when a cost rose past the thresholds, or when
-// one fell past them a hold-down after the last announcement.
+// been announced at the time at: at once when it reaches brokers last did
+// not or no longer reaches some, and when a cost moved past the
+// thresholds a hold-down after the last announcement.
 func (r Rules) SummaryDue(last *Summary, at time.Time, cur Summary, now time.Time) bool {
 	if last == nil || len(last.Dests) != len(cur.Dests) {
 		return true
 	}
-	better := false
+	moved := false
 	for i, d := range cur.Dests {
 		if last.Dests[i].Broker != d.Broker {
 			return true
 		}
-		w, b := r.change(last.Dests[i].Costs, d.Costs)
-		if w {
+		reach, cost := r.change(last.Dests[i].Costs, d.Costs)
+		if reach {
 			return true
 		}
-		better = better || b
+		moved = moved || cost
 	}
-	return better && now.Sub(at) >= r.HoldDown
+	return moved && now.Sub(at) >= r.HoldDown
 }

@@ -22,8 +22,9 @@ func TestLinkRecordDue(t *testing.T) {
 		want  bool
 	}{
 		{"noise under the threshold", true, 47, 10 * time.Millisecond, false},
-		{"worse past the threshold goes at once", true, 52, 10 * time.Millisecond, true},
+		{"worse past the threshold waits for the hold-down", true, 52, 10 * time.Millisecond, false},
 		{"better past the threshold waits for the hold-down", true, 38, 10 * time.Millisecond, false},
+		{"worse past the threshold after the hold-down", true, 52, 2 * time.Second, true},
 		{"better past the threshold after the hold-down", true, 38, 2 * time.Second, true},
 		{"down goes at once", false, math.Inf(1), 0, true},
 	} {
@@ -73,7 +74,8 @@ func TestSummaryDue(t *testing.T) {
 		{"noise", mk(Dest{"a.x.2", []float64{10.4}}, Dest{"a.x.3", []float64{21}}), time.Hour, false},
 		{"a broker lost", mk(Dest{"a.x.2", []float64{10}}), 0, true},
 		{"another broker", mk(Dest{"a.x.2", []float64{10}}, Dest{"a.x.4", []float64{20}}), 0, true},
-		{"worse", mk(Dest{"a.x.2", []float64{10}}, Dest{"a.x.3", []float64{30}}), 0, true},
+		{"worse, soon", mk(Dest{"a.x.2", []float64{10}}, Dest{"a.x.3", []float64{30}}), 0, false},
+		{"worse, after the hold-down", mk(Dest{"a.x.2", []float64{10}}, Dest{"a.x.3", []float64{30}}), 2 * time.Second, true},
 		{"better, soon", mk(Dest{"a.x.2", []float64{5}}, Dest{"a.x.3", []float64{20}}), 0, false},
 		{"better, after the hold-down", mk(Dest{"a.x.2", []float64{5}}, Dest{"a.x.3", []float64{20}}), 2 * time.Second, true},
 		{"unreachable on a profile", mk(Dest{"a.x.2", []float64{math.Inf(1)}}, Dest{"a.x.3", []float64{20}}), 0, true},
