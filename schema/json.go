@@ -81,9 +81,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 		s := l.Latency
 		jl := jsonLink{ID: l.ID, A: l.A, B: l.B, Transport: l.Transport, State: l.State, Monitor: l.Monitor,
 			RTT: jsonNum(l.RTT), Jitter: jsonNum(l.Jitter), Loss: l.Loss, Dropped: l.Dropped,
-			Latency: jsonSummary{jsonNum(s.Min), jsonNum(s.Mean), jsonNum(s.P50), jsonNum(s.P90), jsonNum(s.P99), jsonNum(s.Max)},
-			Samples: jsonSamples(l.Samples),
-			Costs:   make([]jsonCost, len(l.Costs)),
+			Latency:   jsonSummary{jsonNum(s.Min), jsonNum(s.Mean), jsonNum(s.P50), jsonNum(s.P90), jsonNum(s.P99), jsonNum(s.Max)},
+			Samples:   jsonSamples(l.Samples),
+			Costs:     make([]jsonCost, len(l.Costs)),
 			Histogram: jsonHistogram{Missing: l.Histogram.Missing, Buckets: make([]jsonBucket, len(l.Histogram.Buckets))},
 		}
 		for k, c := range l.Costs {
