@@ -54,6 +54,7 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 		}
 	}
 	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
+	b.kickState()
 	return e, nil
 }
 
@@ -82,6 +83,7 @@ func (b *Broker) applyPeerEmulation(s *session, spec transports.EmulationSpec) e
 		return err
 	}
 	s.l.log.Info("emulation changed by peer", slog.String("emulation", describe(e)))
+	b.kickState()
 	return nil
 }
 
