@@ -49,7 +49,7 @@ highlights the route of the sample traffic), broker, link, XPath and rules
 pages, all public, updated live. Its admin page (/admin: take links down
 and up, change their delay and loss, add and remove rules) takes the admin
 token: $WAYLINE_ADMIN_TOKEN, the topology's, or one made up for the run
-and printed.`, stderr)
+and printed.`, stdout, stderr)
 	topo := fs.String("topology", "", "topology file (YAML); default: the built-in example network")
 	chaosOn := fs.Bool("chaos", false, "take a link between clusters down now and then")
 	chaosEvery := fs.Duration("chaos-every", 20*time.Second, "with --chaos: how often a link goes down")

@@ -339,15 +339,54 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func TestHelpIsComplete(t *testing.T) {
-	for _, args := range [][]string{{"demo", "--help"}, {"broker", "--help"}, {"bench", "overlay", "--help"}, {"--help"}} {
-		out, err := exec.Command(binary, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
+// TestHelp: --help prints to stdout and exits 0, the command list is
+// aligned, only commands that change something take --token, and the
+// token in the environment is never printed.
+func TestHelp(t *testing.T) {
+	help := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "WAYLINE_ADMIN_TOKEN=not-to-be-shown")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 || !strings.Contains(string(out), "Usage: wayline") || strings.Contains(string(out), "not-to-be-shown") {
+			t.Fatalf("%v: %v; stdout:\n%s\nstderr:\n%s", args, err, out, stderr.String())
 		}
-		if !strings.Contains(string(out), "Usage: wayline") {
-			t.Fatalf("%v printed:\n%s", args, out)
+		return string(out)
+	}
+	for _, args := range [][]string{{"demo", "--help"}, {"broker", "--help"}, {"bench", "overlay", "--help"}, {"bench", "--help"}, {"query", "--help"}, {"aggregator", "--help"}, {"version", "--help"}} {
+		help(args...)
+	}
+	top := help("--help")
+	col := -1
+	for l := range strings.Lines(top[strings.Index(top, "Commands:"):]) {
+		if !strings.HasPrefix(l, "  ") {
+			continue
 		}
+		name := strings.Fields(l)[0]
+		at := strings.Index(l[len("  ")+len(name):], strings.Fields(l)[1]) + len("  ") + len(name)
+		if col >= 0 && at != col {
+			t.Errorf("the command list is not aligned at %q:\n%s", name, top)
+		}
+		col = at
+	}
+	for cmd, token := range map[string]bool{"links": false, "routes": false, "emulate": true, "monitor": true, "query": true, "aggregator": true} {
+		if got := strings.Contains(help(cmd, "--help"), "-token"); got != token {
+			t.Errorf("%s --help offers --token: %v, want %v", cmd, got, token)
+		}
+	}
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "wayline ") || !strings.Contains(string(out), "nats-server 2.") {
+		t.Errorf("version: %v\n%s", err, out)
+	}
+	// A mistake goes to stderr, with the usage, and exits 2.
+	cmd := exec.Command(binary, "links", "--bogus")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) > 0 || !strings.Contains(stderr.String(), "Usage: wayline links") {
+		t.Errorf("a bad flag: %v; stdout %q; stderr:\n%s", err, out, stderr.String())
 	}
 }
 
