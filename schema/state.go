@@ -56,6 +56,14 @@ type StateLink struct {
 	Emulation *StateEmulation `json:"emulation,omitempty"`
 }
 
+// Equal reports whether l and m say the same of a link.
+func (l StateLink) Equal(m StateLink) bool {
+	if l.ID != m.ID || l.Peer != m.Peer || l.Up != m.Up || (l.Emulation == nil) != (m.Emulation == nil) {
+		return false
+	}
+	return l.Emulation == nil || *l.Emulation == *m.Emulation
+}
+
 // StateEmulation is what a link's emulated conditions are, as a topology
 // file writes them ("45ms", "1%"); what is not emulated is empty.
 type StateEmulation struct {
