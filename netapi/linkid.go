@@ -19,8 +19,8 @@ var (
 	ErrAmbiguousLink = errors.New("ambiguous link id")
 )
 
-// LinkByPrefix finds the link id that id names among ids: id itself, or
-// the one id that begins with it. Outcomes: the full id; an error wrapping
+// LinkByPrefix finds the link id that id names among ids (which may hold
+// an id more than once): id itself, or the one id that begins with it. Outcomes: the full id; an error wrapping
 // ErrUnknownLink; an error wrapping ErrAmbiguousLink that lists the ids
 // that match.
 func LinkByPrefix(id string, ids []string) (string, error) {
@@ -33,12 +33,13 @@ func LinkByPrefix(id string, ids []string) (string, error) {
 			matches = append(matches, x)
 		}
 	}
+	slices.Sort(matches)
+	matches = slices.Compact(matches) // ids may come from several lists
 	switch len(matches) {
 	case 0:
 		return "", fmt.Errorf("%w %q", ErrUnknownLink, id)
 	case 1:
 		return matches[0], nil
 	}
-	slices.Sort(matches)
 	return "", fmt.Errorf("%w %q: it begins %d links' ids: %s; give more of it", ErrAmbiguousLink, id, len(matches), strings.Join(matches, ", "))
 }

@@ -7,7 +7,8 @@ import (
 )
 
 func TestLinkByPrefix(t *testing.T) {
-	ids := []string{"f33c176b-ab63-56b1-a827-64013bfd2adf", "f3a0c2d1-0000-4000-8000-000000000001", "ecda7798-7a62-5c09-b4ac-b17b7be55408", "ec"}
+	ids := []string{"f33c176b-ab63-56b1-a827-64013bfd2adf", "f3a0c2d1-0000-4000-8000-000000000001", "ecda7798-7a62-5c09-b4ac-b17b7be55408", "ec",
+		"f33c176b-ab63-56b1-a827-64013bfd2adf"} // reported by both its ends
 	tests := []struct {
 		id, want string
 		err      error

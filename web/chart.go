@@ -1,15 +1,18 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/schema"
 )
 
 // A chart is an SVG drawn here, on the server: a page shows it without
@@ -18,7 +21,7 @@ import (
 // values when the pointer is on it (its title).
 const (
 	chartW, chartH = 720, 230
-	padL, padR     = 62, 16 // room for the y ticks' labels, and the right edge
+	padL, padR     = 76, 16 // room for the y ticks' labels and the y label, and the right edge
 	padT, padB     = 30, 44 // the title and legend; the x ticks and label
 )
 
@@ -39,6 +42,7 @@ type axis struct {
 // chart is what svgChart draws.
 type chart struct {
 	title, class string
+	note         string // said under the chart, at the right
 	x, y         axis
 	lines        []series
 	pointTitle   func(s series, p [2]float64) string // what a point says under the pointer
@@ -64,12 +68,15 @@ func svgChart(c chart) template.HTML {
 	}
 	fmt.Fprintf(&b, `<path d="M%d %d V%d H%d" class="axis" fill="none"/>`, padL, padT, chartH-padB, chartW-padR)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" class="axislabel" text-anchor="middle">%s</text>`, (padL+chartW-padR)/2, chartH-6, esc(c.x.label))
-	fmt.Fprintf(&b, `<text transform="translate(14 %d) rotate(-90)" class="axislabel" text-anchor="middle">%s</text>`, (padT+chartH-padB)/2, esc(c.y.label))
+	fmt.Fprintf(&b, `<text transform="translate(12 %d) rotate(-90)" class="axislabel" text-anchor="middle">%s</text>`, (padT+chartH-padB)/2, esc(c.y.label))
+	if c.note != "" {
+		fmt.Fprintf(&b, `<text x="%d" y="%d" class="note" text-anchor="end">%s</text>`, chartW-padR, chartH-6, esc(c.note))
+	}
 	for i, s := range c.lines {
 		var d strings.Builder
 		move := true
 		for _, p := range s.points {
-			if math.IsNaN(p[1]) || math.IsInf(p[1], 0) {
+			if math.IsNaN(p[1]) || math.IsInf(p[1], 0) || p[0] < c.x.lo || p[0] > c.x.hi {
 				move = true
 				continue
 			}
@@ -81,7 +88,7 @@ func svgChart(c chart) template.HTML {
 		}
 		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.6" class="line" data-series="%s"/>`, strings.TrimSpace(d.String()), s.color, esc(s.name))
 		for _, p := range s.points {
-			if math.IsNaN(p[1]) || math.IsInf(p[1], 0) {
+			if math.IsNaN(p[1]) || math.IsInf(p[1], 0) || p[0] < c.x.lo || p[0] > c.x.hi {
 				continue
 			}
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="%s" class="pt"><title>%s</title></circle>`, px(p[0]), py(p[1]), s.color, esc(c.pointTitle(s, p)))
@@ -108,10 +115,11 @@ func niceStep(span float64, n int) float64 {
 	return 10 * pow
 }
 
-// valueAxis fits a linear axis to values, with about five ticks. With
+// valueAxis fits a linear axis to values, with about five ticks written
+// with as many decimals as their step needs, and unit after them. With
 // zero, it starts at zero when the values are not far from it; without,
 // it hugs them, with a margin of a twentieth of their spread.
-func valueAxis(label string, values []float64, format func(float64) string, zero bool) axis {
+func valueAxis(label string, values []float64, unit string, zero bool) axis {
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, v := range values {
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {
@@ -132,7 +140,10 @@ func valueAxis(label string, values []float64, format func(float64) string, zero
 		lo = max(lo, 0)
 	}
 	step := niceStep(hi-lo, 5)
-	a := axis{label: label, lo: math.Floor(lo/step) * step, hi: math.Ceil(hi/step) * step, format: format}
+	decimals := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
+	a := axis{label: label, lo: math.Floor(lo/step) * step, hi: math.Ceil(hi/step) * step, format: func(v float64) string {
+		return strconv.FormatFloat(v, 'f', decimals, 64) + unit
+	}}
 	for t := a.lo; t <= a.hi+step/2; t += step {
 		a.ticks = append(a.ticks, t)
 	}
@@ -145,9 +156,9 @@ var timeSteps = []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 360
 // timeAxis fits a time axis to [lo, hi] (unix seconds), with ticks at
 // round times, at most seven.
 func timeAxis(lo, hi float64) axis {
-	if hi-lo < 60 {
+	if hi-lo < 10 { // a point or two: ten seconds around them
 		mid := (lo + hi) / 2
-		lo, hi = mid-30, mid+30
+		lo, hi = mid-5, mid+5
 	}
 	step := timeSteps[len(timeSteps)-1]
 	for _, s := range timeSteps {
@@ -201,22 +212,20 @@ func linkCharts(ms []store.Measurement) []template.HTML {
 		ends[b] = i
 	}
 	type fig struct {
-		title, label string
-		get          func(m *store.Measurement) float64
-		format       func(float64) string
+		title, label, unit string
+		get                func(m *store.Measurement) float64
 	}
-	msText := func(v float64) string { return trimFloat(v) + " ms" }
 	figs := []fig{
-		{"Latency p50 (one way)", "ms", func(m *store.Measurement) float64 { return m.Link.Latency.P50 }, msText},
-		{"Latency p99 (one way)", "ms", func(m *store.Measurement) float64 { return m.Link.Latency.P99 }, msText},
-		{"Jitter", "ms", func(m *store.Measurement) float64 { return m.Link.Jitter }, msText},
-		{"Loss", "%", func(m *store.Measurement) float64 { return 100 * m.Link.Loss }, func(v float64) string { return trimFloat(v) + "%" }},
-		{"Cost", "cost", func(m *store.Measurement) float64 {
+		{"Latency p50 (one way)", "ms", " ms", func(m *store.Measurement) float64 { return m.Link.Latency.P50 }},
+		{"Latency p99 (one way)", "ms", " ms", func(m *store.Measurement) float64 { return m.Link.Latency.P99 }},
+		{"Jitter", "ms", " ms", func(m *store.Measurement) float64 { return m.Link.Jitter }},
+		{"Loss", "%", "%", func(m *store.Measurement) float64 { return 100 * m.Link.Loss }},
+		{"Cost", "cost", "", func(m *store.Measurement) float64 {
 			if len(m.Link.Costs) == 0 {
 				return math.NaN()
 			}
 			return m.Link.Costs[0].Value
-		}, trimFloat},
+		}},
 	}
 	if len(ms[0].Link.Costs) > 0 {
 		figs[4].title = "Cost (profile " + ms[0].Link.Costs[0].Profile + ")"
@@ -239,9 +248,9 @@ func linkCharts(ms []store.Measurement) []template.HTML {
 		for i := range lines {
 			lines[i].points = withGaps(lines[i].points)
 		}
-		c := chart{title: f.title, class: "series", x: x, y: valueAxis(f.label, values, f.format, true), lines: lines,
+		c := chart{title: f.title, class: "series", x: x, y: valueAxis(f.label, values, f.unit, true), lines: lines,
 			pointTitle: func(s series, p [2]float64) string {
-				return fmt.Sprintf("%s, %s: %s", time.UnixMilli(int64(p[0]*1e3)).UTC().Format("15:04:05"), s.name, f.format(p[1]))
+				return fmt.Sprintf("%s, %s: %s%s", time.UnixMilli(int64(p[0]*1e3)).UTC().Format("15:04:05"), s.name, trimFloat(p[1]), f.unit)
 			}}
 		out = append(out, svgChart(c))
 	}
@@ -295,12 +304,15 @@ func trimFloat(v float64) string {
 // a cumulative distribution: the share of all probes, lost ones included,
 // that arrived within each delay. A bucket's mass rises across its width
 // (the monitor's buckets, 1-2% wide), and a line that ends below 100%
-// says how many never arrived.
+// says how many never arrived. The delay axis spans the delays of the
+// middle 98% of the probes that arrived, and some room: a rare probe that
+// waited for a stall would squeeze the rest into a corner, and the chart
+// says how many it leaves out.
 func cdfChart(latest []linkRow) template.HTML {
 	latest = slices.Clone(latest)
 	slices.SortFunc(latest, func(a, b linkRow) int { return strings.Compare(a.Broker, b.Broker) })
 	var lines []series
-	var xs []float64
+	var all []schema.Bucket // every end's buckets, for the axis
 	for i, l := range latest {
 		h := l.Histogram
 		total := h.Missing
@@ -323,17 +335,56 @@ func cdfChart(latest []linkRow) template.HTML {
 			}
 			acc += k.Count
 			s.points = append(s.points, [2]float64{k.LE, 100 * acc / total})
-			xs = append(xs, lo, k.LE)
+			all = append(all, k)
 		}
 		lines = append(lines, s)
 	}
 	if len(lines) == 0 {
 		return ""
 	}
-	x := valueAxis("one-way delay (ms)", xs, trimFloat, false)
+	slices.SortFunc(all, func(a, b schema.Bucket) int { return cmp.Compare(a.LE, b.LE) })
+	lo, hi, beyond := middleOf(all, 0.01, 0.99)
+	x := valueAxis("one-way delay (ms)", []float64{lo, hi}, "", false)
+	x.lo, x.hi = max(x.lo, all[0].LE*0.98), min(x.hi, all[len(all)-1].LE)
+	x.ticks = slices.DeleteFunc(x.ticks, func(t float64) bool { return t < x.lo || t > x.hi })
+	var note string
+	if beyond > 0 && all[len(all)-1].LE > x.hi {
+		note = fmt.Sprintf("not shown: %s%% of the probes that arrived, up to %s ms", trimFloat(100*beyond), trimFloat(all[len(all)-1].LE))
+	}
 	y := axis{label: "probes arrived within (%)", lo: 0, hi: 100, ticks: []float64{0, 25, 50, 75, 100}, format: func(v float64) string { return trimFloat(v) + "%" }}
-	return svgChart(chart{title: "Delay distribution (CDF)", class: "cdf", x: x, y: y, lines: lines,
+	return svgChart(chart{title: "Delay distribution (CDF)", class: "cdf", note: note, x: x, y: y, lines: lines,
 		pointTitle: func(s series, p [2]float64) string {
 			return fmt.Sprintf("%s: %s%% within %s ms", s.name, trimFloat(p[1]), trimFloat(p[0]))
 		}})
+}
+
+// middleOf is the delays between the quantiles q0 and q1 of buckets (in
+// order of bound), widened by a quarter of their spread on each side
+// (and at least 2% of the upper), and the share of the mass above the
+// upper end.
+func middleOf(buckets []schema.Bucket, q0, q1 float64) (lo, hi, beyond float64) {
+	var total float64
+	for _, b := range buckets {
+		total += b.Count
+	}
+	lo, hi = buckets[0].LE, buckets[len(buckets)-1].LE
+	var acc float64
+	for _, b := range buckets {
+		if acc < q0*total {
+			lo = b.LE
+		}
+		acc += b.Count
+		if acc >= q1*total {
+			hi = b.LE
+			break
+		}
+	}
+	pad := max((hi-lo)/4, hi/50)
+	lo, hi = max(lo-pad, 0), hi+pad
+	for _, b := range buckets {
+		if b.LE > hi {
+			beyond += b.Count / total
+		}
+	}
+	return lo, hi, beyond
 }

@@ -57,7 +57,7 @@ func TestChartsFitTheData(t *testing.T) {
 			t.Errorf("chart %d lacks its x label or a point's title:\n%.600s", i, svg)
 		}
 	}
-	if !strings.Contains(string(charts[0]), ">45 ms<") || !strings.Contains(string(charts[0]), ">10:04<") {
+	if !strings.Contains(string(charts[0]), ">45.0 ms<") || !strings.Contains(string(charts[0]), ">10:04<") {
 		t.Errorf("latency chart's ticks: %q", tickText.FindAllStringSubmatch(string(charts[0]), -1))
 	}
 }
@@ -71,7 +71,8 @@ func TestCDFShowsTheSpread(t *testing.T) {
 	for i := range delays {
 		delays[i] = 45 + 3*(2*r.Float64()-1)
 	}
-	h := monitor.HistogramOf(delays, 3)
+	// And a stall: a probe of 115 ms, which the axis leaves out, saying so.
+	h := monitor.HistogramOf(append(delays, 115), 3)
 	var sh schema.Histogram
 	sh.Missing = h.Missing
 	for _, b := range h.Buckets {
@@ -88,7 +89,10 @@ func TestCDFShowsTheSpread(t *testing.T) {
 	if first < 40 || first > 43 {
 		t.Errorf("the delay axis starts at %v ms, want it fitted to 42-48 ms: %q", first, ticks)
 	}
-	if want := "within 48."; !strings.Contains(svg, "98.8% "+want) && !strings.Contains(svg, "98.84% "+want) {
-		t.Errorf("the CDF does not end at 256 of 259 probes within 48 ms:\n%s", svg[max(0, len(svg)-800):])
+	if want := "within 48."; !strings.Contains(svg, "98.5% "+want) && !strings.Contains(svg, "98.46% "+want) {
+		t.Errorf("the CDF does not reach 256 of 260 probes within 48 ms:\n%s", svg[max(0, len(svg)-800):])
+	}
+	if last, _ := strconv.ParseFloat(ticks[len(ticks)-1][1], 64); last > 55 || !strings.Contains(svg, "not shown: 0.389% of the probes that arrived, up to 117 ms") {
+		t.Errorf("the stall of 115 ms: the axis ends at %v ms; note %q", last, regexp.MustCompile(`class="note"[^>]*>[^<]*`).FindString(svg))
 	}
 }

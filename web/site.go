@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
@@ -327,7 +328,7 @@ func (s *Site) link(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, "link.html", map[string]any{
-		"ID": id, "Range": span.String(), "Latest": latest, "Samples": len(ms),
+		"ID": id, "Range": shortDuration(span), "Latest": latest, "Samples": len(ms),
 		"Charts": linkCharts(ms), "CDF": cdfChart(latest),
 	})
 }
@@ -420,4 +421,16 @@ func favicon(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "image/svg+xml")
 	w.Header().Set("Cache-Control", "max-age=86400")
 	_, _ = w.Write([]byte(faviconSVG))
+}
+
+// shortDuration writes d as it would be typed: 1h rather than 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

@@ -226,7 +226,7 @@ func TestLinkPageCharts(t *testing.T) {
 	if el["svg"] != 6 || el["path"] < 12 { // latency p50, p99, jitter, loss, cost, and the CDF, each with its axes and a line
 		t.Errorf("%d charts, %d paths", el["svg"], el["path"])
 	}
-	if !strings.Contains(text, "10 measurements over the last 30m0s") {
+	if !strings.Contains(text, "10 measurements over the last 30m") {
 		t.Errorf("link page:\n%.400s", text)
 	}
 }
