@@ -42,7 +42,7 @@ type axis struct {
 // chart is what svgChart draws.
 type chart struct {
 	title, class string
-	note         string // said under the chart, at the right
+	note         string // said in the plot, at the bottom right
 	x, y         axis
 	lines        []series
 	pointTitle   func(s series, p [2]float64) string // what a point says under the pointer
@@ -70,7 +70,8 @@ func svgChart(c chart) template.HTML {
 	fmt.Fprintf(&b, `<text x="%d" y="%d" class="axislabel" text-anchor="middle">%s</text>`, (padL+chartW-padR)/2, chartH-6, esc(c.x.label))
 	fmt.Fprintf(&b, `<text transform="translate(12 %d) rotate(-90)" class="axislabel" text-anchor="middle">%s</text>`, (padT+chartH-padB)/2, esc(c.y.label))
 	if c.note != "" {
-		fmt.Fprintf(&b, `<text x="%d" y="%d" class="note" text-anchor="end">%s</text>`, chartW-padR, chartH-6, esc(c.note))
+		// Inside the plot, at the bottom right: empty in a CDF.
+		fmt.Fprintf(&b, `<text x="%d" y="%d" class="note" text-anchor="end">%s</text>`, chartW-padR-4, chartH-padB-6, esc(c.note))
 	}
 	for i, s := range c.lines {
 		var d strings.Builder
@@ -343,13 +344,15 @@ func cdfChart(latest []linkRow) template.HTML {
 		return ""
 	}
 	slices.SortFunc(all, func(a, b schema.Bucket) int { return cmp.Compare(a.LE, b.LE) })
-	lo, hi, beyond := middleOf(all, 0.01, 0.99)
-	x := valueAxis("one-way delay (ms)", []float64{lo, hi}, "", false)
-	x.lo, x.hi = max(x.lo, all[0].LE*0.98), min(x.hi, all[len(all)-1].LE)
-	x.ticks = slices.DeleteFunc(x.ticks, func(t float64) bool { return t < x.lo || t > x.hi })
+	lo, hi := middleOf(all, 0.01, 0.99)
+	x := valueAxis("one-way delay (ms)", []float64{max(lo, all[0].LE*0.98), min(hi, all[len(all)-1].LE)}, "", false)
 	var note string
-	if beyond > 0 && all[len(all)-1].LE > x.hi {
-		note = fmt.Sprintf("not shown: %s%% of the probes that arrived, up to %s ms", trimFloat(100*beyond), trimFloat(all[len(all)-1].LE))
+	if beyond := massAbove(all, x.hi); beyond > 0 {
+		share := fmt.Sprintf("%.1f%%", 100*beyond)
+		if beyond < 0.001 {
+			share = fmt.Sprintf("%.2f%%", 100*beyond)
+		}
+		note = fmt.Sprintf("not shown: %s of the probes that arrived, up to %s ms", share, trimFloat(all[len(all)-1].LE))
 	}
 	y := axis{label: "probes arrived within (%)", lo: 0, hi: 100, ticks: []float64{0, 25, 50, 75, 100}, format: func(v float64) string { return trimFloat(v) + "%" }}
 	return svgChart(chart{title: "Delay distribution (CDF)", class: "cdf", note: note, x: x, y: y, lines: lines,
@@ -359,10 +362,9 @@ func cdfChart(latest []linkRow) template.HTML {
 }
 
 // middleOf is the delays between the quantiles q0 and q1 of buckets (in
-// order of bound), widened by a quarter of their spread on each side
-// (and at least 2% of the upper), and the share of the mass above the
-// upper end.
-func middleOf(buckets []schema.Bucket, q0, q1 float64) (lo, hi, beyond float64) {
+// order of bound), widened by a quarter of their spread on each side, and
+// at least 2% of the upper.
+func middleOf(buckets []schema.Bucket, q0, q1 float64) (lo, hi float64) {
 	var total float64
 	for _, b := range buckets {
 		total += b.Count
@@ -380,11 +382,18 @@ func middleOf(buckets []schema.Bucket, q0, q1 float64) (lo, hi, beyond float64) 
 		}
 	}
 	pad := max((hi-lo)/4, hi/50)
-	lo, hi = max(lo-pad, 0), hi+pad
+	return max(lo-pad, 0), hi + pad
+}
+
+// massAbove is the share of the mass of buckets in buckets that end
+// above ms.
+func massAbove(buckets []schema.Bucket, ms float64) float64 {
+	var total, above float64
 	for _, b := range buckets {
-		if b.LE > hi {
-			beyond += b.Count / total
+		total += b.Count
+		if b.LE > ms {
+			above += b.Count
 		}
 	}
-	return lo, hi, beyond
+	return above / total
 }

@@ -92,7 +92,7 @@ func TestCDFShowsTheSpread(t *testing.T) {
 	if want := "within 48."; !strings.Contains(svg, "98.5% "+want) && !strings.Contains(svg, "98.46% "+want) {
 		t.Errorf("the CDF does not reach 256 of 260 probes within 48 ms:\n%s", svg[max(0, len(svg)-800):])
 	}
-	if last, _ := strconv.ParseFloat(ticks[len(ticks)-1][1], 64); last > 55 || !strings.Contains(svg, "not shown: 0.389% of the probes that arrived, up to 117 ms") {
+	if last, _ := strconv.ParseFloat(ticks[len(ticks)-1][1], 64); last > 55 || !strings.Contains(svg, "not shown: 0.4% of the probes that arrived, up to 117 ms") {
 		t.Errorf("the stall of 115 ms: the axis ends at %v ms; note %q", last, regexp.MustCompile(`class="note"[^>]*>[^<]*`).FindString(svg))
 	}
 }

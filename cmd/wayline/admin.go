@@ -86,7 +86,14 @@ func (bf brokerFlags) call(ctx context.Context, method, path string, body, out a
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, base+path, resp.Status, strings.TrimSpace(string(data)))
+		msg := strings.TrimSpace(string(data))
+		var apiErr struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &apiErr) == nil && apiErr.Error != "" {
+			msg = apiErr.Error
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, base+path, resp.Status, msg)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
