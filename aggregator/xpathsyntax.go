@@ -274,12 +274,8 @@ func (p *xpParser) path() error {
 		if err := p.predicates(); err != nil {
 			return err
 		}
-		if !p.at("/") && !p.at("//") {
-			return nil
-		}
-		p.next()
-		if !p.startsStep() {
-			return p.missing("a step")
+		if more, err := p.moreSteps(); !more {
+			return err
 		}
 	case !p.startsStep():
 		return p.missing("an expression")
@@ -288,14 +284,23 @@ func (p *xpParser) path() error {
 		if err := p.step(); err != nil {
 			return err
 		}
-		if !p.at("/") && !p.at("//") {
-			return nil
-		}
-		p.next()
-		if !p.startsStep() {
-			return p.missing("a step")
+		if more, err := p.moreSteps(); !more {
+			return err
 		}
 	}
+}
+
+// moreSteps consumes a "/" or "//" and says whether steps follow: none do
+// when neither is next, and one must after either.
+func (p *xpParser) moreSteps() (bool, error) {
+	if !p.at("/") && !p.at("//") {
+		return false, nil
+	}
+	p.next()
+	if !p.startsStep() {
+		return false, p.missing("a step")
+	}
+	return true, nil
 }
 
 func (p *xpParser) step() error {
