@@ -101,19 +101,19 @@ func svgChart(c chart) template.HTML {
 }
 
 // niceStep is the tick step, 1, 2 or 5 times a power of ten, that splits
-// span into about n parts.
+// span into the number of parts nearest n.
 func niceStep(span float64, n int) float64 {
 	if !(span > 0) {
 		return 1
 	}
-	raw := span / float64(n)
-	pow := math.Pow(10, math.Floor(math.Log10(raw)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*pow >= raw {
-			return m * pow
+	pow := math.Pow(10, math.Floor(math.Log10(span/float64(n))))
+	best := pow
+	for _, m := range []float64{2, 5, 10} {
+		if math.Abs(span/(m*pow)-float64(n)) < math.Abs(span/best-float64(n)) {
+			best = m * pow
 		}
 	}
-	return 10 * pow
+	return best
 }
 
 // valueAxis fits a linear axis to values, with about five ticks written
@@ -142,11 +142,16 @@ func valueAxis(label string, values []float64, unit string, zero bool) axis {
 	}
 	step := niceStep(hi-lo, 5)
 	decimals := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
-	a := axis{label: label, lo: math.Floor(lo/step) * step, hi: math.Ceil(hi/step) * step, format: func(v float64) string {
+	a := axis{label: label, lo: lo, hi: hi, format: func(v float64) string {
 		return strconv.FormatFloat(v, 'f', decimals, 64) + unit
 	}}
-	for t := a.lo; t <= a.hi+step/2; t += step {
-		a.ticks = append(a.ticks, t)
+	if zero { // from a round number to a round number
+		a.lo, a.hi = math.Floor(lo/step)*step, math.Ceil(hi/step)*step
+	}
+	// Ticks at the round numbers of the range; snapped outwards, a range
+	// that hugs its values would take in as much again of empty space.
+	for i := math.Ceil(a.lo/step - 1e-9); i*step <= a.hi+step*1e-9; i++ {
+		a.ticks = append(a.ticks, i*step+0) // +0: never a tick of -0
 	}
 	return a
 }

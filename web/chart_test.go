@@ -96,3 +96,21 @@ func TestCDFShowsTheSpread(t *testing.T) {
 		t.Errorf("the stall of 115 ms: the axis ends at %v ms; note %q", last, regexp.MustCompile(`class="note"[^>]*>[^<]*`).FindString(svg))
 	}
 }
+
+// TestValueAxis: ticks fall on round numbers, written with the decimals
+// their step needs, never as -0; an axis from zero starts at zero, one
+// that hugs its values stays near them.
+func TestValueAxis(t *testing.T) {
+	a := valueAxis("%", []float64{0, 1.5}, "%", true)
+	var got []string
+	for _, v := range a.ticks {
+		got = append(got, a.format(v))
+	}
+	if strings.Join(got, " ") != "0.0% 0.5% 1.0% 1.5%" || a.lo != 0 {
+		t.Errorf("ticks %q from %v", got, a.lo)
+	}
+	b := valueAxis("ms", []float64{42.1, 66.3}, "", false)
+	if b.lo < 40.8 || b.lo > 42.1 || b.hi < 66.3 || b.hi > 67.6 || b.format(b.ticks[0]) != "45" {
+		t.Errorf("an axis hugging 42.1-66.3: %v-%v, ticks %v", b.lo, b.hi, b.ticks)
+	}
+}

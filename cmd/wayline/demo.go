@@ -91,12 +91,13 @@ demo stops, so that every demo starts afresh.`, stdout, stderr)
 	case *free && *offset != 0:
 		return usageError{"--free-ports and --port-offset: give one or the other"}
 	case *free:
-		err = freePortsFor(f)
+		if err := freePortsFor(f); err != nil {
+			return fmt.Errorf("--free-ports: %w", err)
+		}
 	case *offset != 0:
-		err = offsetPorts(f, *offset)
-	}
-	if err != nil {
-		return usageError{fmt.Sprintf("--port-offset: %v", err)}
+		if err := offsetPorts(f, *offset); err != nil {
+			return usageError{fmt.Sprintf("--port-offset: %v", err)}
+		}
 	}
 	if *httpAddr != "" {
 		f.Aggregators[0].HTTP = *httpAddr

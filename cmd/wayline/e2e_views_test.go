@@ -319,7 +319,7 @@ func (d *e2eDemo) testDelayDistribution(t *testing.T) {
 	// point is near it; where the axis ends depends on the stalls of a
 	// busy test machine (a stalled probe is part of the spread, up to the
 	// 99th percentile). The plot starts at x = 76 of the chart's 720.
-	if len(v.CDFFirst) != 2 || v.CDFFirst[0] > 140 || v.CDFFirst[1] < 35 || v.CDFFirst[1] > 46 {
+	if len(v.CDFFirst) != 2 || v.CDFFirst[0] > 160 || v.CDFFirst[1] < 35 || v.CDFFirst[1] > 46 {
 		t.Errorf("the delay distribution's first point (x, ms) is %v, want one near 42 ms at the axis's start; ticks %v", v.CDFFirst, v.CDFTicks)
 	}
 	if len(v.Charts) != 5 {
