@@ -162,7 +162,7 @@ var timeSteps = []float64{1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 360
 // timeAxis fits a time axis to [lo, hi] (unix seconds), with ticks at
 // round times, at most seven.
 func timeAxis(lo, hi float64) axis {
-	if hi-lo < 10 { // a point or two: ten seconds around them
+	if hi-lo < 1 { // one time alone: ten seconds around it
 		mid := (lo + hi) / 2
 		lo, hi = mid-5, mid+5
 	}

@@ -162,15 +162,22 @@ func (d *e2eDemo) testXPathForm(t *testing.T) {
 func (d *e2eDemo) testAdminPage(t *testing.T) {
 	defer d.noExceptions(t)
 	// submit clicks a form's button and waits for the page it leads to.
+	// The page follows the network live: a button found a moment before
+	// its row was drawn again is looked for again.
 	submit := func(css string) int {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
-		defer cancel()
-		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(css)))
-		if err != nil {
+		for try := 1; ; try++ {
+			ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
+			resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(css)))
+			cancel()
+			switch {
+			case err == nil:
+				return int(resp.Status)
+			case try < 3 && strings.Contains(err.Error(), "Could not find node"):
+				continue
+			}
 			t.Fatalf("click %s: %v", css, err)
 		}
-		return int(resp.Status)
 	}
 	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/admin"))
 	if p := eval[string](t, d, "location.pathname"); p != "/login" {
