@@ -3,8 +3,10 @@ package aggregator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +111,41 @@ func TestAdminPagesSteerBrokers(t *testing.T) {
 		if !strings.Contains(string(js), want) {
 			t.Errorf("no action %q among %s", want, js)
 		}
+	}
+}
+
+// TestAddRuleTextNamesEveryProblem: a rule from the admin page with
+// several mistakes is refused with each of them, and the interval form
+// the page suggests is the one it takes.
+func TestAddRuleTextNamesEveryProblem(t *testing.T) {
+	agg, err := New(context.Background(), Config{Domain: "na", BrokerURL: "nats://127.0.0.1:1", DB: "sqlite:" + filepath.Join(t.TempDir(), "agg.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer agg.Close()
+	if err := agg.AddRuleText("lossy", "//link[@loss > 0.05]", "interval 250ms", true); err != nil {
+		t.Fatalf("a good rule: %v", err)
+	}
+	if err := agg.AddRuleText("braced", "//link[@loss > 0.1]", "{interval: 100ms}", false); err != nil {
+		t.Fatalf("a rule with the config file's interval: %v", err)
+	}
+	err = agg.AddRuleText("lossy", "//link[@loss >", "interval 1ms", false)
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) || len(joined.Unwrap()) != 3 {
+		t.Fatalf("three mistakes: %v, want three errors", err)
+	}
+	for _, want := range []string{"when: bad XPath query: syntax error", "do: interval \"1ms\": want a duration from 10ms to 60s", `name: there is a rule "lossy" already`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\nlacks %q", err, want)
+		}
+	}
+	err = agg.AddRuleText("x", "", "fly", false)
+	for _, want := range []string{"when: required", `do: unknown action "fly": want stop-measurement`, "interval 250ms on the admin page"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%v\nlacks %q", err, want)
+		}
+	}
+	if n := len(agg.Rules()); n != 2 {
+		t.Errorf("%d rules in force, want the 2 good ones", n)
 	}
 }

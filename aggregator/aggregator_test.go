@@ -309,8 +309,8 @@ func TestRulesSteerBrokers(t *testing.T) {
 		json.Unmarshal([]byte(body), &acts)
 		did, undid = 0, 0
 		for _, act := range acts {
-			if act["OK"] == true && act["Link"] == linkID {
-				if act["Undo"] == true {
+			if act["ok"] == true && act["link"] == linkID {
+				if act["undo"] == true {
 					undid++
 				} else {
 					did++

@@ -108,6 +108,29 @@ func (n *nav) LinkID() string {
 	return n.link().fig.ID
 }
 
+// ReportedBy is the broker that reported the link the navigator is in,
+// and when: the sample's time inside a sample, else the time of the
+// link's latest figures; "" above links.
+func (n *nav) ReportedBy() (broker, at string) {
+	if n.k < kLink {
+		return "", ""
+	}
+	l := n.link()
+	switch {
+	case n.s >= 0:
+		s, _ := l.ar.get(l.samples[n.s])
+		return l.fig.A, stamp(time.Unix(0, s.time))
+	case !l.time.IsZero():
+		return l.fig.A, stamp(l.time)
+	}
+	for _, a := range n.v.brokers[n.b].attrs {
+		if a.name == "time" {
+			at = a.value
+		}
+	}
+	return l.fig.A, at
+}
+
 func (n *nav) NodeType() xpath.NodeType {
 	switch {
 	case n.a >= 0:

@@ -63,13 +63,15 @@ func (p pages) Query(ctx context.Context, q, fromText, toText string) (web.Answe
 	if err != nil {
 		return web.Answer{}, err
 	}
-	ans := web.Answer{Truncated: res.Truncated}
-	if res.Nodes == nil && res.Value != nil {
+	ans := web.Answer{Truncated: res.Truncated, NodeSet: res.Nodes != nil || res.Value == nil}
+	if !ans.NodeSet {
 		ans.Value = valueText(res.Value)
 		return ans, nil
 	}
 	for _, n := range res.Nodes {
-		ans.Nodes = append(ans.Nodes, web.AnswerNode{Name: n.Name(), Value: n.Value(), Link: n.LinkID(), Attribute: n.IsAttribute()})
+		an := web.AnswerNode{Name: n.Name(), Value: n.Value(), Link: n.LinkID(), Attribute: n.IsAttribute()}
+		an.Broker, an.Time = n.ReportedBy()
+		ans.Nodes = append(ans.Nodes, an)
 	}
 	return ans, nil
 }
@@ -136,11 +138,7 @@ func describeEmulation(e web.Emulation) string {
 }
 
 func (p pages) AddRule(_ context.Context, rt web.RuleText) error {
-	do, err := ParseAction(rt.Do)
-	if err != nil {
-		return fmt.Errorf("rule %q: do: %w", rt.Name, err)
-	}
-	return p.a.AddRule(Rule{Name: rt.Name, When: rt.When, Do: do, Undo: rt.Undo})
+	return p.a.AddRuleText(rt.Name, rt.When, rt.Do, rt.Undo)
 }
 
 func (p pages) RemoveRule(ctx context.Context, name string) error { return p.a.RemoveRule(ctx, name) }

@@ -29,7 +29,8 @@ var ErrQueryLimit = errors.New("query cut off")
 const maxQueryLen = 4096
 
 // Compile checks and compiles an XPath expression. Outcomes: the
-// expression, or an error wrapping ErrBadQuery with the parser's message.
+// expression, or an error wrapping ErrBadQuery that names the syntax
+// error and its place (see checkSyntax), or else the parser's message.
 // Unlike xmlquery.Find it never panics on a bad expression.
 //
 // A compiled expression keeps state while it runs, so one must not be
@@ -41,6 +42,9 @@ func Compile(q string) (expr *xpath.Expr, err error) {
 	}
 	if len(q) > maxQueryLen {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrBadQuery, maxQueryLen)
+	}
+	if err := checkSyntax(q); err != nil {
+		return nil, fmt.Errorf("%w: syntax error: %v", ErrBadQuery, err)
 	}
 	defer func() {
 		// The XPath package panics on some malformed input.
@@ -195,6 +199,10 @@ func (n Node) Value() string { return n.n.Value() }
 // LinkID is the id of the link the node is in, or "" for a node above
 // links.
 func (n Node) LinkID() string { return n.n.LinkID() }
+
+// ReportedBy is the broker that reported the link the node is in, and
+// the time of that report (RFC 3339); "" for a node above links.
+func (n Node) ReportedBy() (broker, at string) { return n.n.ReportedBy() }
 
 // Evaluate runs a compiled expression on a view, stopping after max nodes
 // or when ctx ends. Outcomes: the result; an error wrapping ErrQueryLimit

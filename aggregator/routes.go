@@ -49,11 +49,13 @@ func (a *Aggregator) onState(m *nats.Msg) {
 	switch {
 	case len(changes) > 0:
 		for _, c := range changes {
-			a.log.Info("route changed", slog.String("broker", c.Broker), slog.String("profile", c.Profile),
+			// Debug: the pages and /api/route-changes show every one, and
+			// at info a network settling would flood the log.
+			a.log.Debug("route changed", slog.String("broker", c.Broker), slog.String("profile", c.Profile),
 				slog.String("destination", c.Destination), slog.String("from", c.From), slog.String("to", c.To))
 		}
 		a.live.Publish("route."+st.Broker, liveEvent("route", st.Broker, st.Seq))
-	case !had || !slices.Equal(prev.Links, st.Links) || prev.Clients != st.Clients:
+	case !had || !slices.EqualFunc(prev.Links, st.Links, schema.StateLink.Equal) || prev.Clients != st.Clients:
 		a.live.Publish("state."+st.Broker, liveEvent("state", st.Broker, st.Seq))
 	}
 }

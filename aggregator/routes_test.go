@@ -76,6 +76,19 @@ func TestRoutesFollowLinks(t *testing.T) {
 	if err != nil || len(rt.Paths) != 1 || rt.Paths[0].Reached {
 		t.Errorf("route after the link went down: %+v %v", rt, err)
 	}
+	// The routing state of the broker that took the link down carries the
+	// emulation, which the admin page shows (its peer's state, which would
+	// cross the link, cannot come).
+	waitFor(t, "na.c1.a's state to say the link is emulated down", 10*time.Second, func() bool {
+		for _, st := range agg.States() {
+			for _, l := range st.Links {
+				if st.Broker == "na.c1.a" && l.ID == linkID && l.Emulation != nil && l.Emulation.Down {
+					return true
+				}
+			}
+		}
+		return false
+	})
 	down = false
 	if _, err := a.SetEmulation(linkID, transports.EmulationSpec{Down: &down}); err != nil {
 		t.Fatal(err)

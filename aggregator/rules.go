@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,11 @@ const (
 	OpInclude = "include-in-routing"
 )
 
+// actionChoices says what an action may be, in both the config file's
+// form and the admin page's.
+var actionChoices = fmt.Sprintf("%s, %s, %s, %s, or an interval from 10ms to 60s ({interval: 250ms} in a config file, interval 250ms on the admin page)",
+	OpStop, OpStart, OpExclude, OpInclude)
+
 // UnmarshalYAML reads an action written as one of the operation names or
 // as {interval: 250ms}.
 func (a *Action) UnmarshalYAML(n *yaml.Node) error {
@@ -65,7 +71,7 @@ func (a *Action) UnmarshalYAML(n *yaml.Node) error {
 			a.Op = n.Value
 			return nil
 		}
-		return fmt.Errorf("line %d: unknown action %q (want %s, %s, %s, %s or {interval: D})", n.Line, n.Value, OpStop, OpStart, OpExclude, OpInclude)
+		return fmt.Errorf("line %d: unknown action %q: want %s", n.Line, n.Value, actionChoices)
 	}
 	var m struct {
 		Interval string `yaml:"interval"`
@@ -88,18 +94,31 @@ func (a Action) String() string {
 	return "interval " + a.Interval.String()
 }
 
+// compile checks r, naming every problem, and names it by its When when
+// it has no name.
 func (r *Rule) compile() error {
+	if err := errors.Join(r.checkWhen(), r.checkDo()); err != nil {
+		return err
+	}
+	if r.Name == "" {
+		r.Name = r.When
+	}
+	return nil
+}
+
+func (r *Rule) checkWhen() error {
 	if r.When == "" {
 		return errors.New("when: required")
-	}
-	if r.Do.Op == "" && r.Do.Interval == 0 {
-		return errors.New("do: required")
 	}
 	if _, err := Compile(r.When); err != nil {
 		return fmt.Errorf("when: %w", err)
 	}
-	if r.Name == "" {
-		r.Name = r.When
+	return nil
+}
+
+func (r *Rule) checkDo() error {
+	if r.Do.Op == "" && r.Do.Interval == 0 {
+		return errors.New("do: required")
 	}
 	return nil
 }
@@ -155,19 +174,42 @@ func (a *Aggregator) Rules() []Rule {
 
 // AddRule compiles r and adds it after the others; its name (its When if
 // it has none) must be new. It takes effect on the next reports.
+// Outcomes: nil, or an error that joins every problem with r.
 func (a *Aggregator) AddRule(r Rule) error {
-	if err := r.compile(); err != nil {
-		return fmt.Errorf("rule %q: %w", r.Name, err)
-	}
+	err := r.compile()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, x := range a.rules {
-		if x.Name == r.Name {
-			return fmt.Errorf("rule %q: there is a rule of that name", r.Name)
-		}
+	if err = errors.Join(err, a.nameTaken(r)); err != nil {
+		return err
 	}
 	a.rules = append(slices.Clone(a.rules), &r)
 	a.log.Info("rule added", slog.String("rule", r.Name), slog.String("when", r.When), slog.String("do", r.Do.String()))
+	return nil
+}
+
+// AddRuleText adds a rule written as the admin page takes it (see
+// ParseAction for do), as AddRule does. Outcomes: nil, or an error that
+// joins every problem with it.
+func (a *Aggregator) AddRuleText(name, when, do string, undo bool) error {
+	act, err := ParseAction(do)
+	r := Rule{Name: name, When: when, Do: act, Undo: undo}
+	if err == nil {
+		return a.AddRule(r)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return errors.Join(r.checkWhen(), fmt.Errorf("do: %w", err), a.nameTaken(r))
+}
+
+// nameTaken fails when a rule of r's name (its When when it has none) is
+// in force. a.mu is held.
+func (a *Aggregator) nameTaken(r Rule) error {
+	name := cmp.Or(r.Name, r.When)
+	for _, x := range a.rules {
+		if name != "" && x.Name == name {
+			return fmt.Errorf("name: there is a rule %q already", name)
+		}
+	}
 	return nil
 }
 
@@ -215,13 +257,23 @@ func (a *Aggregator) RemoveRule(ctx context.Context, name string) error {
 }
 
 // ParseAction reads an action as the admin page takes it: an operation's
-// name, or "interval D".
+// name, "interval D", or the config file's {interval: D}.
 func ParseAction(s string) (Action, error) {
 	var a Action
+	s = strings.TrimSpace(s)
 	n := yaml.Node{Kind: yaml.ScalarNode, Value: s, Line: 1}
-	if d, ok := strings.CutPrefix(s, "interval "); ok {
+	d, ok := strings.CutPrefix(s, "interval ")
+	if !ok {
+		if inner, braced := strings.CutPrefix(s, "{"); braced {
+			inner, _ = strings.CutSuffix(inner, "}")
+			d, ok = strings.CutPrefix(strings.TrimSpace(inner), "interval:")
+		}
+	}
+	if ok {
 		n = yaml.Node{Kind: yaml.MappingNode, Line: 1, Content: []*yaml.Node{
 			{Kind: yaml.ScalarNode, Value: "interval"}, {Kind: yaml.ScalarNode, Value: strings.TrimSpace(d)}}}
+	} else if s == "" {
+		return Action{}, errors.New("required: " + actionChoices)
 	}
 	if err := a.UnmarshalYAML(&n); err != nil {
 		return Action{}, errors.New(strings.TrimPrefix(err.Error(), "line 1: "))

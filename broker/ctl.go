@@ -38,6 +38,13 @@ func (b *Broker) control(data []byte) ([]netapi.LinkInfo, error) {
 	if err := json.Unmarshal(data, &req); err != nil {
 		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
 	}
+	if req.Link != "" {
+		id, err := b.LinkID(req.Link)
+		if err != nil {
+			return nil, err
+		}
+		req.Link = id
+	}
 	switch req.Op {
 	case "monitoring":
 		ch, err := monitoringChange(req.MonitoringRequest)

@@ -2,15 +2,21 @@ package broker
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
 
-// ErrUnknownLink is returned for a link id the broker does not have.
-var ErrUnknownLink = errors.New("unknown link")
+// ErrUnknownLink is returned for a link id the broker does not have, and
+// ErrAmbiguousLink for one that begins the ids of several of its links.
+var (
+	ErrUnknownLink   = netapi.ErrUnknownLink
+	ErrAmbiguousLink = netapi.ErrAmbiguousLink
+)
 
 // SetEmulation changes a link's emulated conditions at run time: the fields
 // spec names change, the others keep their values. Both directions change:
@@ -48,6 +54,7 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 		}
 	}
 	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
+	b.kickState()
 	return e, nil
 }
 
@@ -76,6 +83,7 @@ func (b *Broker) applyPeerEmulation(s *session, spec transports.EmulationSpec) e
 		return err
 	}
 	s.l.log.Info("emulation changed by peer", slog.String("emulation", describe(e)))
+	b.kickState()
 	return nil
 }
 
@@ -91,15 +99,28 @@ func appendEmulationRecord(b, js []byte) []byte {
 	return endRecord(b, s)
 }
 
-// link returns the link with the given id.
+// link returns the link whose id is id, or the one whose id begins with
+// it (see netapi.LinkByPrefix).
 func (b *Broker) link(id string) (*link, error) {
 	b.mu.Lock()
-	l, ok := b.links[id]
-	b.mu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownLink, id)
+	defer b.mu.Unlock()
+	if l, ok := b.links[id]; ok {
+		return l, nil
 	}
-	return l, nil
+	full, err := netapi.LinkByPrefix(id, slices.Collect(maps.Keys(b.links)))
+	if err != nil {
+		return nil, err
+	}
+	return b.links[full], nil
+}
+
+// LinkID is the full id of the link that id names, as link finds it.
+func (b *Broker) LinkID(id string) (string, error) {
+	l, err := b.link(id)
+	if err != nil {
+		return "", err
+	}
+	return l.cfg.ID, nil
 }
 
 // describe summarises an emulation on one line.

@@ -108,7 +108,7 @@ func errorStatus(err error) int {
 	switch {
 	case errors.Is(err, ErrUnknownLink):
 		return http.StatusNotFound
-	case errors.Is(err, errBadRequest), errors.Is(err, monitor.ErrBadConfig):
+	case errors.Is(err, errBadRequest), errors.Is(err, monitor.ErrBadConfig), errors.Is(err, ErrAmbiguousLink):
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
@@ -131,7 +131,7 @@ func (b *Broker) putEmulation(_ http.ResponseWriter, r *http.Request) (any, erro
 	}
 	e, err := b.SetEmulation(r.PathValue("id"), spec)
 	if err != nil {
-		if !errors.Is(err, ErrUnknownLink) {
+		if !errors.Is(err, ErrUnknownLink) && !errors.Is(err, ErrAmbiguousLink) {
 			err = fmt.Errorf("%w: %w", errBadRequest, err)
 		}
 		return nil, err
@@ -162,6 +162,11 @@ func (b *Broker) putMonitoring(_ http.ResponseWriter, r *http.Request) (any, err
 		return nil, err
 	}
 	id := r.PathValue("id")
+	if id != "" {
+		if id, err = b.LinkID(id); err != nil {
+			return nil, err
+		}
+	}
 	if err := b.SetMonitoring(id, ch); err != nil {
 		return nil, err
 	}

@@ -54,6 +54,10 @@ var (
 	errIncompatible = errors.New("refused the peer")
 )
 
+// startupQuiet is how long after a broker starts a link that has never
+// been up may fail to connect without a word above debug.
+const startupQuiet = 10 * time.Second
+
 // isRefusal reports whether a link failed its handshake for a reason that
 // retrying will not cure: a configuration to fix, logged as an error.
 func isRefusal(err error) bool {
@@ -100,12 +104,17 @@ func (l *link) dialLoop(ctx context.Context) {
 				return
 			}
 			l.setErr(err)
-			if msg := err.Error(); msg != lastErr {
-				level := slog.LevelInfo
-				if isRefusal(err) {
-					level = slog.LevelError
-				}
-				l.log.Log(ctx, level, "link not established; retrying", slog.Any("err", err))
+			level, what := slog.LevelInfo, "link not established; dialing again"
+			switch {
+			case isRefusal(err):
+				level = slog.LevelError
+			case l.ups.Load() == 0 && time.Since(time.Unix(0, int64(l.b.epoch))) < startupQuiet:
+				// Brokers of a network start in any order: a peer not
+				// listening yet is expected, not news.
+				level, what = slog.LevelDebug, "peer not listening yet; dialing again"
+			}
+			if msg := what + err.Error(); msg != lastErr {
+				l.log.Log(ctx, level, what, slog.Any("err", err))
 				lastErr = msg
 			}
 			wait := backoff/2 + rand.N(backoff/2+1)

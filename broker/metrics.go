@@ -81,31 +81,37 @@ func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
 	counter(descMsgs, l.dropped.Load(), "dropped")
 }
 
+// promBounds are the latency histogram's bucket bounds in milliseconds:
+// log-spaced, 10 per decade from 0.05 ms to 79 s, the same on every scrape
+// and for every link. The monitor's own buckets are finer (1-2%), too many
+// to export as series.
+var promBounds = func() []float64 {
+	b := make([]float64, 63)
+	for k := range b {
+		b[k] = 0.05 * math.Pow(10, float64(k)/10)
+	}
+	return b
+}()
+
 // latencyHistogram turns the monitor's delay distribution (of the window)
-// into a Prometheus histogram in seconds, with the monitor's own bucket
-// bounds (log-spaced, 10 per decade from 0.05 ms), so that every scrape has
-// the same buckets. Lost probes are not observations (they never arrived);
-// they show in wayline_link_loss_ratio. The sum takes each observation at
-// its bucket's geometric middle.
+// into a Prometheus histogram in seconds, on promBounds: a bound counts the
+// monitor's buckets that end at or under it. Lost probes are not
+// observations (they never arrived); they show in wayline_link_loss_ratio.
+// The sum takes each observation at its bucket's middle.
 func latencyHistogram(m monitor.Metrics, lv []string) prometheus.Metric {
 	h := m.Histogram
-	cum := make(map[float64]uint64, monitor.HistBuckets)
-	var acc, sum float64
-	for i, n := range h.Counts {
-		lo, hi := monitor.BucketBounds(i)
-		acc += n
-		if n > 0 {
-			mid := hi
-			if lo > 0 && !math.IsInf(hi, 1) {
-				mid = math.Sqrt(lo * hi)
-			} else if math.IsInf(hi, 1) {
-				mid = lo
-			}
-			sum += n * mid / 1e3
-		}
-		if !math.IsInf(hi, 1) {
-			cum[hi/1e3] = uint64(acc)
-		}
+	cum := make(map[float64]uint64, len(promBounds))
+	for _, ms := range promBounds {
+		cum[ms/1e3] = uint64(h.Below(ms))
 	}
-	return prometheus.MustNewConstHistogram(descLatency, uint64(acc), sum, cum, lv...)
+	var sum float64
+	for _, b := range h.Buckets {
+		lo, hi := monitor.BucketBounds(b.Index)
+		mid := lo
+		if !math.IsInf(hi, 1) {
+			mid = (lo + hi) / 2
+		}
+		sum += b.Count * mid / 1e3
+	}
+	return prometheus.MustNewConstHistogram(descLatency, uint64(h.Arrived()), sum, cum, lv...)
 }

@@ -183,6 +183,17 @@ func TestMonitoringControls(t *testing.T) {
 	if code != 200 || linkOf(t, b, "na.c1.c").Metrics.Interval != 250 || linkOf(t, b, "na.c1.a").Metrics.Interval != 50 {
 		t.Fatalf("interval of one link: %d %s", code, body)
 	}
+	// A beginning of an id names its link when it is unique, and is
+	// refused with the links it begins otherwise. The test's ids differ
+	// in their last character alone.
+	toA := linkOf(t, b, "na.c1.a").ID
+	code, body = putJSON(t, base+"/api/links/"+toC[:len(toC)-1]+"/monitoring", "tok", map[string]any{"interval": "200ms"})
+	if code != 400 || !strings.Contains(string(body), "ambiguous link id") || !strings.Contains(string(body), toA) || !strings.Contains(string(body), toC) {
+		t.Fatalf("an id's beginning that two links share: %d %s", code, body)
+	}
+	if code, body := putJSON(t, base+"/api/links/"+toC[:len(toC)-1]+"/emulation", "tok", map[string]any{"delay": "1ms"}); code != 400 {
+		t.Fatalf("emulation of a link by an ambiguous beginning: %d %s", code, body)
+	}
 	if code, _ := putJSON(t, base+"/api/monitoring", "tok", map[string]any{"enabled": false}); code != 200 {
 		t.Fatalf("disable all: %d", code)
 	}

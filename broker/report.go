@@ -188,14 +188,12 @@ func (b *Broker) Report(now time.Time) schema.Report {
 	return rep
 }
 
-// histogramOf keeps a monitor histogram's non-empty buckets.
+// histogramOf writes a monitor histogram's buckets by their upper bounds.
 func histogramOf(h monitor.Histogram) schema.Histogram {
 	out := schema.Histogram{Missing: h.Missing}
-	for i, c := range h.Counts {
-		if c > 0 {
-			_, hi := monitor.BucketBounds(i)
-			out.Buckets = append(out.Buckets, schema.Bucket{LE: hi, Count: c})
-		}
+	for _, b := range h.Buckets {
+		_, hi := monitor.BucketBounds(b.Index)
+		out.Buckets = append(out.Buckets, schema.Bucket{LE: hi, Count: b.Count})
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
+	"github.com/wayline/wayline/transports"
 )
 
 // A broker publishes its routing state (schema.State: route tables, link
@@ -92,7 +93,7 @@ func (b *Broker) State(now time.Time) schema.State {
 	b.mu.Unlock()
 	// Up as GET /api/links says it: carrying routes.
 	for _, l := range links {
-		st.Links = append(st.Links, schema.StateLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Up: l.usable()})
+		st.Links = append(st.Links, schema.StateLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Up: l.usable(), Emulation: stateEmulation(l.emulation())})
 	}
 	slices.SortFunc(st.Links, func(x, y schema.StateLink) int { return strings.Compare(x.ID, y.ID) })
 	slices.Sort(st.Subjects)
@@ -101,4 +102,26 @@ func (b *Broker) State(now time.Time) schema.State {
 		st.Subjects = st.Subjects[:schema.MaxStateSubjects]
 	}
 	return st
+}
+
+// stateEmulation is e as a state message says it; nil for none.
+func stateEmulation(e *transports.Emulation) *schema.StateEmulation {
+	if e == nil {
+		return nil
+	}
+	spec := transports.SpecOf(*e)
+	var out schema.StateEmulation
+	for _, f := range []struct {
+		q   *transports.Quantity
+		dst *string
+	}{{spec.Delay, &out.Delay}, {spec.Jitter, &out.Jitter}, {spec.Loss, &out.Loss}} {
+		if f.q != nil {
+			*f.dst = string(*f.q)
+		}
+	}
+	out.Down = spec.Down != nil && *spec.Down
+	if out == (schema.StateEmulation{}) {
+		return nil
+	}
+	return &out
 }

@@ -1,17 +1,31 @@
 package monitor
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
-// Histogram buckets are fixed and shared by every link, so that histograms
-// from different links add and convolve bucket by bucket. Bucket 0 holds
-// [0, 0.05 ms); bucket i in 1..62 holds [0.05 ms * 10^((i-1)/10),
-// 0.05 ms * 10^(i/10)), ten per decade, each 26% wider than the last; bucket
-// 63 holds everything from 0.05 ms * 10^6.2 (79 s) up. A value's bucket
-// gives it to within ±12%.
+// Delay buckets are HDR-style (as in HdrHistogram): linear inside each
+// power of two, so that every bucket from 0.1 ms up is 1-2% as wide as the
+// delays it holds, and a 45 ms link's few milliseconds of jitter spread
+// over a dozen buckets. In microseconds:
+//
+//	bucket i, 0 <= i < 100:  [i, i+1) µs, 1 µs wide
+//	bucket i = 50k + m, k >= 1 and 50 <= m < 100:  [m·2^k, (m+1)·2^k) µs,
+//	    the octave [50·2^k, 100·2^k) in 50 buckets of 2^k µs
+//
+// up to k = 20: the last bucket, NumBuckets-1, starts at 99·2^20 µs
+// (104 s) and holds everything above too. Bounds are whole microseconds,
+// so in milliseconds they have at most three decimals (45.056). The
+// buckets are the same for every link, so histograms add and convolve
+// bucket by bucket, and a histogram travels as its non-empty buckets,
+// each an index (below 2^11) and a count. BucketOf and BucketBounds map
+// between an index and its delays; nothing else needs to know the scheme.
 const (
-	HistBuckets   = 64
-	histBase      = 0.05 // ms, the upper bound of bucket 0
-	histPerDecade = 10
+	subBuckets = 50 // buckets per octave
+	maxOctave  = 20
+	// NumBuckets is the number of buckets, indices 0 to NumBuckets-1.
+	NumBuckets = subBuckets * (maxOctave + 2)
 )
 
 // Histogram is a delay distribution in the quality-attenuation sense: the
@@ -19,8 +33,15 @@ const (
 // arrived. A link's histogram counts the probes of its window; Convolve
 // returns probabilities (total 1). Only ratios matter to CDF and Quantile.
 type Histogram struct {
-	Counts  [HistBuckets]float64
+	// Buckets are the non-empty buckets, in ascending order of Index.
+	Buckets []Bucket
 	Missing float64
+}
+
+// Bucket is the mass of delays in one bucket (see BucketBounds).
+type Bucket struct {
+	Index int
+	Count float64
 }
 
 // Point is one step of a CDF: the fraction P of all probes (lost ones
@@ -29,67 +50,123 @@ type Point struct {
 	Ms, P float64
 }
 
-// BucketBounds returns the bounds of bucket i in milliseconds; the last
-// bucket's hi is +Inf.
+// BucketBounds returns the delays bucket i holds, [lo, hi) in
+// milliseconds; the last bucket's hi is +Inf. An i out of range is taken
+// as the nearest bucket.
 func BucketBounds(i int) (lo, hi float64) {
-	switch {
-	case i <= 0:
-		return 0, histBase
-	case i >= HistBuckets-1:
-		return edge(HistBuckets - 2), math.Inf(1)
+	i = max(0, min(i, NumBuckets-1))
+	if i < 2*subBuckets {
+		return float64(i) / 1000, float64(i+1) / 1000
 	}
-	return edge(i - 1), edge(i)
+	k := i/subBuckets - 1
+	m := i - subBuckets*k
+	lo, hi = math.Ldexp(float64(m), k)/1000, math.Ldexp(float64(m+1), k)/1000
+	if i == NumBuckets-1 {
+		hi = math.Inf(1)
+	}
+	return lo, hi
 }
 
-// edge is the upper bound of bucket k, for k >= 0.
-func edge(k int) float64 { return histBase * math.Pow(10, float64(k)/histPerDecade) }
-
-// bucketOf returns the bucket holding ms.
-func bucketOf(ms float64) int {
-	if !(ms >= histBase) { // also NaN and negatives
-		return 0
+// BucketOf returns the index of the bucket that holds a delay of ms
+// milliseconds: 0 for negatives and NaN, the last for anything past it.
+func BucketOf(ms float64) int {
+	us := ms * 1000
+	// A bound written in ms and read back is a hair off its microsecond.
+	if r := math.Round(us); math.Abs(us-r) < 1e-6 {
+		us = r
 	}
-	i := 1 + int(math.Floor(math.Log10(ms/histBase)*histPerDecade+1e-9))
-	return min(i, HistBuckets-1)
+	switch {
+	case !(us >= 0):
+		return 0
+	case us < 2*subBuckets:
+		return int(us)
+	case us >= math.Ldexp(2*subBuckets, maxOctave):
+		return NumBuckets - 1
+	}
+	_, e := math.Frexp(us / subBuckets) // us/50 is in [2^(e-1), 2^e)
+	k := e - 1
+	return subBuckets*k + int(math.Ldexp(us, -k))
+}
+
+// HistogramOf returns the histogram of delays (milliseconds), with
+// missing the mass that never arrived.
+func HistogramOf(delays []float64, missing float64) Histogram {
+	idx := make([]int, len(delays))
+	for i, d := range delays {
+		idx[i] = BucketOf(d)
+	}
+	slices.Sort(idx)
+	h := Histogram{Missing: missing}
+	for _, i := range idx {
+		if n := len(h.Buckets); n > 0 && h.Buckets[n-1].Index == i {
+			h.Buckets[n-1].Count++
+			continue
+		}
+		h.Buckets = append(h.Buckets, Bucket{Index: i, Count: 1})
+	}
+	return h
 }
 
 // Add counts one delay of ms milliseconds.
-func (h *Histogram) Add(ms float64) { h.Counts[bucketOf(ms)]++ }
+func (h *Histogram) Add(ms float64) {
+	i := BucketOf(ms)
+	at, found := slices.BinarySearchFunc(h.Buckets, i, func(b Bucket, i int) int { return b.Index - i })
+	if found {
+		h.Buckets[at].Count++
+		return
+	}
+	h.Buckets = slices.Insert(h.Buckets, at, Bucket{Index: i, Count: 1})
+}
+
+// Count is the mass in bucket i.
+func (h Histogram) Count(i int) float64 {
+	at, found := slices.BinarySearchFunc(h.Buckets, i, func(b Bucket, i int) int { return b.Index - i })
+	if !found {
+		return 0
+	}
+	return h.Buckets[at].Count
+}
 
 // Arrived is the mass of delays that arrived.
-func (h *Histogram) Arrived() float64 {
+func (h Histogram) Arrived() float64 {
 	var s float64
-	for _, c := range h.Counts {
-		s += c
+	for _, b := range h.Buckets {
+		s += b.Count
 	}
 	return s
 }
 
 // Total is the arrived mass plus the missing mass.
-func (h *Histogram) Total() float64 { return h.Arrived() + h.Missing }
+func (h Histogram) Total() float64 { return h.Arrived() + h.Missing }
 
-// CDF returns, for each bucket from the first to the last non-empty one,
-// its upper bound and the fraction of the total that arrived within it.
-// The last point's P is 1 - the loss. Empty for an empty histogram.
+// Below is the mass of the buckets that end at or under ms milliseconds:
+// the delays known to be within ms, short of those in the one bucket that
+// straddles it (1-2% of ms wide).
+func (h Histogram) Below(ms float64) float64 {
+	var s float64
+	for _, b := range h.Buckets {
+		if _, hi := BucketBounds(b.Index); hi > ms {
+			break
+		}
+		s += b.Count
+	}
+	return s
+}
+
+// CDF returns, for each non-empty bucket, its upper bound and the fraction
+// of the total that arrived within it (the last bucket's lower bound, as
+// its upper one is infinite). The last point's P is 1 - the loss. Empty
+// for an empty histogram.
 func (h Histogram) CDF() []Point {
 	total := h.Total()
-	first, last := -1, -1
-	for i, c := range h.Counts {
-		if c > 0 {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	if first < 0 {
+	if len(h.Buckets) == 0 {
 		return nil
 	}
-	pts := make([]Point, 0, last-first+1)
+	pts := make([]Point, 0, len(h.Buckets))
 	var cum float64
-	for i := first; i <= last; i++ {
-		cum += h.Counts[i]
-		lo, hi := BucketBounds(i)
+	for _, b := range h.Buckets {
+		cum += b.Count
+		lo, hi := BucketBounds(b.Index)
 		if math.IsInf(hi, 1) {
 			hi = lo
 		}
@@ -99,7 +176,7 @@ func (h Histogram) CDF() []Point {
 }
 
 // Quantile returns the delay in ms within which a fraction q of all probes
-// arrived, interpolated log-linearly inside its bucket. Outcomes: the delay;
+// arrived, interpolated linearly inside its bucket. Outcomes: the delay;
 // +Inf when q exceeds the arrived fraction (that much never arrives); 0 for
 // an empty histogram or q <= 0.
 func (h Histogram) Quantile(q float64) float64 {
@@ -109,20 +186,16 @@ func (h Histogram) Quantile(q float64) float64 {
 	}
 	target := q * total
 	var cum float64
-	for i, c := range h.Counts {
-		if c == 0 || cum+c < target {
-			cum += c
+	for _, b := range h.Buckets {
+		if cum+b.Count < target {
+			cum += b.Count
 			continue
 		}
-		f := (target - cum) / c
-		lo, hi := BucketBounds(i)
-		switch i {
-		case 0:
-			return lo + f*(hi-lo)
-		case HistBuckets - 1:
+		lo, hi := BucketBounds(b.Index)
+		if math.IsInf(hi, 1) {
 			return lo
 		}
-		return lo * math.Pow(hi/lo, f)
+		return lo + (target-cum)/b.Count*(hi-lo)
 	}
 	return math.Inf(1)
 }
@@ -131,45 +204,43 @@ func (h Histogram) Quantile(q float64) float64 {
 // from a and b: the delay over two hops. The sum of a value from bucket i
 // and one from bucket j lies in [lo_i+lo_j, hi_i+hi_j); the pair's mass is
 // spread over that range as if uniform, so the result is as good as the
-// buckets (a delay known to ±12% per hop). The result is in probabilities:
-// a delay arrives over both hops with the product of the arrival
-// probabilities, and the rest is Missing. Outcome: the zero Histogram if
-// either input is empty.
+// buckets (1-2% per hop). The result is in probabilities: a delay arrives
+// over both hops with the product of the arrival probabilities, and the
+// rest is Missing. Outcome: the zero Histogram if either input is empty.
 func Convolve(a, b Histogram) Histogram {
 	ta, tb := a.Total(), b.Total()
-	var out Histogram
 	if ta == 0 || tb == 0 {
-		return out
+		return Histogram{}
 	}
-	for i, ca := range a.Counts {
-		if ca == 0 {
-			continue
-		}
-		for j, cb := range b.Counts {
-			if cb == 0 {
-				continue
-			}
-			loA, hiA := BucketBounds(i)
-			loB, hiB := BucketBounds(j)
-			out.spread(loA+loB, hiA+hiB, (ca/ta)*(cb/tb))
+	var dense [NumBuckets]float64
+	for _, x := range a.Buckets {
+		loA, hiA := BucketBounds(x.Index)
+		for _, y := range b.Buckets {
+			loB, hiB := BucketBounds(y.Index)
+			spread(&dense, loA+loB, hiA+hiB, (x.Count/ta)*(y.Count/tb))
 		}
 	}
-	out.Missing = 1 - (a.Arrived()/ta)*(b.Arrived()/tb)
+	out := Histogram{Missing: 1 - (a.Arrived()/ta)*(b.Arrived()/tb)}
+	for i, m := range dense {
+		if m > 0 {
+			out.Buckets = append(out.Buckets, Bucket{Index: i, Count: m})
+		}
+	}
 	return out
 }
 
-// spread adds mass m spread uniformly over [lo, hi); an unbounded range
-// puts it all in lo's bucket.
-func (h *Histogram) spread(lo, hi, m float64) {
-	first, last := bucketOf(lo), bucketOf(hi)
+// spread adds mass m spread uniformly over [lo, hi) to the buckets of
+// dense; an unbounded range puts it all in lo's bucket.
+func spread(dense *[NumBuckets]float64, lo, hi, m float64) {
+	first, last := BucketOf(lo), BucketOf(hi)
 	if math.IsInf(hi, 1) || first == last {
-		h.Counts[first] += m
+		dense[first] += m
 		return
 	}
 	for k := first; k <= last; k++ {
 		blo, bhi := BucketBounds(k)
 		if overlap := min(hi, bhi) - max(lo, blo); overlap > 0 {
-			h.Counts[k] += m * overlap / (hi - lo)
+			dense[k] += m * overlap / (hi - lo)
 		}
 	}
 }

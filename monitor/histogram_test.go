@@ -2,30 +2,82 @@ package monitor
 
 import (
 	"math"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 )
 
 func TestBuckets(t *testing.T) {
 	var prevHi float64
-	for i := range HistBuckets {
+	for i := range NumBuckets {
 		lo, hi := BucketBounds(i)
 		if lo != prevHi || !(hi > lo) {
 			t.Fatalf("bucket %d = [%v, %v), previous ended at %v", i, lo, hi, prevHi)
 		}
 		prevHi = hi
-		if got := bucketOf(lo); got != i {
-			t.Errorf("bucketOf(%v) = %d, want %d", lo, got, i)
+		if got := BucketOf(lo); got != i {
+			t.Errorf("BucketOf(%v) = %d, want %d", lo, got, i)
+		}
+		if mid := lo + (hi-lo)/2; !math.IsInf(hi, 1) && BucketOf(mid) != i {
+			t.Errorf("BucketOf(%v) = %d, want %d", mid, BucketOf(mid), i)
+		}
+		// From 0.1 ms up every bucket is 1-2% as wide as its delays.
+		if w := (hi - lo) / lo; lo >= 0.1 && !math.IsInf(hi, 1) && (w < 0.01-1e-12 || w > 0.02+1e-12) {
+			t.Errorf("bucket %d = [%v, %v) is %.2f%% wide", i, lo, hi, 100*w)
+		}
+		// Bounds are whole microseconds: three decimals in ms.
+		if s := strconv.FormatFloat(lo, 'f', -1, 64); len(s) > len(strconv.FormatFloat(lo, 'f', 3, 64)) {
+			t.Errorf("bucket %d's lower bound is written %s", i, s)
 		}
 	}
 	tests := []struct {
 		ms   float64
 		want int
 	}{
-		{-1, 0}, {math.NaN(), 0}, {0, 0}, {0.0499, 0}, {0.05, 1}, {0.5, 11}, {40, 30}, {60_000, 61}, {1e9, HistBuckets - 1},
+		{-1, 0}, {math.NaN(), 0}, {0, 0}, {0.0009, 0}, {0.001, 1}, {0.0995, 99}, {0.1, 100}, {0.1019, 100}, {0.102, 101},
+		{0.2, 150}, {45, 50*9 + 87}, {45.056, 50*9 + 88}, {1e9, NumBuckets - 1}, {math.Inf(1), NumBuckets - 1},
 	}
 	for _, tt := range tests {
-		if got := bucketOf(tt.ms); got != tt.want {
-			t.Errorf("bucketOf(%v) = %d, want %d", tt.ms, got, tt.want)
+		if got := BucketOf(tt.ms); got != tt.want {
+			t.Errorf("BucketOf(%v) = %d, want %d", tt.ms, got, tt.want)
+		}
+	}
+	if lo, hi := BucketBounds(-5); lo != 0 || hi != 0.001 {
+		t.Errorf("BucketBounds(-5) = [%v, %v), want bucket 0", lo, hi)
+	}
+}
+
+// TestHistogramShowsJitter: a link of 45 ms ± 3 ms spreads over a dozen
+// buckets or more, not one.
+func TestHistogramShowsJitter(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	delays := make([]float64, 256)
+	for i := range delays {
+		delays[i] = 45 + 3*(2*r.Float64()-1)
+	}
+	h := HistogramOf(delays, 3)
+	if n := len(h.Buckets); n < 10 {
+		t.Errorf("45 ms ± 3 ms fills %d buckets", n)
+	}
+	if len(h.CDF()) != len(h.Buckets) {
+		t.Errorf("CDF has %d points for %d buckets", len(h.CDF()), len(h.Buckets))
+	}
+	for _, q := range []struct{ q, want float64 }{{0.25 * 256 / 259, 43.5}, {0.5 * 256 / 259, 45}, {0.75 * 256 / 259, 46.5}} {
+		if got := h.Quantile(q.q); math.Abs(got-q.want) > 0.6 {
+			t.Errorf("Quantile(%.3f) = %.2f ms, want about %.1f", q.q, got, q.want)
+		}
+	}
+	var one Histogram
+	for _, d := range delays {
+		one.Add(d)
+	}
+	one.Missing = 3
+	if len(one.Buckets) != len(h.Buckets) || one.Total() != h.Total() {
+		t.Errorf("Add gave %d buckets and %v mass, HistogramOf %d and %v", len(one.Buckets), one.Total(), len(h.Buckets), h.Total())
+	}
+	for i, b := range h.Buckets {
+		if one.Buckets[i] != b {
+			t.Fatalf("bucket %d: Add gave %+v, HistogramOf %+v", i, one.Buckets[i], b)
 		}
 	}
 }
@@ -41,9 +93,9 @@ func TestHistogramQuantileAndCDF(t *testing.T) {
 		lo, hi   float64
 		infinite bool
 	}{
-		{0.01, 10, 10.5, false},
-		{0.5, 13, 16, false},
-		{0.94, 17, 20, false},
+		{0.01, 10, 10.2, false},
+		{0.5, 14.5, 15, false},
+		{0.94, 19.2, 19.5, false},
 		{0.96, 0, 0, true},
 		{1, 0, 0, true},
 	}
@@ -54,16 +106,19 @@ func TestHistogramQuantileAndCDF(t *testing.T) {
 		}
 	}
 	cdf := h.CDF()
-	if len(cdf) == 0 || !near(cdf[len(cdf)-1].P, 0.95, 1e-9) {
-		t.Fatalf("CDF = %+v, want it to end at 0.95", cdf)
+	if len(cdf) < 40 || !near(cdf[len(cdf)-1].P, 0.95, 1e-9) {
+		t.Fatalf("CDF = %+v, want many points ending at 0.95", cdf)
 	}
 	for i := 1; i < len(cdf); i++ {
 		if cdf[i].Ms <= cdf[i-1].Ms || cdf[i].P < cdf[i-1].P {
 			t.Fatalf("CDF not increasing at %d: %+v", i, cdf)
 		}
 	}
+	if got := h.Below(15); got < 48 || got > 51 {
+		t.Errorf("Below(15) = %v, want the 50 delays under 15 ms, give or take a bucket", got)
+	}
 	var empty Histogram
-	if empty.Quantile(0.5) != 0 || empty.CDF() != nil {
+	if empty.Quantile(0.5) != 0 || empty.CDF() != nil || empty.Below(100) != 0 {
 		t.Errorf("empty histogram: Quantile %v, CDF %v", empty.Quantile(0.5), empty.CDF())
 	}
 }
@@ -87,10 +142,10 @@ func TestConvolve(t *testing.T) {
 	}
 	// 10 and 20 ms sit at the bottom of their buckets: the sum is known
 	// to within the buckets' width.
-	if got := c.Quantile(0.5); got < 30 || got > 30*1.26 {
+	if got := c.Quantile(0.5); got < 30 || got > 30*1.03 {
 		t.Errorf("median of 10 ms + 20 ms = %v ms", got)
 	}
-	if got := Convolve(a, Histogram{}); got != (Histogram{}) {
+	if got := Convolve(a, Histogram{}); got.Total() != 0 || got.Buckets != nil {
 		t.Errorf("convolving with an empty histogram = %+v, want empty", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,7 +109,7 @@ func TestReorderedDuplicateLateUnmatched(t *testing.T) {
 	m := h.link.Snapshot()
 	want := Metrics{Reordered: 1, Duplicated: 1, Late: 1, Received: 2, Lost: 1, Samples: 2}
 	got := Metrics{Reordered: m.Reordered, Duplicated: m.Duplicated, Late: m.Late, Received: m.Received, Lost: m.Lost, Samples: m.Samples}
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("counters %+v, want %+v", got, want)
 	}
 	if m.Histogram.Missing != 1 || m.Histogram.Arrived() != 2 {

@@ -268,10 +268,11 @@ func windowStats(w *window, m *Metrics) {
 	m.Loss = w.lossRate()
 	ans := w.answered()
 	m.Samples = len(ans)
-	m.Histogram.Missing = float64(w.lost)
-	for _, s := range ans {
-		m.Histogram.Add(ms(s.rtt) / 2)
+	delays := make([]float64, len(ans))
+	for i, s := range ans {
+		delays[i] = ms(s.rtt) / 2
 	}
+	m.Histogram = HistogramOf(delays, float64(w.lost))
 	m.LossForward, m.LossReverse = splitLoss(ans, m.Loss)
 	kept := withoutOutliers(ans)
 	m.Outliers = len(ans) - len(kept)

@@ -50,7 +50,7 @@ func TestOutlierSpike(t *testing.T) {
 			if m.JitterMeanDiff > clean.JitterMeanDiff*1.1+0.01 {
 				t.Errorf("JitterMeanDiff %.3f with the spike, %.3f without", m.JitterMeanDiff, clean.JitterMeanDiff)
 			}
-			if got := m.Histogram.Counts[bucketOf(250)]; got != 1 {
+			if got := m.Histogram.Count(BucketOf(250)); got != 1 {
 				t.Errorf("histogram holds %v samples at 250 ms, want the spike", got)
 			}
 		})

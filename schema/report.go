@@ -21,7 +21,7 @@ import "time"
 //	    <latency min="44.1" mean="45.1" p50="45.0" p90="46.9" p99="47.8" max="48.2"/>
 //	    <samples sent="512" received="507" lost="5" window="256" reordered="0" duplicated="0"/>
 //	    <cost profile="default" value="57.4"/>
-//	    <histogram missing="3"><bucket le="44.67" count="12"/>…</histogram>
+//	    <histogram missing="3"><bucket le="44.544" count="12"/>…</histogram>
 //	  </link>
 //	</report>
 //
@@ -75,7 +75,9 @@ type Cost struct {
 
 // Histogram is a link's one-way delay distribution over the window: the
 // non-empty buckets, each counting the delays up to its upper bound LE (ms,
-// +Inf for the last), and Missing, the probes that never came back.
+// +Inf for the last), and Missing, the probes that never came back. The
+// buckets are the monitor's (see monitor.BucketBounds): 1-2% wide, with
+// bounds in whole microseconds.
 type Histogram struct {
 	Missing float64
 	Buckets []Bucket

@@ -19,7 +19,7 @@ import (
 // lost one is replaced by the next.
 //
 //	{"broker":"na.cgl.c1.a","domain":"na","seq":7,"time":"2026-11-23T10:00:00Z","clients":3,
-//	 "links":[{"id":"3f2a…","peer":"na.cgl.c1.b","up":true}],
+//	 "links":[{"id":"3f2a…","peer":"na.cgl.c1.b","up":true,"emulation":{"delay":"2ms","jitter":"200µs"}}],
 //	 "routes":[{"profile":"default","destination":"eu","next_hop":"na.cgl.c1.b","link":"3f2a…","cost":57.4,"path":["na.cgl.c1.a","na.cgl.c1.b","eu"]}],
 //	 "subjects":["orders.>"]}
 //
@@ -52,7 +52,29 @@ type StateLink struct {
 	ID   string `json:"id"`
 	Peer string `json:"peer"`
 	Up   bool   `json:"up"`
+	// Emulation is the link's emulated conditions, when it has any.
+	Emulation *StateEmulation `json:"emulation,omitempty"`
 }
+
+// Equal reports whether l and m say the same of a link.
+func (l StateLink) Equal(m StateLink) bool {
+	if l.ID != m.ID || l.Peer != m.Peer || l.Up != m.Up || (l.Emulation == nil) != (m.Emulation == nil) {
+		return false
+	}
+	return l.Emulation == nil || *l.Emulation == *m.Emulation
+}
+
+// StateEmulation is what a link's emulated conditions are, as a topology
+// file writes them ("45ms", "1%"); what is not emulated is empty.
+type StateEmulation struct {
+	Delay  string `json:"delay,omitempty"`
+	Jitter string `json:"jitter,omitempty"`
+	Loss   string `json:"loss,omitempty"`
+	Down   bool   `json:"down,omitempty"`
+}
+
+// maxQuantityLen bounds a quantity of a StateEmulation.
+const maxQuantityLen = 64
 
 // Route is one entry of a broker's route table.
 type Route struct {
@@ -143,6 +165,12 @@ func (s *State) Validate() error {
 		}
 		if err := checkAddress(l.Peer); err != nil {
 			return bad("links[%d]: peer: %v", i, err)
+		}
+		if e := l.Emulation; e != nil {
+			q := e.Delay + e.Jitter + e.Loss
+			if len(q) > 3*maxQuantityLen || checkText(q) != nil {
+				return bad("links[%d]: emulation: quantities longer than %d bytes or not text", i, maxQuantityLen)
+			}
 		}
 	}
 	for i, r := range s.Routes {

@@ -34,9 +34,13 @@ func Synthetic(brokers, links int, at time.Time) []Report {
 				Costs:   []Cost{{Profile: "default", Value: base * 1.3}, {Profile: "latency", Value: base}},
 			}
 			l.Histogram.Missing = 2
-			k0 := 30 + rng.IntN(10)
-			for k := k0; k < k0+10; k++ {
-				l.Histogram.Buckets = append(l.Histogram.Buckets, Bucket{LE: 0.05 * math.Pow(10, float64(k)/10), Count: float64(1 + rng.IntN(50))})
+			// Ten buckets from the median, of the monitor's width there:
+			// the power of two of microseconds that is 1-2% of it.
+			us := base * 1000
+			w := math.Exp2(math.Floor(math.Log2(us / 50)))
+			lo := math.Floor(us/w) * w
+			for k := range 10 {
+				l.Histogram.Buckets = append(l.Histogram.Buckets, Bucket{LE: (lo + float64(k+1)*w) / 1000, Count: float64(1 + rng.IntN(50))})
 			}
 			r.Links = append(r.Links, l)
 		}

@@ -2,11 +2,15 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/wayline/wayline/schema"
 )
 
 // Admin is what the admin pages change.
@@ -14,7 +18,8 @@ type Admin interface {
 	// SetEmulation changes a link's emulated conditions, at a broker at
 	// one of its ends (the peer follows).
 	SetEmulation(ctx context.Context, link string, e Emulation) error
-	// AddRule adds a threshold rule; its name must be new.
+	// AddRule adds a threshold rule; its name must be new. An error may
+	// join several problems (errors.Join): the page lists each.
 	AddRule(ctx context.Context, r RuleText) error
 	// RemoveRule removes a rule, undoing what it did when it undoes.
 	RemoveRule(ctx context.Context, name string) error
@@ -28,10 +33,12 @@ type Emulation struct {
 }
 
 // oneLink is a link once, whichever ends report it: down when either end
-// says so, with the ends of the first report.
+// says so, with the ends of the first report, and its emulated conditions
+// as a routing state says them.
 type oneLink struct {
 	ID, A, B string
 	Up       bool
+	Emu      schema.StateEmulation
 }
 
 // eachLinkOnce is the links of rows, each once, in the order they come.
@@ -49,11 +56,51 @@ func eachLinkOnce(rows []linkRow) []oneLink {
 	return links
 }
 
-func (s *Site) adminPage(w http.ResponseWriter, r *http.Request) {
-	reps, _ := s.latest()
+// adminData is what the admin page shows: every link, with its current
+// conditions, and the rules.
+func (s *Site) adminData(r *http.Request) map[string]any {
+	reps, states := s.latest()
 	links := eachLinkOnce(rows(reps))
+	emu := map[string]schema.StateEmulation{}
+	for _, st := range states {
+		for _, l := range st.Links {
+			if l.Emulation != nil {
+				emu[l.ID] = *l.Emulation
+			}
+		}
+	}
+	for i := range links {
+		links[i].Emu = emu[links[i].ID]
+	}
 	slices.SortFunc(links, func(x, y oneLink) int { return strings.Compare(x.A+" "+x.B, y.A+" "+y.B) })
-	s.render(w, "admin.html", map[string]any{"Links": links, "Rules": s.src.Rules(), "Done": r.URL.Query().Get("done")})
+	return map[string]any{"Links": links, "Rules": s.src.Rules(), "Done": r.URL.Query().Get("done"), "NewRule": RuleText{}}
+}
+
+func (s *Site) adminPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, "admin.html", s.adminData(r))
+}
+
+// adminRefused shows the admin page again with what was wrong with a
+// change, code 400: every problem, and the form as it was sent, so that
+// it can be put right rather than typed again.
+func (s *Site) adminRefused(w http.ResponseWriter, r *http.Request, data map[string]any) {
+	page := s.adminData(r)
+	maps.Copy(page, data)
+	w.WriteHeader(http.StatusBadRequest)
+	s.render(w, "admin.html", page)
+}
+
+// problems lists the errors err joins, or err alone.
+func problems(err error) []string {
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) {
+		return []string{err.Error()}
+	}
+	var out []string
+	for _, e := range joined.Unwrap() {
+		out = append(out, e.Error())
+	}
+	return out
 }
 
 // adminDone goes back to the admin page, saying what was done.
@@ -62,7 +109,11 @@ func adminDone(w http.ResponseWriter, r *http.Request, what string) {
 }
 
 func (s *Site) adminLink(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
+	id, err := s.linkID(r.PathValue("id"))
+	if err != nil {
+		s.adminRefused(w, r, map[string]any{"LinkError": err.Error()})
+		return
+	}
 	e := Emulation{Delay: strings.TrimSpace(r.PostFormValue("delay")), Jitter: strings.TrimSpace(r.PostFormValue("jitter")), Loss: strings.TrimSpace(r.PostFormValue("loss"))}
 	var what string
 	switch act := r.PostFormValue("action"); act {
@@ -72,16 +123,16 @@ func (s *Site) adminLink(w http.ResponseWriter, r *http.Request) {
 		what = fmt.Sprintf("link %s taken %s", id, act)
 	case "apply":
 		if e == (Emulation{}) {
-			s.fail(w, http.StatusBadRequest, fmt.Errorf("link %s: give a delay, a jitter or a loss", id))
+			s.adminRefused(w, r, map[string]any{"LinkError": fmt.Sprintf("link %s: give a delay, a jitter or a loss", id)})
 			return
 		}
 		what = fmt.Sprintf("link %s: emulation changed", id)
 	default:
-		s.fail(w, http.StatusBadRequest, fmt.Errorf("action %q: want down, up or apply", act))
+		s.adminRefused(w, r, map[string]any{"LinkError": fmt.Sprintf("action %q: want down, up or apply", act)})
 		return
 	}
 	if err := s.admin.SetEmulation(r.Context(), id, e); err != nil {
-		s.fail(w, http.StatusBadRequest, err)
+		s.adminRefused(w, r, map[string]any{"LinkError": err.Error()})
 		return
 	}
 	s.log.Info("admin: link emulation", "link", id, "remote", r.RemoteAddr, "what", what)
@@ -92,7 +143,7 @@ func (s *Site) adminAddRule(w http.ResponseWriter, r *http.Request) {
 	rt := RuleText{Name: strings.TrimSpace(r.PostFormValue("name")), When: strings.TrimSpace(r.PostFormValue("when")),
 		Do: strings.TrimSpace(r.PostFormValue("do")), Undo: r.PostFormValue("undo") != ""}
 	if err := s.admin.AddRule(r.Context(), rt); err != nil {
-		s.fail(w, http.StatusBadRequest, err)
+		s.adminRefused(w, r, map[string]any{"RuleErrors": problems(err), "NewRule": rt})
 		return
 	}
 	s.log.Info("admin: rule added", "rule", rt.Name, "when", rt.When, "remote", r.RemoteAddr)
@@ -102,7 +153,7 @@ func (s *Site) adminAddRule(w http.ResponseWriter, r *http.Request) {
 func (s *Site) adminRemoveRule(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
 	if err := s.admin.RemoveRule(r.Context(), name); err != nil {
-		s.fail(w, http.StatusBadRequest, err)
+		s.adminRefused(w, r, map[string]any{"RuleErrors": problems(err)})
 		return
 	}
 	s.log.Info("admin: rule removed", "rule", name, "remote", r.RemoteAddr)

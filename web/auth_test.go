@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -36,8 +37,15 @@ func (f *fakeAdmin) SetEmulation(_ context.Context, link string, e Emulation) er
 }
 
 func (f *fakeAdmin) AddRule(_ context.Context, r RuleText) error {
+	var errs []error
 	if r.When == "" {
-		return errors.New("when: required")
+		errs = append(errs, errors.New("when: required"))
+	}
+	if r.Do == "fly" {
+		errs = append(errs, errors.New(`do: unknown action "fly"`))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	f.note("add " + r.Name + " " + r.When + " " + r.Do)
 	return nil
@@ -140,7 +148,7 @@ func TestAdminPages(t *testing.T) {
 		t.Errorf("admin page: %d", r.StatusCode)
 	}
 	code, text, el := getPageWith(t, srv.URL+"/admin", auth)
-	if code != http.StatusOK || !strings.Contains(text, fakeLink0) || el["form"] < 6 || el["b"] > 0 {
+	if code != http.StatusOK || !strings.Contains(text, fakeLink0[:8]) || el["form"] < 6 || el["b"] > 0 {
 		t.Errorf("admin page: %d, %d forms\n%.600s", code, el["form"], text)
 	}
 	for _, c := range []struct {
@@ -178,5 +186,48 @@ func TestAdminPages(t *testing.T) {
 	off := startGuarded(t, Guard{}, admin)
 	if r := do(t, "GET", off.URL+"/admin", nil, nil); r.StatusCode != http.StatusForbidden {
 		t.Errorf("admin pages with no token set: %d", r.StatusCode)
+	}
+}
+
+// TestAdminPageShowsWhatIsWrong: the admin page's fields hold each link's
+// conditions now; a rule with mistakes brings the admin page back with
+// every mistake listed and the form as it was typed, not a dead end; an
+// unknown link is said on the page too.
+func TestAdminPageShowsWhatIsWrong(t *testing.T) {
+	const tok = "s3cret"
+	srv := startGuarded(t, Guard{Token: tok, Public: true}, &fakeAdmin{})
+	raw := func(method, path string, form url.Values) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	_, page := raw("GET", "/admin", nil)
+	row := page[strings.Index(page, `<tr data-link="`+fakeLink0+`"`):]
+	row = row[:strings.Index(row, "</tr>")]
+	for _, want := range []string{`name="delay" size="7" value="45ms"`, `name="jitter" size="7" value="3ms"`, `name="loss" size="5" value="1%"`} {
+		if !strings.Contains(row, want) {
+			t.Errorf("link row lacks %s:\n%s", want, row)
+		}
+	}
+	code, page := raw("POST", "/admin/rules", url.Values{"name": {"mine"}, "when": {""}, "do": {"fly"}})
+	if code != http.StatusBadRequest || !strings.Contains(page, "<h1>Admin</h1>") || !strings.Contains(page, `data-live="off"`) {
+		t.Fatalf("a bad rule: %d\n%.300s", code, page)
+	}
+	for _, want := range []string{"<li>when: required</li>", "<li>do: unknown action &#34;fly&#34;</li>", `name="name" value="mine"`, `list="actions" value="fly"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page after a bad rule lacks %s", want)
+		}
+	}
+	code, page = raw("POST", "/admin/links/nope", url.Values{"action": {"down"}})
+	if code != http.StatusBadRequest || !strings.Contains(page, "Not done: ") || !strings.Contains(page, "<h1>Admin</h1>") {
+		t.Errorf("an unknown link: %d\n%.300s", code, page)
 	}
 }

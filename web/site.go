@@ -4,16 +4,20 @@ import (
 	"cmp"
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -47,15 +51,18 @@ type RuleText struct {
 
 // Answer is an XPath query's answer: nodes, or a value.
 type Answer struct {
+	NodeSet   bool // the query yields nodes (perhaps none), not a value
 	Nodes     []AnswerNode
 	Value     string // when the query yields a number, string or boolean
 	Truncated bool
 }
 
 // AnswerNode is a node of an answer: its name, its value (attributes),
-// and the link it is in, if any.
+// and the link it is in, if any, with the broker that reported the link
+// and the report's time (RFC 3339).
 type AnswerNode struct {
 	Name, Value, Link string
+	Broker, Time      string
 	Attribute         bool
 }
 
@@ -67,11 +74,13 @@ var templateFiles embed.FS
 //
 //	GET /                   overview: brokers, links up and down, the worst links, recent actions
 //	GET /brokers/{address}  a broker's links, from its last report
-//	GET /links/{id}         a link's latency (p50, p99), jitter, loss and cost over ?range=1h, and its delay CDF
+//	GET /links/{id}         a link's latency (p50, p99), jitter, loss and cost over ?range=1h, and its delay CDF;
+//	                        any unique beginning of a link's id leads there
 //	GET /xpath?q=&from=&to= a query form and its answer as a table
 //	GET /rules              the threshold rules and the actions taken
-//	GET /map?subject=&from= the network map (SVG): clusters, brokers, links by cost, links down, and
-//	                        the way subject's messages published at broker from take
+//	GET /map?subject=&from= the network map (SVG): units, brokers, links by cost with a legend, links
+//	                        down, and the way subject's messages published at broker from take
+//	GET /favicon.ico        the pages' icon
 //
 // Every name that comes from the network is escaped (html/template).
 type Site struct {
@@ -107,6 +116,8 @@ func NewSite(src Source, cfg SiteConfig) *Site {
 		"pct":   func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
 		"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
 		"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		// short is a link id as 'wayline links' prints it, enough to name it.
+		"short": func(id string) string { return id[:min(len(id), 8)] },
 	}).ParseFS(templateFiles, "templates/*.html"))
 	return &Site{src: src, admin: cfg.Admin, guard: cfg.Guard, log: log, tmpl: t}
 }
@@ -120,6 +131,7 @@ func (s *Site) Register(mux *http.ServeMux) {
 	read("GET /xpath", s.xpath)
 	read("GET /rules", s.rules)
 	read("GET /map", s.netmap)
+	mux.HandleFunc("GET /favicon.ico", favicon)
 	mux.HandleFunc("GET /login", s.login)
 	mux.HandleFunc("POST /login", s.login)
 	mux.HandleFunc("POST /logout", s.logout)
@@ -259,8 +271,36 @@ func (s *Site) broker(w http.ResponseWriter, r *http.Request) {
 	s.render(w, "broker.html", data)
 }
 
+// linkID is the id of the link that id names among the links reported
+// now: itself, or the one whose id begins with it (see
+// netapi.LinkByPrefix).
+func (s *Site) linkID(id string) (string, error) {
+	reps, states := s.latest()
+	var ids []string
+	for _, l := range rows(reps) {
+		ids = append(ids, l.ID)
+	}
+	for _, st := range states {
+		for _, l := range st.Links {
+			ids = append(ids, l.ID)
+		}
+	}
+	return netapi.LinkByPrefix(id, ids)
+}
+
 func (s *Site) link(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	// A beginning of a link's id leads to the link's page; one that names
+	// no link reported now may still have a history.
+	switch full, err := s.linkID(id); {
+	case errors.Is(err, netapi.ErrAmbiguousLink):
+		s.fail(w, http.StatusBadRequest, err)
+		return
+	case err == nil && full != id:
+		u := url.URL{Path: "/links/" + full, RawQuery: r.URL.RawQuery}
+		http.Redirect(w, r, u.String(), http.StatusFound)
+		return
+	}
 	span := time.Hour
 	if v := r.URL.Query().Get("range"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -288,8 +328,8 @@ func (s *Site) link(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, "link.html", map[string]any{
-		"ID": id, "Range": span.String(), "Latest": latest, "Samples": len(ms),
-		"Charts": linkCharts(ms, to.Add(-span), to), "CDF": cdfChart(latest),
+		"ID": id, "Range": shortDuration(span), "Latest": latest, "Samples": len(ms),
+		"Charts": linkCharts(ms), "CDF": cdfChart(latest),
 	})
 }
 
@@ -368,4 +408,29 @@ func (s *Site) rules(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, "rules.html", map[string]any{"Rules": s.src.Rules(), "Actions": acts})
+}
+
+// faviconSVG is the pages' icon: a route across three brokers.
+const faviconSVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#345"/>` +
+	`<path d="M6 23 L15 10 L21 19 L26 8" fill="none" stroke="#7cf" stroke-width="3" stroke-linecap="round" stroke-linejoin="round"/>` +
+	`<circle cx="6" cy="23" r="3.5" fill="#fff"/><circle cx="15" cy="10" r="3" fill="#fff"/><circle cx="21" cy="19" r="3" fill="#fff"/><circle cx="26" cy="8" r="3.5" fill="#fff"/></svg>`
+
+// favicon serves the icon browsers ask every page's site for; it is open
+// to all, as the sign-in page shows it too.
+func favicon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "max-age=86400")
+	_, _ = w.Write([]byte(faviconSVG))
+}
+
+// shortDuration writes d as it would be typed: 1h rather than 1h0m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }

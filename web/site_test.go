@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,7 +48,8 @@ func newFakeSource() *fakeSource {
 	reps[1].Links[0].State = "down"
 	reps[1].Links[0].ID = "<b>bold</b>"
 	st := schema.State{Broker: "na.c0.b0", Domain: "na", Seq: 3, Time: at.Add(time.Second), Clients: 4,
-		Links: []schema.StateLink{{ID: fakeLink0, Peer: "eu.c0.b0", Up: true}, {ID: fakeLink1, Peer: "eu.c0.b1", Up: true}, {ID: fakeLink2, Peer: "eu.c0.b2", Up: false}},
+		Links: []schema.StateLink{{ID: fakeLink0, Peer: "eu.c0.b0", Up: true, Emulation: &schema.StateEmulation{Delay: "45ms", Jitter: "3ms", Loss: "1%"}},
+			{ID: fakeLink1, Peer: "eu.c0.b1", Up: true}, {ID: fakeLink2, Peer: "eu.c0.b2", Up: false}},
 		Routes: []schema.Route{
 			{Profile: "default", Destination: "eu.c0.b1", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 10, Path: []string{"na.c0.b0", "eu.c0.b1"}},
 			{Profile: "default", Destination: "eu.c0.b2", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 20, Path: []string{"na.c0.b0", "eu.c0.b1", "eu.c0.b2"}},
@@ -107,8 +110,11 @@ func (f *fakeSource) Query(_ context.Context, q, _, _ string) (Answer, error) {
 		return Answer{Value: "2"}, nil
 	case "bad[":
 		return Answer{}, errors.New("bad XPath query: expression <oops> must evaluate to a node-set")
+	case "//nothing":
+		return Answer{NodeSet: true}, nil
 	}
-	return Answer{Nodes: []AnswerNode{{Name: "address", Value: nastyBroker, Attribute: true}, {Name: "link", Link: "abc"}}}, nil
+	return Answer{NodeSet: true, Nodes: []AnswerNode{{Name: "address", Value: nastyBroker, Attribute: true},
+		{Name: "link", Link: fakeLink0, Broker: "na.c0.b0", Time: "2026-11-23T10:00:00Z"}}}, nil
 }
 
 // get fetches a page and parses it; it returns the status, the text of
@@ -217,10 +223,10 @@ func TestOverviewCountsLinks(t *testing.T) {
 
 func TestLinkPageCharts(t *testing.T) {
 	_, text, el := getPage(t, startSite(t), "/links/00000000-0000-4000-8000-000000000000?range=30m")
-	if el["svg"] != 6 || el["polyline"] != 6 { // latency p50, p99, jitter, loss, cost, and the CDF
-		t.Errorf("%d charts, %d lines", el["svg"], el["polyline"])
+	if el["svg"] != 6 || el["path"] < 12 { // latency p50, p99, jitter, loss, cost, and the CDF, each with its axes and a line
+		t.Errorf("%d charts, %d paths", el["svg"], el["path"])
 	}
-	if !strings.Contains(text, "10 measurements over the last 30m0s") {
+	if !strings.Contains(text, "10 measurements over the last 30m") {
 		t.Errorf("link page:\n%.400s", text)
 	}
 }
@@ -345,42 +351,147 @@ func TestMapHighlightsRoute(t *testing.T) {
 	}
 }
 
-// TestLinkPathAvoidsBrokers: a link whose straight line would cross
-// another broker bows away from it; others are straight.
-func TestLinkPathAvoidsBrokers(t *testing.T) {
-	pos := map[string][2]float64{"a": {0, 100}, "b": {100, 100}, "c": {200, 100}, "d": {100, 300}}
-	if d := linkPath(pos["a"], pos["b"], pos); !strings.Contains(d, "L") {
+// TestLinkPathAvoidsObstacles: a link whose straight line would cross
+// another broker or a name bows around it, the same way every time; its
+// own ends are no obstacle; others are straight.
+func TestLinkPathAvoidsObstacles(t *testing.T) {
+	circle := func(name string, x, y float64) obstacle { return obstacle{x - 15, y - 15, x + 15, y + 15, name} }
+	obs := []obstacle{circle("a", 0, 100), circle("b", 100, 100), circle("c", 200, 100), circle("d", 100, 300)}
+	if d := linkPath([2]float64{0, 100}, [2]float64{100, 100}, "a", "b", obs); !strings.HasPrefix(d, "M0 100 L") {
 		t.Errorf("a-b: %s, want a straight line", d)
 	}
-	if d := linkPath(pos["a"], pos["d"], pos); !strings.Contains(d, "L") {
+	if d := linkPath([2]float64{0, 100}, [2]float64{100, 300}, "a", "d", obs); !strings.Contains(d, "L") {
 		t.Errorf("a-d: %s, want a straight line", d)
 	}
-	d := linkPath(pos["a"], pos["c"], pos) // over b
-	var x0, y0, cx, cy, x1, y1 float64
-	if _, err := fmt.Sscanf(d, "M%f %f Q%f %f %f %f", &x0, &y0, &cx, &cy, &x1, &y1); err != nil {
-		t.Fatalf("a-c: %s: %v", d, err)
-	}
-	// The curve's middle is halfway between the midpoint and the control
-	// point: clear of b's circle.
-	if mid := (y0+y1)/2/2 + cy/2; math.Abs(mid-100) < mapBrokerR+6 {
-		t.Errorf("a-c passes %v from b: %s", math.Abs(mid-100), d)
-	}
-	// b, right on the line, is the nearest: the curve bows above it (to
-	// smaller y), every time, whatever the order of the map.
-	pos["e"] = [2]float64{100, 94}
-	for range 20 {
-		if d := linkPath(pos["a"], pos["c"], pos); !strings.Contains(d, "Q100 50 ") {
-			t.Fatalf("a-c past b and e: %s, want a curve above", d)
+	for _, extra := range [][]obstacle{nil, {textBox(60, 200, 12, false, "")}} {
+		all := append(slices.Clone(obs), extra...)
+		d := linkPath([2]float64{0, 100}, [2]float64{200, 100}, "a", "c", all) // over b
+		var x0, y0, cx, cy, x1, y1 float64
+		if _, err := fmt.Sscanf(d, "M%f %f Q%f %f %f %f", &x0, &y0, &cx, &cy, &x1, &y1); err != nil {
+			t.Fatalf("a-c: %s: %v", d, err)
+		}
+		if crosses([2]float64{x0, y0}, [2]float64{cx, cy}, [2]float64{x1, y1}, all[1:2]) {
+			t.Errorf("a-c crosses b: %s", d)
+		}
+		for range 5 {
+			if again := linkPath([2]float64{0, 100}, [2]float64{200, 100}, "a", "c", all); again != d {
+				t.Fatalf("drawn %s, then %s", d, again)
+			}
 		}
 	}
-	// Without b, e just above the line: the curve bows below, away from
-	// it; and above, away from one just below.
-	delete(pos, "b")
-	if d := linkPath(pos["a"], pos["c"], pos); !strings.Contains(d, "Q100 150 ") {
-		t.Errorf("a-c past e above: %s, want a curve below", d)
+	// A name in the way of the straight line.
+	label := textBox(80, 154, 10, false, "")
+	if d := linkPath([2]float64{0, 150}, [2]float64{300, 150}, "a", "c", []obstacle{label}); strings.Contains(d, "L") {
+		t.Errorf("a line through a name: %s", d)
 	}
-	pos["e"] = [2]float64{100, 106}
-	if d := linkPath(pos["a"], pos["c"], pos); !strings.Contains(d, "Q100 50 ") {
-		t.Errorf("a-c past e below: %s, want a curve above", d)
+}
+
+// TestMapLayout: every level of units is placed by one rule, in name
+// order; the map is at least mapMinW wide; no link crosses a unit's name;
+// and the legend gives the costs' range.
+func TestMapLayout(t *testing.T) {
+	var reps []schema.Report
+	for _, b := range []string{"na.cgl.c1.a", "na.cgl.c1.b", "na.cgl.c2.a", "eu.kth.c1.a", "eu.kth.c2.b"} {
+		reps = append(reps, schema.Report{Broker: b})
+	}
+	add := func(a, b string, cost float64) {
+		for i := range reps {
+			if reps[i].Broker == a {
+				id := fmt.Sprintf("00000000-0000-4000-8000-%012d", len(reps[i].Links)+10*i)
+				reps[i].Links = append(reps[i].Links, schema.Link{ID: id, B: b, State: "up", Costs: []schema.Cost{{Profile: "default", Value: cost}}})
+			}
+		}
+	}
+	add("na.cgl.c1.a", "na.cgl.c1.b", 4)
+	add("na.cgl.c1.a", "eu.kth.c1.a", 90)
+	add("na.cgl.c2.a", "eu.kth.c2.b", 85)
+	add("na.cgl.c1.b", "na.cgl.c2.a", 24)
+	add("eu.kth.c1.a", "eu.kth.c2.b", 30)
+	svg := string(networkMap(reps, nil, nil))
+	var w, h float64
+	if _, err := fmt.Sscanf(svg, `<svg class="map" viewBox="0 0 %f %f"`, &w, &h); err != nil || w < mapMinW {
+		t.Fatalf("viewBox %v x %v: %v", w, h, err)
+	}
+	units := regexp.MustCompile(`<rect x="([0-9.]+)" y="([0-9.]+)" width="[0-9.]+" height="[0-9.]+" rx="8" class="unit depth(\d)" data-unit="([^"]+)"`).FindAllStringSubmatch(svg, -1)
+	var order []string
+	at := map[string][2]float64{}
+	for _, u := range units {
+		x, _ := strconv.ParseFloat(u[1], 64)
+		y, _ := strconv.ParseFloat(u[2], 64)
+		at[u[4]] = [2]float64{x, y}
+		order = append(order, u[4])
+	}
+	if want := []string{"eu", "eu.kth", "eu.kth.c1", "eu.kth.c2", "na", "na.cgl", "na.cgl.c1", "na.cgl.c2"}; !slices.Equal(order, want) {
+		t.Fatalf("units %v, want %v", order, want)
+	}
+	// Continents side by side; clusters of one super-cluster one above
+	// the other.
+	if at["eu"][0] >= at["na"][0] || at["eu"][1] != at["na"][1] || at["na.cgl.c1"][0] != at["na.cgl.c2"][0] || at["na.cgl.c1"][1] >= at["na.cgl.c2"][1] {
+		t.Errorf("units placed at %v", at)
+	}
+	var names []obstacle
+	for name, p := range at {
+		names = append(names, textBox(p[0]+8, p[1]+16, len(name), false, ""))
+	}
+	paths := regexp.MustCompile(`<path d="M([0-9.]+) ([0-9.]+) ([LQ])([^"]+)" fill="none" stroke`).FindAllStringSubmatch(svg, -1)
+	if len(paths) != 5 {
+		t.Fatalf("%d links drawn, want 5", len(paths))
+	}
+	for _, p := range paths {
+		var x0, y0, cx, cy, x1, y1 float64
+		fmt.Sscan(p[1], &x0)
+		fmt.Sscan(p[2], &y0)
+		if p[3] == "L" {
+			fmt.Sscanf(p[4], "%f %f", &x1, &y1)
+			cx, cy = (x0+x1)/2, (y0+y1)/2
+		} else {
+			fmt.Sscanf(p[4], "%f %f %f %f", &cx, &cy, &x1, &y1)
+		}
+		if crosses([2]float64{x0, y0}, [2]float64{cx, cy}, [2]float64{x1, y1}, names) {
+			t.Errorf("link %s crosses a unit's name", p[0])
+		}
+	}
+	if !strings.Contains(svg, "link cost (profile default)") || !strings.Contains(svg, ">4<") || !strings.Contains(svg, ">90<") || !strings.Contains(svg, ">47<") {
+		t.Errorf("the legend does not give the costs from 4 to 90:\n%s", svg[strings.Index(svg, `<g class="legend">`):])
+	}
+}
+
+// TestXPathPageAnswers: an empty answer says 0 nodes; a link found says
+// which broker reported it, and when; a value is shown as such.
+func TestXPathPageAnswers(t *testing.T) {
+	srv := startSite(t)
+	for q, want := range map[string][]string{
+		"//nothing":       {"0 nodes."},
+		"//link":          {"2 nodes.", "reported by", "na.c0.b0", "2026-11-23T10:00:00Z", fakeLink0[:8]},
+		"count(//broker)": {"Answer: 2"},
+	} {
+		code, text, _ := getPage(t, srv, "/xpath?q="+url.QueryEscape(q))
+		for _, w := range want {
+			if code != http.StatusOK || !strings.Contains(text, w) {
+				t.Errorf("%s: %d, the page lacks %q:\n%.600s", q, code, w, text[strings.Index(text, "Examples"):])
+			}
+		}
+	}
+}
+
+// TestLinkPageByIDBeginning: a link's page is found by the beginning of
+// its id; a beginning that several share lists them.
+func TestLinkPageByIDBeginning(t *testing.T) {
+	srv := startSite(t)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(srv.URL + "/links/" + url.PathEscape("<b>b") + "?range=2h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := (&url.URL{Path: "/links/<b>bold</b>", RawQuery: "range=2h"}).String(); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != want {
+		t.Errorf("a unique beginning: %d %s, want a redirect to %s", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+	code, text, _ := getPage(t, srv, "/links/"+fakeLink1[:30])
+	if code != http.StatusBadRequest || !strings.Contains(text, fakeLink0) || !strings.Contains(text, fakeLink2) {
+		t.Errorf("an id's beginning that several share: %d\n%.500s", code, text)
+	}
+	if code, _, _ := getPage(t, srv, "/favicon.ico"); code != http.StatusOK {
+		t.Errorf("favicon: %d", code)
 	}
 }

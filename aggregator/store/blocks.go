@@ -19,11 +19,11 @@ import (
 // column, so that a query of the figures alone reads a fifth of the
 // bytes:
 //
-//	figs    byte 1, uvarint count, then for each measurement:
+//	figs    byte 2, uvarint count, then for each measurement:
 //	        varint   its time minus the one before's (the first's: 0)
 //	        uvarint  length, then the state; the same for the monitor state
 //	        4 numbers rtt, lat_mean, jitter, loss as stored (NaN for NULL)
-//	detail  byte 1, uvarint count of bucket bounds, the bounds (numbers),
+//	detail  byte 2, uvarint count of bucket bounds, the bounds (numbers),
 //	        then for each measurement:
 //	        uvarint  length, then its detail up to its histogram (the
 //	                 detail's version, latency summary, counters and
@@ -32,7 +32,9 @@ import (
 //	                 count of buckets, and for each its bound (uvarint,
 //	                 an index into the bounds) and count (number)
 //
-// Numbers are written as in details, so every value comes back exactly.
+// Numbers are written as in details, so every value comes back exactly;
+// version 1 blocks, from before numbers could be thousandths, are read as
+// ever.
 // The bounds of a link's buckets are the same from one report to the next,
 // so a block lists them once: a bucket then takes two or three bytes
 // rather than ten. Figures and detail are apart so that a query of the
@@ -52,7 +54,7 @@ import (
 const blockSpan = int64(5 * time.Minute)
 
 const (
-	blockVersion  = 1
+	blockVersion  = 2
 	blockMaxCount = 1024
 	blockMaxBytes = 1 << 20
 )
@@ -185,8 +187,8 @@ func (r *blockReader) open(t0 int64, figs, detail []byte) error {
 		if part.b == nil {
 			continue
 		}
-		if len(part.b) == 0 || part.b[0] != blockVersion {
-			return fmt.Errorf("block: not version %d", blockVersion)
+		if len(part.b) == 0 || part.b[0] != 1 && part.b[0] != blockVersion {
+			return fmt.Errorf("block: not version 1 or %d", blockVersion)
 		}
 		part.b = part.b[1:]
 	}

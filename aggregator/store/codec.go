@@ -120,9 +120,9 @@ func dbCount(n uint64) int64 { return int64(n) }
 // reads. A row is then ten values rather than twenty-three, which is most
 // of what storing it costs the server.
 //
-// The detail, version 1:
+// The detail, version 2:
 //
-//	byte      1
+//	byte      2
 //	5 numbers latency min, p50, p90, p99, max
 //	7 uvarint sent, received, lost, window (zig-zag), reordered, duplicated, dropped
 //	uvarint   number of costs, then each: uvarint length, profile, number
@@ -130,9 +130,16 @@ func dbCount(n uint64) int64 { return int64(n) }
 //	uvarint   number of buckets, then each: number bound, number count
 //
 // A number is a whole number 0 <= n < 2^52 as the uvarint 2n (a count: one
-// to seven bytes), or else the uvarint 1 and the float64's 8 bytes, little
-// endian, so every value (NaN, infinities, -0) comes back exactly.
-const detailVersion = 1
+// to seven bytes); a positive number of thousandths n/1000, n < 2^50, as
+// the uvarint 4n+3 (a histogram bound in ms, which is whole microseconds:
+// three bytes); or else the uvarint 1 and the float64's 8 bytes, little
+// endian, so every value (NaN, infinities, -0) comes back exactly. Version
+// 1, written before histogram bounds were whole microseconds, is the same
+// without thousandths, and is read as ever.
+const detailVersion = 2
+
+// knownDetail reports whether v is a detail version this code reads.
+func knownDetail(v byte) bool { return v == 1 || v == detailVersion }
 
 // appendDetail appends l's detail.
 func appendDetail(b []byte, l *schema.Link) []byte {
@@ -159,6 +166,9 @@ func appendDetail(b []byte, l *schema.Link) []byte {
 func appendNumber(b []byte, f float64) []byte {
 	if f >= 0 && f < 1<<52 && f == math.Trunc(f) && !math.Signbit(f) {
 		return binary.AppendUvarint(b, uint64(f)<<1)
+	}
+	if n := math.Round(f * 1000); n > 0 && n < 1<<50 && n/1000 == f {
+		return binary.AppendUvarint(b, uint64(n)<<2|3)
 	}
 	b = append(b, 1)
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
@@ -209,6 +219,8 @@ func (r *detailReader) number(what string) float64 {
 		return 0
 	case v&1 == 0:
 		return float64(v >> 1)
+	case v&3 == 3:
+		return float64(v>>2) / 1000
 	case v != 1 || len(r.b) < 8:
 		r.fail(what)
 		return 0
@@ -304,8 +316,8 @@ func (s *slabs) takeBuckets(n int) []schema.Bucket {
 // stops before the costs, which it leaves with the histogram empty; with
 // detailCosts before the histogram, left empty.
 func decodeDetail(b []byte, l *schema.Link, s *slabs, part detailPart) error {
-	if len(b) == 0 || b[0] != detailVersion {
-		return fmt.Errorf("detail: not version %d", detailVersion)
+	if len(b) == 0 || !knownDetail(b[0]) {
+		return fmt.Errorf("detail: not version 1 or %d", detailVersion)
 	}
 	r := &detailReader{b: b[1:]}
 	for _, f := range [...]*float64{&l.Latency.Min, &l.Latency.P50, &l.Latency.P90, &l.Latency.P99, &l.Latency.Max} {
@@ -368,8 +380,8 @@ func decodeHistogram(b []byte, h *schema.Histogram, s *slabs) error {
 // that decodeDetail reads up to detailCosts, the tail what
 // decodeHistogram reads.
 func splitDetail(b []byte) (head, hist []byte, err error) {
-	if len(b) == 0 || b[0] != detailVersion {
-		return nil, nil, fmt.Errorf("detail: not version %d", detailVersion)
+	if len(b) == 0 || !knownDetail(b[0]) {
+		return nil, nil, fmt.Errorf("detail: not version 1 or %d", detailVersion)
 	}
 	r := &detailReader{b: b[1:]}
 	for range 5 {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -72,6 +73,75 @@ func TestDetail(t *testing.T) {
 	l := link("l1", "a", "b", 3)
 	if n := len(appendDetail(nil, &l)); n > 120 {
 		t.Errorf("a detail of %d bytes", n)
+	}
+}
+
+// TestDetailVersion1: a detail written before numbers could be
+// thousandths (version 1, with the monitor's older log-spaced bucket
+// bounds) reads as ever; and the bounds of today's buckets, whole
+// microseconds, take three bytes each rather than nine.
+func TestDetailVersion1(t *testing.T) {
+	v1Number := func(b []byte, f float64) []byte {
+		if f >= 0 && f < 1<<52 && f == math.Trunc(f) && !math.Signbit(f) {
+			return binary.AppendUvarint(b, uint64(f)<<1)
+		}
+		return binary.LittleEndian.AppendUint64(append(b, 1), math.Float64bits(f))
+	}
+	want := schema.Link{
+		Latency: schema.Summary{Min: 44.1, P50: 45.0, P90: 46.6, P99: 47.75, Max: 52.3},
+		Samples: schema.Samples{Sent: 252, Received: 250, Lost: 2, Window: 256},
+		Dropped: 3,
+		Costs:   []schema.Cost{{Profile: "default", Value: 93.8}},
+		Histogram: schema.Histogram{Missing: 2, Buckets: []schema.Bucket{
+			{LE: 0.05 * math.Pow(10, 30.0/10), Count: 37}, {LE: 0.05 * math.Pow(10, 31.0/10), Count: 213}}},
+	}
+	b := []byte{1}
+	for _, f := range []float64{44.1, 45.0, 46.6, 47.75, 52.3} {
+		b = v1Number(b, f)
+	}
+	b = binary.AppendUvarint(b, 252)
+	b = binary.AppendUvarint(b, 250)
+	b = binary.AppendUvarint(b, 2)
+	b = binary.AppendVarint(b, 256)
+	b = append(b, 0, 0, 3, 1, 7)
+	b = v1Number(append(b, "default"...), 93.8)
+	b = v1Number(b, 2)
+	b = append(b, 2)
+	for _, k := range want.Histogram.Buckets {
+		b = v1Number(v1Number(b, k.LE), k.Count)
+	}
+	var got schema.Link
+	if err := decodeDetail(b, &got, nil, detailAll); err != nil || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("version 1 detail: %v\n got %+v\nwant %+v", err, got, want)
+	}
+	head, hist, err := splitDetail(b)
+	if err != nil || len(head)+len(hist) != len(b) {
+		t.Fatalf("splitDetail of a version 1 detail: %v", err)
+	}
+	// A version 1 block of it: its numbers hold no thousandths, so the
+	// block differs from today's in its version bytes alone.
+	ps := []packed{{t: 5e9, state: []byte("up"), monitor: []byte("up"), figs: [4]float64{90.27123, 45.14567, 2.04321, math.NaN()}, head: head, hist: hist}}
+	figs, detail, err := encodeBlock(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	figs[0], detail[0] = 1, 1
+	if got, err := decodeBlock(5e9, figs, detail); err != nil || fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", ps) {
+		t.Fatalf("version 1 block: %v\n got %+v\nwant %+v", err, got, ps)
+	}
+
+	// Fifteen buckets of 512 µs from 44.544 ms.
+	var h schema.Histogram
+	for i := range 15 {
+		h.Buckets = append(h.Buckets, schema.Bucket{LE: float64(44544+512*i) / 1000, Count: float64(1 + i%4)})
+	}
+	if n := len(appendHistogram(nil, &h)); n > 2+15*4 {
+		t.Errorf("15 buckets took %d bytes", n)
+	}
+	l := schema.Link{Histogram: h}
+	var back schema.Link
+	if err := decodeDetail(appendDetail(nil, &l), &back, nil, detailAll); err != nil || fmt.Sprintf("%+v", back.Histogram) != fmt.Sprintf("%+v", h) {
+		t.Errorf("bounds in thousandths came back as %+v, %v", back.Histogram, err)
 	}
 }
 

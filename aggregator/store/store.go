@@ -93,13 +93,13 @@ type Measurement struct {
 
 // ReportRow is one report received.
 type ReportRow struct {
-	Broker   string
-	Seq      uint64
-	Time     time.Time
-	Received time.Time
-	Links    int
-	Gap      uint64
-	Bytes    int
+	Broker   string    `json:"broker"`
+	Seq      uint64    `json:"seq"`
+	Time     time.Time `json:"time"`
+	Received time.Time `json:"received"`
+	Links    int       `json:"links"`
+	Gap      uint64    `json:"gap"`
+	Bytes    int       `json:"bytes"`
 }
 
 // BrokerRow is a broker heard of.
@@ -121,13 +121,13 @@ type LinkRow struct {
 
 // Action is a control action the aggregator took because of a rule.
 type Action struct {
-	Time    time.Time
-	Rule    string // the rule's name or its condition
-	Broker  string
-	Link    string
-	Action  string // e.g. "interval 250ms", "stop-measurement", "exclude-from-routing", and their undoing
-	Undo    bool   // the action undoes an earlier one
-	OK      bool   // the broker acknowledged it
-	Error   string // why not, when not OK
-	Request string // the control message sent (JSON)
+	Time    time.Time `json:"time"`
+	Rule    string    `json:"rule"` // the rule's name or its condition
+	Broker  string    `json:"broker"`
+	Link    string    `json:"link"`
+	Action  string    `json:"action"`  // e.g. "interval 250ms", "stop-measurement", "exclude-from-routing", and their undoing
+	Undo    bool      `json:"undo"`    // the action undoes an earlier one
+	OK      bool      `json:"ok"`      // the broker acknowledged it
+	Error   string    `json:"error"`   // why not, when not OK
+	Request string    `json:"request"` // the control message sent (JSON)
 }

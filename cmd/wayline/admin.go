@@ -21,17 +21,33 @@ import (
 
 // The commands that talk to a running broker over its HTTP API.
 
-// brokerFlags are the flags every admin command takes.
+// brokerFlags are the flags of the commands that talk to a broker: its
+// address, and for those that change something, the admin token.
 type brokerFlags struct {
 	url   *string
-	token *string
+	token func() string // nil for a command that only reads
 }
 
-func addBrokerFlags(fs *flag.FlagSet) brokerFlags {
-	return brokerFlags{
-		url:   fs.String("broker", "http://127.0.0.1:8301", "the broker's HTTP address"),
-		token: fs.String("token", os.Getenv("WAYLINE_ADMIN_TOKEN"), "admin token for changes (default $WAYLINE_ADMIN_TOKEN)"),
+// tokenFlag adds --token, whose value it returns: as given, or else
+// $WAYLINE_ADMIN_TOKEN, read when asked for so that --help never shows it.
+func tokenFlag(fs *flag.FlagSet, usage string) func() string {
+	tok := fs.String("token", "", usage+" (default $WAYLINE_ADMIN_TOKEN)")
+	return func() string {
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "token" })
+		if given {
+			return *tok
+		}
+		return os.Getenv("WAYLINE_ADMIN_TOKEN")
 	}
+}
+
+func addBrokerFlags(fs *flag.FlagSet, changes bool) brokerFlags {
+	bf := brokerFlags{url: fs.String("broker", "http://127.0.0.1:8301", "the broker's HTTP address")}
+	if changes {
+		bf.token = tokenFlag(fs, "the network's admin token")
+	}
+	return bf
 }
 
 // call sends a request to the broker and decodes a JSON answer into out
@@ -58,8 +74,10 @@ func (bf brokerFlags) call(ctx context.Context, method, path string, body, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if *bf.token != "" {
-		req.Header.Set("Authorization", "Bearer "+*bf.token)
+	if bf.token != nil {
+		if tok := bf.token(); tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -68,7 +86,14 @@ func (bf brokerFlags) call(ctx context.Context, method, path string, body, out a
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, base+path, resp.Status, strings.TrimSpace(string(data)))
+		msg := strings.TrimSpace(string(data))
+		var apiErr struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(data, &apiErr) == nil && apiErr.Error != "" {
+			msg = apiErr.Error
+		}
+		return fmt.Errorf("%s %s: %s: %s", method, base+path, resp.Status, msg)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -82,8 +107,8 @@ func runLinks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("links", "links [--broker URL]", `
 Prints a table of a broker's links: peer, transport, state, and the
 measured round-trip time, one-way latency (mean and p99), jitter and loss,
-with the number of samples behind them and the messages dropped.`, stderr)
-	bf := addBrokerFlags(fs)
+with the number of samples behind them and the messages dropped.`, stdout, stderr)
+	bf := addBrokerFlags(fs, false)
 	asJSON := fs.Bool("json", false, "print the broker's JSON instead of a table")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -128,8 +153,8 @@ and back:
 
 Durations are written like 45ms, probabilities like 1% or 0.01, bandwidth
 like 1Mbit. A value of 0 clears a condition. Prints the link's resulting
-emulation.`, stderr)
-	bf := addBrokerFlags(fs)
+emulation.`, stdout, stderr)
+	bf := addBrokerFlags(fs, true)
 	link := fs.String("link", "", "the link's id (see 'wayline links'); required")
 	down := fs.Bool("down", false, "take the link down: a full outage")
 	up := fs.Bool("up", false, "end a full outage")
@@ -179,8 +204,8 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 Starts or stops the measurement of one link (--link) or of every link of
 the broker, and changes the probe interval (10ms to 60s) or the adaptive
 mode, in which probes come more often while a link is unstable and less
-often while it is steady. Prints the links concerned.`, stderr)
-	bf := addBrokerFlags(fs)
+often while it is steady. Prints the links concerned.`, stdout, stderr)
+	bf := addBrokerFlags(fs, true)
 	link := fs.String("link", "", "the link's id; empty: every link of the broker")
 	enable := fs.Bool("enable", false, "start measuring")
 	disable := fs.Bool("disable", false, "stop measuring")
@@ -231,8 +256,8 @@ func runRoutes(ctx context.Context, args []string, stdout, stderr io.Writer) err
 Prints a broker's routes: for each cost profile, each destination of its
 network map (every broker of its own cluster, and each unit beside one of
 its own, such as a sibling cluster or another continent), the next hop,
-the path and its cost.`, stderr)
-	bf := addBrokerFlags(fs)
+the path and its cost.`, stdout, stderr)
+	bf := addBrokerFlags(fs, false)
 	profile := fs.String("profile", "", "only this profile's routes")
 	asJSON := fs.Bool("json", false, "print the broker's JSON instead of a table")
 	if err := parseFlags(fs, args); err != nil {

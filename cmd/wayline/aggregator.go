@@ -52,13 +52,13 @@ The pages and the API at --http need the admin token (sign in at /login,
 or send Authorization: Bearer <token>) unless --public opens the read-only
 ones to anyone; /healthz is always open. The admin page (/admin), which
 takes links down and up, changes their emulated conditions and adds and
-removes rules, always needs the token and is off without one.`, stderr)
+removes rules, always needs the token and is off without one.`, stdout, stderr)
 	domain := fs.String("domain", "", "the domain whose brokers report here; required")
 	brokerURL := fs.String("broker", "", "the NATS URL of a broker of the network; required")
 	db := fs.String("db", "", "mysql://user:pw@tcp(host:port)/db, or sqlite:PATH (default sqlite:wayline.db)")
 	httpAddr := fs.String("http", "127.0.0.1:8080", "address of the HTTP API; empty for none")
 	config := fs.String("config", "", "configuration file (YAML) with rules and retention")
-	token := fs.String("token", os.Getenv("WAYLINE_ADMIN_TOKEN"), "the network's admin token (default $WAYLINE_ADMIN_TOKEN)")
+	token := tokenFlag(fs, "the network's admin token")
 	public := fs.Bool("public", false, "serve the read-only pages and API without the admin token")
 	queryTimeout := fs.Duration("query-timeout", 5*time.Second, "an XPath query is cut off after this long")
 	queryMax := fs.Int("query-max-results", 10000, "an XPath query's answer is cut off after this many nodes")
@@ -75,7 +75,7 @@ removes rules, always needs the token and is off without one.`, stderr)
 	if *queryTimeout <= 0 || *queryMax <= 0 || *maxReport <= 0 {
 		return usageError{"--query-timeout, --query-max-results and --max-report-bytes must be positive"}
 	}
-	cfg := aggregator.Config{Domain: *domain, BrokerURL: *brokerURL, DB: *db, HTTP: *httpAddr, Token: *token, Public: *public, Logger: log,
+	cfg := aggregator.Config{Domain: *domain, BrokerURL: *brokerURL, DB: *db, HTTP: *httpAddr, Token: token(), Public: *public, Logger: log,
 		QueryTimeout: *queryTimeout, QueryMaxResults: *queryMax, MaxReportBytes: *maxReport}
 	if *config != "" {
 		if err := readAggregatorFile(*config, &cfg); err != nil {
@@ -146,16 +146,13 @@ Runs an XPath query on an aggregator and prints the answer (XML). Without
 times are RFC 3339 or durations back from now (--from 1h).
 
   wayline query '//link[@loss > 0.01]/@id'
-  wayline query --from 1h 'count(//link[sample/@state = "down"])'`, stderr)
+  wayline query --from 1h 'count(//link[sample/@state = "down"])'`, stdout, stderr)
 	agg := fs.String("aggregator", "http://127.0.0.1:8080", "the aggregator's HTTP address")
 	from := fs.String("from", "", "start of the time range")
 	to := fs.String("to", "", "end of the time range (default now)")
-	token := fs.String("token", os.Getenv("WAYLINE_ADMIN_TOKEN"), "the admin token, for an aggregator whose pages are not public (default $WAYLINE_ADMIN_TOKEN)")
-	if err := fs.Parse(args); err != nil {
-		if err == flagErrHelp {
-			return err
-		}
-		return usageError{err.Error()}
+	token := tokenFlag(fs, "the admin token, for an aggregator whose pages are not public")
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
@@ -176,8 +173,8 @@ times are RFC 3339 or durations back from now (--from 1h).
 	if err != nil {
 		return err
 	}
-	if *token != "" {
-		req.Header.Set("Authorization", "Bearer "+*token)
+	if tok := token(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

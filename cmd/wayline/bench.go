@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +16,11 @@ import (
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, `Usage: wayline bench <experiment> [flags]
+		out := stdout
+		if len(args) == 0 {
+			out = stderr
+		}
+		fmt.Fprintln(out, `Usage: wayline bench <experiment> [flags]
 
 Experiments:
   overlay          messages across a 3-broker chain, against a NATS leafnode chain and a NATS cluster
@@ -31,7 +36,7 @@ Run 'wayline bench <experiment> --help' for its flags.`)
 		if len(args) == 0 {
 			return usageError{"no experiment given"}
 		}
-		return nil
+		return flag.ErrHelp
 	}
 	switch args[0] {
 	case "overlay":
@@ -63,7 +68,7 @@ prints the delivered messages per second under flow control (the
 publisher keeps at most --window messages in flight, so that systems are
 compared on delivered messages, not lost ones), the messages dropped, and
 the one-way p50/p99 latency at a steady --rate. The last line is
-ratio_vs_nats_leaf_throughput=<x.xx>.`, stderr)
+ratio_vs_nats_leaf_throughput=<x.xx>.`, stdout, stderr)
 	var cfg bench.OverlayConfig
 	fs.DurationVar(&cfg.Duration, "duration", 5e9, "length of each throughput run")
 	fs.IntVar(&cfg.Size, "size", 128, "message payload size in bytes (at least 8)")
@@ -120,7 +125,7 @@ down), dissemination (until the publisher's broker changes its routes)
 and recomputation, and the messages lost, then doubles the busiest
 link's delay Slowdowns times and reports how soon the stream leaves it.
 The failures' last line is failover_p99_ms=<x>, the slowdowns'
-slowdown_max_ms=<x>.`, stderr)
+slowdown_max_ms=<x>.`, stdout, stderr)
 	var cfg bench.FailoverConfig
 	fs.IntVar(&cfg.Trials, "trials", 20, "failures to time")
 	fs.DurationVar(&cfg.Interval, "interval", 100e6, "probe interval of every link")
@@ -144,7 +149,7 @@ with the truth: for each transport (tcp, tls, udp, ws), each delay (1, 20,
 100 ms), jitter 0 or 10% of the delay, and on udp loss 0, 1% or 5%. A
 case passes when the mean one-way latency is within max(2%, 0.3 ms) of the
 truth, loss within 1 percentage point, and jitter within 20% (0.1 ms when
-the truth is 0). Prints a table and ends with accuracy_pass=<n>/<total>.`, stderr)
+the truth is 0). Prints a table and ends with accuracy_pass=<n>/<total>.`, stdout, stderr)
 	var cfg bench.AccuracyConfig
 	fs.DurationVar(&cfg.Duration, "duration", 30e9, "how long each transport's links are measured")
 	transportsFlag := fs.String("transports", "tcp,tls,udp,ws", "comma-separated transports")
@@ -166,7 +171,7 @@ each way, probes every 100 ms, over udp) is declared down, over many
 outages, and counts false downs on a second such link that runs without
 outages (10 minutes by default, in real time). Also reports the monitor's
 simulation of the same link in virtual time. Ends with detect_p99_ms=<x>
-and false_downs=<n>/<duration>.`, stderr)
+and false_downs=<n>/<duration>.`, stdout, stderr)
 	cfg := bench.DefaultDetectConfig()
 	fs.IntVar(&cfg.Trials, "trials", cfg.Trials, "outages to time")
 	fs.DurationVar(&cfg.SoakDuration, "soak", cfg.SoakDuration, "how long the outage-free link runs")
@@ -192,7 +197,7 @@ of 5 brokers, links with emulated delay, normal jitter and some loss, so
 that measurements fluctuate the way real ones do), twice: with the default
 cost update threshold (10%, hold-down 1 s) and with none, where every
 change of a link's cost is announced. Reports the cost update messages the
-network carries per minute (every copy that crosses a link) in each.`, stderr)
+network carries per minute (every copy that crosses a link) in each.`, stdout, stderr)
 	var cfg bench.UpdatesConfig
 	fs.DurationVar(&cfg.Duration, "duration", 2*60e9, "how long each network is observed")
 	fs.DurationVar(&cfg.Warmup, "warmup", 30e9, "how long each network runs before it is observed")
@@ -213,7 +218,7 @@ monitor's) and times three steps on it: writing it as the XML document the
 aggregator serves, evaluating the XPath constraint
 `+bench.XMLConstraint+` on it, and rendering
 it as the HTML link table. Prints each step's median and worst time beside
-its target and the figure of the system Wayline descends from.`, stderr)
+its target and the figure of the system Wayline descends from.`, stdout, stderr)
 	var cfg bench.XMLConfig
 	fs.IntVar(&cfg.Links, "links", 16000, "links in the snapshot")
 	fs.IntVar(&cfg.Rounds, "rounds", 21, "times each step runs")
@@ -243,7 +248,7 @@ decodes, holds and stores them; it acknowledges only what it can hold, so
 the rate is what it stores.
 
 For MariaDB, scripts/mariadb.sh start prints a server's DSN; add a
-database name to it.`, stderr)
+database name to it.`, stdout, stderr)
 	var cfg bench.IngestConfig
 	fs.StringVar(&cfg.DB, "db", "", "the store (mysql://... or sqlite:PATH); default a temporary SQLite file")
 	fs.StringVar(&cfg.Path, "path", "store", "what is measured: store or network")
@@ -278,7 +283,7 @@ report every 5 s: 24 hours are 17 million measurements) into --db, then
 times XPath queries through an aggregator over --range of that history,
 as 'wayline query --from --to' runs them, against the target of 1 s.
 --fill=false reuses the history stored by an earlier run. For MariaDB,
-scripts/mariadb.sh start prints a server's DSN; add a database name.`, stderr)
+scripts/mariadb.sh start prints a server's DSN; add a database name.`, stdout, stderr)
 	var cfg bench.HistoryConfig
 	fs.StringVar(&cfg.DB, "db", "", "the store (mysql://... or sqlite:PATH); required")
 	fs.BoolVar(&cfg.Fill, "fill", true, "store the history first")

@@ -16,7 +16,7 @@ Runs one broker of the network that a topology file describes: its
 embedded NATS server for clients, its overlay listeners and links, and its
 HTTP API. Every broker of the network is started the same way, each in its
 own process, from the same file. The broker runs until SIGINT or SIGTERM,
-then closes its links and tells its clients.`, stderr)
+then closes its links and tells its clients.`, stdout, stderr)
 	topo := fs.String("topology", "", "topology file (YAML); required")
 	addr := fs.String("address", "", "address of the broker to run, as written in the topology file; required")
 	logs := addLogFlags(fs, stderr)

@@ -46,13 +46,17 @@ type e2eDemo struct {
 }
 
 // TestE2EDemo drives the pages of the built-in demo network, as a user
-// sees them, in headless Chromium: the map shows every broker; a link taken
-// down through a broker's admin API shows on the open map, and the route
-// goes around it, without a reload; the XPath form answers; the admin page
-// takes the token at the sign-in page and a link down and up; and every page
-// renders its content with no script error and no broken link. It saves a
-// screenshot of each page in $WAYLINE_E2E_OUT, or else a temporary
-// directory.
+// sees them, in headless Chromium: the map shows every broker, fills the
+// page, has a cost legend and keeps its links off the units' names; a link
+// taken down through a broker's admin API shows on the open map, and the
+// route goes around it, without a reload; the XPath form answers, says
+// what is wrong with a query that does not parse, and says 0 nodes for an
+// empty answer; the admin page takes the token at the sign-in page and a
+// link down and up, follows changes live and shows a link's conditions,
+// and lists every mistake of a bad rule; the trans-Atlantic link's delay
+// distribution has the points of its jitter; and every page renders its
+// content with no script error and no broken link. It saves a screenshot
+// of each page in $WAYLINE_E2E_OUT, or else a temporary directory.
 func TestE2EDemo(t *testing.T) {
 	chrome := chromiumPath(t)
 	began := time.Now()
@@ -62,10 +66,12 @@ func TestE2EDemo(t *testing.T) {
 	t.Logf("demo up, browser open and all %d brokers reporting after %v", len(d.brokers), time.Since(began).Round(time.Millisecond))
 
 	t.Run("MapShowsEveryBroker", d.testMapBrokers)
+	t.Run("MapFillsThePage", d.testMapLayout)
 	t.Run("LinkDownLive", d.testLinkDownLive)
 	t.Run("XPathForm", d.testXPathForm)
 	t.Run("AdminPage", d.testAdminPage)
 	t.Run("Pages", d.testPages)
+	t.Run("DelayDistribution", d.testDelayDistribution)
 	if err := d.proc.stop(t, os.Interrupt); err != nil {
 		t.Errorf("demo exited with %v", err)
 	}
@@ -96,14 +102,15 @@ var (
 	sampleLine = regexp.MustCompile(`sample traffic: (\S+) publishes demo\.ticks .*; (\S+) subscribes`)
 )
 
-// startE2EDemo runs the built-in demo with its pages on a free port and
-// the admin token in its environment, and reads what it prints.
+// startE2EDemo runs the built-in demo on free ports, its pages on one
+// of its own, with the admin token in its environment, and reads what it
+// prints.
 func startE2EDemo(t *testing.T) *e2eDemo {
 	t.Helper()
 	t.Setenv("WAYLINE_ADMIN_TOKEN", e2eToken)
 	addr := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
 	d := &e2eDemo{api: map[string]string{}, links: map[string][2]string{}}
-	d.proc = start(t, "demo", "--http", addr, "--log-level", "warn")
+	d.proc = start(t, "demo", "--free-ports", "--http", addr, "--log-level", "warn")
 	for {
 		l := d.proc.waitLine(t, `clients nats://|pages http://`)
 		if m := brokerLine.FindStringSubmatch(l); m != nil {
@@ -207,8 +214,7 @@ func (d *e2eDemo) openBrowser(t *testing.T, path string) {
 				d.mu.Unlock()
 			}
 		case *log.EventEntryAdded:
-			// Every page load asks for a favicon, which the pages do not have.
-			if ev.Entry.Level == log.EntryLevelError && !strings.HasSuffix(ev.Entry.URL, "/favicon.ico") {
+			if ev.Entry.Level == log.EntryLevelError {
 				d.mu.Lock()
 				d.console = append(d.console, fmt.Sprintf("browser log: %s (%s)", ev.Entry.Text, ev.Entry.URL))
 				d.mu.Unlock()
@@ -377,7 +383,13 @@ func (d *e2eDemo) routeJS() string {
 // the broker at.
 func (d *e2eDemo) setDown(t *testing.T, at, link string, down bool) {
 	t.Helper()
-	body := fmt.Sprintf(`{"down": %t}`, down)
+	d.emulate(t, at, link, fmt.Sprintf(`{"down": %t}`, down))
+}
+
+// emulate changes a link's emulated conditions (body, JSON) through the
+// admin API of the broker at.
+func (d *e2eDemo) emulate(t *testing.T, at, link, body string) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPut, d.api[at]+"/api/links/"+url.PathEscape(link)+"/emulation", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -453,94 +465,6 @@ func (d *e2eDemo) testLinkDownLive(t *testing.T) {
 	shownUp := time.Since(began)
 	now := waitJS[routeView](t, d, "a route", d.routeJS(), 10*time.Second)
 	t.Logf("link up: drawn up after %v; route now %s", shownUp.Round(time.Millisecond), now.Path)
-}
-
-// testAdminPage signs in with the admin token, as a browser does (the
-// admin page sends it to /login and back), takes a link down with the
-// admin page's button, sees the map draw it down, and brings it back.
-func (d *e2eDemo) testAdminPage(t *testing.T) {
-	defer d.noExceptions(t)
-	// submit clicks a form's button and waits for the page it leads to.
-	submit := func(css string) int {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
-		defer cancel()
-		resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(css)))
-		if err != nil {
-			t.Fatalf("click %s: %v", css, err)
-		}
-		return int(resp.Status)
-	}
-	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/admin"))
-	if p := eval[string](t, d, "location.pathname"); p != "/login" {
-		t.Fatalf("the admin page without signing in went to %s, want /login", p)
-	}
-	d.do(t, 10*time.Second, chromedp.SendKeys(chromedp.CSS(`main input[name="token"]`), "wrong"))
-	if code := submit(`main form button`); code != http.StatusUnauthorized || eval[string](t, d, `document.querySelector("main .error")?.textContent`) != "wrong token" {
-		t.Fatalf("a wrong token: %d", code)
-	}
-	d.do(t, 10*time.Second, chromedp.SendKeys(chromedp.CSS(`main input[name="token"]`), e2eToken))
-	if code := submit(`main form button`); code != http.StatusOK || eval[string](t, d, "location.pathname") != "/admin" {
-		t.Fatalf("signing in: %d, at %s", code, eval[string](t, d, "location.href"))
-	}
-	ids := slices.Sorted(maps.Keys(d.links))
-	link := ids[len(ids)/2]
-	button := func(action string) string {
-		return fmt.Sprintf(`tr[data-link=%s] button[value=%s]`, js(link), js(action))
-	}
-	up := false
-	t.Cleanup(func() {
-		if !up {
-			d.setDown(t, d.links[link][0], link, false)
-		}
-	})
-	if code := submit(button("down")); code != http.StatusOK {
-		t.Fatalf("take the link down: %d: %s", code, eval[string](t, d, `document.querySelector("main").innerText`))
-	}
-	waitJS[bool](t, d, "the admin page saying the link went down", fmt.Sprintf(`!!document.querySelector("#done")?.textContent.includes(%s)`, js("taken down")), 10*time.Second)
-	d.screenshot(t, "admin")
-	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/map"))
-	line := fmt.Sprintf(`document.querySelector('svg.map path[data-link=%s]')`, js(link))
-	waitJS[bool](t, d, "the map drawing the link down", line+`?.dataset.state === "down"`, 10*time.Second)
-	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/admin"))
-	waitJS[bool](t, d, "the admin page offering to bring the link up", "!!document.querySelector("+js(button("up"))+")", 10*time.Second)
-	if code := submit(button("up")); code != http.StatusOK {
-		t.Fatalf("bring the link up: %d", code)
-	}
-	// The answer's redirect has landed before the next page is asked for.
-	waitJS[bool](t, d, "the admin page saying the link came up", fmt.Sprintf(`!!document.querySelector("#done")?.textContent.includes(%s)`, js("taken up")), 10*time.Second)
-	up = true
-	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/map"))
-	waitJS[bool](t, d, "the map drawing the link up", line+`?.dataset.state === "up"`, 10*time.Second)
-	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/rules"))
-	if n := eval[int](t, d, `[...document.querySelectorAll("main td")].filter(td => td.textContent === "admin").length`); n < 2 {
-		t.Errorf("the rules page lists %d admin actions, want the link's down and up", n)
-	}
-}
-
-// testXPathForm types a query into the XPath form, submits it, and reads
-// the answer.
-func (d *e2eDemo) testXPathForm(t *testing.T) {
-	defer d.noExceptions(t)
-	d.do(t, 20*time.Second, chromedp.Navigate(d.pages+"/xpath"))
-	d.do(t, 10*time.Second, chromedp.SendKeys(chromedp.CSS(`main input[name="q"]`), "count(//broker)"))
-	ctx, cancel := context.WithTimeout(d.ctx, 20*time.Second)
-	defer cancel()
-	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`main form button`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Status != http.StatusOK || !strings.Contains(resp.URL, "q=count") {
-		t.Fatalf("the form went to %s: %d", resp.URL, resp.Status)
-	}
-	answer := waitJS[string](t, d, "the answer", `document.querySelector("main strong")?.textContent`, 10*time.Second)
-	if answer != fmt.Sprint(len(d.brokers)) {
-		t.Errorf("count(//broker) = %q, want %d", answer, len(d.brokers))
-	}
-	if q := eval[string](t, d, `document.querySelector('main input[name="q"]').value`); q != "count(//broker)" {
-		t.Errorf("the form shows query %q after answering", q)
-	}
-	d.screenshot(t, "xpath-answer")
 }
 
 // brokenLinksJS is a script expression: the links of the page to its own

@@ -10,11 +10,13 @@
 //	wayline aggregator --domain D --broker URL     collect a domain's reports
 //	wayline query XPATH                            query an aggregator
 //	wayline bench overlay [--duration 5s]          Wayline against NATS, side by side
+//	wayline version                                this binary's version
 //
 // Run `wayline <command> --help` for the flags of each.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -44,6 +46,7 @@ func commands() []command {
 		{"aggregator", "collect a domain's performance reports, answer queries, apply rules", runAggregator},
 		{"query", "run an XPath query on an aggregator", runQuery},
 		{"bench", "measure Wayline against NATS on this machine", runBench},
+		{"version", "print the version of this binary and of what it is built with", runVersion},
 	}
 }
 
@@ -76,12 +79,16 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return usageError{"no command given"}
-		}
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
 		return flag.ErrHelp
+	case "-version", "--version":
+		return runVersion(ctx, nil, stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -95,34 +102,74 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Wayline routes publish/subscribe messages across a network of brokers.")
 	fmt.Fprintln(w, "\nUsage: wayline <command> [flags]\n\nCommands:")
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'wayline <command> --help' for a command's flags.")
 }
 
 // newFlags makes a command's flag set, with a usage text that starts with
-// the command's synopsis and description.
-func newFlags(name, synopsis, description string, stderr io.Writer) *flag.FlagSet {
+// the command's synopsis and description. The usage goes to stdout when
+// asked for (-h, --help) and to stderr after a mistake.
+func newFlags(name, synopsis, description string, stdout, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(&flagOutput{stdout: stdout, stderr: stderr})
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: wayline %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(description))
+		fmt.Fprintf(fs.Output(), "Usage: wayline %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(description))
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parseFlags parses args and turns a flag mistake into a usage error.
+// flagOutput is where a flag set of newFlags writes. While it parses, what
+// it writes is held, and then goes to stdout when it was the usage asked
+// for, or to stderr after a mistake; at other times it goes to stderr.
+type flagOutput struct {
+	stdout, stderr io.Writer
+	held           *bytes.Buffer
+}
+
+func (o *flagOutput) Write(b []byte) (int, error) {
+	if o.held != nil {
+		return o.held.Write(b)
+	}
+	return o.stderr.Write(b)
+}
+
+// parseFlags parses args, which hold flags only, and turns a flag mistake
+// into a usage error.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// parseArgs parses args, flags then arguments, and turns a flag mistake
+// into a usage error.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	o, _ := fs.Output().(*flagOutput)
+	if o == nil {
+		return fs.Parse(args)
+	}
+	o.held = new(bytes.Buffer)
+	err := fs.Parse(args)
+	held := o.held
+	o.held = nil
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = held.WriteTo(o.stdout)
+		return err
+	case err != nil:
+		_, _ = held.WriteTo(o.stderr)
+		return usageError{err.Error()}
 	}
 	return nil
 }
@@ -159,6 +206,3 @@ func (lf *logFlags) parse(fs *flag.FlagSet, args []string) (*slog.Logger, error)
 	}
 	return nil, usageError{fmt.Sprintf("--log-format %q: want text or json", *lf.format)}
 }
-
-// flagErrHelp is what a flag set returns for -h and --help.
-var flagErrHelp = flag.ErrHelp

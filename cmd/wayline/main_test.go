@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -263,34 +266,80 @@ func TestBrokersAsSeparateProcesses(t *testing.T) {
 	}
 }
 
+// TestDefaultDemo runs the built-in network on free ports, as a second
+// demo beside the one a user may run: messages cross it; the expected
+// start-up retries are not logged as news; its data is in a temporary
+// directory, said in the banner, that goes when it stops.
 func TestDefaultDemo(t *testing.T) {
-	p := start(t, "demo", "--log-level", "warn")
+	p := start(t, "demo", "--free-ports")
 	var urls []string
 	for range 8 {
 		l := p.waitLine(t, `clients nats://`)
 		urls = append(urls, regexp.MustCompile(`nats://\S+`).FindString(l))
 	}
+	m := regexp.MustCompile(`^Data: kept in (\S+), removed when the demo stops`).FindStringSubmatch(p.waitLine(t, `^Data: `))
+	if m == nil {
+		t.Fatal("the banner does not say where the data is")
+	}
+	if _, err := os.Stat(m[1]); err != nil {
+		t.Fatalf("the demo's data directory: %v", err)
+	}
 	p.waitLine(t, `sample traffic: na.cgl.c1.a publishes demo.ticks`)
+	p.waitLine(t, `Press Ctrl-C`)
 	sub := connect(t, urls[7])
 	ch := make(chan *nats.Msg, 1)
 	sub.ChanSubscribe("demo.>", ch)
 	sub.Flush()
 	pub := connect(t, urls[0])
 	deadline := time.Now().Add(15 * time.Second)
-	for {
+	for crossed := false; !crossed; {
 		pub.Publish("demo.x", []byte("hi"))
 		select {
 		case <-ch:
-			if err := p.stop(t, os.Interrupt); err != nil {
-				t.Fatalf("demo exited with %v", err)
-			}
-			return
+			crossed = true
 		case <-time.After(100 * time.Millisecond):
 			if time.Now().After(deadline) {
 				t.Fatal("message did not cross the example network")
 			}
 		}
 	}
+	if err := p.stop(t, os.Interrupt); err != nil {
+		t.Fatalf("demo exited with %v", err)
+	}
+	if _, err := os.Stat(m[1]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the demo's data directory is still there: %v", err)
+	}
+	if logs := p.stderr(); strings.Contains(logs, "connection refused") || strings.Contains(logs, "level=WARN msg=\"link") {
+		t.Errorf("start-up retries logged as news:\n%s", logs)
+	}
+}
+
+// TestDemoBesideAnother: a second demo of a network whose ports a first
+// one holds stops with a way out; with --free-ports it runs, and prints
+// where. (--port-offset is TestOffsetPorts': the ports it moves to may
+// not be free.)
+func TestDemoBesideAnother(t *testing.T) {
+	path, clients := chainFile(t, "tcp")
+	first := start(t, "demo", "--topology", path, "--no-sample-traffic")
+	first.waitLine(t, `Press Ctrl-C`)
+	out, err := exec.Command(binary, "demo", "--topology", path).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "address already in use") || !strings.Contains(string(out), "--free-ports") {
+		t.Fatalf("a second demo on the same ports: %v\n%s", err, out)
+	}
+	second := start(t, "demo", "--topology", path, "--free-ports", "--no-sample-traffic")
+	var urls []string
+	for range 3 {
+		urls = append(urls, regexp.MustCompile(`nats://\S+`).FindString(second.waitLine(t, `clients nats://`)))
+	}
+	second.waitLine(t, `Press Ctrl-C`)
+	if slices.ContainsFunc(urls, func(u string) bool { return slices.Contains(clients, u) }) {
+		t.Fatalf("the second demo's clients %v share ports with the first's %v", urls, clients)
+	}
+	exercise(t, urls)
+	if err := second.stop(t, os.Interrupt); err != nil {
+		t.Fatalf("second demo exited with %v", err)
+	}
+	first.stop(t, os.Interrupt)
 }
 
 func TestBadInput(t *testing.T) {
@@ -339,15 +388,54 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func TestHelpIsComplete(t *testing.T) {
-	for _, args := range [][]string{{"demo", "--help"}, {"broker", "--help"}, {"bench", "overlay", "--help"}, {"--help"}} {
-		out, err := exec.Command(binary, args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, out)
+// TestHelp: --help prints to stdout and exits 0, the command list is
+// aligned, only commands that change something take --token, and the
+// token in the environment is never printed.
+func TestHelp(t *testing.T) {
+	help := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "WAYLINE_ADMIN_TOKEN=not-to-be-shown")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 || !strings.Contains(string(out), "Usage: wayline") || strings.Contains(string(out), "not-to-be-shown") {
+			t.Fatalf("%v: %v; stdout:\n%s\nstderr:\n%s", args, err, out, stderr.String())
 		}
-		if !strings.Contains(string(out), "Usage: wayline") {
-			t.Fatalf("%v printed:\n%s", args, out)
+		return string(out)
+	}
+	for _, args := range [][]string{{"demo", "--help"}, {"broker", "--help"}, {"bench", "overlay", "--help"}, {"bench", "--help"}, {"query", "--help"}, {"aggregator", "--help"}, {"version", "--help"}} {
+		help(args...)
+	}
+	top := help("--help")
+	col := -1
+	for l := range strings.Lines(top[strings.Index(top, "Commands:"):]) {
+		if !strings.HasPrefix(l, "  ") {
+			continue
 		}
+		name := strings.Fields(l)[0]
+		at := strings.Index(l[len("  ")+len(name):], strings.Fields(l)[1]) + len("  ") + len(name)
+		if col >= 0 && at != col {
+			t.Errorf("the command list is not aligned at %q:\n%s", name, top)
+		}
+		col = at
+	}
+	for cmd, token := range map[string]bool{"links": false, "routes": false, "emulate": true, "monitor": true, "query": true, "aggregator": true} {
+		if got := strings.Contains(help(cmd, "--help"), "-token"); got != token {
+			t.Errorf("%s --help offers --token: %v, want %v", cmd, got, token)
+		}
+	}
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "wayline ") || !strings.Contains(string(out), "nats-server 2.") {
+		t.Errorf("version: %v\n%s", err, out)
+	}
+	// A mistake goes to stderr, with the usage, and exits 2.
+	cmd := exec.Command(binary, "links", "--bogus")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) > 0 || !strings.Contains(stderr.String(), "Usage: wayline links") {
+		t.Errorf("a bad flag: %v; stdout %q; stderr:\n%s", err, out, stderr.String())
 	}
 }
 
@@ -463,7 +551,8 @@ links:
 	json.Unmarshal([]byte(run("links", "--broker", broker, "--json")), &links)
 	id := links[0].ID
 
-	out := run("emulate", "--broker", broker, "--link", id, "--down")
+	// The 8 characters 'wayline links' prints name the link.
+	out := run("emulate", "--broker", broker, "--link", id[:8], "--down")
 	if !strings.Contains(out, `"down":true`) {
 		t.Fatalf("emulate printed %s", out)
 	}
@@ -480,7 +569,7 @@ links:
 		t.Fatal("an unknown profile was accepted")
 	}
 
-	out = run("monitor", "--broker", broker, "--link", id, "--interval", "250ms")
+	out = run("monitor", "--broker", broker, "--link", id[:8], "--interval", "250ms")
 	if !strings.Contains(out, "every 250ms") {
 		t.Fatalf("monitor printed %s", out)
 	}
