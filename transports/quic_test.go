@@ -1,0 +1,279 @@
+package transports
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"testing"
+	"time"
+)
+
+// The conformance suites cover quic as a Conn; these tests cover what only
+// quic does: datagrams, its certificates and the emulation of its packets.
+
+func datagramConn(t testing.TB, c Conn) DatagramConn {
+	t.Helper()
+	dc, ok := c.(DatagramConn)
+	if !ok {
+		t.Fatalf("%T is not a DatagramConn", c)
+	}
+	return dc
+}
+
+// receiveDatagram calls ReceiveDatagram once with a time limit.
+func receiveDatagram(t testing.TB, c DatagramConn) received {
+	t.Helper()
+	ch := make(chan received, 1)
+	go func() {
+		f, err := c.ReceiveDatagram()
+		ch <- received{data: bytes.Clone(f.Data), at: f.Received, err: err}
+	}()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(waitLimit):
+		t.Fatalf("ReceiveDatagram: nothing within %v", waitLimit)
+		return received{}
+	}
+}
+
+// TestQUICDatagrams: datagrams go both ways beside frames and never come
+// out of Receive; an oversized one is refused with the link still up; the
+// ends of the link end ReceiveDatagram.
+func TestQUICDatagrams(t *testing.T) {
+	l := newLink(t, "quic", testConfig(t))
+	client, server := datagramConn(t, l.client), datagramConn(t, l.server)
+	for _, dir := range []struct{ from, to DatagramConn }{{client, server}, {server, client}} {
+		before := time.Now()
+		if _, err := dir.from.SendDatagram([]byte("probe")); err != nil {
+			t.Fatalf("SendDatagram: %v", err)
+		}
+		send(t, dir.from, []byte("frame"))
+		receiveData(t, dir.to, []byte("frame"))
+		r := receiveDatagram(t, dir.to)
+		if r.err != nil || string(r.data) != "probe" {
+			t.Fatalf("ReceiveDatagram: %q, %v; want \"probe\"", r.data, r.err)
+		}
+		if r.at.Before(before) || r.at.After(time.Now()) {
+			t.Fatalf("Received = %v, want between %v and now", r.at, before)
+		}
+	}
+
+	if _, err := client.SendDatagram(make([]byte, 64<<10)); !errors.Is(err, ErrDatagramTooLarge) {
+		t.Fatalf("SendDatagram of 64 KiB: got %v, want ErrDatagramTooLarge", err)
+	}
+	if _, err := client.SendDatagram([]byte("still up")); err != nil {
+		t.Fatalf("SendDatagram after an oversized one: %v", err)
+	}
+	if r := receiveDatagram(t, server); r.err != nil || string(r.data) != "still up" {
+		t.Fatalf("ReceiveDatagram: %q, %v", r.data, r.err)
+	}
+
+	pending := make(chan error, 1)
+	go func() {
+		_, err := server.ReceiveDatagram()
+		pending <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let ReceiveDatagram block
+	if err := l.client.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := client.SendDatagram([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SendDatagram after Close: got %v, want net.ErrClosed", err)
+	}
+	if r := receiveDatagram(t, client); !errors.Is(r.err, net.ErrClosed) {
+		t.Fatalf("ReceiveDatagram after Close: got %v, want net.ErrClosed", r.err)
+	}
+	if r := receive(t, l.server); !errors.Is(r.err, io.EOF) {
+		t.Fatalf("peer Receive after Close: got %v, want io.EOF", r.err)
+	}
+	select {
+	case err := <-pending:
+		if !errors.Is(err, io.EOF) {
+			t.Fatalf("peer ReceiveDatagram after Close: got %v, want io.EOF", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatalf("the peer's blocked ReceiveDatagram did not end")
+	}
+}
+
+// TestQUICCertificates: quic runs TLS 1.3 with the configured certificates
+// when both ends have them and with ephemeral ones when neither has; any
+// mismatch makes Dial fail.
+func TestQUICCertificates(t *testing.T) {
+	withTLS := testConfig(t)
+	ephemeral := withTLS
+	ephemeral.TLS = nil
+	stranger := withTLS
+	stranger.TLS = otherCA(t)
+	tests := []struct {
+		name             string
+		listener, dialer Config
+		ok               bool
+	}{
+		{"both configured", withTLS, withTLS, true},
+		{"both ephemeral", ephemeral, ephemeral, true},
+		{"ephemeral listener, verifying dialer", ephemeral, withTLS, false},
+		{"configured listener, dialer without a certificate", withTLS, ephemeral, false},
+		{"certificates from another CA", withTLS, stranger, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := Listen("quic://127.0.0.1:0", tt.listener)
+			if err != nil {
+				t.Fatalf("Listen: %v", err)
+			}
+			defer ln.Close()
+			c, err := Dial(context.Background(), ln.URL(), tt.dialer)
+			if !tt.ok {
+				if err == nil {
+					c.Close()
+					t.Fatalf("Dial succeeded")
+				}
+				t.Logf("Dial: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Dial: %v", err)
+			}
+			defer c.Close()
+			s := accept(t, ln)
+			defer s.Close()
+			state := c.(*quicConn).link.qc.ConnectionState().TLS
+			if state.Version != tls.VersionTLS13 || state.NegotiatedProtocol != quicALPN {
+				t.Fatalf("TLS version %x, protocol %q; want TLS 1.3 and %q", state.Version, state.NegotiatedProtocol, quicALPN)
+			}
+			send(t, c, []byte("hi"))
+			receiveData(t, s, []byte("hi"))
+		})
+	}
+}
+
+// TestQUICPacketEmulation: with 2% of its packets lost and 20 ms of delay
+// each way, a quic link still delivers every frame in order, while its
+// datagrams meet the loss and the delay as they are.
+func TestQUICPacketEmulation(t *testing.T) {
+	const (
+		delay            = 20 * time.Millisecond
+		loss             = 0.02
+		frames, datagram = 2000, 2000
+		every            = time.Millisecond
+	)
+	l := newLink(t, "quic", testConfig(t))
+	for i, c := range []Conn{l.client, l.server} {
+		e := Emulation{Delay: delay, Loss: loss, Seed: int64(i + 1)}
+		if err := c.(PacketEmulator).EmulatePackets(e); err != nil {
+			t.Fatalf("EmulatePackets: %v", err)
+		}
+	}
+	arrivals := collect(l.server)
+	delays := make(chan []time.Duration, 1)
+	sdc := datagramConn(t, l.server)
+	go func() { delays <- datagramDelays(sdc) }()
+
+	dc := datagramConn(t, l.client)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for i := range max(frames, datagram) {
+		<-tick.C
+		if i < frames {
+			send(t, l.client, indexed(i, 200))
+		}
+		if i < datagram {
+			b := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+			if _, err := dc.SendDatagram(b); err != nil {
+				t.Fatalf("SendDatagram %d: %v", i, err)
+			}
+		}
+	}
+	checkInOrder(t, take(t, arrivals, frames))
+	time.Sleep(10 * delay) // the last datagrams land
+	l.server.Close()
+	got := <-delays
+
+	lost := 1 - float64(len(got))/datagram
+	slices.Sort(got)
+	median := got[len(got)/2]
+	t.Logf("datagrams: %d of %d arrived (%.2f%% lost), one-way delay median %v, max %v",
+		len(got), datagram, 100*lost, median, got[len(got)-1])
+	// 2000 datagrams: the standard error of 2% loss is 0.3 points.
+	if lost < 0.005 || lost > 0.04 {
+		t.Errorf("datagram loss %.2f%%, want about %.0f%%", 100*lost, 100*loss)
+	}
+	// Timer lateness and quic-go's own work come on top of the emulated
+	// delay; see quic_socket.go.
+	if median < delay || median > delay+3*time.Millisecond {
+		t.Errorf("datagram delay median %v, want about %v", median, delay)
+	}
+}
+
+// datagramDelays receives datagrams stamped with their send time until c
+// closes, and returns their one-way delays.
+func datagramDelays(c DatagramConn) []time.Duration {
+	var out []time.Duration
+	for {
+		f, err := c.ReceiveDatagram()
+		if err != nil {
+			return out
+		}
+		if len(f.Data) == 8 {
+			out = append(out, f.Received.Sub(time.Unix(0, int64(binary.BigEndian.Uint64(f.Data)))))
+		}
+	}
+}
+
+// TestQUICEmulationPerPeer: a listener's socket emulates each accepted
+// link on its own, and an outage is repaired by QUIC once it ends.
+func TestQUICEmulationPerPeer(t *testing.T) {
+	cfg := testConfig(t)
+	ln, err := Listen("quic://127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	defer ln.Close()
+	var clients, servers []Conn
+	for range 2 {
+		c, err := Dial(context.Background(), ln.URL(), cfg)
+		if err != nil {
+			t.Fatalf("Dial: %v", err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+		s := accept(t, ln)
+		defer s.Close()
+		servers = append(servers, s)
+	}
+	down := servers[0].(PacketEmulator)
+	if err := down.EmulatePackets(Emulation{Down: true}); err != nil {
+		t.Fatalf("EmulatePackets: %v", err)
+	}
+	send(t, servers[0], []byte("held"))
+	send(t, servers[1], []byte("plain"))
+	receiveData(t, clients[1], []byte("plain"))
+	held := make(chan received, 1)
+	go func() {
+		f, err := clients[0].Receive()
+		held <- received{data: bytes.Clone(f.Data), err: err}
+	}()
+	select {
+	case r := <-held:
+		t.Fatalf("a frame crossed an outage: %q, %v", r.data, r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := down.EmulatePackets(Emulation{}); err != nil {
+		t.Fatalf("EmulatePackets: %v", err)
+	}
+	select {
+	case r := <-held:
+		if r.err != nil || string(r.data) != "held" {
+			t.Fatalf("after the outage: %q, %v; want \"held\"", r.data, r.err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatalf("the frame sent during the outage did not arrive after it")
+	}
+}
