@@ -234,7 +234,7 @@ func dialQUIC(ctx context.Context, u *url.URL, cfg Config) (Conn, error) {
 	qc, err := tr.Dial(ctx, nc.RemoteAddr(), quicClientTLS(cfg, u.Hostname()), quicConfig(cfg, false))
 	if err != nil {
 		shutdown()
-		return nil, fmt.Errorf("quic %s: handshake: %w", u.Host, err)
+		return nil, fmt.Errorf("quic %s: handshake: %w", u.Host, helloError(err))
 	}
 	stream, err := openQUICStream(ctx, qc)
 	if err != nil {
