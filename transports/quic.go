@@ -85,6 +85,7 @@ var (
 
 func newQUICConn(link *quicLink, cfg Config) *quicConn {
 	link.datagrams, link.stopDatagrams = context.WithCancel(context.Background())
+	link.sock.watch(link.qc.RemoteAddr())
 	return &quicConn{streamConn: newStreamConn(link, "quic", cfg, quicCopyMax), link: link}
 }
 
@@ -129,13 +130,18 @@ func (c *quicConn) SendDatagram(b []byte) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("quic %s: send datagram: %w", c.link.RemoteAddr(), c.orderly(err))
 }
 
-// ReceiveDatagram returns the next QUIC datagram.
+// ReceiveDatagram returns the next QUIC datagram, received when the last
+// packet from the peer arrived (see quic_socket.go).
 func (c *quicConn) ReceiveDatagram() (Frame, error) {
 	b, err := c.link.qc.ReceiveDatagram(c.link.datagrams)
 	if err != nil {
 		return Frame{}, fmt.Errorf("quic %s: receive datagram: %w", c.link.RemoteAddr(), c.orderly(err))
 	}
-	return Frame{Data: b, Received: time.Now()}, nil
+	at := c.link.sock.arrival(c.link.qc.RemoteAddr())
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return Frame{Data: b, Received: at}, nil
 }
 
 // EmulatePackets applies e to the UDP packets this end sends to the peer.

@@ -277,3 +277,96 @@ func TestQUICEmulationPerPeer(t *testing.T) {
 		t.Fatalf("the frame sent during the outage did not arrive after it")
 	}
 }
+
+// FuzzQUICPacketHeader feeds arbitrary packets to the socket's header
+// parser. It must not panic; a packet without the marker comes back whole,
+// and no packet that QUIC version 1 can send has the marker; a marked one
+// loses exactly its header, with a lateness within 0..maxLateness. Seeds
+// are in testdata/fuzz/FuzzQUICPacketHeader.
+func FuzzQUICPacketHeader(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := bytes.Clone(data)
+		packet, late, ok := stripPacketHeader(data)
+		if !ok {
+			if !bytes.Equal(packet, in) {
+				t.Fatalf("unmarked packet %x came back as %x", in, packet)
+			}
+			if len(in) >= EmulationOverhead && in[0] == emulatedPacketMarker {
+				t.Fatalf("marked packet %x not recognised", in)
+			}
+			return
+		}
+		if in[0]&0x40 != 0 {
+			t.Fatalf("packet %x has QUIC's fixed bit, yet was taken for a marked one", in)
+		}
+		if !bytes.Equal(packet, in[EmulationOverhead:]) {
+			t.Fatalf("packet %x, want %x", packet, in[EmulationOverhead:])
+		}
+		if late < 0 || late > maxLateness {
+			t.Fatalf("lateness %v outside 0..%v", late, maxLateness)
+		}
+	})
+}
+
+// TestQUICSocketArrivals: the socket takes an emulated packet's header off
+// before quic-go sees it and notes its arrival less the sender's lateness;
+// a plain packet arrives as it is; a stranger's packets are noted nowhere.
+func TestQUICSocketArrivals(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := newQUICSocket(pc.(*net.UDPConn), false)
+	defer sock.Close()
+	peer, stranger := rawPeer(t), rawPeer(t)
+	sock.watch(peer.LocalAddr())
+	const late = 5 * time.Millisecond
+	marked := make([]byte, EmulationOverhead, 64)
+	putEmulationHeader(marked, late)
+	marked[0] = emulatedPacketMarker
+	buf := make([]byte, 1500)
+	for _, tt := range []struct {
+		name   string
+		from   net.PacketConn
+		packet []byte
+		want   []byte
+		late   time.Duration
+		noted  bool
+	}{
+		{"emulated", peer, append(marked, "quic"...), []byte("quic"), late, true},
+		{"plain", peer, []byte{0x43, 1, 2, 3}, []byte{0x43, 1, 2, 3}, 0, true},
+		{"stranger", stranger, append(marked, "quic"...), []byte("quic"), late, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := time.Now()
+			if _, err := tt.from.WriteTo(tt.packet, sock.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			n, from, err := sock.ReadFrom(buf)
+			after := time.Now()
+			if err != nil || !bytes.Equal(buf[:n], tt.want) || from.String() != tt.from.LocalAddr().String() {
+				t.Fatalf("ReadFrom: %x from %v, %v; want %x from %v", buf[:n], from, err, tt.want, tt.from.LocalAddr())
+			}
+			at := sock.arrival(tt.from.LocalAddr())
+			if !tt.noted {
+				if !at.IsZero() {
+					t.Fatalf("a stranger's packet was noted at %v", at)
+				}
+				return
+			}
+			if at.Before(before.Add(-tt.late)) || at.After(after.Add(-tt.late)) {
+				t.Fatalf("arrival %v, want between %v and %v", at, before.Add(-tt.late), after.Add(-tt.late))
+			}
+		})
+	}
+}
+
+func rawPeer(t *testing.T) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}

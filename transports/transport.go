@@ -124,9 +124,9 @@ type DatagramConn interface {
 // EmulatePackets instead loses, delays and reorders the transport's own
 // packets, so that its real recovery (retransmission, congestion control)
 // is what the link's users and monitor see. Frames then carry no emulation
-// header, so the receive times of an emulated link include the scheduler's
-// lateness (see Emulate) rather than correct for it. A caller that
-// emulates links checks for it and prefers it to Emulate.
+// header; the packets do, and the receive times of datagrams are corrected
+// by it, while those of frames are not. A caller that emulates links checks
+// for it and prefers it to Emulate.
 type PacketEmulator interface {
 	// EmulatePackets applies e to the packets this end of the link sends
 	// from now on; packets already scheduled keep their fate. Outcomes:
