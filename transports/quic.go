@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -72,10 +73,11 @@ func quicConfig(cfg Config, listener bool) *quic.Config {
 }
 
 // quicConn is one quic link: the stream framing over its stream, and its
-// datagrams.
+// datagrams (quic_datagram.go).
 type quicConn struct {
 	*streamConn
-	link *quicLink
+	link     *quicLink
+	datagram atomic.Uint32 // the number of the last datagram sent
 }
 
 var (
@@ -85,7 +87,7 @@ var (
 
 func newQUICConn(link *quicLink, cfg Config) *quicConn {
 	link.datagrams, link.stopDatagrams = context.WithCancel(context.Background())
-	link.sock.watch(link.qc.RemoteAddr())
+	link.peer = link.sock.watch(link.qc.RemoteAddr())
 	return &quicConn{streamConn: newStreamConn(link, "quic", cfg, quicCopyMax), link: link}
 }
 
@@ -113,43 +115,12 @@ func (c *quicConn) orderly(err error) error {
 	return c.linkError(err)
 }
 
-// SendDatagram sends b as one QUIC datagram.
-func (c *quicConn) SendDatagram(b []byte) (time.Time, error) {
-	if c.closed.Load() {
-		return time.Time{}, fmt.Errorf("quic %s: send datagram: %w", c.link.RemoteAddr(), net.ErrClosed)
-	}
-	err := c.link.qc.SendDatagram(b)
-	var tooLarge *quic.DatagramTooLargeError
-	switch {
-	case err == nil:
-		return time.Now(), nil
-	case errors.As(err, &tooLarge):
-		return time.Time{}, fmt.Errorf("quic %s: datagram of %d bytes (limit %d now): %w",
-			c.link.RemoteAddr(), len(b), tooLarge.MaxDatagramPayloadSize, ErrDatagramTooLarge)
-	}
-	return time.Time{}, fmt.Errorf("quic %s: send datagram: %w", c.link.RemoteAddr(), c.orderly(err))
-}
-
-// ReceiveDatagram returns the next QUIC datagram, received when the last
-// packet from the peer arrived (see quic_socket.go).
-func (c *quicConn) ReceiveDatagram() (Frame, error) {
-	b, err := c.link.qc.ReceiveDatagram(c.link.datagrams)
-	if err != nil {
-		return Frame{}, fmt.Errorf("quic %s: receive datagram: %w", c.link.RemoteAddr(), c.orderly(err))
-	}
-	at := c.link.sock.arrival(c.link.qc.RemoteAddr())
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return Frame{Data: b, Received: at}, nil
-}
-
 // EmulatePackets applies e to the UDP packets this end sends to the peer.
 func (c *quicConn) EmulatePackets(e Emulation) error {
 	if c.closed.Load() {
 		return fmt.Errorf("quic %s: emulate: %w", c.link.RemoteAddr(), net.ErrClosed)
 	}
-	return c.link.sock.emulate(c.link.qc.RemoteAddr(), e)
+	return c.link.sock.emulate(c.link.peer, e)
 }
 
 // quicLink is a QUIC connection and its stream, as the net.Conn under the
@@ -158,6 +129,7 @@ type quicLink struct {
 	*quic.Stream
 	qc   *quic.Conn
 	sock *quicSocket
+	peer *quicPeer // what sock keeps for the other end
 	// abort, when closed, makes Close end the connection at once: the
 	// listener is closing.
 	abort <-chan struct{}
@@ -345,9 +317,9 @@ func (l *quicListener) setup(qc *quic.Conn) {
 		}
 		return
 	}
-	remote := qc.RemoteAddr()
-	c := newQUICConn(&quicLink{Stream: stream, qc: qc, sock: l.sock, abort: l.ctx.Done(),
-		ended: func() { l.sock.forget(remote) }}, l.cfg)
+	link := &quicLink{Stream: stream, qc: qc, sock: l.sock, abort: l.ctx.Done()}
+	link.ended = func() { l.sock.forget(link.peer) }
+	c := newQUICConn(link, l.cfg)
 	c.release = func() { l.in.forget(c) }
 	if !l.in.offer(c, true) {
 		c.Close()

@@ -1,16 +1,18 @@
 package transports
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// The UDP socket under a quic endpoint, the emulation of its packets, and
-// the arrival times of its peers' packets.
+// The UDP socket under a quic endpoint: the emulation of its packets, and
+// when its peers' packets arrived.
 //
 // quic-go takes a net.PacketConn; quicSocket is the one it gets. A write to
 // a peer whose link is emulated goes through an EmulatedConn of its own,
@@ -19,22 +21,19 @@ import (
 // QUIC's own loss recovery, congestion control and timers are what repair
 // them.
 //
-// An emulated packet goes out behind the emulation's header, as a frame
-// does, with a marker that no QUIC packet starts with (QUIC version 1 sets
-// the second bit of every packet's first byte), and the lateness of the
-// emulation's scheduler. The receiving socket takes the header off before
-// quic-go sees the packet, and notes when the packet arrived less that
-// lateness: the moment the emulated network meant to deliver it. quic-go
-// does not say which packet carried a datagram, so a datagram's receive
-// time is the noted arrival of the last packet from its peer. That is its
-// own packet unless another arrived in the tens of microseconds before
-// quic-go handed the datagram on, as when a scheduler that woke up late
-// sends several packets at once; the datagram then takes that packet's
-// time, which is off by the difference of their due times. A link monitor
-// thus sees the emulated network much as it does on the other transports,
-// without the scheduler's lateness (Go timers wake up 0.1-1 ms late) or
-// quic-go's receive path. Only Wayline reads the header: another QUIC
-// stack would drop a marked packet.
+// An emulated packet goes out behind a header of packetHeader bytes: a
+// marker that no QUIC packet starts with (QUIC version 1 sets the second
+// bit of every packet's first byte), the lateness of the emulation's
+// scheduler, as in a frame's emulation header, and the number of the
+// datagram the packet carries (0 for none; see quic_datagram.go). The
+// receiving socket takes the header off before quic-go sees the packet and
+// notes when it arrived less that lateness: the moment the emulated
+// network meant to deliver it. quic-go does not say which packet brought a
+// datagram, so the number is how a datagram finds its packet's arrival, and
+// with it the receive time a link monitor sees: the emulated network, as
+// on the other transports, without the scheduler's lateness (Go timers
+// wake up 0.1-1 ms late) or quic-go's receive path. Only Wayline reads the
+// header: another QUIC stack would drop a marked packet.
 //
 // quicSocket does not expose the socket's SyscallConn, so quic-go reads
 // and writes one packet per system call through these methods rather than
@@ -42,9 +41,18 @@ import (
 // at run time. It does expose SetReadBuffer and SetWriteBuffer, through
 // which quic-go sizes the socket buffers.
 
-// emulatedPacketMarker starts every emulated packet. Its second bit is
-// clear, so it cannot start a QUIC version 1 packet.
-const emulatedPacketMarker = 0x1E
+const (
+	// emulatedPacketMarker starts every emulated packet. Its second bit is
+	// clear, so it cannot start a QUIC version 1 packet.
+	emulatedPacketMarker = 0x1E
+	// packetHeader is the size of an emulated packet's header: the
+	// emulation header, then a datagram number.
+	packetHeader = EmulationOverhead + datagramNumber
+	// arrivalRing is how many numbered datagrams' arrivals a peer keeps:
+	// far more than can wait in quic-go between a packet's arrival and its
+	// datagram's delivery.
+	arrivalRing = 32
+)
 
 // quicSocket is a UDP socket whose writes may be emulated per peer. A
 // dialer's socket is connected to its one peer; a listener's is shared by
@@ -53,68 +61,38 @@ type quicSocket struct {
 	udp       *net.UDPConn
 	connected bool // writes go out with Write: the kernel knows the peer
 
-	mu     sync.Mutex
-	peers  map[string]*EmulatedConn // by remote address
+	mu     sync.RWMutex
+	peers  map[netip.AddrPort]*quicPeer // the peers of links; strangers leave no state
 	closed bool
-
-	amu sync.Mutex
-	// arrived holds, for each peer of a link, when its last packet arrived
-	// (less its emulation's lateness). Only peers of links have entries:
-	// a stranger's packets leave no state behind.
-	arrived map[netip.AddrPort]time.Time
 }
 
 var _ net.PacketConn = (*quicSocket)(nil)
 
+// quicPeer is what a socket keeps for the peer of its links (one, unless
+// a link ends and another from the same address begins).
+type quicPeer struct {
+	addr  net.Addr
+	links int                          // guarded by the socket's mu
+	emu   atomic.Pointer[EmulatedConn] // nil while the link is not emulated
+	// tag is the number of the datagram the next packet to the peer
+	// carries, 0 for none.
+	tag atomic.Uint32
+
+	mu     sync.Mutex
+	last   time.Time // when the last packet arrived, less its lateness
+	ring   [arrivalRing]numbered
+	cursor int
+}
+
+// numbered is the arrival of the packet that carried datagram n.
+type numbered struct {
+	n  uint32
+	at time.Time
+}
+
 func newQUICSocket(udp *net.UDPConn, connected bool) *quicSocket {
 	_ = udp.SetReadBuffer(udpSocketBuffer)
-	return &quicSocket{udp: udp, connected: connected,
-		peers: make(map[string]*EmulatedConn), arrived: make(map[netip.AddrPort]time.Time)}
-}
-
-// ReadFrom reads one packet, takes off its emulation header if it has one,
-// and notes its arrival for its peer.
-func (s *quicSocket) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, addr, err := s.udp.ReadFrom(b)
-	if err != nil {
-		return n, addr, err
-	}
-	at := time.Now()
-	if payload, late, ok := stripPacketHeader(b[:n]); ok {
-		n = copy(b, payload)
-		at = at.Add(-late)
-	}
-	key := peerKey(addr)
-	s.amu.Lock()
-	if _, ok := s.arrived[key]; ok {
-		s.arrived[key] = at
-	}
-	s.amu.Unlock()
-	return n, addr, nil
-}
-
-// stripPacketHeader splits an emulated packet into the QUIC packet and
-// its sender's lateness; ok is false for a packet without the header.
-func stripPacketHeader(b []byte) (packet []byte, lateness time.Duration, ok bool) {
-	if len(b) < EmulationOverhead || b[0] != emulatedPacketMarker {
-		return b, 0, false
-	}
-	return b[EmulationOverhead:], headerLateness(b), true
-}
-
-// watch starts noting the arrivals of addr's packets, for a link with it.
-func (s *quicSocket) watch(addr net.Addr) {
-	s.amu.Lock()
-	s.arrived[peerKey(addr)] = time.Time{}
-	s.amu.Unlock()
-}
-
-// arrival returns when addr's last packet arrived, or zero when none has
-// since watch.
-func (s *quicSocket) arrival(addr net.Addr) time.Time {
-	s.amu.Lock()
-	defer s.amu.Unlock()
-	return s.arrived[peerKey(addr)]
+	return &quicSocket{udp: udp, connected: connected, peers: make(map[netip.AddrPort]*quicPeer)}
 }
 
 func peerKey(addr net.Addr) netip.AddrPort {
@@ -126,17 +104,110 @@ func peerKey(addr net.Addr) netip.AddrPort {
 	return ap
 }
 
+func (s *quicSocket) peer(addr net.Addr) *quicPeer {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.peers[peerKey(addr)]
+}
+
+// watch returns what the socket keeps for addr, the peer of a new link.
+func (s *quicSocket) watch(addr net.Addr) *quicPeer {
+	key := peerKey(addr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.peers[key]
+	if p == nil {
+		p = &quicPeer{addr: addr}
+		s.peers[key] = p
+	}
+	p.links++
+	return p
+}
+
+// forget drops p once its last link has ended; packets already in its
+// emulation are still delivered, for up to closeLinger.
+func (s *quicSocket) forget(p *quicPeer) {
+	key := peerKey(p.addr)
+	s.mu.Lock()
+	if p.links--; p.links > 0 || s.peers[key] != p {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.peers, key)
+	s.mu.Unlock()
+	if ec := p.emu.Load(); ec != nil {
+		ec.Close()
+	}
+}
+
+// ReadFrom reads one packet, takes off its header if it has one, and notes
+// its arrival for its peer.
+func (s *quicSocket) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := s.udp.ReadFrom(b)
+	if err != nil {
+		return n, addr, err
+	}
+	at := time.Now()
+	var tag uint32
+	if packet, late, t, ok := stripPacketHeader(b[:n]); ok {
+		n = copy(b, packet)
+		at, tag = at.Add(-late), t
+	}
+	if p := s.peer(addr); p != nil {
+		p.arrived(at, tag)
+	}
+	return n, addr, nil
+}
+
+// stripPacketHeader splits an emulated packet into the QUIC packet, its
+// sender's lateness and the number of the datagram it carries; ok is
+// false for a packet without the header.
+func stripPacketHeader(b []byte) (packet []byte, lateness time.Duration, tag uint32, ok bool) {
+	if len(b) < packetHeader || b[0] != emulatedPacketMarker {
+		return b, 0, 0, false
+	}
+	return b[packetHeader:], headerLateness(b), binary.BigEndian.Uint32(b[EmulationOverhead:]), true
+}
+
+func (p *quicPeer) arrived(at time.Time, tag uint32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.last = at
+	if tag != 0 {
+		p.ring[p.cursor] = numbered{n: tag, at: at}
+		p.cursor = (p.cursor + 1) % arrivalRing
+	}
+}
+
+// arrival returns when the packet that carried datagram n arrived; when
+// that is not known, when the last packet arrived; zero when none has.
+func (p *quicPeer) arrival(n uint32) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range p.ring {
+		if a.n == n && n != 0 {
+			return a.at
+		}
+	}
+	return p.last
+}
+
 // WriteTo sends b to addr, through addr's emulation when it has one. An
 // emulated packet is copied and scheduled; what becomes of it is the
 // emulation's business, as on a real network.
 func (s *quicSocket) WriteTo(b []byte, addr net.Addr) (int, error) {
-	s.mu.Lock()
-	ec := s.peers[addr.String()]
-	s.mu.Unlock()
+	p := s.peer(addr)
+	var ec *EmulatedConn
+	if p != nil {
+		ec = p.emu.Load()
+	}
 	if ec == nil {
 		return s.write(b, addr)
 	}
-	if _, err := ec.Send(b); err != nil {
+	frame := make([]byte, datagramNumber+len(b))
+	binary.BigEndian.PutUint32(frame, p.tag.Swap(0))
+	copy(frame[datagramNumber:], b)
+	if _, err := ec.Send(frame); err != nil {
 		return 0, err
 	}
 	return len(b), nil
@@ -149,41 +220,24 @@ func (s *quicSocket) write(b []byte, addr net.Addr) (int, error) {
 	return s.udp.WriteTo(b, addr)
 }
 
-// emulate applies e to the packets sent to addr from now on. Outcomes: nil;
+// emulate applies e to the packets sent to p from now on. Outcomes: nil;
 // an invalid e (nothing changed); an error wrapping net.ErrClosed once the
-// socket is closed.
-func (s *quicSocket) emulate(addr net.Addr, e Emulation) error {
+// socket is closed or p forgotten.
+func (s *quicSocket) emulate(p *quicPeer, e Emulation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("quic %s: emulate: %w", addr, net.ErrClosed)
+	if s.closed || s.peers[peerKey(p.addr)] != p {
+		return fmt.Errorf("quic %s: emulate: %w", p.addr, net.ErrClosed)
 	}
-	key := addr.String()
-	if ec := s.peers[key]; ec != nil {
+	if ec := p.emu.Load(); ec != nil {
 		return ec.SetEmulation(e)
 	}
-	ec, err := Emulate(&packetPeer{sock: s, addr: addr, done: make(chan struct{})}, e)
+	ec, err := Emulate(&packetPeer{sock: s, addr: p.addr, done: make(chan struct{})}, e)
 	if err != nil {
 		return err
 	}
-	s.peers[key] = ec
+	p.emu.Store(ec)
 	return nil
-}
-
-// forget ends what the socket keeps for addr once its link has ended;
-// packets already in its emulation are still delivered, for up to
-// closeLinger.
-func (s *quicSocket) forget(addr net.Addr) {
-	s.amu.Lock()
-	delete(s.arrived, peerKey(addr))
-	s.amu.Unlock()
-	s.mu.Lock()
-	ec := s.peers[addr.String()]
-	delete(s.peers, addr.String())
-	s.mu.Unlock()
-	if ec != nil {
-		ec.Close()
-	}
 }
 
 // Close ends every emulation, delivering what is due within closeLinger,
@@ -192,11 +246,13 @@ func (s *quicSocket) Close() error {
 	s.mu.Lock()
 	s.closed = true
 	peers := s.peers
-	s.peers = nil
+	s.peers = map[netip.AddrPort]*quicPeer{}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, ec := range peers {
-		wg.Go(func() { ec.Close() })
+	for _, p := range peers {
+		if ec := p.emu.Load(); ec != nil {
+			wg.Go(func() { ec.Close() })
+		}
 	}
 	wg.Wait()
 	return s.udp.Close()
@@ -210,8 +266,9 @@ func (s *quicSocket) SetReadBuffer(n int) error          { return s.udp.SetReadB
 func (s *quicSocket) SetWriteBuffer(n int) error         { return s.udp.SetWriteBuffer(n) }
 
 // packetPeer is the inner conn of one peer's packet emulation: an
-// unreliable conn whose Send writes one packet, behind the emulation's
-// header with the packet marker in place of the frame marker.
+// unreliable conn whose Send writes one packet, which the emulation has
+// put behind its header, with the packet marker in place of the frame
+// marker.
 type packetPeer struct {
 	sock *quicSocket
 	addr net.Addr

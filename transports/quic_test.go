@@ -281,17 +281,18 @@ func TestQUICEmulationPerPeer(t *testing.T) {
 // FuzzQUICPacketHeader feeds arbitrary packets to the socket's header
 // parser. It must not panic; a packet without the marker comes back whole,
 // and no packet that QUIC version 1 can send has the marker; a marked one
-// loses exactly its header, with a lateness within 0..maxLateness. Seeds
-// are in testdata/fuzz/FuzzQUICPacketHeader.
+// loses exactly its header, with a lateness within 0..maxLateness, and a
+// header encodes back to itself. Seeds are in
+// testdata/fuzz/FuzzQUICPacketHeader.
 func FuzzQUICPacketHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := bytes.Clone(data)
-		packet, late, ok := stripPacketHeader(data)
+		packet, late, tag, ok := stripPacketHeader(data)
 		if !ok {
 			if !bytes.Equal(packet, in) {
 				t.Fatalf("unmarked packet %x came back as %x", in, packet)
 			}
-			if len(in) >= EmulationOverhead && in[0] == emulatedPacketMarker {
+			if len(in) >= packetHeader && in[0] == emulatedPacketMarker {
 				t.Fatalf("marked packet %x not recognised", in)
 			}
 			return
@@ -299,18 +300,33 @@ func FuzzQUICPacketHeader(f *testing.F) {
 		if in[0]&0x40 != 0 {
 			t.Fatalf("packet %x has QUIC's fixed bit, yet was taken for a marked one", in)
 		}
-		if !bytes.Equal(packet, in[EmulationOverhead:]) {
-			t.Fatalf("packet %x, want %x", packet, in[EmulationOverhead:])
+		if !bytes.Equal(packet, in[packetHeader:]) {
+			t.Fatalf("packet %x, want %x", packet, in[packetHeader:])
 		}
 		if late < 0 || late > maxLateness {
 			t.Fatalf("lateness %v outside 0..%v", late, maxLateness)
 		}
+		if late > 0 && late < maxLateness {
+			if hdr := packetHeaderOf(late, tag); !bytes.Equal(hdr, in[:packetHeader]) {
+				t.Fatalf("lateness %v and datagram %d encode as %x, parsed from %x", late, tag, hdr, in[:packetHeader])
+			}
+		}
 	})
 }
 
+// packetHeaderOf is the header an emulated packet sent late by late with
+// datagram tag goes out behind.
+func packetHeaderOf(late time.Duration, tag uint32) []byte {
+	hdr := make([]byte, EmulationOverhead, packetHeader)
+	putEmulationHeader(hdr, late)
+	hdr[0] = emulatedPacketMarker
+	return binary.BigEndian.AppendUint32(hdr, tag)
+}
+
 // TestQUICSocketArrivals: the socket takes an emulated packet's header off
-// before quic-go sees it and notes its arrival less the sender's lateness;
-// a plain packet arrives as it is; a stranger's packets are noted nowhere.
+// before quic-go sees it and notes its arrival less the sender's lateness,
+// under the number of the datagram it carries; a plain packet arrives as
+// it is; a stranger's packets are noted nowhere.
 func TestQUICSocketArrivals(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -318,13 +334,11 @@ func TestQUICSocketArrivals(t *testing.T) {
 	}
 	sock := newQUICSocket(pc.(*net.UDPConn), false)
 	defer sock.Close()
-	peer, stranger := rawPeer(t), rawPeer(t)
-	sock.watch(peer.LocalAddr())
+	from, stranger := rawPeer(t), rawPeer(t)
+	peer := sock.watch(from.LocalAddr())
 	const late = 5 * time.Millisecond
-	marked := make([]byte, EmulationOverhead, 64)
-	putEmulationHeader(marked, late)
-	marked[0] = emulatedPacketMarker
 	buf := make([]byte, 1500)
+	var numbered time.Time
 	for _, tt := range []struct {
 		name   string
 		from   net.PacketConn
@@ -333,31 +347,38 @@ func TestQUICSocketArrivals(t *testing.T) {
 		late   time.Duration
 		noted  bool
 	}{
-		{"emulated", peer, append(marked, "quic"...), []byte("quic"), late, true},
-		{"plain", peer, []byte{0x43, 1, 2, 3}, []byte{0x43, 1, 2, 3}, 0, true},
-		{"stranger", stranger, append(marked, "quic"...), []byte("quic"), late, false},
+		{"emulated, datagram 7", from, append(packetHeaderOf(late, 7), "quic"...), []byte("quic"), late, true},
+		{"emulated, no datagram", from, append(packetHeaderOf(2*late, 0), "ack"...), []byte("ack"), 2 * late, true},
+		{"plain", from, []byte{0x43, 1, 2, 3}, []byte{0x43, 1, 2, 3}, 0, true},
+		{"stranger", stranger, append(packetHeaderOf(late, 1), "quic"...), []byte("quic"), late, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := time.Now()
 			if _, err := tt.from.WriteTo(tt.packet, sock.LocalAddr()); err != nil {
 				t.Fatal(err)
 			}
-			n, from, err := sock.ReadFrom(buf)
+			n, addr, err := sock.ReadFrom(buf)
 			after := time.Now()
-			if err != nil || !bytes.Equal(buf[:n], tt.want) || from.String() != tt.from.LocalAddr().String() {
-				t.Fatalf("ReadFrom: %x from %v, %v; want %x from %v", buf[:n], from, err, tt.want, tt.from.LocalAddr())
+			if err != nil || !bytes.Equal(buf[:n], tt.want) || addr.String() != tt.from.LocalAddr().String() {
+				t.Fatalf("ReadFrom: %x from %v, %v; want %x from %v", buf[:n], addr, err, tt.want, tt.from.LocalAddr())
 			}
-			at := sock.arrival(tt.from.LocalAddr())
 			if !tt.noted {
-				if !at.IsZero() {
-					t.Fatalf("a stranger's packet was noted at %v", at)
+				if p := sock.peer(tt.from.LocalAddr()); p != nil {
+					t.Fatalf("a stranger's packet left state behind: %+v", p)
 				}
 				return
 			}
+			at := peer.arrival(0)
 			if at.Before(before.Add(-tt.late)) || at.After(after.Add(-tt.late)) {
 				t.Fatalf("arrival %v, want between %v and %v", at, before.Add(-tt.late), after.Add(-tt.late))
 			}
+			if numbered.IsZero() {
+				numbered = at
+			}
 		})
+	}
+	if got := peer.arrival(7); !got.Equal(numbered) {
+		t.Fatalf("arrival of datagram 7: %v, want that of its packet, %v", got, numbered)
 	}
 }
 
