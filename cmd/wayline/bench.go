@@ -137,14 +137,15 @@ failover_p99_ms=<x>.`, stderr)
 func benchAccuracy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench accuracy", "bench accuracy [flags]", `
 Measures emulated links with the link monitor and compares the figures
-with the truth: for each transport (tcp, tls, udp, ws), each delay (1, 20,
-100 ms), jitter 0 or 10% of the delay, and on udp loss 0, 1% or 5%. A
+with the truth: for each transport (tcp, tls, udp, ws, quic), each delay
+(1, 20, 100 ms), jitter 0 or 10% of the delay, and on udp and quic loss 0,
+1% or 5%. A
 case passes when the mean one-way latency is within max(2%, 0.3 ms) of the
 truth, loss within 1 percentage point, and jitter within 20% (0.1 ms when
 the truth is 0). Prints a table and ends with accuracy_pass=<n>/<total>.`, stderr)
 	var cfg bench.AccuracyConfig
 	fs.DurationVar(&cfg.Duration, "duration", 30e9, "how long each transport's links are measured")
-	transportsFlag := fs.String("transports", "tcp,tls,udp,ws", "comma-separated transports")
+	transportsFlag := fs.String("transports", "tcp,tls,udp,ws,quic", "comma-separated transports")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {

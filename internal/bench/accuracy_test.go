@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// TestRunAccuracy runs a short accuracy experiment on udp and tcp at 20 ms
+// TestRunAccuracy runs a short accuracy experiment on udp, tcp and quic at 20 ms
 // and checks the report's shape and the figures at bounds loose enough for
 // a busy two-core machine: 3 s of probes is about 300 samples a link, and
 // the table's own bounds are for 30 s runs on a quiet one.
@@ -25,7 +25,7 @@ func TestRunAccuracy(t *testing.T) {
 	var out bytes.Buffer
 	cases, err := RunAccuracy(ctx, &out, AccuracyConfig{
 		Duration:   3 * time.Second,
-		Transports: []string{"udp", "tcp"},
+		Transports: []string{"udp", "tcp", "quic"},
 		Delays:     []time.Duration{20 * time.Millisecond},
 	})
 	if err != nil {
@@ -33,11 +33,11 @@ func TestRunAccuracy(t *testing.T) {
 	}
 	t.Logf("\n%s", out.String())
 	checkGoroutinesEnd(t, before)
-	if want := 6 + 2; len(cases) != want {
+	if want := 6 + 2 + 6; len(cases) != want {
 		t.Fatalf("%d cases, want %d", len(cases), want)
 	}
-	if !regexp.MustCompile(`\naccuracy_pass=\d+/8\n$`).Match(out.Bytes()) {
-		t.Errorf("report does not end with accuracy_pass=<n>/8")
+	if !regexp.MustCompile(`\naccuracy_pass=\d+/14\n$`).Match(out.Bytes()) {
+		t.Errorf("report does not end with accuracy_pass=<n>/14")
 	}
 	for _, re := range []string{`\nprobe_traffic_bps_at_1s=\d+ `, `\ninterval_halving_mean_change=\d+\.\d%`} {
 		if !regexp.MustCompile(re).Match(out.Bytes()) {
@@ -53,7 +53,13 @@ func TestRunAccuracy(t *testing.T) {
 		if tol := max(0.25*c.WantLatency, 2); math.Abs(c.GotLatency-c.WantLatency) > tol {
 			t.Errorf("%s: latency %.3f ms, want %.3f ± %.3f", name, c.GotLatency, c.WantLatency, tol)
 		}
-		if tol := max(0.5*c.WantJitter, 0.5); math.Abs(c.GotJitter-c.WantJitter) > tol {
+		// quic-go's send path, several times slower under the race
+		// detector, adds its own jitter to what the probes see.
+		floor := 0.5
+		if c.Transport == "quic" {
+			floor = 1
+		}
+		if tol := max(0.5*c.WantJitter, floor); math.Abs(c.GotJitter-c.WantJitter) > tol {
 			t.Errorf("%s: jitter %.3f ms, want %.3f ± %.3f", name, c.GotJitter, c.WantJitter, tol)
 		}
 		// Six standard errors of 300 samples at 5%, and then some.
