@@ -28,18 +28,7 @@ func datagramConn(t testing.TB, c Conn) DatagramConn {
 // receiveDatagram calls ReceiveDatagram once with a time limit.
 func receiveDatagram(t testing.TB, c DatagramConn) received {
 	t.Helper()
-	ch := make(chan received, 1)
-	go func() {
-		f, err := c.ReceiveDatagram()
-		ch <- received{data: bytes.Clone(f.Data), at: f.Received, err: err}
-	}()
-	select {
-	case r := <-ch:
-		return r
-	case <-time.After(waitLimit):
-		t.Fatalf("ReceiveDatagram: nothing within %v", waitLimit)
-		return received{}
-	}
+	return receiveBy(t, "ReceiveDatagram", c.ReceiveDatagram)
 }
 
 // TestQUICDatagrams: datagrams go both ways beside frames and never come
