@@ -35,6 +35,12 @@ import (
 // wake up 0.1-1 ms late) or quic-go's receive path. Only Wayline reads the
 // header: another QUIC stack would drop a marked packet.
 //
+// On Linux the arrival is the kernel's receive timestamp (SO_TIMESTAMPNS),
+// emulated or not, so that neither the wake-up of quic-go's reader nor its
+// work on the packets ahead of this one counts as network delay; quic-go
+// handles each packet it reads before the next, which on a busy machine
+// would otherwise add a fraction of a millisecond behind a burst.
+//
 // quicSocket does not expose the socket's SyscallConn, so quic-go reads
 // and writes one packet per system call through these methods rather than
 // in batches (recvmmsg, GSO): the price of being able to emulate any link
@@ -59,7 +65,9 @@ const (
 // every link it accepted.
 type quicSocket struct {
 	udp       *net.UDPConn
-	connected bool // writes go out with Write: the kernel knows the peer
+	connected bool             // writes go out with Write: the kernel knows the peer
+	stamps    bool             // the kernel stamps each packet's arrival
+	oob       [stampSpace]byte // ReadFrom's, for the stamp; quic-go reads from one goroutine
 
 	mu     sync.RWMutex
 	peers  map[netip.AddrPort]*quicPeer // the peers of links; strangers leave no state
@@ -92,7 +100,7 @@ type numbered struct {
 
 func newQUICSocket(udp *net.UDPConn, connected bool) *quicSocket {
 	_ = udp.SetReadBuffer(udpSocketBuffer)
-	return &quicSocket{udp: udp, connected: connected, peers: make(map[netip.AddrPort]*quicPeer)}
+	return &quicSocket{udp: udp, connected: connected, stamps: enableStamps(udp), peers: make(map[netip.AddrPort]*quicPeer)}
 }
 
 func peerKey(addr net.Addr) netip.AddrPort {
@@ -141,13 +149,13 @@ func (s *quicSocket) forget(p *quicPeer) {
 }
 
 // ReadFrom reads one packet, takes off its header if it has one, and notes
-// its arrival for its peer.
+// its arrival for its peer: when the kernel received it, where the kernel
+// says, and when the read returned otherwise.
 func (s *quicSocket) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, addr, err := s.udp.ReadFrom(b)
+	n, addr, at, err := s.read(b)
 	if err != nil {
 		return n, addr, err
 	}
-	at := time.Now()
 	var tag uint32
 	if packet, late, t, ok := stripPacketHeader(b[:n]); ok {
 		n = copy(b, packet)
@@ -157,6 +165,22 @@ func (s *quicSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 		p.arrived(at, tag)
 	}
 	return n, addr, nil
+}
+
+func (s *quicSocket) read(b []byte) (int, net.Addr, time.Time, error) {
+	if !s.stamps {
+		n, addr, err := s.udp.ReadFrom(b)
+		return n, addr, time.Now(), err
+	}
+	n, oobn, _, addr, err := s.udp.ReadMsgUDP(b, s.oob[:])
+	if err != nil {
+		return n, nil, time.Time{}, err
+	}
+	at := kernelStamp(s.oob[:oobn])
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return n, addr, at, nil
 }
 
 // stripPacketHeader splits an emulated packet into the QUIC packet, its

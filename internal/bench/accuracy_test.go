@@ -53,13 +53,7 @@ func TestRunAccuracy(t *testing.T) {
 		if tol := max(0.25*c.WantLatency, 2); math.Abs(c.GotLatency-c.WantLatency) > tol {
 			t.Errorf("%s: latency %.3f ms, want %.3f ± %.3f", name, c.GotLatency, c.WantLatency, tol)
 		}
-		// quic-go's send path, several times slower under the race
-		// detector, adds its own jitter to what the probes see.
-		floor := 0.5
-		if c.Transport == "quic" {
-			floor = 1
-		}
-		if tol := max(0.5*c.WantJitter, floor); math.Abs(c.GotJitter-c.WantJitter) > tol {
+		if tol := max(0.5*c.WantJitter, 0.5); math.Abs(c.GotJitter-c.WantJitter) > tol {
 			t.Errorf("%s: jitter %.3f ms, want %.3f ± %.3f", name, c.GotJitter, c.WantJitter, tol)
 		}
 		// Six standard errors of 300 samples at 5%, and then some.
