@@ -53,6 +53,7 @@ fuzz:
 	$(GO) test -run=XXX -fuzz=FuzzStreamDecode -fuzztime=$(FUZZTIME) ./transports/
 	$(GO) test -run=XXX -fuzz=FuzzUDPDatagram -fuzztime=$(FUZZTIME) ./transports/
 	$(GO) test -run=XXX -fuzz=FuzzEmulatedHeader -fuzztime=$(FUZZTIME) ./transports/
+	$(GO) test -run=XXX -fuzz=FuzzQUICPacketHeader -fuzztime=$(FUZZTIME) ./transports/
 	$(GO) test -run=XXX -fuzz=FuzzDecodePacket -fuzztime=$(FUZZTIME) ./monitor/
 	$(GO) test -run=XXX -fuzz=FuzzParseAddress -fuzztime=$(FUZZTIME) ./router/
 	$(GO) test -run=XXX -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./topology/

@@ -15,7 +15,7 @@ import (
 // TestChainEveryTransport runs pub/sub, request/reply and queue groups
 // across the A-B-C chain over each transport.
 func TestChainEveryTransport(t *testing.T) {
-	for _, tr := range []string{"tcp", "tls", "udp", "ws", "mem"} {
+	for _, tr := range []string{"tcp", "tls", "udp", "ws", "quic", "mem"} {
 		t.Run(tr, func(t *testing.T) {
 			spec := netSpec{brokers: chain, links: chainLinks(tr)}
 			if tr == "tls" {

@@ -208,12 +208,13 @@ type ReportConfig struct {
 type LinkConfig struct {
 	ID        string // the link's UUID
 	Peer      string // the broker at the other end
-	Transport string // "tcp", "tls", "udp", "ws" or "mem"
+	Transport string // "tcp", "tls", "udp", "ws", "quic" or "mem"
 	// Dial is the peer's URL when this broker dials the link; empty when
 	// the peer dials.
 	Dial string
-	// Emulation gives the frames this broker sends on the link wide-area
-	// conditions; nil for none. The peer emulates its own direction.
+	// Emulation gives what this broker sends on the link wide-area
+	// conditions (its frames, or a quic link's packets); nil for none. The
+	// peer emulates its own direction.
 	Emulation *transports.Emulation
 	// Monitor overrides Config.Monitor for this link.
 	Monitor *monitor.Config

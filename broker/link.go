@@ -320,9 +320,11 @@ func (l *link) run(s *session) {
 		return
 	}
 	go s.writeLoop()
+	s.startDatagrams()
 	err := s.readLoop()
 	s.close()
 	<-s.writerDone
+	<-s.datagramsDone
 	l.b.linkDown(l, s, err)
 }
 

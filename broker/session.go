@@ -42,6 +42,11 @@ type session struct {
 	recv  *relRecv // nil on reliable transports
 
 	send *relSend // nil on reliable transports
+
+	// dgram is the conn's unreliable path, which carries the link's
+	// probes, or nil when it has none (see monitoring.go).
+	dgram         transports.DatagramConn
+	datagramsDone chan struct{} // closed when the datagram reader ends
 }
 
 // txConn holds the Conn a session sends through.
@@ -66,7 +71,10 @@ func newSession(l *link, conn transports.Conn, peerEpoch uint64, acceptor bool) 
 		out:        newOutbuf(l.b.cfg.LinkQueueBytes),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+
+		datagramsDone: make(chan struct{}),
 	}
+	s.dgram, _ = conn.(transports.DatagramConn)
 	frameMax := min(defaultFrame, l.b.cfg.Transport.MaxFrame)
 	if info.FrameHint > 0 {
 		frameMax = min(frameMax, info.FrameHint)
@@ -84,9 +92,14 @@ func newSession(l *link, conn transports.Conn, peerEpoch uint64, acceptor bool) 
 	return s
 }
 
-// emulate gives the frames this side sends the emulated conditions e,
-// wrapping the connection in an emulated link the first time.
+// emulate gives what this side sends the emulated conditions e: the
+// transport's own packets when it can emulate them, so that its recovery
+// is what the link sees; otherwise the frames, wrapping the connection in
+// an emulated link the first time.
 func (s *session) emulate(e transports.Emulation) error {
+	if pe, ok := s.conn.(transports.PacketEmulator); ok {
+		return pe.EmulatePackets(e)
+	}
 	if ec, ok := s.tx.Load().Conn.(*transports.EmulatedConn); ok {
 		return ec.SetEmulation(e)
 	}
@@ -171,7 +184,7 @@ func (s *session) handle(t recType, body []byte) error {
 		s.sendRaw(appendPing(nil, recPong, nonce))
 	case recPong:
 	case recProbe:
-		s.onProbe(body)
+		s.onProbe(body, s.rxTime)
 	case recHello:
 		// A lossy link repeats the dialer's hello until our answer gets
 		// through; answer again.

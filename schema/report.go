@@ -40,7 +40,7 @@ type Report struct {
 type Link struct {
 	ID        string // UUID
 	A, B      string // A is the reporting broker, B the peer
-	Transport string // tcp, tls, udp, ws or mem
+	Transport string // tcp, tls, udp, ws, quic or mem
 	State     string // "up" or "down": whether it carries routes
 	Monitor   string // the monitor's verdict: unknown, up, suspect, down or disabled
 	RTT       float64

@@ -39,7 +39,7 @@ const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>` + "\n"
 // the link's lower-case UUID) carries:
 //
 //   - a, b: the reporting broker and the peer; transport: tcp, tls, udp,
-//     ws or mem; state: up or down (whether it carries routes); monitor:
+//     ws, quic or mem; state: up or down (whether it carries routes); monitor:
 //     unknown, up, suspect, down or disabled (the failure detector's
 //     verdict)
 //   - rtt: mean round-trip time; jitter: mean difference of consecutive

@@ -108,7 +108,7 @@ func decodeCases(t testing.TB) []decodeCase {
 		bad("bad address", sub(`b="eu.kth.c1.a"`, `b="eu..kth"`), ErrInvalid, xsdAgrees),
 		bad("upper-case broker", sub(`broker="na.cgl.c1.a"`, `broker="NA.cgl.c1.a"`), ErrInvalid, xsdAgrees),
 		bad("a is not the broker", sub(`a="na.cgl.c1.a"`, `a="na.cgl.c1.b"`), ErrInvalid, xsdAccepts),
-		bad("transport", sub(`transport="udp"`, `transport="quic"`), ErrInvalid, xsdAgrees),
+		bad("transport", sub(`transport="udp"`, `transport="sctp"`), ErrInvalid, xsdAgrees),
 		bad("state", sub(`state="up"`, `state="Up"`), ErrInvalid, xsdAgrees),
 		bad("monitor", sub(`monitor="up"`, `monitor="up "`), ErrInvalid, xsdAgrees),
 		bad("NaN", sub(`rtt="90.3"`, `rtt="NaN"`), ErrInvalid, xsdAgrees),

@@ -20,7 +20,7 @@ var XSD []byte
 
 // The enumerations of perf-report.xsd.
 var (
-	transportNames    = []string{"tcp", "tls", "udp", "ws", "mem"}
+	transportNames    = []string{"tcp", "tls", "udp", "ws", "quic", "mem"}
 	linkStateNames    = []string{"up", "down"}
 	monitorStateNames = []string{"unknown", "up", "suspect", "down", "disabled"}
 )

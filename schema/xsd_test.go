@@ -140,7 +140,7 @@ func TestEncodeXMLRejectsInvalid(t *testing.T) {
 		"upper-case id":      func(r *Report) { r.Links[0].ID = strings.ToUpper(r.Links[0].ID) },
 		"a not the broker":   func(r *Report) { r.Links[0].A = "na.cgl.c1.b" },
 		"bad b":              func(r *Report) { r.Links[0].B = "a..b" },
-		"transport":          func(r *Report) { r.Links[0].Transport = "quic" },
+		"transport":          func(r *Report) { r.Links[0].Transport = "sctp" },
 		"state":              func(r *Report) { r.Links[0].State = "suspect" },
 		"monitor":            func(r *Report) { r.Links[0].Monitor = "UP" },
 		"negative rtt":       func(r *Report) { r.Links[0].RTT = -1 },

@@ -11,7 +11,7 @@ import (
 // survives a round trip: marshalled back to YAML, it parses again into a
 // file that marshals to the same bytes.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"chain.yaml", "tls.yaml", "mem.yaml"} {
+	for _, name := range []string{"chain.yaml", "tls.yaml", "mem.yaml", "quic.yaml"} {
 		f.Add(must(testdataFile(name)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

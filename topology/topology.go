@@ -20,13 +20,17 @@
 //	links:
 //	  - a: na.cgl.c1.a                # a dials b
 //	    b: na.cgl.c1.b
-//	    transport: tcp                # tcp, tls, udp, ws or mem: picks b's listener of that scheme
+//	    transport: tcp                # tcp, tls, udp, ws, quic or mem: picks b's listener of that scheme
 //	    id: 0f4a4a8e-4b0e-4d3c-9f5e-2a1b3c4d5e6f  # optional; derived from a, b and transport when absent
 //
 // The field names are a contract: later fields are added beside them, and
 // none is renamed. Parse checks everything that can be checked without I/O
 // (see Parse); the package opens no socket, resolves no host name and reads
 // no certificate, so "localhost" and "127.0.0.1" are different hosts to it.
+//
+// A quic link runs TLS 1.3 with the brokers' tls files when both ends have
+// them, and with ephemeral certificates that authenticate nobody when
+// neither has; its listener is a UDP socket (quic://host:port).
 //
 // A mem link joins brokers through an in-process transport, so it works
 // only when every broker runs in one process, as in `wayline demo`; the
@@ -86,7 +90,7 @@ type Broker struct {
 	Address router.Address `yaml:"address"`
 	// Listen lists the overlay listeners, at most one per scheme:
 	// tcp://host:port, tls://host:port, udp://host:port,
-	// ws://host:port[/path] and mem://name.
+	// ws://host:port[/path], quic://host:port and mem://name.
 	Listen []string `yaml:"listen,omitempty"`
 	Client string   `yaml:"client"` // host:port of the NATS client listener
 	HTTP   string   `yaml:"http"`   // host:port of the monitoring and admin HTTP server
@@ -139,7 +143,7 @@ type Link struct {
 	ID        string         `yaml:"id,omitempty"`
 	A         router.Address `yaml:"a"`
 	B         router.Address `yaml:"b"`
-	Transport string         `yaml:"transport"` // tcp, tls, udp, ws or mem
+	Transport string         `yaml:"transport"` // tcp, tls, udp, ws, quic or mem
 	// Emulate gives the link wide-area conditions on this machine: both
 	// ends emulate them for the frames they send, so a delay of 45ms makes
 	// a round trip of 90ms. See transports.Emulation.
@@ -200,11 +204,13 @@ func Load(path string) (*File, error) {
 //     host:port with an explicit port from 1 to 65535 except for
 //     mem://name; a tls listener needs the broker's cert, key and ca;
 //   - client and http required, leaf optional, all host:port;
-//   - no port used twice on one host, TCP and UDP counted apart; a host
+//   - no port used twice on one host, TCP and UDP (udp, quic) counted
+//     apart; a host
 //     that is empty, 0.0.0.0 or :: clashes with every host; no mem name
 //     used twice;
 //   - links join two different known brokers with a known transport for
 //     which b has a listener; a tls link needs a's cert, key and ca too;
+//     a quic link needs them at both ends or at neither;
 //   - link IDs are UUIDs and unique.
 //
 // On success Parse fills defaults: the name, each broker's tls files from

@@ -32,6 +32,7 @@ func TestLoadGood(t *testing.T) {
 		{"chain.yaml", "chain", 3, 3},
 		{"tls.yaml", "secure", 2, 1},
 		{"mem.yaml", DefaultName, 3, 4},
+		{"quic.yaml", "ocean", 2, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -156,12 +156,13 @@ type listener struct {
 }
 
 // namespace returns the claim namespace of ln's socket or name: TCP
-// sockets share one, UDP sockets another, mem names a third.
+// sockets share one, UDP sockets (udp and quic) another, mem names a
+// third.
 func (ln listener) namespace() string {
 	switch ln.scheme {
 	case "mem":
 		return "mem " + ln.host
-	case "udp":
+	case "udp", "quic":
 		return "udp " + ln.port
 	default:
 		return "tcp " + ln.port
@@ -287,7 +288,8 @@ func (c *checker) end(item, field string, a router.Address) {
 }
 
 // transport checks that l's transport is known and that both ends can
-// use it: b listens on it, and for tls both have their tls files.
+// use it: b listens on it, for tls both have their tls files, and for quic
+// both have them or neither has.
 func (c *checker) transport(item string, l *Link) {
 	if !slices.Contains(transports.Schemes, l.Transport) {
 		if l.Transport == "" {
@@ -307,6 +309,29 @@ func (c *checker) transport(item string, l *Link) {
 			c.problemf(item, "transport", "broker %s needs its tls cert, key and ca to dial (missing %s)", l.A, miss)
 		}
 	}
+	if l.Transport == "quic" {
+		c.quicCertificates(item, l)
+	}
+}
+
+// quicCertificates checks that both ends of a quic link make the same
+// choice: each uses its tls files when it has all three, and an ephemeral
+// certificate that the other end cannot verify when it has not.
+func (c *checker) quicCertificates(item string, l *Link) {
+	a, okA := c.brokerAt(l.A)
+	b, okB := c.brokerAt(l.B)
+	if !okA || !okB {
+		return
+	}
+	missA, missB := a.TLS.missing(), b.TLS.missing()
+	if (missA == "") == (missB == "") {
+		return
+	}
+	with, without, miss := l.A, l.B, missB
+	if missA != "" {
+		with, without, miss = l.B, l.A, missA
+	}
+	c.problemf(item, "transport", "quic links use tls files at both ends or at neither: %s has its cert, key and ca, %s does not (missing %s)", with, without, miss)
 }
 
 // brokerAt returns the broker of a valid, known address.

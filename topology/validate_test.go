@@ -39,7 +39,7 @@ func TestParseErrors(t *testing.T) {
 				`brokers[0] (a): leaf: "127.0.0.1:65536": port "65536"`}},
 		{"bad listeners", `brokers: [{address: a, client: 127.0.0.1:1, http: 127.0.0.1:2,
   listen: [sctp://127.0.0.1:3, tcp:127.0.0.1:3, tcp://127.0.0.1, tcp://127.0.0.1:4/x, mem://, ws://u@127.0.0.1:5, "tcp://[::1"]}]`,
-			[]string{`brokers[0] (a): listen[0]: "sctp://127.0.0.1:3": unknown scheme "sctp" (want one of tcp, tls, udp, ws, mem)`,
+			[]string{`brokers[0] (a): listen[0]: "sctp://127.0.0.1:3": unknown scheme "sctp" (want one of tcp, tls, udp, ws, quic, mem)`,
 				`brokers[0] (a): listen[1]: "tcp:127.0.0.1:3": want scheme://host:port`,
 				`brokers[0] (a): listen[2]: "tcp://127.0.0.1": "127.0.0.1": want host:port`,
 				`brokers[0] (a): listen[3]: "tcp://127.0.0.1:4/x": only ws listeners take a path`,
@@ -64,7 +64,7 @@ func TestParseErrors(t *testing.T) {
 				`links[1] (a -> na.x.y): b: unknown broker "na.x.y"`,
 				"links[2] (b -> b): b: same broker as a"}},
 		{"link transports", two + "links: [{a: a, b: b, transport: sctp}, {a: a, b: b}, {a: a, b: b, transport: udp}]",
-			[]string{`links[0] (a -> b): transport: unknown transport "sctp" (want one of tcp, tls, udp, ws, mem)`,
+			[]string{`links[0] (a -> b): transport: unknown transport "sctp" (want one of tcp, tls, udp, ws, quic, mem)`,
 				"links[1] (a -> b): transport: required (want one of",
 				"links[2] (a -> b): transport: broker b has no udp listener"}},
 		{"tls link without dialer files", `brokers:
@@ -72,6 +72,14 @@ func TestParseErrors(t *testing.T) {
   - {address: b, client: 127.0.0.1:3, http: 127.0.0.1:4, listen: [tls://127.0.0.1:5], tls: {cert: c, key: k, ca: ca}}
 links: [{a: a, b: b, transport: tls}]`,
 			[]string{"links[0] (a -> b): transport: broker a needs its tls cert, key and ca to dial (missing cert, key, ca)"}},
+		{"quic and udp on one port", "brokers: [{address: a, client: 127.0.0.1:1, http: 127.0.0.1:2, listen: [udp://127.0.0.1:3, quic://127.0.0.1:3, tcp://127.0.0.1:4, quic://127.0.0.1:4/x]}]",
+			[]string{"brokers[0] (a): listen[1]: 127.0.0.1:3 is already used by brokers[0] (a) listen[0]",
+				`brokers[0] (a): listen[3]: "quic://127.0.0.1:4/x": only ws listeners take a path`}},
+		{"quic link with tls files at one end", `brokers:
+  - {address: a, client: 127.0.0.1:1, http: 127.0.0.1:2, tls: {cert: c, key: k}}
+  - {address: b, client: 127.0.0.1:3, http: 127.0.0.1:4, listen: [quic://127.0.0.1:5], tls: {cert: c, key: k, ca: ca}}
+links: [{a: a, b: b, transport: quic}]`,
+			[]string{"links[0] (a -> b): transport: quic links use tls files at both ends or at neither: b has its cert, key and ca, a does not (missing ca)"}},
 		{"link ids", two + `links:
   - {a: a, b: b, transport: tcp, id: not-a-uuid}
   - {a: a, b: b, transport: tcp, id: 6F9619FF-8B86-D011-B42D-00C04FC964FF}

@@ -360,6 +360,7 @@ func TestDialContext(t *testing.T) {
 		"tls://" + tcp.Addr().String(),
 		"ws://" + tcp.Addr().String() + "/",
 		"udp://" + udp.LocalAddr().String(),
+		"quic://" + udp.LocalAddr().String(),
 	} {
 		t.Run(addr[:strings.Index(addr, ":")], func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

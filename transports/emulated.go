@@ -50,13 +50,16 @@ import (
 //   - Unreliable (udp): lost frames are dropped, duplicates are sent twice,
 //     jitter and Reorder may reorder, frames sent during an outage are
 //     dropped, frames that find the bandwidth queue full are dropped.
-//   - Reliable (tcp, tls, ws, mem): nothing is lost, duplicated or reordered.
+//   - Reliable (tcp, tls, ws, quic, mem): nothing is lost, duplicated or reordered.
 //     A frame drawn as lost is delivered late by one retransmission timeout,
 //     RTO = max(200 ms, 2*(Delay+Jitter)), and every later frame waits behind
 //     it (head-of-line blocking: due times never go back). Frames sent during
 //     an outage are held and delivered, in order, when it ends; Send blocks
 //     while more than QueueLimit bytes are held, and while the bandwidth queue
 //     holds more than QueueLimit bytes, as TCP blocks on a full window.
+//
+// A quic link can instead be emulated under its own packets, where QUIC's
+// recovery repairs the loss (see PacketEmulator and quic_socket.go).
 //
 // Close behaves like closing a socket: frames already scheduled are still
 // delivered, for up to a second, before the inner conn is closed and the

@@ -103,6 +103,8 @@ func maxFrameOf(c Conn) (int, bool) {
 		return c.maxFrame, true
 	case *wsConn:
 		return c.maxFrame, true
+	case *quicConn:
+		return c.maxFrame, true
 	case *EmulatedConn:
 		return c.maxFrame, c.maxFrame >= 0
 	}

@@ -177,6 +177,12 @@ func stripEmulationHeader(data []byte) (payload []byte, lateness time.Duration, 
 	if len(data) < EmulationOverhead || data[0] != emulationMarker {
 		return data, 0, false
 	}
-	late := time.Duration(binary.BigEndian.Uint64(data[1:EmulationOverhead]))
-	return data[EmulationOverhead:], min(max(late, 0), maxLateness), true
+	return data[EmulationOverhead:], headerLateness(data), true
+}
+
+// headerLateness reads the lateness of an emulation header, frame or
+// packet, clamped to 0..maxLateness.
+func headerLateness(hdr []byte) time.Duration {
+	late := time.Duration(binary.BigEndian.Uint64(hdr[1:EmulationOverhead]))
+	return min(max(late, 0), maxLateness)
 }

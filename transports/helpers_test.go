@@ -212,16 +212,22 @@ type received struct {
 // receive calls c.Receive once with a time limit.
 func receive(t testing.TB, c Conn) received {
 	t.Helper()
+	return receiveBy(t, "Receive", c.Receive)
+}
+
+// receiveBy calls next (named what) once with a time limit.
+func receiveBy(t testing.TB, what string, next func() (Frame, error)) received {
+	t.Helper()
 	ch := make(chan received, 1)
 	go func() {
-		f, err := c.Receive()
+		f, err := next()
 		ch <- received{data: bytes.Clone(f.Data), at: f.Received, err: err}
 	}()
 	select {
 	case r := <-ch:
 		return r
 	case <-time.After(waitLimit):
-		t.Fatalf("Receive: nothing within %v", waitLimit)
+		t.Fatalf("%s: nothing within %v", what, waitLimit)
 		return received{}
 	}
 }

@@ -88,7 +88,23 @@ func dialTLS(ctx context.Context, u *url.URL, cfg Config) (Conn, error) {
 
 // awaitAccepted reads the acceptor's empty frame, or the alert with which it
 // rejected our certificate.
-func awaitAccepted(ctx context.Context, conn *tls.Conn) error {
+func awaitAccepted(ctx context.Context, conn deadlineReader) error {
+	if err := readEmptyFrame(ctx, conn); err != nil {
+		return fmt.Errorf("waiting for the acceptor to confirm: %w", err)
+	}
+	return nil
+}
+
+// deadlineReader is what readEmptyFrame reads: a TLS connection or a QUIC
+// stream.
+type deadlineReader interface {
+	io.Reader
+	SetReadDeadline(time.Time) error
+}
+
+// readEmptyFrame reads one empty frame, the set-up step of tls and quic,
+// before ctx ends.
+func readEmptyFrame(ctx context.Context, conn deadlineReader) error {
 	deadline, _ := ctx.Deadline()
 	conn.SetReadDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
@@ -99,10 +115,10 @@ func awaitAccepted(ctx context.Context, conn *tls.Conn) error {
 		err = ctx.Err()
 	}
 	if err != nil {
-		return fmt.Errorf("waiting for the acceptor to confirm: %w", err)
+		return err
 	}
 	if hdr != [streamHeader]byte{} {
-		return fmt.Errorf("acceptor sent %x instead of an empty frame: %w", hdr, errProtocol)
+		return fmt.Errorf("peer sent %x instead of an empty frame: %w", hdr, errProtocol)
 	}
 	return conn.SetReadDeadline(time.Time{})
 }

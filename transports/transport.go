@@ -1,14 +1,19 @@
 // Package transports carries framed, bidirectional links between brokers.
 //
 // One small interface, Conn, is implemented over tcp://, tls://, udp://, ws://
-// (WebSocket) and mem:// (in-process, for tests). The URL scheme picks the
-// implementation; no other package knows which transport a link runs on.
+// (WebSocket), quic:// and mem:// (in-process, for tests). The URL scheme
+// picks the implementation; no other package knows which transport a link
+// runs on. What sets one transport apart is offered through small optional
+// interfaces that callers check for with a type assertion: DatagramConn (an
+// unreliable path beside a reliable one) and PacketEmulator (emulation
+// under the transport's own packets).
 //
 // A frame is an opaque byte slice of at most Config.MaxFrame bytes. Stream
-// transports (tcp, tls) prefix every frame with its length; ws sends one
-// binary message per frame; udp sends one datagram per frame and fragments
-// frames larger than one datagram (if any fragment is lost the whole frame
-// is lost); mem passes frames over channels.
+// transports (tcp, tls) prefix every frame with its length, and quic does
+// the same on one QUIC stream; ws sends one binary message per frame; udp
+// sends one datagram per frame and fragments frames larger than one
+// datagram (if any fragment is lost the whole frame is lost); mem passes
+// frames over channels.
 //
 // Emulate wraps any Conn in an emulated link that adds delay, jitter, loss,
 // duplication, reordering, outages and a bandwidth cap to the frames it
@@ -17,7 +22,8 @@
 //
 // The package does not retransmit, order or acknowledge anything on its own:
 // a Conn whose Info().Reliable is false (udp) may lose frames, and callers
-// that need reliability on such a link provide it themselves.
+// that need reliability on such a link provide it themselves. quic's
+// reliability is QUIC's.
 package transports
 
 import (
@@ -38,6 +44,11 @@ const DefaultMaxFrame = 1 << 20
 // both cases the link stays up and the next call works normally.
 var ErrFrameTooLarge = errors.New("frame too large")
 
+// ErrDatagramTooLarge is returned by DatagramConn.SendDatagram for a
+// datagram over the transport's current limit; nothing is sent and the link
+// stays up.
+var ErrDatagramTooLarge = errors.New("datagram too large")
+
 // ErrUnknownScheme is returned by Dial and Listen for a URL whose scheme has
 // no transport.
 var ErrUnknownScheme = errors.New("unknown transport scheme")
@@ -53,7 +64,7 @@ type Frame struct {
 
 // Info describes a link.
 type Info struct {
-	Scheme string // "tcp", "tls", "udp", "ws" or "mem"
+	Scheme string // "tcp", "tls", "udp", "ws", "quic" or "mem"
 	Local  string // local address, transport specific
 	Remote string // remote address, transport specific
 	// Reliable is true when frames arrive complete, once and in order, or
@@ -83,6 +94,47 @@ type Conn interface {
 	Close() error
 }
 
+// DatagramConn is implemented by a reliable Conn that also carries
+// unreliable datagrams beside its frames: quic, whose datagrams are RFC 9221
+// DATAGRAM frames on the same connection, under the same keys. A datagram
+// arrives once or not at all; nothing retransmits it, and it may overtake
+// frames and other datagrams or fall behind them. Its loss and delay are
+// therefore those of the network under the link, which is what a link
+// monitor measures with it. Datagrams are never returned by Receive.
+type DatagramConn interface {
+	Conn
+	// SendDatagram sends b as one datagram and returns the time it was
+	// handed to the transport. It may be called from several goroutines at
+	// once. Outcomes: nil (the datagram may still be lost on the way);
+	// ErrDatagramTooLarge (nothing sent, link still up); an error wrapping
+	// net.ErrClosed after Close; io.EOF when the peer closed the link; any
+	// other error means the link has failed.
+	SendDatagram(b []byte) (time.Time, error)
+	// ReceiveDatagram blocks for the next datagram. It is called from one
+	// goroutine only, which need not be Receive's. Outcomes: a datagram,
+	// as a Frame with Data valid until the next call and Received taken as
+	// for Receive; io.EOF when the peer closed the link; an error wrapping
+	// net.ErrClosed after Close; any other error means the link has failed.
+	ReceiveDatagram() (Frame, error)
+}
+
+// PacketEmulator is implemented by a Conn that carries its frames in
+// packets of its own and can emulate the network under them: quic. Emulate
+// wraps any Conn and models a reliable transport's recovery on its frames;
+// EmulatePackets instead loses, delays and reorders the transport's own
+// packets, so that its real recovery (retransmission, congestion control)
+// is what the link's users and monitor see. Frames then carry no emulation
+// header; the packets do, and the receive times of datagrams are corrected
+// by it, while those of frames are not. A caller that emulates links checks
+// for it and prefers it to Emulate.
+type PacketEmulator interface {
+	// EmulatePackets applies e to the packets this end of the link sends
+	// from now on; packets already scheduled keep their fate. Outcomes:
+	// nil; an invalid e (nothing changed); an error wrapping net.ErrClosed
+	// after Close.
+	EmulatePackets(e Emulation) error
+}
+
 // Listener accepts links.
 type Listener interface {
 	// Accept blocks for the next inbound link. It returns an error wrapping
@@ -106,7 +158,9 @@ type Config struct {
 	// TLS is used by tls:// on both sides: as a server it presents
 	// Certificates and checks client certificates against ClientCAs; as a
 	// client it checks the server against RootCAs and presents Certificates.
-	// See LoadTLSConfig. Required for tls://.
+	// See LoadTLSConfig. Required for tls://. quic:// uses it the same way
+	// when it is set, and ephemeral certificates when not (see
+	// quic_tls.go): both ends of a quic link must agree.
 	TLS *tls.Config
 	// Datagram is the largest UDP payload sent in one datagram, header
 	// included. Frames larger than that are fragmented. Default 1400 bytes,
@@ -116,7 +170,7 @@ type Config struct {
 	// kept before it counts as lost. Default 2s.
 	ReassemblyTimeout time.Duration
 	// HandshakeTimeout bounds connection set-up (TLS, WebSocket upgrade, UDP
-	// hello). Default 5s.
+	// hello, QUIC handshake). Default 5s.
 	HandshakeTimeout time.Duration
 	// Logger receives transport-level warnings (garbage datagrams, failed
 	// upgrades). Default: discard.
@@ -143,7 +197,7 @@ func (c Config) withDefaults() Config {
 }
 
 // Schemes lists the URL schemes that Dial and Listen understand.
-var Schemes = []string{"tcp", "tls", "udp", "ws", "mem"}
+var Schemes = []string{"tcp", "tls", "udp", "ws", "quic", "mem"}
 
 // Dial opens a link to rawURL, for example "tcp://127.0.0.1:7101" or
 // "ws://127.0.0.1:7102/overlay".
@@ -163,6 +217,8 @@ func Dial(ctx context.Context, rawURL string, cfg Config) (Conn, error) {
 		c, err = dialUDP(ctx, u, cfg)
 	case "ws":
 		c, err = dialWS(ctx, u, cfg)
+	case "quic":
+		c, err = dialQUIC(ctx, u, cfg)
 	case "mem":
 		c, err = dialMem(ctx, u, cfg)
 	default:
@@ -191,6 +247,8 @@ func Listen(rawURL string, cfg Config) (Listener, error) {
 		l, err = listenUDP(u, cfg)
 	case "ws":
 		l, err = listenWS(u, cfg)
+	case "quic":
+		l, err = listenQUIC(u, cfg)
 	case "mem":
 		l, err = listenMem(u, cfg)
 	default:

@@ -63,12 +63,14 @@ func benchOverlay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlags("bench overlay", "bench overlay [flags]", `
 Measures, one after the other in this process: Wayline's A-B-C chain of
 brokers over tcp (publisher on A, subscriber on C), a chain of three
-nats-servers joined by leafnodes, and a 3-node NATS cluster. For each it
+nats-servers joined by leafnodes, a 3-node NATS cluster, and the Wayline
+chain over quic. For each it
 prints the delivered messages per second under flow control (the
 publisher keeps at most --window messages in flight, so that systems are
 compared on delivered messages, not lost ones), the messages dropped, and
-the one-way p50/p99 latency at a steady --rate. The last line is
-ratio_vs_nats_leaf_throughput=<x.xx>.`, stdout, stderr)
+the one-way p50/p99 latency at a steady --rate. The last lines are the
+ratios against the leafnode chain (ratio_vs_nats_leaf_throughput=<x.xx>)
+and of quic against tcp (ratio_quic_vs_tcp_throughput=<x.xx>).`, stdout, stderr)
 	var cfg bench.OverlayConfig
 	fs.DurationVar(&cfg.Duration, "duration", 5e9, "length of each throughput run")
 	fs.IntVar(&cfg.Size, "size", 128, "message payload size in bytes (at least 8)")
@@ -76,7 +78,7 @@ ratio_vs_nats_leaf_throughput=<x.xx>.`, stdout, stderr)
 	fs.IntVar(&cfg.LatencyRate, "rate", 10000, "publishing rate of the latency run, messages per second")
 	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", 3e9, "length of each latency run")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; the systems take turns, and the median round is reported")
-	systems := fs.String("systems", "wayline,nats-leaf,nats-cluster", "comma-separated systems to measure: wayline, nats-leaf, nats-cluster")
+	systems := fs.String("systems", "wayline,nats-leaf,nats-cluster,wayline-quic", "comma-separated systems to measure: wayline, nats-leaf, nats-cluster, wayline-quic")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
@@ -145,14 +147,15 @@ slowdown_max_ms=<x>.`, stdout, stderr)
 func benchAccuracy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench accuracy", "bench accuracy [flags]", `
 Measures emulated links with the link monitor and compares the figures
-with the truth: for each transport (tcp, tls, udp, ws), each delay (1, 20,
-100 ms), jitter 0 or 10% of the delay, and on udp loss 0, 1% or 5%. A
+with the truth: for each transport (tcp, tls, udp, ws, quic), each delay
+(1, 20, 100 ms), jitter 0 or 10% of the delay, and on udp and quic loss 0,
+1% or 5%. A
 case passes when the mean one-way latency is within max(2%, 0.3 ms) of the
 truth, loss within 1 percentage point, and jitter within 20% (0.1 ms when
 the truth is 0). Prints a table and ends with accuracy_pass=<n>/<total>.`, stdout, stderr)
 	var cfg bench.AccuracyConfig
 	fs.DurationVar(&cfg.Duration, "duration", 30e9, "how long each transport's links are measured")
-	transportsFlag := fs.String("transports", "tcp,tls,udp,ws", "comma-separated transports")
+	transportsFlag := fs.String("transports", "tcp,tls,udp,ws,quic", "comma-separated transports")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {

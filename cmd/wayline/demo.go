@@ -38,10 +38,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Runs every broker of a network in this one process, with the aggregators
 its topology names, and prints each broker's NATS client URL and HTTP
 address. Without --topology it runs a built-in example network of eight
-brokers in two super-clusters on two continents, joined over tcp, ws and
-udp links with emulated wide-area delays, and one aggregator. Sample
-applications publish and request at the first broker and subscribe and
-answer at the last. Connect any NATS client to any broker: messages reach
+brokers in two super-clusters on two continents, joined over tcp, ws, udp
+and quic links (quic across the Atlantic) with emulated wide-area delays,
+and one aggregator. Sample applications publish and request at the first
+broker and subscribe and answer at the last. Connect any NATS client to any broker: messages reach
 subscribers at every other broker. With --chaos a link between clusters
 goes down every --chaos-every and comes back half that later, so that
 rerouting can be watched. Stop it with Ctrl-C.

@@ -237,7 +237,7 @@ func TestDemoWithTopology(t *testing.T) {
 }
 
 func TestBrokersAsSeparateProcesses(t *testing.T) {
-	for _, tr := range []string{"tcp", "tls", "udp", "ws"} {
+	for _, tr := range []string{"tcp", "tls", "udp", "ws", "quic"} {
 		t.Run(tr, func(t *testing.T) {
 			path, clients := chainFile(t, tr)
 			var procs []*proc

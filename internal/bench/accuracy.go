@@ -38,8 +38,10 @@ type AccuracyConfig struct {
 	// per udp link, which puts the standard error of the per-direction
 	// loss at 0.3 points for 5% loss, a third of the 1-point target.
 	Duration time.Duration
-	// Transports to measure. Default tcp, tls, udp, ws. Loss is emulated
-	// on udp only: a reliable transport repairs it.
+	// Transports to measure. Default tcp, tls, udp, ws, quic. Loss is
+	// emulated on udp and quic only: tcp, tls and ws repair it in sight of
+	// their probes, while quic's probes travel as datagrams that QUIC does
+	// not repair.
 	Transports []string
 	// Delays are the emulated one-way delays. Default 1, 20 and 100 ms.
 	Delays []time.Duration
@@ -76,8 +78,17 @@ const (
 	lossTolAbs     = 0.01
 )
 
-// Loss rates of the udp cases.
+// Loss rates of the udp and quic cases.
 var accuracyLosses = []float64{0, 0.01, 0.05}
+
+// accuracySchemes are the transports the experiment knows, in the order of
+// broker B's listeners.
+var accuracySchemes = []string{"tcp", "tls", "udp", "ws", "quic"}
+
+// unreliableProbes reports whether a transport's probes meet the network
+// as it is: udp carries everything that way, quic its probes (as QUIC
+// datagrams).
+func unreliableProbes(transport string) bool { return transport == "udp" || transport == "quic" }
 
 // Sizes that probe traffic at the default interval is computed from:
 // the overlay record header (broker/wire.go), the stream frame length
@@ -94,7 +105,7 @@ func (c *AccuracyConfig) defaults() error {
 		c.Duration = 30 * time.Second
 	}
 	if len(c.Transports) == 0 {
-		c.Transports = []string{"tcp", "tls", "udp", "ws"}
+		c.Transports = accuracySchemes
 	}
 	if len(c.Delays) == 0 {
 		c.Delays = []time.Duration{time.Millisecond, 20 * time.Millisecond, 100 * time.Millisecond}
@@ -105,8 +116,8 @@ func (c *AccuracyConfig) defaults() error {
 	// A transport named twice would be measured twice, under the same ids.
 	var uniq []string
 	for _, t := range c.Transports {
-		if !slices.Contains([]string{"tcp", "tls", "udp", "ws"}, t) {
-			return fmt.Errorf("accuracy: unknown transport %q (want tcp, tls, udp or ws)", t)
+		if !slices.Contains(accuracySchemes, t) {
+			return fmt.Errorf("accuracy: unknown transport %q (want one of %s)", t, strings.Join(accuracySchemes, ", "))
 		}
 		if !slices.Contains(uniq, t) {
 			uniq = append(uniq, t)
@@ -141,10 +152,11 @@ type probeLink struct {
 // interval), which in trial runs raised the mean at 100 ms ± 10 ms by up
 // to 1.2 ms and cut the jitter by up to 9%, depending on that phase.
 // Expectation leaves that out, so B stays quiet and A's figures measure
-// the monitor rather than the phase.
+// the monitor rather than the phase. Probes that travel unreliably wait
+// behind nothing.
 func (c AccuracyCase) probeLink(id string) probeLink {
 	return probeLink{id: id, trans: c.Transport, emu: c.emulation(), interval: c.interval(),
-		quietPeer: c.Transport != "udp" && c.Jitter > 0}
+		quietPeer: !unreliableProbes(c.Transport) && c.Jitter > 0}
 }
 
 // emulation is the case's conditions: jitter is uniform with half-width
@@ -158,10 +170,10 @@ func (c AccuracyCase) emulation() transports.Emulation {
 // (2*Jitter) of the previous one may wait behind it, which narrows the
 // measured jitter and raises the mean. Requests spaced by T leave the peer
 // as responses spaced by at least T-2*Jitter, so T = 4*Jitter keeps both
-// clear of each other. udp reorders freely, so it takes the finest
-// interval and the most samples.
+// clear of each other. Unreliable probes (udp, quic) may be reordered
+// freely, so they take the finest interval and the most samples.
 func (c AccuracyCase) interval() time.Duration {
-	if c.Transport == "udp" {
+	if unreliableProbes(c.Transport) {
 		return monitor.MinInterval
 	}
 	return max(monitor.MinInterval, 2*2*c.Jitter)
@@ -191,7 +203,7 @@ func accuracyCases(cfg AccuracyConfig) []AccuracyCase {
 	var cases []AccuracyCase
 	for _, tr := range cfg.Transports {
 		losses := []float64{0}
-		if tr == "udp" {
+		if unreliableProbes(tr) {
 			losses = accuracyLosses
 		}
 		for _, d := range cfg.Delays {
@@ -226,7 +238,7 @@ const (
 // did not come up, ctx ended), not that cases failed.
 //
 // Each transport is measured in its own phase, on a fresh pair of brokers,
-// for cfg.Duration, so a default run takes about four times Duration. One
+// for cfg.Duration, so a default run takes about five times Duration. One
 // phase with every link at once would be shorter, but on a two-core machine
 // its 38 links at 100 probes a second each way raise the receive-side
 // scheduling delay that no emulator header corrects (from about 0.04 to
@@ -245,7 +257,7 @@ func RunAccuracy(ctx context.Context, w io.Writer, cfg AccuracyConfig) ([]Accura
 	if slices.Contains(cfg.Transports, "udp") {
 		halvingPhase = "udp"
 	}
-	fmt.Fprintf(w, "accuracy benchmark: %d cases on %s, delays %v, jitter 0 and 10%% of delay (uniform), loss %v on udp; each transport measured for %v\n",
+	fmt.Fprintf(w, "accuracy benchmark: %d cases on %s, delays %v, jitter 0 and 10%% of delay (uniform), loss %v on udp and quic; each transport measured for %v\n",
 		len(cases), strings.Join(cfg.Transports, ","), cfg.Delays, accuracyLosses, cfg.Duration)
 	infoA, infoB := map[string]netapi.LinkInfo{}, map[string]netapi.LinkInfo{}
 	for _, tr := range cfg.Transports {
@@ -330,7 +342,6 @@ func startAccuracyPair(ctx context.Context, cfg AccuracyConfig, links []probeLin
 		return nil, nil, err
 	}
 	const nameA, nameB = "bench.acc.a", "bench.acc.b"
-	schemes := []string{"tcp", "tls", "udp", "ws"}
 	// Link costs are not used here, and a cost review computes the window
 	// statistics of every link under the broker's lock: with 20 links of
 	// 3000 samples that is 10-20 ms, four times a second by default, during
@@ -339,7 +350,7 @@ func startAccuracyPair(ctx context.Context, cfg AccuracyConfig, links []probeLin
 	cfgB := broker.Config{
 		Address: nameB, Client: "127.0.0.1:0", Logger: cfg.Logger, Routing: quiet,
 		Transport: transports.Config{TLS: tlsCfg},
-		Listen:    []string{"tcp://127.0.0.1:0", "tls://127.0.0.1:0", "udp://127.0.0.1:0", "ws://127.0.0.1:0/overlay"},
+		Listen:    []string{"tcp://127.0.0.1:0", "tls://127.0.0.1:0", "udp://127.0.0.1:0", "ws://127.0.0.1:0/overlay", "quic://127.0.0.1:0"},
 	}
 	cfgA := broker.Config{Address: nameA, Client: "127.0.0.1:0", Logger: cfg.Logger, Routing: quiet, Transport: transports.Config{TLS: tlsCfg}}
 	for _, l := range links {
@@ -356,9 +367,9 @@ func startAccuracyPair(ctx context.Context, cfg AccuracyConfig, links []probeLin
 		return nil, nil, err
 	}
 	urls := b.OverlayURLs()
-	if len(urls) != len(schemes) {
+	if len(urls) != len(accuracySchemes) {
 		b.Close()
-		return nil, nil, fmt.Errorf("broker B listens on %v, want one URL per %v", urls, schemes)
+		return nil, nil, fmt.Errorf("broker B listens on %v, want one URL per %v", urls, accuracySchemes)
 	}
 	off := false
 	for _, l := range links {
@@ -371,7 +382,7 @@ func startAccuracyPair(ctx context.Context, cfg AccuracyConfig, links []probeLin
 		}
 	}
 	for i := range cfgA.Links {
-		cfgA.Links[i].Dial = urls[slices.Index(schemes, cfgA.Links[i].Transport)]
+		cfgA.Links[i].Dial = urls[slices.Index(accuracySchemes, cfgA.Links[i].Transport)]
 	}
 	a, err = startBroker(ctx, cfgA)
 	if err != nil {

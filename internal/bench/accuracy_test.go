@@ -7,8 +7,11 @@ import (
 	"math"
 	"regexp"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/wayline/wayline/monitor"
 )
 
 // TestRunAccuracy runs a short accuracy experiment on udp and tcp at 20 ms
@@ -77,5 +80,34 @@ func checkGoroutinesEnd(t *testing.T, before int) {
 			t.Fatalf("goroutines: %d, want at most %d\n%s", runtime.NumGoroutine(), before, buf[:n])
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAccuracyCasesQUIC checks how quic is measured, without running it
+// (the full benchmark does; TestRunAccuracy keeps to two transports so as
+// to stay short on a busy machine): it is in the default transports, and
+// its cases take udp's losses, the finest interval and both ends probing,
+// since its probes travel as datagrams that wait behind nothing.
+func TestAccuracyCasesQUIC(t *testing.T) {
+	var cfg AccuracyConfig
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(cfg.Transports, "quic") {
+		t.Fatalf("default transports %v lack quic", cfg.Transports)
+	}
+	cfg.Transports = []string{"quic"}
+	cases := accuracyCases(cfg)
+	if want := len(cfg.Delays) * 2 * len(accuracyLosses); len(cases) != want {
+		t.Fatalf("%d quic cases, want %d", len(cases), want)
+	}
+	for i, c := range cases {
+		l := c.probeLink(accuracyID(i))
+		if l.trans != "quic" || l.interval != monitor.MinInterval || l.quietPeer || l.emu.Loss != c.Loss {
+			t.Errorf("case %+v measured as %+v", c, l)
+		}
+	}
+	if err := (&AccuracyConfig{Transports: []string{"sctp"}}).defaults(); err == nil {
+		t.Errorf("an unknown transport was accepted")
 	}
 }

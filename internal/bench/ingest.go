@@ -106,7 +106,7 @@ func RunIngest(ctx context.Context, w io.Writer, cfg IngestConfig) (IngestResult
 	if err := cfg.defaults(); err != nil {
 		return IngestResult{}, err
 	}
-	chain, err := waylineChain(ctx, cfg.Logger, ingestToken)
+	chain, err := waylineChain(ctx, cfg.Logger, "tcp", ingestToken)
 	if err != nil {
 		return IngestResult{}, err
 	}

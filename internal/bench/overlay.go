@@ -35,9 +35,11 @@ type OverlayConfig struct {
 	// Rounds is how many times each system is measured, the systems taking
 	// turns; the median round is reported. Default 3.
 	Rounds int
-	// Systems names the systems to measure, in order: "wayline",
-	// "nats-leaf", "nats-cluster". Default all three. The ratio lines
-	// need the first two.
+	// Systems names the systems to measure, in order: "wayline" (the
+	// chain over tcp), "nats-leaf", "nats-cluster", "wayline-quic" (the
+	// chain over quic). Default all four. The ratio lines against NATS
+	// need the first two; the quic line needs "wayline" and
+	// "wayline-quic".
 	Systems []string
 	Logger  *slog.Logger
 }
@@ -65,7 +67,7 @@ func (c *OverlayConfig) defaults() {
 		c.Rounds = 3
 	}
 	if len(c.Systems) == 0 {
-		c.Systems = []string{"wayline", "nats-leaf", "nats-cluster"}
+		c.Systems = []string{"wayline", "nats-leaf", "nats-cluster", "wayline-quic"}
 	}
 }
 
@@ -84,21 +86,23 @@ type Result struct {
 	CPUPerMsg time.Duration
 }
 
-// RunOverlay measures the Wayline A-B-C chain, a NATS leafnode chain and a
-// NATS cluster one after the other, prints a table to w, and ends with the
-// line ratio_vs_nats_leaf_throughput=<x.xx>.
+// RunOverlay measures the Wayline A-B-C chain, a NATS leafnode chain, a
+// NATS cluster and the Wayline chain over quic one after the other, prints
+// a table to w, and ends with the ratio lines: against the leafnode chain,
+// then quic against tcp.
 func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, error) {
 	cfg.defaults()
 	all := map[string]func() (*system, error){
-		"wayline":      func() (*system, error) { return waylineChain(ctx, cfg.Logger, "") },
+		"wayline":      func() (*system, error) { return waylineChain(ctx, cfg.Logger, "tcp", "") },
 		"nats-leaf":    natsLeafChain,
 		"nats-cluster": natsCluster,
+		"wayline-quic": func() (*system, error) { return waylineChain(ctx, cfg.Logger, "quic", "") },
 	}
 	var starts []func() (*system, error)
 	for _, name := range cfg.Systems {
 		start, ok := all[name]
 		if !ok {
-			return nil, fmt.Errorf("unknown system %q (want wayline, nats-leaf or nats-cluster)", name)
+			return nil, fmt.Errorf("unknown system %q (want wayline, nats-leaf, nats-cluster or wayline-quic)", name)
 		}
 		starts = append(starts, start)
 	}
@@ -133,6 +137,11 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 		wl, leaf := results[0], results[1]
 		fmt.Fprintf(w, "ratio_vs_nats_leaf_p99=%.2f\n", float64(wl.P99)/float64(leaf.P99))
 		fmt.Fprintf(w, "ratio_vs_nats_leaf_throughput=%.2f\n", wl.MsgsPerS/leaf.MsgsPerS)
+	}
+	tcp, quic := slices.Index(cfg.Systems, "wayline"), slices.Index(cfg.Systems, "wayline-quic")
+	if tcp >= 0 && quic >= 0 {
+		fmt.Fprintf(w, "ratio_quic_vs_tcp_p99=%.2f\n", float64(results[quic].P99)/float64(results[tcp].P99))
+		fmt.Fprintf(w, "ratio_quic_vs_tcp_throughput=%.2f\n", results[quic].MsgsPerS/results[tcp].MsgsPerS)
 	}
 	return results, nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // TestRunOverlaySmoke runs the overlay benchmark briefly: every system
-// delivers, nothing is lost, and the report ends with the ratio line.
+// delivers, nothing is lost, and the report ends with the ratio lines.
 func TestRunOverlaySmoke(t *testing.T) {
 	var out bytes.Buffer
 	results, err := RunOverlay(context.Background(), &out, OverlayConfig{
@@ -18,7 +18,7 @@ func TestRunOverlaySmoke(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if len(results) != 3 {
+	if len(results) != 4 {
 		t.Fatalf("%d results", len(results))
 	}
 	for _, r := range results {
@@ -29,7 +29,7 @@ func TestRunOverlaySmoke(t *testing.T) {
 			t.Errorf("%s dropped %d messages", r.System, r.Dropped)
 		}
 	}
-	if !regexp.MustCompile(`ratio_vs_nats_leaf_throughput=\d+\.\d\d\n$`).Match(out.Bytes()) {
-		t.Fatalf("report does not end with the ratio line:\n%s", out.String())
+	if !regexp.MustCompile(`ratio_vs_nats_leaf_throughput=\d+\.\d\d\nratio_quic_vs_tcp_p99=\d+\.\d\d\nratio_quic_vs_tcp_throughput=\d+\.\d\d\n$`).Match(out.Bytes()) {
+		t.Fatalf("report does not end with the ratio lines:\n%s", out.String())
 	}
 }

@@ -31,9 +31,10 @@ type system struct {
 // before.
 func freeAddr() (string, error) { return ports.FreeAddr() }
 
-// waylineChain starts brokers A-B-C joined by tcp links, A dialing B and B
-// dialing C; token, when not empty, is their admin token.
-func waylineChain(ctx context.Context, log *slog.Logger, token string) (*system, error) {
+// waylineChain starts brokers A-B-C joined by links over transport (tcp
+// or quic), A dialing B and B dialing C; token, when not empty, is their
+// admin token.
+func waylineChain(ctx context.Context, log *slog.Logger, transport, token string) (*system, error) {
 	names := []string{"bench.c1.a", "bench.c1.b", "bench.c1.c"}
 	cfgs := make([]broker.Config, len(names))
 	for i, n := range names {
@@ -44,11 +45,11 @@ func waylineChain(ctx context.Context, log *slog.Logger, token string) (*system,
 		if err != nil {
 			return nil, err
 		}
-		u := "tcp://" + addr
+		u := transport + "://" + addr
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 		cfgs[i].Listen = append(cfgs[i].Listen, u)
-		cfgs[i-1].Links = append(cfgs[i-1].Links, broker.LinkConfig{ID: id, Peer: names[i], Transport: "tcp", Dial: u})
-		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: names[i-1], Transport: "tcp"})
+		cfgs[i-1].Links = append(cfgs[i-1].Links, broker.LinkConfig{ID: id, Peer: names[i], Transport: transport, Dial: u})
+		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: names[i-1], Transport: transport})
 	}
 	var started []*broker.Broker
 	stop := func() {
@@ -76,7 +77,7 @@ func waylineChain(ctx context.Context, log *slog.Logger, token string) (*system,
 		time.Sleep(10 * time.Millisecond)
 	}
 	return &system{
-		name:   "wayline A-B-C (tcp)",
+		name:   "wayline A-B-C (" + transport + ")",
 		pubURL: started[0].ClientURL(),
 		subURL: started[2].ClientURL(),
 		dropped: func() uint64 {

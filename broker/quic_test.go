@@ -1,0 +1,74 @@
+package broker
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/transports"
+)
+
+// TestQUICLinkUnderLoss: on a quic link whose packets meet 20 ms of delay
+// and 2% loss each way, every message arrives, in order, while the
+// monitor's probes, which travel as QUIC datagrams, measure the loss and
+// the delay as the network gives them.
+func TestQUICLinkUnderLoss(t *testing.T) {
+	const (
+		delay    = 20 * time.Millisecond
+		loss     = 0.02
+		messages = 5000
+		samples  = 800
+	)
+	e := transports.Emulation{Delay: delay, Loss: loss}
+	n := newTestNet(t, netSpec{brokers: chain[:2], links: chainLinks("quic")[:1], tweak: func(c *Config) {
+		c.Monitor = monitor.DefaultLocalConfig()
+		c.Monitor.Interval = monitor.MinInterval
+		c.Monitor.Window = 4096
+		c.Monitor.ProbeTimeout = 500 * time.Millisecond
+		// Probed every 10 ms, the phi detector calls a link down whenever a
+		// busy machine stalls for a few ms, and messages would then meet
+		// a link out of routing; liveness is not under test here.
+		c.Monitor.Detector.Kind = monitor.DetectorTimeout
+		for i := range c.Links {
+			c.Links[i].Emulation = &e
+		}
+	}})
+	n.waitRoutes()
+	a := n.brokers["na.c1.a"]
+	if l := linkOf(t, a, "na.c1.b"); l.Transport != "quic" || l.State != "up" {
+		t.Fatalf("link %+v", l)
+	}
+	ch := collect(t, n.connect("na.c1.b"), "seq", "")
+	n.waitInterest("na.c1.a", "seq", "na.c1.b")
+	pub := n.connect("na.c1.a")
+	for i := range messages {
+		if err := pub.Publish("seq", binary.BigEndian.AppendUint32(nil, uint32(i))); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range messages {
+		m := expectMsg(t, ch, 10*time.Second)
+		if got := int(binary.BigEndian.Uint32(m.Data)); got != i {
+			t.Fatalf("message %d arrived as number %d", got, i)
+		}
+	}
+	expectNone(t, ch, 100*time.Millisecond)
+
+	waitFor(t, "probe samples", 40*time.Second, func() bool { return linkOf(t, a, "na.c1.b").Metrics.Samples >= samples })
+	m := linkOf(t, a, "na.c1.b").Metrics
+	t.Logf("monitor: latency mean %.2f ms, loss %.2f%% (forward %.2f%%, reverse %.2f%%), %d samples, %d probes lost",
+		m.Latency.Mean, 100*m.Loss, 100*m.LossForward, 100*m.LossReverse, m.Samples, m.ProbesLost)
+	// 800 samples put the standard error of 2% loss at 0.5 points.
+	if m.Loss < 0.005 || m.Loss > 0.04 {
+		t.Errorf("measured loss %.2f%% each way, emulated %.0f%%", 100*m.Loss, 100*loss)
+	}
+	// The emulated delay is a floor; timer lateness, quic-go's own work
+	// and a busy machine come on top.
+	if m.Latency.Mean < 19.5 || m.Latency.Mean > 24 {
+		t.Errorf("mean latency %.2f ms, emulated %v (19.5-24 on a busy machine)", m.Latency.Mean, delay)
+	}
+}
