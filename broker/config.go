@@ -118,12 +118,12 @@ type Routing struct {
 	// Check is how often link costs are reviewed. Default 250 ms.
 	Check time.Duration
 	// LossWindow is how many of a link's latest probes the loss that
-	// prices it is estimated over. Default 256, the monitor's window
-	// (26 s at 100 ms probes): loss p is then known within
-	// sqrt(p(1-p)/256), 0.6 points at 1%, so that the cost of a lossy
-	// link does not move from one review to the next. A dead link does
-	// not wait for it: the monitor's failure detector takes it out of the
-	// routes.
+	// prices it is estimated over, at most monitor.LossHistory. Default
+	// 1024 (102 s at 100 ms probes): a link's one-way loss p is then
+	// known within about sqrt(2p/1024)/2, 0.2 points at 1%, 2 cost units
+	// on the default profile, so that the cost of a lossy link does not
+	// wander from one review to the next. A dead link does not wait for
+	// it: the monitor's failure detector takes it out of the routes.
 	LossWindow int
 }
 
@@ -149,7 +149,10 @@ func (r *Routing) withDefaults() error {
 	setDefault(&r.Refresh, 30*time.Second)
 	setDefault(&r.Check, 250*time.Millisecond)
 	if r.LossWindow <= 0 {
-		r.LossWindow = 256
+		r.LossWindow = 1024
+	}
+	if r.LossWindow > monitor.LossHistory {
+		return fmt.Errorf("loss window %d: at most %d probes", r.LossWindow, monitor.LossHistory)
 	}
 	if err := r.Rules.Validate(); err != nil {
 		return err

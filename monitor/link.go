@@ -36,6 +36,7 @@ type Link struct {
 	seq       uint64        // last Seq sent
 	pending   []probe       // in flight, in Seq order
 	win       *window
+	losses    lossRing
 	det       detector
 	reqCount  uint32 // requests received from the peer, echoed as Count
 	peerIvl   time.Duration
@@ -120,7 +121,9 @@ func (l *Link) expire(now time.Time) {
 		}
 		n++
 		l.c.lost++
-		l.win.add(sample{seq: p.seq, lost: true, outage: p.outage || l.det.state == StateDown})
+		s := sample{seq: p.seq, lost: true, outage: p.outage || l.det.state == StateDown}
+		l.win.add(s)
+		l.losses.add(s)
 		l.det.timedOut(p.seq)
 	}
 	l.pending = slices.Delete(l.pending, 0, n)
@@ -235,13 +238,15 @@ func (l *Link) record(pkt Packet, received time.Time) error {
 		l.c.reordered++
 	}
 	l.c.received++
-	l.win.add(sample{
+	s := sample{
 		seq:   pkt.Seq,
 		rtt:   rtt,
 		fwd:   pkt.T2 - pkt.T1,
 		rev:   received.UnixNano() - pkt.T3,
 		count: pkt.Count,
-	})
+	}
+	l.win.add(s)
+	l.losses.add(s)
 	surprise := l.det.answered(pkt.Seq, rtt, received, l.win.everydayLoss())
 	l.adapt(surprise)
 	if st := l.det.state; st != StateUp && st != StateDisabled {
@@ -364,14 +369,14 @@ func (l *Link) Snapshot() Metrics {
 	return m
 }
 
-// LossOver returns the one-way loss of the latest n resolved probes, or of
-// the whole window when it holds fewer, without the probes lost while the
-// link was down: a loss estimate as steady as n allows, for a link's
-// routing cost.
+// LossOver returns the one-way loss of the latest n resolved probes (at
+// most LossHistory, and all of them while there are fewer), without the
+// probes lost while the link was down or before it first answered: a
+// loss estimate as steady as n allows, for a link's routing cost.
 func (l *Link) LossOver(n int) float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.win.lossOver(n)
+	return l.losses.over(n)
 }
 
 // Run calls Tick whenever it asks to be called, and as soon as the

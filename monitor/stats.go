@@ -175,33 +175,54 @@ func (w *window) everydayLoss() float64 {
 	return float64(w.lost-w.outage) / float64(n)
 }
 
-// lossOver is the one-way loss, 1-sqrt(1-q), of the latest n resolved
-// probes (all the window's when it holds fewer), q their round-trip loss.
-// Probes lost while the link was down are its failure, which the failure
-// detector reports, and probes lost before it first answered were lost
-// before it was there: neither counts.
-func (w *window) lossOver(n int) float64 {
-	first := uint64(math.MaxUint64)
-	for _, s := range w.buf[:w.n] {
-		if !s.lost && s.seq < first {
-			first = s.seq
-		}
+// LossHistory is how many of a link's latest resolved probes LossOver can
+// look back over: one bit each.
+const LossHistory = 4096
+
+// lossRing remembers whether each of the latest resolved probes was lost,
+// for a loss estimate steadier than the window's. Probes lost while the
+// link was down are its failure, which the failure detector reports, and
+// probes lost before it first answered were lost before it was there:
+// neither is remembered.
+type lossRing struct {
+	bits  [LossHistory / 64]uint64
+	next  int    // where the next probe goes
+	n     int    // probes remembered, up to LossHistory
+	first uint64 // the first answered probe's seq; 0 before it
+}
+
+func (r *lossRing) add(s sample) {
+	switch {
+	case !s.lost && (r.first == 0 || s.seq < r.first):
+		r.first = s.seq
+	case s.outage, s.lost && (r.first == 0 || s.seq < r.first):
+		return
 	}
-	lost, resolved := 0, 0
-	for k := 1; k <= w.n && resolved < n; k++ {
-		s := w.buf[(w.next-k+len(w.buf))%len(w.buf)]
-		if s.outage || s.lost && s.seq < first {
-			continue
-		}
-		resolved++
-		if s.lost {
+	w, b := r.next/64, uint(r.next%64)
+	if s.lost {
+		r.bits[w] |= 1 << b
+	} else {
+		r.bits[w] &^= 1 << b
+	}
+	r.next = (r.next + 1) % LossHistory
+	r.n = min(r.n+1, LossHistory)
+}
+
+// over is the one-way loss, 1-sqrt(1-q), of the latest n probes
+// remembered (all of them when there are fewer), q their round-trip loss.
+func (r *lossRing) over(n int) float64 {
+	n = min(n, r.n)
+	if n <= 0 {
+		return 0
+	}
+	lost := 0
+	for k := 1; k <= n; k++ {
+		i := (r.next - k + LossHistory) % LossHistory
+		if r.bits[i/64]&(1<<uint(i%64)) != 0 {
 			lost++
 		}
 	}
-	if resolved == 0 {
-		return 0
-	}
-	return 1 - math.Sqrt(1-float64(lost)/float64(resolved))
+	return 1 - math.Sqrt(1-float64(lost)/float64(n))
 }
 
 // answered returns the window's answered probes in sequence order.

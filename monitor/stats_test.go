@@ -220,15 +220,15 @@ func TestRecentLossIgnoresStartUp(t *testing.T) {
 // TestLossOver: loss for routing is estimated over the latest n probes,
 // without the probes lost while the link was down or before it answered.
 func TestLossOver(t *testing.T) {
-	w := newWindow(256)
+	var r lossRing
 	for i := range 5 {
-		w.add(sample{seq: uint64(i + 1), lost: true}) // before the peer answered
+		r.add(sample{seq: uint64(i + 1), lost: true}) // before the peer answered
 	}
 	seq := uint64(5)
 	add := func(s sample) {
 		seq++
 		s.seq = seq
-		w.add(s)
+		r.add(s)
 	}
 	for i := range 200 {
 		add(sample{rtt: time.Millisecond, lost: i%50 == 25}) // 2% round trip
@@ -237,10 +237,17 @@ func TestLossOver(t *testing.T) {
 		add(sample{lost: true, outage: true})
 	}
 	want := 1 - math.Sqrt(1-4.0/200)
-	if got := w.lossOver(256); math.Abs(got-want) > 1e-9 {
-		t.Fatalf("loss over the window %v, want %v", got, want)
+	if got := r.over(1024); math.Abs(got-want) > 1e-9 {
+		t.Fatalf("loss over every probe %v, want %v", got, want)
 	}
-	if got := w.lossOver(40); math.Abs(got-(1-math.Sqrt(1-1.0/40))) > 1e-9 {
+	if got := r.over(40); math.Abs(got-(1-math.Sqrt(1-1.0/40))) > 1e-9 {
 		t.Fatalf("loss over 40 probes %v", got)
+	}
+	// The ring keeps LossHistory probes: older ones fall out.
+	for range LossHistory {
+		add(sample{rtt: time.Millisecond})
+	}
+	if got := r.over(LossHistory); got != 0 {
+		t.Fatalf("loss %v after %d answered probes", got, LossHistory)
 	}
 }

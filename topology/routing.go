@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -20,7 +21,7 @@ import (
 //	  hold_down: 1s                  # least time between two updates that only lower costs
 //	  refresh: 30s                   # every link and summary is re-announced this often
 //	  margin: 10%                    # a route moves only to a path cheaper by this much
-//	  loss_window: 256               # probes a link's loss is estimated over for its cost
+//	  loss_window: 1024              # probes a link's loss is estimated over for its cost
 type Routing struct {
 	Profiles   []router.Profile `yaml:"profiles,omitempty"`
 	Subjects   []SubjectProfile `yaml:"subjects,omitempty"`
@@ -93,8 +94,8 @@ func (r *Routing) Settings() (RoutingSettings, error) {
 		}
 		s.Margin = v
 	}
-	if r.LossWindow < 0 || r.LossWindow > 1<<16 {
-		return s, fmt.Errorf("loss_window: %d probes: want 1 to 65536", r.LossWindow)
+	if r.LossWindow < 0 || r.LossWindow > monitor.LossHistory {
+		return s, fmt.Errorf("loss_window: %d probes: want 1 to %d", r.LossWindow, monitor.LossHistory)
 	}
 	s.LossWindow = r.LossWindow
 	if r.MinChange < 0 {

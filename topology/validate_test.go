@@ -89,7 +89,7 @@ links: [{a: a, b: b, transport: quic}]`,
 		{"routing margin 100%", two + "routing: {margin: 100%}",
 			[]string{"routing: margin: 100%: want more than 0% and less than 100%"}},
 		{"routing loss window", two + "routing: {loss_window: -1}",
-			[]string{"routing: loss_window: -1 probes: want 1 to 65536"}},
+			[]string{"routing: loss_window: -1 probes: want 1 to 4096"}},
 		{"routing margin", two + "routing: {margin: 0%}",
 			[]string{"routing: margin: 0%: want more than 0% and less than 100%"}},
 	}
