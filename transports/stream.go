@@ -3,6 +3,7 @@ package transports
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -199,12 +200,18 @@ func (c *streamConn) linkError(err error) error {
 }
 
 func (c *streamConn) Info() Info {
-	return Info{
+	info := Info{
 		Scheme:   c.scheme,
 		Local:    c.conn.LocalAddr().String(),
 		Remote:   c.conn.RemoteAddr().String(),
 		Reliable: true,
 	}
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+			info.PeerCert = certs[0]
+		}
+	}
+	return info
 }
 
 // Close closes the connection, which unblocks Send and Receive.

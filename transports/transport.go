@@ -23,6 +23,7 @@ package transports
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,10 @@ type Info struct {
 	// fragmented; 0 means the transport has no preference. Callers that
 	// batch small messages keep batches within it.
 	FrameHint int
+	// PeerCert is the certificate the peer presented and the CA bundle
+	// verified (tls); nil on transports without certificates. Whose
+	// certificate it is, is for the caller to check.
+	PeerCert *x509.Certificate
 }
 
 // Conn is one framed, bidirectional link.
@@ -115,6 +120,11 @@ type Config struct {
 	// ReassemblyTimeout is how long a partly received fragmented UDP frame is
 	// kept before it counts as lost. Default 2s.
 	ReassemblyTimeout time.Duration
+	// ReassemblyBudget bounds the bytes that partly received fragmented UDP
+	// frames hold: all the links of one listener together, or one dialed
+	// link. Default 16 MiB, and never less than twice MaxFrame plus room
+	// for the bookkeeping, so that a frame of MaxFrame always fits.
+	ReassemblyBudget int
 	// HandshakeTimeout bounds connection set-up (TLS, WebSocket upgrade, UDP
 	// hello). Default 5s.
 	HandshakeTimeout time.Duration
@@ -133,6 +143,10 @@ func (c Config) withDefaults() Config {
 	if c.ReassemblyTimeout <= 0 {
 		c.ReassemblyTimeout = 2 * time.Second
 	}
+	if c.ReassemblyBudget <= 0 {
+		c.ReassemblyBudget = 16 << 20
+	}
+	c.ReassemblyBudget = max(c.ReassemblyBudget, 2*c.MaxFrame+2*udpMaxDatagram)
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 5 * time.Second
 	}

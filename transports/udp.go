@@ -195,6 +195,7 @@ func (c *udpConn) Close() error {
 			_, _ = c.write([]byte{udpClose})
 		}
 		err = c.shutdown()
+		c.reasm.release()
 		if c.release != nil {
 			c.release()
 		}
@@ -248,8 +249,14 @@ func dialUDP(ctx context.Context, u *url.URL, cfg Config) (Conn, error) {
 		maxFrame: cfg.MaxFrame,
 		datagram: cfg.Datagram,
 		drops:    &dropLog{logger: cfg.Logger},
-		reasm:    newReassembler(cfg.MaxFrame, cfg.ReassemblyTimeout),
+		reasm:    newReassembler(cfg.MaxFrame, cfg.ReassemblyTimeout, newReassemblyBudget(dialBudget(cfg))),
 	}, nil
+}
+
+// dialBudget is the reassembly budget of one dialed link: room for a few
+// frames of MaxFrame at once, within Config.ReassemblyBudget.
+func dialBudget(cfg Config) int {
+	return min(cfg.ReassemblyBudget, 4*cfg.MaxFrame+2*udpMaxDatagram)
 }
 
 // udpHandshake sends HELLO until the matching HELLO_ACK arrives: at least
