@@ -54,7 +54,7 @@ type StatusInfo struct {
 	Address    string    `json:"address"`
 	Started    time.Time `json:"started"`
 	ClientURL  string    `json:"client_url"`
-	LeafURL    string    `json:"leaf_url"`
+	LeafURL    string    `json:"leaf_url,omitempty"`
 	Overlay    []string  `json:"overlay"`
 	Leaves     []string  `json:"leaves"`
 	NoRoute    uint64    `json:"dropped_no_route"`
@@ -65,6 +65,17 @@ type StatusInfo struct {
 	LeafDrops  uint64    `json:"dropped_leaf_queue_full"`
 	BadFrames  uint64    `json:"bad_frames"`
 	BadProbes  uint64    `json:"bad_probes"`
+	// ForgedFrames counts frames that failed authentication on a link;
+	// RefusedLinks inbound links refused or dropped during their handshake
+	// (not authenticated, not a link of this broker, garbage, too many at
+	// once, or silent); RefusedLeaves leaf connections refused (wrong or
+	// no credentials, too many waiting to sign in).
+	ForgedFrames  uint64 `json:"forged_frames"`
+	RefusedLinks  uint64 `json:"refused_links"`
+	RefusedLeaves uint64 `json:"refused_leaves"`
+	// BadInterest counts interest updates refused (an epoch in the
+	// future).
+	BadInterest uint64 `json:"bad_interest_updates"`
 	// Cost updates: refused (not the owner, bad costs, out of scope),
 	// stale (older than held), originated here; route computations and
 	// their mean time.
@@ -237,6 +248,10 @@ func (b *Broker) Status() StatusInfo {
 		LeafDrops:      leafDrops,
 		BadFrames:      b.stats.badFrames.Load(),
 		BadProbes:      b.stats.badProbes.Load(),
+		ForgedFrames:   b.stats.forgedFrames.Load(),
+		RefusedLinks:   b.stats.refusedLinks.Load(),
+		RefusedLeaves:  b.stats.refusedLeaves.Load(),
+		BadInterest:    b.stats.badInterest.Load(),
 		BadUpdates:     b.stats.badUpdates.Load(),
 		StaleUpdates:   b.stats.staleUpdates.Load(),
 		UpdatesSent:    b.stats.updatesSent.Load(),

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/router"
@@ -68,18 +69,21 @@ type Broker struct {
 	replies   *replyMap
 	reporter  reporter
 	internal  *internal
-	dedup     *dedupTable
 	stats     brokerStats
 	drops     dropLogger
 
-	leafLn     net.Listener
+	leafLn     net.Listener // for external nats-servers; nil when none may attach
+	coreLeafLn net.Listener // the embedded server's
+	coreKey    nkeys.KeyPair
 	leafIDs    atomic.Uint64
-	leafReady  chan struct{}
-	leafOnce   sync.Once
-	overlayLns []transports.Listener
-	ns         *server.Server
-	httpSrv    *http.Server
-	httpLn     net.Listener
+	// pendingLeaves counts leaf connections that have not signed in yet.
+	pendingLeaves atomic.Int64
+	leafReady     chan struct{}
+	leafOnce      sync.Once
+	overlayLns    []transports.Listener
+	ns            *server.Server
+	httpSrv       *http.Server
+	httpLn        net.Listener
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -95,8 +99,12 @@ type brokerStats struct {
 	noMember       atomic.Uint64 // queue group with no member left anywhere
 	internalDrops  atomic.Uint64 // messages for the broker itself beyond its queue
 	badFrames      atomic.Uint64 // malformed overlay frames
+	forgedFrames   atomic.Uint64 // frames that failed authentication on a secret-mode link
+	refusedLinks   atomic.Uint64 // inbound links refused or dropped in their handshake
+	refusedLeaves  atomic.Uint64 // leaf connections refused: bad credentials, too many waiting
 	badProbes      atomic.Uint64 // malformed or unexpected performance packets
-	badUpdates     atomic.Uint64 // cost updates refused: not the owner, bad costs, out of scope
+	badUpdates     atomic.Uint64 // cost updates refused: not the owner, bad costs, out of scope, epoch in the future
+	badInterest    atomic.Uint64 // interest updates refused: epoch in the future
 	staleUpdates   atomic.Uint64 // cost updates older than what we hold
 	updatesSent    atomic.Uint64 // cost updates this broker originated
 	updatesCarried atomic.Uint64 // cost update copies this broker sent across links
@@ -133,7 +141,6 @@ func New(cfg Config) (*Broker, error) {
 		internal:    newInternal(),
 		costKick:    make(chan struct{}, 1),
 		stateKick:   make(chan struct{}, 1),
-		dedup:       newDedupTable(),
 		leafReady:   make(chan struct{}),
 	}
 	b.seq.Store(epoch)
@@ -153,8 +160,14 @@ func (b *Broker) Address() string { return b.cfg.Address }
 // ClientURL is the URL NATS clients connect to.
 func (b *Broker) ClientURL() string { return b.ns.ClientURL() }
 
-// LeafURL is where nats-servers attach to the core as leaf nodes.
-func (b *Broker) LeafURL() string { return "nats://" + b.leafLn.Addr().String() }
+// LeafURL is where external nats-servers attach to the core as leaf
+// nodes, or "" when the broker has no leaf port.
+func (b *Broker) LeafURL() string {
+	if b.leafLn == nil {
+		return ""
+	}
+	return "nats://" + b.leafLn.Addr().String()
+}
 
 // HTTPAddr is the address of the monitoring/admin HTTP server, or "".
 func (b *Broker) HTTPAddr() string {
@@ -190,7 +203,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 			b.Close()
 		}
 	}()
-	if err := b.listenLeaf(); err != nil {
+	if err := b.listenLeaves(); err != nil {
 		return err
 	}
 	if err := b.listenOverlay(); err != nil {
@@ -216,30 +229,14 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.subscribeInternal(netapi.PerfAckSubject(b.cfg.Address), b.onReportAck)
 	b.wg.Go(b.reportLoop)
 	b.wg.Go(b.stateLoop)
+	if b.cfg.unauthenticated() {
+		b.log.Warn("overlay links are not authenticated: the network has no secret; allowed because every overlay address of this broker is loopback")
+	}
 	b.log.Info("broker started",
 		slog.String("client", b.ClientURL()),
 		slog.String("leaf", b.LeafURL()),
 		slog.Any("overlay", b.OverlayURLs()),
 		slog.String("http", b.HTTPAddr()))
-	return nil
-}
-
-func (b *Broker) listenLeaf() error {
-	ln, err := net.Listen("tcp", b.cfg.Leaf)
-	if err != nil {
-		return fmt.Errorf("broker %s: leaf listener: %w", b.cfg.Address, err)
-	}
-	b.leafLn = ln
-	b.wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			id := b.leafIDs.Add(1)
-			b.wg.Go(func() { b.serveLeaf(conn, id) })
-		}
-	})
 	return nil
 }
 
@@ -251,12 +248,21 @@ func (b *Broker) listenOverlay() error {
 		}
 		b.overlayLns = append(b.overlayLns, ln)
 		b.wg.Go(func() {
+			slots := make(chan struct{}, maxHandshakes)
 			for {
 				conn, err := ln.Accept()
 				if err != nil {
 					return
 				}
-				b.wg.Go(func() { b.acceptLink(conn) })
+				select {
+				case slots <- struct{}{}:
+				default:
+					_ = conn.Close()
+					b.stats.refusedLinks.Add(1)
+					b.noteDrop("listener", ln.URL(), "too many links in their handshake")
+					continue
+				}
+				b.wg.Go(func() { b.acceptLink(conn, func() { <-slots }) })
 			}
 		})
 	}
@@ -274,6 +280,7 @@ func (b *Broker) janitor() {
 		case now := <-t.C:
 			b.expireReplies(now)
 			b.purgeUnreachable(now)
+			b.watchLeaves(now)
 		}
 	}
 }
@@ -308,8 +315,10 @@ func (b *Broker) Close() {
 		_ = ln.Close()
 	}
 	b.stopNATS()
-	if b.leafLn != nil {
-		_ = b.leafLn.Close()
+	for _, ln := range []net.Listener{b.leafLn, b.coreLeafLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
 	}
 	b.closeLeaves()
 	b.wg.Wait()

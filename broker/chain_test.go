@@ -98,11 +98,19 @@ func TestMiddleBrokerRestart(t *testing.T) {
 	}
 }
 
+// leafPort gives broker c a leaf port for external nats-servers.
+func leafPort(c *Config) {
+	if c.Address == "na.c1.c" {
+		c.Leaf, c.LeafToken = "127.0.0.1:0", "the leaf token"
+	}
+}
+
 func TestExternalLeafNode(t *testing.T) {
-	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp"), tweak: leafPort})
 	n.waitRoutes()
 	// A plain nats-server attaches to broker C's core as a leaf node.
 	u, _ := url.Parse(n.brokers["na.c1.c"].LeafURL())
+	u.User = url.UserPassword("leaf", "the leaf token")
 	ext, err := server.NewServer(&server.Options{
 		ServerName: "external",
 		Host:       "127.0.0.1",

@@ -62,7 +62,7 @@ func (b *Broker) startNATS(ctx context.Context) error {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	leafURL, _ := url.Parse(b.LeafURL())
+	leafURL, _ := url.Parse("nats://" + b.coreLeafLn.Addr().String())
 	app, err := appUser()
 	if err != nil {
 		return fmt.Errorf("broker %s: client identity: %w", b.cfg.Address, err)
@@ -80,7 +80,7 @@ func (b *Broker) startNATS(ctx context.Context) error {
 		MaxPending: 256 << 20,
 		LeafNode: server.LeafNodeOpts{
 			ReconnectInterval: 200 * time.Millisecond,
-			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{leafURL}}},
+			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{leafURL}, Nkey: b.coreSeed()}},
 		},
 		Nkeys:      []*server.NkeyUser{app},
 		NoAuthUser: app.Nkey,

@@ -106,7 +106,7 @@ func (p *plan) groupFor(l *link) *hopGroup {
 func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
 	// The embedded server enforces who may publish on reserved subjects;
 	// other leaves speak for clients the broker knows nothing of.
-	if l.name != b.cfg.Address && bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
+	if !l.core && bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
 		b.stats.reserved.Add(1)
 		b.noteDrop("leaf", l.name, "publish on a reserved subject")
 		return
@@ -157,7 +157,7 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 			b.noteDrop("link", s.l.cfg.ID, "malformed message")
 			continue
 		}
-		if b.dedup.seen(m.Origin, m.Seq) {
+		if s.dedup.seen(m.Origin, m.Seq) {
 			b.stats.duplicates.Add(1)
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
@@ -157,13 +159,13 @@ func TestHandshakeRefusals(t *testing.T) {
 	linkID := n.brokers["na.c1.b"].Links()[0].ID
 	tests := []struct {
 		name   string
-		h      hello
+		h      linkauth.Hello
 		reason string
 	}{
-		{"version", hello{Version: protoVersion + 1, From: "na.c1.a", To: "na.c1.b", LinkID: linkID}, "protocol version mismatch"},
-		{"wrong broker", hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.x", LinkID: linkID}, "wrong broker"},
-		{"unknown link", hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.b", LinkID: "nope"}, "has no link nope"},
-		{"impostor", hello{Version: protoVersion, From: "na.c1.z", To: "na.c1.b", LinkID: linkID}, "not na.c1.z"},
+		{"version", linkauth.Hello{Version: protoVersion + 1, From: "na.c1.a", To: "na.c1.b", LinkID: linkID}, "protocol version mismatch"},
+		{"wrong broker", linkauth.Hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.x", LinkID: linkID}, "wrong broker"},
+		{"unknown link", linkauth.Hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.b", LinkID: "nope"}, "has no link nope"},
+		{"impostor", linkauth.Hello{Version: protoVersion, From: "na.c1.z", To: "na.c1.b", LinkID: linkID}, "not na.c1.z"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,22 +174,9 @@ func TestHandshakeRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			if _, err := conn.Send(appendHello(nil, tc.h)); err != nil {
-				t.Fatal(err)
-			}
-			f, err := conn.Receive()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var reason string
-			eachRecord(f.Data, func(typ recType, body []byte) error {
-				if typ == recRefuse {
-					reason, _ = decodeStrRecord(body)
-				}
-				return nil
-			})
-			if !strings.Contains(reason, tc.reason) {
-				t.Fatalf("refusal %q, want %q", reason, tc.reason)
+			_, _, err = linkauth.Dial(conn, tc.h, linkauth.Config{Version: tc.h.Version, Secret: []byte(testSecret)})
+			if !errors.Is(err, linkauth.ErrRefused) || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("dial: %v, want a refusal with %q", err, tc.reason)
 			}
 			waitFor(t, "the refusal in the acceptor's log", 2*time.Second, func() bool {
 				return sink.contains("ERROR refused inbound link", tc.reason)
@@ -205,15 +194,13 @@ func TestHandshakeRefusals(t *testing.T) {
 		if err != nil {
 			return
 		}
-		f, _ := c.Receive()
-		var h hello
-		eachRecord(f.Data, func(_ recType, body []byte) error { h, _ = decodeHello(body); return nil })
-		c.Send(appendHello(nil, hello{Version: protoVersion + 1, From: h.To, To: h.From, LinkID: h.LinkID}))
-		c.Receive() // the dialer's refusal
-		c.Close()
+		defer c.Close()
+		linkauth.Accept(c, linkauth.Config{Version: protoVersion + 1, Secret: []byte(testSecret)}, func(h linkauth.Hello) (linkauth.Hello, string) {
+			return linkauth.Hello{Version: protoVersion + 1, From: h.To, To: h.From, LinkID: h.LinkID}, ""
+		})
 	}()
 	dsink := &logSink{}
-	b, err := New(Config{Address: "na.c1.d", Client: "127.0.0.1:0", Logger: slog.New(dsink),
+	b, err := New(Config{Address: "na.c1.d", Secret: testSecret, Client: "127.0.0.1:0", Logger: slog.New(dsink),
 		Links: []LinkConfig{{ID: "l-d", Peer: "na.c1.e", Transport: "tcp", Dial: fake.URL()}}})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +215,11 @@ func TestHandshakeRefusals(t *testing.T) {
 }
 
 func TestGarbageNeverCrashes(t *testing.T) {
-	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp"), tweak: func(c *Config) {
+		if c.Address == "na.c1.b" {
+			c.Leaf, c.LeafToken = "127.0.0.1:0", "the leaf token"
+		}
+	}})
 	n.waitRoutes()
 	b := n.brokers["na.c1.b"]
 	overlay := strings.TrimPrefix(b.OverlayURLs()[0], "tcp://")
@@ -254,8 +245,8 @@ func TestGarbageNeverCrashes(t *testing.T) {
 			c.Close()
 		}
 	}
-	// A well-formed frame with a malformed record on an established-looking
-	// connection: refused and closed.
+	// A well-formed frame with a malformed record in place of the
+	// handshake: refused and closed.
 	conn, err := transports.Dial(context.Background(), b.OverlayURLs()[0], transports.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -270,8 +261,8 @@ func TestGarbageNeverCrashes(t *testing.T) {
 	n.waitInterest("na.c1.a", "after.garbage", "na.c1.c")
 	n.connect("na.c1.a").Publish("after.garbage", []byte("ok"))
 	expectMsg(t, ch, 5*time.Second)
-	if s := b.Status(); s.BadFrames == 0 {
-		t.Fatal("bad frames not counted")
+	if s := b.Status(); s.RefusedLinks == 0 {
+		t.Fatal("refused connections not counted")
 	}
 }
 

@@ -96,12 +96,11 @@ and printed.`, stderr)
 	for i, a := range aggs {
 		fmt.Fprintf(stdout, "  aggregator %-13s http http://%s    pages http://%s/\n", f.Aggregators[i].Domain, a.HTTPAddr(), a.HTTPAddr())
 	}
-	if len(aggs) > 0 {
-		if token.generated {
-			fmt.Fprintf(stdout, "admin token for this run (the pages' /admin, the brokers' admin API): %s\n", token.value)
-		} else {
-			fmt.Fprintln(stdout, "the admin pages (/admin) take the network's admin token")
-		}
+	switch {
+	case token.generated:
+		fmt.Fprintf(stdout, "admin token for this run (the brokers' admin API and wayline emulate/monitor --token, the pages' /admin): %s\n", token.value)
+	case len(aggs) > 0:
+		fmt.Fprintln(stdout, "the admin pages (/admin) take the network's admin token")
 	}
 	if !*noSample && len(brokers) > 0 {
 		if err := sampleTraffic(ctx, brokers[0], brokers[len(brokers)-1], stdout, log); err != nil {
@@ -130,9 +129,8 @@ and printed.`, stderr)
 }
 
 // adminToken is the network's admin token: the topology's or the
-// environment's, or else a random one for this run only, which serves the
-// demo's own aggregators (the brokers' HTTP admin API then stays open on
-// loopback).
+// environment's, or else a random one for this run only, which the demo
+// prints: its brokers' admin API and its aggregators' admin pages take it.
 func adminToken(f *topology.File) (tok demoToken) {
 	if t := os.Getenv("WAYLINE_ADMIN_TOKEN"); t != "" {
 		return demoToken{value: t}
@@ -140,9 +138,14 @@ func adminToken(f *topology.File) (tok demoToken) {
 	if f.Admin != nil && f.Admin.Token != "" {
 		return demoToken{value: f.Admin.Token}
 	}
-	b := make([]byte, 16)
+	return demoToken{value: randomHex(16), generated: true}
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
-	return demoToken{value: hex.EncodeToString(b), generated: true}
+	return hex.EncodeToString(b)
 }
 
 type demoToken struct {
@@ -190,12 +193,18 @@ func startAggregators(ctx context.Context, f *topology.File, brokers []*broker.B
 // those already started.
 func startAll(ctx context.Context, f *topology.File, log *slog.Logger, tok demoToken) ([]*broker.Broker, error) {
 	var brokers []*broker.Broker
+	secret := randomHex(32)
 	for _, tb := range f.Brokers {
 		cfg, err := broker.FromTopology(f, tb.Address)
 		if err == nil {
 			cfg.Logger = log
 			cfg.ShutdownGrace = shutdownGrace
-			cfg.AdminToken, cfg.OpenAdminHTTP = tok.value, tok.generated
+			cfg.AdminToken = tok.value
+			if cfg.Secret == "" {
+				// Every broker runs here: a secret made up for the run
+				// authenticates their links.
+				cfg.Secret = secret
+			}
 			var b *broker.Broker
 			if b, err = broker.New(cfg); err == nil {
 				if err = b.Start(ctx); err == nil {
