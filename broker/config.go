@@ -94,8 +94,9 @@ type Config struct {
 	// AdminToken guards what changes the network: the HTTP API's PUT
 	// endpoints ask for it as a bearer token, and NATS clients that sign in
 	// as netapi.AdminUser with it as password may publish on reserved subjects
-	// (control messages). Empty: the PUT endpoints are open and no client
-	// may publish on reserved subjects.
+	// (control messages). Empty: the PUT endpoints are open, and clients
+	// may publish on no reserved subject but the acknowledgements of
+	// reports (netapi.AdminOnly), so that an aggregator works without one.
 	AdminToken string
 	// Secret is the network secret: every broker of a network has the
 	// same, and it authenticates links on every transport but tls (which
