@@ -138,6 +138,7 @@ type Aggregator struct {
 	latest   map[string]schema.Report // by broker
 	lastSeq  map[string]uint64
 	missing  map[string]map[uint64]bool // sequence numbers missed, by broker
+	heldSeqs map[string]map[uint64]bool // sequence numbers held (see hold), by broker
 	buffer   []store.Received           // reports held for the database
 	writing  int                        // reports of the buffer's being written
 	unsaved  map[unsavedKey]bool        // reports held and not yet stored
@@ -194,6 +195,7 @@ func New(ctx context.Context, cfg Config) (*Aggregator, error) {
 		latest:   make(map[string]schema.Report),
 		lastSeq:  make(map[string]uint64),
 		missing:  make(map[string]map[uint64]bool),
+		heldSeqs: make(map[string]map[uint64]bool),
 		unsaved:  make(map[unsavedKey]bool),
 		applied:  make(map[actionKey]bool),
 		rules:    rulePointers(cfg.Rules),

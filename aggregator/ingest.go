@@ -83,7 +83,13 @@ const (
 	holdFull                         // no room: do not acknowledge
 )
 
-// hold adds a report to the buffer and the latest view. A broker that
+// hold adds a report to the buffer and the latest view.
+//
+// A report this aggregator has held before is a copy (its broker missed
+// the acknowledgement): it is acknowledged again once stored. A report
+// this aggregator never held is held, even when older than others of its
+// broker: an earlier run may have stored it, or lost it when it stopped
+// without acknowledging it, and the store keeps one copy. A broker that
 // restarted numbers its reports from 1 again: a report with an old number
 // but a newer time starts its count afresh.
 func (a *Aggregator) hold(rep schema.Report, size int) holdVerdict {
@@ -92,20 +98,20 @@ func (a *Aggregator) hold(rep schema.Report, size int) holdVerdict {
 	last, known := a.lastSeq[rep.Broker]
 	latest, hasLatest := a.latest[rep.Broker]
 	restarted := known && rep.Seq <= last && hasLatest && rep.Time.After(latest.Time)
-	missed := a.missing[rep.Broker]
-	if known && rep.Seq <= last && !restarted {
+	if restarted {
+		a.heldSeqs[rep.Broker] = nil
+	}
+	if a.heldSeqs[rep.Broker][rep.Seq] {
 		if a.unsaved[unsavedKey{rep.Broker, rep.Seq}] {
 			return holdPending
 		}
-		if !missed[rep.Seq] {
-			return holdDuplicate
-		}
+		return holdDuplicate
 	}
 	if len(a.buffer)+a.writing >= a.cfg.BufferReports {
 		return holdFull
 	}
 	var gap uint64
-	switch {
+	switch missed := a.missing[rep.Broker]; {
 	case restarted, !known:
 		a.missing[rep.Broker] = nil
 		a.lastSeq[rep.Broker] = rep.Seq
@@ -113,17 +119,39 @@ func (a *Aggregator) hold(rep schema.Report, size int) holdVerdict {
 		gap = rep.Seq - last - 1
 		a.noteMissing(rep.Broker, last+1, rep.Seq)
 		a.lastSeq[rep.Broker] = rep.Seq
-	default: // a missed report, resent
+	case missed[rep.Seq]: // a missed report, resent
 		delete(missed, rep.Seq)
 		a.stats.Gaps.Add(^uint64(0)) // one gap fewer
 	}
 	a.stats.Gaps.Add(gap)
 	a.buffer = append(a.buffer, store.Received{Report: rep, Received: time.Now(), Gap: gap, Bytes: size})
 	a.unsaved[unsavedKey{rep.Broker, rep.Seq}] = true
+	a.noteHeld(rep.Broker, rep.Seq)
 	if !hasLatest || !rep.Time.Before(latest.Time) {
 		a.latest[rep.Broker] = rep
 	}
 	return holdNew
+}
+
+// maxHeld is how far behind a broker's last report this aggregator
+// remembers which reports it held.
+const maxHeld = 4096
+
+func (a *Aggregator) noteHeld(broker string, seq uint64) {
+	m := a.heldSeqs[broker]
+	if m == nil {
+		m = map[uint64]bool{}
+		a.heldSeqs[broker] = m
+	}
+	m[seq] = true
+	if len(m) > 2*maxHeld {
+		last := a.lastSeq[broker]
+		for s := range m {
+			if s+maxHeld < last {
+				delete(m, s)
+			}
+		}
+	}
 }
 
 // maxMissing bounds the sequence numbers remembered as missed per broker.

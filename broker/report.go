@@ -210,11 +210,18 @@ type ReportStats struct {
 	Bytes   int    `json:"bytes"`   // their size
 	Acked   uint64 `json:"acked"`   // acknowledged since the start
 	Dropped uint64 `json:"dropped"` // dropped for room while no aggregator listened
+	// Waiting lists the sequence numbers of the queued reports, oldest
+	// first: every other report up to Seq was acknowledged or dropped.
+	Waiting []uint64 `json:"waiting"`
 }
 
 func (b *Broker) reportStats() ReportStats {
 	r := &b.reporter
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return ReportStats{Seq: r.seq, Queued: len(r.pending), Bytes: r.bytes, Acked: r.acked, Dropped: r.dropped}
+	st := ReportStats{Seq: r.seq, Queued: len(r.pending), Bytes: r.bytes, Acked: r.acked, Dropped: r.dropped, Waiting: []uint64{}}
+	for _, p := range r.pending {
+		st.Waiting = append(st.Waiting, p.seq)
+	}
+	return st
 }
