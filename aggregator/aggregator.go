@@ -177,6 +177,9 @@ type Stats struct {
 	Actions   atomic.Uint64 // control actions sent
 	Duplicate atomic.Uint64 // reports received again (a lost acknowledgement)
 	BadStates atomic.Uint64 // state messages refused
+	// QueriesCut counts queries stopped by their time limit, or because
+	// their client went away.
+	QueriesCut atomic.Uint64
 }
 
 // New opens the store; Start connects and serves.

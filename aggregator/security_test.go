@@ -3,8 +3,12 @@ package aggregator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/schema"
 )
 
 // TestReportOriginChecked: an admin client publishes reports in a
@@ -127,6 +132,76 @@ func TestTokens(t *testing.T) {
 			if n := aggLog.count("ERROR") + aggLog.count("WARN"); n > 2 {
 				t.Errorf("the aggregator logged %d errors and warnings:\n%s", n, strings.Join(aggLog.lines, "\n"))
 			}
+		})
+	}
+}
+
+// bomb is a query whose work grows with the cube of the nodes of a view.
+const bomb = "count(//*[count(//*[count(//*)>0])>0])"
+
+// manyReports are 300 brokers of 4 links each: a bomb on them would run
+// for hours.
+func manyReports() []schema.Report {
+	var reps []schema.Report
+	for i := range 300 {
+		r := sampleReport()
+		r.Broker = fmt.Sprintf("na.c%d.b", i)
+		r.Links = append(r.Links, r.Links[0], r.Links[0], r.Links[0])
+		reps = append(reps, r)
+	}
+	return reps
+}
+
+// TestXPathBombStopped: the bomb stops within its limit, wherever the
+// engine is, over HTTP with the aggregator's time limit, and when its
+// client goes away long before that limit.
+func TestXPathBombStopped(t *testing.T) {
+	t.Run("evaluation", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		expr, err := Compile(bomb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		_, err = Evaluate(ctx, latestView(manyReports(), time.Now()), expr, 100)
+		if !errors.Is(err, ErrQueryLimit) || time.Since(start) > 2*time.Second {
+			t.Fatalf("after %v: %v", time.Since(start), err)
+		}
+	})
+	for _, tc := range []struct {
+		name          string
+		limit, client time.Duration
+		status        int
+	}{
+		{"time limit", 300 * time.Millisecond, time.Minute, http.StatusGatewayTimeout},
+		{"client gone", time.Minute, 300 * time.Millisecond, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			agg, err := New(context.Background(), Config{Domain: "na", BrokerURL: "nats://127.0.0.1:1", DB: "sqlite:" + filepath.Join(t.TempDir(), "agg.db"),
+				QueryTimeout: tc.limit, Public: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { agg.store.Close() })
+			for _, r := range manyReports() {
+				agg.latest[r.Broker] = r
+			}
+			srv := httptest.NewServer(agg.Handler())
+			defer srv.Close()
+			client := &http.Client{Timeout: tc.client}
+			start := time.Now()
+			resp, err := client.Get(srv.URL + "/api/xpath?q=" + url.QueryEscape(bomb))
+			if tc.status != 0 {
+				if err != nil || resp.StatusCode != tc.status {
+					t.Fatalf("%v, %v", resp, err)
+				}
+				resp.Body.Close()
+			} else if err == nil {
+				t.Fatalf("the client got an answer: %s", resp.Status)
+			}
+			waitFor(t, "the query to stop", 3*time.Second, func() bool { return agg.StatsSnapshot().QueriesCut == 1 })
+			t.Logf("stopped %v after the query began", time.Since(start))
 		})
 	}
 }
