@@ -39,7 +39,12 @@ func (a *Aggregator) startHTTP() error {
 		return fmt.Errorf("aggregator: http: %w", err)
 	}
 	a.httpLn = ln
+	// A connection that sends nothing, or trickles its request, is closed
+	// after the header and read limits; an answer has the query's limit
+	// and then some to be written. The live updates' WebSocket sets its
+	// own deadlines once upgraded.
 	a.httpSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: a.cfg.QueryTimeout + 30*time.Second, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Go(func() { _ = a.httpSrv.Serve(ln) })
 	return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 )
@@ -204,4 +205,18 @@ func TestXPathBombStopped(t *testing.T) {
 			t.Logf("stopped %v after the query began", time.Since(start))
 		})
 	}
+}
+
+// TestSilentConnectionsClosed opens connections to the aggregator's HTTP
+// port that say nothing, or trickle a byte at a time: each is closed
+// after the port's limit.
+func TestSilentConnectionsClosed(t *testing.T) {
+	a, _, _ := pair(t, time.Second, nil)
+	agg := startAggregator(t, a.ClientURL(), nil, "")
+	const limit = 12 * time.Second // the header's 5 s, on a busy machine
+	var wg sync.WaitGroup
+	for _, trickle := range []bool{false, true} {
+		wg.Go(func() { testutil.ClosedWithin(t, agg.HTTPAddr(), trickle, limit) })
+	}
+	wg.Wait()
 }

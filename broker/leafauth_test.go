@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
@@ -157,47 +158,15 @@ func TestSilentConnectionsClosed(t *testing.T) {
 	n.waitRoutes()
 	b := n.brokers["na.c1.b"]
 	hostOf := func(u string) string { h, _ := url.Parse(u); return h.Host }
-	ports := map[string]string{
-		"client":      hostOf(b.ClientURL()),
-		"leaf":        hostOf(b.LeafURL()),
-		"core leaf":   b.coreLeafLn.Addr().String(),
-		"http":        b.HTTPAddr(),
-		"overlay tcp": hostOf(b.OverlayURLs()[0]),
-		"overlay ws":  hostOf(b.OverlayURLs()[1]),
+	ports := []string{ // client, leaf, core leaf, http, overlay tcp and ws
+		hostOf(b.ClientURL()), hostOf(b.LeafURL()), b.coreLeafLn.Addr().String(), b.HTTPAddr(),
+		hostOf(b.OverlayURLs()[0]), hostOf(b.OverlayURLs()[1]),
 	}
 	const limit = 12 * time.Second // the longest limit is the HTTP header's, 5 s, on a busy machine
 	var wg sync.WaitGroup
-	for name, addr := range ports {
-		for _, slow := range []bool{false, true} {
-			wg.Go(func() {
-				c, err := net.Dial("tcp", addr)
-				if err != nil {
-					t.Errorf("%s: %v", name, err)
-					return
-				}
-				defer c.Close()
-				start := time.Now()
-				if slow {
-					go func() {
-						for range 100 {
-							if _, err := c.Write([]byte("G")); err != nil {
-								return
-							}
-							time.Sleep(300 * time.Millisecond)
-						}
-					}()
-				}
-				c.SetReadDeadline(start.Add(limit + 5*time.Second))
-				buf := make([]byte, 4096)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						if d := time.Since(start); d > limit {
-							t.Errorf("%s (slow %v): closed after %v: %v", name, slow, d, err)
-						}
-						return
-					}
-				}
-			})
+	for _, addr := range ports {
+		for _, trickle := range []bool{false, true} {
+			wg.Go(func() { testutil.ClosedWithin(t, addr, trickle, limit) })
 		}
 	}
 	// udp: a peer that says HELLO to the transport and nothing to the
