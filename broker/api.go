@@ -73,6 +73,10 @@ type StatusInfo struct {
 	ForgedFrames  uint64 `json:"forged_frames"`
 	RefusedLinks  uint64 `json:"refused_links"`
 	RefusedLeaves uint64 `json:"refused_leaves"`
+	// DroppedDatagrams counts the datagrams the udp transport of this
+	// process dropped: malformed, unexpected, beyond a full queue or the
+	// fragment reassembly budget.
+	DroppedDatagrams uint64 `json:"dropped_datagrams"`
 	// BadInterest counts interest updates refused (an epoch in the
 	// future).
 	BadInterest uint64 `json:"bad_interest_updates"`
@@ -234,33 +238,34 @@ func (b *Broker) Status() StatusInfo {
 	b.mu.Unlock()
 	sort.Strings(leaves)
 	return StatusInfo{
-		Address:        b.cfg.Address,
-		Started:        time.Unix(0, int64(b.epoch)),
-		ClientURL:      b.ClientURL(),
-		LeafURL:        b.LeafURL(),
-		Overlay:        b.OverlayURLs(),
-		Leaves:         leaves,
-		NoRoute:        b.stats.noRoute.Load(),
-		HopLimit:       b.stats.hopLimit.Load(),
-		Duplicates:     b.stats.duplicates.Load(),
-		Reserved:       b.stats.reserved.Load(),
-		NoMember:       b.stats.noMember.Load(),
-		LeafDrops:      leafDrops,
-		BadFrames:      b.stats.badFrames.Load(),
-		BadProbes:      b.stats.badProbes.Load(),
-		ForgedFrames:   b.stats.forgedFrames.Load(),
-		RefusedLinks:   b.stats.refusedLinks.Load(),
-		RefusedLeaves:  b.stats.refusedLeaves.Load(),
-		BadInterest:    b.stats.badInterest.Load(),
-		BadUpdates:     b.stats.badUpdates.Load(),
-		StaleUpdates:   b.stats.staleUpdates.Load(),
-		UpdatesSent:    b.stats.updatesSent.Load(),
-		UpdatesCarried: b.stats.updatesCarried.Load(),
-		Recomputes:     b.stats.recomputes.Load(),
-		RecomputeUs:    meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
-		RoutesChanged:  time.Unix(0, b.stats.routesChanged.Load()),
-		Reports:        b.reportStats(),
-		Replies:        b.replies.size.Load(),
+		Address:          b.cfg.Address,
+		Started:          time.Unix(0, int64(b.epoch)),
+		ClientURL:        b.ClientURL(),
+		LeafURL:          b.LeafURL(),
+		Overlay:          b.OverlayURLs(),
+		Leaves:           leaves,
+		NoRoute:          b.stats.noRoute.Load(),
+		HopLimit:         b.stats.hopLimit.Load(),
+		Duplicates:       b.stats.duplicates.Load(),
+		Reserved:         b.stats.reserved.Load(),
+		NoMember:         b.stats.noMember.Load(),
+		LeafDrops:        leafDrops,
+		BadFrames:        b.stats.badFrames.Load(),
+		BadProbes:        b.stats.badProbes.Load(),
+		ForgedFrames:     b.stats.forgedFrames.Load(),
+		RefusedLinks:     b.stats.refusedLinks.Load(),
+		RefusedLeaves:    b.stats.refusedLeaves.Load(),
+		DroppedDatagrams: transports.DroppedDatagrams(),
+		BadInterest:      b.stats.badInterest.Load(),
+		BadUpdates:       b.stats.badUpdates.Load(),
+		StaleUpdates:     b.stats.staleUpdates.Load(),
+		UpdatesSent:      b.stats.updatesSent.Load(),
+		UpdatesCarried:   b.stats.updatesCarried.Load(),
+		Recomputes:       b.stats.recomputes.Load(),
+		RecomputeUs:      meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
+		RoutesChanged:    time.Unix(0, b.stats.routesChanged.Load()),
+		Reports:          b.reportStats(),
+		Replies:          b.replies.size.Load(),
 	}
 }
 

@@ -71,6 +71,7 @@ type Broker struct {
 	internal  *internal
 	stats     brokerStats
 	drops     dropLogger
+	refusals  refusalLog
 
 	leafLn     net.Listener // for external nats-servers; nil when none may attach
 	coreLeafLn net.Listener // the embedded server's

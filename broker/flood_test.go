@@ -110,6 +110,9 @@ func TestFragmentFlood(t *testing.T) {
 	if grew > floodResidentBound && !raceEnabled {
 		t.Errorf("the flood grew resident memory by %d MiB, over %d MiB", grew>>20, floodResidentBound>>20)
 	}
+	if d := b.Status().DroppedDatagrams; d == 0 {
+		t.Errorf("no dropped datagram counted")
+	}
 	ch := collect(t, n.connect("na.c1.b"), "after.flood", "")
 	n.waitInterest("na.c1.a", "after.flood", "na.c1.b")
 	n.connect("na.c1.a").Publish("after.flood", []byte("ok"))

@@ -84,9 +84,15 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool) {
 	b.wg.Go(l.writeLoop)
 	err := l.readLoop()
 	l.close()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	switch {
+	case errors.Is(err, errLeafAuth):
+		// Anyone who reaches the port can cause this: logged sparingly.
+		if missed, ok := b.refusals.allow(time.Now()); ok {
+			l.log.Warn("leaf refused", slog.Any("err", err), slog.String("remote", conn.RemoteAddr().String()), slog.Uint64("not_logged_since", missed))
+		}
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
 		l.log.Warn("leaf connection closed", slog.Any("err", err))
-	} else {
+	default:
 		l.log.Debug("leaf connection closed")
 	}
 	b.mu.Lock()

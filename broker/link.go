@@ -182,20 +182,29 @@ func (b *Broker) acceptLink(conn transports.Conn, done func()) {
 }
 
 // refusedLink counts and logs an inbound link that did not get through
-// its handshake.
+// its handshake. Anyone who reaches a listener can make one, so at most
+// refusalBurst are logged per refusalWindow; the next line counts the
+// others.
 func (b *Broker) refusedLink(remote, from string, err error) {
+	if !errors.Is(err, linkauth.ErrRefused) { // the peer refused us
+		b.stats.refusedLinks.Add(1)
+	}
+	missed, ok := b.refusals.allow(time.Now())
+	if !ok {
+		return
+	}
 	log := b.log.With(slog.String("remote", remote), slog.String("from", from), slog.Any("err", err))
+	if missed > 0 {
+		log = log.With(slog.Uint64("not_logged_since", missed))
+	}
 	switch {
 	case errors.Is(err, linkauth.ErrGarbage):
-		b.stats.refusedLinks.Add(1)
 		log.Warn("inbound link sent garbage; closed")
 	case errors.Is(err, linkauth.ErrUnauthenticated), errors.Is(err, linkauth.ErrIncompatible):
-		b.stats.refusedLinks.Add(1)
 		log.Error("refused inbound link")
 	case errors.Is(err, linkauth.ErrRefused):
 		log.Error("inbound link refused our answer")
 	default:
-		b.stats.refusedLinks.Add(1)
 		log.Debug("inbound link closed before its handshake")
 	}
 }
@@ -285,4 +294,36 @@ func (l *link) state() (string, time.Time, string) {
 		return "up", l.since, ""
 	}
 	return "down", l.since, l.lastErr
+}
+
+// A refusal log lets refusalBurst lines through per refusalWindow.
+const (
+	refusalWindow = 10 * time.Second
+	refusalBurst  = 10
+)
+
+// refusalLog limits how often inbound links refused in their handshake
+// are logged.
+type refusalLog struct {
+	mu     sync.Mutex
+	start  time.Time // of the current window
+	logged int
+	missed uint64
+}
+
+// allow reports whether a refusal may be logged now and, if so, how many
+// were not since the last one logged.
+func (r *refusalLog) allow(now time.Time) (missed uint64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.start) >= refusalWindow {
+		r.start, r.logged = now, 0
+	}
+	if r.logged >= refusalBurst {
+		r.missed++
+		return 0, false
+	}
+	r.logged++
+	missed, r.missed = r.missed, 0
+	return missed, true
 }

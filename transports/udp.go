@@ -310,6 +310,15 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// droppedDatagrams counts every datagram a udp link or listener of this
+// process dropped.
+var droppedDatagrams atomic.Uint64
+
+// DroppedDatagrams returns how many datagrams the udp links and listeners
+// of this process dropped: malformed or unexpected ones, those beyond a
+// full queue, and fragments beyond the reassembly budget.
+func DroppedDatagrams() uint64 { return droppedDatagrams.Load() }
+
 // dropLog counts dropped datagrams and logs them at most once a second, so
 // that a flood of garbage cannot flood the log too.
 type dropLog struct {
@@ -320,6 +329,7 @@ type dropLog struct {
 }
 
 func (d *dropLog) drop(from string, reason error) {
+	droppedDatagrams.Add(1)
 	d.mu.Lock()
 	d.dropped++
 	now := time.Now()
