@@ -77,14 +77,12 @@ type Broker struct {
 	coreLeafLn net.Listener // the embedded server's
 	coreKey    nkeys.KeyPair
 	leafIDs    atomic.Uint64
-	// pendingLeaves counts leaf connections that have not signed in yet.
-	pendingLeaves atomic.Int64
-	leafReady     chan struct{}
-	leafOnce      sync.Once
-	overlayLns    []transports.Listener
-	ns            *server.Server
-	httpSrv       *http.Server
-	httpLn        net.Listener
+	leafReady  chan struct{}
+	leafOnce   sync.Once
+	overlayLns []transports.Listener
+	ns         *server.Server
+	httpSrv    *http.Server
+	httpLn     net.Listener
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -249,21 +247,20 @@ func (b *Broker) listenOverlay() error {
 		}
 		b.overlayLns = append(b.overlayLns, ln)
 		b.wg.Go(func() {
-			slots := make(chan struct{}, maxHandshakes)
+			places := newAdmission()
 			for {
 				conn, err := ln.Accept()
 				if err != nil {
 					return
 				}
-				select {
-				case slots <- struct{}{}:
-				default:
+				leave, ok := places.enter(conn.Info().Remote)
+				if !ok {
 					_ = conn.Close()
 					b.stats.refusedLinks.Add(1)
 					b.noteDrop("listener", ln.URL(), "too many links in their handshake")
 					continue
 				}
-				b.wg.Go(func() { b.acceptLink(conn, func() { <-slots }) })
+				b.wg.Go(func() { b.acceptLink(conn, leave) })
 			}
 		})
 	}

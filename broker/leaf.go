@@ -35,6 +35,9 @@ type leafConn struct {
 	// by b.mu).
 	lastRead atomic.Int64
 	lastPing time.Time
+	// signedIn gives back the connection's place among those waiting to
+	// sign in (see admission).
+	signedIn func()
 
 	holder holder         // its interest; guarded by b.mu
 	adv    map[string]int // interest advertised to it, by entry key, with holder counts; guarded by b.mu
@@ -58,7 +61,7 @@ const kickEvery = 256
 // control lines longer than this are a protocol error.
 const leafReadBuffer = 256 << 10
 
-func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool) {
+func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool, signedIn func()) {
 	l := &leafConn{
 		b:        b,
 		id:       id,
@@ -71,6 +74,8 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool) {
 		done:     make(chan struct{}),
 	}
 	l.lastRead.Store(time.Now().UnixNano())
+	l.signedIn = signedIn
+	defer signedIn() // gives the connection's place back, if CONNECT did not
 	l.holder.leaf = l
 	l.log = b.log.With(slog.String("leaf", l.name))
 	b.mu.Lock()
@@ -133,12 +138,6 @@ func (l *leafConn) info() []byte {
 
 func (l *leafConn) readLoop() error {
 	l.out.addCtrl(func(b []byte) []byte { return append(b, l.info()...) })
-	pending := true // counted in b.pendingLeaves until CONNECT
-	defer func() {
-		if pending {
-			l.b.pendingLeaves.Add(-1)
-		}
-	}()
 	_ = l.conn.SetReadDeadline(time.Now().Add(leafConnectTimeout))
 	r := bufio.NewReaderSize(l.conn, leafConnectBuffer)
 	var (
@@ -219,8 +218,8 @@ func (l *leafConn) readLoop() error {
 				_, _ = l.conn.Write([]byte("-ERR 'Authorization Violation'\r\n"))
 				return err
 			}
-			connected, pending = true, false
-			l.b.pendingLeaves.Add(-1)
+			connected = true
+			l.signedIn()
 			_ = l.conn.SetReadDeadline(time.Time{})
 			r = growReader(r, l.conn)
 		case opErr:

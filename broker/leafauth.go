@@ -24,17 +24,16 @@ import (
 // leaf token as their password or token, and never get the broker's
 // privileges, whatever name they give.
 //
-// A connection has leafConnectTimeout to send a valid CONNECT, and at most
-// maxPendingLeaves wait for theirs at once; until then it reads through a
-// small buffer. A leaf that has attached is pinged when idle and closed
-// when it stays silent.
+// A connection has leafConnectTimeout to send a valid CONNECT, and only so
+// many wait for theirs at once (see admission); until then it reads
+// through a small buffer. A leaf that has attached is pinged when idle
+// and closed when it stays silent.
 
 const (
 	leafConnectTimeout = 5 * time.Second
 	// leafConnectBuffer is the read buffer before CONNECT: room for the
 	// CONNECT line and little else.
 	leafConnectBuffer = 4 << 10
-	maxPendingLeaves  = 64
 	leafPingEvery     = 30 * time.Second
 	leafSilentAfter   = 3 * leafPingEvery
 )
@@ -81,20 +80,21 @@ func (b *Broker) listenLeaves() error {
 // acceptLeaves serves one leaf listener.
 func (b *Broker) acceptLeaves(ln net.Listener, external bool) {
 	b.wg.Go(func() {
+		places := newAdmission()
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			if b.pendingLeaves.Add(1) > maxPendingLeaves {
-				b.pendingLeaves.Add(-1)
+			leave, ok := places.enter(conn.RemoteAddr().String())
+			if !ok {
 				_ = conn.Close()
 				b.stats.refusedLeaves.Add(1)
 				b.noteDrop("leaf", ln.Addr().String(), "too many connections waiting to sign in")
 				continue
 			}
 			id := b.leafIDs.Add(1)
-			b.wg.Go(func() { b.serveLeaf(conn, id, external) })
+			b.wg.Go(func() { b.serveLeaf(conn, id, external, leave) })
 		}
 	})
 }

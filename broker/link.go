@@ -154,11 +154,6 @@ func (b *Broker) authConfig() linkauth.Config {
 	return linkauth.Config{Version: protoVersion, Secret: []byte(b.cfg.Secret), Timeout: b.cfg.HandshakeTimeout}
 }
 
-// maxHandshakes bounds the inbound links of one listener that may be in
-// their handshake at once; more are closed at once and counted. A peer
-// that never finishes holds a slot for HandshakeTimeout at most.
-const maxHandshakes = 64
-
 // acceptLink authenticates an inbound connection, then serves its link;
 // done is called once the handshake is over.
 func (b *Broker) acceptLink(conn transports.Conn, done func()) {
