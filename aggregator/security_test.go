@@ -1,7 +1,6 @@
 package aggregator
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,37 +54,6 @@ func TestReportOriginChecked(t *testing.T) {
 	}
 }
 
-// logLines is a slog handler that keeps every line.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logLines) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *logLines) WithGroup(string) slog.Handler            { return l }
-func (l *logLines) Handle(_ context.Context, r slog.Record) error {
-	var b bytes.Buffer
-	b.WriteString(r.Level.String() + " " + r.Message)
-	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
-	l.mu.Lock()
-	l.lines = append(l.lines, b.String())
-	l.mu.Unlock()
-	return nil
-}
-
-func (l *logLines) count(substr string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, s := range l.lines {
-		if strings.Contains(s, substr) {
-			n++
-		}
-	}
-	return n
-}
-
 // TestTokens runs an aggregator without a token in a network without one,
 // as the README shows, and in a network with one. Without: it stores and
 // acknowledges every report, and the brokers log no permission violation.
@@ -98,11 +65,11 @@ func TestTokens(t *testing.T) {
 		network string
 	}{{"network without a token", ""}, {"network with a token", token}} {
 		t.Run(tc.name, func(t *testing.T) {
-			brokerLog := &logLines{}
+			brokerLog := &testutil.LogSink{}
 			a, _, _ := pairWith(t, 100*time.Millisecond, nil, func(c *broker.Config) {
 				c.AdminToken, c.Logger = tc.network, slog.New(brokerLog)
 			})
-			aggLog := &logLines{}
+			aggLog := &testutil.LogSink{}
 			agg, err := New(context.Background(), Config{Domain: "na", BrokerURL: a.ClientURL(), DB: "sqlite:" + filepath.Join(t.TempDir(), "agg.db"),
 				FlushEvery: 50 * time.Millisecond, Logger: slog.New(aggLog)})
 			if err != nil {
@@ -115,7 +82,7 @@ func TestTokens(t *testing.T) {
 			waitFor(t, "reports", 10*time.Second, func() bool { return agg.StatsSnapshot().Stored >= 10 })
 			if tc.network == "" {
 				waitFor(t, "the broker's queue to drain", 10*time.Second, func() bool { return a.Status().Reports.Queued <= 2 })
-				if n := aggLog.count("network has no admin token"); n != 1 {
+				if n := aggLog.Count("network has no admin token"); n != 1 {
 					t.Errorf("the aggregator said %d times that the network has no token", n)
 				}
 			} else {
@@ -123,15 +90,15 @@ func TestTokens(t *testing.T) {
 				if q := a.Status().Reports.Queued; q < 10 {
 					t.Errorf("the broker holds %d reports, yet the aggregator cannot acknowledge them", q)
 				}
-				if n := aggLog.count("started without it"); n != 1 {
+				if n := aggLog.Count("started without it"); n != 1 {
 					t.Errorf("the aggregator said %d times that it lacks the token", n)
 				}
 			}
-			if n := brokerLog.count("Permissions Violation"); n != 0 {
+			if n := brokerLog.Count("Permissions Violation"); n != 0 {
 				t.Errorf("the broker logged %d permission violations", n)
 			}
-			if n := aggLog.count("ERROR") + aggLog.count("WARN"); n > 2 {
-				t.Errorf("the aggregator logged %d errors and warnings:\n%s", n, strings.Join(aggLog.lines, "\n"))
+			if n := aggLog.Count("ERROR") + aggLog.Count("WARN"); n > 2 {
+				t.Errorf("the aggregator logged %d errors and warnings:\n%s", n, aggLog.String())
 			}
 		})
 	}

@@ -115,11 +115,10 @@ func TestCertificateOfAnotherBroker(t *testing.T) {
 	}
 }
 
-// TestForgedSequenceNumber: a broker of the network (it holds the secret)
-// sends b a message that claims to come from a with the highest sequence
-// number there is. Dedup is per session, so a's own messages, which reach
-// b over its own link, still get through.
-func TestForgedSequenceNumber(t *testing.T) {
+// withInsider starts brokers a and b, joined by a link, and gives b a
+// link to a broker z that the test plays: a broker of the network, which
+// holds its secret. It returns the network, b, and z's end of its link.
+func withInsider(t *testing.T) (*testNet, *Broker, transports.Conn) {
 	const zid = "00000000-0000-4000-8000-00000000f0f0"
 	n := newTestNet(t, netSpec{brokers: chain[:2], links: chainLinks("tcp")[:1], tweak: func(c *Config) {
 		if c.Address == "na.c1.b" {
@@ -128,9 +127,17 @@ func TestForgedSequenceNumber(t *testing.T) {
 	}})
 	n.waitRoutes()
 	b := n.brokers["na.c1.b"]
+	return n, b, dialAs(t, b.OverlayURLs()[0], "na.c1.z", "na.c1.b", zid)
+}
+
+// TestForgedSequenceNumber: a broker of the network (it holds the secret)
+// sends b a message that claims to come from a with the highest sequence
+// number there is. Dedup is per session, so a's own messages, which reach
+// b over its own link, still get through.
+func TestForgedSequenceNumber(t *testing.T) {
+	n, b, z := withInsider(t)
 	ch := collect(t, n.connect("na.c1.b"), "pay.>", "")
 	n.waitInterest("na.c1.a", "pay.>", "na.c1.b")
-	z := dialAs(t, b.OverlayURLs()[0], "na.c1.z", "na.c1.b", zid)
 	forged := &message{Origin: []byte("na.c1.a"), Seq: math.MaxUint64 - 1, Subject: []byte("pay.forged"), Data: []byte("x")}
 	if _, err := z.Send(appendMsg(nil, forged, 8, []dest{{Broker: []byte("na.c1.b")}})); err != nil {
 		t.Fatal(err)
@@ -154,17 +161,9 @@ func TestForgedSequenceNumber(t *testing.T) {
 // an interest update of a with an epoch no clock can have; both are
 // refused and counted, and a's own updates keep applying.
 func TestEpochFromTheFuture(t *testing.T) {
-	const zid = "00000000-0000-4000-8000-00000000f0f1"
-	n := newTestNet(t, netSpec{brokers: chain[:2], links: chainLinks("tcp")[:1], tweak: func(c *Config) {
-		if c.Address == "na.c1.b" {
-			c.Links = append(c.Links, LinkConfig{ID: zid, Peer: "na.c1.z", Transport: "tcp"})
-		}
-	}})
-	n.waitRoutes()
-	b := n.brokers["na.c1.b"]
+	n, b, z := withInsider(t)
 	ab := linkOf(t, b, "na.c1.a").ID
 	before := b.Status()
-	z := dialAs(t, b.OverlayURLs()[0], "na.c1.z", "na.c1.b", zid)
 	future := version{Epoch: math.MaxUint64 - 1, Seq: 1}
 	z.Send(appendLinkState(nil, &linkState{Origin: "na.c1.a", Unit: "na.c1", Ver: future, Profiles: []string{"default"},
 		Links: []lsLink{{ID: ab, Peer: "na.c1.b", Up: false, Costs: []float64{math.Inf(1)}}}}))

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-
 	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
@@ -89,24 +86,7 @@ func TestLeafNameBypass(t *testing.T) {
 		}
 	})
 	t.Run("a nats-server named after the broker", func(t *testing.T) {
-		u, _ := url.Parse(c.LeafURL())
-		u.User = url.UserPassword("leaf", "the leaf token")
-		ext, err := server.NewServer(&server.Options{ServerName: c.Address(), Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-			LeafNode: server.LeafNodeOpts{ReconnectInterval: 100 * time.Millisecond, Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{u}}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go ext.Start()
-		t.Cleanup(ext.Shutdown)
-		if !ext.ReadyForConnections(10 * time.Second) {
-			t.Fatal("external server not ready")
-		}
-		waitFor(t, "the leaf to attach", 10*time.Second, func() bool { return ext.NumLeafNodes() == 1 })
-		nc, err := nats.Connect(ext.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
+		nc := attachLeaf(t, c, c.Address())
 		nc.Publish(netapi.CtlSubject(c.Address()), req)
 		nc.Publish(netapi.PerfAckSubject(c.Address()), []byte("1"))
 		nc.Flush()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
@@ -96,60 +96,8 @@ func TestHTTPAPI(t *testing.T) {
 	}
 }
 
-// logSink collects log records for assertions.
-type logSink struct {
-	mu   sync.Mutex
-	recs []string
-}
-
-func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
-func (s *logSink) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
-	s.mu.Lock()
-	s.recs = append(s.recs, b.String())
-	s.mu.Unlock()
-	return nil
-}
-func (s *logSink) WithAttrs(as []slog.Attr) slog.Handler { return &attrHandler{s, as} }
-func (s *logSink) WithGroup(string) slog.Handler         { return s }
-
-func (s *logSink) contains(parts ...string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.recs {
-		all := true
-		for _, p := range parts {
-			if !strings.Contains(r, p) {
-				all = false
-				break
-			}
-		}
-		if all {
-			return true
-		}
-	}
-	return false
-}
-
-type attrHandler struct {
-	s  *logSink
-	as []slog.Attr
-}
-
-func (h *attrHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *attrHandler) Handle(ctx context.Context, r slog.Record) error {
-	r.AddAttrs(h.as...)
-	return h.s.Handle(ctx, r)
-}
-func (h *attrHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &attrHandler{h.s, append(append([]slog.Attr{}, h.as...), as...)}
-}
-func (h *attrHandler) WithGroup(string) slog.Handler { return h }
-
 func TestHandshakeRefusals(t *testing.T) {
-	sink := &logSink{}
+	sink := &testutil.LogSink{}
 	n := newTestNet(t, netSpec{
 		brokers: chain[:2], links: chainLinks("tcp")[:1],
 		tweak: func(c *Config) { c.Logger = slog.New(sink) },
@@ -179,7 +127,7 @@ func TestHandshakeRefusals(t *testing.T) {
 				t.Fatalf("dial: %v, want a refusal with %q", err, tc.reason)
 			}
 			waitFor(t, "the refusal in the acceptor's log", 2*time.Second, func() bool {
-				return sink.contains("ERROR refused inbound link", tc.reason)
+				return sink.Contains("ERROR refused inbound link", tc.reason)
 			})
 		})
 	}
@@ -199,7 +147,7 @@ func TestHandshakeRefusals(t *testing.T) {
 			return linkauth.Hello{Version: protoVersion + 1, From: h.To, To: h.From, LinkID: h.LinkID}, ""
 		})
 	}()
-	dsink := &logSink{}
+	dsink := &testutil.LogSink{}
 	b, err := New(Config{Address: "na.c1.d", Secret: testSecret, Client: "127.0.0.1:0", Logger: slog.New(dsink),
 		Links: []LinkConfig{{ID: "l-d", Peer: "na.c1.e", Transport: "tcp", Dial: fake.URL()}}})
 	if err != nil {
@@ -210,7 +158,7 @@ func TestHandshakeRefusals(t *testing.T) {
 	}
 	defer b.Close()
 	waitFor(t, "the dialer to report the mismatch", 5*time.Second, func() bool {
-		return dsink.contains("ERROR", "protocol version mismatch")
+		return dsink.Contains("ERROR", "protocol version mismatch")
 	})
 }
 
@@ -299,7 +247,7 @@ func TestLargeMessages(t *testing.T) {
 // send queue is tiny: what cannot be sent is dropped, counted per link, shown
 // in /api/links and logged; the broker's own leaf connection survives.
 func TestOverloadIsCounted(t *testing.T) {
-	sink := &logSink{}
+	sink := &testutil.LogSink{}
 	n := newTestNet(t, netSpec{
 		brokers: chain, links: chainLinks("tcp"),
 		tweak: func(c *Config) {
@@ -330,7 +278,7 @@ func TestOverloadIsCounted(t *testing.T) {
 		dropped = a.Links()[0].Dropped
 		return dropped > 0
 	})
-	waitFor(t, "the drop in the log", 5*time.Second, func() bool { return sink.contains("message dropped", "send queue full") })
+	waitFor(t, "the drop in the log", 5*time.Second, func() bool { return sink.Contains("message dropped", "send queue full") })
 	// Every message is accounted for: delivered or counted as dropped.
 	waitFor(t, "deliveries to settle", 15*time.Second, func() bool {
 		mu.Lock()
@@ -342,7 +290,7 @@ func TestOverloadIsCounted(t *testing.T) {
 	if links[0].Dropped == 0 || links[0].DroppedBytes == 0 {
 		t.Fatalf("/api/links does not show the drops: %+v", links[0])
 	}
-	if after := a.Status().Leaves; strings.Join(after, ",") != strings.Join(leavesBefore, ",") || sink.contains("Slow Consumer") {
+	if after := a.Status().Leaves; strings.Join(after, ",") != strings.Join(leavesBefore, ",") || sink.Contains("Slow Consumer") {
 		t.Fatalf("leaf connection was cut: %v -> %v", leavesBefore, after)
 	}
 }
