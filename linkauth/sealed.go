@@ -28,21 +28,26 @@ const (
 //
 //	payload | sequence u64 | tag [16]
 //
-// where the tag is AES-GCM's over payload and sequence, with no plaintext
-// (GMAC): the frame is authenticated, not encrypted. The nonce is the
-// sequence number, which counts the frames sent in one direction of one
-// session; each direction has its own key, fresh for the session, so a
-// nonce is never used twice under one key. The receiver checks the tag and
-// that the sequence number is new: on a reliable transport it must be the
-// next one, on an unreliable one it must be within the window and unseen.
+// where the tag is AES-GCM's over the payload, with no plaintext (GMAC),
+// and the sequence number as the nonce: the frame is authenticated, not
+// encrypted, and its sequence number is bound to it. The sequence number
+// counts the frames sent in one direction of one session; each direction
+// has its own key, fresh for the session, so a nonce is never used twice
+// under one key. The receiver checks the tag and that the sequence number
+// is new: on a reliable transport it must be the next one, on an
+// unreliable one it must be within the window and unseen. Over a
+// transports.PartsSender the payload is sent as it is, followed by the
+// trailer; otherwise the two are copied together first.
 type sealedConn struct {
 	inner transports.Conn
+	parts transports.PartsSender // inner, when it is one
 	seal  cipher.AEAD
 	open  cipher.AEAD
 
-	smu  sync.Mutex
-	sseq uint64
-	sbuf []byte
+	smu     sync.Mutex
+	sseq    uint64
+	sbuf    []byte
+	trailer [Overhead]byte
 
 	// The receiving side, owned by the reader.
 	reliable bool
@@ -63,7 +68,8 @@ func newSealed(inner transports.Conn, sendKey, recvKey []byte) (*sealedConn, err
 	if err != nil {
 		return nil, err
 	}
-	return &sealedConn{inner: inner, seal: seal, open: open, reliable: inner.Info().Reliable}, nil
+	parts, _ := inner.(transports.PartsSender)
+	return &sealedConn{inner: inner, parts: parts, seal: seal, open: open, reliable: inner.Info().Reliable}, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -89,12 +95,17 @@ func nonceFor(seq uint64) [12]byte {
 func (c *sealedConn) Send(frame []byte) (time.Time, error) {
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	b := append(c.sbuf[:0], frame...)
-	b = binary.BigEndian.AppendUint64(b, c.sseq)
+	binary.BigEndian.PutUint64(c.trailer[:seqSize], c.sseq)
 	nonce := nonceFor(c.sseq)
-	b = c.seal.Seal(b, nonce[:], nil, b)
-	c.sbuf = b
-	at, err := c.inner.Send(b)
+	trailer := c.seal.Seal(c.trailer[:seqSize], nonce[:], nil, frame)
+	var at time.Time
+	var err error
+	if c.parts != nil {
+		at, err = c.parts.SendParts(frame, trailer)
+	} else {
+		c.sbuf = append(append(c.sbuf[:0], frame...), trailer...)
+		at, err = c.inner.Send(c.sbuf)
+	}
 	if err == nil {
 		c.sseq++
 	}
@@ -132,13 +143,13 @@ func (c *sealedConn) verify(b []byte) ([]byte, error) {
 	if len(b) < Overhead {
 		return nil, fmt.Errorf("%w: a frame of %d bytes", ErrForged, len(b))
 	}
-	n := len(b) - tagSize
-	seq := binary.BigEndian.Uint64(b[n-seqSize : n])
+	n := len(b) - Overhead
+	seq := binary.BigEndian.Uint64(b[n : n+seqSize])
 	if !c.fresh(seq) {
 		return nil, fmt.Errorf("%w: frame %d replayed or out of order", ErrForged, seq)
 	}
 	nonce := nonceFor(seq)
-	if _, err := c.open.Open(c.scratch[:0], nonce[:], b[n:], b[:n]); err != nil {
+	if _, err := c.open.Open(c.scratch[:0], nonce[:], b[n+seqSize:], b[:n]); err != nil {
 		return nil, fmt.Errorf("%w: frame %d: bad tag", ErrForged, seq)
 	}
 	if c.reliable {
@@ -146,7 +157,7 @@ func (c *sealedConn) verify(b []byte) ([]byte, error) {
 	} else {
 		c.win.mark(seq)
 	}
-	return b[: n-seqSize : n-seqSize], nil
+	return b[:n:n], nil
 }
 
 func (c *sealedConn) fresh(seq uint64) bool {

@@ -88,6 +88,15 @@ type Conn interface {
 	Close() error
 }
 
+// PartsSender is a Conn that sends one frame given in two parts, written
+// back to back without being copied together first: a wrapper that adds a
+// trailer to every frame (package linkauth) saves copying each frame. The
+// stream transports, tcp and tls, are PartsSenders.
+type PartsSender interface {
+	// SendParts sends head then tail as one frame, with Send's outcomes.
+	SendParts(head, tail []byte) (time.Time, error)
+}
+
 // Listener accepts links.
 type Listener interface {
 	// Accept blocks for the next inbound link. It returns an error wrapping
