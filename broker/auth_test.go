@@ -177,3 +177,41 @@ func TestEpochFromTheFuture(t *testing.T) {
 	n.connect("na.c1.b").Publish("still.here", []byte("x"))
 	expectMsg(t, ch, 5*time.Second)
 }
+
+// TestUnauthenticatedOnlyOnLoopback: without a network secret a broker
+// refuses to start with a tcp, udp or ws listener or link off loopback,
+// and says why; with one, or on loopback, or over tls, it starts.
+func TestUnauthenticatedOnlyOnLoopback(t *testing.T) {
+	tests := []struct {
+		name   string
+		secret string
+		listen string
+		dial   string
+		want   string
+	}{
+		{"loopback", "", "tcp://127.0.0.1:7000", "udp://localhost:7001", ""},
+		{"exposed listener", "", "tcp://0.0.0.0:7000", "", "listener 0.0.0.0:7000 is not a loopback address"},
+		{"exposed link", "", "", "ws://10.1.2.3:7001/overlay", "dials 10.1.2.3:7001 is not a loopback address"},
+		{"tls needs no secret", "", "tls://0.0.0.0:7000", "", ""},
+		{"with a secret", testSecret, "tcp://0.0.0.0:7000", "udp://10.1.2.3:7001", ""},
+		{"short secret", "s3cret", "", "", "the network secret has 6 bytes; it needs at least 16"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Config{Address: "na.c1.a", Client: "127.0.0.1:0", Secret: tt.secret}
+			if tt.listen != "" {
+				cfg.Listen = []string{tt.listen}
+			}
+			if tt.dial != "" {
+				cfg.Links = []LinkConfig{{ID: "l1", Peer: "na.c1.b", Transport: "tcp", Dial: tt.dial}}
+			}
+			_, err := New(cfg)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("New: %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := New(Config{Address: "na.c1.a", Client: "127.0.0.1:0", Leaf: "127.0.0.1:0"}); err == nil || !strings.Contains(err.Error(), "leaf token") {
+		t.Fatalf("a leaf port without a token: %v", err)
+	}
+}
