@@ -165,16 +165,17 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 		for _, x := range r.leaves {
 			p.addLeaf(x, nil)
 		}
-		if len(r.core) > 0 {
-			b.deliverInternal(m, r.core)
-		}
 		for _, q := range d.Queues {
 			b.pickQueue(p, r, q, nil, m.Profile)
 		}
-		if len(m.Reply) > 0 && len(p.leaves) > 0 {
-			// Before the request reaches a responder, make sure its reply
-			// will find the way back, whatever interest has propagated.
+		if len(m.Reply) > 0 && (len(p.leaves) > 0 || len(r.core) > 0) {
+			// Before the request reaches a responder, the broker's own
+			// handlers included, make sure its reply will find the way
+			// back, whatever interest has propagated.
 			b.noteReply(m.Reply, m.Origin)
+		}
+		if len(r.core) > 0 {
+			b.deliverInternal(m, r.core)
 		}
 	}
 	if len(p.dests) > 0 && m.Hops == 0 {
