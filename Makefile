@@ -62,6 +62,9 @@ fuzz:
 	$(GO) test -run=XXX -fuzz=FuzzQuery -fuzztime=$(FUZZTIME) ./aggregator/
 	$(GO) test -run=XXX -fuzz=FuzzDecodeDetail -fuzztime=$(FUZZTIME) ./aggregator/store/
 	$(GO) test -run=XXX -fuzz=FuzzDecodeBlock -fuzztime=$(FUZZTIME) ./aggregator/store/
+	$(GO) test -run=XXX -fuzz=FuzzAccept -fuzztime=$(FUZZTIME) ./linkauth/
+	$(GO) test -run=XXX -fuzz=FuzzDial -fuzztime=$(FUZZTIME) ./linkauth/
+	$(GO) test -run=XXX -fuzz=FuzzRecords -fuzztime=$(FUZZTIME) ./linkauth/
 
 bench:
 	$(GO) run ./cmd/wayline bench overlay --duration 5s

@@ -5,9 +5,9 @@
 // queries over the latest view and over stored history, and turns
 // threshold rules into control messages back to the brokers concerned.
 //
-// It acknowledges a report once it holds it, so a broker resends what it
-// never heard acknowledged; it keeps accepting reports while the database
-// is away, up to a bound, and says so on its health endpoint.
+// It acknowledges a report once its transaction has committed, so a broker
+// resends what the store may not have; it keeps accepting reports while the
+// database is away, up to a bound, and says so on its health endpoint.
 package aggregator
 
 import (
@@ -39,7 +39,8 @@ type Config struct {
 	BrokerURL string
 	// Token is the network's admin token: the aggregator signs in as the
 	// admin user, since acknowledging reports and sending control messages
-	// means publishing on reserved subjects.
+	// means publishing on reserved subjects. In a network without a token
+	// it acknowledges reports without one, and its rules send nothing.
 	Token string
 	// DB names the store: "mysql://user:pw@tcp(host:port)/db",
 	// "sqlite:PATH", or "" for sqlite:wayline.db.
@@ -137,8 +138,10 @@ type Aggregator struct {
 	latest   map[string]schema.Report // by broker
 	lastSeq  map[string]uint64
 	missing  map[string]map[uint64]bool // sequence numbers missed, by broker
+	heldSeqs map[string]map[uint64]bool // sequence numbers held (see hold), by broker
 	buffer   []store.Received           // reports held for the database
 	writing  int                        // reports of the buffer's being written
+	unsaved  map[unsavedKey]bool        // reports held and not yet stored
 	applied  map[actionKey]bool
 	rules    []*Rule                 // the rules now, in order; replaced, never modified
 	inflight map[*Rule]int           // actions of each rule under way (rules.go)
@@ -146,17 +149,22 @@ type Aggregator struct {
 	states   map[string]schema.State // by broker (routes.go)
 	routeLog []schema.RouteChange    // newest first
 
-	stats   Stats
-	dbDown  atomic.Bool
-	dbErr   atomic.Value // string
-	kick    chan struct{}
-	live    *web.Hub           // the pages' live updates
-	rulesCh chan schema.Report // reports for the rules, which may wait on brokers
-	httpSrv *http.Server
-	httpLn  net.Listener
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	stats Stats
+	subs  []*nats.Subscription
+	// canAck and canControl say whether the broker lets the aggregator
+	// acknowledge reports and send control messages (checkPermissions).
+	canAck     atomic.Bool
+	canControl atomic.Bool
+	dbDown     atomic.Bool
+	dbErr      atomic.Value // string
+	kick       chan struct{}
+	live       *web.Hub           // the pages' live updates
+	rulesCh    chan schema.Report // reports for the rules, which may wait on brokers
+	httpSrv    *http.Server
+	httpLn     net.Listener
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // Stats counts what the aggregator received and did.
@@ -169,6 +177,9 @@ type Stats struct {
 	Actions   atomic.Uint64 // control actions sent
 	Duplicate atomic.Uint64 // reports received again (a lost acknowledgement)
 	BadStates atomic.Uint64 // state messages refused
+	// QueriesCut counts queries stopped by their time limit, or because
+	// their client went away.
+	QueriesCut atomic.Uint64
 }
 
 // New opens the store; Start connects and serves.
@@ -187,6 +198,8 @@ func New(ctx context.Context, cfg Config) (*Aggregator, error) {
 		latest:   make(map[string]schema.Report),
 		lastSeq:  make(map[string]uint64),
 		missing:  make(map[string]map[uint64]bool),
+		heldSeqs: make(map[string]map[uint64]bool),
+		unsaved:  make(map[unsavedKey]bool),
 		applied:  make(map[actionKey]bool),
 		rules:    rulePointers(cfg.Rules),
 		states:   make(map[string]schema.State),
@@ -224,18 +237,26 @@ func (a *Aggregator) Start(ctx context.Context) (err error) {
 		opts = append(opts, nats.UserInfo(netapi.AdminUser, a.cfg.Token))
 	}
 	nc, err := nats.Connect(a.cfg.BrokerURL, opts...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return fmt.Errorf("aggregator: connect %s: the broker refused the admin token (--token, WAYLINE_ADMIN_TOKEN): %w", a.cfg.BrokerURL, err)
+	}
 	if err != nil {
 		return fmt.Errorf("aggregator: connect %s: %w", a.cfg.BrokerURL, err)
 	}
 	a.nc = nc
+	if err := a.checkPermissions(); err != nil {
+		return err
+	}
 	sub, err := nc.Subscribe(netapi.PerfSubject(a.cfg.Domain), a.onReport)
 	if err != nil {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}
 	_ = sub.SetPendingLimits(-1, 256<<20)
-	if _, err := nc.Subscribe(netapi.StateSubject(a.cfg.Domain), a.onState); err != nil {
+	states, err := nc.Subscribe(netapi.StateSubject(a.cfg.Domain), a.onState)
+	if err != nil {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}
+	a.subs = []*nats.Subscription{sub, states}
 	if err := nc.Flush(); err != nil {
 		return fmt.Errorf("aggregator: subscribe: %w", err)
 	}
@@ -262,11 +283,10 @@ func (a *Aggregator) HTTPAddr() string {
 }
 
 // Close stops the aggregator, writing what it holds if the database
-// lets it.
+// lets it, and acknowledging what it wrote.
 func (a *Aggregator) Close() {
-	if a.nc != nil {
-		_ = a.nc.Drain()
-		a.nc.Close()
+	for _, sub := range a.subs {
+		_ = sub.Unsubscribe()
 	}
 	if a.httpSrv != nil {
 		_ = a.httpSrv.Close()
@@ -276,6 +296,10 @@ func (a *Aggregator) Close() {
 	}
 	a.wg.Wait()
 	a.flush(context.Background())
+	if a.nc != nil {
+		_ = a.nc.Flush()
+		a.nc.Close()
+	}
 	_ = a.store.Close()
 }
 

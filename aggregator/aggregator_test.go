@@ -33,6 +33,12 @@ const token = "agg-test-token"
 // every reportEvery.
 func pair(t *testing.T, reportEvery time.Duration, emu *transports.Emulation) (a, b *broker.Broker, linkID string) {
 	t.Helper()
+	return pairWith(t, reportEvery, emu, nil)
+}
+
+// pairWith is pair with a last word on each broker's configuration.
+func pairWith(t *testing.T, reportEvery time.Duration, emu *transports.Emulation, tweak func(*broker.Config)) (a, b *broker.Broker, linkID string) {
+	t.Helper()
 	port := testutil.FreePort(t)
 	u := fmt.Sprintf("udp://127.0.0.1:%d", port)
 	linkID = "00000000-0000-4000-8000-0000000000aa"
@@ -45,6 +51,9 @@ func pair(t *testing.T, reportEvery time.Duration, emu *transports.Emulation) (a
 	mk := func(addr string, lc broker.LinkConfig, listen []string) *broker.Broker {
 		cfg := broker.Config{Address: addr, Client: "127.0.0.1:0", Listen: listen, Links: []broker.LinkConfig{lc},
 			Monitor: mon, AdminToken: token, Logger: log, Report: broker.ReportConfig{Interval: reportEvery}}
+		if tweak != nil {
+			tweak(&cfg)
+		}
 		b, err := broker.New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -194,9 +203,14 @@ func TestNoReportLostWhileTheDatabaseIsAway(t *testing.T) {
 		code, body := get(t, health)
 		return code == http.StatusServiceUnavailable && strings.HasPrefix(body, "degraded")
 	})
-	before := agg.StatsSnapshot()
+	before, queued := agg.StatsSnapshot(), a.Status().Reports.Queued
 	time.Sleep(outage())
 	during := agg.StatsSnapshot()
+	// Nothing was stored, so nothing was acknowledged: the broker keeps
+	// every report since.
+	if q := a.Status().Reports.Queued; q < queued+int(outage()/every)/2 {
+		t.Errorf("the broker's queue went from %d to %d reports while none could be stored", queued, q)
+	}
 	if code, body := get(t, health); code != http.StatusServiceUnavailable {
 		t.Errorf("health with the database away: %d %s", code, body)
 	}

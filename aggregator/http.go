@@ -39,7 +39,12 @@ func (a *Aggregator) startHTTP() error {
 		return fmt.Errorf("aggregator: http: %w", err)
 	}
 	a.httpLn = ln
+	// A connection that sends nothing, or trickles its request, is closed
+	// after the header and read limits; an answer has the query's limit
+	// and then some to be written. The live updates' WebSocket sets its
+	// own deadlines once upgraded.
 	a.httpSrv = &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: a.cfg.QueryTimeout + 30*time.Second, IdleTimeout: time.Minute,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	a.wg.Go(func() { _ = a.httpSrv.Serve(ln) })
 	return nil
@@ -211,8 +216,11 @@ type StatsInfo struct {
 	Buffered  int    `json:"reports_buffered"`
 	Actions   uint64 `json:"actions"`
 	BadStates uint64 `json:"states_rejected"`
-	Healthy   bool   `json:"healthy"`
-	Brokers   int    `json:"brokers"`
+	// QueriesCut counts XPath queries stopped by their time limit or
+	// because their client went away.
+	QueriesCut uint64 `json:"queries_cut_off"`
+	Healthy    bool   `json:"healthy"`
+	Brokers    int    `json:"brokers"`
 }
 
 // StatsSnapshot reads the counters.
@@ -225,7 +233,7 @@ func (a *Aggregator) StatsSnapshot() StatsInfo {
 		Domain: a.cfg.Domain, Received: a.stats.Received.Load(), Rejected: a.stats.Rejected.Load(),
 		Duplicate: a.stats.Duplicate.Load(), Gaps: a.stats.Gaps.Load(), Stored: a.stats.Stored.Load(),
 		Unacked: a.stats.Unacked.Load(), Buffered: a.Buffered(), Actions: a.stats.Actions.Load(),
-		BadStates: a.stats.BadStates.Load(),
-		Healthy:   ok, Brokers: brokers,
+		BadStates: a.stats.BadStates.Load(), QueriesCut: a.stats.QueriesCut.Load(),
+		Healthy: ok, Brokers: brokers,
 	}
 }

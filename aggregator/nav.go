@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"context"
 	"time"
 
 	"github.com/antchfx/xpath"
@@ -36,11 +37,35 @@ import (
 // children. The histogram element is left out when it is empty, as in
 // report documents.
 //
-// A view serves one query at a time: its navigators share an allocator.
+// A view serves one query at a time: its navigators share an allocator,
+// and the query's context (see tick).
 type view struct {
 	attrs   []kv
 	brokers []vBroker
 	slab    []nav // where copies of navigators are made
+	ctx     context.Context
+	steps   uint
+}
+
+// tickEvery is how many navigator moves pass between two looks at the
+// query's context: a few microseconds of work.
+const tickEvery = 4096
+
+// stopped is what a navigator panics with once its query's context has
+// ended (its time is up, or its client went away): the XPath package's
+// loops take no context, and a panic is the one way out of them.
+// Evaluate recovers it.
+type stopped struct{ err error }
+
+// tick counts one move of a navigator and stops the query when its
+// context has ended.
+func (v *view) tick() {
+	v.steps++
+	if v.steps%tickEvery == 0 && v.ctx != nil {
+		if err := v.ctx.Err(); err != nil {
+			panic(stopped{err})
+		}
+	}
 }
 
 type kv struct{ name, value string }
@@ -276,6 +301,7 @@ func (n *nav) attrValue() string {
 }
 
 func (n *nav) MoveToNextAttribute() bool {
+	n.v.tick()
 	if int(n.a)+1 >= n.attrCount() {
 		return false
 	}
@@ -284,6 +310,7 @@ func (n *nav) MoveToNextAttribute() bool {
 }
 
 func (n *nav) MoveToParent() bool {
+	n.v.tick()
 	switch {
 	case n.a >= 0:
 		n.a = -1
@@ -310,6 +337,7 @@ func (n *nav) MoveToParent() bool {
 }
 
 func (n *nav) MoveToChild() bool {
+	n.v.tick()
 	if n.a >= 0 {
 		return false
 	}
@@ -395,6 +423,7 @@ func (n *nav) figChildBefore() bool {
 }
 
 func (n *nav) MoveToNext() bool {
+	n.v.tick()
 	if n.a >= 0 {
 		return false
 	}

@@ -205,15 +205,25 @@ func (n Node) LinkID() string { return n.n.LinkID() }
 func (n Node) ReportedBy() (broker, at string) { return n.n.ReportedBy() }
 
 // Evaluate runs a compiled expression on a view, stopping after max nodes
-// or when ctx ends. Outcomes: the result; an error wrapping ErrQueryLimit
-// when the time ran out; ErrBadQuery for an expression the engine
-// refuses at run time.
+// or when ctx ends, wherever the engine is: its navigators look at ctx as
+// they move. Outcomes: the result; an error wrapping ErrQueryLimit when
+// ctx ended (the time ran out, or the client went away); ErrBadQuery for
+// an expression the engine refuses at run time.
 func Evaluate(ctx context.Context, v *view, expr *xpath.Expr, max int) (res Result, err error) {
 	defer func() {
-		if r := recover(); r != nil {
+		switch r := recover().(type) {
+		case nil:
+		case stopped:
+			res, err = Result{}, fmt.Errorf("%w: %w", ErrQueryLimit, r.err)
+		default:
 			err = fmt.Errorf("%w: %v", ErrBadQuery, r)
 		}
 	}()
+	v.ctx, v.steps = ctx, 0
+	defer func() { v.ctx = nil }()
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrQueryLimit, err)
+	}
 	val := expr.Evaluate(newNav(v))
 	it, ok := val.(*xpath.NodeIterator)
 	if !ok {
@@ -236,7 +246,12 @@ func Evaluate(ctx context.Context, v *view, expr *xpath.Expr, max int) (res Resu
 
 // Query answers an XPath query on the latest view, or on stored history
 // when from is not zero (to defaults to now).
-func (a *Aggregator) Query(ctx context.Context, q string, from, to time.Time) (Result, error) {
+func (a *Aggregator) Query(ctx context.Context, q string, from, to time.Time) (res Result, err error) {
+	defer func() {
+		if errors.Is(err, ErrQueryLimit) {
+			a.stats.QueriesCut.Add(1)
+		}
+	}()
 	expr, err := Compile(q)
 	if err != nil {
 		return Result{}, err

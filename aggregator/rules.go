@@ -393,6 +393,10 @@ func (a *Aggregator) request(ctx context.Context, subject string, data []byte) (
 	return nil, fmt.Errorf("no answer after %d tries of %v: %w", ctlAttempts, ctlWait, err)
 }
 
+// errNoControl: the broker does not let this aggregator send control
+// messages (see checkPermissions).
+var errNoControl = errors.New("this aggregator may not send control messages: the network has no admin token, or the aggregator lacks it")
+
 // control sends one control message, req, to rec.Broker, waits for its
 // answer (asking again, up to ctlAttempts times), and records rec, the
 // action of a rule (or of "admin") with its outcome; it returns the
@@ -401,7 +405,11 @@ func (a *Aggregator) control(ctx context.Context, rec store.Action, req map[stri
 	js, _ := json.Marshal(req)
 	rec.Time, rec.Request = time.Now(), string(js)
 	brokerAddr := rec.Broker
-	msg, err := a.request(ctx, netapi.CtlSubject(brokerAddr), js)
+	var msg *nats.Msg
+	err := errNoControl
+	if a.canControl.Load() {
+		msg, err = a.request(ctx, netapi.CtlSubject(brokerAddr), js)
+	}
 	if err == nil {
 		var reply netapi.CtlReply
 		if err = json.Unmarshal(msg.Data, &reply); err == nil && !reply.OK {

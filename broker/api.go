@@ -54,7 +54,7 @@ type StatusInfo struct {
 	Address    string    `json:"address"`
 	Started    time.Time `json:"started"`
 	ClientURL  string    `json:"client_url"`
-	LeafURL    string    `json:"leaf_url"`
+	LeafURL    string    `json:"leaf_url,omitempty"`
 	Overlay    []string  `json:"overlay"`
 	Leaves     []string  `json:"leaves"`
 	NoRoute    uint64    `json:"dropped_no_route"`
@@ -65,6 +65,21 @@ type StatusInfo struct {
 	LeafDrops  uint64    `json:"dropped_leaf_queue_full"`
 	BadFrames  uint64    `json:"bad_frames"`
 	BadProbes  uint64    `json:"bad_probes"`
+	// ForgedFrames counts frames that failed authentication on a link;
+	// RefusedLinks inbound links refused or dropped during their handshake
+	// (not authenticated, not a link of this broker, garbage, too many at
+	// once, or silent); RefusedLeaves leaf connections refused (wrong or
+	// no credentials, too many waiting to sign in).
+	ForgedFrames  uint64 `json:"forged_frames"`
+	RefusedLinks  uint64 `json:"refused_links"`
+	RefusedLeaves uint64 `json:"refused_leaves"`
+	// DroppedDatagrams counts the datagrams the udp transport of this
+	// process dropped: malformed, unexpected, beyond a full queue or the
+	// fragment reassembly budget.
+	DroppedDatagrams uint64 `json:"dropped_datagrams"`
+	// BadInterest counts interest updates refused (an epoch in the
+	// future).
+	BadInterest uint64 `json:"bad_interest_updates"`
 	// Cost updates: refused (not the owner, bad costs, out of scope),
 	// stale (older than held), originated here; route computations and
 	// their mean time.
@@ -235,33 +250,38 @@ func (b *Broker) Status() StatusInfo {
 	b.mu.Unlock()
 	sort.Strings(leaves)
 	return StatusInfo{
-		Address:        b.cfg.Address,
-		Started:        time.Unix(0, int64(b.epoch)),
-		ClientURL:      b.ClientURL(),
-		LeafURL:        b.LeafURL(),
-		Overlay:        b.OverlayURLs(),
-		Leaves:         leaves,
-		NoRoute:        b.stats.noRoute.Load(),
-		HopLimit:       b.stats.hopLimit.Load(),
-		Duplicates:     b.stats.duplicates.Load(),
-		Reserved:       b.stats.reserved.Load(),
-		NoMember:       b.stats.noMember.Load(),
-		LeafDrops:      leafDrops,
-		BadFrames:      b.stats.badFrames.Load(),
-		BadProbes:      b.stats.badProbes.Load(),
-		BadUpdates:     b.stats.badUpdates.Load(),
-		StaleUpdates:   b.stats.staleUpdates.Load(),
-		UpdatesSent:    b.stats.updatesSent.Load(),
-		UpdatesCarried: b.stats.updatesCarried.Load(),
-		SummariesSent:  b.stats.summariesSent.Load(),
-		LinkStatesHeld: lsHeld,
-		SummariesHeld:  sumHeld,
-		SummaryEntries: entries,
-		Recomputes:     b.stats.recomputes.Load(),
-		RecomputeUs:    meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
-		RoutesChanged:  time.Unix(0, b.stats.routesChanged.Load()),
-		Reports:        b.reportStats(),
-		Replies:        b.replies.size.Load(),
+		Address:          b.cfg.Address,
+		Started:          time.Unix(0, int64(b.epoch)),
+		ClientURL:        b.ClientURL(),
+		LeafURL:          b.LeafURL(),
+		Overlay:          b.OverlayURLs(),
+		Leaves:           leaves,
+		NoRoute:          b.stats.noRoute.Load(),
+		HopLimit:         b.stats.hopLimit.Load(),
+		Duplicates:       b.stats.duplicates.Load(),
+		Reserved:         b.stats.reserved.Load(),
+		NoMember:         b.stats.noMember.Load(),
+		LeafDrops:        leafDrops,
+		BadFrames:        b.stats.badFrames.Load(),
+		BadProbes:        b.stats.badProbes.Load(),
+		ForgedFrames:     b.stats.forgedFrames.Load(),
+		RefusedLinks:     b.stats.refusedLinks.Load(),
+		RefusedLeaves:    b.stats.refusedLeaves.Load(),
+		DroppedDatagrams: transports.DroppedDatagrams(),
+		BadInterest:      b.stats.badInterest.Load(),
+		BadUpdates:       b.stats.badUpdates.Load(),
+		StaleUpdates:     b.stats.staleUpdates.Load(),
+		UpdatesSent:      b.stats.updatesSent.Load(),
+		UpdatesCarried:   b.stats.updatesCarried.Load(),
+		SummariesSent:    b.stats.summariesSent.Load(),
+		LinkStatesHeld:   lsHeld,
+		SummariesHeld:    sumHeld,
+		SummaryEntries:   entries,
+		Recomputes:       b.stats.recomputes.Load(),
+		RecomputeUs:      meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
+		RoutesChanged:    time.Unix(0, b.stats.routesChanged.Load()),
+		Reports:          b.reportStats(),
+		Replies:          b.replies.size.Load(),
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
 
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/router"
@@ -72,11 +73,13 @@ type Broker struct {
 	replies   *replyMap
 	reporter  reporter
 	internal  *internal
-	dedup     *dedupTable
 	stats     brokerStats
 	drops     dropLogger
+	refusals  refusalLog
 
-	leafLn     net.Listener
+	leafLn     net.Listener // for external nats-servers; nil when none may attach
+	coreLeafLn net.Listener // the embedded server's
+	coreKey    nkeys.KeyPair
 	leafIDs    atomic.Uint64
 	leafReady  chan struct{}
 	leafOnce   sync.Once
@@ -99,8 +102,12 @@ type brokerStats struct {
 	noMember       atomic.Uint64 // queue group with no member left anywhere
 	internalDrops  atomic.Uint64 // messages for the broker itself beyond its queue
 	badFrames      atomic.Uint64 // malformed overlay frames
+	forgedFrames   atomic.Uint64 // frames that failed authentication on a secret-mode link
+	refusedLinks   atomic.Uint64 // inbound links refused or dropped in their handshake
+	refusedLeaves  atomic.Uint64 // leaf connections refused: bad credentials, too many waiting
 	badProbes      atomic.Uint64 // malformed or unexpected performance packets
-	badUpdates     atomic.Uint64 // cost updates refused: not the owner, bad costs, out of scope
+	badUpdates     atomic.Uint64 // cost updates refused: not the owner, bad costs, out of scope, epoch in the future
+	badInterest    atomic.Uint64 // interest updates refused: epoch in the future
 	staleUpdates   atomic.Uint64 // cost updates older than what we hold
 	updatesSent    atomic.Uint64 // cost updates this broker originated
 	updatesCarried atomic.Uint64 // cost update copies this broker sent across links
@@ -139,7 +146,6 @@ func New(cfg Config) (*Broker, error) {
 		internal:    newInternal(),
 		costKick:    make(chan struct{}, 1),
 		stateKick:   make(chan struct{}, 1),
-		dedup:       newDedupTable(),
 		leafReady:   make(chan struct{}),
 	}
 	b.seq.Store(epoch)
@@ -159,8 +165,14 @@ func (b *Broker) Address() string { return b.cfg.Address }
 // ClientURL is the URL NATS clients connect to.
 func (b *Broker) ClientURL() string { return b.ns.ClientURL() }
 
-// LeafURL is where nats-servers attach to the core as leaf nodes.
-func (b *Broker) LeafURL() string { return "nats://" + b.leafLn.Addr().String() }
+// LeafURL is where external nats-servers attach to the core as leaf
+// nodes, or "" when the broker has no leaf port.
+func (b *Broker) LeafURL() string {
+	if b.leafLn == nil {
+		return ""
+	}
+	return "nats://" + b.leafLn.Addr().String()
+}
 
 // HTTPAddr is the address of the monitoring/admin HTTP server, or "".
 func (b *Broker) HTTPAddr() string {
@@ -196,7 +208,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 			b.Close()
 		}
 	}()
-	if err := b.listenLeaf(); err != nil {
+	if err := b.listenLeaves(); err != nil {
 		return err
 	}
 	if err := b.listenOverlay(); err != nil {
@@ -222,30 +234,14 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.subscribeInternal(netapi.PerfAckSubject(b.cfg.Address), b.onReportAck)
 	b.wg.Go(b.reportLoop)
 	b.wg.Go(b.stateLoop)
+	if b.cfg.unauthenticated() {
+		b.log.Warn("overlay links are not authenticated: the network has no secret; allowed because every overlay address of this broker is loopback")
+	}
 	b.log.Info("broker started",
 		slog.String("client", b.ClientURL()),
 		slog.String("leaf", b.LeafURL()),
 		slog.Any("overlay", b.OverlayURLs()),
 		slog.String("http", b.HTTPAddr()))
-	return nil
-}
-
-func (b *Broker) listenLeaf() error {
-	ln, err := net.Listen("tcp", b.cfg.Leaf)
-	if err != nil {
-		return fmt.Errorf("broker %s: leaf listener: %w", b.cfg.Address, err)
-	}
-	b.leafLn = ln
-	b.wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			id := b.leafIDs.Add(1)
-			b.wg.Go(func() { b.serveLeaf(conn, id) })
-		}
-	})
 	return nil
 }
 
@@ -257,12 +253,20 @@ func (b *Broker) listenOverlay() error {
 		}
 		b.overlayLns = append(b.overlayLns, ln)
 		b.wg.Go(func() {
+			places := newAdmission()
 			for {
 				conn, err := ln.Accept()
 				if err != nil {
 					return
 				}
-				b.wg.Go(func() { b.acceptLink(conn) })
+				leave, ok := places.enter(conn.Info().Remote)
+				if !ok {
+					_ = conn.Close()
+					b.stats.refusedLinks.Add(1)
+					b.noteDrop("listener", ln.URL(), "too many links in their handshake")
+					continue
+				}
+				b.wg.Go(func() { b.acceptLink(conn, leave) })
 			}
 		})
 	}
@@ -280,6 +284,7 @@ func (b *Broker) janitor() {
 		case now := <-t.C:
 			b.expireReplies(now)
 			b.purgeUnreachable(now)
+			b.watchLeaves(now)
 		}
 	}
 }
@@ -314,8 +319,10 @@ func (b *Broker) Close() {
 		_ = ln.Close()
 	}
 	b.stopNATS()
-	if b.leafLn != nil {
-		_ = b.leafLn.Close()
+	for _, ln := range []net.Listener{b.leafLn, b.coreLeafLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
 	}
 	b.closeLeaves()
 	b.wg.Wait()

@@ -98,13 +98,21 @@ func TestMiddleBrokerRestart(t *testing.T) {
 	}
 }
 
-func TestExternalLeafNode(t *testing.T) {
-	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
-	n.waitRoutes()
-	// A plain nats-server attaches to broker C's core as a leaf node.
-	u, _ := url.Parse(n.brokers["na.c1.c"].LeafURL())
+// leafPort gives broker c a leaf port for external nats-servers.
+func leafPort(c *Config) {
+	if c.Address == "na.c1.c" {
+		c.Leaf, c.LeafToken = "127.0.0.1:0", "the leaf token"
+	}
+}
+
+// attachLeaf starts a plain nats-server named name, attaches it to broker
+// b's leaf port with the leaf token, and connects a client to it.
+func attachLeaf(t *testing.T, b *Broker, name string) *nats.Conn {
+	t.Helper()
+	u, _ := url.Parse(b.LeafURL())
+	u.User = url.UserPassword("leaf", "the leaf token")
 	ext, err := server.NewServer(&server.Options{
-		ServerName: "external",
+		ServerName: name,
 		Host:       "127.0.0.1",
 		Port:       -1,
 		NoSigs:     true,
@@ -123,12 +131,19 @@ func TestExternalLeafNode(t *testing.T) {
 		t.Fatal("external server not ready")
 	}
 	waitFor(t, "external leaf attached", 10*time.Second, func() bool { return ext.NumLeafNodes() == 1 })
-
-	extClient, err := nats.Connect(ext.ClientURL())
+	nc, err := nats.Connect(ext.ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer extClient.Close()
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func TestExternalLeafNode(t *testing.T) {
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp"), tweak: leafPort})
+	n.waitRoutes()
+	// A plain nats-server attaches to broker C's core as a leaf node.
+	extClient := attachLeaf(t, n.brokers["na.c1.c"], "external")
 	// A subscriber on the external server gets messages from A ...
 	ch := collect(t, extClient, "ext.>", "")
 	n.waitInterest("na.c1.a", "ext.>", "na.c1.c")

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/router"
+	"github.com/wayline/wayline/topology"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -25,9 +28,14 @@ type Config struct {
 	Client string
 	// HTTP is the host:port of the monitoring/admin API; empty disables it.
 	HTTP string
-	// Leaf is the host:port where nats-servers attach to the core as leaf
-	// nodes; the embedded server is one of them. Default "127.0.0.1:0".
+	// Leaf is the host:port where external nats-servers attach to the
+	// core as leaf nodes; empty (the default) means none may. The embedded
+	// server attaches on a loopback port of its own.
 	Leaf string
+	// LeafToken is what external leaf nodes sign in with, as their
+	// password (nats://any-user:TOKEN@host:port) or their token
+	// (nats://TOKEN@host:port). Required with Leaf.
+	LeafToken string
 	// Links are this broker's links: those it dials and those it accepts.
 	Links []LinkConfig
 	// Transport holds the transport settings (frame limit, TLS).
@@ -86,13 +94,18 @@ type Config struct {
 	// AdminToken guards what changes the network: the HTTP API's PUT
 	// endpoints ask for it as a bearer token, and NATS clients that sign in
 	// as netapi.AdminUser with it as password may publish on reserved subjects
-	// (control messages). Empty: the PUT endpoints are open and no client
-	// may publish on reserved subjects.
+	// (control messages). Empty: the PUT endpoints are open, and clients
+	// may publish on no reserved subject but the acknowledgements of
+	// reports (netapi.AdminOnly), so that an aggregator works without one.
 	AdminToken string
-	// OpenAdminHTTP leaves the PUT endpoints open even with an admin
-	// token: for a demo on loopback whose token only serves its own
-	// aggregator.
-	OpenAdminHTTP bool
+	// Secret is the network secret: every broker of a network has the
+	// same, and it authenticates links on every transport but tls (which
+	// authenticates by certificate; see package linkauth). At least 16
+	// bytes; a random one (openssl rand -hex 32) is best. Empty: links
+	// other than tls are not authenticated, which New allows only when
+	// every overlay listener and every link it dials is on a loopback
+	// address.
+	Secret string
 	// Logger receives the broker's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -261,8 +274,8 @@ func (c Config) withDefaults() (Config, error) {
 	if err := c.Routing.withDefaults(); err != nil {
 		errs = append(errs, fmt.Errorf("routing: %w", err))
 	}
-	if c.Leaf == "" {
-		c.Leaf = "127.0.0.1:0"
+	if c.Leaf != "" && c.LeafToken == "" {
+		errs = append(errs, fmt.Errorf("leaf %s: external leaf nodes need a leaf token to sign in with (leaf_token: in the topology file, or WAYLINE_LEAF_TOKEN)", c.Leaf))
 	}
 	if c.Transport.MaxFrame <= 0 {
 		c.Transport.MaxFrame = transports.DefaultMaxFrame
@@ -296,6 +309,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Transport.Logger == nil {
 		c.Transport.Logger = c.Logger
 	}
+	errs = append(errs, c.checkAuthentication()...)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("broker %s: config: %w", c.Address, errors.Join(errs...))
 	}
@@ -306,4 +320,63 @@ func setDefault[T int | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
+}
+
+// checkAuthentication refuses a short secret, and, without a secret, any
+// overlay address that is not loopback on a transport that only the
+// secret authenticates.
+func (c Config) checkAuthentication() []error {
+	if c.Secret != "" {
+		if len(c.Secret) < topology.MinSecret {
+			return []error{fmt.Errorf("the network secret has %d bytes; it needs at least %d (a random one: openssl rand -hex 32)", len(c.Secret), topology.MinSecret)}
+		}
+		return nil
+	}
+	var errs []error
+	check := func(what, rawURL string) {
+		if host, ok := exposedHost(rawURL); ok {
+			errs = append(errs, fmt.Errorf("%s %s is not a loopback address, and links without a network secret are allowed only on loopback: give the network a secret (secret: in the topology file, or WAYLINE_SECRET), or use tls links", what, host))
+		}
+	}
+	for _, u := range c.Listen {
+		check("listener", u)
+	}
+	for _, l := range c.Links {
+		if l.Dial != "" {
+			check("link "+l.ID+" dials", l.Dial)
+		}
+	}
+	return errs
+}
+
+// exposedHost returns the host of an overlay URL that others than this
+// machine may reach on a transport without certificates; ok is false for
+// loopback, tls and mem.
+func exposedHost(rawURL string) (string, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "tls" || u.Scheme == "mem" {
+		return "", false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return "", false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return "", false
+	}
+	return u.Host, true
+}
+
+// unauthenticated reports whether some link of the broker runs without
+// authentication: no secret, and a transport other than tls.
+func (c Config) unauthenticated() bool {
+	if c.Secret != "" {
+		return false
+	}
+	for _, l := range c.Links {
+		if l.Transport != "tls" {
+			return true
+		}
+	}
+	return false
 }

@@ -185,6 +185,11 @@ func (b *Broker) onLinkState(from *session, ls *linkState) {
 	if ls.Origin == b.cfg.Address {
 		return // our own, or an earlier run's; ours is authoritative
 	}
+	if !ls.Ver.plausible(time.Now()) {
+		b.stats.badUpdates.Add(1)
+		b.noteDrop("cost-update", ls.Origin, "epoch in the future")
+		return
+	}
 	if reason := b.checkLinkStateLocked(ls); reason != "" {
 		b.stats.badUpdates.Add(1)
 		b.noteDrop("cost-update", ls.Origin, reason)
@@ -272,6 +277,11 @@ func (b *Broker) announcement(ls *linkState) router.Announcement {
 // onInterest takes another broker's interest delta or snapshot part.
 func (b *Broker) onInterest(from *session, u *interestUpdate) {
 	if u.Origin == b.cfg.Address {
+		return
+	}
+	if !u.Ver.plausible(time.Now()) {
+		b.stats.badInterest.Add(1)
+		b.noteDrop("interest", u.Origin, "epoch in the future")
 		return
 	}
 	if u.Flags&interestSnapshot != 0 {

@@ -1,19 +1,26 @@
 package broker
 
-import "sync"
-
 // dedupBits is the width of each origin's dedup window, in messages. It
 // must cover the reordering that a route change can cause: messages from
 // one origin that arrive over two paths of different delay. 65,536 messages
 // is 65 ms at a million messages a second.
 const dedupBits = 1 << 16
 
+// maxDedupOrigins bounds the origins one session keeps a window for (8 KiB
+// each); past it an arbitrary one is forgotten.
+const maxDedupOrigins = 1024
+
 // dedupTable remembers, per origin, which recent sequence numbers were
 // delivered here, so that a copy that comes round twice (a transient loop,
 // a duplicating link) is delivered once.
+//
+// Each session keeps its own table, used by its reader alone. A window is
+// moved by the sequence numbers that arrive, so a peer that forged a huge
+// one would make every later message of that origin look old; per session,
+// that can only stop what crosses the forger's own link, which it could
+// drop anyway.
 type dedupTable struct {
-	mu sync.Mutex
-	m  map[string]*dedupWindow
+	m map[string]*dedupWindow
 }
 
 type dedupWindow struct {
@@ -21,18 +28,21 @@ type dedupWindow struct {
 	bits [dedupBits / 64]uint64
 }
 
-func newDedupTable() *dedupTable {
-	return &dedupTable{m: make(map[string]*dedupWindow)}
-}
-
 // seen records (origin, seq) and reports whether it was there already.
 // A sequence number older than the window counts as seen: it can only be a
 // copy that wandered for a long time.
 func (t *dedupTable) seen(origin []byte, seq uint64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	w, ok := t.m[string(origin)]
 	if !ok {
+		if t.m == nil {
+			t.m = make(map[string]*dedupWindow)
+		}
+		if len(t.m) >= maxDedupOrigins {
+			for o := range t.m {
+				delete(t.m, o)
+				break
+			}
+		}
 		w = &dedupWindow{max: seq}
 		t.m[string(origin)] = w
 		w.set(seq)

@@ -17,9 +17,10 @@ import (
 
 // appUser returns the identity every client gets without credentials: an
 // nkey user that may publish anywhere except the network's reserved
-// subjects. An nkey (rather than a user with a password) needs no secret at
-// all, since nobody ever signs in as it.
-func appUser() (*server.NkeyUser, error) {
+// subjects (in a network without an admin token, anywhere but those of
+// netapi.AdminOnly). An nkey (rather than a user with a password) needs no
+// secret at all, since nobody ever signs in as it.
+func appUser(adminToken string) (*server.NkeyUser, error) {
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		return nil, err
@@ -28,10 +29,14 @@ func appUser() (*server.NkeyUser, error) {
 	if err != nil {
 		return nil, err
 	}
+	deny := []string{netapi.Reserved + ">"}
+	if adminToken == "" {
+		deny = netapi.AdminOnly()
+	}
 	return &server.NkeyUser{
 		Nkey: pub,
 		Permissions: &server.Permissions{
-			Publish: &server.SubjectPermission{Deny: []string{netapi.Reserved + ">"}},
+			Publish: &server.SubjectPermission{Deny: deny},
 		},
 	}, nil
 }
@@ -62,8 +67,8 @@ func (b *Broker) startNATS(ctx context.Context) error {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	leafURL, _ := url.Parse(b.LeafURL())
-	app, err := appUser()
+	leafURL, _ := url.Parse("nats://" + b.coreLeafLn.Addr().String())
+	app, err := appUser(b.cfg.AdminToken)
 	if err != nil {
 		return fmt.Errorf("broker %s: client identity: %w", b.cfg.Address, err)
 	}
@@ -80,7 +85,7 @@ func (b *Broker) startNATS(ctx context.Context) error {
 		MaxPending: 256 << 20,
 		LeafNode: server.LeafNodeOpts{
 			ReconnectInterval: 200 * time.Millisecond,
-			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{leafURL}}},
+			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{leafURL}, Nkey: b.coreSeed()}},
 		},
 		Nkeys:      []*server.NkeyUser{app},
 		NoAuthUser: app.Nkey,

@@ -107,7 +107,7 @@ func (p *plan) groupFor(l *link) *hopGroup {
 func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
 	// The embedded server enforces who may publish on reserved subjects;
 	// other leaves speak for clients the broker knows nothing of.
-	if l.name != b.cfg.Address && bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
+	if !l.core && bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
 		b.stats.reserved.Add(1)
 		b.noteDrop("leaf", l.name, "publish on a reserved subject")
 		return
@@ -158,7 +158,7 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 			b.noteDrop("link", s.l.cfg.ID, "malformed message")
 			continue
 		}
-		if b.dedup.seen(m.Origin, m.Seq) {
+		if s.dedup.seen(m.Origin, m.Seq) {
 			b.stats.duplicates.Add(1)
 			continue
 		}
@@ -166,16 +166,17 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 		for _, x := range r.leaves {
 			p.addLeaf(x, nil)
 		}
-		if len(r.core) > 0 {
-			b.deliverInternal(m, r.core)
-		}
 		for _, q := range d.Queues {
 			b.pickQueue(p, r, q, nil, m.Profile)
 		}
-		if len(m.Reply) > 0 && len(p.leaves) > 0 {
-			// Before the request reaches a responder, make sure its reply
-			// will find the way back, whatever interest has propagated.
+		if len(m.Reply) > 0 && (len(p.leaves) > 0 || len(r.core) > 0) {
+			// Before the request reaches a responder, the broker's own
+			// handlers included, make sure its reply will find the way
+			// back, whatever interest has propagated.
 			b.noteReply(m.Reply, m.Origin)
+		}
+		if len(r.core) > 0 {
+			b.deliverInternal(m, r.core)
 		}
 	}
 	if len(p.dests) > 0 && m.Hops == 0 {

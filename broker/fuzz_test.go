@@ -18,8 +18,6 @@ func decodeFrame(frame []byte) error {
 		switch t {
 		case recMsg:
 			err = m.decode(body)
-		case recHello:
-			_, err = decodeHello(body)
 		case recRefuse:
 			_, err = decodeStrRecord(body)
 		case recPing, recPong, recAck:
@@ -49,7 +47,6 @@ func decodeFrame(frame []byte) error {
 // refuse a frame, never crash, and what they accept re-encodes to the same
 // bytes.
 func FuzzFrame(f *testing.F) {
-	f.Add(appendHello(nil, hello{Version: 1, From: "na.a", To: "na.b", LinkID: "x", Epoch: 1}))
 	f.Add(appendMsg(nil, &message{Origin: []byte("na.a"), Seq: 1, Subject: []byte("a.b"), Reply: []byte("r"), HasHdr: true, HdrLen: 1, Data: []byte("hx")}, 3, []dest{{Broker: []byte("na.b"), Queues: [][]byte{[]byte("q")}}}))
 	f.Add(appendMsg(nil, &message{Origin: []byte("na.a"), Seq: 2, Subject: []byte("a.b"), Data: []byte("x")}, 9, []dest{{Broker: []byte("na.b")}, {Broker: []byte("eu.c.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}}}}))
 	f.Add(appendInterest(nil, &interestUpdate{Origin: "na.a", Ver: version{1, 2}, Flags: interestSnapshot | interestFirst | interestLast, Ops: []interestOp{{Subject: "a.>", Weight: 1}}}))

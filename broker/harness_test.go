@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/wayline/wayline/internal/testutil"
+	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
@@ -39,6 +40,28 @@ type netSpec struct {
 
 func freePort(t testing.TB) int { return testutil.FreePort(t) }
 
+// testSecret is the network secret of the test networks.
+const testSecret = "the secret of the wayline test networks"
+
+// dialAs opens a link to a broker's overlay listener at url as broker
+// from, for link id, with the test networks' secret, so that the test can
+// play that broker. The link is closed at the end of the test.
+func dialAs(t testing.TB, url, from, to, id string) transports.Conn {
+	t.Helper()
+	conn, err := transports.Dial(context.Background(), url, transports.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := linkauth.Hello{Version: protoVersion, From: from, To: to, LinkID: id, Epoch: 1}
+	sc, _, err := linkauth.Dial(conn, h, linkauth.Config{Version: protoVersion, Secret: []byte(testSecret)})
+	if err != nil {
+		conn.Close()
+		t.Fatalf("link to %s as %s: %v", to, from, err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return sc
+}
+
 var memSeq struct {
 	sync.Mutex
 	n int
@@ -59,6 +82,7 @@ func newTestNet(t testing.TB, spec netSpec) *testNet {
 		n.order = append(n.order, a)
 		n.cfgs[a] = &Config{
 			Address:        a,
+			Secret:         testSecret,
 			Client:         "127.0.0.1:0",
 			HTTP:           "127.0.0.1:0",
 			Logger:         testLogger(t).With("test", t.Name()),
@@ -249,14 +273,18 @@ func hasInterest(b *Broker, subject string) bool {
 	return false
 }
 
-// tlsTweak gives every broker the same test CA and a certificate from it.
+// tlsTweak gives every broker a certificate from one test CA that names
+// it.
 func tlsTweak(t testing.TB) func(*Config) {
-	cert, key, ca := testutil.WriteTestCA(t, t.TempDir())
-	tc, err := transports.LoadTLSConfig(cert, key, ca)
-	if err != nil {
-		t.Fatal(err)
+	ca := testutil.NewTestCA(t, t.TempDir())
+	return func(c *Config) {
+		cert, key := ca.Issue(t, c.Address, c.Address)
+		tc, err := transports.LoadTLSConfig(cert, key, ca.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Transport.TLS = tc
 	}
-	return func(c *Config) { c.Transport.TLS = tc }
 }
 
 // appInterest is the interest of applications, without the network's own

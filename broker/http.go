@@ -32,13 +32,16 @@ func (b *Broker) startHTTP() error {
 	if err != nil {
 		return fmt.Errorf("broker %s: http: %w", b.cfg.Address, err)
 	}
-	if (b.cfg.AdminToken == "" || b.cfg.OpenAdminHTTP) && !isLoopback(ln.Addr()) {
+	if b.cfg.AdminToken == "" && !isLoopback(ln.Addr()) {
 		b.log.Warn("the admin API is open to anyone who reaches this address; set an admin token", slog.String("http", ln.Addr().String()))
 	}
 	b.httpLn = ln
 	b.httpSrv = &http.Server{
 		Handler:           b.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
 	}
 	b.wg.Go(func() { _ = b.httpSrv.Serve(ln) })
@@ -80,7 +83,7 @@ func (b *Broker) Handler() http.Handler {
 // admin guards a handler that changes the network with the admin token.
 func (b *Broker) admin(h func(http.ResponseWriter, *http.Request) (any, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if tok := b.cfg.AdminToken; tok != "" && !b.cfg.OpenAdminHTTP {
+		if tok := b.cfg.AdminToken; tok != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="wayline"`)

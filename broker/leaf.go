@@ -2,12 +2,14 @@ package broker
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -20,11 +22,22 @@ import (
 // learns the leaf's subscriptions from LS+/LS-, tells it which subjects the
 // rest of the network wants, and exchanges LMSG/HMSG with it.
 type leafConn struct {
-	b    *Broker
-	id   uint64
-	conn net.Conn
-	name string // the leaf's server name, once it has sent CONNECT
-	log  *slog.Logger
+	b        *Broker
+	id       uint64
+	conn     net.Conn
+	name     string // the leaf's server name, once it has sent CONNECT
+	log      *slog.Logger
+	external bool   // attached on the leaf port, not the embedded server's
+	core     bool   // the embedded server, proven by its signature
+	nonce    string // sent in INFO, signed by the embedded server
+	// lastRead is when the reader last finished with its input (unix
+	// ns); lastPing when the leaf was last pinged for being idle (guarded
+	// by b.mu).
+	lastRead atomic.Int64
+	lastPing time.Time
+	// signedIn gives back the connection's place among those waiting to
+	// sign in (see admission).
+	signedIn func()
 
 	holder holder         // its interest; guarded by b.mu
 	adv    map[string]int // interest advertised to it, by entry key, with holder counts; guarded by b.mu
@@ -48,16 +61,21 @@ const kickEvery = 256
 // control lines longer than this are a protocol error.
 const leafReadBuffer = 256 << 10
 
-func (b *Broker) serveLeaf(conn net.Conn, id uint64) {
+func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool, signedIn func()) {
 	l := &leafConn{
-		b:    b,
-		id:   id,
-		conn: conn,
-		name: conn.RemoteAddr().String(),
-		adv:  make(map[string]int),
-		out:  newOutbuf(b.cfg.LeafQueueBytes),
-		done: make(chan struct{}),
+		b:        b,
+		id:       id,
+		conn:     conn,
+		name:     conn.RemoteAddr().String(),
+		external: external,
+		nonce:    newNonce(),
+		adv:      make(map[string]int),
+		out:      newOutbuf(b.cfg.LeafQueueBytes),
+		done:     make(chan struct{}),
 	}
+	l.lastRead.Store(time.Now().UnixNano())
+	l.signedIn = signedIn
+	defer signedIn() // gives the connection's place back, if CONNECT did not
 	l.holder.leaf = l
 	l.log = b.log.With(slog.String("leaf", l.name))
 	b.mu.Lock()
@@ -71,9 +89,15 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64) {
 	b.wg.Go(l.writeLoop)
 	err := l.readLoop()
 	l.close()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+	switch {
+	case errors.Is(err, errLeafAuth):
+		// Anyone who reaches the port can cause this: logged sparingly.
+		if missed, ok := b.refusals.allow(time.Now()); ok {
+			l.log.Warn("leaf refused", slog.Any("err", err), slog.String("remote", conn.RemoteAddr().String()), slog.Uint64("not_logged_since", missed))
+		}
+	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
 		l.log.Warn("leaf connection closed", slog.Any("err", err))
-	} else {
+	default:
 		l.log.Debug("leaf connection closed")
 	}
 	b.mu.Lock()
@@ -93,6 +117,8 @@ func (l *leafConn) info() []byte {
 	host, port, _ := net.SplitHostPort(l.conn.LocalAddr().String())
 	p, _ := strconv.Atoi(port)
 	info := map[string]any{
+		"nonce":         l.nonce,
+		"auth_required": true,
 		"server_id":     l.b.serverID,
 		"server_name":   l.b.cfg.Address,
 		"version":       "2.15.2",
@@ -112,7 +138,8 @@ func (l *leafConn) info() []byte {
 
 func (l *leafConn) readLoop() error {
 	l.out.addCtrl(func(b []byte) []byte { return append(b, l.info()...) })
-	r := bufio.NewReaderSize(l.conn, leafReadBuffer)
+	_ = l.conn.SetReadDeadline(time.Now().Add(leafConnectTimeout))
+	r := bufio.NewReaderSize(l.conn, leafConnectBuffer)
 	var (
 		args      [][]byte
 		lm        leafMsg
@@ -127,6 +154,7 @@ func (l *leafConn) readLoop() error {
 			// The input at hand is handled: wake the writers it fed, and
 			// announce a burst of subscriptions in one delta.
 			l.plan.kick.flush()
+			l.lastRead.Store(time.Now().UnixNano())
 			batch = 0
 			if lsDirty && r.Buffered() == 0 {
 				l.b.flushLocalInterest()
@@ -136,7 +164,10 @@ func (l *leafConn) readLoop() error {
 		raw, err := r.ReadSlice('\n')
 		if err != nil {
 			if errors.Is(err, bufio.ErrBufferFull) {
-				return fmt.Errorf("%w: control line over %d bytes", errLeafProto, leafReadBuffer)
+				return fmt.Errorf("%w: control line over %d bytes", errLeafProto, r.Size())
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("%w: no CONNECT within %v", errLeafAuth, leafConnectTimeout)
 			}
 			return err
 		}
@@ -180,8 +211,17 @@ func (l *leafConn) readLoop() error {
 			if connected {
 				return fmt.Errorf("%w: second CONNECT", errLeafProto)
 			}
-			l.connect(rest)
+			if err := l.connect(rest); err != nil {
+				// Straight to the socket: the connection closes next. A
+				// Write is never interleaved with the writer's.
+				_ = l.conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = l.conn.Write([]byte("-ERR 'Authorization Violation'\r\n"))
+				return err
+			}
 			connected = true
+			l.signedIn()
+			_ = l.conn.SetReadDeadline(time.Time{})
+			r = growReader(r, l.conn)
 		case opErr:
 			l.log.Warn("leaf reported an error", slog.String("err", string(rest)))
 		case opPong, opInfo, opOK:
@@ -192,22 +232,41 @@ func (l *leafConn) readLoop() error {
 	}
 }
 
-// connect registers the leaf once it has introduced itself.
-func (l *leafConn) connect(js []byte) {
-	var c struct {
-		Name string `json:"name"`
+// connect checks the leaf's credentials and registers it.
+func (l *leafConn) connect(js []byte) error {
+	var c connectInfo
+	if err := json.Unmarshal(js, &c); err != nil {
+		return fmt.Errorf("%w: CONNECT: %w", errLeafProto, err)
 	}
-	if err := json.Unmarshal(js, &c); err == nil && c.Name != "" {
+	core, err := l.authorize(c)
+	if err != nil {
+		l.b.stats.refusedLeaves.Add(1)
+		return err
+	}
+	l.core = core
+	if c.Name != "" {
 		l.name = c.Name
 		l.log = l.b.log.With(slog.String("leaf", c.Name))
 	}
-	l.log.Debug("leaf attached", slog.String("remote", l.conn.RemoteAddr().String()))
+	l.log.Debug("leaf attached", slog.String("remote", l.conn.RemoteAddr().String()), slog.Bool("core", core))
 	l.b.mu.Lock()
 	l.b.interest.addLeaf(l)
 	l.b.mu.Unlock()
-	if l.name == l.b.cfg.Address {
+	if core {
 		l.b.leafOnce.Do(func() { close(l.b.leafReady) })
 	}
+	return nil
+}
+
+// growReader gives a leaf that signed in the full read buffer, keeping
+// what the small one had read ahead.
+func growReader(small *bufio.Reader, conn net.Conn) *bufio.Reader {
+	ahead, _ := small.Peek(small.Buffered())
+	var src io.Reader = conn
+	if len(ahead) > 0 {
+		src = io.MultiReader(bytes.NewReader(append([]byte(nil), ahead...)), conn)
+	}
+	return bufio.NewReaderSize(src, leafReadBuffer)
 }
 
 // readPayload returns the next size bytes and the CRLF after them. The slice

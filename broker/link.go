@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/transports"
 )
@@ -20,6 +21,7 @@ import (
 type link struct {
 	b    *Broker
 	cfg  LinkConfig
+	tcfg transports.Config // what it dials with
 	log  *slog.Logger
 	sess atomic.Pointer[session]              // the live session; nil while down
 	emu  atomic.Pointer[transports.Emulation] // emulated conditions; nil for none
@@ -47,13 +49,6 @@ type link struct {
 	stopOnce sync.Once
 }
 
-var (
-	// errRefused: the peer refused our handshake, and said why.
-	errRefused = errors.New("refused by peer")
-	// errIncompatible: we refused the peer's handshake.
-	errIncompatible = errors.New("refused the peer")
-)
-
 // startupQuiet is how long after a broker starts a link that has never
 // been up may fail to connect without a word above debug.
 const startupQuiet = 10 * time.Second
@@ -61,13 +56,15 @@ const startupQuiet = 10 * time.Second
 // isRefusal reports whether a link failed its handshake for a reason that
 // retrying will not cure: a configuration to fix, logged as an error.
 func isRefusal(err error) bool {
-	return errors.Is(err, errRefused) || errors.Is(err, errIncompatible)
+	return errors.Is(err, linkauth.ErrRefused) || errors.Is(err, linkauth.ErrIncompatible) ||
+		errors.Is(err, linkauth.ErrUnauthenticated)
 }
 
 func newLink(b *Broker, cfg LinkConfig) *link {
 	l := &link{
 		b:     b,
 		cfg:   cfg,
+		tcfg:  transportConfig(b.cfg.Transport, cfg),
 		log:   b.log.With(slog.String("link", cfg.ID), slog.String("peer", cfg.Peer), slog.String("transport", cfg.Transport)),
 		since: time.Now(),
 	}
@@ -138,159 +135,87 @@ func (l *link) dialLoop(ctx context.Context) {
 func (l *link) dial(ctx context.Context) (*session, error) {
 	dctx, cancel := context.WithTimeout(ctx, l.b.cfg.HandshakeTimeout)
 	defer cancel()
-	conn, err := transports.Dial(dctx, l.cfg.Dial, l.b.cfg.Transport)
+	conn, err := transports.Dial(dctx, l.cfg.Dial, l.tcfg)
 	if err != nil {
 		return nil, err
 	}
-	h := hello{Version: protoVersion, From: l.b.cfg.Address, To: l.cfg.Peer, LinkID: l.cfg.ID, Epoch: l.b.epoch}
-	peer, err := l.b.handshakeDial(conn, h)
+	h := linkauth.Hello{Version: protoVersion, From: l.b.cfg.Address, To: l.cfg.Peer, LinkID: l.cfg.ID, Epoch: l.b.epoch}
+	sc, peer, err := linkauth.Dial(conn, h, l.b.authConfig())
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("link %s to %s: %w", l.cfg.ID, l.cfg.Dial, err)
 	}
-	return newSession(l, conn, peer.Epoch, false), nil
+	return newSession(l, sc, peer.Epoch, false), nil
 }
 
-// handshakeDial sends our hello and waits for the peer's. On lossy links
-// the hello is repeated until an answer arrives.
-func (b *Broker) handshakeDial(conn transports.Conn, h hello) (hello, error) {
-	timer := time.AfterFunc(b.cfg.HandshakeTimeout, func() { _ = conn.Close() })
-	defer timer.Stop()
-	rec := appendHello(nil, h)
-	if _, err := conn.Send(rec); err != nil {
-		return hello{}, fmt.Errorf("send hello: %w", err)
+// transportConfig is the transport settings a link dials with: on tls the
+// peer's certificate must name the peer's address, not its host.
+func transportConfig(cfg transports.Config, lc LinkConfig) transports.Config {
+	if lc.Transport == "tls" && cfg.TLS != nil {
+		cfg.TLS = cfg.TLS.Clone()
+		cfg.TLS.ServerName = lc.Peer
 	}
-	if !conn.Info().Reliable {
-		stop := make(chan struct{})
-		defer close(stop)
-		go resendUntil(conn, rec, stop)
-	}
-	for {
-		f, err := conn.Receive()
-		if errors.Is(err, transports.ErrFrameTooLarge) {
-			continue
-		}
-		if err != nil {
-			return hello{}, fmt.Errorf("handshake: %w", err)
-		}
-		var peer *hello
-		var refused string
-		err = eachRecord(f.Data, func(t recType, body []byte) error {
-			switch t {
-			case recHello:
-				p, err := decodeHello(body)
-				if err != nil {
-					return err
-				}
-				peer = &p
-			case recRefuse:
-				refused, _ = decodeStrRecord(body)
-			}
-			return nil
-		})
-		switch {
-		case err != nil:
-			return hello{}, fmt.Errorf("handshake: %w", err)
-		case refused != "":
-			return hello{}, fmt.Errorf("%w: %s", errRefused, refused)
-		case peer == nil:
-			continue // early control traffic on a lossy link; it is resent
-		}
-		if reason := checkPeerHello(*peer, h); reason != "" {
-			_, _ = conn.Send(appendRefuse(nil, reason))
-			return hello{}, fmt.Errorf("%w: %s", errIncompatible, reason)
-		}
-		return *peer, nil
-	}
+	return cfg
 }
 
-func resendUntil(conn transports.Conn, rec []byte, stop chan struct{}) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if _, err := conn.Send(rec); err != nil {
-				return
-			}
-		}
-	}
+// authConfig is how this broker authenticates its links.
+func (b *Broker) authConfig() linkauth.Config {
+	return linkauth.Config{Version: protoVersion, Secret: []byte(b.cfg.Secret), Timeout: b.cfg.HandshakeTimeout}
 }
 
-// checkPeerHello checks the acceptor's answer against what the dialer
-// expected; it returns why the link must be refused, or "".
-func checkPeerHello(peer, ours hello) string {
+// acceptLink authenticates an inbound connection, then serves its link;
+// done is called once the handshake is over.
+func (b *Broker) acceptLink(conn transports.Conn, done func()) {
+	info := conn.Info()
+	var l *link
+	sc, h, err := linkauth.Accept(conn, b.authConfig(), func(h linkauth.Hello) (linkauth.Hello, string) {
+		found, reason := b.checkDialerHello(h, info.Scheme)
+		if reason != "" {
+			return linkauth.Hello{}, reason
+		}
+		l = found
+		return linkauth.Hello{Version: protoVersion, From: b.cfg.Address, To: h.From, LinkID: h.LinkID, Epoch: b.epoch}, ""
+	})
+	done()
+	if err != nil {
+		_ = conn.Close()
+		b.refusedLink(info.Remote, h.From, err)
+		return
+	}
+	l.run(newSession(l, sc, h.Epoch, true))
+}
+
+// refusedLink counts and logs an inbound link that did not get through
+// its handshake. Anyone who reaches a listener can make one, so at most
+// refusalBurst are logged per refusalWindow; the next line counts the
+// others.
+func (b *Broker) refusedLink(remote, from string, err error) {
+	if !errors.Is(err, linkauth.ErrRefused) { // the peer refused us
+		b.stats.refusedLinks.Add(1)
+	}
+	missed, ok := b.refusals.allow(time.Now())
+	if !ok {
+		return
+	}
+	log := b.log.With(slog.String("remote", remote), slog.String("from", from), slog.Any("err", err))
+	if missed > 0 {
+		log = log.With(slog.Uint64("not_logged_since", missed))
+	}
 	switch {
-	case peer.Version != protoVersion:
-		return fmt.Sprintf("protocol version mismatch: %s speaks version %d, %s speaks version %d", peer.From, peer.Version, ours.From, protoVersion)
-	case peer.From != ours.To:
-		return fmt.Sprintf("wrong broker: expected %s, reached %s", ours.To, peer.From)
-	case peer.LinkID != ours.LinkID:
-		return fmt.Sprintf("link id mismatch: asked for %s, got %s", ours.LinkID, peer.LinkID)
+	case errors.Is(err, linkauth.ErrGarbage):
+		log.Warn("inbound link sent garbage; closed")
+	case errors.Is(err, linkauth.ErrUnauthenticated), errors.Is(err, linkauth.ErrIncompatible):
+		log.Error("refused inbound link")
+	case errors.Is(err, linkauth.ErrRefused):
+		log.Error("inbound link refused our answer")
+	default:
+		log.Debug("inbound link closed before its handshake")
 	}
-	return ""
-}
-
-// acceptLink runs the acceptor's side of the handshake on an inbound
-// connection, then serves the link.
-func (b *Broker) acceptLink(conn transports.Conn) {
-	timer := time.AfterFunc(b.cfg.HandshakeTimeout, func() { _ = conn.Close() })
-	remote := conn.Info().Remote
-	var h hello
-	for {
-		f, err := conn.Receive()
-		if errors.Is(err, transports.ErrFrameTooLarge) {
-			continue
-		}
-		if err != nil {
-			timer.Stop()
-			_ = conn.Close()
-			b.log.Debug("inbound link closed before its handshake", slog.String("remote", remote), slog.Any("err", err))
-			return
-		}
-		var found bool
-		err = eachRecord(f.Data, func(t recType, body []byte) error {
-			if t != recHello {
-				return fmt.Errorf("expected hello, got %s", t)
-			}
-			var derr error
-			h, derr = decodeHello(body)
-			found = derr == nil
-			return derr
-		})
-		if err != nil || !found {
-			timer.Stop()
-			b.stats.badFrames.Add(1)
-			b.log.Warn("inbound link sent garbage; closed", slog.String("remote", remote), slog.Any("err", err))
-			_ = conn.Close()
-			return
-		}
-		break
-	}
-	timer.Stop()
-	l, reason := b.checkDialerHello(h, conn.Info().Scheme)
-	if reason != "" {
-		b.log.Error("refused inbound link", slog.String("remote", remote), slog.String("from", h.From), slog.String("reason", reason))
-		_, _ = conn.Send(appendRefuse(nil, reason))
-		_ = conn.Close()
-		return
-	}
-	reply := hello{Version: protoVersion, From: b.cfg.Address, To: h.From, LinkID: h.LinkID, Epoch: b.epoch}
-	if _, err := conn.Send(appendHello(nil, reply)); err != nil {
-		_ = conn.Close()
-		return
-	}
-	l.run(newSession(l, conn, h.Epoch, true))
 }
 
 // checkDialerHello finds the link an inbound hello asks for; it returns why
 // the link must be refused, or "".
-func (b *Broker) checkDialerHello(h hello, scheme string) (*link, string) {
-	if h.Version != protoVersion {
-		return nil, fmt.Sprintf("protocol version mismatch: %s speaks version %d, %s speaks version %d", h.From, h.Version, b.cfg.Address, protoVersion)
-	}
+func (b *Broker) checkDialerHello(h linkauth.Hello, scheme string) (*link, string) {
 	if h.To != b.cfg.Address {
 		return nil, fmt.Sprintf("wrong broker: expected %s, reached %s", h.To, b.cfg.Address)
 	}
@@ -375,4 +300,36 @@ func (l *link) state() (string, time.Time, string) {
 		return "up", l.since, ""
 	}
 	return "down", l.since, l.lastErr
+}
+
+// A refusal log lets refusalBurst lines through per refusalWindow.
+const (
+	refusalWindow = 10 * time.Second
+	refusalBurst  = 10
+)
+
+// refusalLog limits how often inbound links refused in their handshake
+// are logged.
+type refusalLog struct {
+	mu     sync.Mutex
+	start  time.Time // of the current window
+	logged int
+	missed uint64
+}
+
+// allow reports whether a refusal may be logged now and, if so, how many
+// were not since the last one logged.
+func (r *refusalLog) allow(now time.Time) (missed uint64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.start) >= refusalWindow {
+		r.start, r.logged = now, 0
+	}
+	if r.logged >= refusalBurst {
+		r.missed++
+		return 0, false
+	}
+	r.logged++
+	missed, r.missed = r.missed, 0
+	return missed, true
 }

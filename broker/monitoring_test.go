@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"math"
@@ -328,15 +327,7 @@ func TestMalformedProbe(t *testing.T) {
 	}})
 	n.waitRoutes()
 	b := n.brokers["na.c1.b"]
-	conn, err := transports.Dial(context.Background(), b.OverlayURLs()[0], transports.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.Send(appendHello(nil, hello{Version: protoVersion, From: "na.c1.z", To: "na.c1.b", LinkID: id, Epoch: 1}))
-	if _, err := conn.Receive(); err != nil {
-		t.Fatal(err)
-	}
+	conn := dialAs(t, b.OverlayURLs()[0], "na.c1.z", "na.c1.b", id)
 	// Garbage probes and a ping in one frame: the ping is still answered,
 	// so the bad probes did not end the session.
 	var frame []byte

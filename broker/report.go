@@ -16,11 +16,14 @@ import (
 // Every report interval a broker writes an XML performance report on its
 // links and publishes it on $WL.perf.<domain>, where its domain's
 // aggregator listens. The aggregator acknowledges each report on
-// $WL.perfack.<address>. A report stays queued until acknowledged: while no
-// aggregator listens, reports wait (up to a bound in count and in bytes,
-// oldest dropped first) and go out in order when one is back, so an
-// aggregator down for a minute loses nothing. Sequence numbers let it see
-// what it missed.
+// $WL.perfack.<address> once it has stored it. A report stays queued until
+// acknowledged: while no one listens, reports wait (up to a bound in count
+// and in bytes, oldest dropped first) and go out in order when someone
+// does, so an aggregator down for a minute loses nothing. A report is sent
+// once; it is sent again only while acknowledgements come in for later
+// ones, which shows an aggregator that stores reports is listening: a
+// plain subscriber to $WL.> sees each report once, and no more. Sequence
+// numbers let the aggregator see what it missed.
 
 // reporter holds a broker's reports until they are acknowledged.
 type reporter struct {
@@ -30,6 +33,7 @@ type reporter struct {
 	bytes   int
 	dropped uint64 // reports dropped for room
 	acked   uint64
+	ackedAt time.Time // when the last acknowledgement came
 }
 
 type pendingReport struct {
@@ -52,7 +56,7 @@ func (r *reporter) queue(seq uint64, xml []byte, maxCount, maxBytes int) {
 }
 
 // ack forgets an acknowledged report.
-func (r *reporter) ack(seq uint64) {
+func (r *reporter) ack(seq uint64, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, p := range r.pending {
@@ -60,20 +64,22 @@ func (r *reporter) ack(seq uint64) {
 			r.bytes -= len(p.xml)
 			r.pending = append(r.pending[:i], r.pending[i+1:]...)
 			r.acked++
+			r.ackedAt = now
 			return
 		}
 	}
 }
 
 // due returns the reports to send now: those never sent, and those whose
-// acknowledgement is overdue.
+// acknowledgement is overdue while acknowledgements of others came in
+// since they were sent.
 func (r *reporter) due(now time.Time, timeout time.Duration) []pendingReport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []pendingReport
 	for i := range r.pending {
 		p := &r.pending[i]
-		if p.sent.IsZero() || now.Sub(p.sent) >= timeout {
+		if p.sent.IsZero() || (now.Sub(p.sent) >= timeout && r.ackedAt.After(p.sent)) {
 			p.sent = now
 			out = append(out, *p)
 		}
@@ -86,9 +92,6 @@ func (b *Broker) reportLoop() {
 	every := b.cfg.Report.Interval
 	t := time.NewTicker(every)
 	defer t.Stop()
-	// A broker that has not heard an acknowledgement for a while resends
-	// at each tick; one that has an aggregator listening resends what is
-	// overdue by two intervals.
 	for {
 		select {
 		case <-b.ctx.Done():
@@ -148,7 +151,7 @@ func (b *Broker) onReportAck(m internalMsg) {
 		b.log.Warn("bad report acknowledgement", slog.String("from", m.Origin), slog.Any("err", err))
 		return
 	}
-	b.reporter.ack(seq)
+	b.reporter.ack(seq, time.Now())
 }
 
 // Report describes the broker's links now, as its aggregator receives
@@ -205,11 +208,18 @@ type ReportStats struct {
 	Bytes   int    `json:"bytes"`   // their size
 	Acked   uint64 `json:"acked"`   // acknowledged since the start
 	Dropped uint64 `json:"dropped"` // dropped for room while no aggregator listened
+	// Waiting lists the sequence numbers of the queued reports, oldest
+	// first: every other report up to Seq was acknowledged or dropped.
+	Waiting []uint64 `json:"waiting"`
 }
 
 func (b *Broker) reportStats() ReportStats {
 	r := &b.reporter
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return ReportStats{Seq: r.seq, Queued: len(r.pending), Bytes: r.bytes, Acked: r.acked, Dropped: r.dropped}
+	st := ReportStats{Seq: r.seq, Queued: len(r.pending), Bytes: r.bytes, Acked: r.acked, Dropped: r.dropped, Waiting: []uint64{}}
+	for _, p := range r.pending {
+		st.Waiting = append(st.Waiting, p.seq)
+	}
+	return st
 }

@@ -2,10 +2,14 @@ package broker
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -36,12 +40,20 @@ func TestReporterKeepsReportsWithinBounds(t *testing.T) {
 	if d := r.due(now.Add(500*time.Millisecond), time.Second); len(d) != 0 {
 		t.Fatalf("resent before the timeout: %+v", d)
 	}
-	if d := r.due(now.Add(time.Second), time.Second); len(d) != 1 {
+	if d := r.due(now.Add(time.Second), time.Second); len(d) != 0 {
+		t.Fatalf("resent while no one acknowledges reports: %+v", d)
+	}
+	// An acknowledgement of a later report shows someone stores them:
+	// the overdue report goes again.
+	r.queue(8, []byte("w"), 10, 1000)
+	r.due(now.Add(time.Second), time.Second)
+	r.ack(8, now.Add(1500*time.Millisecond))
+	if d := r.due(now.Add(2*time.Second), time.Second); len(d) != 1 || d[0].seq != 7 {
 		t.Fatalf("not resent after the timeout: %+v", d)
 	}
-	r.ack(99) // unknown: ignored
-	r.ack(7)
-	if len(r.pending) != 0 || r.bytes != 0 || r.acked != 1 {
+	r.ack(99, now) // unknown: ignored
+	r.ack(7, now)
+	if len(r.pending) != 0 || r.bytes != 0 || r.acked != 2 {
 		t.Fatalf("after ack: pending %d, bytes %d, acked %d", len(r.pending), r.bytes, r.acked)
 	}
 }
@@ -84,4 +96,54 @@ func TestReportIsValidThroughALinksLife(t *testing.T) {
 			check("down")
 		})
 	}
+}
+
+// TestPlainSubscriberGetsEachReportOnce: a client that subscribes to
+// $WL.> (as anyone may) sees each report once; nobody acknowledges them,
+// so nothing is sent again. Once a client that acknowledges reports
+// appears, the reports it missed are sent again and acknowledged.
+func TestPlainSubscriberGetsEachReportOnce(t *testing.T) {
+	const every = 50 * time.Millisecond
+	n := newTestNet(t, netSpec{brokers: chain[:1], tweak: func(c *Config) {
+		c.Report.Interval, c.AdminToken = every, "report-token"
+	}})
+	b := n.brokers["na.c1.a"]
+	seen := map[uint64]int{}
+	var mu sync.Mutex
+	watcher := n.connect("na.c1.a")
+	watcher.Subscribe("$WL.>", func(m *nats.Msg) {
+		if m.Subject != netapi.PerfSubject("na") {
+			return
+		}
+		rep, err := schema.DecodeReport(m.Data, schema.Limits{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		seen[rep.Seq]++
+		mu.Unlock()
+	})
+	watcher.Flush()
+	time.Sleep(40 * every)
+	mu.Lock()
+	for seq, k := range seen {
+		if k != 1 {
+			t.Errorf("report %d sent %d times", seq, k)
+		}
+	}
+	mu.Unlock()
+	if len(seen) < 20 {
+		t.Fatalf("the watcher saw %d reports", len(seen))
+	}
+	agg := n.connect("na.c1.a", nats.UserInfo(netapi.AdminUser, "report-token"))
+	agg.Subscribe(netapi.PerfSubject("na"), func(m *nats.Msg) {
+		if rep, err := schema.DecodeReport(m.Data, schema.Limits{}); err == nil {
+			m.Respond([]byte(strconv.FormatUint(rep.Seq, 10)))
+		}
+	})
+	agg.Flush()
+	waitFor(t, "the missed reports to be sent again and acknowledged", 10*time.Second, func() bool {
+		return b.Status().Reports.Queued <= 2
+	})
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wayline/wayline/internal/testutil"
+	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/transports"
 )
@@ -94,60 +96,8 @@ func TestHTTPAPI(t *testing.T) {
 	}
 }
 
-// logSink collects log records for assertions.
-type logSink struct {
-	mu   sync.Mutex
-	recs []string
-}
-
-func (s *logSink) Enabled(context.Context, slog.Level) bool { return true }
-func (s *logSink) Handle(_ context.Context, r slog.Record) error {
-	var b strings.Builder
-	b.WriteString(r.Level.String() + " " + r.Message)
-	r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
-	s.mu.Lock()
-	s.recs = append(s.recs, b.String())
-	s.mu.Unlock()
-	return nil
-}
-func (s *logSink) WithAttrs(as []slog.Attr) slog.Handler { return &attrHandler{s, as} }
-func (s *logSink) WithGroup(string) slog.Handler         { return s }
-
-func (s *logSink) contains(parts ...string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.recs {
-		all := true
-		for _, p := range parts {
-			if !strings.Contains(r, p) {
-				all = false
-				break
-			}
-		}
-		if all {
-			return true
-		}
-	}
-	return false
-}
-
-type attrHandler struct {
-	s  *logSink
-	as []slog.Attr
-}
-
-func (h *attrHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *attrHandler) Handle(ctx context.Context, r slog.Record) error {
-	r.AddAttrs(h.as...)
-	return h.s.Handle(ctx, r)
-}
-func (h *attrHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return &attrHandler{h.s, append(append([]slog.Attr{}, h.as...), as...)}
-}
-func (h *attrHandler) WithGroup(string) slog.Handler { return h }
-
 func TestHandshakeRefusals(t *testing.T) {
-	sink := &logSink{}
+	sink := &testutil.LogSink{}
 	n := newTestNet(t, netSpec{
 		brokers: chain[:2], links: chainLinks("tcp")[:1],
 		tweak: func(c *Config) { c.Logger = slog.New(sink) },
@@ -157,13 +107,13 @@ func TestHandshakeRefusals(t *testing.T) {
 	linkID := n.brokers["na.c1.b"].Links()[0].ID
 	tests := []struct {
 		name   string
-		h      hello
+		h      linkauth.Hello
 		reason string
 	}{
-		{"version", hello{Version: protoVersion + 1, From: "na.c1.a", To: "na.c1.b", LinkID: linkID}, "protocol version mismatch"},
-		{"wrong broker", hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.x", LinkID: linkID}, "wrong broker"},
-		{"unknown link", hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.b", LinkID: "nope"}, "has no link nope"},
-		{"impostor", hello{Version: protoVersion, From: "na.c1.z", To: "na.c1.b", LinkID: linkID}, "not na.c1.z"},
+		{"version", linkauth.Hello{Version: protoVersion + 1, From: "na.c1.a", To: "na.c1.b", LinkID: linkID}, "protocol version mismatch"},
+		{"wrong broker", linkauth.Hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.x", LinkID: linkID}, "wrong broker"},
+		{"unknown link", linkauth.Hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.b", LinkID: "nope"}, "has no link nope"},
+		{"impostor", linkauth.Hello{Version: protoVersion, From: "na.c1.z", To: "na.c1.b", LinkID: linkID}, "not na.c1.z"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,25 +122,12 @@ func TestHandshakeRefusals(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			if _, err := conn.Send(appendHello(nil, tc.h)); err != nil {
-				t.Fatal(err)
-			}
-			f, err := conn.Receive()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var reason string
-			eachRecord(f.Data, func(typ recType, body []byte) error {
-				if typ == recRefuse {
-					reason, _ = decodeStrRecord(body)
-				}
-				return nil
-			})
-			if !strings.Contains(reason, tc.reason) {
-				t.Fatalf("refusal %q, want %q", reason, tc.reason)
+			_, _, err = linkauth.Dial(conn, tc.h, linkauth.Config{Version: tc.h.Version, Secret: []byte(testSecret)})
+			if !errors.Is(err, linkauth.ErrRefused) || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("dial: %v, want a refusal with %q", err, tc.reason)
 			}
 			waitFor(t, "the refusal in the acceptor's log", 2*time.Second, func() bool {
-				return sink.contains("ERROR refused inbound link", tc.reason)
+				return sink.Contains("ERROR refused inbound link", tc.reason)
 			})
 		})
 	}
@@ -205,15 +142,13 @@ func TestHandshakeRefusals(t *testing.T) {
 		if err != nil {
 			return
 		}
-		f, _ := c.Receive()
-		var h hello
-		eachRecord(f.Data, func(_ recType, body []byte) error { h, _ = decodeHello(body); return nil })
-		c.Send(appendHello(nil, hello{Version: protoVersion + 1, From: h.To, To: h.From, LinkID: h.LinkID}))
-		c.Receive() // the dialer's refusal
-		c.Close()
+		defer c.Close()
+		linkauth.Accept(c, linkauth.Config{Version: protoVersion + 1, Secret: []byte(testSecret)}, func(h linkauth.Hello) (linkauth.Hello, string) {
+			return linkauth.Hello{Version: protoVersion + 1, From: h.To, To: h.From, LinkID: h.LinkID}, ""
+		})
 	}()
-	dsink := &logSink{}
-	b, err := New(Config{Address: "na.c1.d", Client: "127.0.0.1:0", Logger: slog.New(dsink),
+	dsink := &testutil.LogSink{}
+	b, err := New(Config{Address: "na.c1.d", Secret: testSecret, Client: "127.0.0.1:0", Logger: slog.New(dsink),
 		Links: []LinkConfig{{ID: "l-d", Peer: "na.c1.e", Transport: "tcp", Dial: fake.URL()}}})
 	if err != nil {
 		t.Fatal(err)
@@ -223,12 +158,16 @@ func TestHandshakeRefusals(t *testing.T) {
 	}
 	defer b.Close()
 	waitFor(t, "the dialer to report the mismatch", 5*time.Second, func() bool {
-		return dsink.contains("ERROR", "protocol version mismatch")
+		return dsink.Contains("ERROR", "protocol version mismatch")
 	})
 }
 
 func TestGarbageNeverCrashes(t *testing.T) {
-	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp")})
+	n := newTestNet(t, netSpec{brokers: chain, links: chainLinks("tcp"), tweak: func(c *Config) {
+		if c.Address == "na.c1.b" {
+			c.Leaf, c.LeafToken = "127.0.0.1:0", "the leaf token"
+		}
+	}})
 	n.waitRoutes()
 	b := n.brokers["na.c1.b"]
 	overlay := strings.TrimPrefix(b.OverlayURLs()[0], "tcp://")
@@ -254,8 +193,8 @@ func TestGarbageNeverCrashes(t *testing.T) {
 			c.Close()
 		}
 	}
-	// A well-formed frame with a malformed record on an established-looking
-	// connection: refused and closed.
+	// A well-formed frame with a malformed record in place of the
+	// handshake: refused and closed.
 	conn, err := transports.Dial(context.Background(), b.OverlayURLs()[0], transports.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -270,8 +209,8 @@ func TestGarbageNeverCrashes(t *testing.T) {
 	n.waitInterest("na.c1.a", "after.garbage", "na.c1.c")
 	n.connect("na.c1.a").Publish("after.garbage", []byte("ok"))
 	expectMsg(t, ch, 5*time.Second)
-	if s := b.Status(); s.BadFrames == 0 {
-		t.Fatal("bad frames not counted")
+	if s := b.Status(); s.RefusedLinks == 0 {
+		t.Fatal("refused connections not counted")
 	}
 }
 
@@ -308,7 +247,7 @@ func TestLargeMessages(t *testing.T) {
 // send queue is tiny: what cannot be sent is dropped, counted per link, shown
 // in /api/links and logged; the broker's own leaf connection survives.
 func TestOverloadIsCounted(t *testing.T) {
-	sink := &logSink{}
+	sink := &testutil.LogSink{}
 	n := newTestNet(t, netSpec{
 		brokers: chain, links: chainLinks("tcp"),
 		tweak: func(c *Config) {
@@ -339,7 +278,7 @@ func TestOverloadIsCounted(t *testing.T) {
 		dropped = a.Links()[0].Dropped
 		return dropped > 0
 	})
-	waitFor(t, "the drop in the log", 5*time.Second, func() bool { return sink.contains("message dropped", "send queue full") })
+	waitFor(t, "the drop in the log", 5*time.Second, func() bool { return sink.Contains("message dropped", "send queue full") })
 	// Every message is accounted for: delivered or counted as dropped.
 	waitFor(t, "deliveries to settle", 15*time.Second, func() bool {
 		mu.Lock()
@@ -351,7 +290,7 @@ func TestOverloadIsCounted(t *testing.T) {
 	if links[0].Dropped == 0 || links[0].DroppedBytes == 0 {
 		t.Fatalf("/api/links does not show the drops: %+v", links[0])
 	}
-	if after := a.Status().Leaves; strings.Join(after, ",") != strings.Join(leavesBefore, ",") || sink.contains("Slow Consumer") {
+	if after := a.Status().Leaves; strings.Join(after, ",") != strings.Join(leavesBefore, ",") || sink.Contains("Slow Consumer") {
 		t.Fatalf("leaf connection was cut: %v -> %v", leavesBefore, after)
 	}
 }

@@ -302,13 +302,7 @@ func TestBadCostUpdates(t *testing.T) {
 	n.waitRoutes()
 	b := n.brokers["na.c1.b"]
 	ab := linkOf(t, b, "na.c1.a").ID
-	conn, err := transports.Dial(context.Background(), b.OverlayURLs()[0], transports.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.Send(appendHello(nil, hello{Version: protoVersion, From: "na.c1.z", To: "na.c1.b", LinkID: zid, Epoch: 1}))
-	conn.Receive()
+	conn := dialAs(t, b.OverlayURLs()[0], "na.c1.z", "na.c1.b", zid)
 	update := func(seq uint64, id, peer string, cost float64) []byte {
 		return appendLinkState(nil, &linkState{Origin: "na.c1.z", Unit: "na.c1", Ver: version{Epoch: 1, Seq: seq}, Profiles: []string{"default"},
 			Links: []lsLink{{ID: id, Peer: peer, Up: true, Costs: []float64{cost}}}})

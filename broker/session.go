@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -35,6 +36,7 @@ type session struct {
 	closeOnce  sync.Once
 
 	// Owned by the reader.
+	dedup dedupTable
 	snap  snapshotAssembly
 	cache matchCache
 	msg   message
@@ -150,6 +152,11 @@ func (s *session) readLoop() error {
 			s.l.log.Warn("peer sent an oversized frame; discarded", slog.Any("err", err))
 			continue
 		}
+		if errors.Is(err, linkauth.ErrForged) {
+			s.l.b.stats.forgedFrames.Add(1)
+			s.l.b.noteDrop("link", s.l.cfg.ID, "frame failed authentication")
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -185,15 +192,9 @@ func (s *session) handle(t recType, body []byte) error {
 	case recPong:
 	case recProbe:
 		s.onProbe(body, s.rxTime)
-	case recHello:
-		// A lossy link repeats the dialer's hello until our answer gets
-		// through; answer again.
-		if s.acceptor {
-			s.sendRaw(appendHello(nil, hello{Version: protoVersion, From: s.l.b.cfg.Address, To: s.l.cfg.Peer, LinkID: s.l.cfg.ID, Epoch: s.l.b.epoch}))
-		}
 	case recRefuse:
 		reason, _ := decodeStrRecord(body)
-		return fmt.Errorf("%w: %s", errRefused, reason)
+		return fmt.Errorf("%w: %s", linkauth.ErrRefused, reason)
 	case recCtl:
 		if s.recv == nil {
 			return fmt.Errorf("%w: reliable envelope on a reliable link", errBadRecord)
@@ -219,6 +220,11 @@ func (s *session) handle(t recType, body []byte) error {
 	default:
 		if t.isControl() {
 			return s.handleControl(t, body)
+		}
+		if linkauth.IsHandshakeRecord(byte(t)) {
+			// A repeat of the handshake on a lossy link, which crossed
+			// the answer to it.
+			return nil
 		}
 		return fmt.Errorf("%w: unknown record type %d", errBadRecord, byte(t))
 	}

@@ -11,7 +11,9 @@ import (
 
 // FromTopology builds the configuration of broker addr from a topology
 // file: its listeners and ports, its links (dialing those where it is a),
-// and its TLS files. Tunables keep their defaults.
+// its TLS files, its admin token, network secret and leaf token (the
+// environment's WAYLINE_ADMIN_TOKEN, WAYLINE_SECRET and WAYLINE_LEAF_TOKEN
+// override the file's). Tunables keep their defaults.
 func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	tb, ok := f.Broker(addr)
 	if !ok {
@@ -38,6 +40,14 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	}
 	if tok := os.Getenv("WAYLINE_ADMIN_TOKEN"); tok != "" {
 		cfg.AdminToken = tok
+	}
+	cfg.Secret = f.Secret
+	if sec := os.Getenv("WAYLINE_SECRET"); sec != "" {
+		cfg.Secret = sec
+	}
+	cfg.LeafToken = f.LeafToken
+	if tok := os.Getenv("WAYLINE_LEAF_TOKEN"); tok != "" {
+		cfg.LeafToken = tok
 	}
 	mon, err := f.MonitorConfig(topology.Link{})
 	if err != nil {

@@ -14,13 +14,17 @@ import (
 // Bodies are built from fixed-width big-endian integers, uvarints, and
 // uvarint-length-prefixed strings (see codec.go).
 
-// protoVersion is exchanged in the link handshake. Brokers speaking
-// different versions refuse each other with an error on both sides.
+// protoVersion is exchanged in the link handshake (package linkauth).
+// Brokers speaking different versions refuse each other with an error on
+// both sides.
 // Version 2: message destinations may carry exits (msgHasExits), which a
-// version 1 broker refuses. Version 3: borders announce unit summaries
-// (recSummary), without which a version 2 broker's map would miss the
-// units beside its own.
-const protoVersion = 3
+// version 1 broker refuses.
+// Version 3: links are authenticated (a challenge and response, and
+// protected frames, or certificates that name the brokers); message
+// dedup is kept per session.
+// Version 4: borders announce unit summaries (recSummary), without which
+// an older broker's map would miss the units beside its own.
+const protoVersion = 4
 
 // recordHeader is the size of a record's type and length.
 const recordHeader = 5
@@ -28,8 +32,8 @@ const recordHeader = 5
 type recType byte
 
 const (
-	recHello     recType = 1  // handshake, both directions
-	recRefuse    recType = 2  // handshake refused; the sender closes the link
+	recHello     recType = 1  // handshake (package linkauth), as are 14-16
+	recRefuse    recType = 2  // handshake or link refused; the sender closes the link
 	recPing      recType = 3  // keepalive request
 	recPong      recType = 4  // keepalive answer
 	recBye       recType = 5  // orderly shutdown of the link
@@ -41,7 +45,7 @@ const (
 	recAck       recType = 11 // cumulative acknowledgement of recCtl envelopes
 	recEmulation recType = 12 // the emulated conditions the peer must apply (JSON)
 	recProbe     recType = 13 // a performance packet (see package monitor)
-	recSummary   recType = 14 // a border's summary of its unit (flooded, see summaries.go)
+	recSummary   recType = 17 // a border's summary of its unit (flooded, see summaries.go)
 )
 
 func (t recType) String() string {
@@ -122,32 +126,6 @@ func eachRecord(frame []byte, fn func(t recType, body []byte) error) error {
 	return nil
 }
 
-// hello opens a link. The dialer names the link and the broker it expects
-// to reach; the acceptor checks both and answers with its own hello.
-type hello struct {
-	Version uint16
-	From    string // sender's address
-	To      string // the address the sender expects at the other end
-	LinkID  string
-	Epoch   uint64 // sender's start time; a restart changes it
-}
-
-func appendHello(b []byte, h hello) []byte {
-	b, s := beginRecord(b, recHello)
-	b = appendU16(b, h.Version)
-	b = appendStr(b, h.From)
-	b = appendStr(b, h.To)
-	b = appendStr(b, h.LinkID)
-	b = appendU64(b, h.Epoch)
-	return endRecord(b, s)
-}
-
-func decodeHello(body []byte) (hello, error) {
-	r := reader{b: body}
-	h := hello{Version: r.u16(), From: r.str(), To: r.str(), LinkID: r.str(), Epoch: r.u64()}
-	return h, r.done()
-}
-
 // appendStrRecord encodes a record whose body is one string: a refusal's
 // reason, a sync request's origin.
 func appendStrRecord(b []byte, t recType, v string) []byte {
@@ -161,8 +139,6 @@ func decodeStrRecord(body []byte) (string, error) {
 	v := r.str()
 	return v, r.done()
 }
-
-func appendRefuse(b []byte, reason string) []byte { return appendStrRecord(b, recRefuse, reason) }
 
 func appendPing(b []byte, t recType, nonce uint64) []byte {
 	b, s := beginRecord(b, t)

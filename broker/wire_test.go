@@ -12,8 +12,6 @@ import (
 
 func TestRecordsRoundTrip(t *testing.T) {
 	var buf []byte
-	h := hello{Version: protoVersion, From: "na.a", To: "na.b", LinkID: "id-1", Epoch: 42}
-	buf = appendHello(buf, h)
 	ls := &linkState{Origin: "na.a", Ver: version{Epoch: 1, Seq: 7}, Profiles: []string{"default", "media"}, Links: []lsLink{{ID: "l1", Peer: "na.b", Up: true, Costs: []float64{1.5, 3}, LatencyMs: 1, JitterMs: 0.1, Loss: 0.01}}}
 	buf = appendLinkState(buf, ls)
 	u := &interestUpdate{Origin: "na.a", Ver: version{Epoch: 1, Seq: 3}, Ops: []interestOp{{Subject: "a.>", Weight: 1}, {Subject: "q", Queue: "workers", Weight: 3}}}
@@ -30,10 +28,6 @@ func TestRecordsRoundTrip(t *testing.T) {
 	err := eachRecord(buf, func(typ recType, body []byte) error {
 		got = append(got, typ)
 		switch typ {
-		case recHello:
-			if h2, err := decodeHello(body); err != nil || h2 != h {
-				t.Errorf("hello %+v %v", h2, err)
-			}
 		case recLinkState:
 			if ls2, err := decodeLinkState(body); err != nil || !reflect.DeepEqual(ls2, ls) {
 				t.Errorf("link state %+v %v", ls2, err)
@@ -67,7 +61,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []recType{recHello, recLinkState, recInterest, recMsg, recSyncReq, recSummary}
+	want := []recType{recLinkState, recInterest, recMsg, recSyncReq, recSummary}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("records %v, want %v", got, want)
 	}
@@ -168,7 +162,7 @@ func TestRelRecvOrders(t *testing.T) {
 }
 
 func TestDedupWindow(t *testing.T) {
-	d := newDedupTable()
+	var d dedupTable
 	o := []byte("na.a")
 	for _, tc := range []struct {
 		seq  uint64

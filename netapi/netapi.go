@@ -11,9 +11,25 @@
 package netapi
 
 // Reserved starts the subjects the network uses for itself. Clients may
-// subscribe to them but never publish there; only brokers and clients
-// signed in as AdminUser may.
+// subscribe to them but not publish there; only brokers and clients
+// signed in as AdminUser may. In a network without an admin token there is
+// no admin, and every client may acknowledge reports (see AdminOnly).
 const Reserved = "$WL."
+
+// AdminOnly lists, as NATS subject patterns, the reserved subjects that
+// no client but an admin may publish on in a network without an admin
+// token: every reserved subject but the acknowledgements of reports, so
+// that an aggregator works without a token. A new reserved subject is
+// added here. (With a token, clients may publish on no reserved subject.)
+func AdminOnly() []string {
+	return []string{
+		Reserved + "*",
+		CostSubject("") + ".>",
+		PerfSubject(">"),
+		StateSubject(">"),
+		CtlSubject(">"),
+	}
+}
 
 // AdminUser is the NATS user name of administrative clients, such as the
 // aggregator: with the admin token as password they may publish on the

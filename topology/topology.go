@@ -4,6 +4,7 @@
 // `wayline broker --topology F --address X` (one broker of it).
 //
 //	name: chain                       # optional, default "wayline"
+//	secret: 3f0c…                     # optional: authenticates links; WAYLINE_SECRET overrides it
 //	tls:                              # optional: defaults for every broker's tls block
 //	  ca: certs/ca.pem                # paths are relative to this file
 //	brokers:
@@ -11,8 +12,8 @@
 //	    listen: [tcp://127.0.0.1:7101, udp://127.0.0.1:7101, ws://127.0.0.1:7102/overlay]
 //	    client: 127.0.0.1:4301        # NATS client port
 //	    http: 127.0.0.1:8301          # monitoring and admin HTTP
-//	    leaf: 127.0.0.1:7422          # optional: where external nats-servers attach as leaf nodes
-//	    tls: {cert: certs/a.pem, key: certs/a-key.pem}  # needed for tls listeners and tls links
+//	    leaf: 127.0.0.1:7422          # optional: where external nats-servers attach as leaf nodes (with leaf_token)
+//	    tls: {cert: certs/a.pem, key: certs/a-key.pem}  # needed for tls; the certificate names the address
 //	  - address: na.cgl.c1.b
 //	    listen: [tcp://127.0.0.1:7201]
 //	    client: 127.0.0.1:4302
@@ -69,6 +70,17 @@ type File struct {
 	Reports *Reports `yaml:"reports,omitempty"`
 	// Admin holds the network's admin token (see Admin).
 	Admin *Admin `yaml:"admin,omitempty"`
+	// Secret is the network secret that authenticates the links of every
+	// transport but tls (which authenticates by certificate): every broker
+	// of the network holds the same, at least 16 bytes. The environment
+	// variable WAYLINE_SECRET, when set, overrides it, so that the secret
+	// need not sit in the file. Without either, links other than tls are
+	// allowed only on loopback addresses.
+	Secret string `yaml:"secret,omitempty"`
+	// LeafToken is what external nats-servers sign in with on a broker's
+	// leaf port (leaf:), as their password or token; a broker with a leaf
+	// port needs it. WAYLINE_LEAF_TOKEN, when set, overrides it.
+	LeafToken string `yaml:"leaf_token,omitempty"`
 	// Aggregators collect the brokers' performance reports (see
 	// Aggregator); `wayline demo` starts them with the brokers.
 	Aggregators []Aggregator `yaml:"aggregators,omitempty"`
@@ -95,7 +107,7 @@ type Broker struct {
 	Client string   `yaml:"client"` // host:port of the NATS client listener
 	HTTP   string   `yaml:"http"`   // host:port of the monitoring and admin HTTP server
 	// Leaf is the host:port where external nats-servers attach as leaf
-	// nodes; empty means a free loopback port chosen at start.
+	// nodes, signing in with the file's leaf_token; empty means none may.
 	Leaf string `yaml:"leaf,omitempty"`
 	// Domain is the aggregation domain the broker reports to; empty means
 	// the first label of its address.

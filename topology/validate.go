@@ -17,6 +17,9 @@ import (
 
 var wantTransport = "want one of " + strings.Join(transports.Schemes, ", ")
 
+// MinSecret is the shortest network secret accepted, in bytes.
+const MinSecret = 16
+
 // checker collects every problem of one file. Its methods check one part
 // each and report through problem, naming the item and field at fault.
 type checker struct {
@@ -49,6 +52,9 @@ func validate(f *File) error {
 	}
 	if _, _, _, err := f.Reports.ReportSettings(); err != nil {
 		c.errs = append(c.errs, err)
+	}
+	if n := len(f.Secret); n > 0 && n < MinSecret {
+		c.errs = append(c.errs, fmt.Errorf("secret: %d bytes; a network secret needs at least %d (a random one: openssl rand -hex 32)", n, MinSecret))
 	}
 	for i := range f.Brokers {
 		c.broker(i)

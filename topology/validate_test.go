@@ -25,6 +25,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown field", "brokers:\n  - address: a\n    clinet: 127.0.0.1:1\n", []string{"line 3", "field clinet not found"}},
 		{"two documents", two + "---\n" + two, []string{"line 2: a second YAML document"}},
 		{"no brokers", "name: x\n", []string{"brokers: at least one broker is required"}},
+		{"short secret", "secret: s3cret\nbrokers: [" + brokerYAML("a", 1) + "]",
+			[]string{"secret: 6 bytes; a network secret needs at least 16"}},
 		{"address missing", "brokers: [{client: 127.0.0.1:1, http: 127.0.0.1:2}]",
 			[]string{"brokers[0]: address: required"}},
 		{"address invalid", "brokers: [{address: Na.b, client: 127.0.0.1:1, http: 127.0.0.1:2}]",

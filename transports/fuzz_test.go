@@ -44,7 +44,8 @@ func FuzzStreamDecode(f *testing.F) {
 func FuzzUDPDatagram(f *testing.F) {
 	const maxFrame = 300
 	f.Fuzz(func(t *testing.T, input []byte) {
-		r := newReassembler(maxFrame, time.Second)
+		budget := newReassemblyBudget(4 << 10)
+		r := newReassembler(maxFrame, time.Second, budget)
 		now := time.Now()
 		for len(input) > 0 {
 			n := min(int(input[0]), len(input)-1)
@@ -63,14 +64,15 @@ func FuzzUDPDatagram(f *testing.F) {
 			}
 			now = now.Add(time.Millisecond)
 			frame, err := r.add(d, now)
-			if err != nil && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, errBadDatagram) {
+			if err != nil && !errors.Is(err, ErrFrameTooLarge) && !errors.Is(err, errBadDatagram) && !errors.Is(err, errReassemblyBudget) {
 				t.Fatalf("reassembly error %v", err)
 			}
 			if len(frame) > maxFrame {
 				t.Fatalf("frame of %d bytes, limit %d", len(frame), maxFrame)
 			}
-			if len(r.partial) > udpMaxPartial || r.held > r.budget || r.held < 0 {
-				t.Fatalf("%d partial frames holding %d bytes", len(r.partial), r.held)
+			checkHeld(t, r)
+			if len(r.partial) > udpMaxPartial || budget.inUse() > budget.limit || r.held != budget.inUse() {
+				t.Fatalf("%d partial frames holding %d bytes, budget %d of %d", len(r.partial), r.held, budget.inUse(), budget.limit)
 			}
 		}
 	})

@@ -3,6 +3,7 @@ package transports
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -114,7 +115,7 @@ type streamConn struct {
 	wmu  sync.Mutex
 	wbuf []byte
 	hdr  [streamHeader]byte
-	vec  [2][]byte
+	vec  [3][]byte
 	bufs net.Buffers // a field, not a local, so writeVec does not allocate
 
 	fr        *frameReader
@@ -134,19 +135,27 @@ func newStreamConn(conn net.Conn, scheme string, cfg Config, copyMax int) *strea
 	}
 }
 
+var _ PartsSender = (*streamConn)(nil)
+
 // Send writes the length prefix and the frame with one write call.
-func (c *streamConn) Send(frame []byte) (time.Time, error) {
-	if len(frame) > c.maxFrame {
+func (c *streamConn) Send(frame []byte) (time.Time, error) { return c.SendParts(frame, nil) }
+
+// SendParts writes the length prefix and the two parts of a frame with one
+// write call: small frames are copied behind the prefix, larger ones go out
+// as a writev of the prefix and both parts.
+func (c *streamConn) SendParts(head, tail []byte) (time.Time, error) {
+	size := len(head) + len(tail)
+	if size > c.maxFrame {
 		return time.Time{}, fmt.Errorf("%s %s: send %d bytes (limit %d): %w",
-			c.scheme, c.conn.RemoteAddr(), len(frame), c.maxFrame, ErrFrameTooLarge)
+			c.scheme, c.conn.RemoteAddr(), size, c.maxFrame, ErrFrameTooLarge)
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	var err error
-	if len(frame) <= c.copyMax {
-		err = c.writeCopy(frame)
+	if size <= c.copyMax {
+		err = c.writeCopy(head, tail)
 	} else {
-		err = c.writeVec(frame)
+		err = c.writeVec(head, tail)
 	}
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s %s: send: %w", c.scheme, c.conn.RemoteAddr(), c.linkError(err))
@@ -154,25 +163,28 @@ func (c *streamConn) Send(frame []byte) (time.Time, error) {
 	return time.Now(), nil
 }
 
-func (c *streamConn) writeCopy(frame []byte) error {
-	n := streamHeader + len(frame)
+func (c *streamConn) writeCopy(head, tail []byte) error {
+	n := streamHeader + len(head) + len(tail)
 	if cap(c.wbuf) < n {
 		c.wbuf = make([]byte, n)
 	}
 	b := c.wbuf[:n]
-	binary.BigEndian.PutUint32(b, uint32(len(frame)))
-	copy(b[streamHeader:], frame)
+	binary.BigEndian.PutUint32(b, uint32(len(head)+len(tail)))
+	copy(b[streamHeader+copy(b[streamHeader:], head):], tail)
 	_, err := c.conn.Write(b)
 	return err
 }
 
-func (c *streamConn) writeVec(frame []byte) error {
-	binary.BigEndian.PutUint32(c.hdr[:], uint32(len(frame)))
-	c.vec = [2][]byte{c.hdr[:], frame}
+func (c *streamConn) writeVec(head, tail []byte) error {
+	binary.BigEndian.PutUint32(c.hdr[:], uint32(len(head)+len(tail)))
+	c.vec = [3][]byte{c.hdr[:], head, tail}
 	c.bufs = c.vec[:]
+	if len(tail) == 0 {
+		c.bufs = c.vec[:2]
+	}
 	_, err := c.bufs.WriteTo(c.conn)
 	// Drop the caller's frame, even after a short write, so it is not retained.
-	c.vec = [2][]byte{}
+	c.vec = [3][]byte{}
 	return err
 }
 
@@ -199,12 +211,18 @@ func (c *streamConn) linkError(err error) error {
 }
 
 func (c *streamConn) Info() Info {
-	return Info{
+	info := Info{
 		Scheme:   c.scheme,
 		Local:    c.conn.LocalAddr().String(),
 		Remote:   c.conn.RemoteAddr().String(),
 		Reliable: true,
 	}
+	if tc, ok := c.conn.(*tls.Conn); ok {
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+			info.PeerCert = certs[0]
+		}
+	}
+	return info
 }
 
 // Close closes the connection, which unblocks Send and Receive.

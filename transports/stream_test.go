@@ -163,3 +163,29 @@ func TestStreamAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestSendParts: a frame sent in two parts arrives whole, whether it is
+// copied behind its prefix or written with writev, on tcp and tls.
+func TestSendParts(t *testing.T) {
+	for _, scheme := range []string{"tcp", "tls"} {
+		l := newLink(t, scheme, testConfig(t))
+		ps, ok := l.client.(PartsSender)
+		if !ok {
+			t.Fatalf("%s is not a PartsSender", scheme)
+		}
+		for _, size := range []int{10, tcpCopyMax + 100, testMaxFrame - 24} {
+			head, tail := randomBytes(size), randomBytes(24)
+			if _, err := ps.SendParts(head, tail); err != nil {
+				t.Fatal(err)
+			}
+			receiveData(t, l.server, append(head, tail...))
+			if _, err := ps.SendParts(head, nil); err != nil {
+				t.Fatal(err)
+			}
+			receiveData(t, l.server, head)
+		}
+		if _, err := ps.SendParts(make([]byte, testMaxFrame), []byte{1}); !errors.Is(err, ErrFrameTooLarge) {
+			t.Fatalf("%s: an oversized frame in parts: %v", scheme, err)
+		}
+	}
+}

@@ -113,3 +113,20 @@ func TestLoadTLSConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSPeerCert checks that both ends of a tls link see the certificate
+// the other presented, and that other transports show none.
+func TestTLSPeerCert(t *testing.T) {
+	cfg := testConfig(t)
+	l := newLink(t, "tls", cfg)
+	for name, c := range map[string]Conn{"dialer": l.client, "acceptor": l.server} {
+		cert := c.Info().PeerCert
+		if cert == nil || cert.Subject.CommonName != "transports test node" {
+			t.Errorf("%s: peer certificate %v", name, cert)
+		}
+	}
+	plain := newLink(t, "tcp", cfg)
+	if cert := plain.client.Info().PeerCert; cert != nil {
+		t.Errorf("tcp: peer certificate %v", cert.Subject)
+	}
+}

@@ -29,6 +29,7 @@ package transports
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,10 @@ type Info struct {
 	// fragmented; 0 means the transport has no preference. Callers that
 	// batch small messages keep batches within it.
 	FrameHint int
+	// PeerCert is the certificate the peer presented and the CA bundle
+	// verified (tls); nil on transports without certificates. Whose
+	// certificate it is, is for the caller to check.
+	PeerCert *x509.Certificate
 }
 
 // Conn is one framed, bidirectional link.
@@ -135,6 +140,15 @@ type PacketEmulator interface {
 	EmulatePackets(e Emulation) error
 }
 
+// PartsSender is a Conn that sends one frame given in two parts, written
+// back to back without being copied together first: a wrapper that adds a
+// trailer to every frame (package linkauth) saves copying each frame. The
+// stream transports, tcp and tls, are PartsSenders.
+type PartsSender interface {
+	// SendParts sends head then tail as one frame, with Send's outcomes.
+	SendParts(head, tail []byte) (time.Time, error)
+}
+
 // Listener accepts links.
 type Listener interface {
 	// Accept blocks for the next inbound link. It returns an error wrapping
@@ -169,6 +183,11 @@ type Config struct {
 	// ReassemblyTimeout is how long a partly received fragmented UDP frame is
 	// kept before it counts as lost. Default 2s.
 	ReassemblyTimeout time.Duration
+	// ReassemblyBudget bounds the bytes that partly received fragmented UDP
+	// frames hold: all the links of one listener together, or one dialed
+	// link. Default 16 MiB, and never less than twice MaxFrame plus room
+	// for the bookkeeping, so that a frame of MaxFrame always fits.
+	ReassemblyBudget int
 	// HandshakeTimeout bounds connection set-up (TLS, WebSocket upgrade, UDP
 	// hello, QUIC handshake). Default 5s.
 	HandshakeTimeout time.Duration
@@ -187,6 +206,10 @@ func (c Config) withDefaults() Config {
 	if c.ReassemblyTimeout <= 0 {
 		c.ReassemblyTimeout = 2 * time.Second
 	}
+	if c.ReassemblyBudget <= 0 {
+		c.ReassemblyBudget = 16 << 20
+	}
+	c.ReassemblyBudget = max(c.ReassemblyBudget, 2*c.MaxFrame+2*udpMaxDatagram)
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 5 * time.Second
 	}

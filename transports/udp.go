@@ -195,6 +195,7 @@ func (c *udpConn) Close() error {
 			_, _ = c.write([]byte{udpClose})
 		}
 		err = c.shutdown()
+		c.reasm.release()
 		if c.release != nil {
 			c.release()
 		}
@@ -248,8 +249,14 @@ func dialUDP(ctx context.Context, u *url.URL, cfg Config) (Conn, error) {
 		maxFrame: cfg.MaxFrame,
 		datagram: cfg.Datagram,
 		drops:    &dropLog{logger: cfg.Logger},
-		reasm:    newReassembler(cfg.MaxFrame, cfg.ReassemblyTimeout),
+		reasm:    newReassembler(cfg.MaxFrame, cfg.ReassemblyTimeout, newReassemblyBudget(dialBudget(cfg))),
 	}, nil
+}
+
+// dialBudget is the reassembly budget of one dialed link: room for a few
+// frames of MaxFrame at once, within Config.ReassemblyBudget.
+func dialBudget(cfg Config) int {
+	return min(cfg.ReassemblyBudget, 4*cfg.MaxFrame+2*udpMaxDatagram)
 }
 
 // udpHandshake sends HELLO until the matching HELLO_ACK arrives: at least
@@ -303,6 +310,15 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// droppedDatagrams counts every datagram a udp link or listener of this
+// process dropped.
+var droppedDatagrams atomic.Uint64
+
+// DroppedDatagrams returns how many datagrams the udp links and listeners
+// of this process dropped: malformed or unexpected ones, those beyond a
+// full queue, and fragments beyond the reassembly budget.
+func DroppedDatagrams() uint64 { return droppedDatagrams.Load() }
+
 // dropLog counts dropped datagrams and logs them at most once a second, so
 // that a flood of garbage cannot flood the log too.
 type dropLog struct {
@@ -313,6 +329,7 @@ type dropLog struct {
 }
 
 func (d *dropLog) drop(from string, reason error) {
+	droppedDatagrams.Add(1)
 	d.mu.Lock()
 	d.dropped++
 	now := time.Now()

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,13 @@ func udpQueueDepth(cfg Config) int {
 	return max(512, 2*perFrame+16)
 }
 
+// udpQueueBytes bounds the bytes of the datagrams waiting in all the
+// queues of one listener together: what a flood from many source addresses
+// can make it hold however many links it opens.
+func udpQueueBytes(cfg Config) int {
+	return max(16<<20, 2*udpQueueDepth(cfg)*cfg.Datagram)
+}
+
 // udpListener owns one socket. Its reader goroutine demultiplexes datagrams
 // by source address: a valid HELLO from a new address creates a link, and
 // DATA and FRAG go to the link of their address.
@@ -30,7 +38,11 @@ type udpListener struct {
 	in    *inbound
 	drops *dropLog
 	pool  sync.Pool // *[]byte of at least cfg.Datagram bytes, for queued datagrams
-	wg    sync.WaitGroup
+	// queued counts the bytes waiting in every link's queue, against
+	// udpQueueBytes; reasm is the links' shared reassembly budget.
+	queued atomic.Int64
+	reasm  *reassemblyBudget
+	wg     sync.WaitGroup
 
 	mu    sync.Mutex
 	peers map[netip.AddrPort]*udpPeer
@@ -68,6 +80,7 @@ func listenUDP(u *url.URL, cfg Config) (Listener, error) {
 		url:   "udp://" + sock.LocalAddr().String(),
 		in:    newInbound("udp " + sock.LocalAddr().String()),
 		drops: &dropLog{logger: cfg.Logger},
+		reasm: newReassemblyBudget(cfg.ReassemblyBudget),
 		peers: make(map[netip.AddrPort]*udpPeer),
 	}
 	l.pool.New = func() any {
@@ -154,10 +167,13 @@ func (l *udpListener) hello(p *udpPeer, from netip.AddrPort, session uint32) {
 
 func (l *udpListener) newPeer(from netip.AddrPort, session uint32) *udpPeer {
 	q := &peerQueue{
-		packets: make(chan packet, udpQueueDepth(l.cfg)),
-		closed:  make(chan struct{}),
-		eof:     make(chan struct{}),
-		pool:    &l.pool,
+		depth:    udpQueueDepth(l.cfg),
+		maxBytes: int64(udpQueueBytes(l.cfg)),
+		total:    &l.queued,
+		ready:    make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+		eof:      make(chan struct{}),
+		pool:     &l.pool,
 	}
 	p := &udpPeer{queue: q, session: session}
 	p.conn = &udpConn{
@@ -171,7 +187,7 @@ func (l *udpListener) newPeer(from netip.AddrPort, session uint32) *udpPeer {
 		maxFrame: l.cfg.MaxFrame,
 		datagram: l.cfg.Datagram,
 		drops:    l.drops,
-		reasm:    newReassembler(l.cfg.MaxFrame, l.cfg.ReassemblyTimeout),
+		reasm:    newReassembler(l.cfg.MaxFrame, l.cfg.ReassemblyTimeout, l.reasm),
 	}
 	p.conn.release = func() {
 		l.forget(from, p)
@@ -220,9 +236,19 @@ type packet struct {
 }
 
 // peerQueue carries one link's datagrams from the listener's reader to the
-// link's Receive.
+// link's Receive. It grows with the datagrams actually waiting, up to depth
+// of them, and every queue of the listener together holds at most maxBytes.
 type peerQueue struct {
-	packets   chan packet
+	depth    int
+	maxBytes int64
+	total    *atomic.Int64 // bytes waiting in every queue of the listener
+
+	mu      sync.Mutex
+	packets []packet // waiting, from head on
+	head    int
+	ended   bool // closed: nothing more is queued
+
+	ready     chan struct{} // signalled when a datagram is queued
 	closed    chan struct{} // closed by the link's Close
 	eof       chan struct{} // closed when the peer sent CLOSE
 	closeOnce sync.Once
@@ -233,10 +259,13 @@ type peerQueue struct {
 
 var _ datagramSource = (*peerQueue)(nil)
 
-// push copies b into a pooled buffer and queues it, or reports false when the
-// queue is full. It never blocks: the reader serves every link.
+// push copies b into a pooled buffer and queues it, or reports false when
+// the queue, or the listener's queues together, are full. It never blocks:
+// the reader serves every link.
 func (q *peerQueue) push(b []byte, at time.Time) bool {
-	if len(q.packets) == cap(q.packets) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ended || len(q.packets)-q.head >= q.depth {
 		return false
 	}
 	buf := q.pool.Get().(*[]byte)
@@ -246,33 +275,56 @@ func (q *peerQueue) push(b []byte, at time.Time) bool {
 		nb := make([]byte, len(b))
 		buf = &nb
 	}
-	n := copy((*buf)[:cap(*buf)], b)
-	select {
-	case q.packets <- packet{buf: buf, n: n, at: at}:
-		return true
-	default:
+	if size := int64(cap(*buf)); q.total.Add(size) > q.maxBytes {
+		q.total.Add(-size)
+		q.pool.Put(buf)
 		return false
 	}
+	n := copy((*buf)[:cap(*buf)], b)
+	q.packets = append(q.packets, packet{buf: buf, n: n, at: at})
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop takes the oldest waiting datagram.
+func (q *peerQueue) pop() (packet, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.head == len(q.packets) {
+		return packet{}, false
+	}
+	p := q.packets[q.head]
+	q.packets[q.head] = packet{}
+	q.head++
+	if q.head == len(q.packets) {
+		q.packets, q.head = q.packets[:0], 0
+	}
+	return p, true
 }
 
 func (q *peerQueue) next() ([]byte, time.Time, error) {
 	q.recycle()
-	select {
-	case <-q.closed:
-		return nil, time.Time{}, net.ErrClosed
-	default:
-	}
-	select {
-	case p := <-q.packets:
-		return q.hold(p)
-	case <-q.closed:
-		return nil, time.Time{}, net.ErrClosed
-	case <-q.eof:
-		// Deliver what came before the CLOSE first.
+	for {
 		select {
-		case p := <-q.packets:
-			return q.hold(p)
+		case <-q.closed:
+			return nil, time.Time{}, net.ErrClosed
 		default:
+		}
+		if p, ok := q.pop(); ok {
+			return q.hold(p)
+		}
+		select {
+		case <-q.ready:
+		case <-q.closed:
+			return nil, time.Time{}, net.ErrClosed
+		case <-q.eof:
+			// Deliver what came before the CLOSE first.
+			if p, ok := q.pop(); ok {
+				return q.hold(p)
+			}
 			return nil, time.Time{}, io.EOF
 		}
 	}
@@ -287,6 +339,7 @@ func (q *peerQueue) hold(p packet) ([]byte, time.Time, error) {
 // uses, to the pool.
 func (q *peerQueue) recycle() {
 	if q.held != nil {
+		q.total.Add(-int64(cap(*q.held)))
 		q.pool.Put(q.held)
 		q.held = nil
 	}
@@ -294,7 +347,19 @@ func (q *peerQueue) recycle() {
 
 func (q *peerQueue) peerClosed() { q.eofOnce.Do(func() { close(q.eof) }) }
 
+// close stops the queue and gives back the datagrams still waiting.
 func (q *peerQueue) close() error {
-	q.closeOnce.Do(func() { close(q.closed) })
+	q.closeOnce.Do(func() {
+		close(q.closed)
+		q.mu.Lock()
+		q.ended = true
+		waiting := q.packets[q.head:]
+		q.packets, q.head = nil, 0
+		q.mu.Unlock()
+		for _, p := range waiting {
+			q.total.Add(-int64(cap(*p.buf)))
+			q.pool.Put(p.buf)
+		}
+	})
 	return nil
 }

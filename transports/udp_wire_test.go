@@ -62,7 +62,14 @@ func checkHeld(t *testing.T, r *reassembler) {
 	t.Helper()
 	sum := 0
 	for _, p := range r.partial {
-		sum += p.size()
+		want := partialOverhead + 8*len(p.got)
+		for _, f := range p.frags {
+			want += len(f.data) + fragOverhead
+		}
+		if p.cost != want {
+			t.Fatalf("a partial frame is charged %d bytes, holds %d", p.cost, want)
+		}
+		sum += p.cost
 	}
 	if sum != r.held {
 		t.Fatalf("held = %d, partial frames hold %d", r.held, sum)
@@ -108,7 +115,7 @@ func TestReassembler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newReassembler(tt.maxFrame, time.Second)
+			r := newReassembler(tt.maxFrame, time.Second, newReassemblyBudget(1<<20))
 			now := time.Now()
 			for i, s := range tt.steps {
 				frame, err := r.add(s.d, now)
@@ -129,7 +136,7 @@ func TestReassembler(t *testing.T) {
 }
 
 func TestReassemblerTimeout(t *testing.T) {
-	r := newReassembler(100, time.Second)
+	r := newReassembler(100, time.Second, newReassemblyBudget(1<<20))
 	t0 := time.Now()
 	r.add(frag(1, 0, 2, "aa"), t0)
 	// The missing fragment arrives too late: the frame is lost.
@@ -146,7 +153,7 @@ func TestReassemblerTimeout(t *testing.T) {
 
 func TestReassemblerBounds(t *testing.T) {
 	t.Run("frames", func(t *testing.T) {
-		r := newReassembler(100, time.Minute)
+		r := newReassembler(100, time.Minute, newReassemblyBudget(1<<20))
 		t0 := time.Now()
 		for id := range uint32(udpMaxPartial + 10) {
 			r.add(frag(id, 0, 2, "aa"), t0.Add(time.Duration(id)*time.Millisecond))
@@ -161,19 +168,55 @@ func TestReassemblerBounds(t *testing.T) {
 	})
 	t.Run("bytes", func(t *testing.T) {
 		const maxFrame = 1 << 20
-		r := newReassembler(maxFrame, time.Minute)
+		budget := newReassemblyBudget(64 << 10)
+		r := newReassembler(maxFrame, time.Minute, budget)
 		chunk := string(make([]byte, 1000))
 		t0 := time.Now()
-		for id := range uint32(20) {
+		for id := range uint32(200) {
 			// Each first fragment announces a frame of about 1 MB.
 			r.add(frag(id, 0, 1000, chunk), t0.Add(time.Duration(id)*time.Millisecond))
-			if r.held > r.budget {
-				t.Fatalf("after frame %d: holding %d bytes, budget %d", id, r.held, r.budget)
+			if budget.inUse() > budget.limit {
+				t.Fatalf("after frame %d: holding %d bytes, budget %d", id, budget.inUse(), budget.limit)
 			}
 			checkHeld(t, r)
 		}
-		if r.partial[19] == nil {
+		if r.partial[199] == nil {
 			t.Fatalf("the newest frame was dropped")
+		}
+	})
+	t.Run("shared", func(t *testing.T) {
+		// Links of one listener share a budget: a link that floods it
+		// drops its own frames to make room, never another link's.
+		budget := newReassemblyBudget(64 << 10)
+		quiet := newReassembler(1<<20, time.Minute, budget)
+		t0 := time.Now()
+		if _, err := quiet.add(frag(1, 0, 2, "aaaa"), t0); err != nil {
+			t.Fatalf("quiet link: %v", err)
+		}
+		flood := newReassembler(1<<20, time.Minute, budget)
+		big := string(make([]byte, 1000))
+		for id := range uint32(500) {
+			flood.add(frag(id, 0, 100, big), t0.Add(time.Duration(id)*time.Millisecond))
+			if budget.inUse() > budget.limit || flood.held+quiet.held != budget.inUse() {
+				t.Fatalf("links hold %d and %d bytes, the budget %d of %d", flood.held, quiet.held, budget.inUse(), budget.limit)
+			}
+		}
+		if frame, err := quiet.add(frag(1, 1, 2, "b"), t0); string(frame) != "aaaab" {
+			t.Fatalf("quiet link's frame: %q, %v", frame, err)
+		}
+		flood.release()
+		if budget.inUse() != 0 {
+			t.Fatalf("after both links are done the budget holds %d bytes", budget.inUse())
+		}
+	})
+	t.Run("announcements cost little", func(t *testing.T) {
+		// A 9-byte header that announces 65,535 fragments costs its
+		// bitmap, not the frame it announces.
+		budget := newReassemblyBudget(1 << 30)
+		r := newReassembler(1<<30, time.Minute, budget)
+		r.add(frag(1, 0, 65535, "x"), time.Now())
+		if used := budget.inUse(); used > 16<<10 {
+			t.Fatalf("one fragment holds %d bytes", used)
 		}
 	})
 }

@@ -70,7 +70,11 @@ publisher keeps at most --window messages in flight, so that systems are
 compared on delivered messages, not lost ones), the messages dropped, and
 the one-way p50/p99 latency at a steady --rate. The last lines are the
 ratios against the leafnode chain (ratio_vs_nats_leaf_throughput=<x.xx>)
-and of quic against tcp (ratio_quic_vs_tcp_throughput=<x.xx>).`, stdout, stderr)
+and of quic against tcp (ratio_quic_vs_tcp_throughput=<x.xx>). With
+--systems wayline,wayline-secret it compares the chain with its links
+authenticated by the network secret to the chain without, round by round,
+and measures how long a link takes to set up with each kind of
+authentication.`, stdout, stderr)
 	var cfg bench.OverlayConfig
 	fs.DurationVar(&cfg.Duration, "duration", 5e9, "length of each throughput run")
 	fs.IntVar(&cfg.Size, "size", 128, "message payload size in bytes (at least 8)")
@@ -78,7 +82,7 @@ and of quic against tcp (ratio_quic_vs_tcp_throughput=<x.xx>).`, stdout, stderr)
 	fs.IntVar(&cfg.LatencyRate, "rate", 10000, "publishing rate of the latency run, messages per second")
 	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", 3e9, "length of each latency run")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; the systems take turns, and the median round is reported")
-	systems := fs.String("systems", "wayline,nats-leaf,nats-cluster,wayline-quic", "comma-separated systems to measure: wayline, nats-leaf, nats-cluster, wayline-quic")
+	systems := fs.String("systems", "wayline,nats-leaf,nats-cluster,wayline-quic", "comma-separated systems to measure: wayline, wayline-secret (links authenticated by the network secret), wayline-tls, wayline-quic, nats-leaf, nats-cluster; with wayline and wayline-secret, what authentication costs")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
@@ -259,7 +263,7 @@ database name to it.`, stdout, stderr)
 	fs.IntVar(&cfg.Brokers, "brokers", 50, "reporting brokers")
 	fs.IntVar(&cfg.Links, "links", 20, "links in each report")
 	fs.IntVar(&cfg.Publishers, "publishers", 4, "client connections sending reports (network path)")
-	fs.IntVar(&cfg.Window, "window", 8, "reports each connection keeps unacknowledged (network path)")
+	fs.IntVar(&cfg.Window, "window", 128, "reports each connection keeps unacknowledged (network path); the aggregator acknowledges what it has stored")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err

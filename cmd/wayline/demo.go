@@ -214,13 +214,14 @@ func banner(w io.Writer, f *topology.File, brokers []*broker.Broker, aggs []*agg
 	for i, a := range aggs {
 		fmt.Fprintf(w, "  aggregator %-13s http http://%s    pages http://%s/\n", f.Aggregators[i].Domain, a.HTTPAddr(), a.HTTPAddr())
 	}
+	fmt.Fprintln(w)
+	switch {
+	case tok.generated:
+		fmt.Fprintf(w, "Admin token for this run (the brokers' admin API and wayline emulate/monitor --token, the pages' /admin): %s\n", tok.value)
+	case len(aggs) > 0:
+		fmt.Fprintln(w, "The admin page (/admin) takes the network's admin token.")
+	}
 	if len(aggs) > 0 {
-		fmt.Fprintln(w)
-		if tok.generated {
-			fmt.Fprintf(w, "Admin token for this run (the pages' /admin, the brokers' admin API): %s\n", tok.value)
-		} else {
-			fmt.Fprintln(w, "The admin page (/admin) takes the network's admin token.")
-		}
 		if data.temp != "" {
 			fmt.Fprintf(w, "Data: kept in %s, removed when the demo stops (--db sqlite:wayline.db keeps it).\n", data.temp)
 		} else {
@@ -235,9 +236,8 @@ func banner(w io.Writer, f *topology.File, brokers []*broker.Broker, aggs []*agg
 }
 
 // adminToken is the network's admin token: the topology's or the
-// environment's, or else a random one for this run only, which serves the
-// demo's own aggregators (the brokers' HTTP admin API then stays open on
-// loopback).
+// environment's, or else a random one for this run only, which the demo
+// prints: its brokers' admin API and its aggregators' admin pages take it.
 func adminToken(f *topology.File) (tok demoToken) {
 	if t := os.Getenv("WAYLINE_ADMIN_TOKEN"); t != "" {
 		return demoToken{value: t}
@@ -245,9 +245,14 @@ func adminToken(f *topology.File) (tok demoToken) {
 	if f.Admin != nil && f.Admin.Token != "" {
 		return demoToken{value: f.Admin.Token}
 	}
-	b := make([]byte, 16)
+	return demoToken{value: randomHex(16), generated: true}
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
 	_, _ = rand.Read(b)
-	return demoToken{value: hex.EncodeToString(b), generated: true}
+	return hex.EncodeToString(b)
 }
 
 type demoToken struct {
@@ -295,12 +300,18 @@ func startAggregators(ctx context.Context, f *topology.File, brokers []*broker.B
 // those already started.
 func startAll(ctx context.Context, f *topology.File, log *slog.Logger, tok demoToken) ([]*broker.Broker, error) {
 	var brokers []*broker.Broker
+	secret := randomHex(32)
 	for _, tb := range f.Brokers {
 		cfg, err := broker.FromTopology(f, tb.Address)
 		if err == nil {
 			cfg.Logger = log
 			cfg.ShutdownGrace = shutdownGrace
-			cfg.AdminToken, cfg.OpenAdminHTTP = tok.value, tok.generated
+			cfg.AdminToken = tok.value
+			if cfg.Secret == "" {
+				// Every broker runs here: a secret made up for the run
+				// authenticates their links.
+				cfg.Secret = secret
+			}
 			var b *broker.Broker
 			if b, err = broker.New(cfg); err == nil {
 				if err = b.Start(ctx); err == nil {

@@ -61,7 +61,7 @@ func chainFile(t *testing.T, transport string) (path string, clients []string) {
 	b.WriteString("name: chain\n")
 	dir := t.TempDir()
 	if transport == "tls" {
-		cert, key, ca := testutil.WriteTestCA(t, dir)
+		cert, key, ca := testutil.WriteTestCA(t, dir, "na.cgl.c1.a", "na.cgl.c1.b", "na.cgl.c1.c")
 		fmt.Fprintf(&b, "tls: {cert: %s, key: %s, ca: %s}\n", cert, key, ca)
 	}
 	b.WriteString("brokers:\n")
@@ -513,6 +513,8 @@ links:
 	path := filepath.Join(t.TempDir(), "wan.yaml")
 	os.WriteFile(path, []byte(topo), 0o644)
 	demo := start(t, "demo", "--topology", path)
+	tokenLine := demo.waitLine(t, "Admin token for this run")
+	token := tokenLine[strings.LastIndex(tokenLine, " ")+1:]
 	demo.waitLine(t, "Press Ctrl-C")
 	broker := fmt.Sprintf("http://127.0.0.1:%d", p[2])
 	run := func(args ...string) string {
@@ -551,14 +553,21 @@ links:
 	json.Unmarshal([]byte(run("links", "--broker", broker, "--json")), &links)
 	id := links[0].ID
 
+	// The demo's brokers take the token it printed, and no other.
+	for _, tok := range []string{"", "wrong"} {
+		out, err := exec.Command(binary, "emulate", "--broker", broker, "--link", id, "--down", "--token", tok).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "401") {
+			t.Fatalf("emulate with token %q: %v\n%s", tok, err, out)
+		}
+	}
 	// The 8 characters 'wayline links' prints name the link.
-	out := run("emulate", "--broker", broker, "--link", id[:8], "--down")
+	out := run("emulate", "--broker", broker, "--link", id[:8], "--down", "--token", token)
 	if !strings.Contains(out, `"down":true`) {
 		t.Fatalf("emulate printed %s", out)
 	}
 	waitHTTP(t, broker+"/healthz", "ok")
 	waitFor(t, func() bool { return strings.Contains(run("links", "--broker", broker), " down ") })
-	run("emulate", "--broker", broker, "--link", id, "--up", "--delay", "10ms")
+	run("emulate", "--broker", broker, "--link", id, "--up", "--delay", "10ms", "--token", token)
 	waitFor(t, func() bool { return strings.Contains(run("links", "--broker", broker), " up ") })
 
 	out = run("routes", "--broker", broker)
@@ -569,11 +578,11 @@ links:
 		t.Fatal("an unknown profile was accepted")
 	}
 
-	out = run("monitor", "--broker", broker, "--link", id[:8], "--interval", "250ms")
+	out = run("monitor", "--broker", broker, "--link", id[:8], "--interval", "250ms", "--token", token)
 	if !strings.Contains(out, "every 250ms") {
 		t.Fatalf("monitor printed %s", out)
 	}
-	bad := exec.Command(binary, "monitor", "--broker", broker, "--interval", "1ms")
+	bad := exec.Command(binary, "monitor", "--broker", broker, "--interval", "1ms", "--token", token)
 	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "outside") {
 		t.Fatalf("an interval of 1ms was accepted: %s", out)
 	}

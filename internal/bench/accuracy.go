@@ -2,19 +2,11 @@ package bench
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"math"
-	"math/big"
-	"net"
 	"slices"
 	"strings"
 	"time"
@@ -337,11 +329,11 @@ func accuracyID(i int) string { return fmt.Sprintf("0000acc0-0000-4000-8000-%012
 // then broker A, which dials every link. B binds port 0 and A dials the
 // URLs B reports, so no port can be taken between choosing and binding.
 func startAccuracyPair(ctx context.Context, cfg AccuracyConfig, links []probeLink) (a, b *broker.Broker, err error) {
-	tlsCfg, err := throwawayTLS()
+	const nameA, nameB = "bench.acc.a", "bench.acc.b"
+	tlsCfg, err := throwawayTLS(nameA, nameB)
 	if err != nil {
 		return nil, nil, err
 	}
-	const nameA, nameB = "bench.acc.a", "bench.acc.b"
 	// Link costs are not used here, and a cost review computes the window
 	// statistics of every link under the broker's lock: with 20 links of
 	// 3000 samples that is 10-20 ms, four times a second by default, during
@@ -509,53 +501,4 @@ func printProbeTraffic(w io.Writer) {
 	bps := func(size int) float64 { return 2 * float64(size) * 8 / interval }
 	fmt.Fprintf(w, "probe_traffic_bps_at_1s=%.0f (%.2f%% of 1 Mbit/s; tcp over IPv4, 2 packets of %d bytes a second each way; %.0f bit/s, %.2f%%, when emulated; target < 1%%)\n",
 		bps(plain), bps(plain)/1e4, plain, bps(emulated), bps(emulated)/1e4)
-}
-
-// throwawayTLS makes a CA and one certificate for 127.0.0.1, valid as
-// server and as client, and returns the config that LoadTLSConfig would
-// build from them: both brokers present it and trust only that CA.
-func throwawayTLS() (*tls.Config, error) {
-	now := time.Now()
-	// issue signs tmpl with the parent's key (tmpl's own when parent is
-	// nil) and returns the certificate and tmpl's key.
-	issue := func(tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return nil, nil, err
-		}
-		if parent == nil {
-			parent, parentKey = tmpl, key
-		}
-		tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Hour), now.Add(24*time.Hour)
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-		if err != nil {
-			return nil, nil, err
-		}
-		cert, err := x509.ParseCertificate(der)
-		return cert, key, err
-	}
-	ca, caKey, err := issue(&x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "wayline bench accuracy CA"},
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("tls: CA: %w", err)
-	}
-	leaf, key, err := issue(&x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "wayline bench accuracy broker"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}, ca, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("tls: certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}},
-		RootCAs:      pool,
-		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
-	}, nil
 }

@@ -63,7 +63,7 @@ func (c *IngestConfig) defaults() error {
 		c.Publishers = 4
 	}
 	if c.Window <= 0 {
-		c.Window = 8
+		c.Window = 128
 	}
 	if c.Every <= 0 {
 		c.Every = 10 * time.Second
@@ -106,7 +106,7 @@ func RunIngest(ctx context.Context, w io.Writer, cfg IngestConfig) (IngestResult
 	if err := cfg.defaults(); err != nil {
 		return IngestResult{}, err
 	}
-	chain, err := waylineChain(ctx, cfg.Logger, "tcp", ingestToken)
+	chain, err := waylineChain(ctx, cfg.Logger, ingestToken)
 	if err != nil {
 		return IngestResult{}, err
 	}
@@ -302,23 +302,26 @@ func ingestWindows(ctx context.Context, w io.Writer, cfg IngestConfig, stored fu
 
 // sendReports sends reps round after round, as their brokers would: each
 // round a new sequence number and a time one interval later, each report
-// with its broker's acknowledgement subject as its reply. A broker's next
-// report waits for the last one's acknowledgement, at most window reports
-// are unacknowledged, and what is not acknowledged within a second is sent
-// again, as brokers do.
+// with its broker's acknowledgement subject as its reply. At most window
+// reports are unacknowledged, and what is not acknowledged within a second
+// is sent again, as brokers do. The aggregator acknowledges a report once
+// it is stored, so window must cover what its writers store at once.
 func sendReports(url string, reps []schema.Report, window int, stop *atomic.Bool) error {
 	nc, err := nats.Connect(url, nats.UserInfo(netapi.AdminUser, ingestToken), nats.Name("bench-ingest"))
 	if err != nil {
 		return fmt.Errorf("bench ingest: connect %s: %w", url, err)
 	}
 	defer nc.Close()
+	type key struct {
+		broker string
+		seq    uint64
+	}
 	type pending struct {
-		seq  uint64
 		data []byte
 		sent time.Time
 	}
 	var mu sync.Mutex
-	out := map[string]*pending{}
+	out := map[key]*pending{}
 	credit := make(chan struct{}, window)
 	for range window {
 		credit <- struct{}{}
@@ -329,11 +332,11 @@ func sendReports(url string, reps []schema.Report, window int, stop *atomic.Bool
 		if err != nil {
 			return
 		}
-		b := strings.TrimPrefix(m.Subject, prefix)
+		k := key{strings.TrimPrefix(m.Subject, prefix), seq}
 		mu.Lock()
 		defer mu.Unlock()
-		if p := out[b]; p != nil && p.seq == seq {
-			delete(out, b)
+		if out[k] != nil {
+			delete(out, k)
 			credit <- struct{}{}
 		}
 	})
@@ -348,12 +351,12 @@ func sendReports(url string, reps []schema.Report, window int, stop *atomic.Bool
 	resend := func() error {
 		mu.Lock()
 		defer mu.Unlock()
-		for b, p := range out {
+		for k, p := range out {
 			if time.Since(p.sent) < time.Second {
 				continue
 			}
 			p.sent = time.Now()
-			if err := nc.PublishMsg(&nats.Msg{Subject: subject, Reply: prefix + b, Data: p.data}); err != nil {
+			if err := nc.PublishMsg(&nats.Msg{Subject: subject, Reply: prefix + k.broker, Data: p.data}); err != nil {
 				return fmt.Errorf("bench ingest: publish: %w", err)
 			}
 		}
@@ -367,16 +370,6 @@ func sendReports(url string, reps []schema.Report, window int, stop *atomic.Bool
 				if stop.Load() {
 					return nil
 				}
-				mu.Lock()
-				busy := out[r.Broker] != nil // its last report is not acknowledged yet
-				mu.Unlock()
-				if busy {
-					time.Sleep(time.Millisecond)
-					if err := resend(); err != nil {
-						return err
-					}
-					continue
-				}
 				select {
 				case <-credit:
 					waiting = false
@@ -388,9 +381,9 @@ func sendReports(url string, reps []schema.Report, window int, stop *atomic.Bool
 			}
 			r.Seq = uint64(round + 1)
 			r.Time = t0.Add(time.Duration(round) * r.Interval)
-			p := &pending{seq: r.Seq, data: r.AppendXML(nil), sent: time.Now()}
+			p := &pending{data: r.AppendXML(nil), sent: time.Now()}
 			mu.Lock()
-			out[r.Broker] = p
+			out[key{r.Broker, r.Seq}] = p
 			mu.Unlock()
 			if err := nc.PublishMsg(&nats.Msg{Subject: subject, Reply: prefix + r.Broker, Data: p.data}); err != nil {
 				return fmt.Errorf("bench ingest: publish: %w", err)

@@ -36,10 +36,13 @@ type OverlayConfig struct {
 	// turns; the median round is reported. Default 3.
 	Rounds int
 	// Systems names the systems to measure, in order: "wayline" (the
-	// chain over tcp), "nats-leaf", "nats-cluster", "wayline-quic" (the
-	// chain over quic). Default all four. The ratio lines against NATS
-	// need the first two; the quic line needs "wayline" and
-	// "wayline-quic".
+	// chain over tcp), "wayline-secret" and "wayline-tls" (the chain with
+	// its links authenticated by the network secret, or by certificates),
+	// "wayline-quic" (the chain over quic), "nats-leaf", "nats-cluster".
+	// Default wayline, nats-leaf, nats-cluster and wayline-quic. The NATS
+	// ratio lines need wayline first and nats-leaf second; the quic line
+	// needs wayline and wayline-quic; with wayline-secret the report adds
+	// what authentication costs (see RunLinkSetup).
 	Systems []string
 	Logger  *slog.Logger
 }
@@ -93,16 +96,18 @@ type Result struct {
 func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, error) {
 	cfg.defaults()
 	all := map[string]func() (*system, error){
-		"wayline":      func() (*system, error) { return waylineChain(ctx, cfg.Logger, "tcp", "") },
-		"nats-leaf":    natsLeafChain,
-		"nats-cluster": natsCluster,
-		"wayline-quic": func() (*system, error) { return waylineChain(ctx, cfg.Logger, "quic", "") },
+		"wayline":        func() (*system, error) { return waylineChain(ctx, cfg.Logger, "") },
+		"wayline-secret": func() (*system, error) { return waylineChainAuth(ctx, cfg.Logger, "", "secret") },
+		"wayline-tls":    func() (*system, error) { return waylineChainAuth(ctx, cfg.Logger, "", "tls") },
+		"wayline-quic":   func() (*system, error) { return waylineChainAuth(ctx, cfg.Logger, "", "quic") },
+		"nats-leaf":      natsLeafChain,
+		"nats-cluster":   natsCluster,
 	}
 	var starts []func() (*system, error)
 	for _, name := range cfg.Systems {
 		start, ok := all[name]
 		if !ok {
-			return nil, fmt.Errorf("unknown system %q (want wayline, nats-leaf, nats-cluster or wayline-quic)", name)
+			return nil, fmt.Errorf("unknown system %q (want wayline, wayline-secret, wayline-tls, wayline-quic, nats-leaf or nats-cluster)", name)
 		}
 		starts = append(starts, start)
 	}
@@ -125,13 +130,19 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 			rounds[i] = append(rounds[i], r)
 		}
 	}
-	fmt.Fprintf(w, "%-30s %14s %12s %10s %10s %10s\n", "system", "delivered/s", "cpu/msg", "dropped", "p50", "p99")
+	fmt.Fprintf(w, "%-30s %14s %18s %12s %10s %10s %10s\n", "system", "delivered/s", "rounds' range", "cpu/msg", "dropped", "p50", "p99")
 	var results []Result
 	for _, rs := range rounds {
 		r := median(rs)
+		lo, hi := spread(rs)
 		results = append(results, r)
-		fmt.Fprintf(w, "%-30s %14.0f %12v %10d %10s %10s\n", r.System, r.MsgsPerS, r.CPUPerMsg.Round(10*time.Nanosecond), r.Dropped,
-			r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+		fmt.Fprintf(w, "%-30s %14.0f %18s %12v %10d %10s %10s\n", r.System, r.MsgsPerS, fmt.Sprintf("%.0f-%.0f", lo, hi),
+			r.CPUPerMsg.Round(10*time.Nanosecond), r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+	}
+	if i, j := slices.Index(cfg.Systems, "wayline"), slices.Index(cfg.Systems, "wayline-secret"); i >= 0 && j >= 0 {
+		if err := authCost(ctx, w, cfg, rounds[i], rounds[j]); err != nil {
+			return results, err
+		}
 	}
 	if len(results) >= 2 && cfg.Systems[0] == "wayline" && cfg.Systems[1] == "nats-leaf" {
 		wl, leaf := results[0], results[1]
@@ -144,6 +155,15 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 		fmt.Fprintf(w, "ratio_quic_vs_tcp_throughput=%.2f\n", results[quic].MsgsPerS/results[tcp].MsgsPerS)
 	}
 	return results, nil
+}
+
+// spread is the lowest and the highest throughput of a system's rounds.
+func spread(rs []Result) (lo, hi float64) {
+	lo, hi = rs[0].MsgsPerS, rs[0].MsgsPerS
+	for _, r := range rs {
+		lo, hi = min(lo, r.MsgsPerS), max(hi, r.MsgsPerS)
+	}
+	return lo, hi
 }
 
 // median combines rounds: the median of each figure, and every drop.

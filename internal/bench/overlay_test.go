@@ -33,3 +33,22 @@ func TestRunOverlaySmoke(t *testing.T) {
 		t.Fatalf("report does not end with the ratio lines:\n%s", out.String())
 	}
 }
+
+// TestAuthCostSmoke runs the chain with and without the network secret
+// briefly: both deliver everything, and the report says what
+// authentication costs, set-up times included.
+func TestAuthCostSmoke(t *testing.T) {
+	var out bytes.Buffer
+	_, err := RunOverlay(context.Background(), &out, OverlayConfig{
+		Duration: 300 * time.Millisecond, LatencyDuration: 200 * time.Millisecond, LatencyRate: 2000, Rounds: 1,
+		Systems: []string{"wayline", "wayline-secret"},
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{`wayline A-B-C \(tcp, secret\)\s+\d+`, `(?m)^  secret  median`, `(?m)^  tls     median`, `ratio_secret_vs_none_throughput=\d\.\d{3}\n$`} {
+		if !regexp.MustCompile(want).Match(out.Bytes()) {
+			t.Fatalf("report lacks %s:\n%s", want, out.String())
+		}
+	}
+}

@@ -31,25 +31,54 @@ type system struct {
 // before.
 func freeAddr() (string, error) { return ports.FreeAddr() }
 
-// waylineChain starts brokers A-B-C joined by links over transport (tcp
-// or quic), A dialing B and B dialing C; token, when not empty, is their
-// admin token.
-func waylineChain(ctx context.Context, log *slog.Logger, transport, token string) (*system, error) {
-	names := []string{"bench.c1.a", "bench.c1.b", "bench.c1.c"}
+// chainNames are the brokers of the Wayline chain.
+var chainNames = []string{"bench.c1.a", "bench.c1.b", "bench.c1.c"}
+
+// waylineChain starts brokers A-B-C joined by tcp links, A dialing B and B
+// dialing C, whose links are not authenticated (loopback); token, when not
+// empty, is their admin token.
+func waylineChain(ctx context.Context, log *slog.Logger, token string) (*system, error) {
+	return waylineChainAuth(ctx, log, token, "")
+}
+
+// waylineChainAuth is waylineChain with its links authenticated: by the
+// network secret "secret" over tcp, or by certificates over "tls"; "" for
+// neither; "quic" runs the chain over quic links instead of tcp.
+func waylineChainAuth(ctx context.Context, log *slog.Logger, token, auth string) (*system, error) {
+	names := chainNames
 	cfgs := make([]broker.Config, len(names))
+	scheme, name := "tcp", "wayline A-B-C (tcp)"
 	for i, n := range names {
 		cfgs[i] = broker.Config{Address: n, Client: "127.0.0.1:0", Logger: log, AdminToken: token}
+	}
+	switch auth {
+	case "secret":
+		name = "wayline A-B-C (tcp, secret)"
+		for i := range cfgs {
+			cfgs[i].Secret = benchSecret
+		}
+	case "quic":
+		scheme, name = "quic", "wayline A-B-C (quic)"
+	case "tls":
+		scheme, name = "tls", "wayline A-B-C (tls)"
+		tc, err := throwawayTLS(names...)
+		if err != nil {
+			return nil, err
+		}
+		for i := range cfgs {
+			cfgs[i].Transport.TLS = tc
+		}
 	}
 	for i := 1; i < len(names); i++ {
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		u := transport + "://" + addr
+		u := scheme + "://" + addr
 		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 		cfgs[i].Listen = append(cfgs[i].Listen, u)
-		cfgs[i-1].Links = append(cfgs[i-1].Links, broker.LinkConfig{ID: id, Peer: names[i], Transport: transport, Dial: u})
-		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: names[i-1], Transport: transport})
+		cfgs[i-1].Links = append(cfgs[i-1].Links, broker.LinkConfig{ID: id, Peer: names[i], Transport: scheme, Dial: u})
+		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: names[i-1], Transport: scheme})
 	}
 	var started []*broker.Broker
 	stop := func() {
@@ -77,7 +106,7 @@ func waylineChain(ctx context.Context, log *slog.Logger, transport, token string
 		time.Sleep(10 * time.Millisecond)
 	}
 	return &system{
-		name:   "wayline A-B-C (" + transport + ")",
+		name:   name,
 		pubURL: started[0].ClientURL(),
 		subURL: started[2].ClientURL(),
 		dropped: func() uint64 {
