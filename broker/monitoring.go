@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/transports"
 )
@@ -65,6 +66,11 @@ func (s *session) startDatagrams() {
 		defer close(s.datagramsDone)
 		for {
 			f, err := s.dgram.ReceiveDatagram()
+			if errors.Is(err, linkauth.ErrForged) {
+				s.l.b.stats.forgedFrames.Add(1)
+				s.l.b.noteDrop("link", s.l.cfg.ID, "forged datagram")
+				continue
+			}
 			if err != nil {
 				return
 			}

@@ -60,7 +60,7 @@ func Dial(conn transports.Conn, ours Hello, cfg Config) (transports.Conn, Hello,
 	if err != nil {
 		return nil, chal.Hello, err
 	}
-	return out, chal.Hello, nil
+	return withDatagrams(out, conn), chal.Hello, nil
 }
 
 // awaitChallenge reads until the acceptor's challenge or refusal; it
@@ -211,7 +211,7 @@ func Accept(conn transports.Conn, cfg Config, wanted func(Hello) (Hello, string)
 	if _, err := sealed.Send(appendAccept(nil)); err != nil {
 		return nil, dh, fmt.Errorf("handshake: %w", err)
 	}
-	return sealed, dh, nil
+	return withDatagrams(sealed, conn), dh, nil
 }
 
 // acceptHello checks the dialer's hello; it returns this end's hello, or

@@ -469,3 +469,42 @@ func BenchmarkProtect(b *testing.B) {
 		})
 	}
 }
+
+// TestQUICDatagrams: on a secret-mode link over quic, the transport's
+// datagrams (which carry the link's probes) and its packet emulation stay
+// available, datagrams are protected like frames, and a datagram sent
+// outside the protection is refused as forged.
+func TestQUICDatagrams(t *testing.T) {
+	cfg := Config{Version: version, Secret: secret}
+	r := connect(t, "quic", transports.Config{}, transports.Config{})
+	d, a := shake(r, cfg, cfg, helloA)
+	if d.err != nil || a.err != nil {
+		t.Fatalf("dialer: %v; acceptor: %v", d.err, a.err)
+	}
+	exchange(t, d.conn, a.conn)
+	dd, ok := d.conn.(transports.DatagramConn)
+	ad, ok2 := a.conn.(transports.DatagramConn)
+	if !ok || !ok2 {
+		t.Fatalf("conns %T and %T carry no datagrams", d.conn, a.conn)
+	}
+	if _, ok := d.conn.(transports.PacketEmulator); !ok {
+		t.Fatalf("conn %T does not emulate packets", d.conn)
+	}
+	for i := range 3 {
+		msg := []byte(fmt.Sprintf("probe %d", i))
+		if _, err := dd.SendDatagram(msg); err != nil {
+			t.Fatal(err)
+		}
+		f, err := ad.ReceiveDatagram()
+		if err != nil || !bytes.Equal(f.Data, msg) {
+			t.Fatalf("datagram %d: %q, %v", i, f.Data, err)
+		}
+	}
+	raw := r.dialer.(transports.DatagramConn)
+	if _, err := raw.SendDatagram([]byte("a datagram with no tag, or a forged one of 24+ bytes")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ad.ReceiveDatagram(); !errors.Is(err, ErrForged) {
+		t.Fatalf("unprotected datagram: %v, want ErrForged", err)
+	}
+}
