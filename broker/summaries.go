@@ -188,8 +188,11 @@ func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
 			ls := router.Summary{Origin: s.Origin, Unit: s.Unit, Dests: last.Dests}
 			lastSum, at = &ls, last.at
 		}
-		if !force && !b.cfg.Routing.SummaryDue(lastSum, at, s, now) {
-			b.sumPending = b.sumPending || !sameSummary(lastSum, s)
+		if rules := b.cfg.Routing.Rules; !force && !rules.SummaryDue(lastSum, at, s, now) {
+			// Pending only if it will be due once the hold-down is over: a
+			// cost that moved less than the thresholds waits for the
+			// refresh, and nothing need come back for it.
+			b.sumPending = b.sumPending || rules.SummaryDue(lastSum, at, s, at.Add(rules.HoldDown))
 			continue
 		}
 		b.annSeq++
@@ -203,23 +206,4 @@ func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
 		b.stats.summariesSent.Add(1)
 		b.floodSummaryLocked(nil, rec)
 	}
-}
-
-// sameSummary reports whether a summary says exactly what last did.
-func sameSummary(last *router.Summary, s router.Summary) bool {
-	if last == nil || len(last.Dests) != len(s.Dests) {
-		return false
-	}
-	for i, d := range s.Dests {
-		o := last.Dests[i]
-		if o.Broker != d.Broker || len(o.Costs) != len(d.Costs) {
-			return false
-		}
-		for p := range d.Costs {
-			if o.Costs[p] != d.Costs[p] {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -19,7 +19,9 @@ import (
 // every broker of the unit. A route enters and leaves a unit where its
 // cheapest path does, and its cost is what that path costs. A unit split
 // inside is seen as its parts: a border summarises only the brokers it
-// reaches without leaving the unit.
+// reaches without leaving the unit, and what a broker holds from the
+// other part of one of its own units, which that part can no longer
+// refresh, is left out (see trust.go).
 
 // Announcement is what one broker says about its links within one unit.
 type Announcement struct {
@@ -50,6 +52,7 @@ type BNM struct {
 	// one computation to the next name the same nodes.
 	names []Address
 	index *nodeIndex
+	depth []uint8 // per node, the depth of the smallest of self's units holding it (see trust)
 	held  []*tree // per profile: the routes shown last
 	// What arcs cross are numbered once and for all too, so that a held
 	// route's arcs are known from one graph to the next.
@@ -121,7 +124,8 @@ func (m *BNM) SetSummary(s Summary) {
 		names = append(names, d.Broker)
 	}
 	m.intern(names)
-	x := &summary{Summary: s, arcs: summaryArcs{ref: m.ref(arcRef{unit: s.Unit}), costs: make([][]float64, m.profiles)}}
+	x := &summary{Summary: s, arcs: summaryArcs{ref: m.ref(arcRef{unit: s.Unit}), costs: make([][]float64, m.profiles),
+		depth: uint8(min(s.Unit.Depth(), 255)), own: m.self.Within(s.Unit)}}
 	from, _ := m.index.lookup(s.Origin)
 	for p := range x.arcs.costs {
 		x.arcs.costs[p] = make([]float64, 0, len(s.Dests))
@@ -156,6 +160,10 @@ func (m *BNM) intern(names []Address) {
 	if len(fresh) > 0 {
 		m.index = m.index.with(fresh, int32(len(m.names)))
 		m.names = append(m.names, fresh...)
+		top := uint8(max(m.self.Depth()-1, 0))
+		for _, a := range fresh {
+			m.depth = append(m.depth, commonDepth(a, m.self, top))
+		}
 	}
 }
 
@@ -272,6 +280,7 @@ func (m *BNM) buildGraph() *Graph {
 	}
 	g := gb.build()
 	m.addSummaries(g)
+	m.trust(g)
 	return g
 }
 

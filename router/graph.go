@@ -44,6 +44,7 @@ type Graph struct {
 	// sumFirst: none.
 	sumFirst []int32
 	sums     []*summaryArcs
+	skip     []bool // per summary, whether routes leave it out (see trust); nil: none
 }
 
 // summaryArcs are the arcs of one summary, from its border.
@@ -51,6 +52,8 @@ type summaryArcs struct {
 	ref   int32       // in refs
 	dests []int32     // the nodes it reaches
 	costs [][]float64 // per profile, per dest
+	depth uint8       // of the unit
+	own   bool        // whether the map's own broker is in the unit
 }
 
 // An arc of a path is named by an int32 "via": k >= 0 is arcs[k]; -2-j is

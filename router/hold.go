@@ -113,7 +113,7 @@ func (g *Graph) arcTo(u, v, ref, pos int32, profile int) (int32, int32, float64,
 	}
 	for j := g.sumFirst[u]; j < g.sumFirst[u+1]; j++ {
 		sa := g.sums[j]
-		if sa.ref != ref {
+		if sa.ref != ref || g.skip != nil && g.skip[j] {
 			continue
 		}
 		if pos < 0 || int(pos) >= len(sa.dests) || sa.dests[pos] != v {

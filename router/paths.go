@@ -172,6 +172,9 @@ type scratch struct {
 	pos   []int32
 	order []int32
 	items []heapItem
+	// For BNM.parts.
+	in, mark []uint8
+	queue    []int32
 }
 
 // newSearchIn starts a search that works in sc. Only one search may use
@@ -231,6 +234,9 @@ func (s *search) relax(u int32) {
 	}
 	for j := g.sumFirst[u]; j < g.sumFirst[u+1]; j++ {
 		sa := g.sums[j]
+		if g.skip != nil && g.skip[j] {
+			continue
+		}
 		if s.scope != nil {
 			// Inside a unit, only the summaries of smaller units inside it.
 			if unit := g.refs[sa.ref].unit; unit == *s.scope || !unit.Within(*s.scope) {

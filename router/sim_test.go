@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"testing"
+	"time"
 )
 
 // sim is a whole network as its brokers' maps see it once every
@@ -25,7 +26,16 @@ type sim struct {
 	// borders. borders lists those units, smallest first.
 	all     map[Address]bool
 	borders map[Address][]Address
-	last    map[annKey]string // the last summary each border announced
+	// held is the summary each map holds of each border and unit: as
+	// brokers do when a link comes up, a map that a summary can reach is
+	// brought up to date whether or not the summary changed.
+	held map[Address]map[annKey]string
+	// rules, when set, say when a border announces its summary again
+	// (Rules.SummaryDue, hold-down long past): a summary whose costs moved
+	// less than the thresholds is not; announced holds what each border
+	// last announced.
+	rules     *Rules
+	announced map[annKey]Summary
 }
 
 // announce builds every broker's link announcements, each link with one
@@ -174,7 +184,7 @@ func simulateOnly(links []Link, margin float64, keep []Address) *sim {
 			s.bnms[b] = NewBNM(b, 1, margin)
 		}
 	}
-	s.last = map[annKey]string{}
+	s.held, s.announced = map[Address]map[annKey]string{}, map[annKey]Summary{}
 	s.update(links)
 	return s
 }
@@ -202,18 +212,26 @@ func (s *sim) update(links []Link) {
 
 // settle lets summaries travel until none changes.
 func (s *sim) settle() {
-	last := s.last
 	for range 16 {
 		changed := false
 		for _, b := range slices.Sorted(maps.Keys(s.bnms)) {
 			for _, sum := range s.bnms[b].Summaries() {
-				k, text := annKey{sum.Origin, sum.Unit}, fmt.Sprint(sum.Dests)
-				if last[k] == text {
-					continue
+				k := annKey{sum.Origin, sum.Unit}
+				if last, ok := s.announced[k]; ok && s.rules != nil && !s.rules.SummaryDue(&last, time.Time{}, sum, time.Time{}.Add(time.Hour)) {
+					sum = last
 				}
-				last[k], changed = text, true
+				s.announced[k] = sum
+				text := fmt.Sprint(sum.Dests)
 				for _, m := range s.reach(b, sum.Unit.Cluster(), sum.Unit, true) {
-					m.SetSummary(sum)
+					held := s.held[m.self]
+					if held == nil {
+						held = map[annKey]string{}
+						s.held[m.self] = held
+					}
+					if held[k] != text {
+						held[k], changed = text, true
+						m.SetSummary(sum)
+					}
 				}
 			}
 		}
