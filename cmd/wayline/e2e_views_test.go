@@ -134,7 +134,7 @@ func (d *e2eDemo) testXPathForm(t *testing.T) {
 	}
 	// Links found say which broker reported each, and when: both ends of
 	// a link are two rows that differ there.
-	query("//link[@transport = 'udp']", http.StatusOK)
+	query("//link[@transport = 'quic']", http.StatusOK)
 	rows := eval[[][]string](t, d, `[...document.querySelectorAll("main table.answer tr")].slice(1).map(r => [...r.cells].map(c => c.textContent))`)
 	byLink := map[string][]string{}
 	for _, r := range rows {
@@ -149,7 +149,7 @@ func (d *e2eDemo) testXPathForm(t *testing.T) {
 		}
 	}
 	if len(byLink) < 3 {
-		t.Errorf("%d udp links found, want the demo's 3", len(byLink))
+		t.Errorf("%d quic links found, want the demo's 3", len(byLink))
 	}
 }
 
