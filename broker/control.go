@@ -183,7 +183,8 @@ func (b *Broker) onLinkState(from *session, ls *linkState) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ls.Origin == b.cfg.Address {
-		return // our own, or an earlier run's; ours is authoritative
+		b.ownEchoLocked(ls.Unit, ls.Ver, false)
+		return
 	}
 	if !ls.Ver.plausible(time.Now()) {
 		b.stats.badUpdates.Add(1)

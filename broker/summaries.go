@@ -115,7 +115,8 @@ func (b *Broker) onSummary(from *session, s *summaryRec) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if s.Origin == b.cfg.Address {
-		return // ours, or an earlier run's; ours is authoritative
+		b.ownEchoLocked(s.Unit, s.Ver, true)
+		return
 	}
 	if !within(b.cfg.Address, summaryScope(s.Unit)) {
 		b.stats.badUpdates.Add(1)
