@@ -63,8 +63,13 @@ type StatusInfo struct {
 	Reserved   uint64    `json:"dropped_reserved_subject"`
 	NoMember   uint64    `json:"dropped_no_queue_member"`
 	LeafDrops  uint64    `json:"dropped_leaf_queue_full"`
-	BadFrames  uint64    `json:"bad_frames"`
-	BadProbes  uint64    `json:"bad_probes"`
+	// LinkDrops sums the drops of every link by reason (see
+	// netapi.LinkInfo), and Rerouted the messages failed links left
+	// unacknowledged that were routed again.
+	LinkDrops map[string]uint64 `json:"dropped_on_links"`
+	Rerouted  uint64            `json:"rerouted"`
+	BadFrames uint64            `json:"bad_frames"`
+	BadProbes uint64            `json:"bad_probes"`
 	// ForgedFrames counts frames that failed authentication on a link;
 	// RefusedLinks inbound links refused or dropped during their handshake
 	// (not authenticated, not a link of this broker, garbage, too many at
@@ -122,7 +127,8 @@ func (b *Broker) Links() []netapi.LinkInfo {
 			State: state, Since: since, Dialer: l.cfg.Dial != "", LastError: lastErr,
 			MsgsSent: l.msgsSent.Load(), MsgsRecv: l.msgsRecv.Load(),
 			BytesSent: l.bytesSent.Load(), BytesRecv: l.bytesRecv.Load(),
-			Dropped: l.dropped.Load(), DroppedBytes: l.droppedBytes.Load(),
+			Dropped: l.drops.total(), Drops: l.drops.byReason(), DroppedBytes: l.drops.bytes.Load(),
+			Rerouted: l.rerouted.Load(), Unprotected: l.unprotected.Load(),
 			Ups: l.ups.Load(), Excluded: l.excluded.Load(),
 			Metrics: linkMetrics(l.mon.Snapshot()),
 		}
@@ -243,6 +249,12 @@ func (b *Broker) Status() StatusInfo {
 		leaves = append(leaves, l.name)
 		leafDrops += l.out.dropped.Load()
 	}
+	linkDrops := make(map[string]uint64, numDropReasons)
+	for _, l := range b.links {
+		for i, name := range dropReasonNames {
+			linkDrops[name] += l.drops.n[i].Load()
+		}
+	}
 	lsHeld, sumHeld, entries := len(b.lsdb), len(b.sumdb), 0
 	for _, s := range b.sumdb {
 		entries += len(s.Dests)
@@ -262,6 +274,8 @@ func (b *Broker) Status() StatusInfo {
 		Reserved:         b.stats.reserved.Load(),
 		NoMember:         b.stats.noMember.Load(),
 		LeafDrops:        leafDrops,
+		LinkDrops:        linkDrops,
+		Rerouted:         b.stats.rerouted.Load(),
 		BadFrames:        b.stats.badFrames.Load(),
 		BadProbes:        b.stats.badProbes.Load(),
 		ForgedFrames:     b.stats.forgedFrames.Load(),

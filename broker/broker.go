@@ -55,6 +55,11 @@ type Broker struct {
 	// sumPending is set while one of our summaries changed but waits for
 	// its hold-down.
 	sumPending bool
+	// reroute holds the message records failed links left unacknowledged,
+	// until the routes that avoid them are ready (retain.go).
+	reroute     []byte
+	reroutePlan plan
+	rerouteMsg  message
 	profiles   []router.Profile // cost profiles, default first
 	// knownLinks are the ends of every link of the topology, when the
 	// broker was given it; linkOwners the ends cost updates claimed.
@@ -71,6 +76,7 @@ type Broker struct {
 	costKick  chan struct{} // asks the cost loop for a review
 	stateKick chan struct{} // asks for a state message (state.go)
 	replies   *replyMap
+	dedup     dedupSet // message copies delivered here, by origin
 	reporter  reporter
 	internal  *internal
 	stats     brokerStats
@@ -112,6 +118,7 @@ type brokerStats struct {
 	updatesSent    atomic.Uint64 // cost updates this broker originated
 	updatesCarried atomic.Uint64 // cost update copies this broker sent across links
 	summariesSent  atomic.Uint64 // unit summaries this broker originated
+	rerouted       atomic.Uint64 // message copies routed again after their link failed
 	recomputes     atomic.Uint64 // route computations
 	recomputeNanos atomic.Uint64 // time spent in them
 	routesChanged  atomic.Int64  // when a next hop last changed (unix ns)

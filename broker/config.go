@@ -62,6 +62,15 @@ type Config struct {
 	// LeafQueueBytes bounds the queue towards each leaf connection, with the
 	// same policy. Default 64 MiB.
 	LeafQueueBytes int
+	// RetainBytes and RetainAge bound the messages each link keeps until
+	// its peer acknowledges them, to route them again if the link fails
+	// first (see retain.go). What falls out of the bound is counted, not
+	// lost: it is only no longer protected. Defaults 16 MiB and 10 s:
+	// acknowledgements come every 1024 messages or 20 ms, so a link keeps
+	// a few round trips' worth, and 16 MiB holds 200 ms of a link carrying
+	// 80 MB/s.
+	RetainBytes int
+	RetainAge   time.Duration
 	// MaxHops is how many links a message may cross; it ends transient
 	// loops while routes converge. Default 32.
 	MaxHops int
@@ -288,6 +297,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	setDefault(&c.LinkQueueBytes, 8<<20)
 	setDefault(&c.LeafQueueBytes, 64<<20)
+	setDefault(&c.RetainBytes, 16<<20)
+	setDefault(&c.RetainAge, 10*time.Second)
 	setDefault(&c.MaxHops, 32)
 	if c.MaxHops > 255 {
 		errs = append(errs, fmt.Errorf("max hops %d over 255", c.MaxHops))

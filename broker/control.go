@@ -125,8 +125,9 @@ func (b *Broker) linkDown(l *link, s *session, err error) {
 	if !l.sess.CompareAndSwap(s, nil) {
 		return
 	}
-	if n := s.out.close(); n > 0 {
-		l.droppedBytes.Add(uint64(n))
+	b.keepForRerouteLocked(s)
+	if data := s.out.close(); len(data) > 0 {
+		l.drops.add(dropLinkDown, uint64(countRecords(data)), uint64(len(data)))
 	}
 	l.mu.Lock()
 	l.since = time.Now()
@@ -347,6 +348,9 @@ func (b *Broker) recomputeRoutesLocked() {
 		b.kickState()
 	}
 	b.routes.Store(rt)
+	if len(b.reroute) > 0 {
+		b.rerouteLocked(rt)
+	}
 	b.stats.recomputes.Add(1)
 	b.stats.recomputeNanos.Add(uint64(time.Since(start)))
 	b.noteReachabilityLocked(time.Now())

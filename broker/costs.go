@@ -71,6 +71,11 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[strin
 		m := measures[id]
 		// The link may have gone up or down since it was measured.
 		m.Up = a.Damp(rules, l.usable(), now)
+		if !l.usable() {
+			// Up or not, it carries no routes: what it was given and did
+			// not deliver goes another way.
+			b.keepForRerouteLocked(l.sess.Load())
+		}
 		costs := make([]float64, len(b.profiles))
 		for i, p := range b.profiles {
 			costs[i] = p.Cost(m)
@@ -87,6 +92,9 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[strin
 		b.recomputeRoutesLocked()
 	case b.sumPending:
 		b.announceSummariesLocked(now, false)
+	}
+	if len(b.reroute) > 0 {
+		b.rerouteLocked(b.routes.Load())
 	}
 	if force {
 		b.announceSummariesLocked(now, true)

@@ -1,24 +1,27 @@
 package broker
 
+import "sync"
+
 // dedupBits is the width of each origin's dedup window, in messages. It
 // must cover the reordering that a route change can cause: messages from
 // one origin that arrive over two paths of different delay. 65,536 messages
 // is 65 ms at a million messages a second.
 const dedupBits = 1 << 16
 
-// maxDedupOrigins bounds the origins one session keeps a window for (8 KiB
+// maxDedupOrigins bounds the origins one table keeps a window for (8 KiB
 // each); past it an arbitrary one is forgotten.
 const maxDedupOrigins = 1024
 
 // dedupTable remembers, per origin, which recent sequence numbers were
 // delivered here, so that a copy that comes round twice (a transient loop,
-// a duplicating link) is delivered once.
+// a message routed again after a failover whose first copy did arrive) is
+// delivered once, whichever links the copies came by. It is not safe for
+// concurrent use; see dedupSet.
 //
-// Each session keeps its own table, used by its reader alone. A window is
-// moved by the sequence numbers that arrive, so a peer that forged a huge
-// one would make every later message of that origin look old; per session,
-// that can only stop what crosses the forger's own link, which it could
-// drop anyway.
+// A window is moved by the sequence numbers that arrive. A sequence number
+// older than the window is taken as new, and the window starts again from
+// it: so a sequence number forged far ahead costs its origin at most the
+// duplicates the window would have caught, never its messages.
 type dedupTable struct {
 	m map[string]*dedupWindow
 }
@@ -29,8 +32,6 @@ type dedupWindow struct {
 }
 
 // seen records (origin, seq) and reports whether it was there already.
-// A sequence number older than the window counts as seen: it can only be a
-// copy that wandered for a long time.
 func (t *dedupTable) seen(origin []byte, seq uint64) bool {
 	w, ok := t.m[string(origin)]
 	if !ok {
@@ -61,12 +62,37 @@ func (t *dedupTable) seen(origin []byte, seq uint64) bool {
 		w.set(seq)
 		return false
 	case w.max-seq >= dedupBits:
-		return true
+		w.bits, w.max = [dedupBits / 64]uint64{}, seq
+		w.set(seq)
+		return false
 	case w.has(seq):
 		return true
 	}
 	w.set(seq)
 	return false
+}
+
+// dedupSet is the broker's dedup tables, one per stripe of origins, so
+// that the readers of several links deliver at once.
+type dedupSet struct {
+	stripes [dedupStripes]struct {
+		mu sync.Mutex
+		t  dedupTable
+	}
+}
+
+const dedupStripes = 16
+
+// seen is dedupTable.seen, safe for concurrent use.
+func (d *dedupSet) seen(origin []byte, seq uint64) bool {
+	var h uint32 = 2166136261
+	for _, c := range origin {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	s := &d.stripes[h%dedupStripes]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t.seen(origin, seq)
 }
 
 func (w *dedupWindow) set(s uint64)      { w.bits[(s/64)%(dedupBits/64)] |= 1 << (s % 64) }

@@ -75,8 +75,7 @@ func (p *plan) addBroker(addr []byte, queues ...[]byte) *dest {
 // group sorts the broker destinations by next hop on a profile's routes,
 // steering each through the exits of its way; origin says the message
 // entered the network here.
-func (p *plan) group(b *Broker, profile byte, origin bool) {
-	rt := b.routes.Load()
+func (p *plan) group(b *Broker, rt *routeTable, profile byte, origin bool) {
 	for i := range p.dests {
 		d := &p.dests[i]
 		l, why := rt.steer(profile, d, origin)
@@ -158,7 +157,7 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 			b.noteDrop("link", s.l.cfg.ID, "malformed message")
 			continue
 		}
-		if s.dedup.seen(m.Origin, m.Seq) {
+		if b.dedup.seen(m.Origin, m.Seq) {
 			b.stats.duplicates.Add(1)
 			continue
 		}
@@ -277,13 +276,18 @@ func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn,
 // execute carries out a plan: local deliveries, then one copy per next
 // hop. origin says the message entered the network here.
 func (b *Broker) execute(p *plan, m *message, hops byte, origin bool) {
+	b.executeOn(b.routes.Load(), p, m, hops, origin)
+}
+
+// executeOn is execute on the routes rt.
+func (b *Broker) executeOn(rt *routeTable, p *plan, m *message, hops byte, origin bool) {
 	for i := range p.leaves {
 		p.leaves[i].leaf.deliver(m, p.leaves[i].queues, &p.kick)
 	}
 	if len(p.dests) == 0 {
 		return
 	}
-	p.group(b, m.Profile, origin)
+	p.group(b, rt, m.Profile, origin)
 	for i := range p.groups {
 		p.groups[i].link.send(m, hops, p.groups[i].dests, &p.kick)
 	}

@@ -36,10 +36,12 @@ type link struct {
 	msgsRecv  atomic.Uint64
 	bytesSent atomic.Uint64
 	bytesRecv atomic.Uint64
-	// Messages dropped towards this link: its queue was full, or it went
-	// down with messages still queued or in hand.
-	dropped      atomic.Uint64
-	droppedBytes atomic.Uint64
+	// Messages dropped on their way over this link, by reason (drops.go);
+	// messages it failed to deliver that went another way, and those that
+	// fell out of what it keeps for that (retain.go).
+	drops       linkDrops
+	rerouted    atomic.Uint64
+	unprotected atomic.Uint64
 	ups          atomic.Uint64
 
 	mu      sync.Mutex
@@ -262,8 +264,7 @@ func (l *link) send(m *message, hops byte, dests []dest, k *kicker) {
 func (l *link) enqueue(m *message, k *kicker, enc func([]byte) []byte) {
 	s := l.sess.Load()
 	if s == nil {
-		l.dropped.Add(1)
-		l.droppedBytes.Add(uint64(len(m.Data)))
+		l.drops.add(dropLinkDown, 1, uint64(len(m.Data)))
 		l.b.noteDrop("link", l.cfg.ID, "link down")
 		return
 	}
@@ -272,8 +273,7 @@ func (l *link) enqueue(m *message, k *kicker, enc func([]byte) []byte) {
 		k.add(s.out)
 		return
 	}
-	l.dropped.Add(1)
-	l.droppedBytes.Add(uint64(len(m.Data)))
+	l.drops.add(dropQueueFull, 1, uint64(len(m.Data)))
 	l.b.noteDrop("link", l.cfg.ID, "send queue full")
 }
 

@@ -25,10 +25,11 @@ var (
 	descProbes   = prometheus.NewDesc("wayline_link_probes_total", "Performance probes of the link by outcome: sent, received (answered in time), lost.", append(linkLabels[:3:3], "outcome"), nil)
 	descInterval = prometheus.NewDesc("wayline_link_probe_interval_seconds", "Current probe interval of the link.", linkLabels, nil)
 	descMsgs     = prometheus.NewDesc("wayline_link_messages_total", "Messages across the link by direction: sent, received, dropped.", append(linkLabels[:3:3], "direction"), nil)
+	descDrops    = prometheus.NewDesc("wayline_link_dropped_total", "Messages dropped on their way over the link, by reason: send_queue_full, link_down, lost_in_transit (udp: sent by the peer, never received), over_frame_limit.", append(linkLabels[:3:3], "reason"), nil)
 )
 
 func (c *linkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLatency, descRTT, descJitter, descIPDV, descLoss, descState, descUp, descProbes, descInterval, descMsgs} {
+	for _, d := range []*prometheus.Desc{descLatency, descRTT, descJitter, descIPDV, descLoss, descState, descUp, descProbes, descInterval, descMsgs, descDrops} {
 		ch <- d
 	}
 }
@@ -78,7 +79,10 @@ func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
 	gauge(descInterval, m.Interval.Seconds())
 	counter(descMsgs, l.msgsSent.Load(), "sent")
 	counter(descMsgs, l.msgsRecv.Load(), "received")
-	counter(descMsgs, l.dropped.Load(), "dropped")
+	counter(descMsgs, l.drops.total(), "dropped")
+	for i, name := range dropReasonNames {
+		counter(descDrops, l.drops.n[i].Load(), name)
+	}
 }
 
 // promBounds are the latency histogram's bucket bounds in milliseconds:

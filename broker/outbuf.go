@@ -80,6 +80,15 @@ func (o *outbuf) take(ctrlSpare, dataSpare []byte) (ctrl, data []byte) {
 	return ctrl, data
 }
 
+// takeData takes the data waiting, which will not be sent.
+func (o *outbuf) takeData() []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	data := o.data
+	o.data = nil
+	return data
+}
+
 // queued is the number of data bytes waiting.
 func (o *outbuf) queued() int {
 	o.mu.Lock()
@@ -87,16 +96,16 @@ func (o *outbuf) queued() int {
 	return len(o.data)
 }
 
-// close discards what is queued and refuses further appends; it returns
-// the number of data bytes discarded.
-func (o *outbuf) close() int {
+// close refuses further appends and returns the data queued, which will
+// not be sent.
+func (o *outbuf) close() []byte {
 	o.mu.Lock()
-	n := len(o.data)
+	data := o.data
 	o.closed = true
 	o.ctrl, o.data = nil, nil
 	o.mu.Unlock()
 	o.signal()
-	return n
+	return data
 }
 
 // kicker collects the queues a reader filled while handling one batch of

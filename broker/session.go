@@ -36,7 +36,8 @@ type session struct {
 	closeOnce  sync.Once
 
 	// Owned by the reader.
-	dedup dedupTable
+	rcpt  receipts // message records received, for acknowledgements
+	ackAt atomic.Bool
 	snap  snapshotAssembly
 	cache matchCache
 	msg   message
@@ -44,6 +45,9 @@ type session struct {
 	recv  *relRecv // nil on reliable transports
 
 	send *relSend // nil on reliable transports
+	// kept holds the message records sent until the peer acknowledges
+	// them (retain.go); nil on an unreliable transport.
+	kept *retainer
 
 	// dgram is the conn's unreliable path, which carries the link's
 	// probes, or nil when it has none (see monitoring.go).
@@ -85,6 +89,8 @@ func newSession(l *link, conn transports.Conn, peerEpoch uint64, acceptor bool) 
 	if !info.Reliable {
 		s.recv = newRelRecv()
 		s.send = &relSend{next: 1}
+	} else {
+		s.kept = newRetainer(l.b.cfg.RetainBytes, l.b.cfg.RetainAge, &l.unprotected)
 	}
 	s.tx.Store(&txConn{conn})
 	if e := l.emulation(); e != nil {
@@ -166,6 +172,7 @@ func (s *session) readLoop() error {
 		s.l.bytesRecv.Add(uint64(len(f.Data)))
 		err = eachRecord(f.Data, s.handle)
 		s.plan.kick.flush()
+		s.acknowledge()
 		if err != nil {
 			if !errors.Is(err, errBye) {
 				s.l.b.stats.badFrames.Add(1)
@@ -183,6 +190,7 @@ func (s *session) handle(t recType, body []byte) error {
 		}
 		s.l.msgsRecv.Add(1)
 		s.l.b.fromLink(s, &s.msg, body)
+		s.rcpt.received.Add(1)
 	case recPing:
 		nonce, err := decodePing(body)
 		if err != nil {
@@ -208,6 +216,14 @@ func (s *session) handle(t recType, body []byte) error {
 		})
 		s.sendRaw(appendAck(nil, ack))
 		return err
+	case recDataAck:
+		n, err := decodePing(body)
+		if err != nil {
+			return fmt.Errorf("%w: data ack: %w", errBadRecord, err)
+		}
+		if s.kept != nil {
+			s.kept.ack(n)
+		}
 	case recAck:
 		if s.send == nil {
 			return fmt.Errorf("%w: ack on a reliable link", errBadRecord)
@@ -317,10 +333,37 @@ func (s *session) writeLoop() {
 			s.fail(err)
 			return
 		}
+		if s.kept != nil {
+			data = s.kept.keep(data, now)
+		}
 		if len(frames)+len(data) > 0 {
 			lastSend = now
 		}
 	}
+}
+
+// acknowledge tells the peer how many message records this session has
+// received: at once when ackEvery have gathered, otherwise within
+// ackInterval (see retain.go).
+func (s *session) acknowledge() {
+	if n := s.rcpt.due(false); n > 0 {
+		s.sendRaw(appendPing(nil, recDataAck, n))
+		return
+	}
+	if s.rcpt.received.Load() == s.rcpt.acked.Load() || !s.ackAt.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(ackInterval, func() {
+		s.ackAt.Store(false)
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		if n := s.rcpt.due(true); n > 0 {
+			s.sendRaw(appendPing(nil, recDataAck, n))
+		}
+	})
 }
 
 func (s *session) fail(err error) {
@@ -349,6 +392,7 @@ func (s *session) sendRecords(buf []byte) error {
 		if _, err := s.tx.Load().Send(buf[:n]); err != nil {
 			if errors.Is(err, transports.ErrFrameTooLarge) {
 				s.l.log.Error("record over the frame limit; dropped", slog.Int("bytes", n))
+				s.l.drops.add(dropFrameLimit, uint64(countRecords(buf[:n])), uint64(n))
 				buf = buf[n:]
 				continue
 			}

@@ -24,7 +24,9 @@ import (
 // dedup is kept per session.
 // Version 4: borders announce unit summaries (recSummary), without which
 // an older broker's map would miss the units beside its own.
-const protoVersion = 4
+// Version 5: message records are acknowledged (recDataAck), and message
+// dedup is the broker's, whichever link a copy comes by.
+const protoVersion = 5
 
 // recordHeader is the size of a record's type and length.
 const recordHeader = 5
@@ -46,6 +48,7 @@ const (
 	recEmulation recType = 12 // the emulated conditions the peer must apply (JSON)
 	recProbe     recType = 13 // a performance packet (see package monitor)
 	recSummary   recType = 17 // a border's summary of its unit (flooded, see summaries.go)
+	recDataAck   recType = 18 // how many message records the sender of it has received (retain.go)
 )
 
 func (t recType) String() string {
@@ -78,6 +81,8 @@ func (t recType) String() string {
 		return "probe"
 	case recSummary:
 		return "summary"
+	case recDataAck:
+		return "data-ack"
 	}
 	return fmt.Sprintf("record-%d", byte(t))
 }

@@ -23,8 +23,19 @@ type LinkInfo struct {
 	BytesSent    uint64    `json:"bytes_sent"`
 	BytesRecv    uint64    `json:"bytes_received"`
 	QueueBytes   int       `json:"queue_bytes"`
-	Dropped      uint64    `json:"dropped"`
-	DroppedBytes uint64    `json:"dropped_bytes"`
+	// Dropped counts the messages dropped on their way over the link, in
+	// all, and Drops by reason: send_queue_full, link_down,
+	// lost_in_transit (sent by the peer over udp and never received),
+	// over_frame_limit. DroppedBytes is the payload dropped on this side.
+	Dropped      uint64            `json:"dropped"`
+	Drops        map[string]uint64 `json:"drops"`
+	DroppedBytes uint64            `json:"dropped_bytes"`
+	// Rerouted counts the messages the link failed to deliver that went
+	// another way; Unprotected those that fell out of the bound on what a
+	// link keeps for that while it waited for their acknowledgement
+	// (they were not lost, only no longer kept).
+	Rerouted    uint64 `json:"rerouted"`
+	Unprotected uint64 `json:"unprotected"`
 	Ups          uint64    `json:"ups"`
 	Excluded     bool      `json:"excluded"` // taken out of routing by a control action
 	// Metrics are the link's measurements (see package monitor).

@@ -48,6 +48,8 @@ type FailoverTrial struct {
 	Recompute     time.Duration // mean route computation at the publisher's broker
 	FirstAfter    time.Duration // until the first message delivered after the failure
 	Lost          int           // stream messages never delivered
+	Duplicates    int           // stream messages delivered more than once
+	Inversions    int           // stream messages delivered after a later one
 	FirstSeq      uint64        // which message after the failure arrived first
 }
 
@@ -210,8 +212,8 @@ func RunFailover(ctx context.Context, w io.Writer, cfg FailoverConfig) ([]Failov
 			return trials, fmt.Errorf("trial %d: %w", i+1, err)
 		}
 		trials = append(trials, tr)
-		fmt.Fprintf(w, "  trial %2d: first message after %v (detection %v, dissemination %v), %d lost, first #%d\n",
-			i+1, tr.FirstAfter.Round(time.Millisecond), tr.Detection.Round(time.Millisecond), tr.Dissemination.Round(time.Millisecond), tr.Lost, tr.FirstSeq)
+		fmt.Fprintf(w, "  trial %2d: first message after %v (detection %v, dissemination %v), %d lost, %d duplicated, %d out of order, first #%d\n",
+			i+1, tr.FirstAfter.Round(time.Millisecond), tr.Detection.Round(time.Millisecond), tr.Dissemination.Round(time.Millisecond), tr.Lost, tr.Duplicates, tr.Inversions, tr.FirstSeq)
 	}
 	foReport(w, trials)
 	return trials, foSlowdowns(ctx, w, cfg, pubB, edge)
@@ -336,11 +338,19 @@ func foTrial(ctx context.Context, pubB, edge, far *broker.Broker, s *foStream) (
 	tr.Dissemination = rerouted.Sub(t0) - tr.Detection
 	tr.Recompute = time.Duration(pubB.Status().RecomputeUs * 1e3)
 	got := map[uint64]bool{}
+	var highest uint64
 	for _, a := range arrivals {
 		if a.seq >= firstSeq && tr.FirstAfter == 0 {
 			tr.FirstAfter = a.at.Sub(t0)
 			tr.FirstSeq = a.seq - firstSeq
 		}
+		if got[a.seq] {
+			tr.Duplicates++
+		}
+		if a.seq < highest {
+			tr.Inversions++
+		}
+		highest = max(highest, a.seq)
 		got[a.seq] = true
 	}
 	for seq := firstSeq; seq <= lastSeq; seq++ {
@@ -395,12 +405,14 @@ func foReport(w io.Writer, trials []FailoverTrial) {
 	p50, _, _ := pick(func(t FailoverTrial) time.Duration { return t.Recompute })
 	fmt.Fprintf(w, "%-28s mean %v per computation\n", "recomputation", p50.Round(time.Microsecond))
 	row("failure to first message", func(t FailoverTrial) time.Duration { return t.FirstAfter })
-	var lost, worst int
+	var lost, worst, dups, inv int
 	for _, t := range trials {
 		lost += t.Lost
 		worst = max(worst, t.Lost)
+		dups += t.Duplicates
+		inv += t.Inversions
 	}
-	fmt.Fprintf(w, "messages lost during the switch: mean %.1f, max %d (the stream's messages on the dead link before it was declared down)\n", float64(lost)/float64(len(trials)), worst)
+	fmt.Fprintf(w, "messages lost during the switch: mean %.1f, max %d; delivered twice: %d; out of order: %d (over %d trials)\n", float64(lost)/float64(len(trials)), worst, dups, inv, len(trials))
 	fmt.Fprintln(w, "seed-era figure (Berkeley overlay): 3.3 s from failure to recovery (1.8 s detection + 0.7 s signalling + 0.45 s restoration + ...)")
 	_, p99, _ := pick(func(t FailoverTrial) time.Duration { return t.FirstAfter })
 	fmt.Fprintf(w, "failover_p99_ms=%d\n", p99.Milliseconds())

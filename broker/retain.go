@@ -1,0 +1,207 @@
+package broker
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Failover without loss. A session keeps every message it sent until the
+// peer acknowledges it, and when the link fails (its monitor declares it
+// down, it is taken out of routing, or its connection ends) whatever was
+// not acknowledged is routed again, over the routes the failure leaves.
+// The broker a message is for delivers it once however many copies come
+// (see dedup.go), so a message that did arrive and whose acknowledgement
+// did not is a duplicate, dropped there, not a second delivery.
+//
+// Acknowledgements are cumulative and cost nothing per message on the
+// wire: on a reliable transport the n-th message record a session
+// receives is the n-th its peer sent, so the receiver only says how many
+// it has received (recDataAck), every ackEvery records and every
+// ackInterval while some are unacknowledged. The sender keeps the batches
+// of records its writer sent, as they were (no copy), and frees each once
+// every record in it is acknowledged. What it keeps is bounded by bytes
+// and by age; what falls out of the bound is counted (it is no longer
+// protected, not lost).
+
+const (
+	// ackEvery is how many message records a receiver takes before it
+	// acknowledges them without waiting for the writer's tick.
+	ackEvery = 1024
+	// ackInterval is the longest a received record waits to be
+	// acknowledged: the tick of a link's writer while it has some.
+	ackInterval = 20 * time.Millisecond
+)
+
+// retained is one batch of message records a writer sent.
+type retained struct {
+	buf   []byte
+	last  uint64 // the number of its last record (records are numbered from 1 per session)
+	count int    // its records
+	at    time.Time
+}
+
+// retainer keeps a session's sent records until they are acknowledged.
+type retainer struct {
+	mu      sync.Mutex
+	sent    uint64 // records handed to the transport
+	acked   uint64
+	batches []retained // oldest first
+	bytes   int
+	spare   [][]byte // freed batches' buffers, for the writer to fill again
+
+	maxBytes int
+	maxAge   time.Duration
+	evicted  *atomic.Uint64 // records that fell out of the bound unacknowledged
+}
+
+func newRetainer(maxBytes int, maxAge time.Duration, evicted *atomic.Uint64) *retainer {
+	return &retainer{maxBytes: maxBytes, maxAge: maxAge, evicted: evicted}
+}
+
+// keep takes a batch of message records the writer has just sent, and
+// returns a buffer for the writer's next batch.
+func (r *retainer) keep(data []byte, now time.Time) []byte {
+	n := countRecords(data)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent += uint64(n)
+	if n == 0 {
+		return data[:0]
+	}
+	r.batches = append(r.batches, retained{buf: data, last: r.sent, count: n, at: now})
+	r.bytes += len(data)
+	r.evictLocked(now)
+	if k := len(r.spare) - 1; k >= 0 {
+		buf := r.spare[k]
+		r.spare = r.spare[:k]
+		return buf[:0]
+	}
+	return nil
+}
+
+// evictLocked drops the oldest batches past the bounds, counting their
+// unacknowledged records.
+func (r *retainer) evictLocked(now time.Time) {
+	for len(r.batches) > 0 && (r.bytes > r.maxBytes || now.Sub(r.batches[0].at) > r.maxAge) {
+		b := r.batches[0]
+		first := b.last - uint64(b.count) + 1
+		if r.acked < b.last {
+			r.evicted.Add(b.last - max(r.acked+1, first) + 1)
+		}
+		r.freeLocked()
+	}
+}
+
+// freeLocked forgets the oldest batch.
+func (r *retainer) freeLocked() {
+	b := r.batches[0]
+	r.batches[0] = retained{}
+	r.batches = r.batches[1:]
+	r.bytes -= len(b.buf)
+	if len(r.spare) < 4 {
+		r.spare = append(r.spare, b.buf)
+	}
+}
+
+// ack takes the peer's count of records received.
+func (r *retainer) ack(n uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n > r.sent || n <= r.acked {
+		return // more than was sent can only be a peer's mistake
+	}
+	r.acked = n
+	for len(r.batches) > 0 && r.batches[0].last <= n {
+		r.freeLocked()
+	}
+}
+
+// unacked takes out every record sent and not acknowledged, oldest first,
+// as one run of records, and forgets them: they are routed again.
+func (r *retainer) unacked() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []byte
+	for _, b := range r.batches {
+		first := b.last - uint64(b.count) + 1
+		recs := b.buf
+		for skip := max(r.acked+1, first) - first; skip > 0; skip-- {
+			recs = recs[recordHeader+int(binary.BigEndian.Uint32(recs[1:])):]
+		}
+		out = append(out, recs...)
+	}
+	for len(r.batches) > 0 {
+		r.freeLocked()
+	}
+	r.acked = r.sent
+	return out
+}
+
+// countRecords counts the records in a run of them.
+func countRecords(buf []byte) int {
+	n := 0
+	for len(buf) >= recordHeader {
+		buf = buf[recordHeader+int(binary.BigEndian.Uint32(buf[1:])):]
+		n++
+	}
+	return n
+}
+
+// receipts counts the message records a session received, for its
+// acknowledgements.
+type receipts struct {
+	received atomic.Uint64
+	acked    atomic.Uint64 // the count last acknowledged
+}
+
+// due returns the count to acknowledge now, or 0: with force, any count
+// not acknowledged yet; without, only once ackEvery have gathered.
+func (c *receipts) due(force bool) uint64 {
+	n, a := c.received.Load(), c.acked.Load()
+	if n == a || !force && n-a < ackEvery {
+		return 0
+	}
+	if !c.acked.CompareAndSwap(a, n) {
+		return 0 // the other side acknowledged it
+	}
+	return n
+}
+
+// keepForRerouteLocked takes what session s sent and its peer did not
+// acknowledge, and what waits in its queue, to be routed again with the
+// next routes.
+func (b *Broker) keepForRerouteLocked(s *session) {
+	if s == nil || s.kept == nil {
+		return
+	}
+	recs := append(s.kept.unacked(), s.out.takeData()...)
+	s.l.rerouted.Add(uint64(countRecords(recs)))
+	b.reroute = append(b.reroute, recs...)
+}
+
+// rerouteLocked routes again, on rt, the messages that failed links left
+// unacknowledged, before any newer message takes rt: so that they keep
+// their order.
+func (b *Broker) rerouteLocked(rt *routeTable) {
+	recs := b.reroute
+	b.reroute = nil
+	p := &b.reroutePlan
+	m := &b.rerouteMsg
+	_ = eachRecord(recs, func(t recType, body []byte) error {
+		if t != recMsg || m.decode(body) != nil {
+			return nil
+		}
+		p.reset()
+		for i := range m.Dests {
+			d := &m.Dests[i]
+			x := p.addBroker(d.Broker, d.Queues...)
+			x.Exits = append(x.Exits, d.Exits...)
+		}
+		b.stats.rerouted.Add(uint64(len(m.Dests)))
+		b.executeOn(rt, p, m, m.Hops, false)
+		p.kick.flush()
+		return nil
+	})
+}
