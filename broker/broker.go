@@ -60,7 +60,7 @@ type Broker struct {
 	reroute     []byte
 	reroutePlan plan
 	rerouteMsg  message
-	profiles   []router.Profile // cost profiles, default first
+	profiles    []router.Profile // cost profiles, default first
 	// knownLinks are the ends of every link of the topology, when the
 	// broker was given it; linkOwners the ends cost updates claimed.
 	knownLinks map[string][2]string

@@ -42,7 +42,7 @@ type link struct {
 	drops       linkDrops
 	rerouted    atomic.Uint64
 	unprotected atomic.Uint64
-	ups          atomic.Uint64
+	ups         atomic.Uint64
 
 	mu      sync.Mutex
 	lastErr string

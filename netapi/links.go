@@ -11,18 +11,18 @@ import (
 
 // LinkInfo is one entry of GET /api/links.
 type LinkInfo struct {
-	ID           string    `json:"id"`
-	Peer         string    `json:"peer"`
-	Transport    string    `json:"transport"`
-	State        string    `json:"state"` // "up" or "down"
-	Since        time.Time `json:"since"`
-	Dialer       bool      `json:"dialer"` // this broker dials the link
-	LastError    string    `json:"last_error,omitempty"`
-	MsgsSent     uint64    `json:"msgs_sent"`
-	MsgsRecv     uint64    `json:"msgs_received"`
-	BytesSent    uint64    `json:"bytes_sent"`
-	BytesRecv    uint64    `json:"bytes_received"`
-	QueueBytes   int       `json:"queue_bytes"`
+	ID         string    `json:"id"`
+	Peer       string    `json:"peer"`
+	Transport  string    `json:"transport"`
+	State      string    `json:"state"` // "up" or "down"
+	Since      time.Time `json:"since"`
+	Dialer     bool      `json:"dialer"` // this broker dials the link
+	LastError  string    `json:"last_error,omitempty"`
+	MsgsSent   uint64    `json:"msgs_sent"`
+	MsgsRecv   uint64    `json:"msgs_received"`
+	BytesSent  uint64    `json:"bytes_sent"`
+	BytesRecv  uint64    `json:"bytes_received"`
+	QueueBytes int       `json:"queue_bytes"`
 	// Dropped counts the messages dropped on their way over the link, in
 	// all, and Drops by reason: send_queue_full, link_down,
 	// lost_in_transit (sent by the peer over udp and never received),
@@ -36,8 +36,8 @@ type LinkInfo struct {
 	// (they were not lost, only no longer kept).
 	Rerouted    uint64 `json:"rerouted"`
 	Unprotected uint64 `json:"unprotected"`
-	Ups          uint64    `json:"ups"`
-	Excluded     bool      `json:"excluded"` // taken out of routing by a control action
+	Ups         uint64 `json:"ups"`
+	Excluded    bool   `json:"excluded"` // taken out of routing by a control action
 	// Metrics are the link's measurements (see package monitor).
 	Metrics LinkMetrics `json:"metrics"`
 	// Emulation is the link's emulated conditions, or null.
