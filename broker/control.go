@@ -348,6 +348,13 @@ func (b *Broker) recomputeRoutesLocked() {
 		b.kickState()
 	}
 	b.routes.Store(rt)
+	// A link the routes no longer take (its own monitor, or its peer's,
+	// declared it down) gives up what it holds to them.
+	for id, l := range b.links {
+		if !l.usable() || !b.bnm.LinkUp(id) {
+			b.keepForRerouteLocked(l.sess.Load())
+		}
+	}
 	if len(b.reroute) > 0 {
 		b.rerouteLocked(rt)
 	}

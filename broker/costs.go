@@ -71,9 +71,9 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[strin
 		m := measures[id]
 		// The link may have gone up or down since it was measured.
 		m.Up = a.Damp(rules, l.usable(), now)
-		if !l.usable() {
-			// Up or not, it carries no routes: what it was given and did
-			// not deliver goes another way.
+		if !l.usable() || !b.bnm.LinkUp(id) {
+			// It carries no routes: what it was given and did not
+			// deliver goes another way.
 			b.keepForRerouteLocked(l.sess.Load())
 		}
 		costs := make([]float64, len(b.profiles))

@@ -350,7 +350,7 @@ func (l *leafConn) writeLoop() {
 		case <-l.done:
 			return
 		}
-		ctrl, data = l.out.take(ctrl, data)
+		ctrl, data = l.out.take(ctrl, data, true)
 		if len(ctrl)+len(data) == 0 {
 			continue
 		}

@@ -71,11 +71,16 @@ func (o *outbuf) signal() {
 }
 
 // take hands the writer everything queued, swapping in the writer's spare
-// buffers so that neither side allocates in the steady state.
-func (o *outbuf) take(ctrlSpare, dataSpare []byte) (ctrl, data []byte) {
+// buffers so that neither side allocates in the steady state. Without
+// withData it takes the control data alone.
+func (o *outbuf) take(ctrlSpare, dataSpare []byte, withData bool) (ctrl, data []byte) {
 	o.mu.Lock()
-	ctrl, data = o.ctrl, o.data
-	o.ctrl, o.data = ctrlSpare[:0], dataSpare[:0]
+	ctrl, o.ctrl = o.ctrl, ctrlSpare[:0]
+	if withData {
+		data, o.data = o.data, dataSpare[:0]
+	} else {
+		data = dataSpare[:0]
+	}
 	o.mu.Unlock()
 	return ctrl, data
 }

@@ -105,6 +105,20 @@ func (r *retainer) freeLocked() {
 	}
 }
 
+// held is the bytes of records kept: on a lossy link, what is in flight.
+func (r *retainer) held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bytes
+}
+
+// next is the number the next record sent will have.
+func (r *retainer) next() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sent + 1
+}
+
 // ack takes the peer's count of records received.
 func (r *retainer) ack(n uint64) {
 	r.mu.Lock()
@@ -176,7 +190,11 @@ func (b *Broker) keepForRerouteLocked(s *session) {
 	if s == nil || s.kept == nil {
 		return
 	}
-	recs := append(s.kept.unacked(), s.out.takeData()...)
+	recs := s.kept.unacked()
+	if s.lossy != nil {
+		recs = append(recs, s.lossy.takeAll()...)
+	}
+	recs = append(recs, s.out.takeData()...)
 	s.l.rerouted.Add(uint64(countRecords(recs)))
 	b.reroute = append(b.reroute, recs...)
 }

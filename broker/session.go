@@ -46,8 +46,13 @@ type session struct {
 
 	send *relSend // nil on reliable transports
 	// kept holds the message records sent until the peer acknowledges
-	// them (retain.go); nil on an unreliable transport.
-	kept *retainer
+	// them (retain.go). On a lossy transport, reseq puts the records
+	// received back in order and lossy holds those waiting for the window
+	// (sequence.go); both are nil on a reliable one.
+	kept     *retainer
+	reseq    *resequencer // the reader's
+	lossy    *lossySender // the writer's
+	lossyBuf []byte       // the writer's
 
 	// dgram is the conn's unreliable path, which carries the link's
 	// probes, or nil when it has none (see monitoring.go).
@@ -86,11 +91,12 @@ func newSession(l *link, conn transports.Conn, peerEpoch uint64, acceptor bool) 
 		frameMax = min(frameMax, info.FrameHint)
 	}
 	s.frameMax.Store(int64(frameMax))
+	s.kept = newRetainer(l.b.cfg.RetainBytes, l.b.cfg.RetainAge, &l.unprotected)
 	if !info.Reliable {
 		s.recv = newRelRecv()
 		s.send = &relSend{next: 1}
-	} else {
-		s.kept = newRetainer(l.b.cfg.RetainBytes, l.b.cfg.RetainAge, &l.unprotected)
+		s.reseq = newResequencer()
+		s.lossy = &lossySender{}
 	}
 	s.tx.Store(&txConn{conn})
 	if e := l.emulation(); e != nil {
@@ -170,7 +176,11 @@ func (s *session) readLoop() error {
 		s.rxTime = f.Received
 		s.lastRecv.Store(f.Received.UnixNano())
 		s.l.bytesRecv.Add(uint64(len(f.Data)))
-		err = eachRecord(f.Data, s.handle)
+		if s.reseq != nil {
+			err = s.handleLossy(f)
+		} else {
+			err = eachRecord(f.Data, s.handle)
+		}
 		s.plan.kick.flush()
 		s.acknowledge()
 		if err != nil {
@@ -190,7 +200,9 @@ func (s *session) handle(t recType, body []byte) error {
 		}
 		s.l.msgsRecv.Add(1)
 		s.l.b.fromLink(s, &s.msg, body)
-		s.rcpt.received.Add(1)
+		if s.reseq == nil {
+			s.rcpt.received.Add(1)
+		}
 	case recPing:
 		nonce, err := decodePing(body)
 		if err != nil {
@@ -223,6 +235,9 @@ func (s *session) handle(t recType, body []byte) error {
 		}
 		if s.kept != nil {
 			s.kept.ack(n)
+			if s.lossy != nil {
+				s.out.signal() // the window has room again
+			}
 		}
 	case recAck:
 		if s.send == nil {
@@ -317,7 +332,10 @@ func (s *session) writeLoop() {
 			s.close()
 			return
 		}
-		ctrl, data = s.out.take(ctrl, data)
+		// A lossy link's sender takes no more than its queue's worth
+		// while its window holds it back.
+		withData := s.lossy == nil || s.lossy.waiting() < cfg.LinkQueueBytes
+		ctrl, data = s.out.take(ctrl, data, withData)
 		frames := ctrl
 		if s.send != nil {
 			frames = s.send.wrap(ctrl, now)
@@ -329,17 +347,89 @@ func (s *session) writeLoop() {
 			s.fail(err)
 			return
 		}
-		if err := s.sendRecords(data); err != nil {
+		sent := len(frames) + len(data)
+		var err error
+		if s.lossy != nil {
+			s.lossy.add(data)
+			data = data[:0]
+			err = s.sendLossy(now)
+		} else {
+			err = s.sendRecords(data)
+			if err == nil {
+				data = s.kept.keep(data, now)
+			}
+		}
+		if err != nil {
 			s.fail(err)
 			return
 		}
-		if s.kept != nil {
-			data = s.kept.keep(data, now)
-		}
-		if len(frames)+len(data) > 0 {
+		if sent > 0 {
 			lastSend = now
 		}
 	}
+}
+
+// sendLossy sends the message records waiting on a lossy link, as far as
+// its window allows, each frame headed by the number of its first record,
+// and keeps them until they are acknowledged (sequence.go).
+func (s *session) sendLossy(now time.Time) error {
+	frameMax := int(s.frameMax.Load()) - dataSeqSize
+	for s.lossy.waiting() > 0 {
+		room := lossyWindow - s.kept.held()
+		if room <= 0 {
+			return nil
+		}
+		recs := s.lossy.next(room)
+		first := s.kept.next()
+		for rest := recs; len(rest) > 0; {
+			n := 0
+			for n < len(rest) {
+				size := recordHeader + int(binary.BigEndian.Uint32(rest[n+1:]))
+				if n > 0 && n+size > frameMax {
+					break
+				}
+				n += size
+			}
+			frame := append(appendDataSeq(s.lossyBuf[:0], first), rest[:n]...)
+			s.lossyBuf = frame
+			if _, err := s.tx.Load().Send(frame); err != nil {
+				if !errors.Is(err, transports.ErrFrameTooLarge) {
+					return err
+				}
+				s.l.log.Error("record over the frame limit; dropped", slog.Int("bytes", n))
+				s.l.drops.add(dropFrameLimit, uint64(countRecords(rest[:n])), uint64(n))
+			} else {
+				s.l.bytesSent.Add(uint64(len(frame)))
+			}
+			first += uint64(countRecords(rest[:n]))
+			rest = rest[n:]
+		}
+		s.kept.keep(recs, now)
+	}
+	return nil
+}
+
+// handleLossy handles a frame of a lossy link: message records in their
+// order (sequence.go), anything else at once.
+func (s *session) handleLossy(f transports.Frame) error {
+	var err error
+	deliver := func(recs []byte) {
+		if e := eachRecord(recs, s.handle); e != nil && err == nil {
+			err = e
+		}
+	}
+	var lost uint64
+	if first, recs, ok := splitDataSeq(f.Data); ok {
+		lost = s.reseq.push(first, recs, f.Received, deliver)
+	} else {
+		err = eachRecord(f.Data, s.handle)
+		lost = s.reseq.expire(f.Received, deliver)
+	}
+	if lost > 0 {
+		s.l.drops.add(dropLost, lost, 0)
+	}
+	s.rcpt.received.Store(s.reseq.handedOn())
+	return err
 }
 
 // acknowledge tells the peer how many message records this session has

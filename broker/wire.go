@@ -49,6 +49,7 @@ const (
 	recProbe     recType = 13 // a performance packet (see package monitor)
 	recSummary   recType = 17 // a border's summary of its unit (flooded, see summaries.go)
 	recDataAck   recType = 18 // how many message records the sender of it has received (retain.go)
+	recDataSeq   recType = 19 // the number of the first message record of a frame on a lossy link (sequence.go)
 )
 
 func (t recType) String() string {
@@ -83,6 +84,8 @@ func (t recType) String() string {
 		return "summary"
 	case recDataAck:
 		return "data-ack"
+	case recDataSeq:
+		return "data-seq"
 	}
 	return fmt.Sprintf("record-%d", byte(t))
 }

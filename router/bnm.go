@@ -378,3 +378,26 @@ func (m *BNM) Bytes() int {
 	}
 	return n
 }
+
+// LinkUp reports whether link id carries routes in the map: both its ends
+// announce it, each with the other as peer, at a finite cost on some
+// profile.
+func (m *BNM) LinkUp(id string) bool {
+	var ends []Address
+	for k, links := range m.ann {
+		for _, l := range links {
+			if l.ID != id {
+				continue
+			}
+			finite := false
+			for _, c := range l.Costs {
+				finite = finite || usableCost(c)
+			}
+			if !finite {
+				return false
+			}
+			ends = append(ends, k.origin, l.Peer)
+		}
+	}
+	return len(ends) == 4 && ends[0] == ends[3] && ends[1] == ends[2]
+}

@@ -322,6 +322,9 @@ func foTrial(ctx context.Context, pubB, edge, far *broker.Broker, s *foStream) (
 	rerouted := time.Now()
 	time.Sleep(time.Second) // let the stream settle on the other path
 	lastSeq := s.sent.Load()
+	// The messages sent last are still on their way (the other path takes
+	// about 60 ms): they are not lost.
+	time.Sleep(500 * time.Millisecond)
 	s.mu.Lock()
 	arrivals := slices.Clone(s.arrivals)
 	s.mu.Unlock()

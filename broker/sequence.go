@@ -1,0 +1,196 @@
+package broker
+
+import (
+	"encoding/binary"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Messages over a lossy link (udp). The transport loses, duplicates and
+// reorders frames as the network does; the link keeps order and counts
+// what it loses, and its sender keeps within what the receiver can take:
+//
+//   - Every frame of message records begins with recDataSeq, the number of
+//     its first record (records are numbered from 1 per session, as on a
+//     reliable link, see retain.go).
+//   - The receiver hands records on in their order. A frame that comes
+//     early waits, at most reorderWait or until maxHeld frames wait, for
+//     the ones before it; those that have not come by then are lost, and
+//     counted (lost_in_transit). A frame that comes late, or twice, is
+//     dropped (its records were handed on or counted lost already).
+//   - The receiver acknowledges the records it has handed on or given up,
+//     as on a reliable link, so that what the sender keeps for failover
+//     follows, and the sender never has more than lossyWindow bytes of
+//     records unacknowledged: a burst waits in the sender's queue (bounded,
+//     and counted when full) rather than overflowing the receiver's.
+//
+// Lost messages are not sent again: loss on a lossy link is the network's,
+// measured by the link's monitor. Use quic for a link that must lose
+// nothing.
+
+const (
+	// reorderWait is how long a frame that came early waits for the ones
+	// before it: above the reordering that jitter causes on a wide-area
+	// path, short enough not to hold a stream up for long behind a loss.
+	reorderWait = 25 * time.Millisecond
+	// maxHeld bounds the frames waiting for earlier ones.
+	maxHeld = 256
+	// lossyWindow bounds the bytes of records a lossy link's sender has
+	// unacknowledged: about 370 full datagrams, well within the depth of
+	// a udp link's receive queue (see transports.udpQueueDepth).
+	lossyWindow = 512 << 10
+)
+
+// resequencer puts a lossy link's message frames back in order. It is
+// owned by the session's reader.
+type resequencer struct {
+	next uint64 // the number of the next record to hand on
+	held []heldFrame
+}
+
+type heldFrame struct {
+	first uint64
+	recs  []byte // a copy: the frame's buffer is reused
+	at    time.Time
+}
+
+func newResequencer() *resequencer { return &resequencer{next: 1} }
+
+// push takes a frame of records numbered from first, received at at, and
+// hands every record that is now in order to deliver. It returns the
+// records given up as lost.
+func (q *resequencer) push(first uint64, recs []byte, at time.Time, deliver func([]byte)) uint64 {
+	switch {
+	case first < q.next:
+		return 0 // late, or a copy
+	case first > q.next:
+		if !slices.ContainsFunc(q.held, func(h heldFrame) bool { return h.first == first }) {
+			q.held = append(q.held, heldFrame{first: first, recs: append([]byte(nil), recs...), at: at})
+			slices.SortFunc(q.held, func(x, y heldFrame) int { return cmpU64(x.first, y.first) })
+		}
+		return q.expire(at, deliver)
+	}
+	deliver(recs)
+	q.next += uint64(countRecords(recs))
+	q.drain(deliver)
+	return 0
+}
+
+// expire gives up on the records missing before the frames that have
+// waited too long, or before the oldest when too many wait, and hands on
+// what follows. It returns the records given up.
+func (q *resequencer) expire(now time.Time, deliver func([]byte)) uint64 {
+	var lost uint64
+	for len(q.held) > 0 && (len(q.held) > maxHeld || q.overdue(now)) {
+		lost += q.held[0].first - q.next
+		q.next = q.held[0].first
+		q.drain(deliver)
+	}
+	return lost
+}
+
+// overdue reports whether a frame has waited past reorderWait.
+func (q *resequencer) overdue(now time.Time) bool {
+	for _, h := range q.held {
+		if now.Sub(h.at) > reorderWait {
+			return true
+		}
+	}
+	return false
+}
+
+// drain hands on the held frames that are next in order.
+func (q *resequencer) drain(deliver func([]byte)) {
+	for len(q.held) > 0 && q.held[0].first <= q.next {
+		h := q.held[0]
+		q.held = q.held[1:]
+		if h.first == q.next {
+			deliver(h.recs)
+			q.next += uint64(countRecords(h.recs))
+		}
+	}
+}
+
+// handedOn is how many records the resequencer has handed on or given
+// up: what the receiver acknowledges.
+func (q *resequencer) handedOn() uint64 { return q.next - 1 }
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// appendDataSeq encodes the number of a frame's first message record.
+func appendDataSeq(b []byte, first uint64) []byte { return appendPing(b, recDataSeq, first) }
+
+// dataSeqSize is the size of a recDataSeq record.
+const dataSeqSize = recordHeader + 8
+
+// splitDataSeq reports whether frame begins with recDataSeq, and returns
+// its number and the records after it.
+func splitDataSeq(frame []byte) (uint64, []byte, bool) {
+	if len(frame) < dataSeqSize || recType(frame[0]) != recDataSeq || binary.BigEndian.Uint32(frame[1:]) != 8 {
+		return 0, nil, false
+	}
+	return binary.BigEndian.Uint64(frame[recordHeader:]), frame[dataSeqSize:], true
+}
+
+// lossySender holds a lossy link's message records until its window has
+// room for them. The session's writer fills and empties it; when the link
+// fails, what waits is taken out to be routed again.
+type lossySender struct {
+	mu   sync.Mutex
+	pend []byte // records taken from the queue, not sent yet
+	off  int    // pend[off:] is what waits
+}
+
+// add takes records from the send queue.
+func (w *lossySender) add(recs []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.off > 0 && w.off >= len(w.pend)/2 {
+		w.pend = append(w.pend[:0], w.pend[w.off:]...)
+		w.off = 0
+	}
+	w.pend = append(w.pend, recs...)
+}
+
+// waiting is how many bytes of records wait.
+func (w *lossySender) waiting() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pend) - w.off
+}
+
+// takeAll takes out every record waiting.
+func (w *lossySender) takeAll() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.pend[w.off:]
+	w.pend, w.off = nil, 0
+	return out
+}
+
+// next takes out, as a buffer of its own, the waiting records that fit in
+// room bytes (at least one, when any waits and room is positive).
+func (w *lossySender) next(room int) []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	recs := w.pend[w.off:]
+	n := 0
+	for n < len(recs) && room > 0 {
+		size := recordHeader + int(binary.BigEndian.Uint32(recs[n+1:]))
+		if n > 0 && n+size > room {
+			break
+		}
+		n += size
+	}
+	w.off += n
+	return append([]byte(nil), recs[:n]...)
+}
