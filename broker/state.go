@@ -93,7 +93,16 @@ func (b *Broker) State(now time.Time) schema.State {
 	b.mu.Unlock()
 	// Up as GET /api/links says it: carrying routes.
 	for _, l := range links {
-		st.Links = append(st.Links, schema.StateLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Up: l.usable(), Emulation: stateEmulation(l.emulation())})
+		sl := schema.StateLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Up: l.usable(), Emulation: stateEmulation(l.emulation())}
+		for reason, n := range l.drops.byReason() {
+			if n > 0 {
+				if sl.Drops == nil {
+					sl.Drops = map[string]uint64{}
+				}
+				sl.Drops[reason] = n
+			}
+		}
+		st.Links = append(st.Links, sl)
 	}
 	slices.SortFunc(st.Links, func(x, y schema.StateLink) int { return strings.Compare(x.ID, y.ID) })
 	slices.Sort(st.Subjects)

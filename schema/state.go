@@ -54,9 +54,17 @@ type StateLink struct {
 	Up   bool   `json:"up"`
 	// Emulation is the link's emulated conditions, when it has any.
 	Emulation *StateEmulation `json:"emulation,omitempty"`
+	// Drops counts the messages the broker dropped on their way over the
+	// link since it started, by reason (send_queue_full, link_down,
+	// lost_in_transit, over_frame_limit), the reasons with none left out.
+	Drops map[string]uint64 `json:"drops,omitempty"`
 }
 
-// Equal reports whether l and m say the same of a link.
+// dropReasons are the reasons a link's drops may be counted under.
+var dropReasons = map[string]bool{"send_queue_full": true, "link_down": true, "lost_in_transit": true, "over_frame_limit": true}
+
+// Equal reports whether l and m say the same of a link, its drops aside
+// (they only count).
 func (l StateLink) Equal(m StateLink) bool {
 	if l.ID != m.ID || l.Peer != m.Peer || l.Up != m.Up || (l.Emulation == nil) != (m.Emulation == nil) {
 		return false
@@ -165,6 +173,11 @@ func (s *State) Validate() error {
 		}
 		if err := checkAddress(l.Peer); err != nil {
 			return bad("links[%d]: peer: %v", i, err)
+		}
+		for reason := range l.Drops {
+			if !dropReasons[reason] {
+				return bad("links[%d]: drops: unknown reason %.64q", i, reason)
+			}
 		}
 		if e := l.Emulation; e != nil {
 			q := e.Delay + e.Jitter + e.Loss

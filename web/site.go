@@ -329,8 +329,28 @@ func (s *Site) link(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, "link.html", map[string]any{
 		"ID": id, "Range": shortDuration(span), "Latest": latest, "Samples": len(ms),
-		"Charts": linkCharts(ms), "CDF": cdfChart(latest),
+		"Charts": linkCharts(ms), "CDF": cdfChart(latest), "Drops": linkDrops(s.src.States(), id),
 	})
+}
+
+// dropRow is what one end of a link dropped on its way over it.
+type dropRow struct {
+	Broker string
+	Drops  map[string]uint64
+}
+
+// linkDrops lists the drops each end of link id counts, from the
+// brokers' states.
+func linkDrops(states []schema.State, id string) []dropRow {
+	var out []dropRow
+	for _, st := range states {
+		for _, l := range st.Links {
+			if l.ID == id {
+				out = append(out, dropRow{Broker: st.Broker, Drops: l.Drops})
+			}
+		}
+	}
+	return out
 }
 
 func (s *Site) xpath(w http.ResponseWriter, r *http.Request) {

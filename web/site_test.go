@@ -48,7 +48,8 @@ func newFakeSource() *fakeSource {
 	reps[1].Links[0].State = "down"
 	reps[1].Links[0].ID = "<b>bold</b>"
 	st := schema.State{Broker: "na.c0.b0", Domain: "na", Seq: 3, Time: at.Add(time.Second), Clients: 4,
-		Links: []schema.StateLink{{ID: fakeLink0, Peer: "eu.c0.b0", Up: true, Emulation: &schema.StateEmulation{Delay: "45ms", Jitter: "3ms", Loss: "1%"}},
+		Links: []schema.StateLink{{ID: fakeLink0, Peer: "eu.c0.b0", Up: true, Emulation: &schema.StateEmulation{Delay: "45ms", Jitter: "3ms", Loss: "1%"},
+			Drops: map[string]uint64{"send_queue_full": 7, "lost_in_transit": 12}},
 			{ID: fakeLink1, Peer: "eu.c0.b1", Up: true}, {ID: fakeLink2, Peer: "eu.c0.b2", Up: false}},
 		Routes: []schema.Route{
 			{Profile: "default", Destination: "eu.c0.b1", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 10, Path: []string{"na.c0.b0", "eu.c0.b1"}},
@@ -228,6 +229,9 @@ func TestLinkPageCharts(t *testing.T) {
 	}
 	if !strings.Contains(text, "10 measurements over the last 30m") {
 		t.Errorf("link page:\n%.400s", text)
+	}
+	if !strings.Contains(text, "Messages dropped on the link") || !regexp.MustCompile(`na\.c0\.b0\s*7\s*0\s*12\s*0`).MatchString(text) {
+		t.Errorf("link page without its drops by reason:\n%s", text)
 	}
 }
 
