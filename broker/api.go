@@ -143,7 +143,7 @@ func (b *Broker) Links() []netapi.LinkInfo {
 			info.State = "down"
 		}
 		if s := l.sess.Load(); s != nil {
-			info.QueueBytes = s.out.queued()
+			info.QueueBytes = s.out.Queued()
 		}
 		out = append(out, info)
 	}
@@ -247,7 +247,7 @@ func (b *Broker) Status() StatusInfo {
 	var leafDrops uint64
 	for l := range b.leaves {
 		leaves = append(leaves, l.name)
-		leafDrops += l.out.dropped.Load()
+		leafDrops += l.out.Dropped()
 	}
 	linkDrops := make(map[string]uint64, numDropReasons)
 	for _, l := range b.links {

@@ -95,13 +95,13 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	// interest follows; only what is announced in units the peer belongs to.
 	for k, ls := range b.lsdb {
 		if within(l.cfg.Peer, k.unit) {
-			s.out.addCtrl(func(buf []byte) []byte { return appendLinkState(buf, ls) })
+			s.out.AddCtrl(func(buf []byte) []byte { return appendLinkState(buf, ls) })
 			b.stats.updatesCarried.Add(1)
 		}
 	}
 	for k, sum := range b.sumdb {
 		if within(l.cfg.Peer, summaryScope(k.unit)) {
-			s.out.addCtrl(func(buf []byte) []byte { return appendSummary(buf, sum) })
+			s.out.AddCtrl(func(buf []byte) []byte { return appendSummary(buf, sum) })
 			b.stats.updatesCarried.Add(1)
 		}
 	}
@@ -111,7 +111,7 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	}
 	for _, o := range origins {
 		if ver, ops, ok := b.interest.snapshotOps(b.cfg.Address, o); ok {
-			s.out.addCtrl(func(buf []byte) []byte { return appendSnapshot(buf, o, ver, ops) })
+			s.out.AddCtrl(func(buf []byte) []byte { return appendSnapshot(buf, o, ver, ops) })
 		}
 	}
 	return true
@@ -126,7 +126,7 @@ func (b *Broker) linkDown(l *link, s *session, err error) {
 		return
 	}
 	b.keepForRerouteLocked(s)
-	if data := s.out.close(); len(data) > 0 {
+	if data := s.out.Close(); len(data) > 0 {
 		l.drops.add(dropLinkDown, uint64(countRecords(data)), uint64(len(data)))
 	}
 	l.mu.Lock()
@@ -163,7 +163,7 @@ func (b *Broker) floodScopedLocked(except *session, unit string, enc func([]byte
 	n := 0
 	for _, l := range b.links {
 		if s := l.sess.Load(); s != nil && s != except && within(l.cfg.Peer, unit) {
-			s.out.addCtrl(enc)
+			s.out.AddCtrl(enc)
 			n++
 		}
 	}
@@ -310,7 +310,7 @@ func (b *Broker) onInterest(from *session, u *interestUpdate) {
 	case applyDone:
 		b.floodLocked(from, func(buf []byte) []byte { return appendInterest(buf, u) })
 	case applyGap:
-		from.out.addCtrl(func(buf []byte) []byte { return appendSyncReq(buf, u.Origin) })
+		from.out.AddCtrl(func(buf []byte) []byte { return appendSyncReq(buf, u.Origin) })
 	}
 }
 
@@ -319,7 +319,7 @@ func (b *Broker) onSyncReq(from *session, origin string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ver, ops, ok := b.interest.snapshotOps(b.cfg.Address, origin); ok {
-		from.out.addCtrl(func(buf []byte) []byte { return appendSnapshot(buf, origin, ver, ops) })
+		from.out.AddCtrl(func(buf []byte) []byte { return appendSnapshot(buf, origin, ver, ops) })
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/netapi"
 )
 
@@ -20,7 +21,7 @@ type plan struct {
 	leaves []leafDelivery
 	dests  []dest
 	groups []hopGroup
-	kick   kicker // writers to wake once the reader's batch is done
+	kick   sendq.Kicker // writers to wake once the reader's batch is done
 }
 
 type leafDelivery struct {

@@ -131,7 +131,7 @@ func (b *Broker) publishInternal(subject, reply string, data []byte) {
 		b.deliverInternal(m, r.core)
 	}
 	b.execute(p, m, byte(b.cfg.MaxHops), true)
-	p.kick.flush()
+	p.kick.Flush()
 }
 
 // publishLocal delivers a message from the broker itself to this broker's
@@ -150,5 +150,5 @@ func (b *Broker) publishLocal(subject string, data []byte) {
 		p.addLeaf(x, nil)
 	}
 	b.execute(p, m, 0, true)
-	p.kick.flush()
+	p.kick.Flush()
 }

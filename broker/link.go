@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/transports"
@@ -257,20 +258,20 @@ func (l *link) run(s *session) {
 
 // send queues a message for the next hop across this link; k wakes the
 // writer once the caller's batch is done.
-func (l *link) send(m *message, hops byte, dests []dest, k *kicker) {
+func (l *link) send(m *message, hops byte, dests []dest, k *sendq.Kicker) {
 	l.enqueue(m, k, func(b []byte) []byte { return appendMsg(b, m, hops, dests) })
 }
 
-func (l *link) enqueue(m *message, k *kicker, enc func([]byte) []byte) {
+func (l *link) enqueue(m *message, k *sendq.Kicker, enc func([]byte) []byte) {
 	s := l.sess.Load()
 	if s == nil {
 		l.drops.add(dropLinkDown, 1, uint64(len(m.Data)))
 		l.b.noteDrop("link", l.cfg.ID, "link down")
 		return
 	}
-	if s.out.add(enc) {
+	if s.out.Add(enc) {
 		l.msgsSent.Add(1)
-		k.add(s.out)
+		k.Add(s.out)
 		return
 	}
 	l.drops.add(dropQueueFull, 1, uint64(len(m.Data)))
@@ -279,7 +280,7 @@ func (l *link) enqueue(m *message, k *kicker, enc func([]byte) []byte) {
 
 // forward queues a received message record, unchanged but for its hop
 // budget, for the next hop across this link.
-func (l *link) forward(m *message, body []byte, hops byte, k *kicker) {
+func (l *link) forward(m *message, body []byte, hops byte, k *sendq.Kicker) {
 	l.enqueue(m, k, func(b []byte) []byte { return appendForward(b, body, hops) })
 }
 

@@ -194,7 +194,7 @@ func (b *Broker) keepForRerouteLocked(s *session) {
 	if s.lossy != nil {
 		recs = append(recs, s.lossy.takeAll()...)
 	}
-	recs = append(recs, s.out.takeData()...)
+	recs = append(recs, s.out.TakeData()...)
 	s.l.rerouted.Add(uint64(countRecords(recs)))
 	b.reroute = append(b.reroute, recs...)
 }
@@ -219,7 +219,7 @@ func (b *Broker) rerouteLocked(rt *routeTable) {
 		}
 		b.stats.rerouted.Add(uint64(len(m.Dests)))
 		b.executeOn(rt, p, m, m.Hops, false)
-		p.kick.flush()
+		p.kick.Flush()
 		return nil
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/transports"
 )
@@ -26,7 +27,7 @@ type session struct {
 	info      transports.Info
 	peerEpoch uint64
 	acceptor  bool
-	out       *outbuf
+	out       *sendq.Queue
 	frameMax  atomic.Int64 // set when the conn is wrapped for emulation, read by the writer
 	lastRecv  atomic.Int64 // unix ns of the last frame received
 	rxTime    time.Time    // when the frame being handled arrived; reader only
@@ -79,7 +80,7 @@ func newSession(l *link, conn transports.Conn, peerEpoch uint64, acceptor bool) 
 		info:       info,
 		peerEpoch:  peerEpoch,
 		acceptor:   acceptor,
-		out:        newOutbuf(l.b.cfg.LinkQueueBytes),
+		out:        sendq.New(l.b.cfg.LinkQueueBytes),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 
@@ -181,7 +182,7 @@ func (s *session) readLoop() error {
 		} else {
 			err = eachRecord(f.Data, s.handle)
 		}
-		s.plan.kick.flush()
+		s.plan.kick.Flush()
 		s.acknowledge()
 		if err != nil {
 			if !errors.Is(err, errBye) {
@@ -236,7 +237,7 @@ func (s *session) handle(t recType, body []byte) error {
 		if s.kept != nil {
 			s.kept.ack(n)
 			if s.lossy != nil {
-				s.out.signal() // the window has room again
+				s.out.Signal() // the window has room again
 			}
 		}
 	case recAck:
@@ -321,7 +322,7 @@ func (s *session) writeLoop() {
 	lastSend := time.Now()
 	for {
 		select {
-		case <-s.out.kick:
+		case <-s.out.Kick():
 		case <-tick.C:
 		case <-s.done:
 			return
@@ -335,7 +336,7 @@ func (s *session) writeLoop() {
 		// A lossy link's sender takes no more than its queue's worth
 		// while its window holds it back.
 		withData := s.lossy == nil || s.lossy.waiting() < cfg.LinkQueueBytes
-		ctrl, data = s.out.take(ctrl, data, withData)
+		ctrl, data = s.out.Take(ctrl, data, withData)
 		frames := ctrl
 		if s.send != nil {
 			frames = s.send.wrap(ctrl, now)
