@@ -31,6 +31,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -59,7 +60,7 @@ type Broker struct {
 	// until the routes that avoid them are ready (retain.go).
 	reroute     []byte
 	reroutePlan plan
-	rerouteMsg  message
+	rerouteMsg  overlay.Message
 	profiles    []router.Profile // cost profiles, default first
 	// knownLinks are the ends of every link of the topology, when the
 	// broker was given it; linkOwners the ends cost updates claimed.

@@ -9,6 +9,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 )
 
@@ -46,7 +47,7 @@ func (rt *routeTable) reaches(p byte, dst []byte) bool {
 // steer picks the link that takes destination d on its way (see
 // router.Steer) and updates d's exits; origin says the message entered
 // the network here. It returns nil and why when d cannot go on.
-func (rt *routeTable) steer(p byte, d *dest, origin bool) (*link, string) {
+func (rt *routeTable) steer(p byte, d *overlay.Dest, origin bool) (*link, string) {
 	t := rt.table(p)
 	dst, ok := t.Broker(d.Broker)
 	if !ok {
@@ -127,7 +128,7 @@ func (b *Broker) linkDown(l *link, s *session, err error) {
 	}
 	b.keepForRerouteLocked(s)
 	if data := s.out.Close(); len(data) > 0 {
-		l.drops.add(dropLinkDown, uint64(countRecords(data)), uint64(len(data)))
+		l.drops.add(dropLinkDown, uint64(overlay.CountRecords(data)), uint64(len(data)))
 	}
 	l.mu.Lock()
 	l.since = time.Now()

@@ -6,34 +6,35 @@ import (
 	"math"
 	"testing"
 
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 )
 
 // decodeFrame runs every decoder over a frame, as a session's reader would.
 func decodeFrame(frame []byte) error {
-	var m message
+	var m overlay.Message
 	var snap snapshotAssembly
-	return eachRecord(frame, func(t recType, body []byte) error {
+	return overlay.EachRecord(frame, func(t overlay.RecordType, body []byte) error {
 		var err error
 		switch t {
-		case recMsg:
-			err = m.decode(body)
-		case recRefuse:
-			_, err = decodeStrRecord(body)
-		case recPing, recPong, recAck:
-			_, err = decodePing(body)
-		case recLinkState:
+		case overlay.RecMsg:
+			err = m.Decode(body)
+		case overlay.RecRefuse:
+			_, err = overlay.DecodeStrRecord(body)
+		case overlay.RecPing, overlay.RecPong, overlay.RecAck:
+			_, err = overlay.DecodeU64Record(body)
+		case overlay.RecLinkState:
 			_, err = decodeLinkState(body)
-		case recInterest:
+		case overlay.RecInterest:
 			var u *interestUpdate
 			if u, err = decodeInterest(body); err == nil && u.Flags&interestSnapshot != 0 {
 				_, err = snap.add(u)
 			}
-		case recSyncReq:
-			_, err = decodeStrRecord(body)
-		case recSummary:
+		case overlay.RecSyncReq:
+			_, err = overlay.DecodeStrRecord(body)
+		case overlay.RecSummary:
 			_, err = decodeSummary(body)
-		case recCtl:
+		case overlay.RecCtl:
 			var inner []byte
 			if _, inner, err = decodeCtl(body); err == nil {
 				err = decodeFrame(inner)
@@ -47,8 +48,8 @@ func decodeFrame(frame []byte) error {
 // refuse a frame, never crash, and what they accept re-encodes to the same
 // bytes.
 func FuzzFrame(f *testing.F) {
-	f.Add(appendMsg(nil, &message{Origin: []byte("na.a"), Seq: 1, Subject: []byte("a.b"), Reply: []byte("r"), HasHdr: true, HdrLen: 1, Data: []byte("hx")}, 3, []dest{{Broker: []byte("na.b"), Queues: [][]byte{[]byte("q")}}}))
-	f.Add(appendMsg(nil, &message{Origin: []byte("na.a"), Seq: 2, Subject: []byte("a.b"), Data: []byte("x")}, 9, []dest{{Broker: []byte("na.b")}, {Broker: []byte("eu.c.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}}}}))
+	f.Add(overlay.AppendMsg(nil, &overlay.Message{Origin: []byte("na.a"), Seq: 1, Subject: []byte("a.b"), Reply: []byte("r"), HasHdr: true, HdrLen: 1, Data: []byte("hx")}, 3, []overlay.Dest{{Broker: []byte("na.b"), Queues: [][]byte{[]byte("q")}}}))
+	f.Add(overlay.AppendMsg(nil, &overlay.Message{Origin: []byte("na.a"), Seq: 2, Subject: []byte("a.b"), Data: []byte("x")}, 9, []overlay.Dest{{Broker: []byte("na.b")}, {Broker: []byte("eu.c.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}}}}))
 	f.Add(appendInterest(nil, &interestUpdate{Origin: "na.a", Ver: version{1, 2}, Flags: interestSnapshot | interestFirst | interestLast, Ops: []interestOp{{Subject: "a.>", Weight: 1}}}))
 	f.Add(appendLinkState(nil, &linkState{Origin: "na.a", Ver: version{1, 1}, Unit: "na", Profiles: []string{"default"}, Links: []lsLink{{ID: "l", Peer: "na.b", Up: true, Costs: []float64{1}, LatencyMs: 0.5}}}))
 	f.Add(appendCtl(nil, 1, appendSyncReq(nil, "na.a")))
@@ -59,18 +60,18 @@ func FuzzFrame(f *testing.F) {
 			return
 		}
 		// Messages that decode re-encode identically.
-		_ = eachRecord(frame, func(typ recType, body []byte) error {
-			if typ != recMsg {
+		_ = overlay.EachRecord(frame, func(typ overlay.RecordType, body []byte) error {
+			if typ != overlay.RecMsg {
 				return nil
 			}
-			var m message
-			if m.decode(body) != nil {
+			var m overlay.Message
+			if m.Decode(body) != nil {
 				t.Fatal("decoded once, not twice")
 			}
-			dests := append([]dest(nil), m.Dests...)
-			again := appendMsg(nil, &m, m.Hops, dests)
-			if !bytes.Equal(again[recordHeader:], body) {
-				t.Fatalf("re-encoding differs:\n%x\n%x", again[recordHeader:], body)
+			dests := append([]overlay.Dest(nil), m.Dests...)
+			again := overlay.AppendMsg(nil, &m, m.Hops, dests)
+			if !bytes.Equal(again[overlay.RecordHeader:], body) {
+				t.Fatalf("re-encoding differs:\n%x\n%x", again[overlay.RecordHeader:], body)
 			}
 			return nil
 		})

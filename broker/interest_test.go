@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/wayline/wayline/overlay"
 )
 
 var time0 = time.Unix(1000, 0)
@@ -81,7 +83,7 @@ func TestSnapshotParts(t *testing.T) {
 	rec := appendSnapshot(nil, "x", version{1, 9}, ops)
 	var a snapshotAssembly
 	parts, done := 0, false
-	if err := eachRecord(rec, func(_ recType, body []byte) error {
+	if err := overlay.EachRecord(rec, func(_ overlay.RecordType, body []byte) error {
 		u, err := decodeInterest(body)
 		if err != nil {
 			return err
@@ -133,7 +135,7 @@ func TestReliableControlOverLoss(t *testing.T) {
 			ctrl = appendSyncReq(ctrl, s)
 		}
 		out := send.wrap(ctrl, now)
-		_ = eachRecord(out, func(_ recType, body []byte) error {
+		_ = overlay.EachRecord(out, func(_ overlay.RecordType, body []byte) error {
 			if rng.Float64() < 0.3 {
 				return nil // lost
 			}
@@ -150,8 +152,8 @@ func TestReliableControlOverLoss(t *testing.T) {
 				t.Fatal(err)
 			}
 			ack, err := recv.receive(seq, inner, func(rec []byte) error {
-				return eachRecord(rec, func(_ recType, b []byte) error {
-					o, err := decodeStrRecord(b)
+				return overlay.EachRecord(rec, func(_ overlay.RecordType, b []byte) error {
+					o, err := overlay.DecodeStrRecord(b)
 					got = append(got, o)
 					return err
 				})

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wayline/wayline/internal/sendq"
+	"github.com/wayline/wayline/overlay"
 )
 
 // leafConn is one leafnode connection to the core: the embedded nats-server,
@@ -145,7 +146,7 @@ func (l *leafConn) readLoop() error {
 	var (
 		args      [][]byte
 		lm        leafMsg
-		m         message
+		m         overlay.Message
 		line      []byte
 		connected bool
 	)
@@ -331,7 +332,7 @@ func (l *leafConn) advertise(subject, queue string, delta int) {
 
 // deliver queues a message for the leaf, for its plain subscribers and the
 // given queue groups; k wakes the writer once the caller's batch is done.
-func (l *leafConn) deliver(m *message, queues [][]byte, k *sendq.Kicker) {
+func (l *leafConn) deliver(m *overlay.Message, queues [][]byte, k *sendq.Kicker) {
 	if l.out.Add(func(b []byte) []byte { return appendLeafMsg(b, m, queues) }) {
 		l.msgsOut.Add(1)
 		k.Add(l.out)

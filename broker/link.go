@@ -13,6 +13,7 @@ import (
 	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -142,7 +143,7 @@ func (l *link) dial(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := linkauth.Hello{Version: protoVersion, From: l.b.cfg.Address, To: l.cfg.Peer, LinkID: l.cfg.ID, Epoch: l.b.epoch}
+	h := linkauth.Hello{Version: overlay.ProtoVersion, From: l.b.cfg.Address, To: l.cfg.Peer, LinkID: l.cfg.ID, Epoch: l.b.epoch}
 	sc, peer, err := linkauth.Dial(conn, h, l.b.authConfig())
 	if err != nil {
 		_ = conn.Close()
@@ -163,7 +164,7 @@ func transportConfig(cfg transports.Config, lc LinkConfig) transports.Config {
 
 // authConfig is how this broker authenticates its links.
 func (b *Broker) authConfig() linkauth.Config {
-	return linkauth.Config{Version: protoVersion, Secret: []byte(b.cfg.Secret), Timeout: b.cfg.HandshakeTimeout}
+	return linkauth.Config{Version: overlay.ProtoVersion, Secret: []byte(b.cfg.Secret), Timeout: b.cfg.HandshakeTimeout}
 }
 
 // acceptLink authenticates an inbound connection, then serves its link;
@@ -177,7 +178,7 @@ func (b *Broker) acceptLink(conn transports.Conn, done func()) {
 			return linkauth.Hello{}, reason
 		}
 		l = found
-		return linkauth.Hello{Version: protoVersion, From: b.cfg.Address, To: h.From, LinkID: h.LinkID, Epoch: b.epoch}, ""
+		return linkauth.Hello{Version: overlay.ProtoVersion, From: b.cfg.Address, To: h.From, LinkID: h.LinkID, Epoch: b.epoch}, ""
 	})
 	done()
 	if err != nil {
@@ -258,11 +259,11 @@ func (l *link) run(s *session) {
 
 // send queues a message for the next hop across this link; k wakes the
 // writer once the caller's batch is done.
-func (l *link) send(m *message, hops byte, dests []dest, k *sendq.Kicker) {
-	l.enqueue(m, k, func(b []byte) []byte { return appendMsg(b, m, hops, dests) })
+func (l *link) send(m *overlay.Message, hops byte, dests []overlay.Dest, k *sendq.Kicker) {
+	l.enqueue(m, k, func(b []byte) []byte { return overlay.AppendMsg(b, m, hops, dests) })
 }
 
-func (l *link) enqueue(m *message, k *sendq.Kicker, enc func([]byte) []byte) {
+func (l *link) enqueue(m *overlay.Message, k *sendq.Kicker, enc func([]byte) []byte) {
 	s := l.sess.Load()
 	if s == nil {
 		l.drops.add(dropLinkDown, 1, uint64(len(m.Data)))
@@ -280,8 +281,8 @@ func (l *link) enqueue(m *message, k *sendq.Kicker, enc func([]byte) []byte) {
 
 // forward queues a received message record, unchanged but for its hop
 // budget, for the next hop across this link.
-func (l *link) forward(m *message, body []byte, hops byte, k *sendq.Kicker) {
-	l.enqueue(m, k, func(b []byte) []byte { return appendForward(b, body, hops) })
+func (l *link) forward(m *overlay.Message, body []byte, hops byte, k *sendq.Kicker) {
+	l.enqueue(m, k, func(b []byte) []byte { return overlay.AppendForward(b, body, hops) })
 }
 
 // shutdown tells the peer this link is closing on purpose and closes it.

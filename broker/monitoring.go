@@ -9,6 +9,7 @@ import (
 
 	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -34,7 +35,7 @@ func (l *link) newMonitor(cfg monitor.Config) *monitor.Link {
 		if s == nil {
 			return errNoSession
 		}
-		s.sendProbe(appendProbeRecord(nil, pkt))
+		s.sendProbe(overlay.AppendRecord(nil, overlay.RecProbe, pkt))
 		return nil
 	}, time.Now)
 }
@@ -84,9 +85,9 @@ func (s *session) startDatagrams() {
 func (s *session) onDatagram(f transports.Frame) {
 	s.lastRecv.Store(f.Received.UnixNano())
 	s.l.bytesRecv.Add(uint64(len(f.Data)))
-	err := eachRecord(f.Data, func(t recType, body []byte) error {
-		if t != recProbe {
-			return fmt.Errorf("%w: %s record in a datagram", errBadRecord, t)
+	err := overlay.EachRecord(f.Data, func(t overlay.RecordType, body []byte) error {
+		if t != overlay.RecProbe {
+			return fmt.Errorf("%w: %s record in a datagram", overlay.ErrBadRecord, t)
 		}
 		s.onProbe(body, f.Received)
 		return nil
@@ -95,12 +96,6 @@ func (s *session) onDatagram(f transports.Frame) {
 		s.l.b.stats.badFrames.Add(1)
 		s.l.b.noteDrop("link", s.l.cfg.ID, "malformed datagram")
 	}
-}
-
-func appendProbeRecord(b, pkt []byte) []byte {
-	b, s := beginRecord(b, recProbe)
-	b = append(b, pkt...)
-	return endRecord(b, s)
 }
 
 // onProbe handles a performance packet from the peer, received at at. A
@@ -122,7 +117,7 @@ func (s *session) onProbe(body []byte, at time.Time) {
 	}
 	if reply != nil {
 		reply.T3 = time.Now().UnixNano()
-		s.sendProbe(appendProbeRecord(nil, reply.Append(nil)))
+		s.sendProbe(overlay.AppendRecord(nil, overlay.RecProbe, reply.Append(nil)))
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wayline/wayline/overlay"
 )
 
 // Failover without loss. A session keeps every message it sent until the
@@ -18,7 +20,7 @@ import (
 // Acknowledgements are cumulative and cost nothing per message on the
 // wire: on a reliable transport the n-th message record a session
 // receives is the n-th its peer sent, so the receiver only says how many
-// it has received (recDataAck), every ackEvery records and every
+// it has received (RecDataAck), every ackEvery records and every
 // ackInterval while some are unacknowledged. The sender keeps the batches
 // of records its writer sent, as they were (no copy), and frees each once
 // every record in it is acknowledged. What it keeps is bounded by bytes
@@ -63,7 +65,7 @@ func newRetainer(maxBytes int, maxAge time.Duration, evicted *atomic.Uint64) *re
 // keep takes a batch of message records the writer has just sent, and
 // returns a buffer for the writer's next batch.
 func (r *retainer) keep(data []byte, now time.Time) []byte {
-	n := countRecords(data)
+	n := overlay.CountRecords(data)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sent += uint64(n)
@@ -142,7 +144,7 @@ func (r *retainer) unacked() []byte {
 		first := b.last - uint64(b.count) + 1
 		recs := b.buf
 		for skip := max(r.acked+1, first) - first; skip > 0; skip-- {
-			recs = recs[recordHeader+int(binary.BigEndian.Uint32(recs[1:])):]
+			recs = recs[overlay.RecordHeader+int(binary.BigEndian.Uint32(recs[1:])):]
 		}
 		out = append(out, recs...)
 	}
@@ -151,16 +153,6 @@ func (r *retainer) unacked() []byte {
 	}
 	r.acked = r.sent
 	return out
-}
-
-// countRecords counts the records in a run of them.
-func countRecords(buf []byte) int {
-	n := 0
-	for len(buf) >= recordHeader {
-		buf = buf[recordHeader+int(binary.BigEndian.Uint32(buf[1:])):]
-		n++
-	}
-	return n
 }
 
 // receipts counts the message records a session received, for its
@@ -195,7 +187,7 @@ func (b *Broker) keepForRerouteLocked(s *session) {
 		recs = append(recs, s.lossy.takeAll()...)
 	}
 	recs = append(recs, s.out.TakeData()...)
-	s.l.rerouted.Add(uint64(countRecords(recs)))
+	s.l.rerouted.Add(uint64(overlay.CountRecords(recs)))
 	b.reroute = append(b.reroute, recs...)
 }
 
@@ -207,8 +199,8 @@ func (b *Broker) rerouteLocked(rt *routeTable) {
 	b.reroute = nil
 	p := &b.reroutePlan
 	m := &b.rerouteMsg
-	_ = eachRecord(recs, func(t recType, body []byte) error {
-		if t != recMsg || m.decode(body) != nil {
+	_ = overlay.EachRecord(recs, func(t overlay.RecordType, body []byte) error {
+		if t != overlay.RecMsg || m.Decode(body) != nil {
 			return nil
 		}
 		p.reset()

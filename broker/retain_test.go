@@ -5,13 +5,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wayline/wayline/overlay"
 )
 
 // recs encodes message records standing for the numbers given.
 func recs(nums ...int) []byte {
 	var b []byte
 	for _, n := range nums {
-		b = appendStrRecord(b, recMsg, fmt.Sprint(n))
+		b = overlay.AppendStrRecord(b, overlay.RecMsg, fmt.Sprint(n))
 	}
 	return b
 }
@@ -19,8 +21,8 @@ func recs(nums ...int) []byte {
 // names decodes what recs encoded.
 func names(b []byte) []string {
 	var out []string
-	eachRecord(b, func(_ recType, body []byte) error {
-		s, _ := decodeStrRecord(body)
+	overlay.EachRecord(b, func(_ overlay.RecordType, body []byte) error {
+		s, _ := overlay.DecodeStrRecord(body)
 		out = append(out, s)
 		return nil
 	})

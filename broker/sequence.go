@@ -5,13 +5,15 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/wayline/wayline/overlay"
 )
 
 // Messages over a lossy link (udp). The transport loses, duplicates and
 // reorders frames as the network does; the link keeps order and counts
 // what it loses, and its sender keeps within what the receiver can take:
 //
-//   - Every frame of message records begins with recDataSeq, the number of
+//   - Every frame of message records begins with RecDataSeq, the number of
 //     its first record (records are numbered from 1 per session, as on a
 //     reliable link, see retain.go).
 //   - The receiver hands records on in their order. A frame that comes
@@ -72,7 +74,7 @@ func (q *resequencer) push(first uint64, recs []byte, at time.Time, deliver func
 		return q.expire(at, deliver)
 	}
 	deliver(recs)
-	q.next += uint64(countRecords(recs))
+	q.next += uint64(overlay.CountRecords(recs))
 	q.drain(deliver)
 	return 0
 }
@@ -107,7 +109,7 @@ func (q *resequencer) drain(deliver func([]byte)) {
 		q.held = q.held[1:]
 		if h.first == q.next {
 			deliver(h.recs)
-			q.next += uint64(countRecords(h.recs))
+			q.next += uint64(overlay.CountRecords(h.recs))
 		}
 	}
 }
@@ -127,18 +129,20 @@ func cmpU64(a, b uint64) int {
 }
 
 // appendDataSeq encodes the number of a frame's first message record.
-func appendDataSeq(b []byte, first uint64) []byte { return appendPing(b, recDataSeq, first) }
+func appendDataSeq(b []byte, first uint64) []byte {
+	return overlay.AppendU64Record(b, overlay.RecDataSeq, first)
+}
 
-// dataSeqSize is the size of a recDataSeq record.
-const dataSeqSize = recordHeader + 8
+// dataSeqSize is the size of a RecDataSeq record.
+const dataSeqSize = overlay.RecordHeader + 8
 
-// splitDataSeq reports whether frame begins with recDataSeq, and returns
+// splitDataSeq reports whether frame begins with RecDataSeq, and returns
 // its number and the records after it.
 func splitDataSeq(frame []byte) (uint64, []byte, bool) {
-	if len(frame) < dataSeqSize || recType(frame[0]) != recDataSeq || binary.BigEndian.Uint32(frame[1:]) != 8 {
+	if len(frame) < dataSeqSize || overlay.RecordType(frame[0]) != overlay.RecDataSeq || binary.BigEndian.Uint32(frame[1:]) != 8 {
 		return 0, nil, false
 	}
-	return binary.BigEndian.Uint64(frame[recordHeader:]), frame[dataSeqSize:], true
+	return binary.BigEndian.Uint64(frame[overlay.RecordHeader:]), frame[dataSeqSize:], true
 }
 
 // lossySender holds a lossy link's message records until its window has
@@ -185,7 +189,7 @@ func (w *lossySender) next(room int) []byte {
 	recs := w.pend[w.off:]
 	n := 0
 	for n < len(recs) && room > 0 {
-		size := recordHeader + int(binary.BigEndian.Uint32(recs[n+1:]))
+		size := overlay.RecordHeader + int(binary.BigEndian.Uint32(recs[n+1:]))
 		if n > 0 && n+size > room {
 			break
 		}

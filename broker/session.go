@@ -12,6 +12,7 @@ import (
 
 	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/linkauth"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -41,7 +42,7 @@ type session struct {
 	ackAt atomic.Bool
 	snap  snapshotAssembly
 	cache matchCache
-	msg   message
+	msg   overlay.Message
 	plan  plan
 	recv  *relRecv // nil on reliable transports
 
@@ -146,7 +147,7 @@ func (s *session) close() {
 // goodbye bypasses any emulation: it is about the connection, not the
 // network being emulated.
 func (s *session) bye() {
-	_, _ = s.conn.Send(appendBye(nil))
+	_, _ = s.conn.Send(overlay.AppendRecord(nil, overlay.RecBye, nil))
 	s.close()
 }
 
@@ -180,7 +181,7 @@ func (s *session) readLoop() error {
 		if s.reseq != nil {
 			err = s.handleLossy(f)
 		} else {
-			err = eachRecord(f.Data, s.handle)
+			err = overlay.EachRecord(f.Data, s.handle)
 		}
 		s.plan.kick.Flush()
 		s.acknowledge()
@@ -193,46 +194,46 @@ func (s *session) readLoop() error {
 	}
 }
 
-func (s *session) handle(t recType, body []byte) error {
+func (s *session) handle(t overlay.RecordType, body []byte) error {
 	switch t {
-	case recMsg:
-		if err := s.msg.decode(body); err != nil {
-			return fmt.Errorf("%w: msg: %w", errBadRecord, err)
+	case overlay.RecMsg:
+		if err := s.msg.Decode(body); err != nil {
+			return fmt.Errorf("%w: msg: %w", overlay.ErrBadRecord, err)
 		}
 		s.l.msgsRecv.Add(1)
 		s.l.b.fromLink(s, &s.msg, body)
 		if s.reseq == nil {
 			s.rcpt.received.Add(1)
 		}
-	case recPing:
-		nonce, err := decodePing(body)
+	case overlay.RecPing:
+		nonce, err := overlay.DecodeU64Record(body)
 		if err != nil {
-			return fmt.Errorf("%w: ping: %w", errBadRecord, err)
+			return fmt.Errorf("%w: ping: %w", overlay.ErrBadRecord, err)
 		}
-		s.sendRaw(appendPing(nil, recPong, nonce))
-	case recPong:
-	case recProbe:
+		s.sendRaw(overlay.AppendU64Record(nil, overlay.RecPong, nonce))
+	case overlay.RecPong:
+	case overlay.RecProbe:
 		s.onProbe(body, s.rxTime)
-	case recRefuse:
-		reason, _ := decodeStrRecord(body)
+	case overlay.RecRefuse:
+		reason, _ := overlay.DecodeStrRecord(body)
 		return fmt.Errorf("%w: %s", linkauth.ErrRefused, reason)
-	case recCtl:
+	case overlay.RecCtl:
 		if s.recv == nil {
-			return fmt.Errorf("%w: reliable envelope on a reliable link", errBadRecord)
+			return fmt.Errorf("%w: reliable envelope on a reliable link", overlay.ErrBadRecord)
 		}
 		seq, inner, err := decodeCtl(body)
 		if err != nil {
-			return fmt.Errorf("%w: ctl: %w", errBadRecord, err)
+			return fmt.Errorf("%w: ctl: %w", overlay.ErrBadRecord, err)
 		}
 		ack, err := s.recv.receive(seq, inner, func(rec []byte) error {
-			return eachRecord(rec, s.handleControl)
+			return overlay.EachRecord(rec, s.handleControl)
 		})
-		s.sendRaw(appendAck(nil, ack))
+		s.sendRaw(overlay.AppendU64Record(nil, overlay.RecAck, ack))
 		return err
-	case recDataAck:
-		n, err := decodePing(body)
+	case overlay.RecDataAck:
+		n, err := overlay.DecodeU64Record(body)
 		if err != nil {
-			return fmt.Errorf("%w: data ack: %w", errBadRecord, err)
+			return fmt.Errorf("%w: data ack: %w", overlay.ErrBadRecord, err)
 		}
 		if s.kept != nil {
 			s.kept.ack(n)
@@ -240,17 +241,17 @@ func (s *session) handle(t recType, body []byte) error {
 				s.out.Signal() // the window has room again
 			}
 		}
-	case recAck:
+	case overlay.RecAck:
 		if s.send == nil {
-			return fmt.Errorf("%w: ack on a reliable link", errBadRecord)
+			return fmt.Errorf("%w: ack on a reliable link", overlay.ErrBadRecord)
 		}
-		seq, err := decodePing(body)
+		seq, err := overlay.DecodeU64Record(body)
 		if err != nil {
-			return fmt.Errorf("%w: ack: %w", errBadRecord, err)
+			return fmt.Errorf("%w: ack: %w", overlay.ErrBadRecord, err)
 		}
 		s.send.ack(seq)
 	default:
-		if t.isControl() {
+		if t.IsControl() {
 			return s.handleControl(t, body)
 		}
 		if linkauth.IsHandshakeRecord(byte(t)) {
@@ -258,50 +259,50 @@ func (s *session) handle(t recType, body []byte) error {
 			// the answer to it.
 			return nil
 		}
-		return fmt.Errorf("%w: unknown record type %d", errBadRecord, byte(t))
+		return fmt.Errorf("%w: unknown record type %d", overlay.ErrBadRecord, byte(t))
 	}
 	return nil
 }
 
-func (s *session) handleControl(t recType, body []byte) error {
+func (s *session) handleControl(t overlay.RecordType, body []byte) error {
 	b := s.l.b
 	switch t {
-	case recLinkState:
+	case overlay.RecLinkState:
 		ls, err := decodeLinkState(body)
 		if err != nil {
-			return fmt.Errorf("%w: link-state: %w", errBadRecord, err)
+			return fmt.Errorf("%w: link-state: %w", overlay.ErrBadRecord, err)
 		}
 		b.onLinkState(s, ls)
-	case recSummary:
+	case overlay.RecSummary:
 		sum, err := decodeSummary(body)
 		if err != nil {
-			return fmt.Errorf("%w: summary: %w", errBadRecord, err)
+			return fmt.Errorf("%w: summary: %w", overlay.ErrBadRecord, err)
 		}
 		b.onSummary(s, sum)
-	case recInterest:
+	case overlay.RecInterest:
 		u, err := decodeInterest(body)
 		if err != nil {
-			return fmt.Errorf("%w: interest: %w", errBadRecord, err)
+			return fmt.Errorf("%w: interest: %w", overlay.ErrBadRecord, err)
 		}
 		b.onInterest(s, u)
-	case recSyncReq:
-		origin, err := decodeStrRecord(body)
+	case overlay.RecSyncReq:
+		origin, err := overlay.DecodeStrRecord(body)
 		if err != nil {
-			return fmt.Errorf("%w: sync-request: %w", errBadRecord, err)
+			return fmt.Errorf("%w: sync-request: %w", overlay.ErrBadRecord, err)
 		}
 		b.onSyncReq(s, origin)
-	case recBye:
+	case overlay.RecBye:
 		return errBye
-	case recEmulation:
+	case overlay.RecEmulation:
 		var spec transports.EmulationSpec
 		if err := json.Unmarshal(body, &spec); err != nil {
-			return fmt.Errorf("%w: emulation: %w", errBadRecord, err)
+			return fmt.Errorf("%w: emulation: %w", overlay.ErrBadRecord, err)
 		}
 		if err := b.applyPeerEmulation(s, spec); err != nil {
 			s.l.log.Warn("peer asked for an emulation this broker refuses", slog.Any("err", err))
 		}
 	default:
-		return fmt.Errorf("%w: %s inside a reliable envelope", errBadRecord, t)
+		return fmt.Errorf("%w: %s inside a reliable envelope", overlay.ErrBadRecord, t)
 	}
 	return nil
 }
@@ -342,7 +343,7 @@ func (s *session) writeLoop() {
 			frames = s.send.wrap(ctrl, now)
 		}
 		if len(frames)+len(data) == 0 && now.Sub(lastSend) >= cfg.Keepalive {
-			frames = appendPing(frames, recPing, uint64(now.UnixNano()))
+			frames = overlay.AppendU64Record(frames, overlay.RecPing, uint64(now.UnixNano()))
 		}
 		if err := s.sendRecords(frames); err != nil {
 			s.fail(err)
@@ -385,7 +386,7 @@ func (s *session) sendLossy(now time.Time) error {
 		for rest := recs; len(rest) > 0; {
 			n := 0
 			for n < len(rest) {
-				size := recordHeader + int(binary.BigEndian.Uint32(rest[n+1:]))
+				size := overlay.RecordHeader + int(binary.BigEndian.Uint32(rest[n+1:]))
 				if n > 0 && n+size > frameMax {
 					break
 				}
@@ -398,11 +399,11 @@ func (s *session) sendLossy(now time.Time) error {
 					return err
 				}
 				s.l.log.Error("record over the frame limit; dropped", slog.Int("bytes", n))
-				s.l.drops.add(dropFrameLimit, uint64(countRecords(rest[:n])), uint64(n))
+				s.l.drops.add(dropFrameLimit, uint64(overlay.CountRecords(rest[:n])), uint64(n))
 			} else {
 				s.l.bytesSent.Add(uint64(len(frame)))
 			}
-			first += uint64(countRecords(rest[:n]))
+			first += uint64(overlay.CountRecords(rest[:n]))
 			rest = rest[n:]
 		}
 		s.kept.keep(recs, now)
@@ -415,7 +416,7 @@ func (s *session) sendLossy(now time.Time) error {
 func (s *session) handleLossy(f transports.Frame) error {
 	var err error
 	deliver := func(recs []byte) {
-		if e := eachRecord(recs, s.handle); e != nil && err == nil {
+		if e := overlay.EachRecord(recs, s.handle); e != nil && err == nil {
 			err = e
 		}
 	}
@@ -423,7 +424,7 @@ func (s *session) handleLossy(f transports.Frame) error {
 	if first, recs, ok := splitDataSeq(f.Data); ok {
 		lost = s.reseq.push(first, recs, f.Received, deliver)
 	} else {
-		err = eachRecord(f.Data, s.handle)
+		err = overlay.EachRecord(f.Data, s.handle)
 		lost = s.reseq.expire(f.Received, deliver)
 	}
 	if lost > 0 {
@@ -438,7 +439,7 @@ func (s *session) handleLossy(f transports.Frame) error {
 // ackInterval (see retain.go).
 func (s *session) acknowledge() {
 	if n := s.rcpt.due(false); n > 0 {
-		s.sendRaw(appendPing(nil, recDataAck, n))
+		s.sendRaw(overlay.AppendU64Record(nil, overlay.RecDataAck, n))
 		return
 	}
 	if s.rcpt.received.Load() == s.rcpt.acked.Load() || !s.ackAt.CompareAndSwap(false, true) {
@@ -452,7 +453,7 @@ func (s *session) acknowledge() {
 		default:
 		}
 		if n := s.rcpt.due(true); n > 0 {
-			s.sendRaw(appendPing(nil, recDataAck, n))
+			s.sendRaw(overlay.AppendU64Record(nil, overlay.RecDataAck, n))
 		}
 	})
 }
@@ -474,7 +475,7 @@ func (s *session) sendRecords(buf []byte) error {
 	for len(buf) > 0 {
 		n := 0
 		for n < len(buf) {
-			size := recordHeader + int(binary.BigEndian.Uint32(buf[n+1:]))
+			size := overlay.RecordHeader + int(binary.BigEndian.Uint32(buf[n+1:]))
 			if n > 0 && n+size > frameMax {
 				break
 			}
@@ -483,7 +484,7 @@ func (s *session) sendRecords(buf []byte) error {
 		if _, err := s.tx.Load().Send(buf[:n]); err != nil {
 			if errors.Is(err, transports.ErrFrameTooLarge) {
 				s.l.log.Error("record over the frame limit; dropped", slog.Int("bytes", n))
-				s.l.drops.add(dropFrameLimit, uint64(countRecords(buf[:n])), uint64(n))
+				s.l.drops.add(dropFrameLimit, uint64(overlay.CountRecords(buf[:n])), uint64(n))
 				buf = buf[n:]
 				continue
 			}
