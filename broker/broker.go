@@ -57,7 +57,7 @@ type Broker struct {
 	// its hold-down.
 	sumPending bool
 	// reroute holds the message records failed links left unacknowledged,
-	// until the routes that avoid them are ready (retain.go).
+	// until the routes that avoid them are ready (reroute.go).
 	reroute     []byte
 	reroutePlan plan
 	rerouteMsg  overlay.Message
@@ -108,8 +108,7 @@ type brokerStats struct {
 	reserved       atomic.Uint64 // published by a client on a reserved subject
 	noMember       atomic.Uint64 // queue group with no member left anywhere
 	internalDrops  atomic.Uint64 // messages for the broker itself beyond its queue
-	badFrames      atomic.Uint64 // malformed overlay frames
-	forgedFrames   atomic.Uint64 // frames that failed authentication on a secret-mode link
+	badFrames      atomic.Uint64 // malformed messages for this broker (a link's malformed frames are its own counters')
 	refusedLinks   atomic.Uint64 // inbound links refused or dropped in their handshake
 	refusedLeaves  atomic.Uint64 // leaf connections refused: bad credentials, too many waiting
 	badProbes      atomic.Uint64 // malformed or unexpected performance packets

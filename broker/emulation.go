@@ -43,16 +43,7 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 	}
 	if s := l.sess.Load(); s != nil {
 		js, _ := json.Marshal(transports.SpecOf(e))
-		rec := overlay.AppendRecord(nil, overlay.RecEmulation, js)
-		if s.send != nil {
-			// On a lossy transport say it a few times; the peer applies it
-			// idempotently.
-			for range 3 {
-				_, _ = s.conn.Send(rec)
-			}
-		} else {
-			_, _ = s.conn.Send(rec)
-		}
+		s.SendOutOfBand(overlay.AppendRecord(nil, overlay.RecEmulation, js))
 	}
 	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
 	b.kickState()
@@ -64,7 +55,7 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 func (l *link) setEmulation(e transports.Emulation) error {
 	l.emu.Store(&e)
 	if s := l.sess.Load(); s != nil {
-		if err := s.emulate(e); err != nil {
+		if err := s.Emulate(e); err != nil {
 			return fmt.Errorf("link %s: emulation: %w", l.cfg.ID, err)
 		}
 	}

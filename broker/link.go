@@ -34,17 +34,12 @@ type link struct {
 	excluded atomic.Bool
 	monCfg   monitor.Config // the configured measurement, for resets
 
-	msgsSent  atomic.Uint64
-	msgsRecv  atomic.Uint64
-	bytesSent atomic.Uint64
-	bytesRecv atomic.Uint64
-	// Messages dropped on their way over this link, by reason (drops.go);
-	// messages it failed to deliver that went another way, and those that
-	// fell out of what it keeps for that (retain.go).
-	drops       linkDrops
-	rerouted    atomic.Uint64
-	unprotected atomic.Uint64
-	ups         atomic.Uint64
+	// What its sessions count, drops by reason included, kept across
+	// them; the messages it failed to deliver that went another way
+	// (reroute.go); how often it came up.
+	counters overlay.Counters
+	rerouted atomic.Uint64
+	ups      atomic.Uint64
 
 	mu      sync.Mutex
 	lastErr string
@@ -144,12 +139,12 @@ func (l *link) dial(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	h := linkauth.Hello{Version: overlay.ProtoVersion, From: l.b.cfg.Address, To: l.cfg.Peer, LinkID: l.cfg.ID, Epoch: l.b.epoch}
-	sc, peer, err := linkauth.Dial(conn, h, l.b.authConfig())
+	sc, _, err := linkauth.Dial(conn, h, l.b.authConfig())
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("link %s to %s: %w", l.cfg.ID, l.cfg.Dial, err)
 	}
-	return newSession(l, sc, peer.Epoch, false), nil
+	return newSession(l, sc), nil
 }
 
 // transportConfig is the transport settings a link dials with: on tls the
@@ -186,7 +181,7 @@ func (b *Broker) acceptLink(conn transports.Conn, done func()) {
 		b.refusedLink(info.Remote, h.From, err)
 		return
 	}
-	l.run(newSession(l, sc, h.Epoch, true))
+	l.run(newSession(l, sc))
 }
 
 // refusedLink counts and logs an inbound link that did not get through
@@ -245,15 +240,10 @@ func (b *Broker) checkDialerHello(h linkauth.Hello, scheme string) (*link, strin
 // run serves one session until it fails, then marks the link down.
 func (l *link) run(s *session) {
 	if !l.b.linkUp(l, s) {
-		s.close()
+		s.Close()
 		return
 	}
-	go s.writeLoop()
-	s.startDatagrams()
-	err := s.readLoop()
-	s.close()
-	<-s.writerDone
-	<-s.datagramsDone
+	err := s.Run()
 	l.b.linkDown(l, s, err)
 }
 
@@ -266,16 +256,14 @@ func (l *link) send(m *overlay.Message, hops byte, dests []overlay.Dest, k *send
 func (l *link) enqueue(m *overlay.Message, k *sendq.Kicker, enc func([]byte) []byte) {
 	s := l.sess.Load()
 	if s == nil {
-		l.drops.add(dropLinkDown, 1, uint64(len(m.Data)))
+		l.counters.Drops.Add(overlay.DropLinkDown, 1, uint64(len(m.Data)))
 		l.b.noteDrop("link", l.cfg.ID, "link down")
 		return
 	}
-	if s.out.Add(enc) {
-		l.msgsSent.Add(1)
-		k.Add(s.out)
+	if s.Send(enc, k) {
 		return
 	}
-	l.drops.add(dropQueueFull, 1, uint64(len(m.Data)))
+	l.counters.Drops.Add(overlay.DropQueueFull, 1, uint64(len(m.Data)))
 	l.b.noteDrop("link", l.cfg.ID, "send queue full")
 }
 
@@ -289,7 +277,7 @@ func (l *link) forward(m *overlay.Message, body []byte, hops byte, k *sendq.Kick
 func (l *link) shutdown() {
 	l.stopOnce.Do(func() {
 		if s := l.sess.Load(); s != nil {
-			s.bye()
+			s.Bye()
 		}
 	})
 }

@@ -108,23 +108,3 @@ func TestBadSummaries(t *testing.T) {
 		t.Fatalf("good summary refused: %v", err)
 	}
 }
-
-func TestRelRecvOrders(t *testing.T) {
-	r := newRelRecv()
-	var got []string
-	deliver := func(b []byte) error { got = append(got, string(b)); return nil }
-	steps := []struct {
-		seq     uint64
-		payload string
-		ack     uint64
-	}{{2, "b", 0}, {1, "a", 2}, {1, "a", 2}, {4, "d", 2}, {3, "c", 4}, {3, "c", 4}}
-	for _, s := range steps {
-		ack, err := r.receive(s.seq, []byte(s.payload), deliver)
-		if err != nil || ack != s.ack {
-			t.Fatalf("seq %d: ack %d err %v, want ack %d", s.seq, ack, err, s.ack)
-		}
-	}
-	if want := []string{"a", "b", "c", "d"}; !reflect.DeepEqual(got, want) {
-		t.Fatalf("delivered %v, want %v", got, want)
-	}
-}

@@ -1,12 +1,11 @@
-package broker
+package overlay
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/wayline/wayline/overlay"
 )
 
 // Messages over a lossy link (udp). The transport loses, duplicates and
@@ -69,12 +68,12 @@ func (q *resequencer) push(first uint64, recs []byte, at time.Time, deliver func
 	case first > q.next:
 		if !slices.ContainsFunc(q.held, func(h heldFrame) bool { return h.first == first }) {
 			q.held = append(q.held, heldFrame{first: first, recs: append([]byte(nil), recs...), at: at})
-			slices.SortFunc(q.held, func(x, y heldFrame) int { return cmpU64(x.first, y.first) })
+			slices.SortFunc(q.held, func(x, y heldFrame) int { return cmp.Compare(x.first, y.first) })
 		}
 		return q.expire(at, deliver)
 	}
 	deliver(recs)
-	q.next += uint64(overlay.CountRecords(recs))
+	q.next += uint64(CountRecords(recs))
 	q.drain(deliver)
 	return 0
 }
@@ -109,7 +108,7 @@ func (q *resequencer) drain(deliver func([]byte)) {
 		q.held = q.held[1:]
 		if h.first == q.next {
 			deliver(h.recs)
-			q.next += uint64(overlay.CountRecords(h.recs))
+			q.next += uint64(CountRecords(h.recs))
 		}
 	}
 }
@@ -118,31 +117,21 @@ func (q *resequencer) drain(deliver func([]byte)) {
 // up: what the receiver acknowledges.
 func (q *resequencer) handedOn() uint64 { return q.next - 1 }
 
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // appendDataSeq encodes the number of a frame's first message record.
 func appendDataSeq(b []byte, first uint64) []byte {
-	return overlay.AppendU64Record(b, overlay.RecDataSeq, first)
+	return AppendU64Record(b, RecDataSeq, first)
 }
 
 // dataSeqSize is the size of a RecDataSeq record.
-const dataSeqSize = overlay.RecordHeader + 8
+const dataSeqSize = RecordHeader + 8
 
 // splitDataSeq reports whether frame begins with RecDataSeq, and returns
 // its number and the records after it.
 func splitDataSeq(frame []byte) (uint64, []byte, bool) {
-	if len(frame) < dataSeqSize || overlay.RecordType(frame[0]) != overlay.RecDataSeq || binary.BigEndian.Uint32(frame[1:]) != 8 {
+	if len(frame) < dataSeqSize || RecordType(frame[0]) != RecDataSeq || binary.BigEndian.Uint32(frame[1:]) != 8 {
 		return 0, nil, false
 	}
-	return binary.BigEndian.Uint64(frame[overlay.RecordHeader:]), frame[dataSeqSize:], true
+	return binary.BigEndian.Uint64(frame[RecordHeader:]), frame[dataSeqSize:], true
 }
 
 // lossySender holds a lossy link's message records until its window has
@@ -188,12 +177,8 @@ func (w *lossySender) next(room int) []byte {
 	defer w.mu.Unlock()
 	recs := w.pend[w.off:]
 	n := 0
-	for n < len(recs) && room > 0 {
-		size := overlay.RecordHeader + int(binary.BigEndian.Uint32(recs[n+1:]))
-		if n > 0 && n+size > room {
-			break
-		}
-		n += size
+	if room > 0 {
+		n = fitRecords(recs, room)
 	}
 	w.off += n
 	return append([]byte(nil), recs[:n]...)

@@ -1,11 +1,9 @@
-package broker
+package overlay
 
 import (
 	"encoding/binary"
 	"sync"
 	"time"
-
-	"github.com/wayline/wayline/overlay"
 )
 
 // Control records (interest, link state) must arrive, once and in order,
@@ -55,7 +53,7 @@ func (r *relSend) wrap(ctrl []byte, now time.Time) []byte {
 		}
 	}
 	for len(ctrl) > 0 {
-		n := overlay.RecordHeader + int(binary.BigEndian.Uint32(ctrl[1:]))
+		n := RecordHeader + int(binary.BigEndian.Uint32(ctrl[1:]))
 		env := appendCtl(nil, r.next, ctrl[:n])
 		r.unacked = append(r.unacked, relPending{seq: r.next, rec: env, sent: now})
 		r.next++
@@ -121,14 +119,15 @@ func (r *relRecv) receive(seq uint64, rec []byte, deliver func([]byte) error) (u
 
 // appendCtl wraps an encoded control record in a reliable envelope.
 func appendCtl(b []byte, seq uint64, record []byte) []byte {
-	b, s := overlay.BeginRecord(b, overlay.RecCtl)
-	b = overlay.AppendU64(b, seq)
+	b, s := BeginRecord(b, RecCtl)
+	b = AppendU64(b, seq)
 	b = append(b, record...)
-	return overlay.EndRecord(b, s)
+	return EndRecord(b, s)
 }
 
+// decodeCtl reads an envelope: its number and the record in it.
 func decodeCtl(body []byte) (uint64, []byte, error) {
-	r := overlay.NewReader(body)
+	r := NewReader(body)
 	seq := r.U64()
 	return seq, r.Rest(), r.Err()
 }
