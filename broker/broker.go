@@ -9,9 +9,19 @@
 // and forwards each message hop by hop towards the brokers that want it,
 // sending one copy per next hop.
 //
-// The package does not measure links or weigh them (every link costs 1),
-// and it keeps no messages: a message that cannot be forwarded (no route,
-// a full send queue, the hop limit) is dropped and counted.
+// The broker wires the parts together: it dials and accepts its links
+// (with backoff, authenticated by package linkauth) and runs an overlay
+// session (package overlay) on each connection, handling what the session
+// receives; it feeds each link's monitor (package monitor) and the network
+// map (package router) and acts on their verdicts and routes.
+//
+// What the package deliberately does not do: it does not frame, order,
+// acknowledge or resend anything on a link (that is package overlay), it
+// decides no route itself (package router), and it measures no link
+// (package monitor). It stores no messages: one that cannot be forwarded
+// (no route, a full send queue, the hop limit) is dropped and counted, and
+// what a failed link did not deliver is routed again from what its session
+// kept, within RetainBytes and RetainAge.
 package broker
 
 import (

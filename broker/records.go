@@ -9,7 +9,7 @@ import (
 
 // The control plane's records, carried by the overlay's sessions: cost
 // updates (link state), interest and sync requests. Unit summaries are in
-// summaries.go, the emulation record in emulation.go.
+// summaries.go; the emulation record is JSON (emulation.go).
 
 // version orders the states a broker announces about itself: a restart
 // (a later epoch) supersedes everything from before it.

@@ -11,7 +11,8 @@ import (
 	"github.com/wayline/wayline/transports"
 )
 
-// Session is one connection carrying a link, from handshake to failure.
+// Session is one connection carrying a link, from the end of its
+// handshake (package linkauth) to its failure.
 // It has one reader goroutine (readLoop, reader.go) and one writer
 // goroutine (writeLoop, writer.go), both started and waited for by Run;
 // everything else hands the writer records through out.
@@ -79,9 +80,9 @@ type Config struct {
 }
 
 // Handler is what a session hands what it receives to: its owner. The
-// session's reader calls Message, Control and Flush one at a time, in the
-// order the records arrive; Probe is called by the reader and, where the
-// transport has datagrams, by the datagram reader.
+// session's reader calls its methods one at a time, in the order the
+// records arrive; where the transport has datagrams, the datagram reader
+// also calls Probe and Discarded, concurrently with the reader.
 type Handler interface {
 	// Message takes a message record, decoded into m. m and body (the
 	// record's body) alias the frame: they are valid until Message
