@@ -48,7 +48,8 @@ build:
 	$(GO) build -o wayline ./cmd/wayline
 
 fuzz:
-	$(GO) test -run=XXX -fuzz=FuzzFrame -fuzztime=$(FUZZTIME) ./broker/
+	$(GO) test -run=XXX -fuzz=FuzzFrame -fuzztime=$(FUZZTIME) ./overlay/
+	$(GO) test -run=XXX -fuzz=FuzzControlRecords -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=XXX -fuzz=FuzzLeafLine -fuzztime=$(FUZZTIME) ./broker/
 	$(GO) test -run=XXX -fuzz=FuzzStreamDecode -fuzztime=$(FUZZTIME) ./transports/
 	$(GO) test -run=XXX -fuzz=FuzzUDPDatagram -fuzztime=$(FUZZTIME) ./transports/

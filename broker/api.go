@@ -125,10 +125,10 @@ func (b *Broker) Links() []netapi.LinkInfo {
 		info := netapi.LinkInfo{
 			ID: l.cfg.ID, Peer: l.cfg.Peer, Transport: l.cfg.Transport,
 			State: state, Since: since, Dialer: l.cfg.Dial != "", LastError: lastErr,
-			MsgsSent: l.msgsSent.Load(), MsgsRecv: l.msgsRecv.Load(),
-			BytesSent: l.bytesSent.Load(), BytesRecv: l.bytesRecv.Load(),
-			Dropped: l.drops.total(), Drops: l.drops.byReason(), DroppedBytes: l.drops.bytes.Load(),
-			Rerouted: l.rerouted.Load(), Unprotected: l.unprotected.Load(),
+			MsgsSent: l.counters.MsgsSent.Load(), MsgsRecv: l.counters.MsgsRecv.Load(),
+			BytesSent: l.counters.BytesSent.Load(), BytesRecv: l.counters.BytesRecv.Load(),
+			Dropped: l.counters.Drops.Total(), Drops: l.counters.Drops.ByReason(), DroppedBytes: l.counters.Drops.Bytes(),
+			Rerouted: l.rerouted.Load(), Unprotected: l.counters.Unprotected.Load(),
 			Ups: l.ups.Load(), Excluded: l.excluded.Load(),
 			Metrics: linkMetrics(l.mon.Snapshot()),
 		}
@@ -143,7 +143,7 @@ func (b *Broker) Links() []netapi.LinkInfo {
 			info.State = "down"
 		}
 		if s := l.sess.Load(); s != nil {
-			info.QueueBytes = s.out.queued()
+			info.QueueBytes = s.Queued()
 		}
 		out = append(out, info)
 	}
@@ -247,13 +247,16 @@ func (b *Broker) Status() StatusInfo {
 	var leafDrops uint64
 	for l := range b.leaves {
 		leaves = append(leaves, l.name)
-		leafDrops += l.out.dropped.Load()
+		leafDrops += l.out.Dropped()
 	}
-	linkDrops := make(map[string]uint64, numDropReasons)
+	linkDrops := map[string]uint64{}
+	badFrames, forgedFrames := b.stats.badFrames.Load(), uint64(0)
 	for _, l := range b.links {
-		for i, name := range dropReasonNames {
-			linkDrops[name] += l.drops.n[i].Load()
+		for name, n := range l.counters.Drops.ByReason() {
+			linkDrops[name] += n
 		}
+		badFrames += l.counters.BadFrames.Load()
+		forgedFrames += l.counters.ForgedFrames.Load()
 	}
 	lsHeld, sumHeld, entries := len(b.lsdb), len(b.sumdb), 0
 	for _, s := range b.sumdb {
@@ -276,9 +279,9 @@ func (b *Broker) Status() StatusInfo {
 		LeafDrops:        leafDrops,
 		LinkDrops:        linkDrops,
 		Rerouted:         b.stats.rerouted.Load(),
-		BadFrames:        b.stats.badFrames.Load(),
+		BadFrames:        badFrames,
 		BadProbes:        b.stats.badProbes.Load(),
-		ForgedFrames:     b.stats.forgedFrames.Load(),
+		ForgedFrames:     forgedFrames,
 		RefusedLinks:     b.stats.refusedLinks.Load(),
 		RefusedLeaves:    b.stats.refusedLeaves.Load(),
 		DroppedDatagrams: transports.DroppedDatagrams(),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/linkauth"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -38,7 +39,7 @@ func TestImpostorRefused(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				h := linkauth.Hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.b", LinkID: link.ID, Epoch: math.MaxUint64}
+				h := linkauth.Hello{Version: overlay.ProtoVersion, From: "na.c1.a", To: "na.c1.b", LinkID: link.ID, Epoch: math.MaxUint64}
 				if attempt == "no secret" {
 					conn.Send(linkauth.AppendHello(nil, h))
 					conn.Send(forged)
@@ -50,7 +51,7 @@ func TestImpostorRefused(t *testing.T) {
 						}
 					}
 				} else {
-					_, _, err := linkauth.Dial(conn, h, linkauth.Config{Version: protoVersion, Secret: []byte("a guess at the network secret")})
+					_, _, err := linkauth.Dial(conn, h, linkauth.Config{Version: overlay.ProtoVersion, Secret: []byte("a guess at the network secret")})
 					if !errors.Is(err, linkauth.ErrRefused) || !strings.Contains(err.Error(), "secret") {
 						t.Fatalf("wrong secret: %v", err)
 					}
@@ -104,7 +105,7 @@ func TestCertificateOfAnotherBroker(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the tls handshake itself should pass with a certificate of the CA: %v", err)
 		}
-		_, _, err = linkauth.Dial(conn, linkauth.Hello{Version: protoVersion, From: tc.as, To: "na.c1.b", LinkID: link.ID}, linkauth.Config{Version: protoVersion})
+		_, _, err = linkauth.Dial(conn, linkauth.Hello{Version: overlay.ProtoVersion, From: tc.as, To: "na.c1.b", LinkID: link.ID}, linkauth.Config{Version: overlay.ProtoVersion})
 		conn.Close()
 		if !errors.Is(err, linkauth.ErrRefused) || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("as %s: %v, want a refusal with %q", tc.as, err, tc.want)
@@ -138,8 +139,8 @@ func TestForgedSequenceNumber(t *testing.T) {
 	n, b, z := withInsider(t)
 	ch := collect(t, n.connect("na.c1.b"), "pay.>", "")
 	n.waitInterest("na.c1.a", "pay.>", "na.c1.b")
-	forged := &message{Origin: []byte("na.c1.a"), Seq: math.MaxUint64 - 1, Subject: []byte("pay.forged"), Data: []byte("x")}
-	if _, err := z.Send(appendMsg(nil, forged, 8, []dest{{Broker: []byte("na.c1.b")}})); err != nil {
+	forged := &overlay.Message{Origin: []byte("na.c1.a"), Seq: math.MaxUint64 - 1, Subject: []byte("pay.forged"), Data: []byte("x")}
+	if _, err := z.Send(overlay.AppendMsg(nil, forged, 8, []overlay.Dest{{Broker: []byte("na.c1.b")}})); err != nil {
 		t.Fatal(err)
 	}
 	if m := expectMsg(t, ch, 5*time.Second); m.Subject != "pay.forged" {

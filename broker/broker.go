@@ -9,9 +9,19 @@
 // and forwards each message hop by hop towards the brokers that want it,
 // sending one copy per next hop.
 //
-// The package does not measure links or weigh them (every link costs 1),
-// and it keeps no messages: a message that cannot be forwarded (no route,
-// a full send queue, the hop limit) is dropped and counted.
+// The broker wires the parts together: it dials and accepts its links
+// (with backoff, authenticated by package linkauth) and runs an overlay
+// session (package overlay) on each connection, handling what the session
+// receives; it feeds each link's monitor (package monitor) and the network
+// map (package router) and acts on their verdicts and routes.
+//
+// What the package deliberately does not do: it does not frame, order,
+// acknowledge or resend anything on a link (that is package overlay), it
+// decides no route itself (package router), and it measures no link
+// (package monitor). It stores no messages: one that cannot be forwarded
+// (no route, a full send queue, the hop limit) is dropped and counted, and
+// what a failed link did not deliver is routed again from what its session
+// kept, within RetainBytes and RetainAge.
 package broker
 
 import (
@@ -31,6 +41,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -56,10 +67,10 @@ type Broker struct {
 	// its hold-down.
 	sumPending bool
 	// reroute holds the message records failed links left unacknowledged,
-	// until the routes that avoid them are ready (retain.go).
+	// until the routes that avoid them are ready (reroute.go).
 	reroute     []byte
 	reroutePlan plan
-	rerouteMsg  message
+	rerouteMsg  overlay.Message
 	profiles    []router.Profile // cost profiles, default first
 	// knownLinks are the ends of every link of the topology, when the
 	// broker was given it; linkOwners the ends cost updates claimed.
@@ -107,8 +118,7 @@ type brokerStats struct {
 	reserved       atomic.Uint64 // published by a client on a reserved subject
 	noMember       atomic.Uint64 // queue group with no member left anywhere
 	internalDrops  atomic.Uint64 // messages for the broker itself beyond its queue
-	badFrames      atomic.Uint64 // malformed overlay frames
-	forgedFrames   atomic.Uint64 // frames that failed authentication on a secret-mode link
+	badFrames      atomic.Uint64 // malformed messages for this broker (a link's malformed frames are its own counters')
 	refusedLinks   atomic.Uint64 // inbound links refused or dropped in their handshake
 	refusedLeaves  atomic.Uint64 // leaf connections refused: bad credentials, too many waiting
 	badProbes      atomic.Uint64 // malformed or unexpected performance packets

@@ -64,11 +64,11 @@ type Config struct {
 	LeafQueueBytes int
 	// RetainBytes and RetainAge bound the messages each link keeps until
 	// its peer acknowledges them, to route them again if the link fails
-	// first (see retain.go). What falls out of the bound is counted, not
-	// lost: it is only no longer protected. Defaults 16 MiB and 10 s:
-	// acknowledgements come every 1024 messages or 20 ms, so a link keeps
-	// a few round trips' worth, and 16 MiB holds 200 ms of a link carrying
-	// 80 MB/s.
+	// first (see the overlay's retain.go). What falls out of the bound is
+	// counted, not lost: it is only no longer protected. Defaults 16 MiB
+	// and 10 s: acknowledgements come every 1024 messages or 20 ms, so a
+	// link keeps a few round trips' worth, and 16 MiB holds 200 ms of a
+	// link carrying 80 MB/s.
 	RetainBytes int
 	RetainAge   time.Duration
 	// MaxHops is how many links a message may cross; it ends transient

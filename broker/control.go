@@ -9,6 +9,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 )
 
@@ -46,7 +47,7 @@ func (rt *routeTable) reaches(p byte, dst []byte) bool {
 // steer picks the link that takes destination d on its way (see
 // router.Steer) and updates d's exits; origin says the message entered
 // the network here. It returns nil and why when d cannot go on.
-func (rt *routeTable) steer(p byte, d *dest, origin bool) (*link, string) {
+func (rt *routeTable) steer(p byte, d *overlay.Dest, origin bool) (*link, string) {
 	t := rt.table(p)
 	dst, ok := t.Broker(d.Broker)
 	if !ok {
@@ -83,25 +84,25 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	}
 	if old := l.sess.Swap(s); old != nil {
 		// The peer came back on a new connection before the old one failed.
-		old.close()
+		old.Close()
 	}
 	l.mu.Lock()
 	l.since, l.lastErr = time.Now(), ""
 	l.mu.Unlock()
 	l.ups.Add(1)
-	l.log.Info("link up", slog.String("remote", s.info.Remote))
+	l.log.Info("link up", slog.String("remote", s.Info().Remote))
 	b.kickCosts()
 	// Link state first, so that the peer can route to the origins whose
 	// interest follows; only what is announced in units the peer belongs to.
 	for k, ls := range b.lsdb {
 		if within(l.cfg.Peer, k.unit) {
-			s.out.addCtrl(func(buf []byte) []byte { return appendLinkState(buf, ls) })
+			s.SendControl(func(buf []byte) []byte { return appendLinkState(buf, ls) })
 			b.stats.updatesCarried.Add(1)
 		}
 	}
 	for k, sum := range b.sumdb {
 		if within(l.cfg.Peer, summaryScope(k.unit)) {
-			s.out.addCtrl(func(buf []byte) []byte { return appendSummary(buf, sum) })
+			s.SendControl(func(buf []byte) []byte { return appendSummary(buf, sum) })
 			b.stats.updatesCarried.Add(1)
 		}
 	}
@@ -111,7 +112,7 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	}
 	for _, o := range origins {
 		if ver, ops, ok := b.interest.snapshotOps(b.cfg.Address, o); ok {
-			s.out.addCtrl(func(buf []byte) []byte { return appendSnapshot(buf, o, ver, ops) })
+			s.SendControl(func(buf []byte) []byte { return appendSnapshot(buf, o, ver, ops) })
 		}
 	}
 	return true
@@ -126,9 +127,7 @@ func (b *Broker) linkDown(l *link, s *session, err error) {
 		return
 	}
 	b.keepForRerouteLocked(s)
-	if data := s.out.close(); len(data) > 0 {
-		l.drops.add(dropLinkDown, uint64(countRecords(data)), uint64(len(data)))
-	}
+	s.Retire()
 	l.mu.Lock()
 	l.since = time.Now()
 	if err != nil {
@@ -138,7 +137,7 @@ func (b *Broker) linkDown(l *link, s *session, err error) {
 	switch {
 	case b.closed:
 		l.log.Info("link closed")
-	case errors.Is(err, errBye), errors.Is(err, io.EOF):
+	case errors.Is(err, overlay.ErrBye), errors.Is(err, io.EOF):
 		l.log.Info("link closed by peer")
 	default:
 		l.log.Warn("link down", slog.Any("err", err))
@@ -163,7 +162,7 @@ func (b *Broker) floodScopedLocked(except *session, unit string, enc func([]byte
 	n := 0
 	for _, l := range b.links {
 		if s := l.sess.Load(); s != nil && s != except && within(l.cfg.Peer, unit) {
-			s.out.addCtrl(enc)
+			s.SendControl(enc)
 			n++
 		}
 	}
@@ -310,7 +309,7 @@ func (b *Broker) onInterest(from *session, u *interestUpdate) {
 	case applyDone:
 		b.floodLocked(from, func(buf []byte) []byte { return appendInterest(buf, u) })
 	case applyGap:
-		from.out.addCtrl(func(buf []byte) []byte { return appendSyncReq(buf, u.Origin) })
+		from.SendControl(func(buf []byte) []byte { return appendSyncReq(buf, u.Origin) })
 	}
 }
 
@@ -319,7 +318,7 @@ func (b *Broker) onSyncReq(from *session, origin string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if ver, ops, ok := b.interest.snapshotOps(b.cfg.Address, origin); ok {
-		from.out.addCtrl(func(buf []byte) []byte { return appendSnapshot(buf, origin, ver, ops) })
+		from.SendControl(func(buf []byte) []byte { return appendSnapshot(buf, origin, ver, ops) })
 	}
 }
 

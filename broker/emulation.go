@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -42,16 +43,7 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 	}
 	if s := l.sess.Load(); s != nil {
 		js, _ := json.Marshal(transports.SpecOf(e))
-		rec := appendEmulationRecord(nil, js)
-		if s.send != nil {
-			// On a lossy transport say it a few times; the peer applies it
-			// idempotently.
-			for range 3 {
-				_, _ = s.conn.Send(rec)
-			}
-		} else {
-			_, _ = s.conn.Send(rec)
-		}
+		s.SendOutOfBand(overlay.AppendRecord(nil, overlay.RecEmulation, js))
 	}
 	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
 	b.kickState()
@@ -63,7 +55,7 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 func (l *link) setEmulation(e transports.Emulation) error {
 	l.emu.Store(&e)
 	if s := l.sess.Load(); s != nil {
-		if err := s.emulate(e); err != nil {
+		if err := s.Emulate(e); err != nil {
 			return fmt.Errorf("link %s: emulation: %w", l.cfg.ID, err)
 		}
 	}
@@ -91,12 +83,6 @@ func emulationEqual(a, b transports.Emulation) bool {
 	ja, _ := json.Marshal(transports.SpecOf(a))
 	jb, _ := json.Marshal(transports.SpecOf(b))
 	return string(ja) == string(jb)
-}
-
-func appendEmulationRecord(b, js []byte) []byte {
-	b, s := beginRecord(b, recEmulation)
-	b = append(b, js...)
-	return endRecord(b, s)
 }
 
 // link returns the link whose id is id, or the one whose id begins with

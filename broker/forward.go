@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"math/rand/v2"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/overlay"
 )
 
 // The data path. A message from a local leaf is matched against the
@@ -18,9 +20,9 @@ var reservedPrefixBytes = []byte(netapi.Reserved)
 // owns one and reuses it, so that forwarding does not allocate.
 type plan struct {
 	leaves []leafDelivery
-	dests  []dest
+	dests  []overlay.Dest
 	groups []hopGroup
-	kick   kicker // writers to wake once the reader's batch is done
+	kick   sendq.Kicker // writers to wake once the reader's batch is done
 }
 
 type leafDelivery struct {
@@ -30,7 +32,7 @@ type leafDelivery struct {
 
 type hopGroup struct {
 	link  *link
-	dests []dest
+	dests []overlay.Dest
 }
 
 func (p *plan) reset() {
@@ -52,22 +54,22 @@ func (p *plan) addLeaf(l *leafConn, queue []byte) {
 		}
 	}
 	var d *leafDelivery
-	p.leaves, d = grow(p.leaves)
+	p.leaves, d = overlay.Grow(p.leaves)
 	d.leaf, d.queues = l, d.queues[:0]
 	if queue != nil {
 		d.queues = append(d.queues, queue)
 	}
 }
 
-func (p *plan) addBroker(addr []byte, queues ...[]byte) *dest {
+func (p *plan) addBroker(addr []byte, queues ...[]byte) *overlay.Dest {
 	for i := range p.dests {
 		if bytes.Equal(p.dests[i].Broker, addr) {
 			p.dests[i].Queues = append(p.dests[i].Queues, queues...)
 			return &p.dests[i]
 		}
 	}
-	var d *dest
-	p.dests, d = grow(p.dests)
+	var d *overlay.Dest
+	p.dests, d = overlay.Grow(p.dests)
 	d.Broker, d.Queues, d.Exits = addr, append(d.Queues[:0], queues...), d.Exits[:0]
 	return d
 }
@@ -96,14 +98,14 @@ func (p *plan) groupFor(l *link) *hopGroup {
 		}
 	}
 	var g *hopGroup
-	p.groups, g = grow(p.groups)
+	p.groups, g = overlay.Grow(p.groups)
 	g.link, g.dests = l, g.dests[:0]
 	return g
 }
 
 // fromLeaf handles a message published at this broker. queues names the
 // queue groups the leaf wants served elsewhere (it had no member of them).
-func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
+func (b *Broker) fromLeaf(l *leafConn, m *overlay.Message, queues [][]byte) {
 	// The embedded server enforces who may publish on reserved subjects;
 	// other leaves speak for clients the broker knows nothing of.
 	if !l.core && bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
@@ -139,7 +141,7 @@ func (b *Broker) fromLeaf(l *leafConn, m *message, queues [][]byte) {
 
 // fromLink handles a message that arrived over a link; body is its
 // record.
-func (b *Broker) fromLink(s *session, m *message, body []byte) {
+func (b *Broker) fromLink(s *session, m *overlay.Message, body []byte) {
 	if b.passOn(s, m, body) {
 		return
 	}
@@ -152,7 +154,7 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 			x.Exits = append(x.Exits, d.Exits...)
 			continue
 		}
-		if err := m.validate(); err != nil {
+		if err := validateSubjects(m); err != nil {
 			b.stats.badFrames.Add(1)
 			b.noteDrop("link", s.l.cfg.ID, "malformed message")
 			continue
@@ -190,7 +192,7 @@ func (b *Broker) fromLink(s *session, m *message, body []byte) {
 // destinations all share one next hop (a chain, a message for one broker)
 // and keep their exits by copying its record: no plan, no re-encoding. It
 // reports false when the message needs the general path.
-func (b *Broker) passOn(s *session, m *message, body []byte) bool {
+func (b *Broker) passOn(s *session, m *overlay.Message, body []byte) bool {
 	if m.Hops == 0 || len(m.Dests) == 0 {
 		return false
 	}
@@ -275,12 +277,12 @@ func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn,
 
 // execute carries out a plan: local deliveries, then one copy per next
 // hop. origin says the message entered the network here.
-func (b *Broker) execute(p *plan, m *message, hops byte, origin bool) {
+func (b *Broker) execute(p *plan, m *overlay.Message, hops byte, origin bool) {
 	b.executeOn(b.routes.Load(), p, m, hops, origin)
 }
 
 // executeOn is execute on the routes rt.
-func (b *Broker) executeOn(rt *routeTable, p *plan, m *message, hops byte, origin bool) {
+func (b *Broker) executeOn(rt *routeTable, p *plan, m *overlay.Message, hops byte, origin bool) {
 	for i := range p.leaves {
 		p.leaves[i].leaf.deliver(m, p.leaves[i].queues, &p.kick)
 	}

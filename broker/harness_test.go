@@ -15,6 +15,7 @@ import (
 	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -52,8 +53,8 @@ func dialAs(t testing.TB, url, from, to, id string) transports.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := linkauth.Hello{Version: protoVersion, From: from, To: to, LinkID: id, Epoch: 1}
-	sc, _, err := linkauth.Dial(conn, h, linkauth.Config{Version: protoVersion, Secret: []byte(testSecret)})
+	h := linkauth.Hello{Version: overlay.ProtoVersion, From: from, To: to, LinkID: id, Epoch: 1}
+	sc, _, err := linkauth.Dial(conn, h, linkauth.Config{Version: overlay.ProtoVersion, Secret: []byte(testSecret)})
 	if err != nil {
 		conn.Close()
 		t.Fatalf("link to %s as %s: %v", to, from, err)

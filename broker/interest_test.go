@@ -1,13 +1,11 @@
 package broker
 
 import (
-	"math/rand/v2"
 	"reflect"
 	"testing"
-	"time"
-)
 
-var time0 = time.Unix(1000, 0)
+	"github.com/wayline/wayline/overlay"
+)
 
 func TestInterestDeltasAndSnapshots(t *testing.T) {
 	db := newInterestDB(1)
@@ -81,7 +79,7 @@ func TestSnapshotParts(t *testing.T) {
 	rec := appendSnapshot(nil, "x", version{1, 9}, ops)
 	var a snapshotAssembly
 	parts, done := 0, false
-	if err := eachRecord(rec, func(_ recType, body []byte) error {
+	if err := overlay.EachRecord(rec, func(_ overlay.RecordType, body []byte) error {
 		u, err := decodeInterest(body)
 		if err != nil {
 			return err
@@ -111,64 +109,4 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
-}
-
-// TestReliableControlOverLoss runs the control envelopes through a channel
-// that loses, duplicates and reorders: every record arrives once, in order.
-func TestReliableControlOverLoss(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	var send relSend
-	send.next = 1
-	recv := newRelRecv()
-	var got []string
-	var want []string
-	var wire [][]byte
-	now := time0
-	for step := 0; step < 2000; step++ {
-		now = now.Add(relTick)
-		var ctrl []byte
-		if step < 500 {
-			s := itoa(step)
-			want = append(want, s)
-			ctrl = appendSyncReq(ctrl, s)
-		}
-		out := send.wrap(ctrl, now)
-		_ = eachRecord(out, func(_ recType, body []byte) error {
-			if rng.Float64() < 0.3 {
-				return nil // lost
-			}
-			wire = append(wire, append([]byte(nil), body...))
-			if rng.Float64() < 0.1 {
-				wire = append(wire, append([]byte(nil), body...)) // duplicated
-			}
-			return nil
-		})
-		rng.Shuffle(len(wire), func(i, j int) { wire[i], wire[j] = wire[j], wire[i] })
-		for _, body := range wire {
-			seq, inner, err := decodeCtl(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ack, err := recv.receive(seq, inner, func(rec []byte) error {
-				return eachRecord(rec, func(_ recType, b []byte) error {
-					o, err := decodeStrRecord(b)
-					got = append(got, o)
-					return err
-				})
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rng.Float64() < 0.7 {
-				send.ack(ack) // acks are lossy too
-			}
-		}
-		wire = wire[:0]
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("delivered %d records, want %d in order", len(got), len(want))
-	}
-	if len(send.unacked) != 0 {
-		t.Fatalf("%d envelopes never acknowledged", len(send.unacked))
-	}
 }

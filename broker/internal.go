@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/wayline/wayline/overlay"
 )
 
 // The broker is itself a client of the network: it subscribes to subjects
@@ -36,7 +37,7 @@ type internal struct {
 	pubMu sync.Mutex // serialises publishers; guards cache and plan
 	cache matchCache
 	plan  plan
-	msg   message
+	msg   overlay.Message
 }
 
 func newInternal() *internal {
@@ -58,7 +59,7 @@ func (b *Broker) subscribeInternal(subject string, fn func(internalMsg)) {
 
 // deliverInternal queues a copy of m for each of the broker's matching
 // subscriptions.
-func (b *Broker) deliverInternal(m *message, subs []*entry) {
+func (b *Broker) deliverInternal(m *overlay.Message, subs []*entry) {
 	data := m.Data
 	if m.HasHdr {
 		data = data[m.HdrLen:]
@@ -110,7 +111,7 @@ func (b *Broker) publishInternal(subject, reply string, data []byte) {
 	in.pubMu.Lock()
 	defer in.pubMu.Unlock()
 	m := &in.msg
-	*m = message{Origin: b.addr, Seq: b.seq.Add(1), Subject: []byte(subject), Data: data, Dests: m.Dests[:0]}
+	*m = overlay.Message{Origin: b.addr, Seq: b.seq.Add(1), Subject: []byte(subject), Data: data, Dests: m.Dests[:0]}
 	if reply != "" {
 		m.Reply = []byte(reply)
 	}
@@ -131,7 +132,7 @@ func (b *Broker) publishInternal(subject, reply string, data []byte) {
 		b.deliverInternal(m, r.core)
 	}
 	b.execute(p, m, byte(b.cfg.MaxHops), true)
-	p.kick.flush()
+	p.kick.Flush()
 }
 
 // publishLocal delivers a message from the broker itself to this broker's
@@ -142,7 +143,7 @@ func (b *Broker) publishLocal(subject string, data []byte) {
 	in.pubMu.Lock()
 	defer in.pubMu.Unlock()
 	m := &in.msg
-	*m = message{Origin: b.addr, Seq: b.seq.Add(1), Subject: []byte(subject), Data: data, Dests: m.Dests[:0]}
+	*m = overlay.Message{Origin: b.addr, Seq: b.seq.Add(1), Subject: []byte(subject), Data: data, Dests: m.Dests[:0]}
 	r := in.cache.get(b.interest, m.Subject)
 	p := &in.plan
 	p.reset()
@@ -150,5 +151,5 @@ func (b *Broker) publishLocal(subject string, data []byte) {
 		p.addLeaf(x, nil)
 	}
 	b.execute(p, m, 0, true)
-	p.kick.flush()
+	p.kick.Flush()
 }

@@ -15,6 +15,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wayline/wayline/internal/sendq"
+	"github.com/wayline/wayline/overlay"
 )
 
 // leafConn is one leafnode connection to the core: the embedded nats-server,
@@ -42,7 +45,7 @@ type leafConn struct {
 	holder holder         // its interest; guarded by b.mu
 	adv    map[string]int // interest advertised to it, by entry key, with holder counts; guarded by b.mu
 
-	out   *outbuf
+	out   *sendq.Queue
 	cache matchCache // owned by the reader goroutine
 	plan  plan       // owned by the reader goroutine
 
@@ -70,7 +73,7 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool, signedIn fun
 		external: external,
 		nonce:    newNonce(),
 		adv:      make(map[string]int),
-		out:      newOutbuf(b.cfg.LeafQueueBytes),
+		out:      sendq.New(b.cfg.LeafQueueBytes),
 		done:     make(chan struct{}),
 	}
 	l.lastRead.Store(time.Now().UnixNano())
@@ -137,13 +140,13 @@ func (l *leafConn) info() []byte {
 }
 
 func (l *leafConn) readLoop() error {
-	l.out.addCtrl(func(b []byte) []byte { return append(b, l.info()...) })
+	l.out.AddCtrl(func(b []byte) []byte { return append(b, l.info()...) })
 	_ = l.conn.SetReadDeadline(time.Now().Add(leafConnectTimeout))
 	r := bufio.NewReaderSize(l.conn, leafConnectBuffer)
 	var (
 		args      [][]byte
 		lm        leafMsg
-		m         message
+		m         overlay.Message
 		line      []byte
 		connected bool
 	)
@@ -153,7 +156,7 @@ func (l *leafConn) readLoop() error {
 		if r.Buffered() == 0 || batch >= kickEvery {
 			// The input at hand is handled: wake the writers it fed, and
 			// announce a burst of subscriptions in one delta.
-			l.plan.kick.flush()
+			l.plan.kick.Flush()
 			l.lastRead.Store(time.Now().UnixNano())
 			batch = 0
 			if lsDirty && r.Buffered() == 0 {
@@ -206,7 +209,7 @@ func (l *leafConn) readLoop() error {
 				lsDirty = true
 			}
 		case opPing:
-			l.out.addCtrl(func(b []byte) []byte { return append(b, "PONG\r\n"...) })
+			l.out.AddCtrl(func(b []byte) []byte { return append(b, "PONG\r\n"...) })
 		case opConnect:
 			if connected {
 				return fmt.Errorf("%w: second CONNECT", errLeafProto)
@@ -226,7 +229,7 @@ func (l *leafConn) readLoop() error {
 			l.log.Warn("leaf reported an error", slog.String("err", string(rest)))
 		case opPong, opInfo, opOK:
 		default:
-			l.out.addCtrl(func(b []byte) []byte { return append(b, "-ERR 'Unknown Protocol Operation'\r\n"...) })
+			l.out.AddCtrl(func(b []byte) []byte { return append(b, "-ERR 'Unknown Protocol Operation'\r\n"...) })
 			return fmt.Errorf("%w: unknown operation %q", errLeafProto, firstWord(line))
 		}
 	}
@@ -317,11 +320,11 @@ func (l *leafConn) advertise(subject, queue string, delta int) {
 	case n <= 0:
 		delete(l.adv, key)
 		if n == 0 && delta < 0 {
-			l.out.addCtrl(func(b []byte) []byte { return appendLS(b, false, subject, queue) })
+			l.out.AddCtrl(func(b []byte) []byte { return appendLS(b, false, subject, queue) })
 		}
 	case n == 1 && delta > 0:
 		l.adv[key] = n
-		l.out.addCtrl(func(b []byte) []byte { return appendLS(b, true, subject, queue) })
+		l.out.AddCtrl(func(b []byte) []byte { return appendLS(b, true, subject, queue) })
 	default:
 		l.adv[key] = n
 	}
@@ -329,10 +332,10 @@ func (l *leafConn) advertise(subject, queue string, delta int) {
 
 // deliver queues a message for the leaf, for its plain subscribers and the
 // given queue groups; k wakes the writer once the caller's batch is done.
-func (l *leafConn) deliver(m *message, queues [][]byte, k *kicker) {
-	if l.out.add(func(b []byte) []byte { return appendLeafMsg(b, m, queues) }) {
+func (l *leafConn) deliver(m *overlay.Message, queues [][]byte, k *sendq.Kicker) {
+	if l.out.Add(func(b []byte) []byte { return appendLeafMsg(b, m, queues) }) {
 		l.msgsOut.Add(1)
-		k.add(l.out)
+		k.Add(l.out)
 	} else {
 		l.b.noteDrop("leaf", l.name, "leaf send queue full")
 	}
@@ -346,11 +349,11 @@ func (l *leafConn) writeLoop() {
 	var ctrl, data []byte
 	for {
 		select {
-		case <-l.out.kick:
+		case <-l.out.Kick():
 		case <-l.done:
 			return
 		}
-		ctrl, data = l.out.take(ctrl, data, true)
+		ctrl, data = l.out.Take(ctrl, data, true)
 		if len(ctrl)+len(data) == 0 {
 			continue
 		}
@@ -367,7 +370,7 @@ func (l *leafConn) writeLoop() {
 func (l *leafConn) close() {
 	l.closeOnce.Do(func() {
 		close(l.done)
-		l.out.close()
+		l.out.Close()
 		_ = l.conn.Close()
 	})
 }

@@ -143,7 +143,7 @@ func (b *Broker) watchLeaves(now time.Time) {
 			silent = append(silent, l)
 		case idle > leafPingEvery && now.Sub(l.lastPing) > leafPingEvery:
 			l.lastPing = now
-			l.out.addCtrl(func(b []byte) []byte { return append(b, "PING\r\n"...) })
+			l.out.AddCtrl(func(b []byte) []byte { return append(b, "PING\r\n"...) })
 		}
 	}
 	b.mu.Unlock()

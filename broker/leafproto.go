@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/wayline/wayline/overlay"
 )
 
 // The hub side of the NATS leafnode protocol, as far as the core needs it.
@@ -130,7 +132,7 @@ func parseLS(args [][]byte, add bool) (subject, queue string, weight uint32, err
 }
 
 // appendLeafMsg encodes a message for a leaf.
-func appendLeafMsg(b []byte, m *message, queues [][]byte) []byte {
+func appendLeafMsg(b []byte, m *overlay.Message, queues [][]byte) []byte {
 	if m.HasHdr {
 		b = append(b, "HMSG "...)
 	} else {

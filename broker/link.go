@@ -10,8 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -32,17 +34,12 @@ type link struct {
 	excluded atomic.Bool
 	monCfg   monitor.Config // the configured measurement, for resets
 
-	msgsSent  atomic.Uint64
-	msgsRecv  atomic.Uint64
-	bytesSent atomic.Uint64
-	bytesRecv atomic.Uint64
-	// Messages dropped on their way over this link, by reason (drops.go);
-	// messages it failed to deliver that went another way, and those that
-	// fell out of what it keeps for that (retain.go).
-	drops       linkDrops
-	rerouted    atomic.Uint64
-	unprotected atomic.Uint64
-	ups         atomic.Uint64
+	// What its sessions count, drops by reason included, kept across
+	// them; the messages it failed to deliver that went another way
+	// (reroute.go); how often it came up.
+	counters overlay.Counters
+	rerouted atomic.Uint64
+	ups      atomic.Uint64
 
 	mu      sync.Mutex
 	lastErr string
@@ -141,13 +138,13 @@ func (l *link) dial(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := linkauth.Hello{Version: protoVersion, From: l.b.cfg.Address, To: l.cfg.Peer, LinkID: l.cfg.ID, Epoch: l.b.epoch}
-	sc, peer, err := linkauth.Dial(conn, h, l.b.authConfig())
+	h := linkauth.Hello{Version: overlay.ProtoVersion, From: l.b.cfg.Address, To: l.cfg.Peer, LinkID: l.cfg.ID, Epoch: l.b.epoch}
+	sc, _, err := linkauth.Dial(conn, h, l.b.authConfig())
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("link %s to %s: %w", l.cfg.ID, l.cfg.Dial, err)
 	}
-	return newSession(l, sc, peer.Epoch, false), nil
+	return newSession(l, sc), nil
 }
 
 // transportConfig is the transport settings a link dials with: on tls the
@@ -162,7 +159,7 @@ func transportConfig(cfg transports.Config, lc LinkConfig) transports.Config {
 
 // authConfig is how this broker authenticates its links.
 func (b *Broker) authConfig() linkauth.Config {
-	return linkauth.Config{Version: protoVersion, Secret: []byte(b.cfg.Secret), Timeout: b.cfg.HandshakeTimeout}
+	return linkauth.Config{Version: overlay.ProtoVersion, Secret: []byte(b.cfg.Secret), Timeout: b.cfg.HandshakeTimeout}
 }
 
 // acceptLink authenticates an inbound connection, then serves its link;
@@ -176,7 +173,7 @@ func (b *Broker) acceptLink(conn transports.Conn, done func()) {
 			return linkauth.Hello{}, reason
 		}
 		l = found
-		return linkauth.Hello{Version: protoVersion, From: b.cfg.Address, To: h.From, LinkID: h.LinkID, Epoch: b.epoch}, ""
+		return linkauth.Hello{Version: overlay.ProtoVersion, From: b.cfg.Address, To: h.From, LinkID: h.LinkID, Epoch: b.epoch}, ""
 	})
 	done()
 	if err != nil {
@@ -184,7 +181,7 @@ func (b *Broker) acceptLink(conn transports.Conn, done func()) {
 		b.refusedLink(info.Remote, h.From, err)
 		return
 	}
-	l.run(newSession(l, sc, h.Epoch, true))
+	l.run(newSession(l, sc))
 }
 
 // refusedLink counts and logs an inbound link that did not get through
@@ -243,51 +240,44 @@ func (b *Broker) checkDialerHello(h linkauth.Hello, scheme string) (*link, strin
 // run serves one session until it fails, then marks the link down.
 func (l *link) run(s *session) {
 	if !l.b.linkUp(l, s) {
-		s.close()
+		s.Close()
 		return
 	}
-	go s.writeLoop()
-	s.startDatagrams()
-	err := s.readLoop()
-	s.close()
-	<-s.writerDone
-	<-s.datagramsDone
+	err := s.Run()
 	l.b.linkDown(l, s, err)
 }
 
 // send queues a message for the next hop across this link; k wakes the
 // writer once the caller's batch is done.
-func (l *link) send(m *message, hops byte, dests []dest, k *kicker) {
-	l.enqueue(m, k, func(b []byte) []byte { return appendMsg(b, m, hops, dests) })
+func (l *link) send(m *overlay.Message, hops byte, dests []overlay.Dest, k *sendq.Kicker) {
+	l.enqueue(m, k, func(b []byte) []byte { return overlay.AppendMsg(b, m, hops, dests) })
 }
 
-func (l *link) enqueue(m *message, k *kicker, enc func([]byte) []byte) {
+func (l *link) enqueue(m *overlay.Message, k *sendq.Kicker, enc func([]byte) []byte) {
 	s := l.sess.Load()
 	if s == nil {
-		l.drops.add(dropLinkDown, 1, uint64(len(m.Data)))
+		l.counters.Drops.Add(overlay.DropLinkDown, 1, uint64(len(m.Data)))
 		l.b.noteDrop("link", l.cfg.ID, "link down")
 		return
 	}
-	if s.out.add(enc) {
-		l.msgsSent.Add(1)
-		k.add(s.out)
+	if s.Send(enc, k) {
 		return
 	}
-	l.drops.add(dropQueueFull, 1, uint64(len(m.Data)))
+	l.counters.Drops.Add(overlay.DropQueueFull, 1, uint64(len(m.Data)))
 	l.b.noteDrop("link", l.cfg.ID, "send queue full")
 }
 
 // forward queues a received message record, unchanged but for its hop
 // budget, for the next hop across this link.
-func (l *link) forward(m *message, body []byte, hops byte, k *kicker) {
-	l.enqueue(m, k, func(b []byte) []byte { return appendForward(b, body, hops) })
+func (l *link) forward(m *overlay.Message, body []byte, hops byte, k *sendq.Kicker) {
+	l.enqueue(m, k, func(b []byte) []byte { return overlay.AppendForward(b, body, hops) })
 }
 
 // shutdown tells the peer this link is closing on purpose and closes it.
 func (l *link) shutdown() {
 	l.stopOnce.Do(func() {
 		if s := l.sess.Load(); s != nil {
-			s.bye()
+			s.Bye()
 		}
 	})
 }

@@ -77,11 +77,11 @@ func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
 	counter(descProbes, m.Received, "received")
 	counter(descProbes, m.Lost, "lost")
 	gauge(descInterval, m.Interval.Seconds())
-	counter(descMsgs, l.msgsSent.Load(), "sent")
-	counter(descMsgs, l.msgsRecv.Load(), "received")
-	counter(descMsgs, l.drops.total(), "dropped")
-	for i, name := range dropReasonNames {
-		counter(descDrops, l.drops.n[i].Load(), name)
+	counter(descMsgs, l.counters.MsgsSent.Load(), "sent")
+	counter(descMsgs, l.counters.MsgsRecv.Load(), "received")
+	counter(descMsgs, l.counters.Drops.Total(), "dropped")
+	for name, n := range l.counters.Drops.ByReason() {
+		counter(descDrops, n, name)
 	}
 }
 

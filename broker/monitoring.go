@@ -7,21 +7,16 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/monitor"
-	"github.com/wayline/wayline/transports"
 )
 
 // Every link is measured by performance packets that travel as records on
-// the link itself, over the same transport (and emulation) as the data.
-// Where the transport offers an unreliable path beside its reliable one
-// (transports.DatagramConn: quic), probes and their answers take it, so
-// that the monitor sees the loss, delay and jitter of the network rather
-// than what the transport's retransmissions make of them; elsewhere they
-// travel in-band. Probes double as heartbeats: the monitor's verdict
-// decides whether the link carries routes. A link that is down by the
-// monitor's verdict keeps its connection, so that it comes back as soon as
-// probes get through again.
+// the link itself, over the same transport (and emulation) as the data:
+// as datagrams where the transport has them (see the overlay's
+// datagram.go), in-band otherwise. Probes double as heartbeats: the
+// monitor's verdict decides whether the link carries routes. A link that
+// is down by the monitor's verdict keeps its connection, so that it comes
+// back as soon as probes get through again.
 
 // errNoSession is returned when a probe finds the link without a connection.
 var errNoSession = errors.New("link has no connection")
@@ -34,79 +29,15 @@ func (l *link) newMonitor(cfg monitor.Config) *monitor.Link {
 		if s == nil {
 			return errNoSession
 		}
-		s.sendProbe(appendProbeRecord(nil, pkt))
+		s.SendProbe(pkt)
 		return nil
 	}, time.Now)
 }
 
-// sendProbe sends a probe record as a datagram where the link has them,
-// and in-band otherwise or when it is too large for one.
-func (s *session) sendProbe(rec []byte) {
-	if s.dgram != nil {
-		_, err := s.dgram.SendDatagram(rec)
-		if err == nil {
-			s.l.bytesSent.Add(uint64(len(rec)))
-		}
-		if !errors.Is(err, transports.ErrDatagramTooLarge) {
-			return
-		}
-	}
-	s.sendRaw(rec)
-}
-
-// startDatagrams starts the reader of the link's datagrams, if it has
-// them; datagramsDone is closed when there is none or it ends, with the
-// conn.
-func (s *session) startDatagrams() {
-	if s.dgram == nil {
-		close(s.datagramsDone)
-		return
-	}
-	go func() {
-		defer close(s.datagramsDone)
-		for {
-			f, err := s.dgram.ReceiveDatagram()
-			if errors.Is(err, linkauth.ErrForged) {
-				s.l.b.stats.forgedFrames.Add(1)
-				s.l.b.noteDrop("link", s.l.cfg.ID, "forged datagram")
-				continue
-			}
-			if err != nil {
-				return
-			}
-			s.onDatagram(f)
-		}
-	}()
-}
-
-// onDatagram handles one datagram from the peer. Datagrams carry probes
-// only; anything else is counted and dropped, and never ends the link.
-func (s *session) onDatagram(f transports.Frame) {
-	s.lastRecv.Store(f.Received.UnixNano())
-	s.l.bytesRecv.Add(uint64(len(f.Data)))
-	err := eachRecord(f.Data, func(t recType, body []byte) error {
-		if t != recProbe {
-			return fmt.Errorf("%w: %s record in a datagram", errBadRecord, t)
-		}
-		s.onProbe(body, f.Received)
-		return nil
-	})
-	if err != nil {
-		s.l.b.stats.badFrames.Add(1)
-		s.l.b.noteDrop("link", s.l.cfg.ID, "malformed datagram")
-	}
-}
-
-func appendProbeRecord(b, pkt []byte) []byte {
-	b, s := beginRecord(b, recProbe)
-	b = append(b, pkt...)
-	return endRecord(b, s)
-}
-
-// onProbe handles a performance packet from the peer, received at at. A
+// Probe handles a performance packet from the peer, received at at. A
 // malformed one is counted and dropped; it never closes the link. It is
-// called by the reader and by the datagram reader.
-func (s *session) onProbe(body []byte, at time.Time) {
+// called by the session's reader and by its datagram reader.
+func (s *session) Probe(body []byte, at time.Time) {
 	b := s.l.b
 	pkt, err := monitor.DecodePacket(body)
 	if err != nil {
@@ -122,7 +53,7 @@ func (s *session) onProbe(body []byte, at time.Time) {
 	}
 	if reply != nil {
 		reply.T3 = time.Now().UnixNano()
-		s.sendProbe(appendProbeRecord(nil, reply.Append(nil)))
+		s.SendProbe(reply.Append(nil))
 	}
 }
 

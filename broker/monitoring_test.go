@@ -16,6 +16,7 @@ import (
 
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -332,9 +333,9 @@ func TestMalformedProbe(t *testing.T) {
 	// so the bad probes did not end the session.
 	var frame []byte
 	for _, garbage := range [][]byte{{}, {1, 2, 3}, bytes.Repeat([]byte{0xff}, 44), make([]byte, 44)} {
-		frame = appendProbeRecord(frame, garbage)
+		frame = overlay.AppendRecord(frame, overlay.RecProbe, garbage)
 	}
-	frame = appendPing(frame, recPing, 42)
+	frame = overlay.AppendU64Record(frame, overlay.RecPing, 42)
 	if _, err := conn.Send(frame); err != nil {
 		t.Fatal(err)
 	}
@@ -343,8 +344,8 @@ func TestMalformedProbe(t *testing.T) {
 		if err != nil {
 			t.Fatalf("no pong: %v", err)
 		}
-		eachRecord(f.Data, func(typ recType, body []byte) error {
-			if n, _ := decodePing(body); typ == recPong && n == 42 {
+		overlay.EachRecord(f.Data, func(typ overlay.RecordType, body []byte) error {
+			if n, _ := overlay.DecodeU64Record(body); typ == overlay.RecPong && n == 42 {
 				pong = true
 			}
 			return nil

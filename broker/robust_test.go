@@ -19,6 +19,7 @@ import (
 	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/linkauth"
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -110,10 +111,10 @@ func TestHandshakeRefusals(t *testing.T) {
 		h      linkauth.Hello
 		reason string
 	}{
-		{"version", linkauth.Hello{Version: protoVersion + 1, From: "na.c1.a", To: "na.c1.b", LinkID: linkID}, "protocol version mismatch"},
-		{"wrong broker", linkauth.Hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.x", LinkID: linkID}, "wrong broker"},
-		{"unknown link", linkauth.Hello{Version: protoVersion, From: "na.c1.a", To: "na.c1.b", LinkID: "nope"}, "has no link nope"},
-		{"impostor", linkauth.Hello{Version: protoVersion, From: "na.c1.z", To: "na.c1.b", LinkID: linkID}, "not na.c1.z"},
+		{"version", linkauth.Hello{Version: overlay.ProtoVersion + 1, From: "na.c1.a", To: "na.c1.b", LinkID: linkID}, "protocol version mismatch"},
+		{"wrong broker", linkauth.Hello{Version: overlay.ProtoVersion, From: "na.c1.a", To: "na.c1.x", LinkID: linkID}, "wrong broker"},
+		{"unknown link", linkauth.Hello{Version: overlay.ProtoVersion, From: "na.c1.a", To: "na.c1.b", LinkID: "nope"}, "has no link nope"},
+		{"impostor", linkauth.Hello{Version: overlay.ProtoVersion, From: "na.c1.z", To: "na.c1.b", LinkID: linkID}, "not na.c1.z"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,8 +144,8 @@ func TestHandshakeRefusals(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		linkauth.Accept(c, linkauth.Config{Version: protoVersion + 1, Secret: []byte(testSecret)}, func(h linkauth.Hello) (linkauth.Hello, string) {
-			return linkauth.Hello{Version: protoVersion + 1, From: h.To, To: h.From, LinkID: h.LinkID}, ""
+		linkauth.Accept(c, linkauth.Config{Version: overlay.ProtoVersion + 1, Secret: []byte(testSecret)}, func(h linkauth.Hello) (linkauth.Hello, string) {
+			return linkauth.Hello{Version: overlay.ProtoVersion + 1, From: h.To, To: h.From, LinkID: h.LinkID}, ""
 		})
 	}()
 	dsink := &testutil.LogSink{}
@@ -170,7 +171,7 @@ func TestGarbageNeverCrashes(t *testing.T) {
 	}})
 	n.waitRoutes()
 	b := n.brokers["na.c1.b"]
-	overlay := strings.TrimPrefix(b.OverlayURLs()[0], "tcp://")
+	overlayAddr := strings.TrimPrefix(b.OverlayURLs()[0], "tcp://")
 	client := strings.TrimPrefix(b.ClientURL(), "nats://")
 	leaf := strings.TrimPrefix(b.LeafURL(), "nats://")
 	garbage := [][]byte{
@@ -181,7 +182,7 @@ func TestGarbageNeverCrashes(t *testing.T) {
 		[]byte("CONNECT {}\r\nLMSG foo 99999999\r\n"),
 		[]byte("CONNECT {}\r\nHMSG foo 10 5\r\nxxxxx\r\n"),
 	}
-	for _, addr := range []string{overlay, client, leaf} {
+	for _, addr := range []string{overlayAddr, client, leaf} {
 		for _, g := range garbage {
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -199,7 +200,7 @@ func TestGarbageNeverCrashes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.Send([]byte{byte(recMsg), 0, 0, 0, 3, 1, 2, 3})
+	conn.Send([]byte{byte(overlay.RecMsg), 0, 0, 0, 3, 1, 2, 3})
 	if _, err := conn.Receive(); err == nil {
 		t.Fatal("connection with garbage stayed open")
 	}

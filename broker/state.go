@@ -94,7 +94,7 @@ func (b *Broker) State(now time.Time) schema.State {
 	// Up as GET /api/links says it: carrying routes.
 	for _, l := range links {
 		sl := schema.StateLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Up: l.usable(), Emulation: stateEmulation(l.emulation())}
-		for reason, n := range l.drops.byReason() {
+		for reason, n := range l.counters.Drops.ByReason() {
 			if n > 0 {
 				if sl.Drops == nil {
 					sl.Drops = map[string]uint64{}

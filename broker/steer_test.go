@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 )
 
@@ -39,7 +40,7 @@ func TestSteer(t *testing.T) {
 		{"an own exit whose link is down is dropped", "eu.g.r0.c1", []router.Exit{{Broker: self, Link: "v0"}}, h0, "", "[]"},
 		{"no route", "na.x.y", nil, nil, "no route", "[]"},
 	} {
-		d := &dest{Broker: []byte(c.dst), Exits: c.exits}
+		d := &overlay.Dest{Broker: []byte(c.dst), Exits: c.exits}
 		l, why := rt.steer(0, d, false)
 		if l != c.link || why != c.why {
 			t.Errorf("%s: link %p, %q; want %p, %q", c.name, l, why, c.link, c.why)

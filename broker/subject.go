@@ -1,6 +1,11 @@
 package broker
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/wayline/wayline/overlay"
+)
 
 // validSubject reports whether s is a NATS subject that may carry
 // wildcards: non-empty tokens separated by dots, no whitespace, and ">" only
@@ -19,6 +24,20 @@ func validSubject(s string) bool {
 		}
 	}
 	return true
+}
+
+// validateSubjects checks a message's subjects before it is handed to a
+// leaf, where a malformed one would break the protocol stream. Brokers
+// that only pass a message on leave the check to the broker that delivers
+// it.
+func validateSubjects(m *overlay.Message) error {
+	if !validLiteralSubject(m.Subject) {
+		return fmt.Errorf("invalid subject %q", m.Subject)
+	}
+	if m.Reply != nil && !validLiteralSubject(m.Reply) {
+		return fmt.Errorf("invalid reply subject %q", m.Reply)
+	}
+	return nil
 }
 
 // validLiteralSubject reports whether s is a subject a message may be

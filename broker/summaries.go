@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 )
 
@@ -36,40 +37,40 @@ type summaryRec struct {
 }
 
 func appendSummary(b []byte, s *summaryRec) []byte {
-	b, st := beginRecord(b, recSummary)
+	b, st := overlay.BeginRecord(b, overlay.RecSummary)
 	b = appendPricedHeader(b, s.Origin, s.Unit, s.Ver, s.Time, s.Profiles)
-	b = appendUvarint(b, uint64(len(s.Dests)))
+	b = overlay.AppendUvarint(b, uint64(len(s.Dests)))
 	for _, d := range s.Dests {
 		// Every broker of a summary is inside its unit: the unit's prefix
 		// is left out.
-		b = appendStr(b, strings.TrimPrefix(string(d.Broker), s.Unit+"."))
+		b = overlay.AppendStr(b, strings.TrimPrefix(string(d.Broker), s.Unit+"."))
 		for i := range s.Profiles {
-			b = appendF64(b, d.Costs[i])
+			b = overlay.AppendF64(b, d.Costs[i])
 		}
 	}
-	return endRecord(b, st)
+	return overlay.EndRecord(b, st)
 }
 
 // decodeSummary parses a summary and checks that it makes sense: valid
 // addresses, an origin inside the unit, a unit that is not the root,
 // brokers inside the unit, costs that are >= 0 or +Inf.
 func decodeSummary(body []byte) (*summaryRec, error) {
-	r := reader{b: body}
+	r := overlay.NewReader(body)
 	s := &summaryRec{}
-	r.pricedHeader(&s.Origin, &s.Unit, &s.Ver, &s.Time, &s.Profiles)
+	readPricedHeader(&r, &s.Origin, &s.Unit, &s.Ver, &s.Time, &s.Profiles)
 	np := len(s.Profiles)
-	n := r.count(1 + 8*np)
+	n := r.Count(1 + 8*np)
 	if n > maxSummaryDests {
 		return nil, fmt.Errorf("%d brokers, more than %d", n, maxSummaryDests)
 	}
-	for i := 0; i < n && r.err() == nil; i++ {
-		d := router.Dest{Broker: router.Address(s.Unit + "." + r.str()), Costs: make([]float64, np)}
+	for i := 0; i < n && r.Err() == nil; i++ {
+		d := router.Dest{Broker: router.Address(s.Unit + "." + r.Str()), Costs: make([]float64, np)}
 		for p := range np {
-			d.Costs[p] = r.f64()
+			d.Costs[p] = r.F64()
 		}
 		s.Dests = append(s.Dests, d)
 	}
-	if err := r.done(); err != nil {
+	if err := r.Done(); err != nil {
 		return nil, err
 	}
 	return s, s.check()

@@ -1,4 +1,4 @@
-package broker
+package overlay
 
 import (
 	"errors"
@@ -15,20 +15,20 @@ const (
 	msgHasExits  = 1 << 2 // destinations carry the exits they are steered through
 )
 
-// message is a NATS message on its way through the overlay. Origin and Seq
-// identify it network-wide (the dedup window keys on them); Dests lists the
+// Message is a NATS message on its way through the overlay. Origin and Seq
+// identify it network-wide (the broker's dedup keys on them); Dests lists the
 // brokers this copy is responsible for. At every hop the destinations are
 // grouped by next hop and each group travels in its own copy, so every
 // destination appears in exactly one copy and a message is never duplicated
 // by forwarding, whatever the topology.
 //
 // A decoded message aliases the frame it came from.
-type message struct {
+type Message struct {
 	Origin  []byte
 	Seq     uint64
 	Hops    byte // hops left before the message is dropped as looping
 	Profile byte // the cost profile it is routed on (index, 0: default)
-	Dests   []dest
+	Dests   []Dest
 	Subject []byte
 	Reply   []byte
 	HasHdr  bool
@@ -36,19 +36,19 @@ type message struct {
 	Data    []byte // NATS headers (HdrLen bytes, when HasHdr) then the payload
 }
 
-// dest is one broker a message is for. Queues lists the queue groups whose
+// Dest is one broker a message is for. Queues lists the queue groups whose
 // member at that broker gets the message; plain subscribers there always do.
 // Exits is the stack of exits the message is steered through on its way
 // there, the next one last (see router.Steer).
-type dest struct {
+type Dest struct {
 	Broker []byte
 	Queues [][]byte
 	Exits  []router.Exit
 }
 
-// appendMsg encodes m with the given hop budget and destinations.
-func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
-	b, s := beginRecord(b, recMsg)
+// AppendMsg encodes m with the given hop budget and destinations.
+func AppendMsg(b []byte, m *Message, hops byte, dests []Dest) []byte {
+	b, s := BeginRecord(b, RecMsg)
 	var flags byte
 	if len(m.Reply) > 0 {
 		flags |= msgHasReply
@@ -63,83 +63,84 @@ func appendMsg(b []byte, m *message, hops byte, dests []dest) []byte {
 		}
 	}
 	b = append(b, flags, hops, m.Profile)
-	b = appendBytes(b, m.Origin)
-	b = appendU64(b, m.Seq)
-	b = appendUvarint(b, uint64(len(dests)))
+	b = AppendBytes(b, m.Origin)
+	b = AppendU64(b, m.Seq)
+	b = AppendUvarint(b, uint64(len(dests)))
 	for _, d := range dests {
-		b = appendBytes(b, d.Broker)
-		b = appendUvarint(b, uint64(len(d.Queues)))
+		b = AppendBytes(b, d.Broker)
+		b = AppendUvarint(b, uint64(len(d.Queues)))
 		for _, q := range d.Queues {
-			b = appendBytes(b, q)
+			b = AppendBytes(b, q)
 		}
 		if flags&msgHasExits != 0 {
-			b = appendUvarint(b, uint64(len(d.Exits)))
+			b = AppendUvarint(b, uint64(len(d.Exits)))
 			for _, e := range d.Exits {
-				b = appendStr(b, string(e.Broker))
-				b = appendStr(b, e.Link)
+				b = AppendStr(b, string(e.Broker))
+				b = AppendStr(b, e.Link)
 			}
 		}
 	}
-	b = appendBytes(b, m.Subject)
+	b = AppendBytes(b, m.Subject)
 	if flags&msgHasReply != 0 {
-		b = appendBytes(b, m.Reply)
+		b = AppendBytes(b, m.Reply)
 	}
 	if flags&msgHasHeader != 0 {
-		b = appendUvarint(b, uint64(m.HdrLen))
+		b = AppendUvarint(b, uint64(m.HdrLen))
 	}
 	b = append(b, m.Data...)
-	return endRecord(b, s)
+	return EndRecord(b, s)
 }
 
-// decode fills m from a record body, reusing m's slices.
-func (m *message) decode(body []byte) error {
-	r := reader{b: body}
-	flags := r.u8()
+// Decode fills m from a record body, reusing m's slices. The result
+// aliases body.
+func (m *Message) Decode(body []byte) error {
+	r := NewReader(body)
+	flags := r.U8()
 	if flags&^(msgHasReply|msgHasHeader|msgHasExits) != 0 {
 		return fmt.Errorf("unknown message flags %#x", flags)
 	}
-	m.Hops = r.u8()
-	m.Profile = r.u8()
-	m.Origin = r.bytes()
-	m.Seq = r.u64()
-	n := r.count(2)
+	m.Hops = r.U8()
+	m.Profile = r.U8()
+	m.Origin = r.Bytes()
+	m.Seq = r.U64()
+	n := r.Count(2)
 	m.Dests = m.Dests[:0]
-	for i := 0; i < n && r.err() == nil; i++ {
-		var d *dest
-		m.Dests, d = grow(m.Dests)
-		d.Broker = r.bytes()
+	for i := 0; i < n && r.Err() == nil; i++ {
+		var d *Dest
+		m.Dests, d = Grow(m.Dests)
+		d.Broker = r.Bytes()
 		d.Queues = d.Queues[:0]
-		nq := r.count(1)
-		for j := 0; j < nq && r.err() == nil; j++ {
-			d.Queues = append(d.Queues, r.bytes())
+		nq := r.Count(1)
+		for j := 0; j < nq && r.Err() == nil; j++ {
+			d.Queues = append(d.Queues, r.Bytes())
 		}
 		d.Exits = d.Exits[:0]
 		if flags&msgHasExits == 0 {
 			continue
 		}
-		ne := r.count(2)
+		ne := r.Count(2)
 		if ne > router.MaxExits {
 			return fmt.Errorf("%d exits, more than %d", ne, router.MaxExits)
 		}
-		for j := 0; j < ne && r.err() == nil; j++ {
-			d.Exits = append(d.Exits, router.Exit{Broker: router.Address(r.str()), Link: r.str()})
+		for j := 0; j < ne && r.Err() == nil; j++ {
+			d.Exits = append(d.Exits, router.Exit{Broker: router.Address(r.Str()), Link: r.Str()})
 		}
 	}
-	if flags&msgHasExits != 0 && !slices.ContainsFunc(m.Dests, func(d dest) bool { return len(d.Exits) > 0 }) {
+	if flags&msgHasExits != 0 && !slices.ContainsFunc(m.Dests, func(d Dest) bool { return len(d.Exits) > 0 }) {
 		return errors.New("exits flag set, but no destination has exits")
 	}
-	m.Subject = r.bytes()
+	m.Subject = r.Bytes()
 	m.Reply = nil
 	if flags&msgHasReply != 0 {
-		m.Reply = r.bytes()
+		m.Reply = r.Bytes()
 	}
 	m.HasHdr = flags&msgHasHeader != 0
 	m.HdrLen = 0
 	if m.HasHdr {
-		m.HdrLen = int(r.uvarint())
+		m.HdrLen = int(r.Uvarint())
 	}
-	m.Data = r.rest()
-	if err := r.err(); err != nil {
+	m.Data = r.Rest()
+	if err := r.Err(); err != nil {
 		return err
 	}
 	if m.HdrLen < 0 || m.HdrLen > len(m.Data) {
@@ -151,29 +152,16 @@ func (m *message) decode(body []byte) error {
 	return nil
 }
 
-// validate checks the subjects before the message is handed to a leaf,
-// where a malformed one would break the protocol stream. Brokers that only
-// pass a message on leave the check to the broker that delivers it.
-func (m *message) validate() error {
-	if !validLiteralSubject(m.Subject) {
-		return fmt.Errorf("invalid subject %q", m.Subject)
-	}
-	if m.Reply != nil && !validLiteralSubject(m.Reply) {
-		return fmt.Errorf("invalid reply subject %q", m.Reply)
-	}
-	return nil
-}
-
 // hopsOffset is where a message record's body keeps its hop budget, so
 // that a broker passing a message on unchanged can copy the record and
 // patch that one byte.
 const hopsOffset = 1
 
-// appendForward copies a message record body received from a link,
+// AppendForward copies a message record body received from a link,
 // spending one hop.
-func appendForward(b, body []byte, hops byte) []byte {
-	b, s := beginRecord(b, recMsg)
+func AppendForward(b, body []byte, hops byte) []byte {
+	b, s := BeginRecord(b, RecMsg)
 	b = append(b, body...)
-	b[s+recordHeader+hopsOffset] = hops
-	return endRecord(b, s)
+	b[s+RecordHeader+hopsOffset] = hops
+	return EndRecord(b, s)
 }

@@ -1,6 +1,7 @@
-package broker
+package overlay
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
 	"sync"
@@ -11,7 +12,7 @@ import (
 // reorders frames as the network does; the link keeps order and counts
 // what it loses, and its sender keeps within what the receiver can take:
 //
-//   - Every frame of message records begins with recDataSeq, the number of
+//   - Every frame of message records begins with RecDataSeq, the number of
 //     its first record (records are numbered from 1 per session, as on a
 //     reliable link, see retain.go).
 //   - The receiver hands records on in their order. A frame that comes
@@ -67,12 +68,12 @@ func (q *resequencer) push(first uint64, recs []byte, at time.Time, deliver func
 	case first > q.next:
 		if !slices.ContainsFunc(q.held, func(h heldFrame) bool { return h.first == first }) {
 			q.held = append(q.held, heldFrame{first: first, recs: append([]byte(nil), recs...), at: at})
-			slices.SortFunc(q.held, func(x, y heldFrame) int { return cmpU64(x.first, y.first) })
+			slices.SortFunc(q.held, func(x, y heldFrame) int { return cmp.Compare(x.first, y.first) })
 		}
 		return q.expire(at, deliver)
 	}
 	deliver(recs)
-	q.next += uint64(countRecords(recs))
+	q.next += uint64(CountRecords(recs))
 	q.drain(deliver)
 	return 0
 }
@@ -107,7 +108,7 @@ func (q *resequencer) drain(deliver func([]byte)) {
 		q.held = q.held[1:]
 		if h.first == q.next {
 			deliver(h.recs)
-			q.next += uint64(countRecords(h.recs))
+			q.next += uint64(CountRecords(h.recs))
 		}
 	}
 }
@@ -116,29 +117,21 @@ func (q *resequencer) drain(deliver func([]byte)) {
 // up: what the receiver acknowledges.
 func (q *resequencer) handedOn() uint64 { return q.next - 1 }
 
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+// appendDataSeq encodes the number of a frame's first message record.
+func appendDataSeq(b []byte, first uint64) []byte {
+	return AppendU64Record(b, RecDataSeq, first)
 }
 
-// appendDataSeq encodes the number of a frame's first message record.
-func appendDataSeq(b []byte, first uint64) []byte { return appendPing(b, recDataSeq, first) }
+// dataSeqSize is the size of a RecDataSeq record.
+const dataSeqSize = RecordHeader + 8
 
-// dataSeqSize is the size of a recDataSeq record.
-const dataSeqSize = recordHeader + 8
-
-// splitDataSeq reports whether frame begins with recDataSeq, and returns
+// splitDataSeq reports whether frame begins with RecDataSeq, and returns
 // its number and the records after it.
 func splitDataSeq(frame []byte) (uint64, []byte, bool) {
-	if len(frame) < dataSeqSize || recType(frame[0]) != recDataSeq || binary.BigEndian.Uint32(frame[1:]) != 8 {
+	if len(frame) < dataSeqSize || RecordType(frame[0]) != RecDataSeq || binary.BigEndian.Uint32(frame[1:]) != 8 {
 		return 0, nil, false
 	}
-	return binary.BigEndian.Uint64(frame[recordHeader:]), frame[dataSeqSize:], true
+	return binary.BigEndian.Uint64(frame[RecordHeader:]), frame[dataSeqSize:], true
 }
 
 // lossySender holds a lossy link's message records until its window has
@@ -184,12 +177,8 @@ func (w *lossySender) next(room int) []byte {
 	defer w.mu.Unlock()
 	recs := w.pend[w.off:]
 	n := 0
-	for n < len(recs) && room > 0 {
-		size := recordHeader + int(binary.BigEndian.Uint32(recs[n+1:]))
-		if n > 0 && n+size > room {
-			break
-		}
-		n += size
+	if room > 0 {
+		n = fitRecords(recs, room)
 	}
 	w.off += n
 	return append([]byte(nil), recs[:n]...)

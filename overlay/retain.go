@@ -1,4 +1,4 @@
-package broker
+package overlay
 
 import (
 	"encoding/binary"
@@ -10,15 +10,17 @@ import (
 // Failover without loss. A session keeps every message it sent until the
 // peer acknowledges it, and when the link fails (its monitor declares it
 // down, it is taken out of routing, or its connection ends) whatever was
-// not acknowledged is routed again, over the routes the failure leaves.
-// The broker a message is for delivers it once however many copies come
-// (see dedup.go), so a message that did arrive and whose acknowledgement
-// did not is a duplicate, dropped there, not a second delivery.
+// not acknowledged is routed again by the session's owner
+// (Session.Unacknowledged), over the routes the failure leaves. The
+// broker a message is for delivers it once however many copies come (see
+// the broker's dedup.go), so a message that did arrive and whose
+// acknowledgement did not is a duplicate, dropped there, not a second
+// delivery.
 //
 // Acknowledgements are cumulative and cost nothing per message on the
 // wire: on a reliable transport the n-th message record a session
 // receives is the n-th its peer sent, so the receiver only says how many
-// it has received (recDataAck), every ackEvery records and every
+// it has received (RecDataAck), every ackEvery records and every
 // ackInterval while some are unacknowledged. The sender keeps the batches
 // of records its writer sent, as they were (no copy), and frees each once
 // every record in it is acknowledged. What it keeps is bounded by bytes
@@ -63,7 +65,7 @@ func newRetainer(maxBytes int, maxAge time.Duration, evicted *atomic.Uint64) *re
 // keep takes a batch of message records the writer has just sent, and
 // returns a buffer for the writer's next batch.
 func (r *retainer) keep(data []byte, now time.Time) []byte {
-	n := countRecords(data)
+	n := CountRecords(data)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sent += uint64(n)
@@ -142,7 +144,7 @@ func (r *retainer) unacked() []byte {
 		first := b.last - uint64(b.count) + 1
 		recs := b.buf
 		for skip := max(r.acked+1, first) - first; skip > 0; skip-- {
-			recs = recs[recordHeader+int(binary.BigEndian.Uint32(recs[1:])):]
+			recs = recs[RecordHeader+int(binary.BigEndian.Uint32(recs[1:])):]
 		}
 		out = append(out, recs...)
 	}
@@ -151,16 +153,6 @@ func (r *retainer) unacked() []byte {
 	}
 	r.acked = r.sent
 	return out
-}
-
-// countRecords counts the records in a run of them.
-func countRecords(buf []byte) int {
-	n := 0
-	for len(buf) >= recordHeader {
-		buf = buf[recordHeader+int(binary.BigEndian.Uint32(buf[1:])):]
-		n++
-	}
-	return n
 }
 
 // receipts counts the message records a session received, for its
@@ -181,45 +173,4 @@ func (c *receipts) due(force bool) uint64 {
 		return 0 // the other side acknowledged it
 	}
 	return n
-}
-
-// keepForRerouteLocked takes what session s sent and its peer did not
-// acknowledge, and what waits in its queue, to be routed again with the
-// next routes.
-func (b *Broker) keepForRerouteLocked(s *session) {
-	if s == nil || s.kept == nil {
-		return
-	}
-	recs := s.kept.unacked()
-	if s.lossy != nil {
-		recs = append(recs, s.lossy.takeAll()...)
-	}
-	recs = append(recs, s.out.takeData()...)
-	s.l.rerouted.Add(uint64(countRecords(recs)))
-	b.reroute = append(b.reroute, recs...)
-}
-
-// rerouteLocked routes again, on rt, the messages that failed links left
-// unacknowledged, before any newer message takes rt: so that they keep
-// their order.
-func (b *Broker) rerouteLocked(rt *routeTable) {
-	recs := b.reroute
-	b.reroute = nil
-	p := &b.reroutePlan
-	m := &b.rerouteMsg
-	_ = eachRecord(recs, func(t recType, body []byte) error {
-		if t != recMsg || m.decode(body) != nil {
-			return nil
-		}
-		p.reset()
-		for i := range m.Dests {
-			d := &m.Dests[i]
-			x := p.addBroker(d.Broker, d.Queues...)
-			x.Exits = append(x.Exits, d.Exits...)
-		}
-		b.stats.rerouted.Add(uint64(len(m.Dests)))
-		b.executeOn(rt, p, m, m.Hops, false)
-		p.kick.flush()
-		return nil
-	})
 }

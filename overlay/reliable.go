@@ -1,4 +1,4 @@
-package broker
+package overlay
 
 import (
 	"encoding/binary"
@@ -53,7 +53,7 @@ func (r *relSend) wrap(ctrl []byte, now time.Time) []byte {
 		}
 	}
 	for len(ctrl) > 0 {
-		n := recordHeader + int(binary.BigEndian.Uint32(ctrl[1:]))
+		n := RecordHeader + int(binary.BigEndian.Uint32(ctrl[1:]))
 		env := appendCtl(nil, r.next, ctrl[:n])
 		r.unacked = append(r.unacked, relPending{seq: r.next, rec: env, sent: now})
 		r.next++
@@ -115,4 +115,19 @@ func (r *relRecv) receive(seq uint64, rec []byte, deliver func([]byte) error) (u
 		r.expected++
 	}
 	return r.expected - 1, nil
+}
+
+// appendCtl wraps an encoded control record in a reliable envelope.
+func appendCtl(b []byte, seq uint64, record []byte) []byte {
+	b, s := BeginRecord(b, RecCtl)
+	b = AppendU64(b, seq)
+	b = append(b, record...)
+	return EndRecord(b, s)
+}
+
+// decodeCtl reads an envelope: its number and the record in it.
+func decodeCtl(body []byte) (uint64, []byte, error) {
+	r := NewReader(body)
+	seq := r.U64()
+	return seq, r.Rest(), r.Err()
 }

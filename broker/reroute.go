@@ -1,0 +1,44 @@
+package broker
+
+import "github.com/wayline/wayline/overlay"
+
+// Failover without loss, the broker's part: what a failed link's session
+// did not deliver (see the overlay's retain.go) is routed again over the
+// routes that avoid the link, before any newer message takes them.
+
+// keepForRerouteLocked takes what session s sent and its peer did not
+// acknowledge, and what waits in its queue, to be routed again with the
+// next routes.
+func (b *Broker) keepForRerouteLocked(s *session) {
+	if s == nil {
+		return
+	}
+	recs := s.Unacknowledged()
+	s.l.rerouted.Add(uint64(overlay.CountRecords(recs)))
+	b.reroute = append(b.reroute, recs...)
+}
+
+// rerouteLocked routes again, on rt, the messages that failed links left
+// unacknowledged, before any newer message takes rt: so that they keep
+// their order.
+func (b *Broker) rerouteLocked(rt *routeTable) {
+	recs := b.reroute
+	b.reroute = nil
+	p := &b.reroutePlan
+	m := &b.rerouteMsg
+	_ = overlay.EachRecord(recs, func(t overlay.RecordType, body []byte) error {
+		if t != overlay.RecMsg || m.Decode(body) != nil {
+			return nil
+		}
+		p.reset()
+		for i := range m.Dests {
+			d := &m.Dests[i]
+			x := p.addBroker(d.Broker, d.Queues...)
+			x.Exits = append(x.Exits, d.Exits...)
+		}
+		b.stats.rerouted.Add(uint64(len(m.Dests)))
+		b.executeOn(rt, p, m, m.Hops, false)
+		p.kick.Flush()
+		return nil
+	})
+}

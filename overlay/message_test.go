@@ -1,0 +1,98 @@
+package overlay
+
+import (
+	"bytes"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/wayline/wayline/router"
+)
+
+// TestRecordsRoundTrip: a message, a string record and a number record in
+// one frame come back as they were sent, in order.
+func TestRecordsRoundTrip(t *testing.T) {
+	var buf []byte
+	m := &Message{Origin: []byte("na.a"), Seq: 99, Subject: []byte("orders.eu"), Reply: []byte("_INBOX.x"), HasHdr: true, HdrLen: 4, Data: []byte("HDR!body")}
+	dests := []Dest{{Broker: []byte("na.c"), Queues: [][]byte{[]byte("workers")}}, {Broker: []byte("na.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}, {Broker: "eu.y.b", Link: "l8"}}}}
+	buf = AppendMsg(buf, m, 7, dests)
+	buf = AppendStrRecord(buf, RecSyncReq, "na.z")
+	buf = AppendU64Record(buf, RecDataAck, 1<<40)
+
+	var got []RecordType
+	err := EachRecord(buf, func(typ RecordType, body []byte) error {
+		got = append(got, typ)
+		switch typ {
+		case RecMsg:
+			var m2 Message
+			if err := m2.Decode(body); err != nil {
+				t.Fatal(err)
+			}
+			if m2.Seq != 99 || m2.Hops != 7 || string(m2.Subject) != "orders.eu" || string(m2.Reply) != "_INBOX.x" ||
+				!m2.HasHdr || m2.HdrLen != 4 || string(m2.Data) != "HDR!body" || len(m2.Dests) != 2 ||
+				string(m2.Dests[0].Queues[0]) != "workers" || string(m2.Dests[1].Broker) != "na.d" ||
+				len(m2.Dests[0].Exits) != 0 || fmt.Sprintf("%s", m2.Dests[1].Exits) != "[{eu.x.a l9} {eu.y.b l8}]" {
+				t.Errorf("msg %+v", m2)
+			}
+		case RecSyncReq:
+			if o, err := DecodeStrRecord(body); err != nil || o != "na.z" {
+				t.Errorf("string record %q %v", o, err)
+			}
+		case RecDataAck:
+			if n, err := DecodeU64Record(body); err != nil || n != 1<<40 {
+				t.Errorf("number record %d %v", n, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []RecordType{RecMsg, RecSyncReq, RecDataAck}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("records %v, want %v", got, want)
+	}
+	if n := CountRecords(buf); n != 3 {
+		t.Fatalf("counted %d records, want 3", n)
+	}
+}
+
+// TestForward: a message passed on unchanged spends one hop and nothing
+// else changes.
+func TestForward(t *testing.T) {
+	m := &Message{Origin: []byte("na.a"), Seq: 5, Subject: []byte("s"), Data: []byte("payload")}
+	rec := AppendMsg(nil, m, 9, []Dest{{Broker: []byte("na.b")}})
+	fwd := AppendForward(nil, rec[RecordHeader:], 8)
+	var got Message
+	if err := EachRecord(fwd, func(_ RecordType, body []byte) error { return got.Decode(body) }); err != nil {
+		t.Fatal(err)
+	}
+	again := AppendMsg(nil, &got, 9, got.Dests)
+	if got.Hops != 8 || !bytes.Equal(again, rec) {
+		t.Fatalf("forwarded with %d hops: %x, want %x", got.Hops, again, rec)
+	}
+}
+
+func TestMalformedRecords(t *testing.T) {
+	good := AppendMsg(nil, &Message{Origin: []byte("o"), Subject: []byte("s")}, 1, []Dest{{Broker: []byte("b")}})
+	tests := []struct {
+		name  string
+		frame []byte
+	}{
+		{"stray bytes", []byte{1, 2}},
+		{"length past the end", []byte{9, 0, 0, 1, 0, 1}},
+		{"truncated body", append(append([]byte{}, good[:5]...), good[5:8]...)},
+		{"unknown flags", AppendRecord(nil, RecMsg, append([]byte{0x80}, good[6:]...))},
+		{"empty subject", AppendMsg(nil, &Message{Origin: []byte("o")}, 1, nil)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := EachRecord(tc.frame, func(typ RecordType, body []byte) error {
+				var m Message
+				return m.Decode(body)
+			})
+			if err == nil {
+				t.Fatal("accepted a malformed frame")
+			}
+		})
+	}
+}

@@ -1,0 +1,415 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wayline/wayline/internal/sendq"
+	"github.com/wayline/wayline/internal/testutil"
+	"github.com/wayline/wayline/linkauth"
+	"github.com/wayline/wayline/transports"
+)
+
+// Sessions wired back to back over real connections: mem (reliable) and
+// udp on the loopback (lossy). The peer is either another session or the
+// test itself, speaking records on the raw connection.
+
+// recorder is a Handler that keeps what its session hands it.
+type recorder struct {
+	mu       sync.Mutex
+	msgs     []string // each message's payload, in order
+	controls []string // each sync request's origin, in order
+	probes   []string
+	flushes  int
+}
+
+var _ Handler = (*recorder)(nil)
+
+func (r *recorder) Message(m *Message, _ []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, string(m.Data))
+}
+
+func (r *recorder) Control(t RecordType, body []byte) error {
+	if t != RecSyncReq {
+		return fmt.Errorf("%w: unexpected %s", ErrBadRecord, t)
+	}
+	origin, err := DecodeStrRecord(body)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadRecord, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.controls = append(r.controls, origin)
+	return nil
+}
+
+func (r *recorder) Probe(body []byte, _ time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.probes = append(r.probes, string(body))
+}
+
+func (r *recorder) Flush() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.flushes++
+}
+
+func (r *recorder) Discarded(string) {}
+
+// got returns copies of what the recorder kept.
+func (r *recorder) got() (msgs, controls, probes []string, flushes int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.msgs), slices.Clone(r.controls), slices.Clone(r.probes), r.flushes
+}
+
+// end is one side of a link under test.
+type end struct {
+	s   *Session
+	h   *recorder
+	c   *Counters
+	ran chan error // what Run returned
+}
+
+func testConfig(c *Counters) Config {
+	return Config{
+		Logger:    slog.New(slog.DiscardHandler),
+		Keepalive: 50 * time.Millisecond, DeadAfter: 5 * time.Second,
+		QueueBytes: 1 << 20, RetainBytes: 1 << 20, RetainAge: time.Minute,
+		MaxFrame: transports.DefaultMaxFrame, Counters: c,
+	}
+}
+
+// start runs a session on conn until the test ends.
+func start(t *testing.T, conn transports.Conn, cfg Config) *end {
+	t.Helper()
+	e := &end{h: &recorder{}, c: cfg.Counters, ran: make(chan error, 1)}
+	e.s = NewSession(conn, cfg, e.h)
+	go func() { e.ran <- e.s.Run() }()
+	t.Cleanup(func() {
+		e.s.Close()
+		e.wait(t)
+	})
+	return e
+}
+
+// wait returns what Run returned, failing t if it does not end.
+func (e *end) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-e.ran:
+		e.ran <- err
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end")
+		return nil
+	}
+}
+
+// connPair opens a link on the transport of listenURL and returns both
+// ends; it checks, once the test is over, that no goroutine of it is left.
+func connPair(t *testing.T, listenURL string) (dialed, accepted transports.Conn) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		testutil.WaitFor(t, fmt.Sprintf("goroutines back to %d", before), 10*time.Second, func() bool {
+			return runtime.NumGoroutine() <= before
+		})
+	})
+	ln, err := transports.Listen(listenURL, transports.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted1 := make(chan transports.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted1 <- c
+	}()
+	dialed, err = transports.Dial(context.Background(), ln.URL(), transports.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dialed.Close() })
+	// udp accepts a link on its first frame.
+	if _, err := dialed.Send(AppendU64Record(nil, RecPong, 0)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case accepted = <-accepted1:
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing accepted")
+	}
+	if accepted == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { accepted.Close() })
+	return dialed, accepted
+}
+
+func listenURL(t *testing.T, scheme string) string {
+	if scheme == "mem" {
+		return "mem://overlay-" + t.Name()
+	}
+	return scheme + "://127.0.0.1:0"
+}
+
+// sendMsgs queues messages whose payloads are the numbers from..to-1, and
+// wakes the writer.
+func sendMsgs(t *testing.T, s *Session, from, to int) {
+	t.Helper()
+	var k sendq.Kicker
+	for i := from; i < to; i++ {
+		m := &Message{Origin: []byte("na.a"), Seq: uint64(i), Subject: []byte("s"), Data: []byte(strconv.Itoa(i))}
+		if !s.Send(func(b []byte) []byte { return AppendMsg(b, m, 5, []Dest{{Broker: []byte("na.b")}}) }, &k) {
+			t.Fatalf("message %d refused", i)
+		}
+	}
+	k.Flush()
+}
+
+func numbers(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, strconv.Itoa(i))
+	}
+	return out
+}
+
+// TestSessionRecordsCross: messages, control records and probes sent by
+// one session reach the other, each kind in order, and the receiver's
+// acknowledgements free everything the sender kept.
+func TestSessionRecordsCross(t *testing.T) {
+	for _, scheme := range []string{"mem", "udp"} {
+		t.Run(scheme, func(t *testing.T) {
+			ca, cb := connPair(t, listenURL(t, scheme))
+			a := start(t, ca, testConfig(&Counters{}))
+			b := start(t, cb, testConfig(&Counters{}))
+			const n = 300
+			for i := 0; i < n; i += 50 {
+				sendMsgs(t, a.s, i, i+50)
+				a.s.SendControl(func(buf []byte) []byte { return AppendStrRecord(buf, RecSyncReq, "c"+strconv.Itoa(i)) })
+			}
+			a.s.SendProbe([]byte("probe"))
+			testutil.WaitFor(t, "everything at b", 10*time.Second, func() bool {
+				msgs, controls, probes, _ := b.h.got()
+				return len(msgs) == n && len(controls) == n/50 && len(probes) == 1
+			})
+			msgs, controls, probes, flushes := b.h.got()
+			if !slices.Equal(msgs, numbers(0, n)) {
+				t.Fatalf("messages out of order: %v", msgs)
+			}
+			if want := []string{"c0", "c50", "c100", "c150", "c200", "c250"}; !slices.Equal(controls, want) || probes[0] != "probe" {
+				t.Fatalf("control records %v, probe %q", controls, probes[0])
+			}
+			if flushes == 0 {
+				t.Fatal("the handler was never flushed")
+			}
+			if a.c.MsgsSent.Load() != n || b.c.MsgsRecv.Load() != n || a.c.BytesSent.Load() == 0 || b.c.BytesRecv.Load() == 0 {
+				t.Fatalf("counted %d sent, %d received, %d bytes sent, %d received",
+					a.c.MsgsSent.Load(), b.c.MsgsRecv.Load(), a.c.BytesSent.Load(), b.c.BytesRecv.Load())
+			}
+			testutil.WaitFor(t, "acknowledgements to free what a kept", 5*time.Second, func() bool { return a.s.kept.held() == 0 })
+			if recs := a.s.Unacknowledged(); len(recs) != 0 {
+				t.Fatalf("%d records unacknowledged after every acknowledgement", CountRecords(recs))
+			}
+		})
+	}
+}
+
+// TestSessionLossyKeepsOrder: over a lossy link that loses a fifth of the
+// frames one way, control records all arrive, in order; messages arrive in
+// order, and every one that does not is counted lost by the receiver.
+func TestSessionLossyKeepsOrder(t *testing.T) {
+	ca, cb := connPair(t, listenURL(t, "udp"))
+	a := start(t, ca, testConfig(&Counters{}))
+	b := start(t, cb, testConfig(&Counters{}))
+	if err := a.s.Emulate(transports.Emulation{Loss: 0.2}); err != nil {
+		t.Fatal(err)
+	}
+	const batches, per = 50, 10
+	var want []string
+	for i := range batches {
+		sendMsgs(t, a.s, i*per, (i+1)*per)
+		origin := "c" + strconv.Itoa(i)
+		want = append(want, origin)
+		a.s.SendControl(func(buf []byte) []byte { return AppendStrRecord(buf, RecSyncReq, origin) })
+		time.Sleep(2 * time.Millisecond) // a frame or so per batch
+	}
+	// Without loss, one last message shows where the stream ends.
+	if err := a.s.Emulate(transports.Emulation{}); err != nil {
+		t.Fatal(err)
+	}
+	const total = batches*per + 1
+	sendMsgs(t, a.s, total-1, total)
+	testutil.WaitFor(t, "the last message and every control record at b", 10*time.Second, func() bool {
+		msgs, controls, _, _ := b.h.got()
+		return len(msgs) > 0 && msgs[len(msgs)-1] == strconv.Itoa(total-1) && len(controls) == batches
+	})
+	msgs, controls, _, _ := b.h.got()
+	if !slices.Equal(controls, want) {
+		t.Fatalf("control records %v, want %v", controls, want)
+	}
+	last := -1
+	for _, m := range msgs {
+		i, _ := strconv.Atoi(m)
+		if i <= last {
+			t.Fatalf("message %d after %d", i, last)
+		}
+		last = i
+	}
+	lost := b.c.Drops.ByReason()["lost_in_transit"]
+	if lost == 0 || uint64(len(msgs))+lost != total {
+		t.Fatalf("%d received and %d counted lost of %d sent", len(msgs), lost, total)
+	}
+	testutil.WaitFor(t, "acknowledgements to free what a kept", 5*time.Second, func() bool { return a.s.kept.held() == 0 })
+}
+
+// rawPeer reads the records a session sends on conn, answering nothing.
+type rawPeer struct {
+	conn transports.Conn
+	recs chan recorded
+}
+
+type recorded struct {
+	t    RecordType
+	body []byte
+}
+
+func newRawPeer(conn transports.Conn) *rawPeer {
+	p := &rawPeer{conn: conn, recs: make(chan recorded, 4096)}
+	go func() {
+		for {
+			f, err := conn.Receive()
+			if err != nil {
+				close(p.recs)
+				return
+			}
+			_ = EachRecord(f.Data, func(t RecordType, body []byte) error {
+				p.recs <- recorded{t, slices.Clone(body)}
+				return nil
+			})
+		}
+	}()
+	return p
+}
+
+// next returns the next record of type t, skipping others.
+func (p *rawPeer) next(t *testing.T, typ RecordType) recorded {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case r, ok := <-p.recs:
+			if !ok {
+				t.Fatalf("connection closed before a %s record", typ)
+			}
+			if r.t == typ {
+				return r
+			}
+		case <-timeout:
+			t.Fatalf("no %s record", typ)
+		}
+	}
+}
+
+// TestSessionHandsBackUnacknowledged: a session whose peer acknowledged
+// some of its messages and then went away hands back the others, and
+// what was still queued, in order; once retired it refuses messages, and
+// counts those that came in between as dropped with the link down.
+func TestSessionHandsBackUnacknowledged(t *testing.T) {
+	ca, cb := connPair(t, listenURL(t, "mem"))
+	a := start(t, ca, testConfig(&Counters{}))
+	peer := newRawPeer(cb)
+	sendMsgs(t, a.s, 1, 11)
+	for range 10 {
+		peer.next(t, RecMsg)
+	}
+	// The peer acknowledges four; the pong says a has read that.
+	if _, err := cb.Send(append(AppendU64Record(nil, RecDataAck, 4), AppendU64Record(nil, RecPing, 7)...)); err != nil {
+		t.Fatal(err)
+	}
+	peer.next(t, RecPong)
+	cb.Close()
+	if err := a.wait(t); err == nil {
+		t.Fatal("the session ended without a reason")
+	}
+	// Queued after the end, before the owner takes what is left.
+	sendMsgs(t, a.s, 11, 13)
+	var got []string
+	if err := EachRecord(a.s.Unacknowledged(), func(_ RecordType, body []byte) error {
+		var m Message
+		err := m.Decode(body)
+		got = append(got, string(m.Data))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := numbers(5, 13); !slices.Equal(got, want) {
+		t.Fatalf("handed back %v, want %v", got, want)
+	}
+	sendMsgs(t, a.s, 13, 14)
+	a.s.Retire()
+	var k sendq.Kicker
+	if a.s.Send(func(b []byte) []byte { return b }, &k) {
+		t.Fatal("a retired session took a message")
+	}
+	if d := a.c.Drops.ByReason()["link_down"]; d != 1 {
+		t.Fatalf("%d counted dropped with the link down, want 1", d)
+	}
+}
+
+// TestSessionEnds: why a session ends, as Run says it.
+func TestSessionEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		peer []byte // what the peer sends; nil: nothing at all
+		want error
+	}{
+		{"goodbye", AppendRecord(nil, RecBye, nil), ErrBye},
+		{"malformed record", AppendRecord(nil, RecMsg, []byte{1, 2, 3}), ErrBadRecord},
+		{"unknown record", AppendRecord(nil, 99, nil), ErrBadRecord},
+		{"envelope on a reliable link", appendCtl(nil, 1, AppendStrRecord(nil, RecSyncReq, "x")), ErrBadRecord},
+		{"refusal", AppendStrRecord(nil, RecRefuse, "no"), linkauth.ErrRefused},
+		{"silence", nil, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca, cb := connPair(t, listenURL(t, "mem"))
+			cfg := testConfig(&Counters{})
+			cfg.DeadAfter = 300 * time.Millisecond
+			begin := time.Now()
+			a := start(t, ca, cfg)
+			newRawPeer(cb)
+			if tc.peer != nil {
+				if _, err := cb.Send(tc.peer); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := a.wait(t)
+			switch {
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Fatalf("ended with %v, want %v", err, tc.want)
+			case tc.want == nil && time.Since(begin) < cfg.DeadAfter:
+				t.Fatalf("ended after %v of silence, before %v: %v", time.Since(begin), cfg.DeadAfter, err)
+			}
+			bad := uint64(0)
+			if errors.Is(tc.want, ErrBadRecord) || errors.Is(tc.want, linkauth.ErrRefused) {
+				bad = 1
+			}
+			if got := a.c.BadFrames.Load(); got != bad {
+				t.Fatalf("%d bad frames counted, want %d", got, bad)
+			}
+		})
+	}
+}

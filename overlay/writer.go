@@ -1,0 +1,150 @@
+package overlay
+
+import (
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/wayline/wayline/transports"
+)
+
+// The session's writer: it drains the queue into frames, keeps what it
+// sent until it is acknowledged, and keeps the link alive.
+
+// writeLoop drains the queues into frames, sends keepalives, resends
+// unacknowledged control records on lossy links, and declares the link
+// dead when the peer falls silent.
+func (s *Session) writeLoop() {
+	defer close(s.writerDone)
+	cfg := &s.cfg
+	tickEvery := cfg.Keepalive
+	if s.send != nil {
+		tickEvery = min(tickEvery, relTick)
+	}
+	tick := time.NewTicker(tickEvery)
+	defer tick.Stop()
+	var ctrl, data []byte
+	lastSend := time.Now()
+	for {
+		select {
+		case <-s.out.Kick():
+		case <-tick.C:
+		case <-s.done:
+			return
+		}
+		now := time.Now()
+		if silent := now.Sub(time.Unix(0, s.lastRecv.Load())); silent > cfg.DeadAfter {
+			s.log.Warn("peer silent; link declared down", slog.Duration("silent", silent))
+			s.Close()
+			return
+		}
+		// A lossy link's sender takes no more than its queue's worth
+		// while its window holds it back.
+		withData := s.lossy == nil || s.lossy.waiting() < cfg.QueueBytes
+		ctrl, data = s.out.Take(ctrl, data, withData)
+		frames := ctrl
+		if s.send != nil {
+			frames = s.send.wrap(ctrl, now)
+		}
+		if len(frames)+len(data) == 0 && now.Sub(lastSend) >= cfg.Keepalive {
+			frames = AppendU64Record(frames, RecPing, uint64(now.UnixNano()))
+		}
+		if err := s.sendRecords(frames); err != nil {
+			s.fail(err)
+			return
+		}
+		sent := len(frames) + len(data)
+		var err error
+		if s.lossy != nil {
+			s.lossy.add(data)
+			data = data[:0]
+			err = s.sendLossy(now)
+		} else {
+			err = s.sendRecords(data)
+			if err == nil {
+				data = s.kept.keep(data, now)
+			}
+		}
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		if sent > 0 {
+			lastSend = now
+		}
+	}
+}
+
+// fitRecords is the length of the records at the head of buf that fit in
+// limit bytes; a single larger record goes alone.
+func fitRecords(buf []byte, limit int) int {
+	n := 0
+	for n < len(buf) {
+		size := RecordHeader + int(binary.BigEndian.Uint32(buf[n+1:]))
+		if n > 0 && n+size > limit {
+			break
+		}
+		n += size
+	}
+	return n
+}
+
+// sendLossy sends the message records waiting on a lossy link, as far as
+// its window allows, each frame headed by the number of its first record,
+// and keeps them until they are acknowledged (sequence.go).
+func (s *Session) sendLossy(now time.Time) error {
+	frameMax := int(s.frameMax.Load()) - dataSeqSize
+	for s.lossy.waiting() > 0 {
+		room := lossyWindow - s.kept.held()
+		if room <= 0 {
+			return nil
+		}
+		recs := s.lossy.next(room)
+		first := s.kept.next()
+		for rest := recs; len(rest) > 0; {
+			n := fitRecords(rest, frameMax)
+			frame := append(appendDataSeq(s.lossyBuf[:0], first), rest[:n]...)
+			s.lossyBuf = frame
+			if _, err := s.tx.Load().Send(frame); err != nil {
+				if !errors.Is(err, transports.ErrFrameTooLarge) {
+					return err
+				}
+				s.dropOverLimit(rest[:n])
+			} else {
+				s.stats.BytesSent.Add(uint64(len(frame)))
+			}
+			first += uint64(CountRecords(rest[:n]))
+			rest = rest[n:]
+		}
+		s.kept.keep(recs, now)
+	}
+	return nil
+}
+
+// sendRecords cuts a run of records into frames of at most frameMax bytes
+// (a single larger record travels alone) and sends them.
+func (s *Session) sendRecords(buf []byte) error {
+	frameMax := int(s.frameMax.Load())
+	for len(buf) > 0 {
+		n := fitRecords(buf, frameMax)
+		if _, err := s.tx.Load().Send(buf[:n]); err != nil {
+			if errors.Is(err, transports.ErrFrameTooLarge) {
+				s.dropOverLimit(buf[:n])
+				buf = buf[n:]
+				continue
+			}
+			return err
+		}
+		s.stats.BytesSent.Add(uint64(n))
+		buf = buf[n:]
+	}
+	return nil
+}
+
+// dropOverLimit logs and counts the records of a frame the transport
+// refused as too large.
+func (s *Session) dropOverLimit(recs []byte) {
+	s.log.Error("record over the frame limit; dropped", slog.Int("bytes", len(recs)))
+	s.stats.Drops.Add(DropFrameLimit, uint64(CountRecords(recs)), uint64(len(recs)))
+}
