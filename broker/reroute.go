@@ -20,10 +20,13 @@ func (b *Broker) keepForRerouteLocked(s *session) {
 
 // rerouteLocked routes again, on rt, the messages that failed links left
 // unacknowledged, before any newer message takes rt: so that they keep
-// their order.
+// their order. A message rt still sends over a link that is failing (the
+// news has not changed the routes yet) waits for the next routes rather
+// than go back into that link.
 func (b *Broker) rerouteLocked(rt *routeTable) {
 	recs := b.reroute
 	b.reroute = nil
+	var held []byte
 	p := &b.reroutePlan
 	m := &b.rerouteMsg
 	_ = overlay.EachRecord(recs, func(t overlay.RecordType, body []byte) error {
@@ -36,9 +39,18 @@ func (b *Broker) rerouteLocked(rt *routeTable) {
 			x := p.addBroker(d.Broker, d.Queues...)
 			x.Exits = append(x.Exits, d.Exits...)
 		}
-		b.stats.rerouted.Add(uint64(len(m.Dests)))
-		b.executeOn(rt, p, m, m.Hops, false)
+		p.group(b, rt, m.Profile, false)
+		for i := range p.groups {
+			g := &p.groups[i]
+			if !g.link.usable() || !b.bnm.LinkUp(g.link.cfg.ID) {
+				held = overlay.AppendMsg(held, m, m.Hops, g.dests)
+				continue
+			}
+			b.stats.rerouted.Add(uint64(len(g.dests)))
+			g.link.send(m, m.Hops, g.dests, &p.kick)
+		}
 		p.kick.Flush()
 		return nil
 	})
+	b.reroute = append(b.reroute, held...)
 }
