@@ -36,12 +36,43 @@ const (
 	// path, short enough not to hold a stream up for long behind a loss.
 	reorderWait = 25 * time.Millisecond
 	// maxHeld bounds the frames waiting for earlier ones.
-	maxHeld = 256
+	maxHeld = 1024
 	// lossyWindow bounds the bytes of records a lossy link's sender has
 	// unacknowledged: about 370 full datagrams, well within the depth of
 	// a udp link's receive queue (see transports.udpQueueDepth).
 	lossyWindow = 512 << 10
 )
+
+// ackEcho repeats a lossy link's latest acknowledgement. An
+// acknowledgement is a datagram like any other and may be lost; a sender
+// whose window is full would then wait for the next one for ever, since
+// it sends nothing new that could be acknowledged. So the receiver's
+// writer sends its count again every ackEchoEvery for ackEchoFor after the
+// count last moved: a few small records per second, only while messages
+// flow.
+type ackEcho struct {
+	count uint64    // the count last seen
+	moved time.Time // when it changed
+	sent  time.Time // when it was last repeated
+}
+
+const (
+	ackEchoEvery = 50 * time.Millisecond
+	ackEchoFor   = 2 * time.Second
+)
+
+// repeat appends the acknowledgement of acked records to frames when it
+// is due again.
+func (e *ackEcho) repeat(frames []byte, acked uint64, now time.Time) []byte {
+	if acked != e.count {
+		e.count, e.moved = acked, now
+	}
+	if acked == 0 || now.Sub(e.moved) > ackEchoFor || now.Sub(e.sent) < ackEchoEvery {
+		return frames
+	}
+	e.sent = now
+	return AppendU64Record(frames, RecDataAck, acked)
+}
 
 // resequencer puts a lossy link's message frames back in order. It is
 // owned by the session's reader.
@@ -66,9 +97,9 @@ func (q *resequencer) push(first uint64, recs []byte, at time.Time, deliver func
 	case first < q.next:
 		return 0 // late, or a copy
 	case first > q.next:
-		if !slices.ContainsFunc(q.held, func(h heldFrame) bool { return h.first == first }) {
-			q.held = append(q.held, heldFrame{first: first, recs: append([]byte(nil), recs...), at: at})
-			slices.SortFunc(q.held, func(x, y heldFrame) int { return cmp.Compare(x.first, y.first) })
+		i, dup := slices.BinarySearchFunc(q.held, first, func(h heldFrame, n uint64) int { return cmp.Compare(h.first, n) })
+		if !dup {
+			q.held = slices.Insert(q.held, i, heldFrame{first: first, recs: append([]byte(nil), recs...), at: at})
 		}
 		return q.expire(at, deliver)
 	}

@@ -50,6 +50,7 @@ type Session struct {
 	reseq    *resequencer // the reader's
 	lossy    *lossySender // the writer's
 	lossyBuf []byte       // the writer's
+	ackEcho  ackEcho      // the writer's
 
 	// dgram is the conn's unreliable path, which carries the link's
 	// probes, or nil when it has none (see datagram.go).

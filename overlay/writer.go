@@ -47,6 +47,9 @@ func (s *Session) writeLoop() {
 		if s.send != nil {
 			frames = s.send.wrap(ctrl, now)
 		}
+		if s.lossy != nil {
+			frames = s.ackEcho.repeat(frames, s.rcpt.acked.Load(), now)
+		}
 		if len(frames)+len(data) == 0 && now.Sub(lastSend) >= cfg.Keepalive {
 			frames = AppendU64Record(frames, RecPing, uint64(now.UnixNano()))
 		}
