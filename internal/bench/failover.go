@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -117,13 +118,7 @@ func startWAN(ctx context.Context, cfg FailoverConfig) (map[string]*broker.Broke
 	return net, nil
 }
 
-func closeWAN(net map[string]*broker.Broker) {
-	var wg sync.WaitGroup
-	for _, b := range net {
-		wg.Go(b.Close)
-	}
-	wg.Wait()
-}
+func closeWAN(net map[string]*broker.Broker) { closeBrokers(slices.Collect(maps.Values(net))) }
 
 // foPath returns a broker's path towards the subscriber.
 func foPath(b *broker.Broker) string {

@@ -110,14 +110,7 @@ func waylineChainAuth(ctx context.Context, log *slog.Logger, token, auth string)
 		pubURL: started[0].ClientURL(),
 		subURL: started[2].ClientURL(),
 		dropped: func() uint64 {
-			var n uint64
-			for _, b := range started {
-				for _, l := range b.Links() {
-					n += l.Dropped
-				}
-				s := b.Status()
-				n += s.NoRoute + s.LeafDrops + s.HopLimit
-			}
+			n, _ := brokerDrops(started)
 			return n
 		},
 		close: stop,
