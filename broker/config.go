@@ -56,8 +56,10 @@ type Config struct {
 	// included. Default: the frame limit less 64 KiB for routing headers.
 	MaxPayload int
 	// LinkQueueBytes bounds each link's send queue. A message that does not
-	// fit is dropped and counted. Default 8 MiB: about 80 ms of a 100 MB/s
-	// link, enough to ride out scheduling hiccups without hiding overload.
+	// fit is dropped and counted. Default 32 MiB: a burst of 100,000 small
+	// messages (about 18 MB) waits whole for a wide-area link whose
+	// congestion control holds it to a few Mbit/s, as NATS buffers up to
+	// 64 MiB for a slow connection; on a 100 MB/s link it is 320 ms.
 	LinkQueueBytes int
 	// LeafQueueBytes bounds the queue towards each leaf connection, with the
 	// same policy. Default 64 MiB.
@@ -295,7 +297,7 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxPayload <= 0 || c.MaxPayload > c.Transport.MaxFrame-4096 {
 		errs = append(errs, fmt.Errorf("max payload %d does not fit in frames of %d bytes", c.MaxPayload, c.Transport.MaxFrame))
 	}
-	setDefault(&c.LinkQueueBytes, 8<<20)
+	setDefault(&c.LinkQueueBytes, 32<<20)
 	setDefault(&c.LeafQueueBytes, 64<<20)
 	setDefault(&c.RetainBytes, 16<<20)
 	setDefault(&c.RetainAge, 10*time.Second)
