@@ -22,6 +22,10 @@ type routeTable struct {
 	self   router.Address
 	tables []router.Table
 	own    map[string]*link // this broker's links by ID, for the exits it owns
+	// down holds this broker's links the map had down when the routes were
+	// computed (the peer announced it) though this broker has not yet
+	// seen the failure itself: no exit may take them.
+	down map[string]bool
 }
 
 // table returns profile p's routes (the default's for an unknown p).
@@ -64,10 +68,11 @@ func (rt *routeTable) steer(p byte, d *overlay.Dest, origin bool) (*link, string
 	return nil, "no route"
 }
 
-// usable reports whether this broker's link id may carry messages.
+// usable reports whether this broker's link id may carry messages: it
+// works, and neither end has announced it down.
 func (rt *routeTable) usable(id string) bool {
 	l := rt.own[id]
-	return l != nil && l.usable()
+	return l != nil && l.usable() && !rt.down[id]
 }
 
 // lsKey names one broker's announcement for one unit.
@@ -342,6 +347,14 @@ func (b *Broker) announceLocalLocked() {
 func (b *Broker) recomputeRoutesLocked() {
 	start := time.Now()
 	rt := &routeTable{self: router.Address(b.cfg.Address), tables: b.bnm.Tables(), own: maps.Clone(b.links)}
+	for id := range b.links {
+		if !b.bnm.LinkUp(id) {
+			if rt.down == nil {
+				rt.down = map[string]bool{}
+			}
+			rt.down[id] = true
+		}
+	}
 	if old := b.routes.Load(); old == nil || !sameWays(old, rt) {
 		b.stats.routesChanged.Store(time.Now().UnixNano())
 		b.kickState()
