@@ -83,7 +83,7 @@ var accuracySchemes = []string{"tcp", "tls", "udp", "ws", "quic"}
 func unreliableProbes(transport string) bool { return transport == "udp" || transport == "quic" }
 
 // Sizes that probe traffic at the default interval is computed from:
-// the overlay record header (broker/wire.go), the stream frame length
+// the overlay record header (overlay/wire.go), the stream frame length
 // (transports/stream.go), and IPv4+TCP headers with the timestamp option
 // that Linux sets by default (20+20+12).
 const (

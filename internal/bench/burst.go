@@ -176,51 +176,15 @@ func burstNet(ctx context.Context, cfg BurstConfig, t string) ([]*broker.Broker,
 	for i, n := range burstNames {
 		cfgs[i] = broker.Config{Address: n, Client: "127.0.0.1:0", Logger: cfg.Logger}
 	}
-	if t == "tls" {
-		tc, err := throwawayTLS(burstNames...)
-		if err != nil {
-			return nil, err
-		}
-		for i := range cfgs {
-			cfgs[i].Transport.TLS = tc
-		}
-	}
-	for i := 1; i < len(burstNames); i++ {
-		scheme, em := "tcp", (*transports.Emulation)(nil)
+	if err := linkChain(cfgs, "0000b0b0", func(i int) (string, *transports.Emulation) {
 		if i == 2 {
-			scheme, em = t, cfg.Atlantic
+			return t, cfg.Atlantic
 		}
-		addr, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		u := scheme + "://" + addr
-		if scheme == "ws" {
-			u += "/overlay"
-		}
-		id := fmt.Sprintf("0000b0b0-0000-4000-8000-%012d", i)
-		cfgs[i].Listen = append(cfgs[i].Listen, u)
-		cfgs[i-1].Links = append(cfgs[i-1].Links, broker.LinkConfig{ID: id, Peer: burstNames[i], Transport: scheme, Dial: u, Emulation: em})
-		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: burstNames[i-1], Transport: scheme, Emulation: em})
+		return "tcp", nil
+	}); err != nil {
+		return nil, err
 	}
-	var net []*broker.Broker
-	for _, c := range cfgs {
-		b, err := startBroker(ctx, c)
-		if err != nil {
-			closeBrokers(net)
-			return nil, err
-		}
-		net = append(net, b)
-	}
-	return net, nil
-}
-
-func closeBrokers(bs []*broker.Broker) {
-	var wg sync.WaitGroup
-	for _, b := range bs {
-		wg.Go(b.Close)
-	}
-	wg.Wait()
+	return startAll(ctx, cfgs)
 }
 
 // brokerDrops sums what the brokers counted as dropped: on their links by

@@ -366,20 +366,27 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 		}
 	}
 	_ = pub.Flush()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	// Wait while messages still come (a system may be draining what the
+	// throughput run left), up to 3 s after the last one.
+	last, lastK := time.Now(), -1
+	for time.Since(last) < 3*time.Second && ctx.Err() == nil {
 		mu.Lock()
 		k := len(latencies)
 		mu.Unlock()
-		if k >= n || time.Now().After(deadline) {
+		if k >= n {
 			break
+		}
+		if k != lastK {
+			last, lastK = time.Now(), k
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(latencies) == 0 {
-		return fmt.Errorf("latency run: nothing received")
+		dropped, _ := s.Dropped()
+		return fmt.Errorf("latency run: none of %d messages received (publisher %s, subscriber %s, %d dropped by the subscriber's client)",
+			n, pub.Status(), sub.Status(), dropped)
 	}
 	if len(latencies) < n {
 		r.Dropped += uint64(n - len(latencies))

@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/wayline/wayline/broker"
 	"github.com/wayline/wayline/internal/ports"
+	"github.com/wayline/wayline/transports"
 )
 
 // system is one message path under test: publish at PubURL, subscribe at
@@ -61,42 +63,15 @@ func waylineChainAuth(ctx context.Context, log *slog.Logger, token, auth string)
 		scheme, name = "quic", "wayline A-B-C (quic)"
 	case "tls":
 		scheme, name = "tls", "wayline A-B-C (tls)"
-		tc, err := throwawayTLS(names...)
-		if err != nil {
-			return nil, err
-		}
-		for i := range cfgs {
-			cfgs[i].Transport.TLS = tc
-		}
 	}
-	for i := 1; i < len(names); i++ {
-		addr, err := freeAddr()
-		if err != nil {
-			return nil, err
-		}
-		u := scheme + "://" + addr
-		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
-		cfgs[i].Listen = append(cfgs[i].Listen, u)
-		cfgs[i-1].Links = append(cfgs[i-1].Links, broker.LinkConfig{ID: id, Peer: names[i], Transport: scheme, Dial: u})
-		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: names[i-1], Transport: scheme})
+	if err := linkChain(cfgs, "00000000", func(int) (string, *transports.Emulation) { return scheme, nil }); err != nil {
+		return nil, err
 	}
-	var started []*broker.Broker
-	stop := func() {
-		for _, b := range started {
-			b.Close()
-		}
+	started, err := startAll(ctx, cfgs)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range cfgs {
-		b, err := broker.New(c)
-		if err == nil {
-			err = b.Start(ctx)
-		}
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		started = append(started, b)
-	}
+	stop := func() { closeBrokers(started) }
 	deadline := time.Now().Add(10 * time.Second)
 	for len(started[0].Routes()) != 2 {
 		if time.Now().After(deadline) {
@@ -115,6 +90,65 @@ func waylineChainAuth(ctx context.Context, log *slog.Logger, token, auth string)
 		},
 		close: stop,
 	}, nil
+}
+
+// linkChain joins the brokers of cfgs in a chain, each dialing the next
+// over a link hop(i) describes (between cfgs[i-1] and cfgs[i]: its
+// transport and emulated conditions), numbered under idPrefix. Brokers of
+// a chain with a tls link get throwaway certificates.
+func linkChain(cfgs []broker.Config, idPrefix string, hop func(i int) (string, *transports.Emulation)) error {
+	names := make([]string, len(cfgs))
+	for i, c := range cfgs {
+		names[i] = c.Address
+	}
+	for i := 1; i < len(cfgs); i++ {
+		scheme, em := hop(i)
+		if scheme == "tls" && cfgs[0].Transport.TLS == nil {
+			tc, err := throwawayTLS(names...)
+			if err != nil {
+				return err
+			}
+			for j := range cfgs {
+				cfgs[j].Transport.TLS = tc
+			}
+		}
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		u := scheme + "://" + addr
+		if scheme == "ws" {
+			u += "/overlay"
+		}
+		id := fmt.Sprintf("%s-0000-4000-8000-%012d", idPrefix, i)
+		cfgs[i].Listen = append(cfgs[i].Listen, u)
+		cfgs[i-1].Links = append(cfgs[i-1].Links, broker.LinkConfig{ID: id, Peer: names[i], Transport: scheme, Dial: u, Emulation: em})
+		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: names[i-1], Transport: scheme, Emulation: em})
+	}
+	return nil
+}
+
+// startAll starts the brokers of cfgs in order, and none if one fails.
+func startAll(ctx context.Context, cfgs []broker.Config) ([]*broker.Broker, error) {
+	var started []*broker.Broker
+	for _, c := range cfgs {
+		b, err := startBroker(ctx, c)
+		if err != nil {
+			closeBrokers(started)
+			return nil, err
+		}
+		started = append(started, b)
+	}
+	return started, nil
+}
+
+// closeBrokers closes brokers, all at once.
+func closeBrokers(bs []*broker.Broker) {
+	var wg sync.WaitGroup
+	for _, b := range bs {
+		wg.Go(b.Close)
+	}
+	wg.Wait()
 }
 
 func startNATS(opts *server.Options) (*server.Server, error) {
