@@ -65,7 +65,11 @@ func newRetainer(maxBytes int, maxAge time.Duration, evicted *atomic.Uint64) *re
 // keep takes a batch of message records the writer has just sent, and
 // returns a buffer for the writer's next batch.
 func (r *retainer) keep(data []byte, now time.Time) []byte {
-	n := CountRecords(data)
+	return r.keepCounted(data, CountRecords(data), now)
+}
+
+// keepCounted is keep for a batch of n records.
+func (r *retainer) keepCounted(data []byte, n int, now time.Time) []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.sent += uint64(n)

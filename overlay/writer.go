@@ -25,6 +25,7 @@ func (s *Session) writeLoop() {
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
 	var ctrl, data []byte
+	var count int // the message records in data: Send queues one at a time
 	lastSend := time.Now()
 	for {
 		select {
@@ -42,7 +43,7 @@ func (s *Session) writeLoop() {
 		// A lossy link's sender takes no more than its queue's worth
 		// while its window holds it back.
 		withData := s.lossy == nil || s.lossy.waiting() < cfg.QueueBytes
-		ctrl, data = s.out.Take(ctrl, data, withData)
+		ctrl, data, count = s.out.TakeCounted(ctrl, data, withData)
 		frames := ctrl
 		if s.send != nil {
 			frames = s.send.wrap(ctrl, now)
@@ -66,7 +67,7 @@ func (s *Session) writeLoop() {
 		} else {
 			err = s.sendRecords(data)
 			if err == nil {
-				data = s.kept.keep(data, now)
+				data = s.kept.keepCounted(data, count, now)
 			}
 		}
 		if err != nil {
@@ -130,7 +131,10 @@ func (s *Session) sendLossy(now time.Time) error {
 func (s *Session) sendRecords(buf []byte) error {
 	frameMax := int(s.frameMax.Load())
 	for len(buf) > 0 {
-		n := fitRecords(buf, frameMax)
+		n := len(buf)
+		if n > frameMax {
+			n = fitRecords(buf, frameMax)
+		}
 		if _, err := s.tx.Load().Send(buf[:n]); err != nil {
 			if errors.Is(err, transports.ErrFrameTooLarge) {
 				s.dropOverLimit(buf[:n])

@@ -23,6 +23,7 @@ type Queue struct {
 	mu     sync.Mutex
 	ctrl   []byte // sent before data
 	data   []byte
+	adds   int // data appends since the writer last took the data
 	limit  int
 	closed bool
 	kick   chan struct{}
@@ -52,6 +53,7 @@ func (o *Queue) Add(fn func([]byte) []byte) bool {
 		o.dropped.Add(1)
 		return false
 	}
+	o.adds++
 	o.mu.Unlock()
 	return true
 }
@@ -84,15 +86,24 @@ func (o *Queue) Kick() <-chan struct{} { return o.kick }
 // buffers so that neither side allocates in the steady state. Without
 // withData it takes the control data alone.
 func (o *Queue) Take(ctrlSpare, dataSpare []byte, withData bool) (ctrl, data []byte) {
+	ctrl, data, _ = o.TakeCounted(ctrlSpare, dataSpare, withData)
+	return ctrl, data
+}
+
+// TakeCounted is Take that also says how many appends (Add) the data
+// holds: a writer whose callers append one record each knows how many
+// records it takes without walking them.
+func (o *Queue) TakeCounted(ctrlSpare, dataSpare []byte, withData bool) (ctrl, data []byte, adds int) {
 	o.mu.Lock()
 	ctrl, o.ctrl = o.ctrl, ctrlSpare[:0]
 	if withData {
 		data, o.data = o.data, dataSpare[:0]
+		adds, o.adds = o.adds, 0
 	} else {
 		data = dataSpare[:0]
 	}
 	o.mu.Unlock()
-	return ctrl, data
+	return ctrl, data, adds
 }
 
 // TakeData takes the data waiting, which will not be sent.
@@ -100,7 +111,7 @@ func (o *Queue) TakeData() []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	data := o.data
-	o.data = nil
+	o.data, o.adds = nil, 0
 	return data
 }
 
@@ -120,7 +131,7 @@ func (o *Queue) Close() []byte {
 	o.mu.Lock()
 	data := o.data
 	o.closed = true
-	o.ctrl, o.data = nil, nil
+	o.ctrl, o.data, o.adds = nil, nil, 0
 	o.mu.Unlock()
 	o.Signal()
 	return data

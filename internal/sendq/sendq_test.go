@@ -36,9 +36,22 @@ func TestQueueBounds(t *testing.T) {
 			if q.Queued() != len(tc.want) || q.Dropped() != tc.dropped {
 				t.Fatalf("queued %d dropped %d, want %d and %d", q.Queued(), q.Dropped(), len(tc.want), tc.dropped)
 			}
-			ctrl, data := q.Take(nil, nil, true)
+			ctrl, data, adds := q.TakeCounted(nil, nil, true)
 			if string(ctrl) != "control past any limit" || string(data) != tc.want {
 				t.Fatalf("took %q and %q", ctrl, data)
+			}
+			// The appends taken are those the queue accepted.
+			accepted := 0
+			for _, ok := range tc.ok {
+				if ok {
+					accepted++
+				}
+			}
+			if adds != accepted {
+				t.Fatalf("took %d appends, want %d", adds, accepted)
+			}
+			if _, _, adds := q.TakeCounted(nil, nil, true); adds != 0 {
+				t.Fatalf("a second take counts %d appends", adds)
 			}
 		})
 	}
