@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math"
 	"time"
 
@@ -21,11 +20,11 @@ import (
 type routeTable struct {
 	self   router.Address
 	tables []router.Table
-	own    map[string]*link // this broker's links by ID, for the exits it owns
-	// down holds this broker's links the map had down when the routes were
-	// computed (the peer announced it) though this broker has not yet
-	// seen the failure itself: no exit may take them.
-	down map[string]bool
+	// own holds this broker's links by ID, for the exits it owns: those
+	// the map had up when the routes were computed. A link whose peer has
+	// announced it down is left out before this broker sees the failure
+	// itself, so that no exit takes it.
+	own map[string]*link
 }
 
 // table returns profile p's routes (the default's for an unknown p).
@@ -72,7 +71,7 @@ func (rt *routeTable) steer(p byte, d *overlay.Dest, origin bool) (*link, string
 // works, and neither end has announced it down.
 func (rt *routeTable) usable(id string) bool {
 	l := rt.own[id]
-	return l != nil && l.usable() && !rt.down[id]
+	return l != nil && l.usable()
 }
 
 // lsKey names one broker's announcement for one unit.
@@ -346,13 +345,10 @@ func (b *Broker) announceLocalLocked() {
 // map, and announces the summaries that changed with them.
 func (b *Broker) recomputeRoutesLocked() {
 	start := time.Now()
-	rt := &routeTable{self: router.Address(b.cfg.Address), tables: b.bnm.Tables(), own: maps.Clone(b.links)}
-	for id := range b.links {
-		if !b.bnm.LinkUp(id) {
-			if rt.down == nil {
-				rt.down = map[string]bool{}
-			}
-			rt.down[id] = true
+	rt := &routeTable{self: router.Address(b.cfg.Address), tables: b.bnm.Tables(), own: make(map[string]*link, len(b.links))}
+	for id, l := range b.links {
+		if b.bnm.LinkUp(id) {
+			rt.own[id] = l
 		}
 	}
 	if old := b.routes.Load(); old == nil || !sameWays(old, rt) {

@@ -42,7 +42,7 @@ func (b *Broker) rerouteLocked(rt *routeTable) {
 		p.group(b, rt, m.Profile, false)
 		for i := range p.groups {
 			g := &p.groups[i]
-			if !g.link.usable() || !b.bnm.LinkUp(g.link.cfg.ID) {
+			if !rt.usable(g.link.cfg.ID) {
 				held = overlay.AppendMsg(held, m, m.Hops, g.dests)
 				continue
 			}

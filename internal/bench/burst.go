@@ -102,8 +102,8 @@ var burstNames = []string{"burst.na.c1.a", "burst.na.c1.b", "burst.eu.c1.a", "bu
 func RunBurst(ctx context.Context, w io.Writer, cfg BurstConfig) ([]BurstRound, error) {
 	cfg.defaults()
 	for _, t := range cfg.Transports {
-		if !slices.Contains([]string{"tcp", "udp", "quic", "ws", "tls"}, t) {
-			return nil, fmt.Errorf("burst: unknown transport %q (tcp, udp, quic, ws or tls)", t)
+		if !slices.Contains(accuracySchemes, t) {
+			return nil, fmt.Errorf("burst: unknown transport %q (one of %s)", t, strings.Join(accuracySchemes, ", "))
 		}
 	}
 	a := cfg.Atlantic
@@ -187,24 +187,23 @@ func burstNet(ctx context.Context, cfg BurstConfig, t string) ([]*broker.Broker,
 	return startAll(ctx, cfgs)
 }
 
-// brokerDrops sums what the brokers counted as dropped: on their links by
-// reason, and at the brokers themselves (no route, hop limit, a leaf's
-// queue full).
+// brokerDrops sums what the brokers counted as dropped, as /api/status
+// gives it: on their links by reason, and at the brokers themselves (no
+// route, hop limit, a leaf's queue full).
 func brokerDrops(bs []*broker.Broker) (uint64, map[string]uint64) {
 	by := map[string]uint64{}
-	var n uint64
 	for _, b := range bs {
-		for _, l := range b.Links() {
-			n += l.Dropped
-			for k, v := range l.Drops {
-				by[k] += v
-			}
-		}
 		s := b.Status()
-		n += s.NoRoute + s.LeafDrops + s.HopLimit
+		for k, v := range s.LinkDrops {
+			by[k] += v
+		}
 		by["no_route"] += s.NoRoute
 		by["leaf_queue_full"] += s.LeafDrops
 		by["hop_limit"] += s.HopLimit
+	}
+	var n uint64
+	for _, v := range by {
+		n += v
 	}
 	return n, by
 }
