@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/router"
 )
 
 // linkCollector exposes every link's measurements to Prometheus. It reads
@@ -110,7 +111,7 @@ func latencyHistogram(m monitor.Metrics, lv []string) prometheus.Metric {
 	}
 	var sum float64
 	for _, b := range h.Buckets {
-		lo, hi := monitor.BucketBounds(b.Index)
+		lo, hi := router.BucketBounds(b.Index)
 		mid := lo
 		if !math.IsInf(hi, 1) {
 			mid = (lo + hi) / 2

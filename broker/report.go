@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -192,10 +192,10 @@ func (b *Broker) Report(now time.Time) schema.Report {
 }
 
 // histogramOf writes a monitor histogram's buckets by their upper bounds.
-func histogramOf(h monitor.Histogram) schema.Histogram {
+func histogramOf(h router.Histogram) schema.Histogram {
 	out := schema.Histogram{Missing: h.Missing}
 	for _, b := range h.Buckets {
-		_, hi := monitor.BucketBounds(b.Index)
+		_, hi := router.BucketBounds(b.Index)
 		out.Buckets = append(out.Buckets, schema.Bucket{LE: hi, Count: b.Count})
 	}
 	return out

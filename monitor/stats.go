@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/wayline/wayline/router"
 )
 
 // Metrics is a snapshot of one link's measurements. Delays are in
@@ -63,7 +65,7 @@ type Metrics struct {
 	// Histogram is the one-way delay distribution of the window, outliers
 	// included (they are part of the delay a message sees), with the lost
 	// probes as its missing mass.
-	Histogram Histogram
+	Histogram router.Histogram
 	// RecentLatency is the median one-way latency of the last RecentSamples
 	// answered probes, and RecentLoss the one-way loss, 1-sqrt(1-q), of the
 	// last RecentProbes resolved ones (q their round-trip loss). The window
@@ -293,7 +295,7 @@ func windowStats(w *window, m *Metrics) {
 	for i, s := range ans {
 		delays[i] = ms(s.rtt) / 2
 	}
-	m.Histogram = HistogramOf(delays, float64(w.lost))
+	m.Histogram = router.HistogramOf(delays, float64(w.lost))
 	m.LossForward, m.LossReverse = splitLoss(ans, m.Loss)
 	kept := withoutOutliers(ans)
 	m.Outliers = len(ans) - len(kept)

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/wayline/wayline/router"
 )
 
 // windowOf returns a window holding rtts (ms) as answered probes, in
@@ -50,7 +52,7 @@ func TestOutlierSpike(t *testing.T) {
 			if m.JitterMeanDiff > clean.JitterMeanDiff*1.1+0.01 {
 				t.Errorf("JitterMeanDiff %.3f with the spike, %.3f without", m.JitterMeanDiff, clean.JitterMeanDiff)
 			}
-			if got := m.Histogram.Count(BucketOf(250)); got != 1 {
+			if got := m.Histogram.Count(router.BucketOf(250)); got != 1 {
 				t.Errorf("histogram holds %v samples at 250 ms, want the spike", got)
 			}
 		})

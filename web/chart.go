@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
-	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -335,7 +335,7 @@ func cdfChart(latest []linkRow) template.HTML {
 				continue
 			}
 			// Where the bucket starts, in the monitor's scheme.
-			lo, _ := monitor.BucketBounds(monitor.BucketOf(k.LE) - 1)
+			lo, _ := router.BucketBounds(router.BucketOf(k.LE) - 1)
 			if n := len(s.points); n == 0 || s.points[n-1][0] < lo {
 				s.points = append(s.points, [2]float64{lo, 100 * acc / total})
 			}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/wayline/wayline/aggregator/store"
-	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/schema"
 )
 
@@ -72,11 +72,11 @@ func TestCDFShowsTheSpread(t *testing.T) {
 		delays[i] = 45 + 3*(2*r.Float64()-1)
 	}
 	// And a stall: a probe of 115 ms, which the axis leaves out, saying so.
-	h := monitor.HistogramOf(append(delays, 115), 3)
+	h := router.HistogramOf(append(delays, 115), 3)
 	var sh schema.Histogram
 	sh.Missing = h.Missing
 	for _, b := range h.Buckets {
-		_, hi := monitor.BucketBounds(b.Index)
+		_, hi := router.BucketBounds(b.Index)
 		sh.Buckets = append(sh.Buckets, schema.Bucket{LE: hi, Count: b.Count})
 	}
 	svg := string(cdfChart([]linkRow{{Broker: "na.a", Link: schema.Link{Histogram: sh}}}))

@@ -1,4 +1,4 @@
-package monitor
+package router
 
 import (
 	"math"
@@ -149,3 +149,5 @@ func TestConvolve(t *testing.T) {
 		t.Errorf("convolving with an empty histogram = %+v, want empty", got)
 	}
 }
+
+func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
