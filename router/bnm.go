@@ -36,6 +36,9 @@ type AnnouncedLink struct {
 	ID    string
 	Peer  Address
 	Costs []float64
+	// Delay is the one-way delay distribution the owner measures towards
+	// Peer, its missing mass the loss; empty while none is measured.
+	Delay Histogram
 }
 
 type annKey struct{ origin, unit Address }
@@ -124,7 +127,7 @@ func (m *BNM) SetSummary(s Summary) {
 		names = append(names, d.Broker)
 	}
 	m.intern(names)
-	x := &summary{Summary: s, arcs: summaryArcs{ref: m.ref(arcRef{unit: s.Unit}), costs: make([][]float64, m.profiles),
+	x := &summary{Summary: s, arcs: summaryArcs{ref: m.ref(arcRef{unit: s.Unit}), costs: make([][]float64, m.profiles+delayWeights),
 		depth: uint8(min(s.Unit.Depth(), 255)), own: m.self.Within(s.Unit)}}
 	from, _ := m.index.lookup(s.Origin)
 	for p := range x.arcs.costs {
@@ -136,9 +139,13 @@ func (m *BNM) SetSummary(s Summary) {
 			continue
 		}
 		x.arcs.dests = append(x.arcs.dests, v)
-		for p := range x.arcs.costs {
+		x.arcs.delays = append(x.arcs.delays, d.Delay)
+		for p := range m.profiles {
 			x.arcs.costs[p] = append(x.arcs.costs[p], costAt(d.Costs, p))
 		}
+		mean, tail := weightsOf(d.Delay)
+		x.arcs.costs[m.profiles] = append(x.arcs.costs[m.profiles], mean)
+		x.arcs.costs[m.profiles+1] = append(x.arcs.costs[m.profiles+1], tail)
 	}
 	m.sum[k] = x
 }
@@ -245,7 +252,7 @@ func (m *BNM) graph() *Graph {
 
 func (m *BNM) buildGraph() *Graph {
 	gb := graphBuilder{refs: m.refs[:len(m.refs):len(m.refs)], refIndex: m.refIndex}
-	gb.init(m.names[:len(m.names):len(m.names)], m.index, m.profiles)
+	gb.init(m.names[:len(m.names):len(m.names)], m.index, m.profiles+delayWeights)
 	type end struct {
 		origin Address
 		l      *AnnouncedLink
@@ -263,20 +270,31 @@ func (m *BNM) buildGraph() *Graph {
 			byID[links[i].ID] = e
 		}
 	}
-	costs := make([]float64, m.profiles)
+	costs := make([]float64, m.profiles+delayWeights)
 	for _, id := range slices.Sorted(maps.Keys(byID)) {
 		a, b := byID[id][0], byID[id][1]
 		if b.l == nil || a.l.Peer != b.origin || b.l.Peer != a.origin || a.origin == b.origin {
 			continue
 		}
-		for p := range costs {
+		for p := range m.profiles {
 			costs[p] = math.Max(costAt(a.l.Costs, p), costAt(b.l.Costs, p))
 		}
 		ref := gb.ref(arcRef{link: id})
 		x, _ := m.index.lookup(a.origin)
 		y, _ := m.index.lookup(b.origin)
-		gb.add(x, y, ref, costs)
-		gb.add(y, x, ref, costs)
+		// Each direction is priced on its own measured delays, for the
+		// searches that find contracts' candidate paths.
+		down := !usableCost(costs[0])
+		costs[m.profiles], costs[m.profiles+1] = weightsOf(a.l.Delay)
+		if down {
+			costs[m.profiles], costs[m.profiles+1] = math.Inf(1), math.Inf(1)
+		}
+		gb.add(x, y, ref, costs, a.l.Delay)
+		costs[m.profiles], costs[m.profiles+1] = weightsOf(b.l.Delay)
+		if down {
+			costs[m.profiles], costs[m.profiles+1] = math.Inf(1), math.Inf(1)
+		}
+		gb.add(y, x, ref, costs, b.l.Delay)
 	}
 	g := gb.build()
 	m.addSummaries(g)

@@ -40,6 +40,9 @@ type Graph struct {
 	arcs  []arc
 	costs [][]float64
 	refs  []arcRef
+	// delays[k] is the delay distribution over arc k, as its source
+	// measures it; empty when unknown.
+	delays []Histogram
 	// The summaries of node i are sums[sumFirst[i]:sumFirst[i+1]]; nil
 	// sumFirst: none.
 	sumFirst []int32
@@ -52,7 +55,9 @@ type summaryArcs struct {
 	ref   int32       // in refs
 	dests []int32     // the nodes it reaches
 	costs [][]float64 // per profile, per dest
-	depth uint8       // of the unit
+	// delays are, per dest, the delay distribution the border announces.
+	delays []Histogram
+	depth  uint8 // of the unit
 	own   bool        // whether the map's own broker is in the unit
 }
 
@@ -116,8 +121,8 @@ func NewGraph(links []Link) *Graph {
 			ref := gb.ref(arcRef{link: l.ID})
 			a, _ := gb.index.lookup(l.A)
 			b, _ := gb.index.lookup(l.B)
-			gb.add(a, b, ref, []float64{l.Cost})
-			gb.add(b, a, ref, []float64{l.Cost})
+			gb.add(a, b, ref, []float64{l.Cost}, Histogram{})
+			gb.add(b, a, ref, []float64{l.Cost}, Histogram{})
 		}
 	}
 	return gb.build()
@@ -131,6 +136,7 @@ type graphBuilder struct {
 	from     []int32
 	arcs     []arc
 	costs    [][]float64
+	delays   []Histogram
 	refs     []arcRef
 	// refIndex, when set, numbers refs once and for all (see BNM).
 	refIndex map[arcRef]int32
@@ -158,10 +164,12 @@ func (gb *graphBuilder) ref(r arcRef) int32 {
 	return i
 }
 
-// add adds the arc from a to b, with one cost per profile.
-func (gb *graphBuilder) add(a, b, ref int32, costs []float64) {
+// add adds the arc from a to b, with one cost per profile and its delay
+// distribution.
+func (gb *graphBuilder) add(a, b, ref int32, costs []float64, delay Histogram) {
 	gb.from = append(gb.from, a)
 	gb.arcs = append(gb.arcs, arc{to: b, ref: ref})
+	gb.delays = append(gb.delays, delay)
 	for p := range gb.profiles {
 		gb.costs[p] = append(gb.costs[p], costAt(costs, p))
 	}
@@ -180,6 +188,7 @@ func (gb *graphBuilder) build() *Graph {
 	}
 	next := slices.Clone(g.first[:n])
 	g.arcs = make([]arc, len(gb.arcs))
+	g.delays = make([]Histogram, len(gb.arcs))
 	g.costs = make([][]float64, gb.profiles)
 	for p := range g.costs {
 		g.costs[p] = make([]float64, len(gb.arcs))
@@ -188,6 +197,7 @@ func (gb *graphBuilder) build() *Graph {
 		i := next[a]
 		next[a]++
 		g.arcs[i] = gb.arcs[k]
+		g.delays[i] = gb.delays[k]
 		for p := range g.costs {
 			g.costs[p][i] = gb.costs[p][k]
 		}

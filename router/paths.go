@@ -39,6 +39,9 @@ type Exit struct {
 // which brokers use for the messages they pass on (see Steer).
 type Table struct {
 	held, base *tree
+	// contract, when set, makes the table a contract's: a message that
+	// enters the network here takes the path chosen for the contract.
+	contract *contractRoutes
 }
 
 // Lookup returns the route to dst, and false when dst is unknown or
@@ -84,6 +87,11 @@ func (t Table) Way(target Address, origin bool) (Way, bool) {
 		return Way{}, false
 	}
 	v, ok := tr.g.index.lookup(target)
+	if ok && origin && t.contract != nil {
+		if k := t.contract.pick[v]; k >= 0 {
+			tr = t.contract.cands[k]
+		}
+	}
 	if !ok || !tr.reached(v) || v == tr.src {
 		return Way{}, false
 	}
@@ -113,6 +121,9 @@ func (t Table) Broker(a []byte) (Address, bool) {
 func (t Table) SameWays(o Table) bool {
 	if t.held == nil || o.held == nil {
 		return t.held == o.held
+	}
+	if (t.contract == nil) != (o.contract == nil) || t.contract != nil && !t.contract.sameWays(o.contract) {
+		return false
 	}
 	return t.held.sameWays(o.held) && t.base.sameWays(o.base)
 }

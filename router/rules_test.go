@@ -62,7 +62,7 @@ func TestLinkRecordDamp(t *testing.T) {
 func TestSummaryDue(t *testing.T) {
 	r := DefaultRules()
 	t0 := time.Unix(1000, 0)
-	last := Summary{Origin: "a.x.1", Unit: "a.x", Dests: []Dest{{"a.x.2", []float64{10}}, {"a.x.3", []float64{20}}}}
+	last := Summary{Origin: "a.x.1", Unit: "a.x", Dests: []Dest{{Broker: "a.x.2", Costs: []float64{10}}, {Broker: "a.x.3", Costs: []float64{20}}}}
 	mk := func(d ...Dest) Summary { return Summary{Origin: "a.x.1", Unit: "a.x", Dests: d} }
 	for _, tc := range []struct {
 		name  string
@@ -70,15 +70,15 @@ func TestSummaryDue(t *testing.T) {
 		after time.Duration
 		want  bool
 	}{
-		{"same", mk(Dest{"a.x.2", []float64{10}}, Dest{"a.x.3", []float64{20}}), time.Hour, false},
-		{"noise", mk(Dest{"a.x.2", []float64{10.4}}, Dest{"a.x.3", []float64{21}}), time.Hour, false},
-		{"a broker lost", mk(Dest{"a.x.2", []float64{10}}), 0, true},
-		{"another broker", mk(Dest{"a.x.2", []float64{10}}, Dest{"a.x.4", []float64{20}}), 0, true},
-		{"worse, soon", mk(Dest{"a.x.2", []float64{10}}, Dest{"a.x.3", []float64{30}}), 0, false},
-		{"worse, after the hold-down", mk(Dest{"a.x.2", []float64{10}}, Dest{"a.x.3", []float64{30}}), 2 * time.Second, true},
-		{"better, soon", mk(Dest{"a.x.2", []float64{5}}, Dest{"a.x.3", []float64{20}}), 0, false},
-		{"better, after the hold-down", mk(Dest{"a.x.2", []float64{5}}, Dest{"a.x.3", []float64{20}}), 2 * time.Second, true},
-		{"unreachable on a profile", mk(Dest{"a.x.2", []float64{math.Inf(1)}}, Dest{"a.x.3", []float64{20}}), 0, true},
+		{"same", mk(Dest{Broker: "a.x.2", Costs: []float64{10}}, Dest{Broker: "a.x.3", Costs: []float64{20}}), time.Hour, false},
+		{"noise", mk(Dest{Broker: "a.x.2", Costs: []float64{10.4}}, Dest{Broker: "a.x.3", Costs: []float64{21}}), time.Hour, false},
+		{"a broker lost", mk(Dest{Broker: "a.x.2", Costs: []float64{10}}), 0, true},
+		{"another broker", mk(Dest{Broker: "a.x.2", Costs: []float64{10}}, Dest{Broker: "a.x.4", Costs: []float64{20}}), 0, true},
+		{"worse, soon", mk(Dest{Broker: "a.x.2", Costs: []float64{10}}, Dest{Broker: "a.x.3", Costs: []float64{30}}), 0, false},
+		{"worse, after the hold-down", mk(Dest{Broker: "a.x.2", Costs: []float64{10}}, Dest{Broker: "a.x.3", Costs: []float64{30}}), 2 * time.Second, true},
+		{"better, soon", mk(Dest{Broker: "a.x.2", Costs: []float64{5}}, Dest{Broker: "a.x.3", Costs: []float64{20}}), 0, false},
+		{"better, after the hold-down", mk(Dest{Broker: "a.x.2", Costs: []float64{5}}, Dest{Broker: "a.x.3", Costs: []float64{20}}), 2 * time.Second, true},
+		{"unreachable on a profile", mk(Dest{Broker: "a.x.2", Costs: []float64{math.Inf(1)}}, Dest{Broker: "a.x.3", Costs: []float64{20}}), 0, true},
 	} {
 		if got := r.SummaryDue(&last, t0, tc.cur, t0.Add(tc.after)); got != tc.want {
 			t.Errorf("%s: due %v, want %v", tc.name, got, tc.want)

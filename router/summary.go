@@ -31,6 +31,10 @@ type Summary struct {
 type Dest struct {
 	Broker Address
 	Costs  []float64
+	// Delay is the delay distribution of the way to Broker on the first
+	// profile's path, its hops convolved; empty when some hop of it is
+	// not measured.
+	Delay Histogram
 }
 
 // Summaries computes what self announces as a border: one summary of each
@@ -50,18 +54,22 @@ func (m *BNM) Summaries() []Summary {
 	out := make([]Summary, 0, len(units))
 	costs := make([][]float64, m.profiles)
 	for _, u := range units {
+		var delays []Histogram
 		for p := range m.profiles {
 			s := newSearchIn(g, p, src, &m.scratch)
 			s.scope = &u
 			s.settle()
 			costs[p] = s.cost
+			if p == 0 {
+				delays = s.composed()
+			}
 		}
 		sum := Summary{Origin: m.self, Unit: u}
 		for v, a := range g.addrs {
 			if int32(v) == src || !a.Within(u) {
 				continue
 			}
-			d := Dest{Broker: a, Costs: make([]float64, m.profiles)}
+			d := Dest{Broker: a, Costs: make([]float64, m.profiles), Delay: delays[v].Compact(SentBuckets)}
 			reached := false
 			for p := range m.profiles {
 				d.Costs[p] = costs[p][v]

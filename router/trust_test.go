@@ -62,7 +62,7 @@ func TestSummaryBelowThreshold(t *testing.T) {
 	s.rules = &rules
 	links[2].Cost = 99
 	s.update(links)
-	if sum := s.announced[annKey{"x.c.b0", "x.c"}]; fmt.Sprint(sum.Dests) != "[{x.c.b1 [1]} {x.c.d [101]} {x.c.m [11]}]" {
+	if sum := s.announced[annKey{"x.c.b0", "x.c"}]; fmt.Sprint(sum.Dests) != "[{x.c.b1 [1] {[] 0}} {x.c.d [101] {[] 0}} {x.c.m [11] {[] 0}}]" {
 		t.Fatalf("b0's summary %v: the test needs the one from before m-d moved", sum.Dests)
 	}
 	for _, from := range []Address{"x.c.b0", "x.c.b1", "x.c.m", "x.o.e"} {

@@ -1,0 +1,409 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// A Contract states what a subject's messages need of their path as a
+// distribution, in the quality-attenuation sense: a fraction of messages
+// within each delay, and at most so much lost. A message that never
+// arrives counts against every bound, so "99% within 100 ms" also asks
+// that less than 1% be lost.
+type Contract struct {
+	Within  []Bound // by ascending P
+	MaxLoss float64 // a fraction in [0, 1]; 1 asks nothing of loss
+}
+
+// Bound asks that a fraction P of messages (0 < P < 1) arrive within Ms
+// milliseconds.
+type Bound struct {
+	P, Ms float64
+}
+
+// Validate checks that c asks something sensible: at least one bound,
+// fractions in (0, 1) and delays > 0, both rising from bound to bound, and
+// a loss in [0, 1].
+func (c Contract) Validate() error {
+	if len(c.Within) == 0 {
+		return errors.New("no bound: give within, like [{p: 99, ms: 100}]")
+	}
+	for i, b := range c.Within {
+		if !(b.P > 0 && b.P < 1) {
+			return fmt.Errorf("within[%d]: p %v%% is not between 0 and 100", i, b.P*100)
+		}
+		if !(b.Ms > 0) || math.IsInf(b.Ms, 1) {
+			return fmt.Errorf("within[%d]: %v ms is not a delay above 0", i, b.Ms)
+		}
+		if i > 0 && (b.P <= c.Within[i-1].P || b.Ms < c.Within[i-1].Ms) {
+			return fmt.Errorf("within[%d]: bounds must rise: p%v within %v ms follows p%v within %v ms",
+				i, b.P*100, b.Ms, c.Within[i-1].P*100, c.Within[i-1].Ms)
+		}
+	}
+	if !(c.MaxLoss >= 0 && c.MaxLoss <= 1) {
+		return fmt.Errorf("max_loss %v is not a fraction between 0 and 1", c.MaxLoss)
+	}
+	return nil
+}
+
+// Contract states, from the best to the worst.
+const (
+	// Met: every bound and the loss limit hold, each with room to spare.
+	Met = "met"
+	// AtRisk: every bound holds, but one is close: the predicted delay at
+	// a bound's fraction is above 80% of its delay, or the predicted loss
+	// above 80% of the limit.
+	AtRisk = "at risk"
+	// Breached: a bound or the loss limit does not hold.
+	Breached = "breached"
+	// Unknown: some link of the path has no measured distribution yet.
+	Unknown = "unknown"
+)
+
+// riskShare is how close to a bound a prediction is "at risk".
+const riskShare = 0.8
+
+// Prediction is what a path's composed delay distribution promises of a
+// contract.
+type Prediction struct {
+	// Delay is, per bound, the delay (ms) within which the bound's
+	// fraction arrives; +Inf when that fraction never arrives.
+	Delay []float64
+	// Reached is, per bound, the fraction that arrives within its delay.
+	Reached []float64
+	Loss    float64 // the fraction that never arrives
+	Status  string  // Met, AtRisk, Breached or Unknown
+	// Score orders predictions, higher better: the smallest room left
+	// under any bound or the loss limit, each as a share of what the
+	// bound allows (negative when it is broken).
+	Score float64
+}
+
+// Predict judges the delay distribution h of a path (as Convolve returns
+// it: probabilities, Missing the loss) against c. An empty h is Unknown.
+func (c Contract) Predict(h Histogram) Prediction {
+	p := Prediction{Delay: make([]float64, len(c.Within)), Reached: make([]float64, len(c.Within))}
+	total := h.Total()
+	if total == 0 {
+		for i := range p.Delay {
+			p.Delay[i] = math.Inf(1)
+		}
+		p.Loss, p.Status, p.Score = 1, Unknown, math.Inf(-1)
+		return p
+	}
+	p.Loss = h.Missing / total
+	p.Score = math.Inf(1)
+	risk := false
+	for i, b := range c.Within {
+		p.Delay[i] = h.Quantile(b.P)
+		p.Reached[i] = h.cdfAt(b.Ms)
+		// Room under the bound, as a share of its delay: 0.25 when the
+		// fraction arrives within three quarters of the delay.
+		room := 1 - p.Delay[i]/b.Ms
+		if math.IsInf(p.Delay[i], 1) {
+			room = -1 - (b.P-p.Reached[i])/b.P
+		}
+		p.Score = min(p.Score, room)
+		risk = risk || p.Delay[i] > riskShare*b.Ms
+	}
+	if c.MaxLoss < 1 {
+		room := 1.0
+		if c.MaxLoss > 0 {
+			room = 1 - p.Loss/c.MaxLoss
+		} else if p.Loss > 0 {
+			room = -1
+		}
+		p.Score = min(p.Score, room)
+		risk = risk || p.Loss > riskShare*c.MaxLoss
+	}
+	switch {
+	case p.Score < 0:
+		p.Status = Breached
+	case risk:
+		p.Status = AtRisk
+	default:
+		p.Status = Met
+	}
+	return p
+}
+
+// cdfAt is the fraction of the total that arrives within ms, counting
+// the bucket that straddles ms in proportion, as if its delays were
+// uniform in it.
+func (h Histogram) cdfAt(ms float64) float64 {
+	total := h.Total()
+	if total == 0 {
+		return 0
+	}
+	var s float64
+	for _, b := range h.Buckets {
+		lo, hi := BucketBounds(b.Index)
+		if lo >= ms {
+			break
+		}
+		if hi <= ms || math.IsInf(hi, 1) {
+			s += b.Count
+			continue
+		}
+		s += b.Count * (ms - lo) / (hi - lo)
+	}
+	return s / total
+}
+
+// Mean is the mean delay of what arrives, in ms (each bucket taken at its
+// middle, the last at its start); NaN for a histogram where nothing
+// arrives.
+func (h Histogram) Mean() float64 {
+	var s, n float64
+	for _, b := range h.Buckets {
+		lo, hi := BucketBounds(b.Index)
+		if math.IsInf(hi, 1) {
+			hi = lo
+		}
+		s += b.Count * (lo + hi) / 2
+		n += b.Count
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return s / n
+}
+
+// Compact returns h with at most n buckets (n >= 2), for sending: while
+// there are more, the two neighbouring buckets whose merging moves the
+// least mass the least far are merged, into the bucket that holds their
+// mean. The total and the missing mass are kept; a bucket's mass moves
+// by at most the width of what was merged into it.
+func (h Histogram) Compact(n int) Histogram {
+	if len(h.Buckets) <= n || n < 2 {
+		return h
+	}
+	type span struct {
+		mass, sum float64 // mass, and mass times delay
+		lo, hi    float64
+	}
+	spans := make([]span, len(h.Buckets))
+	for i, b := range h.Buckets {
+		lo, hi := BucketBounds(b.Index)
+		if math.IsInf(hi, 1) {
+			hi = lo
+		}
+		spans[i] = span{mass: b.Count, sum: b.Count * (lo + hi) / 2, lo: lo, hi: hi}
+	}
+	cost := func(a, b span) float64 { return (a.mass + b.mass) * (b.hi - a.lo) }
+	for len(spans) > n {
+		best, bestCost := 0, math.Inf(1)
+		for i := 0; i+1 < len(spans); i++ {
+			if c := cost(spans[i], spans[i+1]); c < bestCost {
+				best, bestCost = i, c
+			}
+		}
+		a, b := spans[best], spans[best+1]
+		spans[best] = span{mass: a.mass + b.mass, sum: a.sum + b.sum, lo: a.lo, hi: b.hi}
+		spans = slices.Delete(spans, best+1, best+2)
+	}
+	out := Histogram{Missing: h.Missing, Buckets: make([]Bucket, 0, len(spans))}
+	for _, s := range spans {
+		i := BucketOf(s.sum / s.mass)
+		if k := len(out.Buckets); k > 0 && out.Buckets[k-1].Index >= i {
+			// Two means in one bucket: keep the indices rising.
+			out.Buckets[k-1].Count += s.mass
+			continue
+		}
+		out.Buckets = append(out.Buckets, Bucket{Index: i, Count: s.mass})
+	}
+	return out
+}
+
+// delayWeights is the number of searches, besides the first profile's,
+// that a contract's candidate paths come from: one by the links' mean
+// delays, one by their tail delays. The graph carries their weights as
+// profiles after the map's own.
+const delayWeights = 2
+
+// tailQuantile is the fraction of the arrived delays whose delay is a
+// link's tail weight.
+const tailQuantile = 0.99
+
+// weightsOf returns what a link or summary arc weighs in the candidate
+// searches: its mean delay, and the delay within which tailQuantile of
+// what arrives arrives; +Inf for both when nothing is measured.
+func weightsOf(h Histogram) (mean, tail float64) {
+	arrived := h.Arrived()
+	if arrived == 0 {
+		return math.Inf(1), math.Inf(1)
+	}
+	return h.Mean(), h.Quantile(tailQuantile * arrived / h.Total())
+}
+
+// arcDelay is the delay distribution over the arc via (at pos, for a
+// summary arc).
+func (g *Graph) arcDelay(via, pos int32) Histogram {
+	if via >= 0 {
+		return g.delays[via]
+	}
+	return g.sums[-2-via].delays[pos]
+}
+
+// atZero is the distribution of no delay at all: the empty path's.
+var atZero = Histogram{Buckets: []Bucket{{Index: 0, Count: 1}}}
+
+// composed returns the delay distribution of every node's path in the
+// search's result, in probabilities: each path's hops convolved. A path
+// over an arc whose distribution is unknown has the empty distribution.
+func (s *search) composed() []Histogram {
+	out := make([]Histogram, len(s.pred))
+	out[s.src] = atZero
+	for _, v := range s.order {
+		u := s.pred[v]
+		if u < 0 {
+			continue
+		}
+		out[v] = Convolve(out[u], s.g.arcDelay(s.via[v], s.pos[v]))
+	}
+	return out
+}
+
+// contractRoutes are a contract's routes: for each destination, the
+// candidate path whose composed distribution meets the contract best.
+type contractRoutes struct {
+	cands []*tree
+	dists [][]Histogram // per candidate, per node
+	pick  []int8        // per node, the candidate taken; -1 for none
+	pred  []Prediction  // per node, what the path taken promises
+}
+
+// ContractTables computes self's routes for each contract. The
+// candidates for a destination are the paths of three searches: the
+// first profile's routes (the table base, as Tables returned it), the
+// least mean delay, and the least tail delay (see weightsOf); each is
+// judged on the convolution of its hops' measured distributions, and the
+// best prediction wins (the earlier candidate on a tie, so a contract
+// that the cheapest path meets keeps it). Where no candidate meets the
+// contract the best is still taken, and its prediction says so.
+//
+// A contract route pins its whole path: the message carries every link
+// after the first as an exit, since the brokers it passes judge the
+// contract from where they are and could choose differently. Brokers that
+// pass a contract's messages on without exits follow base's cheapest
+// routes.
+func (m *BNM) ContractTables(cs []Contract, base Table) []Table {
+	if len(cs) == 0 || base.held == nil {
+		return make([]Table, len(cs))
+	}
+	g := m.graph()
+	src, _ := m.index.lookup(m.self)
+	n := len(g.addrs)
+	all := make([]bool, n)
+	for i := range all {
+		all[i] = true
+	}
+	searches := []*search{newSearch(g, 0, src)}
+	for w := range delayWeights {
+		searches = append(searches, newSearch(g, m.profiles+w, src))
+	}
+	var cr contractRoutes
+	for _, s := range searches {
+		s.settle()
+		cr.cands = append(cr.cands, s.treeWith(all))
+		cr.dists = append(cr.dists, s.composed())
+	}
+	out := make([]Table, len(cs))
+	for ci, c := range cs {
+		r := &contractRoutes{cands: cr.cands, dists: cr.dists, pick: make([]int8, n), pred: make([]Prediction, n)}
+		for v := range int32(n) {
+			r.pick[v] = -1
+			for k, t := range cr.cands {
+				if !t.reached(v) {
+					continue
+				}
+				p := c.Predict(cr.dists[k][v])
+				if r.pick[v] < 0 || p.Score > r.pred[v].Score {
+					r.pick[v], r.pred[v] = int8(k), p
+				}
+			}
+		}
+		out[ci] = Table{held: base.held, base: base.base, contract: r}
+	}
+	return out
+}
+
+// ContractRoute is a contract's route to one destination: the route, its
+// path's composed delay distribution, and what that promises.
+type ContractRoute struct {
+	Route
+	Delay      Histogram
+	Prediction Prediction
+}
+
+// contractRoute builds the contract route to v, a node some candidate
+// reaches. Its Cost is the path's cost on the first profile.
+func (r *contractRoutes) route(v int32) ContractRoute {
+	t := r.cands[r.pick[v]]
+	rt := t.route(v)
+	rt.Cost = 0
+	for x := v; t.pred[x] >= 0; x = t.pred[x] {
+		rt.Cost += t.g.arcCost(t.via[x], t.pos[x], 0)
+	}
+	return ContractRoute{Route: rt, Delay: r.dists[r.pick[v]][v], Prediction: r.pred[v]}
+}
+
+// ContractRoutes returns a contract table's routes, sorted by
+// destination; nil for a table that is not a contract's.
+func (t Table) ContractRoutes() []ContractRoute {
+	r := t.contract
+	if r == nil {
+		return nil
+	}
+	var out []ContractRoute
+	for v := range int32(len(r.pick)) {
+		if r.pick[v] >= 0 {
+			out = append(out, r.route(v))
+		}
+	}
+	slices.SortFunc(out, func(x, y ContractRoute) int { return strings.Compare(string(x.Destination), string(y.Destination)) })
+	return out
+}
+
+// LookupContract returns a contract table's route to dst; false when dst
+// is unknown, unreachable, or t is not a contract's.
+func (t Table) LookupContract(dst Address) (ContractRoute, bool) {
+	r := t.contract
+	if r == nil {
+		return ContractRoute{}, false
+	}
+	v, ok := r.cands[0].g.index.lookup(dst)
+	if !ok || r.pick[v] < 0 {
+		return ContractRoute{}, false
+	}
+	return r.route(v), true
+}
+
+// SentBuckets is the most buckets a distribution is sent with, in cost
+// updates and summaries (see Compact).
+const SentBuckets = 32
+
+// sameWays reports whether r and o send messages that enter the network
+// here to every broker the same way.
+func (r *contractRoutes) sameWays(o *contractRoutes) bool {
+	if len(r.pick) != len(o.pick) {
+		return false
+	}
+	for v := range r.pick {
+		a, b := r.pick[v], o.pick[v]
+		if (a < 0) != (b < 0) {
+			return false
+		}
+		if a < 0 {
+			continue
+		}
+		ta, tb := r.cands[a], o.cands[b]
+		if ta.g.linkOf(ta.first[v]) != tb.g.linkOf(tb.first[v]) || !slices.Equal(ta.lists[ta.exits[v]], tb.lists[tb.exits[v]]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,220 @@
+package router
+
+import (
+	"fmt"
+	"math"
+	"testing"
+)
+
+// pointAt is the distribution of a delay of ms, every time.
+func pointAt(ms float64) Histogram {
+	return Histogram{Buckets: []Bucket{{Index: BucketOf(ms), Count: 1}}}
+}
+
+// mixture is the distribution of n delays, each delays[i] with weight
+// weights[i], and missing of them lost.
+func mixture(missing float64, pairs ...float64) Histogram {
+	h := Histogram{Missing: missing}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		for range int(pairs[i+1]) {
+			h.Add(pairs[i])
+		}
+	}
+	return h
+}
+
+func TestContractValidate(t *testing.T) {
+	good := Contract{Within: []Bound{{0.5, 20}, {0.95, 50}, {0.99, 100}}, MaxLoss: 0.001}
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]Contract{
+		"no bound":        {MaxLoss: 1},
+		"p of 100":        {Within: []Bound{{1, 20}}, MaxLoss: 1},
+		"p of 0":          {Within: []Bound{{0, 20}}, MaxLoss: 1},
+		"no delay":        {Within: []Bound{{0.5, 0}}, MaxLoss: 1},
+		"infinite delay":  {Within: []Bound{{0.5, math.Inf(1)}}, MaxLoss: 1},
+		"falling delay":   {Within: []Bound{{0.5, 20}, {0.9, 10}}, MaxLoss: 1},
+		"falling p":       {Within: []Bound{{0.9, 20}, {0.5, 30}}, MaxLoss: 1},
+		"loss above one":  {Within: []Bound{{0.5, 20}}, MaxLoss: 2},
+		"loss is not one": {Within: []Bound{{0.5, 20}}, MaxLoss: math.NaN()},
+	} {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: %+v accepted", name, c)
+		}
+	}
+}
+
+func TestContractPredict(t *testing.T) {
+	c := Contract{Within: []Bound{{0.5, 20}, {0.99, 100}}, MaxLoss: 0.01}
+	for _, tc := range []struct {
+		name   string
+		h      Histogram
+		status string
+	}{
+		{"well within", pointAt(10), Met},
+		{"close to the median's bound", pointAt(18), AtRisk},
+		{"over the median's bound", pointAt(25), Breached},
+		// 2% take 150 ms: the 99th percentile is 150 ms.
+		{"a heavy tail", mixture(0, 10, 98, 150, 2), Breached},
+		{"lossy", mixture(2, 10, 98), Breached},
+		{"a little loss", mixture(0.5, 10, 99.5), Met},
+		{"close to the loss limit", mixture(0.9, 10, 99.1), AtRisk},
+		{"nothing known", Histogram{}, Unknown},
+	} {
+		p := c.Predict(tc.h)
+		if p.Status != tc.status {
+			t.Errorf("%s: %s (%+v), want %s", tc.name, p.Status, p, tc.status)
+		}
+	}
+	// Exact figures: half the mass at 10 ms, the rest at 30 ms but 2% lost.
+	p := c.Predict(mixture(2, 10, 50, 30, 48))
+	if math.Abs(p.Loss-0.02) > 1e-12 {
+		t.Errorf("loss %v, want 0.02", p.Loss)
+	}
+	// 50% arrive within the 10 ms bucket's end; all that arrives, within 30.
+	if lo, hi := BucketBounds(BucketOf(10)); p.Delay[0] < lo || p.Delay[0] > hi {
+		t.Errorf("p50 at %v ms, want in [%v, %v)", p.Delay[0], lo, hi)
+	}
+	if !math.IsInf(p.Delay[1], 1) || math.Abs(p.Reached[1]-0.98) > 1e-9 {
+		t.Errorf("p99 at %v ms with %v within 100 ms; want never, and 0.98", p.Delay[1], p.Reached[1])
+	}
+	if p.Status != Breached {
+		t.Errorf("99%% asked with 2%% lost: %s", p.Status)
+	}
+}
+
+// The composition of two uniform hops is a triangle: checked against its
+// exact quantiles.
+func TestConvolvedUniformsPredict(t *testing.T) {
+	var a, b Histogram
+	for i := range 2000 {
+		a.Add(40 + 10*float64(i)/2000) // uniform on [40, 50)
+		b.Add(20 + 10*float64(i)/2000) // uniform on [20, 30)
+	}
+	h := Convolve(a, b)
+	// The sum is triangular on [60, 80]: P(X <= 60+x) = x^2/200 for x <= 10.
+	for _, q := range []float64{0.02, 0.1, 0.5, 0.9, 0.98} {
+		var want float64
+		if q <= 0.5 {
+			want = 60 + math.Sqrt(200*q)
+		} else {
+			want = 80 - math.Sqrt(200*(1-q))
+		}
+		if got := h.Quantile(q); math.Abs(got-want) > 0.02*want {
+			t.Errorf("q%v: %v ms, want %v", q, got, want)
+		}
+	}
+}
+
+func TestCompact(t *testing.T) {
+	var h Histogram
+	for i := range 1000 {
+		h.Add(10 + float64(i%97)*0.3 + float64(i%13)*5)
+	}
+	h.Missing = 7
+	c := h.Compact(SentBuckets)
+	if len(c.Buckets) > SentBuckets || len(h.Buckets) <= SentBuckets {
+		t.Fatalf("%d buckets compacted to %d", len(h.Buckets), len(c.Buckets))
+	}
+	if math.Abs(c.Total()-h.Total()) > 1e-9 || c.Missing != 7 {
+		t.Errorf("total %v (missing %v), want %v (7)", c.Total(), c.Missing, h.Total())
+	}
+	for i := 1; i < len(c.Buckets); i++ {
+		if c.Buckets[i].Index <= c.Buckets[i-1].Index {
+			t.Fatalf("indices not rising: %v", c.Buckets)
+		}
+	}
+	if math.Abs(c.Mean()-h.Mean()) > 0.01*h.Mean() {
+		t.Errorf("mean %v, was %v", c.Mean(), h.Mean())
+	}
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		if a, b := c.Quantile(q), h.Quantile(q); math.Abs(a-b) > 0.1*b {
+			t.Errorf("q%v %v, was %v", q, a, b)
+		}
+	}
+}
+
+// delayLink is a link with its delay distribution, the same both ways.
+type delayLink struct {
+	Link
+	delay Histogram
+}
+
+// delayMap is self's map of links, as if every announcement had
+// travelled (one cluster, so no summaries).
+func delayMap(self Address, links []delayLink) *BNM {
+	m := NewBNM(self, 1, 0)
+	by := map[Address][]AnnouncedLink{}
+	for _, l := range links {
+		c := l.Cost
+		if !l.Up {
+			c = math.Inf(1)
+		}
+		by[l.A] = append(by[l.A], AnnouncedLink{ID: l.ID, Peer: l.B, Costs: []float64{c}, Delay: l.delay})
+		by[l.B] = append(by[l.B], AnnouncedLink{ID: l.ID, Peer: l.A, Costs: []float64{c}, Delay: l.delay})
+	}
+	for origin, ls := range by {
+		m.Set(Announcement{Origin: origin, Unit: origin.Cluster(), Links: ls})
+	}
+	return m
+}
+
+// TestContractRoutes: the cheapest path (through x) has the lower mean
+// but a heavy tail; the one through y is steady. A contract on the tail
+// takes y; a contract on the median keeps x; default traffic keeps x.
+func TestContractRoutes(t *testing.T) {
+	tail := mixture(0, 10, 97, 300, 3) // mean 18.7 ms, p99 300 ms
+	links := []delayLink{
+		{Link{ID: "sx", A: "a.c.s", B: "a.c.x", Cost: 1, Up: true}, pointAt(10)},
+		{Link{ID: "xd", A: "a.c.x", B: "a.c.d", Cost: 1, Up: true}, tail},
+		{Link{ID: "sy", A: "a.c.s", B: "a.c.y", Cost: 2, Up: true}, pointAt(15)},
+		{Link{ID: "yd", A: "a.c.y", B: "a.c.d", Cost: 2, Up: true}, pointAt(15)},
+	}
+	m := delayMap("a.c.s", links)
+	base := m.Tables()[0]
+	tailC := Contract{Within: []Bound{{0.99, 50}}, MaxLoss: 1}
+	medianC := Contract{Within: []Bound{{0.5, 25}}, MaxLoss: 1}
+	tabs := m.ContractTables([]Contract{tailC, medianC}, base)
+
+	if w, _ := base.Way("a.c.d", true); w.Link != "sx" {
+		t.Fatalf("default traffic leaves by %s, want sx", w.Link)
+	}
+	r, ok := tabs[0].LookupContract("a.c.d")
+	if !ok || fmt.Sprint(r.Path) != "[a.c.s a.c.y a.c.d]" || r.Prediction.Status != Met || r.Cost != 4 {
+		t.Fatalf("tail contract: %v (cost %v) %+v", r.Path, r.Cost, r.Prediction)
+	}
+	if q := r.Delay.Quantile(0.99); math.Abs(q-30) > 1 {
+		t.Errorf("tail contract path's p99 %v ms, want 30", q)
+	}
+	w, _ := tabs[0].Way("a.c.d", true)
+	if w.Link != "sy" || fmt.Sprint(w.Exits) != "[{a.c.y yd}]" {
+		t.Errorf("tail contract's way %+v: want sy, then yd pinned", w)
+	}
+	// A broker passing the message on without exits follows the cheapest.
+	if w, _ := tabs[0].Way("a.c.d", false); w.Link != "sx" {
+		t.Errorf("passing on: %s, want sx", w.Link)
+	}
+	r, _ = tabs[1].LookupContract("a.c.d")
+	if fmt.Sprint(r.Path) != "[a.c.s a.c.x a.c.d]" || r.Prediction.Status == Breached {
+		t.Errorf("median contract: %v %+v", r.Path, r.Prediction)
+	}
+	// Where no path meets the contract the best is taken, and reported.
+	tight := Contract{Within: []Bound{{0.99, 20}}, MaxLoss: 1}
+	r, _ = m.ContractTables([]Contract{tight}, base)[0].LookupContract("a.c.d")
+	if fmt.Sprint(r.Path) != "[a.c.s a.c.y a.c.d]" || r.Prediction.Status != Breached {
+		t.Errorf("unmeetable contract: %v %+v", r.Path, r.Prediction)
+	}
+	if !tabs[0].SameWays(m.ContractTables([]Contract{tailC}, base)[0]) || tabs[0].SameWays(tabs[1]) {
+		t.Error("SameWays does not tell contract routes apart")
+	}
+	// The steady path goes down: the tail contract takes what is left,
+	// breached.
+	links[2].Up = false
+	m = delayMap("a.c.s", links)
+	base = m.Tables()[0]
+	r, _ = m.ContractTables([]Contract{tailC}, base)[0].LookupContract("a.c.d")
+	if fmt.Sprint(r.Path) != "[a.c.s a.c.x a.c.d]" || r.Prediction.Status != Breached {
+		t.Errorf("with sy down: %v %+v", r.Path, r.Prediction)
+	}
+}
