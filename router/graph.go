@@ -58,7 +58,7 @@ type summaryArcs struct {
 	// delays are, per dest, the delay distribution the border announces.
 	delays []Histogram
 	depth  uint8 // of the unit
-	own   bool        // whether the map's own broker is in the unit
+	own    bool  // whether the map's own broker is in the unit
 }
 
 // An arc of a path is named by an int32 "via": k >= 0 is arcs[k]; -2-j is
