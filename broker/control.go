@@ -261,7 +261,7 @@ func (b *Broker) announcement(ls *linkState) router.Announcement {
 	idx := b.profileIndex(ls.Profiles)
 	a := router.Announcement{Origin: router.Address(ls.Origin), Unit: router.Address(ls.Unit)}
 	for _, l := range ls.Links {
-		al := router.AnnouncedLink{ID: l.ID, Peer: router.Address(l.Peer), Costs: make([]float64, len(b.profiles))}
+		al := router.AnnouncedLink{ID: l.ID, Peer: router.Address(l.Peer), Costs: make([]float64, len(b.profiles)), Delay: l.Delay}
 		for i, j := range idx {
 			switch {
 			case !l.Up:

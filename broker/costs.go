@@ -31,6 +31,8 @@ func (l *link) measures(lossWindow int) router.Measures {
 	r := router.Measures{Up: l.usable(), LatencyMs: m.RecentLatency, LossPercent: 100 * l.mon.LossOver(lossWindow), JitterMs: m.JitterMeanDiff}
 	if m.Samples == 0 {
 		r.LatencyMs = unmeasuredLatencyMs
+	} else {
+		r.Delay = m.Histogram.Compact(router.SentBuckets)
 	}
 	return r
 }
@@ -121,7 +123,7 @@ func (b *Broker) announceUnitLocked(unit string, now time.Time, measures map[str
 		a := b.ann[id]
 		up := a.UpNow()
 		m.Up = up
-		lk := lsLink{ID: id, Peer: l.cfg.Peer, Up: up, LatencyMs: m.LatencyMs, JitterMs: m.JitterMs, Loss: m.LossPercent / 100}
+		lk := lsLink{ID: id, Peer: l.cfg.Peer, Up: up, LatencyMs: m.LatencyMs, JitterMs: m.JitterMs, Loss: m.LossPercent / 100, Delay: m.Delay}
 		for _, p := range b.profiles {
 			lk.Costs = append(lk.Costs, p.Cost(m))
 		}

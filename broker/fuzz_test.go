@@ -40,6 +40,8 @@ func decodeControl(frame []byte) error {
 func FuzzControlRecords(f *testing.F) {
 	f.Add(appendInterest(nil, &interestUpdate{Origin: "na.a", Ver: version{1, 2}, Flags: interestSnapshot | interestFirst | interestLast, Ops: []interestOp{{Subject: "a.>", Weight: 1}}}))
 	f.Add(appendLinkState(nil, &linkState{Origin: "na.a", Ver: version{1, 1}, Unit: "na", Profiles: []string{"default"}, Links: []lsLink{{ID: "l", Peer: "na.b", Up: true, Costs: []float64{1}, LatencyMs: 0.5}}}))
+	f.Add(appendLinkState(nil, &linkState{Origin: "na.a", Ver: version{1, 1}, Unit: "na", Profiles: []string{"default"}, Links: []lsLink{{ID: "l", Peer: "na.b", Up: true, Costs: []float64{1}, LatencyMs: 45,
+		Delay: router.HistogramOf([]float64{44, 45, 45.5, 46, 51, 120}, 1)}}}))
 	f.Add(appendSyncReq(nil, "na.a"))
 	f.Add(appendSummary(nil, &summaryRec{Origin: "na.a.c1.x", Unit: "na.a", Ver: version{1, 2}, Profiles: []string{"default"},
 		Dests: []router.Dest{{Broker: "na.a.c1.y", Costs: []float64{1}}, {Broker: "na.a.c2.z", Costs: []float64{math.Inf(1)}}}}))

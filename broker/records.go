@@ -3,8 +3,10 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/wayline/wayline/overlay"
+	"github.com/wayline/wayline/router"
 )
 
 // The control plane's records, carried by the overlay's sessions: cost
@@ -47,6 +49,86 @@ type lsLink struct {
 	LatencyMs float64
 	JitterMs  float64
 	Loss      float64 // one way, 0..1
+	// Delay is the one-way delay distribution of the monitor's window, at
+	// most router.SentBuckets buckets; empty while none is measured.
+	Delay router.Histogram
+}
+
+// delayScale is what a distribution's total is scaled to on the wire:
+// masses travel as whole millionths.
+const delayScale = 1e6
+
+// appendDelay writes a delay distribution: its missing mass, then its
+// buckets (index, as a step from the one before, and mass), the masses in
+// whole millionths of the total, adding up to exactly a million (the
+// largest takes what rounding leaves over), so that a distribution read
+// and written again is written the same.
+func appendDelay(b []byte, h router.Histogram) []byte {
+	h = h.Compact(router.SentBuckets)
+	total := h.Total()
+	if total == 0 {
+		return overlay.AppendUvarint(overlay.AppendUvarint(b, 0), 0)
+	}
+	masses := make([]uint64, len(h.Buckets))
+	missing := uint64(math.Round(h.Missing / total * delayScale))
+	sum, largest := missing, -1
+	for i, k := range h.Buckets {
+		masses[i] = max(1, uint64(math.Round(k.Count/total*delayScale)))
+		sum += masses[i]
+		if largest < 0 || masses[i] > masses[largest] {
+			largest = i
+		}
+	}
+	switch {
+	case largest < 0:
+		missing = delayScale
+	case sum > delayScale:
+		masses[largest] -= min(sum-delayScale, masses[largest]-1)
+	default:
+		masses[largest] += delayScale - sum
+	}
+	b = overlay.AppendUvarint(b, missing)
+	b = overlay.AppendUvarint(b, uint64(len(h.Buckets)))
+	prev := -1
+	for i, k := range h.Buckets {
+		b = overlay.AppendUvarint(b, uint64(k.Index-prev))
+		b = overlay.AppendUvarint(b, masses[i])
+		prev = k.Index
+	}
+	return b
+}
+
+// readDelay reads what appendDelay wrote, and fails r on a distribution
+// that cannot be: more buckets than are sent, indices that do not rise or
+// are out of range, an empty bucket, masses that do not add up to a
+// million.
+func readDelay(r *overlay.Reader) router.Histogram {
+	missing := r.Uvarint()
+	n := r.Count(2)
+	if n > router.SentBuckets {
+		r.Fail(fmt.Errorf("delay distribution of %d buckets, more than %d", n, router.SentBuckets))
+		return router.Histogram{}
+	}
+	h := router.Histogram{Missing: float64(missing)}
+	sum, prev := missing, -1
+	for i := 0; i < n && r.Err() == nil; i++ {
+		step, mass := r.Uvarint(), r.Uvarint()
+		if step == 0 || step > router.NumBuckets || prev+int(step) >= router.NumBuckets || mass == 0 || mass > delayScale {
+			r.Fail(errors.New("delay bucket empty, out of order or out of range"))
+			return router.Histogram{}
+		}
+		prev += int(step)
+		sum += mass
+		h.Buckets = append(h.Buckets, router.Bucket{Index: prev, Count: float64(mass)})
+	}
+	if sum != 0 && sum != delayScale {
+		r.Fail(fmt.Errorf("delay distribution's masses add up to %d millionths", sum))
+		return router.Histogram{}
+	}
+	if sum == 0 {
+		return router.Histogram{}
+	}
+	return h
 }
 
 // appendPricedHeader writes what cost updates and summaries begin with:
@@ -94,6 +176,7 @@ func appendLinkState(b []byte, ls *linkState) []byte {
 		b = overlay.AppendF64(b, l.LatencyMs)
 		b = overlay.AppendF64(b, l.JitterMs)
 		b = overlay.AppendF64(b, l.Loss)
+		b = appendDelay(b, l.Delay)
 	}
 	return overlay.EndRecord(b, s)
 }
@@ -103,7 +186,7 @@ func decodeLinkState(body []byte) (*linkState, error) {
 	ls := &linkState{}
 	readPricedHeader(&r, &ls.Origin, &ls.Unit, &ls.Ver, &ls.Time, &ls.Profiles)
 	np := len(ls.Profiles)
-	n := r.Count(3 + 1 + 24 + 8*np)
+	n := r.Count(3 + 1 + 24 + 8*np + 2)
 	for i := 0; i < n && r.Err() == nil; i++ {
 		l := lsLink{ID: r.Str(), Peer: r.Str()}
 		switch r.U8() {
@@ -118,6 +201,7 @@ func decodeLinkState(body []byte) (*linkState, error) {
 			l.Costs[p] = r.F64()
 		}
 		l.LatencyMs, l.JitterMs, l.Loss = r.F64(), r.F64(), r.F64()
+		l.Delay = readDelay(&r)
 		ls.Links = append(ls.Links, l)
 	}
 	return ls, r.Done()

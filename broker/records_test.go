@@ -13,13 +13,14 @@ import (
 // sent, in order.
 func TestRecordsRoundTrip(t *testing.T) {
 	var buf []byte
-	ls := &linkState{Origin: "na.a", Ver: version{Epoch: 1, Seq: 7}, Profiles: []string{"default", "media"}, Links: []lsLink{{ID: "l1", Peer: "na.b", Up: true, Costs: []float64{1.5, 3}, LatencyMs: 1, JitterMs: 0.1, Loss: 0.01}}}
+	ls := &linkState{Origin: "na.a", Ver: version{Epoch: 1, Seq: 7}, Profiles: []string{"default", "media"}, Links: []lsLink{{ID: "l1", Peer: "na.b", Up: true, Costs: []float64{1.5, 3}, LatencyMs: 1, JitterMs: 0.1, Loss: 0.01,
+		Delay: router.Histogram{Missing: 10000, Buckets: []router.Bucket{{Index: 100, Count: 490000}, {Index: 150, Count: 500000}}}}}}
 	buf = appendLinkState(buf, ls)
 	u := &interestUpdate{Origin: "na.a", Ver: version{Epoch: 1, Seq: 3}, Ops: []interestOp{{Subject: "a.>", Weight: 1}, {Subject: "q", Queue: "workers", Weight: 3}}}
 	buf = appendInterest(buf, u)
 	buf = appendSyncReq(buf, "na.z")
 	sum := &summaryRec{Origin: "na.a.c1.x", Unit: "na.a", Ver: version{Epoch: 1, Seq: 8}, Time: 5, Profiles: []string{"default", "media"},
-		Dests: []router.Dest{{Broker: "na.a.c1.y", Costs: []float64{1, 2}}, {Broker: "na.a.c2.z", Costs: []float64{3, math.Inf(1)}}}}
+		Dests: []router.Dest{{Broker: "na.a.c1.y", Costs: []float64{1, 2}, Delay: router.Histogram{Buckets: []router.Bucket{{Index: 7, Count: 1e6}}}}, {Broker: "na.a.c2.z", Costs: []float64{3, math.Inf(1)}}}}
 	buf = appendSummary(buf, sum)
 
 	var got []overlay.RecordType

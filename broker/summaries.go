@@ -21,8 +21,9 @@ import (
 // every refresh interval.
 
 // maxSummaryDests bounds the brokers one summary may list: about 25 bytes
-// each, so that a summary fits in a frame.
-const maxSummaryDests = 20000
+// each and their delay distributions (at most router.SummaryBuckets
+// buckets of 2-5 bytes), so that a summary fits in a frame of 1 MiB.
+const maxSummaryDests = 10000
 
 // summaryRec is a summary as it travels: its origin's profiles by name,
 // the brokers as addresses.
@@ -47,6 +48,7 @@ func appendSummary(b []byte, s *summaryRec) []byte {
 		for i := range s.Profiles {
 			b = overlay.AppendF64(b, d.Costs[i])
 		}
+		b = appendDelay(b, d.Delay)
 	}
 	return overlay.EndRecord(b, st)
 }
@@ -59,7 +61,7 @@ func decodeSummary(body []byte) (*summaryRec, error) {
 	s := &summaryRec{}
 	readPricedHeader(&r, &s.Origin, &s.Unit, &s.Ver, &s.Time, &s.Profiles)
 	np := len(s.Profiles)
-	n := r.Count(1 + 8*np)
+	n := r.Count(1 + 8*np + 2)
 	if n > maxSummaryDests {
 		return nil, fmt.Errorf("%d brokers, more than %d", n, maxSummaryDests)
 	}
@@ -68,6 +70,7 @@ func decodeSummary(body []byte) (*summaryRec, error) {
 		for p := range np {
 			d.Costs[p] = r.F64()
 		}
+		d.Delay = readDelay(&r)
 		s.Dests = append(s.Dests, d)
 	}
 	if err := r.Done(); err != nil {
@@ -148,7 +151,7 @@ func (b *Broker) summary(s *summaryRec) router.Summary {
 			}
 			costs[p] = d.Costs[j]
 		}
-		out.Dests[i] = router.Dest{Broker: d.Broker, Costs: costs}
+		out.Dests[i] = router.Dest{Broker: d.Broker, Costs: costs, Delay: d.Delay}
 	}
 	return out
 }

@@ -382,9 +382,13 @@ func (t Table) LookupContract(dst Address) (ContractRoute, bool) {
 	return r.route(v), true
 }
 
-// SentBuckets is the most buckets a distribution is sent with, in cost
-// updates and summaries (see Compact).
-const SentBuckets = 32
+// SentBuckets is the most buckets a link's distribution is sent with in
+// cost updates, and SummaryBuckets the most of each broker's in a unit
+// summary, which lists every broker of its unit (see Compact).
+const (
+	SentBuckets    = 32
+	SummaryBuckets = 16
+)
 
 // sameWays reports whether r and o send messages that enter the network
 // here to every broker the same way.

@@ -38,6 +38,9 @@ type Measures struct {
 	LatencyMs   float64 // one-way latency, mean
 	LossPercent float64 // one-way loss, 0..100
 	JitterMs    float64
+	// Delay is the one-way delay distribution, for contracts; no profile
+	// prices it.
+	Delay Histogram
 }
 
 // Cost prices m. It is +Inf for a link that is down, and never negative

@@ -69,7 +69,7 @@ func (m *BNM) Summaries() []Summary {
 			if int32(v) == src || !a.Within(u) {
 				continue
 			}
-			d := Dest{Broker: a, Costs: make([]float64, m.profiles), Delay: delays[v].Compact(SentBuckets)}
+			d := Dest{Broker: a, Costs: make([]float64, m.profiles), Delay: delays[v].Compact(SummaryBuckets)}
 			reached := false
 			for p := range m.profiles {
 				d.Costs[p] = costs[p][v]
