@@ -131,6 +131,11 @@ type Routing struct {
 	// Subjects map subject patterns to profiles; the first match wins, and
 	// a subject that matches none routes on the default profile.
 	Subjects []SubjectProfile
+	// Contracts are delay contracts: a subject that matches one (the
+	// first, tried before Subjects) takes the path most likely to meet it
+	// (see router.ContractTables). Every broker of a network must have
+	// the same list.
+	Contracts []SubjectContract
 	// Rules say when a link's cost or a unit's summary is announced and
 	// how firmly routes hold (see router.Rules); zero fields take the
 	// defaults of router.DefaultRules.
@@ -149,6 +154,13 @@ type Routing struct {
 	// wander from one review to the next. A dead link does not wait for
 	// it: the monitor's failure detector takes it out of the routes.
 	LossWindow int
+}
+
+// SubjectContract routes the subjects matching Subject (NATS wildcards
+// allowed) by a delay contract.
+type SubjectContract struct {
+	Subject string
+	router.Contract
 }
 
 // SubjectProfile routes the subjects matching Subject (NATS wildcards
@@ -200,7 +212,28 @@ func (r *Routing) withDefaults() error {
 			return fmt.Errorf("subjects[%d] (%s): unknown profile %q", i, sp.Subject, sp.Profile)
 		}
 	}
+	for i, c := range r.Contracts {
+		if !validSubject(c.Subject) {
+			return fmt.Errorf("contracts[%d]: invalid subject %q", i, c.Subject)
+		}
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("contracts[%d] (%s): %w", i, c.Subject, err)
+		}
+	}
+	// A message names its profile or contract in one byte.
+	if n := len(names) + len(r.Contracts); n > 256 {
+		return fmt.Errorf("%d profiles and contracts: at most 256", n)
+	}
 	return nil
+}
+
+// contracts returns the delay contracts as the router takes them.
+func (r *Routing) contracts() []router.Contract {
+	out := make([]router.Contract, len(r.Contracts))
+	for i, c := range r.Contracts {
+		out[i] = c.Contract
+	}
+	return out
 }
 
 // profiles returns the cost profiles in their network-wide order: the

@@ -16,7 +16,8 @@ import (
 // the routes computed from them. Everything here runs with b.mu held.
 
 // routeTable is the forwarding state readers use without a lock: for each
-// cost profile, the routes towards every broker this one knows of.
+// cost profile, then for each delay contract, the routes towards every
+// broker this one knows of.
 type routeTable struct {
 	self   router.Address
 	tables []router.Table
@@ -346,6 +347,9 @@ func (b *Broker) announceLocalLocked() {
 func (b *Broker) recomputeRoutesLocked() {
 	start := time.Now()
 	rt := &routeTable{self: router.Address(b.cfg.Address), tables: b.bnm.Tables(), own: make(map[string]*link, len(b.links))}
+	if cs := b.cfg.Routing.Contracts; len(cs) > 0 {
+		rt.tables = append(rt.tables, b.bnm.ContractTables(b.cfg.Routing.contracts(), rt.tables[0])...)
+	}
 	for id, l := range b.links {
 		if b.bnm.LinkUp(id) {
 			rt.own[id] = l

@@ -189,9 +189,16 @@ func (b *Broker) publishCostLocal(ls *linkState) {
 	b.publishLocal(netapi.CostSubject(ls.Unit), js)
 }
 
-// profileFor returns the index of the cost profile subject routes on: the
-// first subject pattern that matches it, or the default.
+// profileFor returns the index of the route table subject routes on: that
+// of the first contract whose pattern matches it (the contracts' tables
+// follow the profiles'), else that of the profile of the first subject
+// pattern that matches it, else the default profile's.
 func (b *Broker) profileFor(subject string) byte {
+	for i, c := range b.cfg.Routing.Contracts {
+		if server.SubjectMatchesFilter(subject, c.Subject) {
+			return byte(len(b.profiles) + i)
+		}
+	}
 	for _, sp := range b.cfg.Routing.Subjects {
 		if server.SubjectMatchesFilter(subject, sp.Subject) {
 			for i, p := range b.profiles {

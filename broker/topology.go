@@ -63,6 +63,9 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	for _, sp := range rs.Subjects {
 		cfg.Routing.Subjects = append(cfg.Routing.Subjects, SubjectProfile{Subject: sp.Subject, Profile: sp.Profile})
 	}
+	for _, c := range rs.Contracts {
+		cfg.Routing.Contracts = append(cfg.Routing.Contracts, SubjectContract{Subject: c.Subject, Contract: c.Contract})
+	}
 	cfg.KnownLinks = make(map[string][2]string, len(f.Links))
 	for _, l := range f.Links {
 		cfg.KnownLinks[l.ID] = [2]string{string(l.A), string(l.B)}

@@ -22,6 +22,8 @@ import (
 //	  refresh: 30s                   # every link and summary is re-announced this often
 //	  margin: 10%                    # a route moves only to a path cheaper by this much
 //	  loss_window: 1024              # probes a link's loss is estimated over for its cost
+//	  contracts:                     # delay contracts, matched before subjects (see ContractSpec)
+//	    - {subject: "trade.>", within: [{p: 99, ms: 100}], max_loss: 0.1%}
 type Routing struct {
 	Profiles   []router.Profile `yaml:"profiles,omitempty"`
 	Subjects   []SubjectProfile `yaml:"subjects,omitempty"`
@@ -31,6 +33,7 @@ type Routing struct {
 	Refresh    string           `yaml:"refresh,omitempty"`
 	Margin     string           `yaml:"margin,omitempty"`
 	LossWindow int              `yaml:"loss_window,omitempty"`
+	Contracts  []ContractSpec   `yaml:"contracts,omitempty"`
 }
 
 // SubjectProfile routes the subjects matching Subject on Profile.
@@ -50,6 +53,8 @@ type RoutingSettings struct {
 	// Margin is a fraction in (0, 1); LossWindow a number of probes.
 	Margin     float64
 	LossWindow int
+	// Contracts are the delay contracts, in the order they are matched.
+	Contracts []SubjectContract
 }
 
 // Settings parses the block; zero fields mean the broker's defaults.
@@ -115,5 +120,10 @@ func (r *Routing) Settings() (RoutingSettings, error) {
 		}
 		*d.dst = v
 	}
+	cs, err := contracts(r.Contracts)
+	if err != nil {
+		return s, err
+	}
+	s.Contracts = cs
 	return s, nil
 }
