@@ -1,12 +1,14 @@
 package broker
 
 import (
+	"math"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/schema"
 	"github.com/wayline/wayline/transports"
 )
@@ -165,33 +167,78 @@ func (b *Broker) Routes() []RouteInfo {
 	return out
 }
 
-// RoutesFor is Routes for one profile, or for all when profile is "".
+// RoutesFor is Routes for one profile, or for all when profile is "";
+// the profile "contract" lists the routes of the delay contracts.
 func (b *Broker) RoutesFor(profile string) ([]RouteInfo, bool) {
 	rt := b.routes.Load()
 	out := []RouteInfo{}
 	found := profile == ""
-	for p, t := range rt.tables {
+	for p, t := range rt.tables[:min(len(rt.tables), len(b.profiles))] {
 		name := b.profiles[p].Name
 		if profile != "" && name != profile {
 			continue
 		}
 		found = true
 		for _, r := range t.Routes() {
+			if string(r.Destination) != b.cfg.Address {
+				out = append(out, routeInfo(r, name))
+			}
+		}
+	}
+	if profile != "" && profile != router.ContractProfileName {
+		return out, found
+	}
+	found = found || len(b.cfg.Routing.Contracts) > 0
+	for i, c := range b.cfg.Routing.Contracts {
+		if len(b.profiles)+i >= len(rt.tables) {
+			break
+		}
+		for _, r := range rt.tables[len(b.profiles)+i].ContractRoutes() {
 			if string(r.Destination) == b.cfg.Address {
 				continue
 			}
-			path := make([]string, len(r.Path))
-			for i, a := range r.Path {
-				path[i] = string(a)
-			}
-			var exits []schema.RouteExit
-			for _, e := range r.Exits {
-				exits = append(exits, schema.RouteExit{Broker: string(e.Broker), Link: e.Link})
-			}
-			out = append(out, RouteInfo{Destination: string(r.Destination), NextHop: string(r.NextHop), Link: r.Link, Cost: r.Cost, Path: path, Profile: name, Exits: exits})
+			ri := routeInfo(r.Route, router.ContractProfileName)
+			ri.Contract, ri.Prediction = c.Subject, prediction(c.Contract, r)
+			out = append(out, ri)
 		}
 	}
 	return out, found
+}
+
+// routeInfo is how the API shows a route.
+func routeInfo(r router.Route, profile string) RouteInfo {
+	path := make([]string, len(r.Path))
+	for i, a := range r.Path {
+		path[i] = string(a)
+	}
+	var exits []schema.RouteExit
+	for _, e := range r.Exits {
+		exits = append(exits, schema.RouteExit{Broker: string(e.Broker), Link: e.Link})
+	}
+	return RouteInfo{Destination: string(r.Destination), NextHop: string(r.NextHop), Link: r.Link, Cost: r.Cost, Path: path, Profile: profile, Exits: exits}
+}
+
+// cdfLevels are the fractions at which a prediction samples its path's
+// distribution for the pages.
+var cdfLevels = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999}
+
+// prediction is how the API shows what a contract route promises.
+func prediction(c router.Contract, r router.ContractRoute) *schema.Prediction {
+	p := r.Prediction
+	out := &schema.Prediction{Status: p.Status, Loss: p.Loss}
+	for i, bd := range c.Within {
+		pb := schema.PredictedBound{P: 100 * bd.P, Ms: bd.Ms, Reached: min(100, 100*p.Reached[i])}
+		if d := p.Delay[i]; !math.IsInf(d, 0) && !math.IsNaN(d) {
+			pb.PredictedMs = &d
+		}
+		out.Bounds = append(out.Bounds, pb)
+	}
+	for _, q := range cdfLevels {
+		if ms := r.Delay.Quantile(q); r.Delay.Total() > 0 && !math.IsInf(ms, 0) {
+			out.CDF = append(out.CDF, schema.CDFPoint{Ms: ms, P: 100 * q})
+		}
+	}
+	return out
 }
 
 // Interest lists the subjects wanted anywhere in the network, with the

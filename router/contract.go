@@ -63,6 +63,10 @@ const (
 	Unknown = "unknown"
 )
 
+// ContractProfileName is what route listings name the routes of delay
+// contracts by, in place of a profile; no profile may take it.
+const ContractProfileName = "contract"
+
 // riskShare is how close to a bound a prediction is "at risk".
 const riskShare = 0.8
 

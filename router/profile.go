@@ -69,6 +69,9 @@ func (p Profile) Validate() error {
 	if p.Name == "" {
 		return fmt.Errorf("profile: name is required")
 	}
+	if p.Name == ContractProfileName {
+		return fmt.Errorf("profile: %q names the routes of delay contracts", p.Name)
+	}
 	for _, w := range []struct {
 		name string
 		v    float64

@@ -96,6 +96,83 @@ type Route struct {
 	// the route are steered to each exit's broker in turn, which sends
 	// them over the exit's link (see router.Route).
 	Exits []RouteExit `json:"exits,omitempty"`
+	// Contract, on a route of a delay contract, is the contract's subject
+	// pattern (Profile is then "contract"), and Prediction what the path's
+	// composed delay distribution promises of it.
+	Contract   string      `json:"contract,omitempty"`
+	Prediction *Prediction `json:"prediction,omitempty"`
+}
+
+// ContractProfile is the Profile of a delay contract's routes.
+const ContractProfile = "contract"
+
+// Prediction is what a path's delay distribution, its hops' measured
+// distributions convolved, promises of a delay contract.
+type Prediction struct {
+	// Status is "met", "at risk" (met, but within 20% of a bound),
+	// "breached" or "unknown" (a hop not measured yet).
+	Status string           `json:"status"`
+	Loss   float64          `json:"loss"` // the fraction predicted never to arrive
+	Bounds []PredictedBound `json:"bounds"`
+	// CDF samples the composed distribution: the fraction of messages
+	// (lost ones counted) that arrive within each delay, rising.
+	CDF []CDFPoint `json:"cdf,omitempty"`
+}
+
+// PredictedBound is one bound of a contract and the prediction for it.
+type PredictedBound struct {
+	P  float64 `json:"p"`  // percent of messages the contract asks for
+	Ms float64 `json:"ms"` // within this delay
+	// PredictedMs is the delay within which P percent arrive; absent when
+	// that many never do.
+	PredictedMs *float64 `json:"predicted_ms,omitempty"`
+	Reached     float64  `json:"reached"` // percent predicted within Ms
+}
+
+// CDFPoint is one point of a distribution: P percent within Ms.
+type CDFPoint struct {
+	Ms float64 `json:"ms"`
+	P  float64 `json:"p"`
+}
+
+// Bounds of a prediction.
+const (
+	maxPredictionBounds = 16
+	MaxPredictionCDF    = 24
+)
+
+// Prediction states.
+const (
+	StatusMet      = "met"
+	StatusAtRisk   = "at risk"
+	StatusBreached = "breached"
+	StatusUnknown  = "unknown"
+)
+
+func (p *Prediction) validate() error {
+	switch p.Status {
+	case StatusMet, StatusAtRisk, StatusBreached, StatusUnknown:
+	default:
+		return fmt.Errorf("status %.32q is none of met, at risk, breached, unknown", p.Status)
+	}
+	if !(p.Loss >= 0 && p.Loss <= 1) {
+		return fmt.Errorf("loss %v is not a fraction", p.Loss)
+	}
+	if len(p.Bounds) == 0 || len(p.Bounds) > maxPredictionBounds || len(p.CDF) > MaxPredictionCDF {
+		return fmt.Errorf("%d bounds and %d CDF points: want 1 to %d and at most %d", len(p.Bounds), len(p.CDF), maxPredictionBounds, MaxPredictionCDF)
+	}
+	for i, b := range p.Bounds {
+		if !(b.P > 0 && b.P < 100) || !(b.Ms > 0) || math.IsInf(b.Ms, 0) || !(b.Reached >= 0 && b.Reached <= 100) ||
+			b.PredictedMs != nil && (!(*b.PredictedMs >= 0) || math.IsInf(*b.PredictedMs, 0)) {
+			return fmt.Errorf("bounds[%d] out of range", i)
+		}
+	}
+	for i, c := range p.CDF {
+		if !(c.Ms >= 0) || math.IsInf(c.Ms, 0) || !(c.P >= 0 && c.P <= 100) || i > 0 && (c.Ms < p.CDF[i-1].Ms || c.P < p.CDF[i-1].P) {
+			return fmt.Errorf("cdf[%d] out of range or not rising", i)
+		}
+	}
+	return nil
 }
 
 // RouteExit is where a route leaves a unit it crosses: the broker inside
@@ -251,6 +328,17 @@ func (r *Route) validate() error {
 		}
 		if !isUUID(e.Link) {
 			return fmt.Errorf("exits[%d]: link %.64q is not a lower-case UUID", i, e.Link)
+		}
+	}
+	if (r.Contract != "") != (r.Prediction != nil) || (r.Contract != "") != (r.Profile == ContractProfile) {
+		return errors.New("a contract's route has a contract, a prediction and the profile \"contract\"; others have none")
+	}
+	if r.Contract != "" {
+		if len(r.Contract) > maxSubjectLen || checkText(r.Contract) != nil {
+			return errors.New("contract: longer than a subject or not text")
+		}
+		if err := r.Prediction.validate(); err != nil {
+			return fmt.Errorf("prediction: %w", err)
 		}
 	}
 	return nil

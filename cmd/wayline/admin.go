@@ -256,7 +256,12 @@ func runRoutes(ctx context.Context, args []string, stdout, stderr io.Writer) err
 Prints a broker's routes: for each cost profile, each destination of its
 network map (every broker of its own cluster, and each unit beside one of
 its own, such as a sibling cluster or another continent), the next hop,
-the path and its cost.`, stdout, stderr)
+the path and its cost. Then, for each delay contract of the routing block
+and each destination, the path the contract's messages take and what its
+composed delay distribution promises: for each bound, the delay predicted
+at the bound's percentile against the bound's, the predicted loss, and
+whether the contract is met, at risk (within 20% of a bound) or breached.
+--profile contract lists only the contracts' routes.`, stdout, stderr)
 	bf := addBrokerFlags(fs, false)
 	profile := fs.String("profile", "", "only this profile's routes")
 	asJSON := fs.Bool("json", false, "print the broker's JSON instead of a table")
@@ -277,13 +282,43 @@ the path and its cost.`, stdout, stderr)
 		return enc.Encode(routes)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tDESTINATION\tNEXT HOP\tCOST\tPATH\tEXITS")
-	for _, r := range routes {
+	var contracts []broker.RouteInfo
+	for i, r := range routes {
+		if r.Prediction != nil {
+			contracts = append(contracts, r)
+			continue
+		}
+		if i == 0 {
+			fmt.Fprintln(tw, "PROFILE\tDESTINATION\tNEXT HOP\tCOST\tPATH\tEXITS")
+		}
 		exits := make([]string, len(r.Exits))
 		for i, e := range r.Exits {
 			exits[i] = e.Broker
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%s\n", r.Profile, r.Destination, r.NextHop, r.Cost, strings.Join(r.Path, " > "), strings.Join(exits, " > "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(contracts) == 0 {
+		return nil
+	}
+	if len(contracts) < len(routes) {
+		fmt.Fprintln(stdout)
+	}
+	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTRACT\tDESTINATION\tSTATUS\tPREDICTED / ASKED\tLOSS\tPATH")
+	for _, r := range contracts {
+		p := r.Prediction
+		bounds := make([]string, len(p.Bounds))
+		for i, b := range p.Bounds {
+			got := "never"
+			if b.PredictedMs != nil {
+				got = fmt.Sprintf("%.1f", *b.PredictedMs)
+			}
+			bounds[i] = fmt.Sprintf("p%g %s/%g ms", b.P, got, b.Ms)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.3f%%\t%s\n", r.Contract, r.Destination, p.Status, strings.Join(bounds, ", "), 100*p.Loss, strings.Join(r.Path, " > "))
 	}
 	return tw.Flush()
 }
