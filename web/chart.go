@@ -402,3 +402,49 @@ func massAbove(buckets []schema.Bucket, ms float64) float64 {
 	}
 	return above / total
 }
+
+// cdfSVG draws a contract route's predicted distribution beside its
+// contract: the composed CDF as a line, and each bound as a mark at its
+// delay and percentile, green where the prediction reaches it and red
+// where it does not. Delays run from 0 to a little past the largest of
+// the bounds and the CDF's points.
+func cdfSVG(p *schema.Prediction) template.HTML {
+	if p == nil {
+		return ""
+	}
+	const w, h, pad = 220.0, 60.0, 4.0
+	top := 0.0
+	for _, c := range p.CDF {
+		top = math.Max(top, c.Ms)
+	}
+	for _, b := range p.Bounds {
+		top = math.Max(top, b.Ms)
+	}
+	if top <= 0 {
+		return ""
+	}
+	top *= 1.1
+	x := func(ms float64) float64 { return pad + (w-2*pad)*ms/top }
+	y := func(pct float64) float64 { return h - pad - (h-2*pad)*pct/100 }
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `<svg class="cdf" width="%g" height="%g" viewBox="0 0 %g %g" role="img" aria-label="predicted delay distribution against the contract">`, w, h, w, h)
+	fmt.Fprintf(&sb, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#999"/>`, pad, y(0), w-pad, y(0))
+	if len(p.CDF) > 0 {
+		sb.WriteString(`<polyline fill="none" stroke="#36c" stroke-width="1.5" points="`)
+		fmt.Fprintf(&sb, "%.1f,%.1f ", x(0), y(0))
+		for _, c := range p.CDF {
+			fmt.Fprintf(&sb, "%.1f,%.1f ", x(c.Ms), y(c.P))
+		}
+		sb.WriteString(`"/>`)
+	}
+	for _, b := range p.Bounds {
+		color := "#c33"
+		if b.Reached >= b.P {
+			color = "#2a2"
+		}
+		fmt.Fprintf(&sb, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>p%g within %g ms: %.2f%% predicted</title></circle>`,
+			x(b.Ms), y(b.P), color, b.P, b.Ms, b.Reached)
+	}
+	fmt.Fprintf(&sb, `<text x="%g" y="%g" font-size="9" text-anchor="end">%.0f ms</text></svg>`, w-pad, h-pad-2, top)
+	return template.HTML(sb.String())
+}

@@ -118,6 +118,7 @@ func NewSite(src Source, cfg SiteConfig) *Site {
 		"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 		// short is a link id as 'wayline links' prints it, enough to name it.
 		"short": func(id string) string { return id[:min(len(id), 8)] },
+		"cdf":   cdfSVG,
 	}).ParseFS(templateFiles, "templates/*.html"))
 	return &Site{src: src, admin: cfg.Admin, guard: cfg.Guard, log: log, tmpl: t}
 }
@@ -379,7 +380,10 @@ var xpathExamples = []string{
 // profileRoutes is one profile's route table.
 type profileRoutes struct {
 	Profile string
-	Routes  []routeRow
+	// Contract names a delay contract's routes (Profile is then
+	// "contract").
+	Contract string
+	Routes   []routeRow
 }
 
 // routeRow is a route with the broker its next hop stands for: outside
@@ -395,8 +399,8 @@ type routeRow struct {
 func routesByProfile(st schema.State) []profileRoutes {
 	var out []profileRoutes
 	for _, r := range st.Routes {
-		if len(out) == 0 || out[len(out)-1].Profile != r.Profile {
-			out = append(out, profileRoutes{Profile: r.Profile})
+		if len(out) == 0 || out[len(out)-1].Profile != r.Profile || out[len(out)-1].Contract != r.Contract {
+			out = append(out, profileRoutes{Profile: r.Profile, Contract: r.Contract})
 		}
 		out[len(out)-1].Routes = append(out[len(out)-1].Routes, routeRow{Route: r, Via: st.Via(r)})
 	}

@@ -41,6 +41,9 @@ const (
 	fakeLink2 = "00000000-0000-4000-8000-000000000002"
 )
 
+// predictedMs is the fake contract route's predicted median.
+var predictedMs = 45.5
+
 func newFakeSource() *fakeSource {
 	at := time.Now().Add(-2 * time.Second)
 	reps := schema.Synthetic(2, 3, at)
@@ -57,6 +60,9 @@ func newFakeSource() *fakeSource {
 			{Profile: "default", Destination: "eu.c1", NextHop: "eu.c1", Link: fakeLink1, Cost: 30, Path: []string{"na.c0.b0", "eu.c1"}},
 			{Profile: "default", Destination: "eu.c2", NextHop: "eu.c1", Link: fakeLink1, Cost: 40, Path: []string{"na.c0.b0", "eu.c1", "eu.c2"},
 				Exits: []schema.RouteExit{{Broker: "eu.c1.b3", Link: fakeLink2}}},
+			{Profile: "contract", Contract: "trade.>", Destination: "eu.c0.b2", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 20, Path: []string{"na.c0.b0", "eu.c0.b1", "eu.c0.b2"},
+				Prediction: &schema.Prediction{Status: "at risk", Loss: 0.001, Bounds: []schema.PredictedBound{{P: 50, Ms: 50, PredictedMs: &predictedMs, Reached: 88}, {P: 99, Ms: 100, Reached: 98.5}},
+					CDF: []schema.CDFPoint{{Ms: 40, P: 1}, {Ms: 45.5, P: 50}, {Ms: 120, P: 98.5}}}},
 		},
 		Subjects: []string{"<script>sub</script>"},
 	}
@@ -310,13 +316,17 @@ func TestBrokerPageRoutes(t *testing.T) {
 	// that broker's page, not the unit's. A route through a unit names
 	// where it leaves it.
 	for _, want := range []string{"4 client connections", "Profile default", "na.c0.b0 → eu.c0.b1 → eu.c0.b2", "<script>sub</script>", "eu.c1 via eu.c0.b1",
-		"leaves the units it crosses at", "eu.c1.b3 over " + fakeLink2} {
+		"leaves the units it crosses at", "eu.c1.b3 over " + fakeLink2,
+		"Contract trade.>", "at risk", "p50: 45.50 of 50 ms", "p99: never of 100 ms", "0.10%"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("broker page lacks %q:\n%.800s", want, text)
 		}
 	}
-	if el["table"] != 2 { // links, and one profile's routes
-		t.Errorf("%d tables, want 2", el["table"])
+	if el["table"] != 3 { // links, one profile's routes, one contract's
+		t.Errorf("%d tables, want 3", el["table"])
+	}
+	if el["svg"] < 1 || el["circle"] != 2 { // the contract's distribution and its two bounds
+		t.Errorf("%d svg and %d circles, want the contract's distribution with two bounds", el["svg"], el["circle"])
 	}
 }
 
