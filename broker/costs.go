@@ -32,7 +32,7 @@ func (l *link) measures(lossWindow int) router.Measures {
 	if m.Samples == 0 {
 		r.LatencyMs = unmeasuredLatencyMs
 	} else {
-		r.Delay = m.Histogram.Compact(router.SentBuckets)
+		r.Delay = m.Forward.Compact(router.SentBuckets)
 	}
 	return r
 }

@@ -66,6 +66,14 @@ type Metrics struct {
 	// included (they are part of the delay a message sees), with the lost
 	// probes as its missing mass.
 	Histogram router.Histogram
+	// Forward is the distribution of the one-way delays towards the peer
+	// (T2-T1, less the offset between the two clocks), with the forward
+	// loss as its missing mass: what a message sent over the link meets,
+	// which half the round trip understates when the two directions
+	// vary independently. The offset is taken as half the difference
+	// between the least forward and the least reverse transit time, as
+	// if the two directions' quickest trips were equally quick.
+	Forward router.Histogram
 	// RecentLatency is the median one-way latency of the last RecentSamples
 	// answered probes, and RecentLoss the one-way loss, 1-sqrt(1-q), of the
 	// last RecentProbes resolved ones (q their round-trip loss). The window
@@ -297,6 +305,7 @@ func windowStats(w *window, m *Metrics) {
 	}
 	m.Histogram = router.HistogramOf(delays, float64(w.lost))
 	m.LossForward, m.LossReverse = splitLoss(ans, m.Loss)
+	m.Forward = forwardHistogram(ans, m.LossForward)
 	kept := withoutOutliers(ans)
 	m.Outliers = len(ans) - len(kept)
 	if len(kept) == 0 {
@@ -318,6 +327,28 @@ func windowStats(w *window, m *Metrics) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// forwardHistogram is Metrics.Forward of the answered probes ans, with a
+// forward loss of loss (a fraction).
+func forwardHistogram(ans []sample, loss float64) router.Histogram {
+	if len(ans) == 0 {
+		return router.Histogram{}
+	}
+	minF, minR := ans[0].fwd, ans[0].rev
+	for _, s := range ans {
+		minF, minR = min(minF, s.fwd), min(minR, s.rev)
+	}
+	offset := (minF - minR) / 2
+	delays := make([]float64, len(ans))
+	for i, s := range ans {
+		delays[i] = float64(s.fwd-offset) / 1e6
+	}
+	missing := 0.0
+	if loss > 0 && loss < 1 {
+		missing = loss / (1 - loss) * float64(len(ans))
+	}
+	return router.HistogramOf(delays, missing)
+}
 
 // withoutOutliers returns the samples within outlierK floored MADs of the
 // median RTT, in their original order.

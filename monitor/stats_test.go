@@ -253,3 +253,26 @@ func TestLossOver(t *testing.T) {
 		t.Fatalf("loss %v after %d answered probes", got, LossHistory)
 	}
 }
+
+// TestForwardHistogram: the forward distribution is the forward delays,
+// whatever the offset between the clocks, and not half the round trip:
+// here the way out varies from 10 to 30 ms and the way back is 10 ms.
+func TestForwardHistogram(t *testing.T) {
+	const offset = int64(5 * time.Second)
+	var ans []sample
+	for i := range 200 {
+		f := int64(10*time.Millisecond) + int64(i)*int64(100*time.Microsecond)
+		r := int64(10 * time.Millisecond)
+		ans = append(ans, sample{seq: uint64(i + 1), fwd: f + offset, rev: r - offset, rtt: time.Duration(f + r)})
+	}
+	h := forwardHistogram(ans, 0.2)
+	if q := h.Quantile(0.04); math.Abs(q-11) > 0.3 { // 5% of what arrives
+		t.Errorf("forward q4 %v ms, want about 11", q)
+	}
+	if q := h.Quantile(0.78); math.Abs(q-29.5) > 0.6 {
+		t.Errorf("forward q78 %v ms, want about 29.5", q)
+	}
+	if loss := h.Missing / h.Total(); math.Abs(loss-0.2) > 1e-9 {
+		t.Errorf("forward loss %v, want 0.2", loss)
+	}
+}
