@@ -355,3 +355,17 @@ func meanMicros(nanos, n uint64) float64 {
 	}
 	return float64(nanos) / float64(n) / 1e3
 }
+
+// ContractRoute returns the route of the delay contract whose subject
+// pattern is subject towards broker dst, with its path's composed delay
+// distribution and what that promises; false when there is no such
+// contract or route.
+func (b *Broker) ContractRoute(subject, dst string) (router.ContractRoute, bool) {
+	rt := b.routes.Load()
+	for i, c := range b.cfg.Routing.Contracts {
+		if c.Subject == subject && len(b.profiles)+i < len(rt.tables) {
+			return rt.tables[len(b.profiles)+i].LookupContract(router.Address(dst))
+		}
+	}
+	return router.ContractRoute{}, false
+}

@@ -103,7 +103,7 @@ func (c Contract) Predict(h Histogram) Prediction {
 	risk := false
 	for i, b := range c.Within {
 		p.Delay[i] = h.Quantile(b.P)
-		p.Reached[i] = h.cdfAt(b.Ms)
+		p.Reached[i] = h.CDFAt(b.Ms)
 		// Room under the bound, as a share of its delay: 0.25 when the
 		// fraction arrives within three quarters of the delay.
 		room := 1 - p.Delay[i]/b.Ms
@@ -134,10 +134,10 @@ func (c Contract) Predict(h Histogram) Prediction {
 	return p
 }
 
-// cdfAt is the fraction of the total that arrives within ms, counting
+// CDFAt is the fraction of the total that arrives within ms, counting
 // the bucket that straddles ms in proportion, as if its delays were
 // uniform in it.
-func (h Histogram) cdfAt(ms float64) float64 {
+func (h Histogram) CDFAt(ms float64) float64 {
 	total := h.Total()
 	if total == 0 {
 		return 0
@@ -414,4 +414,22 @@ func (r *contractRoutes) sameWays(o *contractRoutes) bool {
 		}
 	}
 	return true
+}
+
+// KSDistance is the Kolmogorov-Smirnov distance between the distribution
+// h and the sample sorted (ascending, in ms): the largest gap between the
+// two CDFs, taken at each sample on either side of its step. Lost
+// messages count in neither: h's CDF is taken over what arrives.
+func KSDistance(h Histogram, sorted []float64) float64 {
+	if len(sorted) == 0 || h.Arrived() == 0 {
+		return 1
+	}
+	arrived := h.Arrived() / h.Total()
+	var d float64
+	n := float64(len(sorted))
+	for i, x := range sorted {
+		f := h.CDFAt(x) / arrived
+		d = max(d, math.Abs(f-float64(i)/n), math.Abs(f-float64(i+1)/n))
+	}
+	return d
 }

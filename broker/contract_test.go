@@ -1,0 +1,208 @@
+package broker
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/wayline/wayline/router"
+	"github.com/wayline/wayline/transports"
+)
+
+// withContract gives every broker the contract on subject.
+func withContract(tweak func(*Config), subject string, c router.Contract) func(*Config) {
+	return func(cfg *Config) {
+		tweak(cfg)
+		cfg.Routing.Contracts = []SubjectContract{{Subject: subject, Contract: c}}
+	}
+}
+
+// waitContract waits until b's route of the contract on subject to dst
+// runs along want with the given status, and returns it.
+func waitContract(t testing.TB, b *Broker, subject, dst, want, status string) router.ContractRoute {
+	t.Helper()
+	var r router.ContractRoute
+	waitFor(t, fmt.Sprintf("%s's %s contract route to %s to be %s, %s", b.Address(), subject, dst, want, status), 40*time.Second, func() bool {
+		var ok bool
+		r, ok = b.ContractRoute(subject, dst)
+		return ok && fmt.Sprint(r.Path) == "["+want+"]" && r.Prediction.Status == status
+	})
+	return r
+}
+
+// arrivals records, for each message on subject at nc, its one-way
+// delay (ms): the time it arrived less the time its payload says it was
+// sent.
+type arrivals struct {
+	mu     sync.Mutex
+	delays []float64
+}
+
+func recordArrivals(t testing.TB, nc *nats.Conn, subject string) *arrivals {
+	t.Helper()
+	a := &arrivals{}
+	_, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		now := time.Now().UnixNano()
+		sent := int64(binary.BigEndian.Uint64(m.Data))
+		a.mu.Lock()
+		a.delays = append(a.delays, float64(now-sent)/1e6)
+		a.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// stamped publishes n messages on subject, one every gap, each carrying
+// the time it was sent, and returns the sorted delays of those that
+// arrive at a within wait of the last.
+func stamped(t testing.TB, pub *nats.Conn, a *arrivals, subject string, n int, gap, wait time.Duration) []float64 {
+	t.Helper()
+	for i := range n {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+		if err := pub.Publish(subject, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		if i < n-1 {
+			time.Sleep(gap)
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		a.mu.Lock()
+		got := len(a.delays)
+		a.mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := slices.Clone(a.delays)
+	a.delays = a.delays[:0]
+	slices.Sort(out)
+	return out
+}
+
+// quantile is the q-quantile of sorted xs.
+func quantile(xs []float64, q float64) float64 {
+	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
+}
+
+// TestContractTakesTheSteadyPath: x.a reaches x.d through x.b quickly on
+// average but with a heavy tail (Pareto jitter of 8 ms mean on a-b), or
+// through x.c steadily (18 ms a hop). Default traffic takes x.b; the
+// contract "99% within 50 ms" takes x.c, predicts it met, and the
+// messages on it arrive within the contract.
+func TestContractTakesTheSteadyPath(t *testing.T) {
+	tweak := linkEmulation(map[string]transports.Emulation{
+		"x.a-x.b": {Delay: 5 * time.Millisecond, Jitter: 8 * time.Millisecond, JitterDist: transports.JitterPareto},
+		"x.b-x.d": {Delay: 5 * time.Millisecond},
+		"x.a-x.c": {Delay: 18 * time.Millisecond},
+		"x.c-x.d": {Delay: 18 * time.Millisecond},
+	})
+	contract := router.Contract{Within: []router.Bound{{P: 0.99, Ms: 50}}, MaxLoss: 1}
+	n := newTestNet(t, netSpec{
+		brokers: []string{"x.a", "x.b", "x.c", "x.d"},
+		links:   []string{"x.a-x.b", "x.b-x.d", "x.a-x.c", "x.c-x.d"},
+		tweak:   withContract(tweak, "trade.>", contract),
+	})
+	a := n.brokers["x.a"]
+	waitPath(t, a, "default", "x.d", "x.a x.b x.d")
+	r := waitContract(t, a, "trade.>", "x.d", "x.a x.c x.d", router.Met)
+	t.Logf("contract route %v: %+v", r.Path, r.Prediction)
+
+	trade := recordArrivals(t, n.connect("x.d"), "trade.>")
+	other := collect(t, n.connect("x.d"), "news.>", "")
+	n.waitInterest("x.a", "trade.>", "x.d")
+	n.waitInterest("x.a", "news.>", "x.d")
+	pub := n.connect("x.a")
+	viaB, viaC := linkOf(t, a, "x.b").MsgsSent, linkOf(t, a, "x.c").MsgsSent
+	delays := stamped(t, pub, trade, "trade.eur", 200, 5*time.Millisecond, 10*time.Second)
+	if len(delays) != 200 {
+		t.Fatalf("%d of 200 contract messages arrived", len(delays))
+	}
+	if sent := linkOf(t, a, "x.c").MsgsSent - viaC; sent < 200 || linkOf(t, a, "x.b").MsgsSent != viaB {
+		t.Errorf("contract messages: %d over a-c, %d over a-b; want all over a-c", sent, linkOf(t, a, "x.b").MsgsSent-viaB)
+	}
+	// The path takes 36 ms; the contract asks 99% within 50. A busy
+	// machine adds its own delays, so the test asks 95%.
+	if q := quantile(delays, 0.95); q > 50 {
+		t.Errorf("contract messages: p95 %.1f ms, p99 %.1f ms; the contract asks p99 within 50", q, quantile(delays, 0.99))
+	}
+	pub.Publish("news.x", []byte("n"))
+	expectMsg(t, other, 5*time.Second)
+	if linkOf(t, a, "x.b").MsgsSent != viaB+1 {
+		t.Error("default traffic did not keep the cheapest path")
+	}
+
+	// Over HTTP, and as the routes command prints it.
+	var routes []RouteInfo
+	getJSON(t, "http://"+a.HTTPAddr()+"/api/routes?profile=contract", &routes)
+	found := false
+	for _, r := range routes {
+		if r.Profile != "contract" || r.Contract != "trade.>" || r.Prediction == nil {
+			t.Fatalf("route %+v in the contracts' table", r)
+		}
+		if r.Destination == "x.d" {
+			found = true
+			p := r.Prediction
+			if p.Status != "met" || len(p.Bounds) != 1 || p.Bounds[0].PredictedMs == nil || *p.Bounds[0].PredictedMs > 40 || len(p.CDF) == 0 ||
+				strings.Join(r.Path, " ") != "x.a x.c x.d" {
+				t.Errorf("x.d's contract route over HTTP: %+v %+v", r, *p)
+			}
+		}
+	}
+	if !found {
+		t.Error("no contract route to x.d over HTTP")
+	}
+}
+
+// TestContractPrediction: across three hops with heavy-tailed jitter,
+// the distribution predicted from the links' measured distributions is
+// the one the contract's messages meet.
+func TestContractPrediction(t *testing.T) {
+	e := transports.Emulation{Delay: 8 * time.Millisecond, Jitter: 3 * time.Millisecond, JitterDist: transports.JitterPareto}
+	tweak := linkEmulation(map[string]transports.Emulation{"x.a-x.b": e, "x.b-x.c": e, "x.c-x.d": e})
+	contract := router.Contract{Within: []router.Bound{{P: 0.5, Ms: 100}, {P: 0.99, Ms: 500}}, MaxLoss: 1}
+	n := newTestNet(t, netSpec{
+		brokers: []string{"x.a", "x.b", "x.c", "x.d"},
+		links:   []string{"x.a-x.b", "x.b-x.c", "x.c-x.d"},
+		tweak:   withContract(tweak, "q.>", contract),
+	})
+	a := n.brokers["x.a"]
+	waitContract(t, a, "q.>", "x.d", "x.a x.b x.c x.d", router.Met)
+
+	ch := recordArrivals(t, n.connect("x.d"), "q.>")
+	n.waitInterest("x.a", "q.>", "x.d")
+	// One message every 40 ms for 20 s; the prediction is taken at the
+	// end, when the links' monitors (256 probes at 50 ms) have measured
+	// them under the same load, and compared with the last 300 messages.
+	pub := n.connect("x.a")
+	stamped(t, pub, ch, "q.x", 200, 40*time.Millisecond, 5*time.Second)
+	delays := stamped(t, pub, ch, "q.x", 300, 40*time.Millisecond, 5*time.Second)
+	if len(delays) != 300 {
+		t.Fatalf("%d of 300 arrived", len(delays))
+	}
+	r, _ := a.ContractRoute("q.>", "x.d")
+	ks := router.KSDistance(r.Delay, delays)
+	p50, mp50 := r.Delay.Quantile(0.5), quantile(delays, 0.5)
+	t.Logf("predicted p50 %.2f p90 %.2f p99 %.2f ms; measured p50 %.2f p90 %.2f p99 %.2f ms; KS distance %.3f",
+		p50, r.Delay.Quantile(0.9), r.Delay.Quantile(0.99), mp50, quantile(delays, 0.9), quantile(delays, 0.99), ks)
+	// Generous bounds for a busy machine; BENCHMARKS.md has the figures.
+	if ks > 0.25 || math.Abs(p50-mp50) > 0.2*mp50 {
+		t.Errorf("prediction off: KS distance %.3f, p50 %.2f ms predicted against %.2f measured", ks, p50, mp50)
+	}
+}
