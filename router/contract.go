@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // A Contract states what a subject's messages need of their path as a
@@ -198,16 +200,32 @@ func (h Histogram) Compact(n int) Histogram {
 		spans[i] = span{mass: b.Count, sum: b.Count * (lo + hi) / 2, lo: lo, hi: hi}
 	}
 	cost := func(a, b span) float64 { return (a.mass + b.mass) * (b.hi - a.lo) }
+	// Each pass merges the cheapest pairs, up to half of the spans at
+	// once, never a span twice, so that many buckets take a few passes,
+	// not one per bucket too many.
+	costs := make([]float64, 0, len(spans))
 	for len(spans) > n {
-		best, bestCost := 0, math.Inf(1)
+		costs = costs[:0]
 		for i := 0; i+1 < len(spans); i++ {
-			if c := cost(spans[i], spans[i+1]); c < bestCost {
-				best, bestCost = i, c
-			}
+			costs = append(costs, cost(spans[i], spans[i+1]))
 		}
-		a, b := spans[best], spans[best+1]
-		spans[best] = span{mass: a.mass + b.mass, sum: a.sum + b.sum, lo: a.lo, hi: b.hi}
-		spans = slices.Delete(spans, best+1, best+2)
+		need := max(1, min(len(spans)-n, len(spans)/4))
+		limit := slices.Clone(costs)
+		slices.Sort(limit)
+		threshold := limit[need-1]
+		merged, w := 0, 0
+		for i := 0; i < len(spans); i++ {
+			if merged < need && i+1 < len(spans) && costs[i] <= threshold {
+				a, b := spans[i], spans[i+1]
+				spans[w] = span{mass: a.mass + b.mass, sum: a.sum + b.sum, lo: a.lo, hi: b.hi}
+				merged++
+				i++
+			} else {
+				spans[w] = spans[i]
+			}
+			w++
+		}
+		spans = spans[:w]
 	}
 	out := Histogram{Missing: h.Missing, Buckets: make([]Bucket, 0, len(spans))}
 	for _, s := range spans {
@@ -255,6 +273,11 @@ func (g *Graph) arcDelay(via, pos int32) Histogram {
 // atZero is the distribution of no delay at all: the empty path's.
 var atZero = Histogram{Buckets: []Bucket{{Index: 0, Count: 1}}}
 
+// composeBuckets bounds the buckets of a path's composed distribution,
+// kept at each hop (see Compact): a path of many hops would otherwise
+// spread over hundreds, and each hop's convolution costs their product.
+const composeBuckets = 32
+
 // composed returns the delay distribution of every node's path in the
 // search's result, in probabilities: each path's hops convolved. A path
 // over an arc whose distribution is unknown has the empty distribution.
@@ -262,22 +285,124 @@ func (s *search) composed() []Histogram {
 	out := make([]Histogram, len(s.pred))
 	out[s.src] = atZero
 	for _, v := range s.order {
-		u := s.pred[v]
-		if u < 0 {
-			continue
+		if u := s.pred[v]; u >= 0 {
+			out[v] = Convolve(out[u], s.g.arcDelay(s.via[v], s.pos[v])).Compact(composeBuckets)
 		}
-		out[v] = Convolve(out[u], s.g.arcDelay(s.via[v], s.pos[v]))
 	}
 	return out
 }
 
-// contractRoutes are a contract's routes: for each destination, the
-// candidate path whose composed distribution meets the contract best.
-type contractRoutes struct {
+// contractTrees are the candidate paths of one route computation, shared
+// by every contract, and their composed distributions, worked out only
+// for the destinations asked about (a message, the API) and kept for the
+// next. Safe for concurrent use.
+type contractTrees struct {
 	cands []*tree
-	dists [][]Histogram // per candidate, per node
-	pick  []int8        // per node, the candidate taken; -1 for none
-	pred  []Prediction  // per node, what the path taken promises
+	mu    sync.Mutex
+	dists [][]Histogram // per candidate, per node; nil Buckets and 0 Missing: not composed yet
+	done  [][]bool
+}
+
+// dist returns the composed distribution of candidate k's path to v, a
+// node it reaches, composing what the paths to v's predecessors lack.
+// Held: ct.mu.
+func (ct *contractTrees) dist(k int, v int32) Histogram {
+	t, d, done := ct.cands[k], ct.dists[k], ct.done[k]
+	var todo []int32
+	for x := v; !done[x]; x = t.pred[x] {
+		if x == t.src {
+			d[x], done[x] = atZero, true
+			break
+		}
+		todo = append(todo, x)
+	}
+	for i := len(todo) - 1; i >= 0; i-- {
+		x := todo[i]
+		d[x] = Convolve(d[t.pred[x]], t.g.arcDelay(t.via[x], t.pos[x])).Compact(composeBuckets)
+		done[x] = true
+	}
+	return d[v]
+}
+
+// repeats reports whether candidate k's path to v is an earlier
+// candidate's: judging it again would change nothing.
+func (ct *contractTrees) repeats(k int, v int32) bool {
+	t := ct.cands[k]
+	for j := range k {
+		o := ct.cands[j]
+		if !o.reached(v) || o.hops[v] != t.hops[v] {
+			continue
+		}
+		same := true
+		for x := v; x != t.src && same; x = t.pred[x] {
+			same = o.pred[x] == t.pred[x] && o.via[x] == t.via[x] && o.pos[x] == t.pos[x]
+		}
+		if same {
+			return true
+		}
+	}
+	return false
+}
+
+// contractRoutes are a contract's routes: for each destination, the
+// candidate path whose composed distribution meets the contract best,
+// judged the first time the destination is asked about.
+type contractRoutes struct {
+	trees *contractTrees
+	c     Contract
+	// state is, per node: 0 not judged yet, 1 unreachable, k+2 candidate
+	// k taken. pred[v] is written before state[v] is set.
+	state []atomic.Int32
+	pred  []Prediction
+	ways  []Way // the way of the path taken, every link after the first an exit
+}
+
+// pick returns the candidate taken for v (judging it first if need be),
+// -1 when none reaches it.
+func (r *contractRoutes) pick(v int32) int {
+	if s := r.state[v].Load(); s != 0 {
+		return int(s) - 2
+	}
+	ct := r.trees
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	if s := r.state[v].Load(); s != 0 {
+		return int(s) - 2
+	}
+	best := -1
+	for k, t := range ct.cands {
+		if !t.reached(v) || ct.repeats(k, v) {
+			continue
+		}
+		p := r.c.Predict(ct.dist(k, v))
+		if best < 0 || p.Score > r.pred[v].Score {
+			best, r.pred[v] = k, p
+		}
+	}
+	if best >= 0 && v != ct.cands[best].src {
+		r.ways[v] = ct.cands[best].pinnedWay(v)
+	}
+	r.state[v].Store(int32(best + 2))
+	return best
+}
+
+// pinnedWay is the way to v, a node t reaches other than its source,
+// with every link after the first as an exit, in path order.
+func (t *tree) pinnedWay(v int32) Way {
+	var exits []Exit
+	for x := v; t.pred[x] != t.src; x = t.pred[x] {
+		if link := t.g.linkOf(t.via[x]); link != "" {
+			exits = append(exits, Exit{Broker: t.g.addrs[t.pred[x]], Link: link})
+		}
+	}
+	slices.Reverse(exits)
+	return Way{Link: t.g.linkOf(t.first[v]), Exits: exits}
+}
+
+// judged returns the candidate taken for v if it was judged already.
+func (r *contractRoutes) judged(v int32) (int, bool) {
+	s := r.state[v].Load()
+	return int(s) - 2, s != 0
 }
 
 // ContractTables computes self's routes for each contract. The
@@ -287,7 +412,10 @@ type contractRoutes struct {
 // judged on the convolution of its hops' measured distributions, and the
 // best prediction wins (the earlier candidate on a tie, so a contract
 // that the cheapest path meets keeps it). Where no candidate meets the
-// contract the best is still taken, and its prediction says so.
+// contract the best is still taken, and its prediction says so. The
+// searches run here; a destination is judged the first time a message or
+// a listing asks for it, so that a network of thousands of brokers pays
+// only for those its contracts' messages go to.
 //
 // A contract route pins its whole path: the message carries every link
 // after the first as an exit, since the brokers it passes judge the
@@ -301,36 +429,20 @@ func (m *BNM) ContractTables(cs []Contract, base Table) []Table {
 	g := m.graph()
 	src, _ := m.index.lookup(m.self)
 	n := len(g.addrs)
-	all := make([]bool, n)
-	for i := range all {
-		all[i] = true
-	}
-	searches := []*search{newSearch(g, 0, src)}
+	ct := &contractTrees{cands: []*tree{base.base}}
 	for w := range delayWeights {
-		searches = append(searches, newSearch(g, m.profiles+w, src))
-	}
-	var cr contractRoutes
-	for _, s := range searches {
+		s := newSearchIn(g, m.profiles+w, src, &m.scratch)
 		s.settle()
-		cr.cands = append(cr.cands, s.treeWith(all))
-		cr.dists = append(cr.dists, s.composed())
+		ct.cands = append(ct.cands, s.tree())
+	}
+	for range ct.cands {
+		ct.dists = append(ct.dists, make([]Histogram, n))
+		ct.done = append(ct.done, make([]bool, n))
 	}
 	out := make([]Table, len(cs))
-	for ci, c := range cs {
-		r := &contractRoutes{cands: cr.cands, dists: cr.dists, pick: make([]int8, n), pred: make([]Prediction, n)}
-		for v := range int32(n) {
-			r.pick[v] = -1
-			for k, t := range cr.cands {
-				if !t.reached(v) {
-					continue
-				}
-				p := c.Predict(cr.dists[k][v])
-				if r.pick[v] < 0 || p.Score > r.pred[v].Score {
-					r.pick[v], r.pred[v] = int8(k), p
-				}
-			}
-		}
-		out[ci] = Table{held: base.held, base: base.base, contract: r}
+	for i, c := range cs {
+		r := &contractRoutes{trees: ct, c: c, state: make([]atomic.Int32, n), pred: make([]Prediction, n), ways: make([]Way, n)}
+		out[i] = Table{held: base.held, base: base.base, contract: r}
 	}
 	return out
 }
@@ -343,29 +455,34 @@ type ContractRoute struct {
 	Prediction Prediction
 }
 
-// contractRoute builds the contract route to v, a node some candidate
-// reaches. Its Cost is the path's cost on the first profile.
-func (r *contractRoutes) route(v int32) ContractRoute {
-	t := r.cands[r.pick[v]]
+// route builds the contract route to v, a node candidate k reaches. Its
+// Cost is the path's cost on the first profile.
+func (r *contractRoutes) route(v int32, k int) ContractRoute {
+	t := r.trees.cands[k]
 	rt := t.route(v)
+	rt.Exits = r.ways[v].Exits
 	rt.Cost = 0
 	for x := v; t.pred[x] >= 0; x = t.pred[x] {
 		rt.Cost += t.g.arcCost(t.via[x], t.pos[x], 0)
 	}
-	return ContractRoute{Route: rt, Delay: r.dists[r.pick[v]][v], Prediction: r.pred[v]}
+	r.trees.mu.Lock()
+	d := r.trees.dist(k, v)
+	r.trees.mu.Unlock()
+	return ContractRoute{Route: rt, Delay: d, Prediction: r.pred[v]}
 }
 
-// ContractRoutes returns a contract table's routes, sorted by
-// destination; nil for a table that is not a contract's.
+// ContractRoutes returns a contract table's routes, every destination
+// judged, sorted by destination; nil for a table that is not a
+// contract's.
 func (t Table) ContractRoutes() []ContractRoute {
 	r := t.contract
 	if r == nil {
 		return nil
 	}
 	var out []ContractRoute
-	for v := range int32(len(r.pick)) {
-		if r.pick[v] >= 0 {
-			out = append(out, r.route(v))
+	for v := range int32(len(r.state)) {
+		if k := r.pick(v); k >= 0 {
+			out = append(out, r.route(v, k))
 		}
 	}
 	slices.SortFunc(out, func(x, y ContractRoute) int { return strings.Compare(string(x.Destination), string(y.Destination)) })
@@ -379,11 +496,15 @@ func (t Table) LookupContract(dst Address) (ContractRoute, bool) {
 	if r == nil {
 		return ContractRoute{}, false
 	}
-	v, ok := r.cands[0].g.index.lookup(dst)
-	if !ok || r.pick[v] < 0 {
+	v, ok := r.trees.cands[0].g.index.lookup(dst)
+	if !ok {
 		return ContractRoute{}, false
 	}
-	return r.route(v), true
+	k := r.pick(v)
+	if k < 0 {
+		return ContractRoute{}, false
+	}
+	return r.route(v, k), true
 }
 
 // SentBuckets is the most buckets a link's distribution is sent with in
@@ -395,21 +516,30 @@ const (
 )
 
 // sameWays reports whether r and o send messages that enter the network
-// here to every broker the same way.
+// here to every broker the same way, as far as is known: their candidate
+// paths are the same, and so are the picks of the destinations both have
+// judged.
 func (r *contractRoutes) sameWays(o *contractRoutes) bool {
-	if len(r.pick) != len(o.pick) {
+	if len(r.state) != len(o.state) || len(r.trees.cands) != len(o.trees.cands) {
 		return false
 	}
-	for v := range r.pick {
-		a, b := r.pick[v], o.pick[v]
-		if (a < 0) != (b < 0) {
+	for k := range r.trees.cands {
+		if !r.trees.cands[k].sameWays(o.trees.cands[k]) {
 			return false
 		}
-		if a < 0 {
+	}
+	for v := range int32(len(r.state)) {
+		a, aok := r.judged(v)
+		b, bok := o.judged(v)
+		switch {
+		case !aok || !bok:
+			continue
+		case (a < 0) != (b < 0):
+			return false
+		case a < 0:
 			continue
 		}
-		ta, tb := r.cands[a], o.cands[b]
-		if ta.g.linkOf(ta.first[v]) != tb.g.linkOf(tb.first[v]) || !slices.Equal(ta.lists[ta.exits[v]], tb.lists[tb.exits[v]]) {
+		if r.ways[v].Link != o.ways[v].Link || !slices.Equal(r.ways[v].Exits, o.ways[v].Exits) {
 			return false
 		}
 	}

@@ -3,7 +3,9 @@ package router
 import (
 	"fmt"
 	"math"
+	"slices"
 	"testing"
+	"time"
 )
 
 // pointAt is the distribution of a delay of ms, every time.
@@ -217,4 +219,71 @@ func TestContractRoutes(t *testing.T) {
 	if fmt.Sprint(r.Path) != "[a.c.s a.c.x a.c.d]" || r.Prediction.Status != Breached {
 		t.Errorf("with sy down: %v %+v", r.Path, r.Prediction)
 	}
+}
+
+// linkDelay is a link's distribution in the synthetic networks: its cost
+// in ms, plus a Lomax-like tail, as the monitor would send it.
+func linkDelay(l Link) Histogram {
+	var xs []float64
+	for i := range 256 {
+		u := (float64(i) + 0.5) / 256
+		xs = append(xs, l.Cost+2*(math.Pow(1-u, -1.0/3)-1))
+	}
+	return HistogramOf(xs, 1).Compact(SentBuckets)
+}
+
+// BenchmarkBNMUpdateContracts is BenchmarkBNMUpdate with one delay
+// contract: each update also runs the contract's two extra searches over
+// the 10,000 brokers, and judges the contract's routes to 100 brokers
+// spread over the network (the ones its messages go to; the others are
+// judged when first asked). Judging all 10,000 at once is timed apart.
+func BenchmarkBNMUpdateContracts(b *testing.B) {
+	simDelay = linkDelay
+	defer func() { simDelay = nil }()
+	links := synthetic(10)
+	self := Address("s0.c0.k0.b0")
+	m := simulateOnly(links, DefaultRules().Margin, []Address{self}).bnms[self]
+	var upd Announcement
+	for k, ls := range m.ann {
+		if k.origin != self && k.unit == self.Cluster() {
+			upd = Announcement{Origin: k.origin, Unit: k.unit, Links: ls}
+			break
+		}
+	}
+	c := []Contract{{Within: []Bound{{0.5, 100}, {0.99, 200}}, MaxLoss: 0.01}}
+	var dsts []Address
+	for i, a := range m.graph().Nodes() {
+		if i%100 == 37 {
+			dsts = append(dsts, a)
+		}
+	}
+	start := time.Now()
+	all := m.ContractTables(c, m.Tables()[0])[0].ContractRoutes()
+	allTime := time.Since(start)
+	judged := 0
+	for _, r := range all {
+		if r.Prediction.Status != Unknown {
+			judged++
+		}
+	}
+	times := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		upd.Links[0].Costs[0] = float64(1 + i%7)
+		m.Set(upd)
+		ct := m.ContractTables(c, m.Tables()[0])[0]
+		for _, d := range dsts {
+			if _, ok := ct.LookupContract(d); !ok {
+				b.Fatalf("no contract route to %s", d)
+			}
+		}
+		times = append(times, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(times[len(times)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(allTime.Milliseconds()), "all-10000-judged-ms")
+	b.ReportMetric(float64(judged), "brokers-predicted")
 }

@@ -213,34 +213,52 @@ func Convolve(a, b Histogram) Histogram {
 		return Histogram{}
 	}
 	var dense [NumBuckets]float64
+	lo, hi := NumBuckets, -1
 	for _, x := range a.Buckets {
-		loA, hiA := BucketBounds(x.Index)
+		loA, hiA := bounds[x.Index], bounds[x.Index+1]
+		// The sums' lower ends rise with y: their buckets are found by
+		// walking on from the last one, not by BucketOf each time.
+		first := BucketOf(loA + bounds[b.Buckets[0].Index])
 		for _, y := range b.Buckets {
-			loB, hiB := BucketBounds(y.Index)
-			spread(&dense, loA+loB, hiA+hiB, (x.Count/ta)*(y.Count/tb))
+			from := loA + bounds[y.Index]
+			for first < NumBuckets-1 && bounds[first+1] <= from {
+				first++
+			}
+			f, l := spread(&dense, first, from, hiA+bounds[y.Index+1], (x.Count/ta)*(y.Count/tb))
+			lo, hi = min(lo, f), max(hi, l)
 		}
 	}
 	out := Histogram{Missing: 1 - (a.Arrived()/ta)*(b.Arrived()/tb)}
-	for i, m := range dense {
-		if m > 0 {
+	for i := lo; i <= hi; i++ {
+		if m := dense[i]; m > 0 {
 			out.Buckets = append(out.Buckets, Bucket{Index: i, Count: m})
 		}
 	}
 	return out
 }
 
-// spread adds mass m spread uniformly over [lo, hi) to the buckets of
-// dense; an unbounded range puts it all in lo's bucket.
-func spread(dense *[NumBuckets]float64, lo, hi, m float64) {
-	first, last := BucketOf(lo), BucketOf(hi)
-	if math.IsInf(hi, 1) || first == last {
-		dense[first] += m
-		return
+// bounds[i] is where bucket i begins, in ms; bounds[NumBuckets] is +Inf.
+var bounds = func() (b [NumBuckets + 1]float64) {
+	for i := range NumBuckets {
+		b[i], _ = BucketBounds(i)
 	}
-	for k := first; k <= last; k++ {
-		blo, bhi := BucketBounds(k)
-		if overlap := min(hi, bhi) - max(lo, blo); overlap > 0 {
+	b[NumBuckets] = math.Inf(1)
+	return b
+}()
+
+// spread adds mass m spread uniformly over [lo, hi) to the buckets of
+// dense, lo being in bucket first; an unbounded range puts it all in lo's
+// bucket. It returns the first and last buckets it added to.
+func spread(dense *[NumBuckets]float64, first int, lo, hi, m float64) (int, int) {
+	if math.IsInf(hi, 1) || hi <= bounds[first+1] {
+		dense[first] += m
+		return first, first
+	}
+	k := first
+	for ; k < NumBuckets && bounds[k] < hi; k++ {
+		if overlap := min(hi, bounds[k+1]) - max(lo, bounds[k]); overlap > 0 {
 			dense[k] += m * overlap / (hi - lo)
 		}
 	}
+	return first, k - 1
 }

@@ -88,8 +88,8 @@ func (t Table) Way(target Address, origin bool) (Way, bool) {
 	}
 	v, ok := tr.g.index.lookup(target)
 	if ok && origin && t.contract != nil {
-		if k := t.contract.pick[v]; k >= 0 {
-			tr = t.contract.cands[k]
+		if k := t.contract.pick(v); k >= 0 && v != tr.src {
+			return t.contract.ways[v], true
 		}
 	}
 	if !ok || !tr.reached(v) || v == tr.src {

@@ -38,8 +38,12 @@ type sim struct {
 	announced map[annKey]Summary
 }
 
+// simDelay, when set, gives each link of a simulation its delay
+// distribution.
+var simDelay func(Link) Histogram
+
 // announce builds every broker's link announcements, each link with one
-// cost, scoped by CommonUnit.
+// cost (and, with simDelay, its distribution), scoped by CommonUnit.
 func announce(links []Link) []Announcement {
 	type key struct{ o, u Address }
 	m := map[key][]AnnouncedLink{}
@@ -49,8 +53,12 @@ func announce(links []Link) []Announcement {
 			c = math.Inf(1)
 		}
 		u := CommonUnit(l.A, l.B)
-		m[key{l.A, u}] = append(m[key{l.A, u}], AnnouncedLink{ID: l.ID, Peer: l.B, Costs: []float64{c}})
-		m[key{l.B, u}] = append(m[key{l.B, u}], AnnouncedLink{ID: l.ID, Peer: l.A, Costs: []float64{c}})
+		var d Histogram
+		if simDelay != nil {
+			d = simDelay(l)
+		}
+		m[key{l.A, u}] = append(m[key{l.A, u}], AnnouncedLink{ID: l.ID, Peer: l.B, Costs: []float64{c}, Delay: d})
+		m[key{l.B, u}] = append(m[key{l.B, u}], AnnouncedLink{ID: l.ID, Peer: l.A, Costs: []float64{c}, Delay: d})
 	}
 	var out []Announcement
 	for k, v := range m {
