@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ Experiments:
   failover-detect  how fast a dead link is declared down, and false downs without outages
   failover         time from a link failure to traffic on the other path, in a 6-broker WAN
   burst            100,000 messages at once across an ocean on udp, quic and tcp: delivered, and drops counted
+  contracts        delay contracts: predicted against measured delay distributions, and a test bed of two paths
   updates          cost update messages per minute in a 100-broker network, with and without the threshold
   xml              XML document, XPath constraint and HTML table for a 16,000-link snapshot
   ingest           link measurements stored per second, with a broker network running
@@ -47,6 +49,8 @@ Run 'wayline bench <experiment> --help' for its flags.`)
 		return benchFailover(ctx, args[1:], stdout, stderr)
 	case "burst":
 		return benchBurst(ctx, args[1:], stdout, stderr)
+	case "contracts":
+		return benchContracts(ctx, args[1:], stdout, stderr)
 	case "accuracy":
 		return benchAccuracy(ctx, args[1:], stdout, stderr)
 	case "failover-detect":
@@ -183,6 +187,58 @@ and burst_<transport>_uncounted=<n> (the worst round) per transport.`, stdout, s
 	cfg.Transports = strings.Split(*transportsFlag, ",")
 	cfg.Atlantic = &transports.Emulation{Delay: *delay, Jitter: *jitter, Loss: *loss / 100}
 	_, err = bench.RunBurst(ctx, stdout, cfg)
+	return err
+}
+
+func benchContracts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench contracts", "bench contracts [flags]", `
+For each path length of --hops and jitter distribution of --dists, starts a
+chain of brokers in this process whose every hop carries the same emulated
+conditions, puts a delay contract on the chain's subject, sends messages
+from one end to the other at a steady rate (--warm of them first, so that
+the links' monitors measure them under that load), and compares the
+one-way delays of the delivered messages with the distribution the first
+broker predicts for the path: the Kolmogorov-Smirnov distance, p50 and
+p99, and loss. With --bed, then runs the test bed: one path with the lower
+mean delay and a heavy tail, one steady, a contract of 99% within 50 ms;
+contract and default traffic side by side. Ends with
+contracts_worst_ks=<x> contracts_worst_p99_error_pct=<y>.`, stdout, stderr)
+	var cfg bench.ContractsConfig
+	hops := fs.String("hops", "2,3,4", "comma-separated path lengths")
+	dists := fs.String("dists", "uniform,normal,pareto", "comma-separated jitter distributions")
+	fs.DurationVar(&cfg.Delay, "delay", 10*time.Millisecond, "one-way delay of each hop")
+	fs.DurationVar(&cfg.Jitter, "jitter", 3*time.Millisecond, "jitter of each hop (see the emulation's distributions)")
+	loss := fs.Float64("loss", 1, "loss of each hop, in percent")
+	fs.StringVar(&cfg.Transport, "transport", "tcp", "transport of every hop")
+	fs.IntVar(&cfg.Messages, "messages", 300, "messages timed on each path")
+	fs.DurationVar(&cfg.Gap, "gap", 40*time.Millisecond, "time between two messages")
+	fs.DurationVar(&cfg.Warm, "warm", 13*time.Second, "traffic before the timed messages")
+	fs.BoolVar(&cfg.Bed, "bed", true, "run the test bed too")
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *loss < 0 || *loss > 100 || cfg.Gap <= 0 || cfg.Messages <= 0 {
+		return usageError{"--loss must be 0-100, --gap and --messages above 0"}
+	}
+	cfg.Loss, cfg.Logger = *loss/100, log
+	for _, h := range strings.Split(*hops, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(h))
+		if err != nil || n < 1 || n > 16 {
+			return usageError{fmt.Sprintf("--hops: %q is not a path length from 1 to 16", h)}
+		}
+		cfg.Hops = append(cfg.Hops, n)
+	}
+	for _, d := range strings.Split(*dists, ",") {
+		switch d = strings.TrimSpace(d); d {
+		case transports.JitterUniform, transports.JitterNormal, transports.JitterPareto:
+			cfg.Dists = append(cfg.Dists, d)
+		default:
+			return usageError{fmt.Sprintf("--dists: %q is none of uniform, normal, pareto", d)}
+		}
+	}
+	_, err = bench.RunContracts(ctx, stdout, cfg)
 	return err
 }
 

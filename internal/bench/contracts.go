@@ -1,0 +1,392 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wayline/wayline/broker"
+	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/router"
+	"github.com/wayline/wayline/transports"
+)
+
+// ContractsConfig sets up the delay contract benchmark.
+type ContractsConfig struct {
+	// Hops are the path lengths measured; Dists the jitter distributions
+	// (uniform, normal, pareto).
+	Hops  []int
+	Dists []string
+	// Every hop of a path has the same emulated conditions: Delay, Jitter
+	// drawn from the distribution, and Loss (a fraction), on Transport.
+	Delay, Jitter time.Duration
+	Loss          float64
+	Transport     string
+	// Messages are timed after Warm of the same traffic, one every Gap:
+	// the links' monitors measure them under the load they carry.
+	Messages  int
+	Gap, Warm time.Duration
+	// Bed runs the test bed of two paths as well.
+	Bed    bool
+	Logger *slog.Logger
+}
+
+func (c *ContractsConfig) defaults() {
+	if len(c.Hops) == 0 {
+		c.Hops = []int{2, 3, 4}
+	}
+	if len(c.Dists) == 0 {
+		c.Dists = []string{transports.JitterUniform, transports.JitterNormal, transports.JitterPareto}
+	}
+	if c.Delay == 0 {
+		c.Delay = 10 * time.Millisecond
+	}
+	if c.Jitter == 0 {
+		c.Jitter = 3 * time.Millisecond
+	}
+	if c.Transport == "" {
+		c.Transport = "tcp"
+	}
+	if c.Messages == 0 {
+		c.Messages = 300
+	}
+	if c.Gap == 0 {
+		c.Gap = 40 * time.Millisecond
+	}
+	if c.Warm == 0 {
+		c.Warm = 13 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ContractCase is one path's prediction against its messages.
+type ContractCase struct {
+	Hops int
+	Dist string
+	// KS is the Kolmogorov-Smirnov distance between the predicted
+	// distribution and the delivered messages' one-way delays.
+	KS float64
+	// Predicted and measured percentiles (ms) and loss (fraction).
+	PredP50, P50, PredP99, P99 float64
+	PredLoss, Loss             float64
+	Sent, Delivered            int
+}
+
+// P99Error is the predicted p99's error, as a fraction of the measured.
+func (c ContractCase) P99Error() float64 { return (c.PredP99 - c.P99) / c.P99 }
+
+// contractSubject is what the benchmark's contract covers.
+const contractSubject = "dq.>"
+
+// RunContracts measures how well composed distributions predict what
+// messages meet: for each path length and jitter distribution, a chain of
+// brokers with every hop emulated alike, a contract on the chain's
+// subject, and messages timed end to end against the distribution the
+// first broker predicts for its path. With Bed it also runs the test bed
+// (see RunContractBed).
+func RunContracts(ctx context.Context, w io.Writer, cfg ContractsConfig) ([]ContractCase, error) {
+	cfg.defaults()
+	fmt.Fprintf(w, "delay contracts: every hop %v + %v jitter, %.1f%% loss, over %s; %d messages one every %v after %v of the same, prediction taken at the end\n",
+		cfg.Delay, cfg.Jitter, 100*cfg.Loss, cfg.Transport, cfg.Messages, cfg.Gap, cfg.Warm)
+	fmt.Fprintf(w, "%-5s %-8s %6s %17s %17s %15s %9s\n", "hops", "jitter", "KS", "p50 pred/meas", "p99 pred/meas", "loss pred/meas", "p99 err")
+	var out []ContractCase
+	for _, d := range cfg.Dists {
+		for _, h := range cfg.Hops {
+			c, err := contractCase(ctx, cfg, h, d)
+			if err != nil {
+				return out, fmt.Errorf("%d hops, %s: %w", h, d, err)
+			}
+			out = append(out, c)
+			fmt.Fprintf(w, "%-5d %-8s %6.3f %8.2f/%-8.2f %8.2f/%-8.2f %6.2f%%/%-6.2f%% %+8.1f%%\n",
+				h, d, c.KS, c.PredP50, c.P50, c.PredP99, c.P99, 100*c.PredLoss, 100*c.Loss, 100*c.P99Error())
+		}
+	}
+	worstKS, worstP99 := 0.0, 0.0
+	for _, c := range out {
+		worstKS, worstP99 = max(worstKS, c.KS), max(worstP99, math.Abs(c.P99Error()))
+	}
+	fmt.Fprintf(w, "contracts_worst_ks=%.3f contracts_worst_p99_error_pct=%.1f\n", worstKS, 100*worstP99)
+	if cfg.Bed {
+		if _, err := RunContractBed(ctx, w, cfg); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// benchBrokers are configs of brokers named names, probing their links
+// every 50 ms, with the contract c on contractSubject.
+func benchBrokers(cfg ContractsConfig, names []string, c router.Contract) []broker.Config {
+	cfgs := make([]broker.Config, len(names))
+	mon := monitor.DefaultLocalConfig()
+	mon.Interval, mon.AdaptiveMin = 50*time.Millisecond, 50*time.Millisecond
+	for i, n := range names {
+		cfgs[i] = broker.Config{Address: n, Client: "127.0.0.1:0", Logger: cfg.Logger, Monitor: mon}
+		cfgs[i].Routing.Contracts = []broker.SubjectContract{{Subject: contractSubject, Contract: c}}
+	}
+	return cfgs
+}
+
+func contractCase(ctx context.Context, cfg ContractsConfig, hops int, dist string) (ContractCase, error) {
+	names := make([]string, hops+1)
+	for i := range names {
+		names[i] = fmt.Sprintf("dq.c1.b%d", i)
+	}
+	anything := router.Contract{Within: []router.Bound{{P: 0.5, Ms: 1e6}}, MaxLoss: 1}
+	cfgs := benchBrokers(cfg, names, anything)
+	em := &transports.Emulation{Delay: cfg.Delay, Jitter: cfg.Jitter, JitterDist: dist, Loss: cfg.Loss}
+	if err := linkChain(cfgs, "0000d0d0", func(int) (string, *transports.Emulation) { return cfg.Transport, em }); err != nil {
+		return ContractCase{}, err
+	}
+	bs, err := startAll(ctx, cfgs)
+	if err != nil {
+		return ContractCase{}, err
+	}
+	defer closeBrokers(bs)
+	src, dst := bs[0], bs[len(bs)-1]
+	sub, err := nats.Connect(dst.ClientURL())
+	if err != nil {
+		return ContractCase{}, err
+	}
+	defer sub.Close()
+	arr, err := timeArrivals(sub, "dq.x")
+	if err != nil {
+		return ContractCase{}, err
+	}
+	pub, err := nats.Connect(src.ClientURL())
+	if err != nil {
+		return ContractCase{}, err
+	}
+	defer pub.Close()
+	if err := waitContractRoute(ctx, src, dst.Address(), 30*time.Second); err != nil {
+		return ContractCase{}, err
+	}
+	if err := publishTimed(ctx, pub, "dq.x", int(cfg.Warm/cfg.Gap), cfg.Gap); err != nil {
+		return ContractCase{}, err
+	}
+	time.Sleep(2 * time.Second) // the warm-up's stragglers
+	arr.reset()
+	if err := publishTimed(ctx, pub, "dq.x", cfg.Messages, cfg.Gap); err != nil {
+		return ContractCase{}, err
+	}
+	r, ok := src.ContractRoute(contractSubject, dst.Address())
+	time.Sleep(2 * time.Second)
+	delays := arr.sorted()
+	if !ok || len(delays) == 0 {
+		return ContractCase{}, fmt.Errorf("%d of %d messages arrived; contract route found: %v", len(delays), cfg.Messages, ok)
+	}
+	return ContractCase{Hops: hops, Dist: dist, KS: router.KSDistance(r.Delay, delays),
+		PredP50: r.Delay.Quantile(0.5), P50: quantileOf(delays, 0.5),
+		// What arrives is compared with what is predicted to arrive.
+		PredP99: r.Delay.Quantile(0.99 * (1 - r.Prediction.Loss)), P99: quantileOf(delays, 0.99),
+		PredLoss: r.Prediction.Loss, Loss: 1 - float64(len(delays))/float64(cfg.Messages),
+		Sent: cfg.Messages, Delivered: len(delays)}, nil
+}
+
+// ContractBed is the test bed's result: what the contract's messages and
+// default messages met.
+type ContractBed struct {
+	ContractPath, DefaultPath []string
+	Status                    string
+	// Contract and default traffic: delivered, p99 (ms), and the share
+	// within the contract's delay.
+	ContractP99, DefaultP99       float64
+	ContractWithin, DefaultWithin float64
+	Sent, ContractGot, DefaultGot int
+}
+
+// RunContractBed runs the test bed: from bed.c1.a to bed.c1.d one path has
+// the lower mean delay but a heavy tail (5 ms, then 5 ms plus Pareto
+// jitter of 8 ms mean), the other is steady (18 ms a hop). The contract
+// asks 99% within 50 ms. Contract traffic and default traffic are sent
+// side by side and timed.
+func RunContractBed(ctx context.Context, w io.Writer, cfg ContractsConfig) (ContractBed, error) {
+	cfg.defaults()
+	const limit = 50.0
+	contract := router.Contract{Within: []router.Bound{{P: 0.99, Ms: limit}}, MaxLoss: 1}
+	names := []string{"bed.c1.a", "bed.c1.b", "bed.c1.c", "bed.c1.d"}
+	cfgs := benchBrokers(cfg, names, contract)
+	link := func(i, j int, n int, em *transports.Emulation) error {
+		addr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		u := "tcp://" + addr
+		id := fmt.Sprintf("0000bed0-0000-4000-8000-%012d", n)
+		cfgs[j].Listen = append(cfgs[j].Listen, u)
+		cfgs[i].Links = append(cfgs[i].Links, broker.LinkConfig{ID: id, Peer: names[j], Transport: "tcp", Dial: u, Emulation: em})
+		cfgs[j].Links = append(cfgs[j].Links, broker.LinkConfig{ID: id, Peer: names[i], Transport: "tcp", Emulation: em})
+		return nil
+	}
+	heavy := &transports.Emulation{Delay: 5 * time.Millisecond, Jitter: 8 * time.Millisecond, JitterDist: transports.JitterPareto}
+	for n, l := range []struct {
+		i, j int
+		em   *transports.Emulation
+	}{{0, 1, heavy}, {1, 3, &transports.Emulation{Delay: 5 * time.Millisecond}},
+		{0, 2, &transports.Emulation{Delay: 18 * time.Millisecond}}, {2, 3, &transports.Emulation{Delay: 18 * time.Millisecond}}} {
+		if err := link(l.i, l.j, n+1, l.em); err != nil {
+			return ContractBed{}, err
+		}
+	}
+	bs, err := startAll(ctx, cfgs)
+	if err != nil {
+		return ContractBed{}, err
+	}
+	defer closeBrokers(bs)
+	src, dst := bs[0], bs[3]
+	sub, err := nats.Connect(dst.ClientURL())
+	if err != nil {
+		return ContractBed{}, err
+	}
+	defer sub.Close()
+	onContract, err := timeArrivals(sub, "dq.x")
+	if err != nil {
+		return ContractBed{}, err
+	}
+	onDefault, err := timeArrivals(sub, "plain.x")
+	if err != nil {
+		return ContractBed{}, err
+	}
+	pub, err := nats.Connect(src.ClientURL())
+	if err != nil {
+		return ContractBed{}, err
+	}
+	defer pub.Close()
+	if err := waitContractRoute(ctx, src, dst.Address(), 30*time.Second); err != nil {
+		return ContractBed{}, err
+	}
+	time.Sleep(cfg.Warm) // the monitors' windows fill
+	n := cfg.Messages
+	errc := make(chan error, 1)
+	go func() { errc <- publishTimed(ctx, pub, "plain.x", n, cfg.Gap) }()
+	if err := publishTimed(ctx, pub, "dq.x", n, cfg.Gap); err != nil {
+		return ContractBed{}, err
+	}
+	if err := <-errc; err != nil {
+		return ContractBed{}, err
+	}
+	time.Sleep(2 * time.Second)
+	bed := ContractBed{Sent: n}
+	if r, ok := src.ContractRoute(contractSubject, dst.Address()); ok {
+		bed.Status = r.Prediction.Status
+		for _, a := range r.Path {
+			bed.ContractPath = append(bed.ContractPath, string(a))
+		}
+	}
+	for _, r := range src.Routes() {
+		if r.Profile == router.DefaultProfileName && r.Destination == dst.Address() {
+			bed.DefaultPath = r.Path
+		}
+	}
+	c, d := onContract.sorted(), onDefault.sorted()
+	bed.ContractGot, bed.DefaultGot = len(c), len(d)
+	if len(c) == 0 || len(d) == 0 {
+		return bed, fmt.Errorf("contract messages %d, default %d of %d arrived", len(c), len(d), n)
+	}
+	within := func(xs []float64) float64 {
+		k, _ := slices.BinarySearch(xs, limit)
+		return float64(k) / float64(n)
+	}
+	bed.ContractP99, bed.DefaultP99 = quantileOf(c, 0.99), quantileOf(d, 0.99)
+	bed.ContractWithin, bed.DefaultWithin = within(c), within(d)
+	fmt.Fprintf(w, "test bed: contract 99%% within %.0f ms; %d messages of each, one every %v\n", limit, n, cfg.Gap)
+	fmt.Fprintf(w, "  contract traffic: path %v (predicted %s), delivered %d, p99 %.1f ms, within %.0f ms %.2f%%\n",
+		bed.ContractPath, bed.Status, bed.ContractGot, bed.ContractP99, limit, 100*bed.ContractWithin)
+	fmt.Fprintf(w, "  default traffic:  path %v, delivered %d, p99 %.1f ms, within %.0f ms %.2f%%\n",
+		bed.DefaultPath, bed.DefaultGot, bed.DefaultP99, limit, 100*bed.DefaultWithin)
+	fmt.Fprintf(w, "contracts_bed_contract_within_pct=%.2f contracts_bed_default_within_pct=%.2f\n", 100*bed.ContractWithin, 100*bed.DefaultWithin)
+	return bed, nil
+}
+
+// waitContractRoute waits until src has a contract route to dst whose
+// every hop is measured.
+func waitContractRoute(ctx context.Context, src *broker.Broker, dst string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if r, ok := src.ContractRoute(contractSubject, dst); ok && r.Prediction.Status != router.Unknown {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no measured contract route to " + dst)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// publishTimed publishes n messages on subject, one every gap, each
+// carrying the time it was sent.
+func publishTimed(ctx context.Context, nc *nats.Conn, subject string, n int, gap time.Duration) error {
+	tick := time.NewTicker(gap)
+	defer tick.Stop()
+	for range n {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+		if err := nc.Publish(subject, b[:]); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nc.Flush()
+}
+
+// arrivals are the one-way delays (ms) of the messages of one
+// subscription, timed as they arrive.
+type arrivals struct {
+	mu     sync.Mutex
+	delays []float64
+}
+
+func timeArrivals(nc *nats.Conn, subject string) (*arrivals, error) {
+	a := &arrivals{}
+	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		now := time.Now().UnixNano()
+		if len(m.Data) < 8 {
+			return
+		}
+		sent := int64(binary.BigEndian.Uint64(m.Data))
+		a.mu.Lock()
+		a.delays = append(a.delays, float64(now-sent)/1e6)
+		a.mu.Unlock()
+	}); err != nil {
+		return nil, err
+	}
+	return a, nc.Flush()
+}
+
+func (a *arrivals) reset() {
+	a.mu.Lock()
+	a.delays = a.delays[:0]
+	a.mu.Unlock()
+}
+
+func (a *arrivals) sorted() []float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := slices.Clone(a.delays)
+	slices.Sort(out)
+	return out
+}
+
+// quantileOf is the q-quantile of sorted xs.
+func quantileOf(xs []float64, q float64) float64 {
+	return xs[min(len(xs)-1, int(q*float64(len(xs))))]
+}
