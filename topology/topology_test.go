@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -209,5 +210,23 @@ func TestRoutingSettings(t *testing.T) {
 	s, err := f.Routing.Settings()
 	if err != nil || s.Margin != 0.15 || s.LossWindow != 512 || s.HoldDown != 2*time.Second {
 		t.Fatalf("settings %+v %v", s, err)
+	}
+	f, err = Parse([]byte(two + `routing:
+  contracts:
+    - subject: "trade.>"
+      within: [{p: 50, ms: 20}, {p: 95, ms: 50}, {p: 99, ms: 100}]
+      max_loss: 0.1%
+    - {subject: "ops.*", within: [{p: 90, ms: 500}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = f.Routing.Settings()
+	want := []SubjectContract{
+		{Subject: "trade.>", Contract: router.Contract{Within: []router.Bound{{P: 0.5, Ms: 20}, {P: 0.95, Ms: 50}, {P: 0.99, Ms: 100}}, MaxLoss: 0.001}},
+		{Subject: "ops.*", Contract: router.Contract{Within: []router.Bound{{P: 0.9, Ms: 500}}, MaxLoss: 1}},
+	}
+	if err != nil || fmt.Sprint(s.Contracts) != fmt.Sprint(want) {
+		t.Fatalf("contracts %+v %v, want %+v", s.Contracts, err, want)
 	}
 }
