@@ -57,6 +57,9 @@ type BNM struct {
 	index *nodeIndex
 	depth []uint8 // per node, the depth of the smallest of self's units holding it (see trust)
 	held  []*tree // per profile: the routes shown last
+	// contracts are the contracts' routes computed last, which the next
+	// computation's hold.
+	contracts []*contractRoutes
 	// What arcs cross are numbered once and for all too, so that a held
 	// route's arcs are known from one graph to the next.
 	refs     []arcRef

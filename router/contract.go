@@ -355,6 +355,9 @@ type contractRoutes struct {
 	state []atomic.Int32
 	pred  []Prediction
 	ways  []Way // the way of the path taken, every link after the first an exit
+	// prev is the same contract's routes of the computation before, whose
+	// paths hold (see holdRoom); it has no prev of its own.
+	prev *contractRoutes
 }
 
 // pick returns the candidate taken for v (judging it first if need be),
@@ -369,21 +372,55 @@ func (r *contractRoutes) pick(v int32) int {
 	if s := r.state[v].Load(); s != 0 {
 		return int(s) - 2
 	}
-	best := -1
+	best, preds := -1, make([]Prediction, len(ct.cands))
 	for k, t := range ct.cands {
 		if !t.reached(v) || ct.repeats(k, v) {
 			continue
 		}
-		p := r.c.Predict(ct.dist(k, v))
-		if best < 0 || p.Score > r.pred[v].Score {
-			best, r.pred[v] = k, p
+		preds[k] = r.c.Predict(ct.dist(k, v))
+		if best < 0 || preds[k].Score > preds[best].Score {
+			best = k
 		}
 	}
 	if best >= 0 && v != ct.cands[best].src {
 		r.ways[v] = ct.cands[best].pinnedWay(v)
+		r.pred[v] = preds[best]
+		if k, way, ok := r.held(v, preds); ok && (preds[k].Status == Met || preds[k].Score >= preds[best].Score-holdRoom) {
+			best, r.ways[v], r.pred[v] = k, way, preds[k]
+		}
 	}
 	r.state[v].Store(int32(best + 2))
 	return best
+}
+
+// holdRoom is how much more room under the contract (see
+// Prediction.Score) another path must promise before a contract route
+// that no longer meets its contract moves to it; a route that meets it
+// stays.
+const holdRoom = 0.1
+
+// held returns the candidate, and its way, whose path is the one the
+// previous computation took to v, if it judged v and a candidate still
+// takes that path. Held: r.trees.mu.
+func (r *contractRoutes) held(v int32, preds []Prediction) (int, Way, bool) {
+	prev := r.prev
+	if prev == nil || int(v) >= len(prev.state) {
+		return 0, Way{}, false
+	}
+	k, ok := prev.judged(v)
+	if !ok || k < 0 {
+		return 0, Way{}, false
+	}
+	was := prev.ways[v]
+	for k, t := range r.trees.cands {
+		if preds[k].Delay == nil || !t.reached(v) {
+			continue
+		}
+		if w := t.pinnedWay(v); w.Link == was.Link && slices.Equal(w.Exits, was.Exits) {
+			return k, w, true
+		}
+	}
+	return 0, Way{}, false
 }
 
 // pinnedWay is the way to v, a node t reaches other than its source,
@@ -405,14 +442,17 @@ func (r *contractRoutes) judged(v int32) (int, bool) {
 	return int(s) - 2, s != 0
 }
 
-// ContractTables computes self's routes for each contract. The
+// ContractTables computes self's routes for each contract, in the order
+// of the contracts of the call before (whose routes hold). The
 // candidates for a destination are the paths of three searches: the
 // first profile's routes (the table base, as Tables returned it), the
 // least mean delay, and the least tail delay (see weightsOf); each is
 // judged on the convolution of its hops' measured distributions, and the
 // best prediction wins (the earlier candidate on a tie, so a contract
 // that the cheapest path meets keeps it). Where no candidate meets the
-// contract the best is still taken, and its prediction says so. The
+// contract the best is still taken, and its prediction says so. A path
+// taken before stays while it meets the contract, or while no other
+// promises more room by holdRoom. The
 // searches run here; a destination is judged the first time a message or
 // a listing asks for it, so that a network of thousands of brokers pays
 // only for those its contracts' messages go to.
@@ -440,10 +480,20 @@ func (m *BNM) ContractTables(cs []Contract, base Table) []Table {
 		ct.done = append(ct.done, make([]bool, n))
 	}
 	out := make([]Table, len(cs))
+	held := make([]*contractRoutes, len(cs))
 	for i, c := range cs {
 		r := &contractRoutes{trees: ct, c: c, state: make([]atomic.Int32, n), pred: make([]Prediction, n), ways: make([]Way, n)}
+		if i < len(m.contracts) && m.contracts[i] != nil {
+			prev := m.contracts[i]
+			prev.trees.mu.Lock()
+			prev.prev = nil
+			prev.trees.mu.Unlock()
+			r.prev = prev
+		}
+		held[i] = r
 		out[i] = Table{held: base.held, base: base.base, contract: r}
 	}
+	m.contracts = held
 	return out
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -147,6 +149,12 @@ type delayLink struct {
 // travelled (one cluster, so no summaries).
 func delayMap(self Address, links []delayLink) *BNM {
 	m := NewBNM(self, 1, 0)
+	announceDelays(m, links)
+	return m
+}
+
+// announceDelays has m hear every end of links announce them.
+func announceDelays(m *BNM, links []delayLink) {
 	by := map[Address][]AnnouncedLink{}
 	for _, l := range links {
 		c := l.Cost
@@ -159,7 +167,45 @@ func delayMap(self Address, links []delayLink) *BNM {
 	for origin, ls := range by {
 		m.Set(Announcement{Origin: origin, Unit: origin.Cluster(), Links: ls})
 	}
-	return m
+}
+
+// TestContractRoutesHold: a contract route that meets its contract stays
+// when another path comes to promise a little more, and moves when it
+// stops meeting it.
+func TestContractRoutesHold(t *testing.T) {
+	links := []delayLink{
+		{Link{ID: "sx", A: "a.c.s", B: "a.c.x", Cost: 1, Up: true}, pointAt(10)},
+		{Link{ID: "xd", A: "a.c.x", B: "a.c.d", Cost: 1, Up: true}, pointAt(10)},
+		{Link{ID: "sy", A: "a.c.s", B: "a.c.y", Cost: 2, Up: true}, pointAt(15)},
+		{Link{ID: "yd", A: "a.c.y", B: "a.c.d", Cost: 2, Up: true}, pointAt(15)},
+	}
+	c := []Contract{{Within: []Bound{{0.5, 40}}, MaxLoss: 1}}
+	m := delayMap("a.c.s", links)
+	path := func() string {
+		r, _ := m.ContractTables(c, m.Tables()[0])[0].LookupContract("a.c.d")
+		return fmt.Sprint(r.Path) + " " + r.Prediction.Status
+	}
+	if p := path(); p != "[a.c.s a.c.x a.c.d] met" {
+		t.Fatalf("at first: %s", p)
+	}
+	// y's path comes to 18 ms against x's 20: both meet the contract.
+	links[2].delay, links[3].delay = pointAt(9), pointAt(9)
+	announceDelays(m, links)
+	if p := path(); p != "[a.c.s a.c.x a.c.d] met" {
+		t.Errorf("with y a little quicker: %s, want x's path held", p)
+	}
+	// x's path goes to 50 ms: breached, so the route moves.
+	links[1].delay = pointAt(40)
+	announceDelays(m, links)
+	if p := path(); p != "[a.c.s a.c.y a.c.d] met" {
+		t.Errorf("with x breaching the contract: %s", p)
+	}
+	// And a fresh map, with nothing to hold, takes the best at once.
+	links[1].delay = pointAt(10)
+	fresh := delayMap("a.c.s", links)
+	if r, _ := fresh.ContractTables(c, fresh.Tables()[0])[0].LookupContract("a.c.d"); fmt.Sprint(r.Path) != "[a.c.s a.c.y a.c.d]" {
+		t.Errorf("fresh map: %v", r.Path)
+	}
 }
 
 // TestContractRoutes: the cheapest path (through x) has the lower mean
@@ -286,4 +332,52 @@ func BenchmarkBNMUpdateContracts(b *testing.B) {
 	b.ReportMetric(float64(times[len(times)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(allTime.Milliseconds()), "all-10000-judged-ms")
 	b.ReportMetric(float64(judged), "brokers-predicted")
+}
+
+// TestContractTablesConcurrent: destinations are judged by whichever
+// reader asks first while newer tables are computed (run with -race).
+func TestContractTablesConcurrent(t *testing.T) {
+	links := []delayLink{
+		{Link{ID: "sx", A: "a.c.s", B: "a.c.x", Cost: 1, Up: true}, pointAt(10)},
+		{Link{ID: "xd", A: "a.c.x", B: "a.c.d", Cost: 1, Up: true}, mixture(0, 10, 97, 300, 3)},
+		{Link{ID: "sy", A: "a.c.s", B: "a.c.y", Cost: 2, Up: true}, pointAt(15)},
+		{Link{ID: "yd", A: "a.c.y", B: "a.c.d", Cost: 2, Up: true}, pointAt(15)},
+	}
+	c := []Contract{{Within: []Bound{{0.99, 50}}, MaxLoss: 1}}
+	m := delayMap("a.c.s", links)
+	var cur atomic.Pointer[Table]
+	tab := m.ContractTables(c, m.Tables()[0])[0]
+	cur.Store(&tab)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tb := cur.Load()
+				for _, d := range []Address{"a.c.d", "a.c.x", "a.c.y"} {
+					if w, ok := tb.Way(d, true); !ok || w.Link == "" {
+						t.Errorf("no way to %s", d)
+						return
+					}
+					tb.LookupContract(d)
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		links[0].delay = pointAt(float64(9 + i%3))
+		announceDelays(m, links)
+		tab := m.ContractTables(c, m.Tables()[0])[0]
+		cur.Store(&tab)
+	}
+	close(stop)
+	wg.Wait()
+	if r, _ := cur.Load().LookupContract("a.c.d"); fmt.Sprint(r.Path) != "[a.c.s a.c.y a.c.d]" {
+		t.Errorf("final route %v", r.Path)
+	}
 }
