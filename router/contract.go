@@ -286,10 +286,27 @@ func (s *search) composed() []Histogram {
 	out[s.src] = atZero
 	for _, v := range s.order {
 		if u := s.pred[v]; u >= 0 {
-			out[v] = Convolve(out[u], s.g.arcDelay(s.via[v], s.pos[v])).Compact(composeBuckets)
+			out[v] = composeHop(out[u], s.g.arcDelay(s.via[v], s.pos[v]))
 		}
 	}
 	return out
+}
+
+// composeHop is the distribution of a path whose distribution is path
+// followed by a hop whose distribution is hop, as routes compose it.
+func composeHop(path, hop Histogram) Histogram {
+	return Convolve(path, hop).Compact(composeBuckets)
+}
+
+// ComposePath is the distribution of a path of hops, composed as routes
+// compose it (each hop as it travels in a cost update: at most
+// SentBuckets buckets).
+func ComposePath(hops ...Histogram) Histogram {
+	h := atZero
+	for _, x := range hops {
+		h = composeHop(h, x.Compact(SentBuckets))
+	}
+	return h
 }
 
 // contractTrees are the candidate paths of one route computation, shared
@@ -318,7 +335,7 @@ func (ct *contractTrees) dist(k int, v int32) Histogram {
 	}
 	for i := len(todo) - 1; i >= 0; i-- {
 		x := todo[i]
-		d[x] = Convolve(d[t.pred[x]], t.g.arcDelay(t.via[x], t.pos[x])).Compact(composeBuckets)
+		d[x] = composeHop(d[t.pred[x]], t.g.arcDelay(t.via[x], t.pos[x]))
 		done[x] = true
 	}
 	return d[v]

@@ -175,3 +175,12 @@ func (e Emulation) lossRate() float64 {
 	}
 	return (g.R*g.LossGood + g.P*g.LossBad) / (g.P + g.R)
 }
+
+// Draw draws one frame's fate on an idle link with emulation e: its
+// one-way delay (Delay plus the jitter, never below zero) and whether it
+// is lost, under independent loss. Bandwidth, outages and the
+// Gilbert-Elliott model are left out: it is the distribution a frame
+// meets on its own, for comparing models of a link with the emulation.
+func (e Emulation) Draw(r *rand.Rand) (delay time.Duration, lost bool) {
+	return max(0, e.Delay+extraDelay(r, e.JitterDist, e.Jitter)), chance(r, e.Loss)
+}

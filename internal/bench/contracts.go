@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -35,9 +36,14 @@ type ContractsConfig struct {
 	// the links' monitors measure them under the load they carry.
 	Messages  int
 	Gap, Warm time.Duration
-	// Bed runs the test bed of two paths as well.
-	Bed    bool
-	Logger *slog.Logger
+	// Bed runs the test bed of two paths as well; ModelOnly runs only
+	// the composition against the emulation's model.
+	Bed, ModelOnly bool
+	// Window is how many probes a link's measured distribution holds in
+	// the model comparison (the monitor's window); Seeds how many times
+	// each case is drawn.
+	Window, Seeds int
+	Logger        *slog.Logger
 }
 
 func (c *ContractsConfig) defaults() {
@@ -68,6 +74,12 @@ func (c *ContractsConfig) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Window == 0 {
+		c.Window = monitor.DefaultWANConfig().Window
+	}
+	if c.Seeds == 0 {
+		c.Seeds = 5
+	}
 }
 
 // ContractCase is one path's prediction against its messages.
@@ -97,6 +109,10 @@ const contractSubject = "dq.>"
 // (see RunContractBed).
 func RunContracts(ctx context.Context, w io.Writer, cfg ContractsConfig) ([]ContractCase, error) {
 	cfg.defaults()
+	RunComposition(w, cfg)
+	if cfg.ModelOnly {
+		return nil, nil
+	}
 	fmt.Fprintf(w, "delay contracts: every hop %v + %v jitter, %.1f%% loss, over %s; %d messages one every %v after %v of the same, prediction taken at the end\n",
 		cfg.Delay, cfg.Jitter, 100*cfg.Loss, cfg.Transport, cfg.Messages, cfg.Gap, cfg.Warm)
 	fmt.Fprintf(w, "%-5s %-8s %6s %17s %17s %15s %9s\n", "hops", "jitter", "KS", "p50 pred/meas", "p99 pred/meas", "loss pred/meas", "p99 err")
@@ -123,6 +139,94 @@ func RunContracts(ctx context.Context, w io.Writer, cfg ContractsConfig) ([]Cont
 		}
 	}
 	return out, nil
+}
+
+// ModelCase is the composition of one path's hops against the
+// emulation's own distribution of that path, over several draws.
+type ModelCase struct {
+	Hops           int
+	Dist           string
+	KS, P99Err     []float64 // per draw; P99Err a fraction of the true p99
+	PredLoss, Loss float64   // of the last draw
+}
+
+// modelDraws is how many paths are drawn for the truth of a model case.
+const modelDraws = 200000
+
+// RunComposition compares, for each path length and jitter distribution,
+// the composition routes make with the distribution of the emulated path
+// itself: each hop's distribution is built from Window frames drawn from
+// its emulation (what a link's monitor holds), compacted as cost updates
+// send it, and the hops composed as routes compose them; the truth is
+// 200,000 paths drawn hop by hop. It reports the KS distance and the
+// predicted p99's error (of what arrives) per draw: median and range.
+func RunComposition(w io.Writer, cfg ContractsConfig) []ModelCase {
+	cfg.defaults()
+	em := transports.Emulation{Delay: cfg.Delay, Jitter: cfg.Jitter, Loss: cfg.Loss}
+	fmt.Fprintf(w, "composition against the emulation's model: every hop %v + %v jitter, %.1f%% loss; each hop measured from %d frames; %d draws, median [range]\n",
+		cfg.Delay, cfg.Jitter, 100*cfg.Loss, cfg.Window, cfg.Seeds)
+	fmt.Fprintf(w, "%-5s %-8s %-22s %-26s %s\n", "hops", "jitter", "KS", "p99 error", "loss pred/true")
+	var out []ModelCase
+	for _, d := range cfg.Dists {
+		em.JitterDist = d
+		for _, hops := range cfg.Hops {
+			mc := ModelCase{Hops: hops, Dist: d}
+			for seed := range cfg.Seeds {
+				r := rand.New(rand.NewPCG(uint64(seed+1), uint64(hops*7+len(d))))
+				links := make([]router.Histogram, hops)
+				for i := range links {
+					var delays []float64
+					lost := 0
+					for range cfg.Window {
+						dl, l := em.Draw(r)
+						if l {
+							lost++
+							continue
+						}
+						delays = append(delays, float64(dl)/1e6)
+					}
+					links[i] = router.HistogramOf(delays, float64(lost))
+				}
+				pred := router.ComposePath(links...)
+				var truth []float64
+				for range modelDraws {
+					sum, lost := time.Duration(0), false
+					for range hops {
+						dl, l := em.Draw(r)
+						sum, lost = sum+dl, lost || l
+					}
+					if !lost {
+						truth = append(truth, float64(sum)/1e6)
+					}
+				}
+				slices.Sort(truth)
+				predLoss := pred.Missing / pred.Total()
+				p99 := quantileOf(truth, 0.99)
+				mc.KS = append(mc.KS, router.KSDistance(pred, truth))
+				mc.P99Err = append(mc.P99Err, (pred.Quantile(0.99*(1-predLoss))-p99)/p99)
+				mc.PredLoss, mc.Loss = predLoss, 1-float64(len(truth))/modelDraws
+			}
+			out = append(out, mc)
+			fmt.Fprintf(w, "%-5d %-8s %-22s %-26s %.2f%%/%.2f%%\n", hops, d, spreadOf(mc.KS, 1, "%.3f"), spreadOf(mc.P99Err, 100, "%+.1f%%"), 100*mc.PredLoss, 100*mc.Loss)
+		}
+	}
+	var ks, p99 []float64
+	for _, mc := range out {
+		ks = append(ks, slices.Max(mc.KS))
+		for _, e := range mc.P99Err {
+			p99 = append(p99, math.Abs(e))
+		}
+	}
+	fmt.Fprintf(w, "composition_worst_ks=%.3f composition_worst_p99_error_pct=%.1f\n", slices.Max(ks), 100*slices.Max(p99))
+	return out
+}
+
+// spreadOf formats xs (scaled) as "median [min, max]".
+func spreadOf(xs []float64, scale float64, f string) string {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	v := func(x float64) string { return fmt.Sprintf(f, scale*x) }
+	return v(s[len(s)/2]) + " [" + v(s[0]) + ", " + v(s[len(s)-1]) + "]"
 }
 
 // benchBrokers are configs of brokers named names, probing their links
