@@ -151,6 +151,9 @@ func NewSession(conn transports.Conn, cfg Config, h Handler) *Session {
 
 		datagramsDone: make(chan struct{}),
 	}
+	s.out.OnEvict(func(c sendq.Class, n, bytes int) {
+		s.stats.Drops.AddClass(DropQueueFull, c, uint64(n), uint64(bytes))
+	})
 	s.dgram, _ = conn.(transports.DatagramConn)
 	frameMax := min(defaultFrame, cfg.MaxFrame)
 	if info.FrameHint > 0 {
@@ -231,12 +234,14 @@ func (s *Session) Bye() {
 	s.Close()
 }
 
-// Send queues a message record, which enc appends, behind those queued
-// before it; k wakes the writer once the caller's batch is done. It
-// reports false, having queued nothing, when the queue is full or
-// retired: the caller counts the drop.
-func (s *Session) Send(enc func([]byte) []byte, k *sendq.Kicker) bool {
-	if !s.out.Add(enc) {
+// Send queues a message record of class c, which enc appends, behind
+// those of its class queued before it; k wakes the writer once the
+// caller's batch is done. It reports false, having queued nothing, when
+// the queue is full or retired: the caller counts the drop. Records of
+// lower classes it evicts to make room are counted here, as send queue
+// drops (see sendq.Queue).
+func (s *Session) Send(c sendq.Class, enc func([]byte) []byte, k *sendq.Kicker) bool {
+	if !s.out.AddClass(c, enc) {
 		return false
 	}
 	s.stats.MsgsSent.Add(1)
@@ -291,7 +296,7 @@ func (s *Session) Unacknowledged() []byte {
 // find it any more.
 func (s *Session) Retire() {
 	if data := s.out.Close(); len(data) > 0 {
-		s.stats.Drops.Add(DropLinkDown, uint64(CountRecords(data)), uint64(len(data)))
+		s.stats.Drops.AddRecords(DropLinkDown, data)
 	}
 }
 

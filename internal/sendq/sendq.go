@@ -32,8 +32,8 @@ type Queue struct {
 	mu     sync.Mutex
 	ctrl   []byte // sent before data
 	lanes  [NumClasses]lane
-	queued int  // data bytes in all lanes
-	classy bool // some append had a class other than Normal
+	queued int         // data bytes in all lanes
+	classy atomic.Bool // some append had a class other than Normal
 	limit  int
 	closed bool
 	kick   chan struct{}
@@ -83,8 +83,8 @@ func (o *Queue) AddClass(c Class, fn func([]byte) []byte) bool {
 		o.mu.Unlock()
 		return false
 	}
-	if c != Normal {
-		o.classy = true
+	if c != Normal && !o.classy.Load() {
+		o.classy.Store(true)
 	}
 	l := &o.lanes[c]
 	n := len(l.buf)
@@ -196,7 +196,7 @@ func (o *Queue) TakeCounted(ctrlSpare, dataSpare []byte, withData bool) (ctrl, d
 	more := false
 	switch {
 	case !withData:
-	case !o.classy:
+	case !o.classy.Load():
 		l := &o.lanes[Normal]
 		data, adds = l.buf, l.appends()
 		l.reset(dataSpare)
@@ -232,6 +232,10 @@ func (o *Queue) takeAllLocked() []byte {
 	o.queued = 0
 	return data
 }
+
+// Classed reports whether the queue has been given a class other than
+// Normal, and so serves its classes in order, a take at a time.
+func (o *Queue) Classed() bool { return o.classy.Load() }
 
 // Queued is the number of data bytes waiting.
 func (o *Queue) Queued() int {
