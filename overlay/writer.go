@@ -46,7 +46,7 @@ func (s *Session) writeLoop() {
 		// when the queue serves classes, so that it keeps their order.
 		withData := s.lossy == nil || s.lossy.waiting() < cfg.QueueBytes
 		if withData && s.lossy != nil && s.out.Classed() {
-			withData = s.lossy.waiting() < sendq.Quantum
+			withData = s.lossy.waiting() < sendq.MaxQuantum
 		}
 		ctrl, data, count = s.out.TakeCounted(ctrl, data, withData)
 		frames := ctrl

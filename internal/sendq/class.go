@@ -1,6 +1,9 @@
 package sendq
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Class is the priority class of what is queued. The zero value is
 // Normal, the class of everything no rule names.
@@ -52,27 +55,57 @@ func (c Class) below() []Class {
 
 // How a queue that holds more than the Normal class serves its classes.
 //
-// Each take hands the writer at most Quantum bytes of whole appends (the
+// Each take hands the writer at most a quantum of whole appends (the
 // first of the take goes however large, and so does the first of a class
-// that is due, below): the higher classes' waiting time
-// behind lower ones is then one take, Quantum*8/bandwidth (131 ms at
-// 1 Mbit/s, 1.3 ms at 100 Mbit/s), plus what the transport itself holds.
-// Within a take the classes are served from the highest, each from its
-// oldest append, until the take is full.
+// that is due, below). What a writer has taken it sends, whatever comes
+// after, so the quantum is what a higher class may wait behind: it is
+// what the link sends in about TakeTime, within MinQuantum and
+// MaxQuantum. The rate is measured while the queue stays backlogged: the
+// bytes taken over PaceWindow or more, from one take to the next. A
+// transport's own buffer makes the first takes of a backlog look fast, so
+// the quantum no more than doubles from one window to the next. At
+// 1 Mbit/s a take is then 2.5 KB; from 26 Mbit/s on, 64 KiB, the frame a
+// queue of one class fills. Add what the transport itself holds below the
+// queue. Within a take the
+// classes are served from the highest, each from its oldest append, until
+// the take is full.
 //
 // Starvation is bounded: a class that has data waiting and got nothing in
 // StarveTakes-1 takes in a row goes first in the next, with at least one
 // append and up to a whole take. So while it has data waiting, a lower
 // class gets at least one message out in every StarveTakes takes, and on
-// a link the higher classes saturate with messages much smaller than
-// Quantum, at least 1/StarveTakes of the bytes.
+// a link the higher classes saturate with messages much smaller than a
+// take, about 1/StarveTakes of the bytes at least.
 const (
-	Quantum     = 16 << 10
+	TakeTime    = 20 * time.Millisecond
+	PaceWindow  = 5 * TakeTime
+	MinQuantum  = 2 << 10
+	MaxQuantum  = 64 << 10
 	StarveTakes = 8
 )
 
-// takeClassed appends to data at most Quantum bytes of appends, in the
-// order above, and returns it with the number of appends taken.
+// pace updates the quantum at a classed take at now: when the last take
+// left data behind, the writer has been sending it since, so its bytes
+// over that time add to the window's sample of the link's rate. A take
+// that emptied the queue ends the window unused: the writer was then
+// faster than what came.
+func (o *Queue) pace(now time.Time) {
+	if !o.backlog {
+		o.winBytes, o.winTime = 0, 0
+		return
+	}
+	o.winBytes += o.lastTake
+	o.winTime += now.Sub(o.lastAt)
+	if o.winTime < PaceWindow {
+		return
+	}
+	rate := float64(o.winBytes) / o.winTime.Seconds()
+	o.winBytes, o.winTime = 0, 0
+	o.quantum = min(2*o.quantum, MaxQuantum, max(MinQuantum, int(rate*TakeTime.Seconds())))
+}
+
+// takeClassed appends to data at most a quantum of appends, in the order
+// above, and returns it with the number of appends taken.
 func (o *Queue) takeClassed(data []byte) ([]byte, int) {
 	var order [NumClasses]Class
 	var due [NumClasses]bool
@@ -96,7 +129,7 @@ func (o *Queue) takeClassed(data []byte) ([]byte, int) {
 			end := l.ends[l.first]
 			// The first append of a take goes, and the first of a due class.
 			must := len(data) == 0 || (due[c] && got == 0)
-			if !must && (full || len(data)+end-l.head > Quantum) {
+			if !must && (full || len(data)+end-l.head > o.quantum) {
 				full = true
 				break
 			}

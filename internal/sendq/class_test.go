@@ -3,7 +3,19 @@ package sendq
 import (
 	"strings"
 	"testing"
+	"time"
 )
+
+// quantum is the take size of the queues of these tests, whose clock
+// stands still so that it stays so.
+const quantum = 16 << 10
+
+func newFixed(limit int) *Queue {
+	q := New(limit)
+	q.now = func() time.Time { return time.Time{} }
+	q.quantum = quantum
+	return q
+}
 
 // rec is an append of n bytes, all the letter of its class and number, so
 // that a take can be read back: "h1h1h1".
@@ -23,11 +35,11 @@ func tags(data []byte, n int) []string {
 
 // TestClassOrder: once a queue holds another class than Normal, a take
 // serves the classes from the highest, each in the order it was queued,
-// and holds at most Quantum bytes; the writer is woken again while data
+// and holds at most quantum bytes; the writer is woken again while data
 // remains.
 func TestClassOrder(t *testing.T) {
-	const size = Quantum / 4
-	q := New(1 << 20)
+	const size = quantum / 4
+	q := newFixed(1 << 20)
 	for i, c := range []Class{Low, Normal, High, Low, High, Normal} {
 		tag := []string{"n", "h", "l"}[c] + string(rune('0'+i))
 		if !q.AddClass(c, rec(tag, size)) {
@@ -53,9 +65,9 @@ func TestClassOrder(t *testing.T) {
 	default:
 	}
 	// An append larger than a take still goes, alone.
-	q.AddClass(Low, rec("lx", 2*Quantum))
+	q.AddClass(Low, rec("lx", 2*quantum))
 	q.AddClass(Low, rec("ly", 2))
-	if _, data, adds = q.TakeCounted(nil, nil, true); len(data) != 2*Quantum || adds != 1 {
+	if _, data, adds = q.TakeCounted(nil, nil, true); len(data) != 2*quantum || adds != 1 {
 		t.Fatalf("took %d bytes in %d appends, want the large one alone", len(data), adds)
 	}
 }
@@ -66,11 +78,11 @@ func TestClassOrder(t *testing.T) {
 func TestNormalOnlyTakesAll(t *testing.T) {
 	q := New(1 << 20)
 	for range 8 {
-		q.Add(rec("n0", Quantum/2))
+		q.Add(rec("n0", quantum/2))
 	}
-	spare := make([]byte, 0, 8*Quantum)
+	spare := make([]byte, 0, 8*quantum)
 	_, data, adds := q.TakeCounted(nil, spare, true)
-	if len(data) != 4*Quantum || adds != 8 {
+	if len(data) != 4*quantum || adds != 8 {
 		t.Fatalf("took %d bytes in %d appends, want all", len(data), adds)
 	}
 	q.Add(rec("n1", 2))
@@ -80,19 +92,78 @@ func TestNormalOnlyTakesAll(t *testing.T) {
 	}
 }
 
+// TestTakePacing: the size of a take follows the rate the writer drains a
+// backlogged queue at, TakeTime's worth within MinQuantum and MaxQuantum,
+// growing no more than twofold a window; time the queue spent empty is no
+// sample.
+func TestTakePacing(t *testing.T) {
+	var clock time.Time
+	q := New(1 << 30)
+	q.now = func() time.Time { return clock }
+	fill := func() {
+		for q.Queued() < 4*MaxQuantum {
+			q.AddClass(Low, rec("l0", 500))
+		}
+	}
+	// drain takes from the queue, kept backlogged, for span of the clock,
+	// as a writer sending rate bytes a second would, and returns the size
+	// of its takes as it goes.
+	drain := func(rate float64, span time.Duration) []int {
+		var sizes []int
+		for end := clock.Add(span); clock.Before(end); {
+			fill()
+			_, data, _ := q.TakeCounted(nil, nil, true)
+			sizes = append(sizes, len(data))
+			clock = clock.Add(time.Duration(float64(len(data)) / rate * float64(time.Second)))
+		}
+		return sizes
+	}
+	if got := drain(125_000_000, PaceWindow/2); got[len(got)-1] > MinQuantum {
+		t.Fatalf("takes of %d bytes before a window was measured, want at most %d", got[len(got)-1], MinQuantum)
+	}
+	if got := drain(125_000_000, 2*PaceWindow); got[len(got)-1] > 4*MinQuantum {
+		t.Fatalf("takes of %d bytes two windows on: more than doubled a window", got[len(got)-1])
+	}
+	for _, tc := range []struct {
+		rate     float64 // bytes per second
+		min, max int
+	}{
+		{125_000_000, MaxQuantum - 500, MaxQuantum}, // 1 Gbit/s: capped
+		{1_250_000, 24_500, 25_500},                 // 10 Mbit/s: 25 KB
+		{125_000, MinQuantum, MinQuantum + 500},     // 1 Mbit/s: 2.5 KB
+		{12_500, MinQuantum - 500, MinQuantum},      // 100 kbit/s: floored
+	} {
+		sizes := drain(tc.rate, 10*PaceWindow)
+		if got := sizes[len(sizes)-1]; got < tc.min || got > tc.max {
+			t.Errorf("at %.0f B/s takes of %d bytes, want %d-%d", tc.rate, got, tc.min, tc.max)
+		}
+	}
+	// An idle hour after the queue emptied does not count.
+	before := q.quantum
+	q.TakeData()
+	q.AddClass(Low, rec("l0", 500))
+	q.TakeCounted(nil, nil, true)
+	clock = clock.Add(time.Hour)
+	q.AddClass(Low, rec("l0", 500))
+	q.TakeCounted(nil, nil, true)
+	if q.quantum != before {
+		t.Fatalf("quantum %d after an idle hour, was %d", q.quantum, before)
+	}
+}
+
 // TestStarvationBound: with the higher class always waiting, a lower
 // class with data waiting gets a take of its own in every StarveTakes
 // takes, and no more often.
 func TestStarvationBound(t *testing.T) {
-	const size = Quantum / 2
-	q := New(1 << 30)
+	const size = quantum / 2
+	q := newFixed(1 << 30)
 	for range 100 {
 		q.AddClass(Low, rec("l0", size))
 	}
 	var served []int
 	for take := range 5 * StarveTakes {
 		// The high class always has more than a take waiting.
-		for q.lanes[High].bytes() < 2*Quantum {
+		for q.lanes[High].bytes() < 2*quantum {
 			q.AddClass(High, rec("h0", size))
 		}
 		_, data, _ := q.TakeCounted(nil, nil, true)
@@ -112,11 +183,11 @@ func TestStarvationBound(t *testing.T) {
 		}
 	}
 	// Both lower classes starving at once both get out within the bound.
-	q = New(1 << 30)
-	q.AddClass(Normal, rec("n0", Quantum))
-	q.AddClass(Low, rec("l0", Quantum))
+	q = newFixed(1 << 30)
+	q.AddClass(Normal, rec("n0", quantum))
+	q.AddClass(Low, rec("l0", quantum))
 	for take := range StarveTakes {
-		for q.lanes[High].bytes() < 2*Quantum {
+		for q.lanes[High].bytes() < 2*quantum {
 			q.AddClass(High, rec("h0", size))
 		}
 		q.TakeCounted(nil, nil, true)

@@ -12,6 +12,7 @@ package sendq
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Queue is the send queue of one connection.
@@ -38,6 +39,17 @@ type Queue struct {
 	closed bool
 	kick   chan struct{}
 
+	// How big a classed take is (class.go): the quantum, the bytes and
+	// time of the window the link's rate is being measured over, those of
+	// the last take and whether it left data behind; now is the clock.
+	quantum  int
+	winBytes int
+	winTime  time.Duration
+	lastTake int
+	lastAt   time.Time
+	backlog  bool
+	now      func() time.Time
+
 	// evicted is told of appends evicted to make room; see OnEvict.
 	evicted func(c Class, appends, bytes int)
 	dropped [NumClasses]atomic.Uint64
@@ -61,7 +73,7 @@ func (l *lane) reset(buf []byte) {
 
 // New returns a queue that holds at most limit bytes of data.
 func New(limit int) *Queue {
-	return &Queue{limit: limit, kick: make(chan struct{}, 1)}
+	return &Queue{limit: limit, kick: make(chan struct{}, 1), quantum: MinQuantum, now: time.Now}
 }
 
 // OnEvict has fn told, with the queue's lock held, of the appends of class
@@ -185,10 +197,10 @@ func (o *Queue) Take(ctrlSpare, dataSpare []byte, withData bool) (ctrl, data []b
 //
 // A queue given only the Normal class hands over all its data, swapping in
 // the writer's spare buffers so that neither side allocates in the steady
-// state. A queue given other classes hands over at most Quantum bytes
-// (whole appends, at least one) in the order of class.go, and wakes the
-// writer again when data remains, so that a higher class arriving while
-// the writer sends waits for one take at most.
+// state. A queue given other classes hands over at most a quantum (whole
+// appends, at least one) in the order of class.go, and wakes the writer
+// again when data remains, so that a higher class arriving while the
+// writer sends waits for about one take.
 func (o *Queue) TakeCounted(ctrlSpare, dataSpare []byte, withData bool) (ctrl, data []byte, adds int) {
 	o.mu.Lock()
 	ctrl, o.ctrl = o.ctrl, ctrlSpare[:0]
@@ -202,8 +214,11 @@ func (o *Queue) TakeCounted(ctrlSpare, dataSpare []byte, withData bool) (ctrl, d
 		l.reset(dataSpare)
 		o.queued = 0
 	default:
+		now := o.now()
+		o.pace(now)
 		data, adds = o.takeClassed(data)
 		more = o.queued > 0
+		o.lastTake, o.lastAt, o.backlog = len(data), now, more
 	}
 	o.mu.Unlock()
 	if more {
@@ -229,7 +244,7 @@ func (o *Queue) takeAllLocked() []byte {
 		}
 		l.buf, l.head, l.ends, l.first, l.waited = nil, 0, nil, 0, 0
 	}
-	o.queued = 0
+	o.queued, o.backlog = 0, false
 	return data
 }
 
