@@ -131,6 +131,10 @@ type Routing struct {
 	// Subjects map subject patterns to profiles; the first match wins, and
 	// a subject that matches none routes on the default profile.
 	Subjects []SubjectProfile
+	// Priorities give subject patterns a priority class on congested
+	// links (see priority.go); the first match wins, and a subject that
+	// matches none is normal.
+	Priorities []topology.SubjectClass
 	// Rules say when a link's cost or a unit's summary is announced and
 	// how firmly routes hold (see router.Rules); zero fields take the
 	// defaults of router.DefaultRules.
@@ -200,7 +204,7 @@ func (r *Routing) withDefaults() error {
 			return fmt.Errorf("subjects[%d] (%s): unknown profile %q", i, sp.Subject, sp.Profile)
 		}
 	}
-	return nil
+	return validatePriorities(r.Priorities)
 }
 
 // profiles returns the cost profiles in their network-wide order: the

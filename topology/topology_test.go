@@ -4,10 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/router"
 	"go.yaml.in/yaml/v3"
 )
@@ -209,5 +211,18 @@ func TestRoutingSettings(t *testing.T) {
 	s, err := f.Routing.Settings()
 	if err != nil || s.Margin != 0.15 || s.LossWindow != 512 || s.HoldDown != 2*time.Second {
 		t.Fatalf("settings %+v %v", s, err)
+	}
+	f, err = Parse([]byte(two + `routing:
+  priorities:
+    - {subject: "alerts.>", class: high}
+    - {subject: "metrics.*", class: low}
+    - {subject: "metrics.keep", class: normal}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = f.Routing.Settings()
+	want := []SubjectClass{{"alerts.>", sendq.High}, {"metrics.*", sendq.Low}, {"metrics.keep", sendq.Normal}}
+	if err != nil || !slices.Equal(s.Priorities, want) {
+		t.Fatalf("priorities %v %v", s.Priorities, err)
 	}
 }

@@ -94,6 +94,12 @@ links: [{a: a, b: b, transport: quic}]`,
 			[]string{"routing: loss_window: -1 probes: want 1 to 4096"}},
 		{"routing margin", two + "routing: {margin: 0%}",
 			[]string{"routing: margin: 0%: want more than 0% and less than 100%"}},
+		{"priority class", two + `routing: {priorities: [{subject: "alerts.>", class: urgent}]}`,
+			[]string{`routing: priorities[0] (alerts.>): class: unknown priority class "urgent" (want high, normal or low)`}},
+		{"priority subject", two + `routing: {priorities: [{subject: "alerts.>", class: high}, {subject: "a.>.b", class: low}]}`,
+			[]string{`routing: priorities[1]: subject: "a.>.b" is not a subject pattern`}},
+		{"priority no subject", two + `routing: {priorities: [{class: low}]}`,
+			[]string{`routing: priorities[0]: subject: "" is not a subject pattern`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
