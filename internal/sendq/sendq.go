@@ -239,7 +239,11 @@ func (o *Queue) takeAllLocked() []byte {
 	var data []byte
 	for _, c := range serviceOrder {
 		l := &o.lanes[c]
-		if l.appends() > 0 {
+		switch {
+		case l.appends() == 0:
+		case data == nil:
+			data = l.buf[l.head:] // the lane's buffer is given up below
+		default:
 			data = append(data, l.buf[l.head:]...)
 		}
 		l.buf, l.head, l.ends, l.first, l.waited = nil, 0, nil, 0, 0
