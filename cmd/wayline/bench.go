@@ -194,9 +194,10 @@ func benchPriority(ctx context.Context, args []string, stdout, stderr io.Writer)
 Starts three brokers in this process, prio.c1.a -tcp- prio.c1.b -tcp-
 prio.c1.c, whose link b-c is capped in bandwidth, and offers more than it
 carries from a publisher at a to a subscriber at c, on two subjects:
-alerts.load (class high) and metrics.load (class low). Rounds alternate
-between the classes and the baseline, where both subjects are normal, each
-in a fresh network. For each it reports per subject the messages
+alerts.load (class high) and metrics.load (class low). Rounds take turns:
+the classes; the baseline, where both subjects are normal; and the high
+subject's load alone, its latency when nothing competes. Each runs in a
+fresh network. For each it reports per subject the messages
 delivered against those sent, the one-way latency (p50, p99) and the drops
 the brokers counted, by class; then the median and range of each. Ends
 with priority_<mode>_<class>_delivered_pct=<x> and
@@ -207,7 +208,9 @@ priority_<mode>_<class>_p99_ms=<x>.`, stdout, stderr)
 	fs.Float64Var(&cfg.HighShare, "high-share", 0.25, "share of the offered load on the high-class subject (0-1)")
 	fs.IntVar(&cfg.Size, "size", 500, "payload bytes of each message (at least 16)")
 	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long each round offers the load")
-	fs.IntVar(&cfg.Rounds, "rounds", 5, "rounds of each mode")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "rounds of each mode (classes, baseline, alone)")
+	fs.IntVar(&cfg.QueueBytes, "queue-bytes", 64<<10, "the link's send queue, bytes")
+	fs.IntVar(&cfg.QueueLimit, "queue-limit", 8<<10, "what the emulated link holds below the send queue, bytes")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {

@@ -33,8 +33,10 @@ type PriorityConfig struct {
 	Size int
 	// Duration is how long each round offers the load. Default 5 s.
 	Duration time.Duration
-	// Rounds is how many rounds each mode gets, alternating: with the
-	// classes, and the baseline with both subjects in one class. Default 5.
+	// Rounds is how many rounds each mode gets, in turn: with the
+	// classes, the baseline with both subjects in one class, and the high
+	// subject alone (its latency on the link when nothing competes).
+	// Default 5.
 	Rounds int
 	// QueueBytes bounds the link's send queue (broker.Config.LinkQueueBytes)
 	// and QueueLimit what the emulated link holds below it. Defaults
@@ -91,7 +93,7 @@ func (f PriorityFlow) DeliveredPct() float64 { return 100 * float64(f.Delivered)
 // PriorityRound is one round: the high and the low subject's flows, and
 // what the brokers counted as dropped, by class and in all.
 type PriorityRound struct {
-	Classes   bool // the subjects had their classes; false: the baseline
+	Mode      string // one of priorityModes
 	High, Low PriorityFlow
 	ByClass   map[string]uint64 // drops counted by class (send queue full)
 	Counted   uint64            // drops counted for any reason
@@ -106,40 +108,38 @@ const (
 	prioLow  = "metrics.load"
 )
 
+// priorityModes are the rounds' modes: the subjects in their classes, both
+// normal (the baseline), and the high subject's load alone.
+var priorityModes = []string{"classes", "baseline", "alone"}
+
 // RunPriority offers a load past a capped link's bandwidth on two
-// subjects, with the high and low classes and then with both normal, in
-// alternating rounds, each in a fresh network, and reports each class's
-// delivery, latency and drops beside the baseline's.
+// subjects, with the high and low classes and then with both normal, and
+// the high subject's share alone, in turn, each round in a fresh network,
+// and reports each class's delivery, latency and drops beside the
+// baseline's.
 func RunPriority(ctx context.Context, w io.Writer, cfg PriorityConfig) ([]PriorityRound, error) {
 	cfg.defaults()
 	fmt.Fprintf(w, "priority benchmark: %s -tcp- %s -tcp capped at %.3g Mbit/s- %s; %.3g Mbit/s of %d-byte payloads offered for %v, %.0f%% on %s (high), the rest on %s (low)\n",
 		priorityNames[0], priorityNames[1], float64(cfg.Bandwidth)/1e6, priorityNames[2], float64(cfg.Offered)/1e6, cfg.Size, cfg.Duration, cfg.HighShare*100, prioHigh, prioLow)
-	fmt.Fprintf(w, "link send queue %d KiB, emulated queue %d KiB; baseline: both subjects normal; %d rounds each, alternating\n",
+	fmt.Fprintf(w, "link send queue %d KiB, emulated queue %d KiB; baseline: both subjects normal; alone: the high subject's load only; %d rounds each, in turn\n",
 		cfg.QueueBytes>>10, cfg.QueueLimit>>10, cfg.Rounds)
 	var all []PriorityRound
-	for i := range 2 * cfg.Rounds {
+	for i := range len(priorityModes) * cfg.Rounds {
 		if err := ctx.Err(); err != nil {
 			return all, err
 		}
-		classes := i%2 == 0
-		r, err := priorityRound(ctx, cfg, classes)
+		mode := priorityModes[i%len(priorityModes)]
+		r, err := priorityRound(ctx, cfg, mode)
 		if err != nil {
 			return all, fmt.Errorf("priority round %d: %w", i+1, err)
 		}
 		fmt.Fprintf(w, "  %-8s round %d: high %d/%d p50 %v p99 %v; low %d/%d p50 %v p99 %v; counted drops %d %v\n",
-			modeName(classes), i/2+1, r.High.Delivered, r.High.Sent, msText(r.High.P50), msText(r.High.P99),
+			mode, i/len(priorityModes)+1, r.High.Delivered, r.High.Sent, msText(r.High.P50), msText(r.High.P99),
 			r.Low.Delivered, r.Low.Sent, msText(r.Low.P50), msText(r.Low.P99), r.Counted, r.ByClass)
 		all = append(all, r)
 	}
 	prioritySummary(w, all)
 	return all, nil
-}
-
-func modeName(classes bool) string {
-	if classes {
-		return "classes"
-	}
-	return "baseline"
 }
 
 func msText(d time.Duration) string { return fmt.Sprintf("%.0fms", ms(d)) }
@@ -149,16 +149,16 @@ func msText(d time.Duration) string { return fmt.Sprintf("%.0fms", ms(d)) }
 func prioritySummary(w io.Writer, rounds []PriorityRound) {
 	fmt.Fprintf(w, "%-9s %-6s %-22s %-22s %-22s %-18s\n", "mode", "class", "delivered % (range)", "p50 ms (range)", "p99 ms (range)", "lost (range)")
 	var lines []string
-	for _, classes := range []bool{true, false} {
+	for _, mode := range priorityModes {
 		for _, high := range []bool{true, false} {
 			var pct, p50, p99, lost []float64
 			for _, r := range rounds {
-				if r.Classes != classes {
-					continue
-				}
 				f := r.Low
 				if high {
 					f = r.High
+				}
+				if r.Mode != mode || f.Sent == 0 {
+					continue
 				}
 				pct = append(pct, f.DeliveredPct())
 				p50 = append(p50, float64(f.P50)/1e6)
@@ -172,13 +172,13 @@ func prioritySummary(w io.Writer, rounds []PriorityRound) {
 			if high {
 				class = "high"
 			}
-			if !classes {
+			if mode == "baseline" {
 				mark = "*"
 			}
-			fmt.Fprintf(w, "%-9s %-6s %-22s %-22s %-22s %-18s\n", modeName(classes), class+mark,
+			fmt.Fprintf(w, "%-9s %-6s %-22s %-22s %-22s %-18s\n", mode, class+mark,
 				medRange(pct, "%.1f"), medRange(p50, "%.0f"), medRange(p99, "%.0f"), medRange(lost, "%.0f"))
 			lines = append(lines, fmt.Sprintf("priority_%s_%s_delivered_pct=%.1f\npriority_%s_%s_p99_ms=%.0f",
-				modeName(classes), class, medianOf(pct), modeName(classes), class, medianOf(p99)))
+				mode, class, medianOf(pct), mode, class, medianOf(p99)))
 		}
 	}
 	fmt.Fprintln(w, "* in the baseline both subjects are normal; high and low name the subjects the classes give them")
@@ -200,12 +200,12 @@ func medRange(v []float64, f string) string {
 }
 
 // priorityNet starts the chain, with the subjects' classes on every
-// broker when classes is set.
-func priorityNet(ctx context.Context, cfg PriorityConfig, classes bool) ([]*broker.Broker, error) {
+// broker unless in the baseline.
+func priorityNet(ctx context.Context, cfg PriorityConfig, mode string) ([]*broker.Broker, error) {
 	cfgs := make([]broker.Config, len(priorityNames))
 	for i, n := range priorityNames {
 		cfgs[i] = broker.Config{Address: n, Client: "127.0.0.1:0", Logger: cfg.Logger, LinkQueueBytes: cfg.QueueBytes, DeadAfter: 5 * time.Second}
-		if classes {
+		if mode != "baseline" {
 			cfgs[i].Routing.Priorities = []topology.SubjectClass{{Subject: "alerts.>", Class: sendq.High}, {Subject: "metrics.>", Class: sendq.Low}}
 		}
 	}
@@ -247,9 +247,9 @@ func (a *priorityArrivals) count() int {
 }
 
 // priorityRound runs one round in a fresh network.
-func priorityRound(ctx context.Context, cfg PriorityConfig, classes bool) (PriorityRound, error) {
-	r := PriorityRound{Classes: classes, High: PriorityFlow{Subject: prioHigh}, Low: PriorityFlow{Subject: prioLow}}
-	net, err := priorityNet(ctx, cfg, classes)
+func priorityRound(ctx context.Context, cfg PriorityConfig, mode string) (PriorityRound, error) {
+	r := PriorityRound{Mode: mode, High: PriorityFlow{Subject: prioHigh}, Low: PriorityFlow{Subject: prioLow}}
+	net, err := priorityNet(ctx, cfg, mode)
 	if err != nil {
 		return r, err
 	}
@@ -280,6 +280,9 @@ func priorityRound(ctx context.Context, cfg PriorityConfig, classes bool) (Prior
 	rates := map[string]float64{
 		prioHigh: float64(cfg.Offered) * cfg.HighShare / float64(8*cfg.Size),
 		prioLow:  float64(cfg.Offered) * (1 - cfg.HighShare) / float64(8*cfg.Size),
+	}
+	if mode == "alone" {
+		rates[prioLow] = 0
 	}
 	sent := map[string]int{}
 	payload := make([]byte, cfg.Size)
