@@ -260,7 +260,11 @@ func (l *link) enqueue(m *overlay.Message, k *sendq.Kicker, enc func([]byte) []b
 		l.b.noteDrop("link", l.cfg.ID, "link down")
 		return
 	}
-	if s.Send(m.Class, enc, k) {
+	ok, evicted := s.Send(m.Class, enc, k)
+	if evicted > 0 {
+		l.b.noteDrop("link", l.cfg.ID, "send queue full: lower class evicted")
+	}
+	if ok {
 		return
 	}
 	l.counters.Drops.AddClass(overlay.DropQueueFull, m.Class, 1, uint64(len(m.Data)))

@@ -33,7 +33,7 @@ func TestSessionClasses(t *testing.T) {
 			send := func(c sendq.Class, tag string, i int) bool {
 				var k sendq.Kicker
 				m := &Message{Origin: []byte("na.a"), Seq: uint64(i), Subject: []byte("s"), Class: c, Data: []byte(fmt.Sprintf("%s%04d%s", tag, i, pad))}
-				ok := a.s.Send(c, func(b []byte) []byte { return AppendMsg(b, m, 5, nil) }, &k)
+				ok, _ := a.s.Send(c, func(b []byte) []byte { return AppendMsg(b, m, 5, nil) }, &k)
 				k.Flush()
 				return ok
 			}

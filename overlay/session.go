@@ -151,9 +151,6 @@ func NewSession(conn transports.Conn, cfg Config, h Handler) *Session {
 
 		datagramsDone: make(chan struct{}),
 	}
-	s.out.OnEvict(func(c sendq.Class, n, bytes int) {
-		s.stats.Drops.AddClass(DropQueueFull, c, uint64(n), uint64(bytes))
-	})
 	s.dgram, _ = conn.(transports.DatagramConn)
 	frameMax := min(defaultFrame, cfg.MaxFrame)
 	if info.FrameHint > 0 {
@@ -237,16 +234,25 @@ func (s *Session) Bye() {
 // Send queues a message record of class c, which enc appends, behind
 // those of its class queued before it; k wakes the writer once the
 // caller's batch is done. It reports false, having queued nothing, when
-// the queue is full or retired: the caller counts the drop. Records of
-// lower classes it evicts to make room are counted here, as send queue
-// drops (see sendq.Queue).
-func (s *Session) Send(c sendq.Class, enc func([]byte) []byte, k *sendq.Kicker) bool {
-	if !s.out.AddClass(c, enc) {
-		return false
+// the queue is full or retired: the caller counts the drop. The records
+// of lower classes it evicted to make room (see sendq.Queue) it counts
+// here, as send queue drops by class, and reports how many for a log.
+func (s *Session) Send(c sendq.Class, enc func([]byte) []byte, k *sendq.Kicker) (ok bool, evicted int) {
+	ok, ev := s.out.AddClass(c, enc)
+	if ev.Any() {
+		for x := range sendq.NumClasses {
+			if n := ev.Appends[x]; n > 0 {
+				s.stats.Drops.AddClass(DropQueueFull, x, uint64(n), uint64(ev.Bytes[x]))
+				evicted += n
+			}
+		}
+	}
+	if !ok {
+		return false, evicted
 	}
 	s.stats.MsgsSent.Add(1)
 	k.Add(s.out)
-	return true
+	return true, evicted
 }
 
 // SendControl queues a control record, which enc appends. Control records

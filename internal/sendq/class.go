@@ -43,15 +43,9 @@ func ServiceOrder() [NumClasses]Class { return serviceOrder }
 
 // below lists the classes under c, lowest first: the order they are
 // evicted in to make room for c.
-func (c Class) below() []Class {
-	switch c {
-	case High:
-		return []Class{Low, Normal}
-	case Normal:
-		return []Class{Low}
-	}
-	return nil
-}
+func (c Class) below() []Class { return belowClass[c] }
+
+var belowClass = [NumClasses][]Class{High: {Low, Normal}, Normal: {Low}}
 
 // How a queue that holds more than the Normal class serves its classes.
 //
@@ -66,9 +60,8 @@ func (c Class) below() []Class {
 // the quantum no more than doubles from one window to the next. At
 // 1 Mbit/s a take is then 2.5 KB; from 26 Mbit/s on, 64 KiB, the frame a
 // queue of one class fills. Add what the transport itself holds below the
-// queue. Within a take the
-// classes are served from the highest, each from its oldest append, until
-// the take is full.
+// queue. Within a take the classes are served from the highest, each from
+// its oldest append, until the take is full.
 //
 // Starvation is bounded: a class that has data waiting and got nothing in
 // StarveTakes-1 takes in a row goes first in the next, with at least one

@@ -1,6 +1,7 @@
 package sendq
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,7 +43,7 @@ func TestClassOrder(t *testing.T) {
 	q := newFixed(1 << 20)
 	for i, c := range []Class{Low, Normal, High, Low, High, Normal} {
 		tag := []string{"n", "h", "l"}[c] + string(rune('0'+i))
-		if !q.AddClass(c, rec(tag, size)) {
+		if ok, _ := q.AddClass(c, rec(tag, size)); !ok {
 			t.Fatalf("append %d refused", i)
 		}
 	}
@@ -224,16 +225,17 @@ func TestDropOrder(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := New(3 * size)
 			var evicted [NumClasses]int
-			q.OnEvict(func(c Class, n, bytes int) {
-				if bytes != n*size {
-					t.Errorf("%d appends of class %s evicted as %d bytes", n, c, bytes)
-				}
-				evicted[c] += n
-			})
 			for i, tag := range tc.adds {
 				c := map[byte]Class{'h': High, 'n': Normal, 'l': Low}[tag[0]]
-				if got := q.AddClass(c, rec(tag, size)); got != (tc.ok[i] == 'y') {
+				got, ev := q.AddClass(c, rec(tag, size))
+				if got != (tc.ok[i] == 'y') {
 					t.Fatalf("add %s: %v", tag, got)
+				}
+				for x := range NumClasses {
+					if ev.Bytes[x] != ev.Appends[x]*size || (ev.Appends[x] > 0 && !slices.Contains(c.below(), x)) {
+						t.Fatalf("add %s evicted %+v", tag, ev)
+					}
+					evicted[x] += ev.Appends[x]
 				}
 			}
 			if q.Queued() > 3*size {

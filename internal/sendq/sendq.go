@@ -50,8 +50,6 @@ type Queue struct {
 	backlog  bool
 	now      func() time.Time
 
-	// evicted is told of appends evicted to make room; see OnEvict.
-	evicted func(c Class, appends, bytes int)
 	dropped [NumClasses]atomic.Uint64
 }
 
@@ -76,24 +74,33 @@ func New(limit int) *Queue {
 	return &Queue{limit: limit, kick: make(chan struct{}, 1), quantum: MinQuantum, now: time.Now}
 }
 
-// OnEvict has fn told, with the queue's lock held, of the appends of class
-// c evicted to make room for a higher class, so that its owner counts them
-// where it counts its drops; fn must be quick (atomic counters). Call it
-// before the queue is used.
-func (o *Queue) OnEvict(fn func(c Class, appends, bytes int)) { o.evicted = fn }
+// Evicted is what an append evicted to make room: appends and their
+// bytes, by class.
+type Evicted struct {
+	Appends, Bytes [NumClasses]int
+}
 
-// Add appends data of class Normal produced by fn; see AddClass.
-func (o *Queue) Add(fn func([]byte) []byte) bool { return o.AddClass(Normal, fn) }
+// Any reports whether anything was evicted.
+func (e *Evicted) Any() bool { return e.Appends != [NumClasses]int{} }
+
+// Add appends data of class Normal produced by fn; see AddClass. Normal
+// data evicts only lower classes, which a queue fed by Add alone never
+// holds.
+func (o *Queue) Add(fn func([]byte) []byte) bool {
+	ok, _ := o.AddClass(Normal, fn)
+	return ok
+}
 
 // AddClass appends data of class c produced by fn. It reports false when
-// the queue is full, counting a drop, or closed. It does not wake the
-// writer: the caller does, through a Kicker, once it has queued a whole
-// batch.
-func (o *Queue) AddClass(c Class, fn func([]byte) []byte) bool {
+// the queue is full, counting a drop, or closed, and what it evicted of
+// lower classes to make room, counted as drops too, for the owner to
+// count where it counts its own. It does not wake the writer: the caller
+// does, through a Kicker, once it has queued a whole batch.
+func (o *Queue) AddClass(c Class, fn func([]byte) []byte) (ok bool, ev Evicted) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return false
+		return false, ev
 	}
 	if c != Normal && !o.classy.Load() {
 		o.classy.Store(true)
@@ -102,22 +109,23 @@ func (o *Queue) AddClass(c Class, fn func([]byte) []byte) bool {
 	n := len(l.buf)
 	l.buf = fn(l.buf)
 	size := len(l.buf) - n
-	if over := o.queued + size - o.limit; over > 0 && o.queued > 0 && !o.evictBelow(c, over) {
+	if over := o.queued + size - o.limit; over > 0 && o.queued > 0 && !o.evictBelow(c, over, &ev) {
 		l.buf = l.buf[:n]
 		o.mu.Unlock()
 		o.dropped[c].Add(1)
-		return false
+		return false, ev
 	}
 	l.ends = append(l.ends, len(l.buf))
 	o.queued += size
 	o.mu.Unlock()
-	return true
+	return true, ev
 }
 
 // evictBelow frees at least need bytes by evicting the newest appends of
-// the classes below c, lowest first, and reports true; when those classes
-// do not hold enough it evicts nothing and reports false.
-func (o *Queue) evictBelow(c Class, need int) bool {
+// the classes below c, lowest first, noting them in ev, and reports true;
+// when those classes do not hold enough it evicts nothing and reports
+// false.
+func (o *Queue) evictBelow(c Class, need int, ev *Evicted) bool {
 	below := c.below()
 	have := 0
 	for _, x := range below {
@@ -150,9 +158,7 @@ func (o *Queue) evictBelow(c Class, need int) bool {
 		}
 		o.queued -= freed
 		o.dropped[x].Add(uint64(n))
-		if o.evicted != nil {
-			o.evicted(x, n, freed)
-		}
+		ev.Appends[x], ev.Bytes[x] = n, freed
 		if need <= 0 {
 			break
 		}
