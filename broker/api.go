@@ -69,9 +69,11 @@ type StatusInfo struct {
 	// netapi.LinkInfo), and Rerouted the messages failed links left
 	// unacknowledged that were routed again.
 	LinkDrops map[string]uint64 `json:"dropped_on_links"`
-	Rerouted  uint64            `json:"rerouted"`
-	BadFrames uint64            `json:"bad_frames"`
-	BadProbes uint64            `json:"bad_probes"`
+	// LinkDropsByClass sums them by priority class and reason.
+	LinkDropsByClass map[string]map[string]uint64 `json:"dropped_on_links_by_class"`
+	Rerouted         uint64                       `json:"rerouted"`
+	BadFrames        uint64                       `json:"bad_frames"`
+	BadProbes        uint64                       `json:"bad_probes"`
 	// ForgedFrames counts frames that failed authentication on a link;
 	// RefusedLinks inbound links refused or dropped during their handshake
 	// (not authenticated, not a link of this broker, garbage, too many at
@@ -130,7 +132,8 @@ func (b *Broker) Links() []netapi.LinkInfo {
 			MsgsSent: l.counters.MsgsSent.Load(), MsgsRecv: l.counters.MsgsRecv.Load(),
 			BytesSent: l.counters.BytesSent.Load(), BytesRecv: l.counters.BytesRecv.Load(),
 			Dropped: l.counters.Drops.Total(), Drops: l.counters.Drops.ByReason(), DroppedBytes: l.counters.Drops.Bytes(),
-			Rerouted: l.rerouted.Load(), Unprotected: l.counters.Unprotected.Load(),
+			DropsByClass: l.counters.Drops.ByClass(),
+			Rerouted:     l.rerouted.Load(), Unprotected: l.counters.Unprotected.Load(),
 			Ups: l.ups.Load(), Excluded: l.excluded.Load(),
 			Metrics: linkMetrics(l.mon.Snapshot()),
 		}
@@ -296,11 +299,19 @@ func (b *Broker) Status() StatusInfo {
 		leaves = append(leaves, l.name)
 		leafDrops += l.out.Dropped()
 	}
-	linkDrops := map[string]uint64{}
+	linkDrops, classDrops := map[string]uint64{}, map[string]map[string]uint64{}
 	badFrames, forgedFrames := b.stats.badFrames.Load(), uint64(0)
 	for _, l := range b.links {
 		for name, n := range l.counters.Drops.ByReason() {
 			linkDrops[name] += n
+		}
+		for class, by := range l.counters.Drops.ByClass() {
+			if classDrops[class] == nil {
+				classDrops[class] = map[string]uint64{}
+			}
+			for name, n := range by {
+				classDrops[class][name] += n
+			}
 		}
 		badFrames += l.counters.BadFrames.Load()
 		forgedFrames += l.counters.ForgedFrames.Load()
@@ -325,6 +336,7 @@ func (b *Broker) Status() StatusInfo {
 		NoMember:         b.stats.noMember.Load(),
 		LeafDrops:        leafDrops,
 		LinkDrops:        linkDrops,
+		LinkDropsByClass: classDrops,
 		Rerouted:         b.stats.rerouted.Load(),
 		BadFrames:        badFrames,
 		BadProbes:        b.stats.badProbes.Load(),

@@ -169,6 +169,9 @@ func New(cfg Config) (*Broker, error) {
 	b.drops.log = b.log
 	b.bnm = router.NewBNM(router.Address(cfg.Address), len(b.profiles), cfg.Routing.Margin)
 	b.interest.profileOf = b.profileFor
+	if len(cfg.Routing.Priorities) > 0 {
+		b.interest.classOf = b.classFor
+	}
 	for _, lc := range cfg.Links {
 		b.links[lc.ID] = newLink(b, lc)
 	}

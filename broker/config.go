@@ -136,6 +136,10 @@ type Routing struct {
 	// (see router.ContractTables). Every broker of a network must have
 	// the same list.
 	Contracts []SubjectContract
+	// Priorities give subject patterns a priority class on congested
+	// links (see priority.go); the first match wins, and a subject that
+	// matches none is normal.
+	Priorities []topology.SubjectClass
 	// Rules say when a link's cost or a unit's summary is announced and
 	// how firmly routes hold (see router.Rules); zero fields take the
 	// defaults of router.DefaultRules.
@@ -224,7 +228,7 @@ func (r *Routing) withDefaults() error {
 	if n := len(names) + len(r.Contracts); n > 256 {
 		return fmt.Errorf("%d profiles and contracts: at most 256", n)
 	}
-	return nil
+	return validatePriorities(r.Priorities)
 }
 
 // contracts returns the delay contracts as the router takes them.

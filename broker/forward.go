@@ -116,7 +116,7 @@ func (b *Broker) fromLeaf(l *leafConn, m *overlay.Message, queues [][]byte) {
 	m.Origin = b.addr
 	m.Seq = b.seq.Add(1)
 	r := l.cache.get(b.interest, m.Subject)
-	m.Profile = r.profile
+	m.Profile, m.Class = r.profile, r.class
 	p := &l.plan
 	p.reset()
 	for _, x := range r.leaves {

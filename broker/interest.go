@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nats-io/nats-server/v2/server/gsl"
+	"github.com/wayline/wayline/internal/sendq"
 )
 
 // holder is anything that holds subscription interest: a remote broker, or
@@ -52,6 +53,9 @@ type interestDB struct {
 	// profileOf says which cost profile a subject routes on; set once,
 	// before the broker starts.
 	profileOf func(subject string) byte
+	// classOf says which priority class a subject has; set once, before
+	// the broker starts, when priorities are configured.
+	classOf func(subject string) sendq.Class
 
 	// local aggregates the leaves' interest: what this broker announces.
 	local   map[string]interestOp

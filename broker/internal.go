@@ -116,7 +116,7 @@ func (b *Broker) publishInternal(subject, reply string, data []byte) {
 		m.Reply = []byte(reply)
 	}
 	r := in.cache.get(b.interest, m.Subject)
-	m.Profile = r.profile
+	m.Profile, m.Class = r.profile, r.class
 	p := &in.plan
 	p.reset()
 	for _, x := range r.leaves {

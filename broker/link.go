@@ -256,14 +256,18 @@ func (l *link) send(m *overlay.Message, hops byte, dests []overlay.Dest, k *send
 func (l *link) enqueue(m *overlay.Message, k *sendq.Kicker, enc func([]byte) []byte) {
 	s := l.sess.Load()
 	if s == nil {
-		l.counters.Drops.Add(overlay.DropLinkDown, 1, uint64(len(m.Data)))
+		l.counters.Drops.AddClass(overlay.DropLinkDown, m.Class, 1, uint64(len(m.Data)))
 		l.b.noteDrop("link", l.cfg.ID, "link down")
 		return
 	}
-	if s.Send(enc, k) {
+	ok, evicted := s.Send(m.Class, enc, k)
+	if evicted > 0 {
+		l.b.noteDrop("link", l.cfg.ID, "send queue full: lower class evicted")
+	}
+	if ok {
 		return
 	}
-	l.counters.Drops.Add(overlay.DropQueueFull, 1, uint64(len(m.Data)))
+	l.counters.Drops.AddClass(overlay.DropQueueFull, m.Class, 1, uint64(len(m.Data)))
 	l.b.noteDrop("link", l.cfg.ID, "send queue full")
 }
 

@@ -1,11 +1,16 @@
 package broker
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/wayline/wayline/internal/sendq"
+)
 
 // matchResult is everyone who wants a literal subject, grouped the way the
 // forwarding code needs them.
 type matchResult struct {
 	profile byte        // the cost profile the subject routes on
+	class   sendq.Class // its priority class on congested links
 	core    []*entry    // the broker's own subscriptions
 	leaves  []*leafConn // local leaves with plain subscribers
 	brokers [][]byte    // remote brokers with plain subscribers
@@ -117,6 +122,9 @@ func (c *matchCache) get(db *interestDB, subject []byte) *matchResult {
 	r := db.match(s)
 	if db.profileOf != nil {
 		r.profile = db.profileOf(s)
+	}
+	if db.classOf != nil {
+		r.class = db.classOf(s)
 	}
 	c.m[s] = r
 	return r

@@ -27,10 +27,11 @@ var (
 	descInterval = prometheus.NewDesc("wayline_link_probe_interval_seconds", "Current probe interval of the link.", linkLabels, nil)
 	descMsgs     = prometheus.NewDesc("wayline_link_messages_total", "Messages across the link by direction: sent, received, dropped.", append(linkLabels[:3:3], "direction"), nil)
 	descDrops    = prometheus.NewDesc("wayline_link_dropped_total", "Messages dropped on their way over the link, by reason: send_queue_full, link_down, lost_in_transit (udp: sent by the peer, never received), over_frame_limit.", append(linkLabels[:3:3], "reason"), nil)
+	descClass    = prometheus.NewDesc("wayline_link_class_dropped_total", "Messages this broker dropped on their way over the link, by priority class (high, normal, low) and reason: send_queue_full, link_down, over_frame_limit.", append(linkLabels[:3:3], "class", "reason"), nil)
 )
 
 func (c *linkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLatency, descRTT, descJitter, descIPDV, descLoss, descState, descUp, descProbes, descInterval, descMsgs, descDrops} {
+	for _, d := range []*prometheus.Desc{descLatency, descRTT, descJitter, descIPDV, descLoss, descState, descUp, descProbes, descInterval, descMsgs, descDrops, descClass} {
 		ch <- d
 	}
 }
@@ -83,6 +84,11 @@ func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
 	counter(descMsgs, l.counters.Drops.Total(), "dropped")
 	for name, n := range l.counters.Drops.ByReason() {
 		counter(descDrops, n, name)
+	}
+	for class, by := range l.counters.Drops.ByClass() {
+		for name, n := range by {
+			counter(descClass, n, class, name)
+		}
 	}
 }
 

@@ -102,6 +102,20 @@ func (b *Broker) State(now time.Time) schema.State {
 				sl.Drops[reason] = n
 			}
 		}
+		for class, by := range l.counters.Drops.ByClass() {
+			for reason, n := range by {
+				if n == 0 {
+					continue
+				}
+				if sl.ClassDrops == nil {
+					sl.ClassDrops = map[string]map[string]uint64{}
+				}
+				if sl.ClassDrops[class] == nil {
+					sl.ClassDrops[class] = map[string]uint64{}
+				}
+				sl.ClassDrops[class][reason] = n
+			}
+		}
 		st.Links = append(st.Links, sl)
 	}
 	slices.SortFunc(st.Links, func(x, y schema.StateLink) int { return strings.Compare(x.ID, y.ID) })

@@ -58,7 +58,7 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("routing: %w", err)
 	}
-	cfg.Routing = Routing{Profiles: rs.Profiles, Refresh: rs.Refresh, LossWindow: rs.LossWindow}
+	cfg.Routing = Routing{Profiles: rs.Profiles, Priorities: rs.Priorities, Refresh: rs.Refresh, LossWindow: rs.LossWindow}
 	cfg.Routing.Threshold, cfg.Routing.MinChange, cfg.Routing.HoldDown, cfg.Routing.Margin = rs.Threshold, rs.MinChange, rs.HoldDown, rs.Margin
 	for _, sp := range rs.Subjects {
 		cfg.Routing.Subjects = append(cfg.Routing.Subjects, SubjectProfile{Subject: sp.Subject, Profile: sp.Profile})

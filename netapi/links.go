@@ -30,6 +30,10 @@ type LinkInfo struct {
 	Dropped      uint64            `json:"dropped"`
 	Drops        map[string]uint64 `json:"drops"`
 	DroppedBytes uint64            `json:"dropped_bytes"`
+	// DropsByClass counts the drops of Drops by the messages' priority
+	// class (high, normal, low) and reason; lost_in_transit is left out,
+	// its messages' class not being known.
+	DropsByClass map[string]map[string]uint64 `json:"drops_by_class"`
 	// Rerouted counts the messages the link failed to deliver that went
 	// another way; Unprotected those that fell out of the bound on what a
 	// link keeps for that while it waited for their acknowledgement

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/router"
 )
 
@@ -13,6 +14,11 @@ const (
 	msgHasReply  = 1 << 0
 	msgHasHeader = 1 << 1
 	msgHasExits  = 1 << 2 // destinations carry the exits they are steered through
+	// Bits 3 and 4 hold the message's priority class (sendq.Class; 0 is
+	// normal, so a normal message's record is what it was before classes).
+	msgClassShift = 3
+	msgClassMask  = 3 << msgClassShift
+	msgFlags      = msgHasReply | msgHasHeader | msgHasExits | msgClassMask
 )
 
 // Message is a NATS message on its way through the overlay. Origin and Seq
@@ -28,6 +34,9 @@ type Message struct {
 	Seq     uint64
 	Hops    byte // hops left before the message is dropped as looping
 	Profile byte // the cost profile it is routed on (index, 0: default)
+	// Class is its priority class on congested links, set where it
+	// enters the network and kept at every hop.
+	Class   sendq.Class
 	Dests   []Dest
 	Subject []byte
 	Reply   []byte
@@ -49,7 +58,7 @@ type Dest struct {
 // AppendMsg encodes m with the given hop budget and destinations.
 func AppendMsg(b []byte, m *Message, hops byte, dests []Dest) []byte {
 	b, s := BeginRecord(b, RecMsg)
-	var flags byte
+	flags := byte(m.Class) << msgClassShift
 	if len(m.Reply) > 0 {
 		flags |= msgHasReply
 	}
@@ -96,8 +105,12 @@ func AppendMsg(b []byte, m *Message, hops byte, dests []Dest) []byte {
 func (m *Message) Decode(body []byte) error {
 	r := NewReader(body)
 	flags := r.U8()
-	if flags&^(msgHasReply|msgHasHeader|msgHasExits) != 0 {
+	if flags&^msgFlags != 0 {
 		return fmt.Errorf("unknown message flags %#x", flags)
+	}
+	m.Class = sendq.Class(flags&msgClassMask) >> msgClassShift
+	if m.Class >= sendq.NumClasses {
+		return fmt.Errorf("unknown priority class %d", m.Class)
 	}
 	m.Hops = r.U8()
 	m.Profile = r.U8()
@@ -150,6 +163,19 @@ func (m *Message) Decode(body []byte) error {
 		return errors.New("empty subject")
 	}
 	return nil
+}
+
+// RecordClass is the priority class of a message record (header
+// included), read without decoding it: a session counts what it drops by
+// class.
+func RecordClass(rec []byte) sendq.Class {
+	if len(rec) <= RecordHeader || RecordType(rec[0]) != RecMsg {
+		return sendq.Normal
+	}
+	if c := sendq.Class(rec[RecordHeader]&msgClassMask) >> msgClassShift; c < sendq.NumClasses {
+		return c
+	}
+	return sendq.Normal
 }
 
 // hopsOffset is where a message record's body keeps its hop budget, so

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/router"
 )
 
@@ -94,5 +96,40 @@ func TestMalformedRecords(t *testing.T) {
 				t.Fatal("accepted a malformed frame")
 			}
 		})
+	}
+}
+
+// TestMessageClass: a message's priority class survives encoding and
+// forwarding, can be read from the record without decoding it, and a
+// normal message's record is what it was before classes; a class that
+// does not exist is refused.
+func TestMessageClass(t *testing.T) {
+	plain := AppendMsg(nil, &Message{Origin: []byte("na.a"), Seq: 1, Subject: []byte("s"), Data: []byte("x")}, 3, nil)
+	if plain[RecordHeader] != 0 {
+		t.Fatalf("a normal message's flags are %#x", plain[RecordHeader])
+	}
+	for _, c := range sendq.ServiceOrder() {
+		rec := AppendMsg(nil, &Message{Origin: []byte("na.a"), Seq: 1, Subject: []byte("s"), Class: c, Data: []byte("x")}, 3, nil)
+		fwd := AppendForward(nil, rec[RecordHeader:], 2)
+		for _, r := range [][]byte{rec, fwd} {
+			var m Message
+			if err := m.Decode(r[RecordHeader:]); err != nil || m.Class != c {
+				t.Fatalf("class %s decoded as %s (%v)", c, m.Class, err)
+			}
+			if got := RecordClass(r); got != c {
+				t.Fatalf("class %s read as %s", c, got)
+			}
+		}
+	}
+	bad := bytes.Clone(plain)
+	bad[RecordHeader] |= 3 << msgClassShift
+	var m Message
+	if err := m.Decode(bad[RecordHeader:]); err == nil {
+		t.Fatal("class 3 accepted")
+	}
+	var d Drops
+	d.AddRecords(DropLinkDown, slices.Concat(plain, AppendMsg(nil, &Message{Origin: []byte("na.a"), Subject: []byte("s"), Class: sendq.Low}, 3, nil), plain))
+	if by := d.ByClass(); by["normal"]["link_down"] != 2 || by["low"]["link_down"] != 1 || by["high"]["link_down"] != 0 || d.Total() != 3 {
+		t.Fatalf("drops by class %v", by)
 	}
 }

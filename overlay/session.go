@@ -231,17 +231,28 @@ func (s *Session) Bye() {
 	s.Close()
 }
 
-// Send queues a message record, which enc appends, behind those queued
-// before it; k wakes the writer once the caller's batch is done. It
-// reports false, having queued nothing, when the queue is full or
-// retired: the caller counts the drop.
-func (s *Session) Send(enc func([]byte) []byte, k *sendq.Kicker) bool {
-	if !s.out.Add(enc) {
-		return false
+// Send queues a message record of class c, which enc appends, behind
+// those of its class queued before it; k wakes the writer once the
+// caller's batch is done. It reports false, having queued nothing, when
+// the queue is full or retired: the caller counts the drop. The records
+// of lower classes it evicted to make room (see sendq.Queue) it counts
+// here, as send queue drops by class, and reports how many for a log.
+func (s *Session) Send(c sendq.Class, enc func([]byte) []byte, k *sendq.Kicker) (ok bool, evicted int) {
+	ok, ev := s.out.AddClass(c, enc)
+	if ev.Any() {
+		for x := range sendq.NumClasses {
+			if n := ev.Appends[x]; n > 0 {
+				s.stats.Drops.AddClass(DropQueueFull, x, uint64(n), uint64(ev.Bytes[x]))
+				evicted += n
+			}
+		}
+	}
+	if !ok {
+		return false, evicted
 	}
 	s.stats.MsgsSent.Add(1)
 	k.Add(s.out)
-	return true
+	return true, evicted
 }
 
 // SendControl queues a control record, which enc appends. Control records
@@ -291,7 +302,7 @@ func (s *Session) Unacknowledged() []byte {
 // find it any more.
 func (s *Session) Retire() {
 	if data := s.out.Close(); len(data) > 0 {
-		s.stats.Drops.Add(DropLinkDown, uint64(CountRecords(data)), uint64(len(data)))
+		s.stats.Drops.AddRecords(DropLinkDown, data)
 	}
 }
 

@@ -172,7 +172,7 @@ func sendMsgs(t *testing.T, s *Session, from, to int) {
 	var k sendq.Kicker
 	for i := from; i < to; i++ {
 		m := &Message{Origin: []byte("na.a"), Seq: uint64(i), Subject: []byte("s"), Data: []byte(strconv.Itoa(i))}
-		if !s.Send(func(b []byte) []byte { return AppendMsg(b, m, 5, []Dest{{Broker: []byte("na.b")}}) }, &k) {
+		if ok, _ := s.Send(sendq.Normal, func(b []byte) []byte { return AppendMsg(b, m, 5, []Dest{{Broker: []byte("na.b")}}) }, &k); !ok {
 			t.Fatalf("message %d refused", i)
 		}
 	}
@@ -362,7 +362,7 @@ func TestSessionHandsBackUnacknowledged(t *testing.T) {
 	sendMsgs(t, a.s, 13, 14)
 	a.s.Retire()
 	var k sendq.Kicker
-	if a.s.Send(func(b []byte) []byte { return b }, &k) {
+	if ok, _ := a.s.Send(sendq.Normal, func(b []byte) []byte { return b }, &k); ok {
 		t.Fatal("a retired session took a message")
 	}
 	if d := a.c.Drops.ByReason()["link_down"]; d != 1 {

@@ -49,7 +49,9 @@ import (
 // an older broker's map would miss the units beside its own.
 // Version 5: message records are acknowledged (RecDataAck), and message
 // dedup is the broker's, whichever link a copy comes by.
-const ProtoVersion = 5
+// Version 6: a message record's flags carry its priority class, which a
+// version 5 broker refuses as unknown flags.
+const ProtoVersion = 6
 
 // RecordHeader is the size of a record's type and length.
 const RecordHeader = 5

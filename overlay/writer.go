@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -41,8 +42,12 @@ func (s *Session) writeLoop() {
 			return
 		}
 		// A lossy link's sender takes no more than its queue's worth
-		// while its window holds it back.
+		// while its window holds it back, and no more than a take's worth
+		// when the queue serves classes, so that it keeps their order.
 		withData := s.lossy == nil || s.lossy.waiting() < cfg.QueueBytes
+		if withData && s.lossy != nil && s.out.Classed() {
+			withData = s.lossy.waiting() < sendq.MaxQuantum
+		}
 		ctrl, data, count = s.out.TakeCounted(ctrl, data, withData)
 		frames := ctrl
 		if s.send != nil {
@@ -153,5 +158,5 @@ func (s *Session) sendRecords(buf []byte) error {
 // refused as too large.
 func (s *Session) dropOverLimit(recs []byte) {
 	s.log.Error("record over the frame limit; dropped", slog.Int("bytes", len(recs)))
-	s.stats.Drops.Add(DropFrameLimit, uint64(CountRecords(recs)), uint64(len(recs)))
+	s.stats.Drops.AddRecords(DropFrameLimit, recs)
 }

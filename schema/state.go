@@ -58,10 +58,18 @@ type StateLink struct {
 	// link since it started, by reason (send_queue_full, link_down,
 	// lost_in_transit, over_frame_limit), the reasons with none left out.
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// ClassDrops counts them by the messages' priority class (high,
+	// normal, low), then reason, those with none left out; a message lost
+	// in transit has no known class.
+	ClassDrops map[string]map[string]uint64 `json:"class_drops,omitempty"`
 }
 
-// dropReasons are the reasons a link's drops may be counted under.
-var dropReasons = map[string]bool{"send_queue_full": true, "link_down": true, "lost_in_transit": true, "over_frame_limit": true}
+// dropReasons are the reasons a link's drops may be counted under, and
+// dropClasses the priority classes.
+var (
+	dropReasons = map[string]bool{"send_queue_full": true, "link_down": true, "lost_in_transit": true, "over_frame_limit": true}
+	dropClasses = map[string]bool{"high": true, "normal": true, "low": true}
+)
 
 // Equal reports whether l and m say the same of a link, its drops aside
 // (they only count).
@@ -254,6 +262,16 @@ func (s *State) Validate() error {
 		for reason := range l.Drops {
 			if !dropReasons[reason] {
 				return bad("links[%d]: drops: unknown reason %.64q", i, reason)
+			}
+		}
+		for class, by := range l.ClassDrops {
+			if !dropClasses[class] {
+				return bad("links[%d]: class drops: unknown class %.64q", i, class)
+			}
+			for reason := range by {
+				if !dropReasons[reason] {
+					return bad("links[%d]: class drops: %s: unknown reason %.64q", i, class, reason)
+				}
 			}
 		}
 		if e := l.Emulation; e != nil {

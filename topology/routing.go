@@ -16,6 +16,8 @@ import (
 //	    - {name: media, overall: 1, latency: 0.5, loss: 20, jitter: 10}
 //	  subjects:                      # first match wins; others use the default profile
 //	    - {subject: "media.>", profile: media}
+//	  priorities:                    # first match wins; others are normal (see priority.go)
+//	    - {subject: "alerts.>", class: high}
 //	  threshold: 10%                 # relative cost change that triggers an update
 //	  min_change: 0.5                # absolute change below which none is sent
 //	  hold_down: 1s                  # least time between two updates that only lower costs
@@ -25,15 +27,16 @@ import (
 //	  contracts:                     # delay contracts, matched before subjects (see ContractSpec)
 //	    - {subject: "trade.>", within: [{p: 99, ms: 100}], max_loss: 0.1%}
 type Routing struct {
-	Profiles   []router.Profile `yaml:"profiles,omitempty"`
-	Subjects   []SubjectProfile `yaml:"subjects,omitempty"`
-	Threshold  string           `yaml:"threshold,omitempty"`
-	MinChange  float64          `yaml:"min_change,omitempty"`
-	HoldDown   string           `yaml:"hold_down,omitempty"`
-	Refresh    string           `yaml:"refresh,omitempty"`
-	Margin     string           `yaml:"margin,omitempty"`
-	LossWindow int              `yaml:"loss_window,omitempty"`
-	Contracts  []ContractSpec   `yaml:"contracts,omitempty"`
+	Profiles   []router.Profile  `yaml:"profiles,omitempty"`
+	Subjects   []SubjectProfile  `yaml:"subjects,omitempty"`
+	Priorities []SubjectPriority `yaml:"priorities,omitempty"`
+	Threshold  string            `yaml:"threshold,omitempty"`
+	MinChange  float64           `yaml:"min_change,omitempty"`
+	HoldDown   string            `yaml:"hold_down,omitempty"`
+	Refresh    string            `yaml:"refresh,omitempty"`
+	Margin     string            `yaml:"margin,omitempty"`
+	LossWindow int               `yaml:"loss_window,omitempty"`
+	Contracts  []ContractSpec    `yaml:"contracts,omitempty"`
 }
 
 // SubjectProfile routes the subjects matching Subject on Profile.
@@ -44,12 +47,13 @@ type SubjectProfile struct {
 
 // RoutingSettings are the parsed routing block.
 type RoutingSettings struct {
-	Profiles  []router.Profile
-	Subjects  []SubjectProfile
-	Threshold float64
-	MinChange float64
-	HoldDown  time.Duration
-	Refresh   time.Duration
+	Profiles   []router.Profile
+	Subjects   []SubjectProfile
+	Priorities []SubjectClass
+	Threshold  float64
+	MinChange  float64
+	HoldDown   time.Duration
+	Refresh    time.Duration
 	// Margin is a fraction in (0, 1); LossWindow a number of probes.
 	Margin     float64
 	LossWindow int
@@ -81,6 +85,10 @@ func (r *Routing) Settings() (RoutingSettings, error) {
 		if !names[sp.Profile] {
 			return s, fmt.Errorf("subjects[%d] (%s): profile: unknown profile %q", i, sp.Subject, sp.Profile)
 		}
+	}
+	var err error
+	if s.Priorities, err = parsePriorities(r.Priorities); err != nil {
+		return s, err
 	}
 	if r.Threshold != "" {
 		v, err := transports.ParsePercent(r.Threshold)

@@ -5,10 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/router"
 	"go.yaml.in/yaml/v3"
 )
@@ -228,5 +230,21 @@ func TestRoutingSettings(t *testing.T) {
 	}
 	if err != nil || fmt.Sprint(s.Contracts) != fmt.Sprint(want) {
 		t.Fatalf("contracts %+v %v, want %+v", s.Contracts, err, want)
+	}
+}
+
+func TestRoutingPriorities(t *testing.T) {
+	f, err := Parse([]byte(two + `routing:
+  priorities:
+    - {subject: "alerts.>", class: high}
+    - {subject: "metrics.*", class: low}
+    - {subject: "metrics.keep", class: normal}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.Routing.Settings()
+	want := []SubjectClass{{"alerts.>", sendq.High}, {"metrics.*", sendq.Low}, {"metrics.keep", sendq.Normal}}
+	if err != nil || !slices.Equal(s.Priorities, want) {
+		t.Fatalf("priorities %v %v", s.Priorities, err)
 	}
 }

@@ -112,6 +112,12 @@ links: [{a: a, b: b, transport: quic}]`,
 			[]string{"q"}},
 		{"profile named contract", two + "routing: {profiles: [{name: contract, latency: 1}]}",
 			[]string{`"contract" names the routes of delay contracts`}},
+		{"priority class", two + `routing: {priorities: [{subject: "alerts.>", class: urgent}]}`,
+			[]string{`routing: priorities[0] (alerts.>): class: unknown priority class "urgent" (want high, normal or low)`}},
+		{"priority subject", two + `routing: {priorities: [{subject: "alerts.>", class: high}, {subject: "a.>.b", class: low}]}`,
+			[]string{`routing: priorities[1]: subject: "a.>.b" is not a subject pattern`}},
+		{"priority no subject", two + `routing: {priorities: [{class: low}]}`,
+			[]string{`routing: priorities[0]: subject: "" is not a subject pattern`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

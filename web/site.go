@@ -336,8 +336,9 @@ func (s *Site) link(w http.ResponseWriter, r *http.Request) {
 
 // dropRow is what one end of a link dropped on its way over it.
 type dropRow struct {
-	Broker string
-	Drops  map[string]uint64
+	Broker     string
+	Drops      map[string]uint64
+	ClassDrops map[string]map[string]uint64 // by priority class, then reason
 }
 
 // linkDrops lists the drops each end of link id counts, from the
@@ -347,7 +348,7 @@ func linkDrops(states []schema.State, id string) []dropRow {
 	for _, st := range states {
 		for _, l := range st.Links {
 			if l.ID == id {
-				out = append(out, dropRow{Broker: st.Broker, Drops: l.Drops})
+				out = append(out, dropRow{Broker: st.Broker, Drops: l.Drops, ClassDrops: l.ClassDrops})
 			}
 		}
 	}

@@ -52,7 +52,8 @@ func newFakeSource() *fakeSource {
 	reps[1].Links[0].ID = "<b>bold</b>"
 	st := schema.State{Broker: "na.c0.b0", Domain: "na", Seq: 3, Time: at.Add(time.Second), Clients: 4,
 		Links: []schema.StateLink{{ID: fakeLink0, Peer: "eu.c0.b0", Up: true, Emulation: &schema.StateEmulation{Delay: "45ms", Jitter: "3ms", Loss: "1%"},
-			Drops: map[string]uint64{"send_queue_full": 7, "lost_in_transit": 12}},
+			Drops:      map[string]uint64{"send_queue_full": 7, "lost_in_transit": 12},
+			ClassDrops: map[string]map[string]uint64{"low": {"send_queue_full": 6}, "normal": {"send_queue_full": 1}}},
 			{ID: fakeLink1, Peer: "eu.c0.b1", Up: true}, {ID: fakeLink2, Peer: "eu.c0.b2", Up: false}},
 		Routes: []schema.Route{
 			{Profile: "default", Destination: "eu.c0.b1", NextHop: "eu.c0.b1", Link: fakeLink1, Cost: 10, Path: []string{"na.c0.b0", "eu.c0.b1"}},
@@ -238,6 +239,9 @@ func TestLinkPageCharts(t *testing.T) {
 	}
 	if !strings.Contains(text, "Messages dropped on the link") || !regexp.MustCompile(`na\.c0\.b0\s*7\s*0\s*12\s*0`).MatchString(text) {
 		t.Errorf("link page without its drops by reason:\n%s", text)
+	}
+	if !strings.Contains(text, "By priority class, counted at na.c0.b0") || !regexp.MustCompile(`low\s*6\s*0\s*0\s*normal\s*1\s*0\s*0`).MatchString(text) {
+		t.Errorf("link page without its drops by class:\n%s", text)
 	}
 }
 

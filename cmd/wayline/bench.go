@@ -31,6 +31,7 @@ Experiments:
   failover         time from a link failure to traffic on the other path, in a 6-broker WAN
   burst            100,000 messages at once across an ocean on udp, quic and tcp: delivered, and drops counted
   contracts        delay contracts: predicted against measured delay distributions, and a test bed of two paths
+  priority         a link capped at 1 Mbit/s offered 2 Mbit/s: high and low classes against one class
   updates          cost update messages per minute in a 100-broker network, with and without the threshold
   xml              XML document, XPath constraint and HTML table for a 16,000-link snapshot
   ingest           link measurements stored per second, with a broker network running
@@ -51,6 +52,8 @@ Run 'wayline bench <experiment> --help' for its flags.`)
 		return benchBurst(ctx, args[1:], stdout, stderr)
 	case "contracts":
 		return benchContracts(ctx, args[1:], stdout, stderr)
+	case "priority":
+		return benchPriority(ctx, args[1:], stdout, stderr)
 	case "accuracy":
 		return benchAccuracy(ctx, args[1:], stdout, stderr)
 	case "failover-detect":
@@ -245,6 +248,41 @@ contracts_worst_ks=<x> contracts_worst_p99_error_pct=<y>.`, stdout, stderr)
 		}
 	}
 	_, err = bench.RunContracts(ctx, stdout, cfg)
+	return err
+}
+
+func benchPriority(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench priority", "bench priority [flags]", `
+Starts three brokers in this process, prio.c1.a -tcp- prio.c1.b -tcp-
+prio.c1.c, whose link b-c is capped in bandwidth, and offers more than it
+carries from a publisher at a to a subscriber at c, on two subjects:
+alerts.load (class high) and metrics.load (class low). Rounds take turns:
+the classes; the baseline, where both subjects are normal; and the high
+subject's load alone, its latency when nothing competes. Each runs in a
+fresh network. For each it reports per subject the messages
+delivered against those sent, the one-way latency (p50, p99) and the drops
+the brokers counted, by class; then the median and range of each. Ends
+with priority_<mode>_<class>_delivered_pct=<x> and
+priority_<mode>_<class>_p99_ms=<x>.`, stdout, stderr)
+	var cfg bench.PriorityConfig
+	fs.Int64Var(&cfg.Bandwidth, "bandwidth", 1_000_000, "bandwidth of the capped link, bits per second")
+	fs.Int64Var(&cfg.Offered, "offered", 2_000_000, "payload offered, bits per second")
+	fs.Float64Var(&cfg.HighShare, "high-share", 0.25, "share of the offered load on the high-class subject (0-1)")
+	fs.IntVar(&cfg.Size, "size", 500, "payload bytes of each message (at least 16)")
+	fs.DurationVar(&cfg.Duration, "duration", 5*time.Second, "how long each round offers the load")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "rounds of each mode (classes, baseline, alone)")
+	fs.IntVar(&cfg.QueueBytes, "queue-bytes", 64<<10, "the link's send queue, bytes")
+	fs.IntVar(&cfg.QueueLimit, "queue-limit", 8<<10, "what the emulated link holds below the send queue, bytes")
+	logs := addLogFlags(fs, stderr)
+	log, err := logs.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if cfg.HighShare <= 0 || cfg.HighShare >= 1 {
+		return usageError{"--high-share must be between 0 and 1"}
+	}
+	cfg.Logger = log
+	_, err = bench.RunPriority(ctx, stdout, cfg)
 	return err
 }
 

@@ -4,57 +4,165 @@
 // leaf connections and the overlay's link sessions each send through one.
 //
 // The package knows nothing of what it queues: it holds bytes, already
-// encoded, and never writes them anywhere. It does not count what its
+// encoded, and never writes them anywhere. It knows only the priority
+// class each append was given (class.go). It does not count what its
 // owner drops for reasons of its own (a link that is down).
 package sendq
 
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Queue is the send queue of one connection.
 //
-// Data is bounded in bytes: an append that would take the queue past its
-// limit is dropped and counted (tail drop: the newest message loses, so
-// what is already queued keeps its order). Control data is never dropped;
-// it is small, and losing it would leave the network inconsistent.
+// Data is bounded in bytes, over all classes together. An append that
+// would take the queue past its limit makes room by evicting the newest
+// appends of lower classes, lowest class first, when they hold enough;
+// otherwise it is dropped (tail drop: the newest message loses, so what is
+// already queued keeps its order). Both are counted by class. Control
+// data is never dropped; it is small, and losing it would leave the
+// network inconsistent.
+//
+// A queue that has only ever been given the Normal class hands the writer
+// everything at each take, as a plain FIFO would. Once it has been given
+// another class it serves the classes in priority order, a bounded take
+// at a time (see TakeCounted and class.go).
 type Queue struct {
 	mu     sync.Mutex
 	ctrl   []byte // sent before data
-	data   []byte
-	adds   int // data appends since the writer last took the data
+	lanes  [NumClasses]lane
+	queued int         // data bytes in all lanes
+	classy atomic.Bool // some append had a class other than Normal
 	limit  int
 	closed bool
 	kick   chan struct{}
 
-	dropped atomic.Uint64
+	// How big a classed take is (class.go): the quantum, the bytes and
+	// time of the window the link's rate is being measured over, those of
+	// the last take and whether it left data behind; now is the clock.
+	quantum  int
+	winBytes int
+	winTime  time.Duration
+	lastTake int
+	lastAt   time.Time
+	backlog  bool
+	now      func() time.Time
+
+	dropped [NumClasses]atomic.Uint64
+}
+
+// lane is the data of one class: appends not yet taken, oldest first.
+type lane struct {
+	buf    []byte
+	head   int   // bytes of buf already taken (classed takes copy them out)
+	ends   []int // where each append not yet taken ends in buf, from first
+	first  int   // index in ends of the oldest append not yet taken
+	waited int   // consecutive classed takes that served others while this lane had data
+}
+
+func (l *lane) bytes() int   { return len(l.buf) - l.head }
+func (l *lane) appends() int { return len(l.ends) - l.first }
+
+func (l *lane) reset(buf []byte) {
+	l.buf, l.head, l.ends, l.first = buf[:0], 0, l.ends[:0], 0
 }
 
 // New returns a queue that holds at most limit bytes of data.
 func New(limit int) *Queue {
-	return &Queue{limit: limit, kick: make(chan struct{}, 1)}
+	return &Queue{limit: limit, kick: make(chan struct{}, 1), quantum: MinQuantum, now: time.Now}
 }
 
-// Add appends data produced by fn; it reports false when the queue is
-// full, counting a drop, or closed. It does not wake the writer: the caller
-// does, through a Kicker, once it has queued a whole batch.
+// Evicted is what an append evicted to make room: appends and their
+// bytes, by class.
+type Evicted struct {
+	Appends, Bytes [NumClasses]int
+}
+
+// Any reports whether anything was evicted.
+func (e *Evicted) Any() bool { return e.Appends != [NumClasses]int{} }
+
+// Add appends data of class Normal produced by fn; see AddClass. Normal
+// data evicts only lower classes, which a queue fed by Add alone never
+// holds.
 func (o *Queue) Add(fn func([]byte) []byte) bool {
+	ok, _ := o.AddClass(Normal, fn)
+	return ok
+}
+
+// AddClass appends data of class c produced by fn. It reports false when
+// the queue is full, counting a drop, or closed, and what it evicted of
+// lower classes to make room, counted as drops too, for the owner to
+// count where it counts its own. It does not wake the writer: the caller
+// does, through a Kicker, once it has queued a whole batch.
+func (o *Queue) AddClass(c Class, fn func([]byte) []byte) (ok bool, ev Evicted) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return false
+		return false, ev
 	}
-	n := len(o.data)
-	o.data = fn(o.data)
-	if len(o.data) > o.limit && n > 0 {
-		o.data = o.data[:n]
+	if c != Normal && !o.classy.Load() {
+		o.classy.Store(true)
+	}
+	l := &o.lanes[c]
+	n := len(l.buf)
+	l.buf = fn(l.buf)
+	size := len(l.buf) - n
+	if over := o.queued + size - o.limit; over > 0 && o.queued > 0 && !o.evictBelow(c, over, &ev) {
+		l.buf = l.buf[:n]
 		o.mu.Unlock()
-		o.dropped.Add(1)
+		o.dropped[c].Add(1)
+		return false, ev
+	}
+	l.ends = append(l.ends, len(l.buf))
+	o.queued += size
+	o.mu.Unlock()
+	return true, ev
+}
+
+// evictBelow frees at least need bytes by evicting the newest appends of
+// the classes below c, lowest first, noting them in ev, and reports true;
+// when those classes do not hold enough it evicts nothing and reports
+// false.
+func (o *Queue) evictBelow(c Class, need int, ev *Evicted) bool {
+	below := c.below()
+	have := 0
+	for _, x := range below {
+		have += o.lanes[x].bytes()
+	}
+	if have < need {
 		return false
 	}
-	o.adds++
-	o.mu.Unlock()
+	for _, x := range below {
+		l := &o.lanes[x]
+		n, freed := 0, 0
+		for need > 0 && l.appends() > 0 {
+			last := len(l.ends) - 1
+			start := l.head
+			if last > l.first {
+				start = l.ends[last-1]
+			}
+			size := l.ends[last] - start
+			l.buf, l.ends = l.buf[:start], l.ends[:last]
+			need -= size
+			freed += size
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		if l.appends() == 0 {
+			l.reset(l.buf)
+			l.waited = 0
+		}
+		o.queued -= freed
+		o.dropped[x].Add(uint64(n))
+		ev.Appends[x], ev.Bytes[x] = n, freed
+		if need <= 0 {
+			break
+		}
+	}
 	return true
 }
 
@@ -82,56 +190,105 @@ func (o *Queue) Signal() {
 // Kick is where the writer waits to be woken.
 func (o *Queue) Kick() <-chan struct{} { return o.kick }
 
-// Take hands the writer everything queued, swapping in the writer's spare
-// buffers so that neither side allocates in the steady state. Without
-// withData it takes the control data alone.
+// Take hands the writer what TakeCounted does, without the count.
 func (o *Queue) Take(ctrlSpare, dataSpare []byte, withData bool) (ctrl, data []byte) {
 	ctrl, data, _ = o.TakeCounted(ctrlSpare, dataSpare, withData)
 	return ctrl, data
 }
 
-// TakeCounted is Take that also says how many appends (Add) the data
-// holds: a writer whose callers append one record each knows how many
-// records it takes without walking them.
+// TakeCounted hands the writer the control data and, with withData, data
+// to send, and says how many appends that data holds: a writer whose
+// callers append one record each knows how many records it takes without
+// walking them. Without withData it takes the control data alone.
+//
+// A queue given only the Normal class hands over all its data, swapping in
+// the writer's spare buffers so that neither side allocates in the steady
+// state. A queue given other classes hands over at most a quantum (whole
+// appends, at least one) in the order of class.go, and wakes the writer
+// again when data remains, so that a higher class arriving while the
+// writer sends waits for about one take.
 func (o *Queue) TakeCounted(ctrlSpare, dataSpare []byte, withData bool) (ctrl, data []byte, adds int) {
 	o.mu.Lock()
 	ctrl, o.ctrl = o.ctrl, ctrlSpare[:0]
-	if withData {
-		data, o.data = o.data, dataSpare[:0]
-		adds, o.adds = o.adds, 0
-	} else {
-		data = dataSpare[:0]
+	data = dataSpare[:0]
+	more := false
+	switch {
+	case !withData:
+	case !o.classy.Load():
+		l := &o.lanes[Normal]
+		data, adds = l.buf, l.appends()
+		l.reset(dataSpare)
+		o.queued = 0
+	default:
+		now := o.now()
+		o.pace(now)
+		data, adds = o.takeClassed(data)
+		more = o.queued > 0
+		o.lastTake, o.lastAt, o.backlog = len(data), now, more
 	}
 	o.mu.Unlock()
+	if more {
+		o.Signal()
+	}
 	return ctrl, data, adds
 }
 
-// TakeData takes the data waiting, which will not be sent.
+// TakeData takes all the data waiting, class by class from the highest,
+// which will not be sent.
 func (o *Queue) TakeData() []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	data := o.data
-	o.data, o.adds = nil, 0
+	return o.takeAllLocked()
+}
+
+func (o *Queue) takeAllLocked() []byte {
+	var data []byte
+	for _, c := range serviceOrder {
+		l := &o.lanes[c]
+		switch {
+		case l.appends() == 0:
+		case data == nil:
+			data = l.buf[l.head:] // the lane's buffer is given up below
+		default:
+			data = append(data, l.buf[l.head:]...)
+		}
+		l.buf, l.head, l.ends, l.first, l.waited = nil, 0, nil, 0, 0
+	}
+	o.queued, o.backlog = 0, false
 	return data
 }
+
+// Classed reports whether the queue has been given a class other than
+// Normal, and so serves its classes in order, a take at a time.
+func (o *Queue) Classed() bool { return o.classy.Load() }
 
 // Queued is the number of data bytes waiting.
 func (o *Queue) Queued() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.data)
+	return o.queued
 }
 
-// Dropped is the number of appends refused because the queue was full.
-func (o *Queue) Dropped() uint64 { return o.dropped.Load() }
+// Dropped is the number of appends refused because the queue was full or
+// evicted to make room, of every class.
+func (o *Queue) Dropped() uint64 {
+	var n uint64
+	for i := range o.dropped {
+		n += o.dropped[i].Load()
+	}
+	return n
+}
+
+// DroppedClass is the number of appends of class c refused or evicted.
+func (o *Queue) DroppedClass(c Class) uint64 { return o.dropped[c].Load() }
 
 // Close refuses further appends and returns the data queued, which will
 // not be sent.
 func (o *Queue) Close() []byte {
 	o.mu.Lock()
-	data := o.data
+	data := o.takeAllLocked()
 	o.closed = true
-	o.ctrl, o.data, o.adds = nil, nil, 0
+	o.ctrl = nil
 	o.mu.Unlock()
 	o.Signal()
 	return data
