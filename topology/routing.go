@@ -22,6 +22,9 @@ import (
 //	  refresh: 30s                   # every link and summary is re-announced this often
 //	  margin: 10%                    # a route moves only to a path cheaper by this much
 //	  loss_window: 1024              # probes a link's loss is estimated over for its cost
+//	  queues:                        # how queue groups share their messages (router.QueueGroup)
+//	    - {group: workers, weights: {na: 90, eu: 10}}
+//	    - {group: billing, policy: nearest}
 type Routing struct {
 	Profiles   []router.Profile `yaml:"profiles,omitempty"`
 	Subjects   []SubjectProfile `yaml:"subjects,omitempty"`
@@ -31,6 +34,8 @@ type Routing struct {
 	Refresh    string           `yaml:"refresh,omitempty"`
 	Margin     string           `yaml:"margin,omitempty"`
 	LossWindow int              `yaml:"loss_window,omitempty"`
+
+	Queues []router.QueueGroup `yaml:"queues,omitempty"`
 }
 
 // SubjectProfile routes the subjects matching Subject on Profile.
@@ -50,6 +55,8 @@ type RoutingSettings struct {
 	// Margin is a fraction in (0, 1); LossWindow a number of probes.
 	Margin     float64
 	LossWindow int
+	// Queues are checked by router.CheckQueueGroups.
+	Queues []router.QueueGroup
 }
 
 // Settings parses the block; zero fields mean the broker's defaults.
@@ -115,5 +122,9 @@ func (r *Routing) Settings() (RoutingSettings, error) {
 		}
 		*d.dst = v
 	}
+	if err := router.CheckQueueGroups(r.Queues); err != nil {
+		return s, err
+	}
+	s.Queues = r.Queues
 	return s, nil
 }
