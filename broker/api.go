@@ -109,6 +109,10 @@ type StatusInfo struct {
 	// Reports are the performance reports sent to the aggregator.
 	Reports ReportStats `json:"reports"`
 	Replies int64       `json:"reply_routes"`
+
+	// QueueGroups counts, for each queue group with a routing policy,
+	// the messages published here by where they went (QueueCounts).
+	QueueGroups map[string]map[string]uint64 `json:"queue_groups,omitempty"`
 }
 
 // Links describes every link of the broker, sorted by peer.
@@ -299,6 +303,7 @@ func (b *Broker) Status() StatusInfo {
 		RoutesChanged:    time.Unix(0, b.stats.routesChanged.Load()),
 		Reports:          b.reportStats(),
 		Replies:          b.replies.size.Load(),
+		QueueGroups:      b.QueueCounts(),
 	}
 }
 

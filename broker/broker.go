@@ -93,6 +93,8 @@ type Broker struct {
 	stats     brokerStats
 	drops     dropLogger
 	refusals  refusalLog
+	// queues are the queue group policies by group (queues.go).
+	queues map[string]*queuePolicy
 
 	leafLn     net.Listener // for external nats-servers; nil when none may attach
 	coreLeafLn net.Listener // the embedded server's
@@ -160,6 +162,7 @@ func New(cfg Config) (*Broker, error) {
 		leaves:      make(map[*leafConn]struct{}),
 		unreachable: make(map[string]time.Time),
 		replies:     newReplyMap(cfg.ReplyTTL, cfg.MaxReplies),
+		queues:      newQueuePolicies(cfg.Address, cfg.Routing.Queues),
 		internal:    newInternal(),
 		costKick:    make(chan struct{}, 1),
 		stateKick:   make(chan struct{}, 1),

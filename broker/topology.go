@@ -63,6 +63,7 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	for _, sp := range rs.Subjects {
 		cfg.Routing.Subjects = append(cfg.Routing.Subjects, SubjectProfile{Subject: sp.Subject, Profile: sp.Profile})
 	}
+	cfg.Routing.Queues = rs.Queues
 	cfg.KnownLinks = make(map[string][2]string, len(f.Links))
 	for _, l := range f.Links {
 		cfg.KnownLinks[l.ID] = [2]string{string(l.A), string(l.B)}
