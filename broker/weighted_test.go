@@ -1,0 +1,162 @@
+package broker
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/wayline/wayline/router"
+	"github.com/wayline/wayline/topology"
+	"github.com/wayline/wayline/transports"
+)
+
+// TestWeightedQueueSplit: a publisher's broker in na with no member of
+// its own, members of group workers on two brokers of na (in different
+// clusters) and one of eu, weights {na: 90, eu: 10}. Of 10,000 messages
+// each reaches exactly one member, and na gets 90% of them within 4
+// points (the figure in BENCHMARKS.md comes from the log of this test);
+// the publisher's broker counts them by unit.
+func TestWeightedQueueSplit(t *testing.T) {
+	p, a, b, c := "na.c1.p", "na.c1.a", "na.c2.b", "eu.c1.c"
+	queues := []router.QueueGroup{{Group: "workers", Weights: map[string]float64{"na": 90, "eu": 10}}}
+	n := newTestNet(t, netSpec{
+		brokers: []string{p, a, b, c},
+		links:   []string{a + "-" + p, b + "-" + p, c + "-" + p},
+		tweak:   func(cfg *Config) { cfg.Routing.Queues = queues },
+	})
+	n.waitRoutes()
+	members := []string{a, b, c}
+	chans := map[string]chan *nats.Msg{}
+	for _, m := range members {
+		chans[m] = collect(t, n.connect(m), "jobs", "workers")
+	}
+	for _, m := range members {
+		n.waitInterest(p, "jobs", m)
+	}
+	const total = 10000
+	pub := n.connect(p)
+	for i := range total {
+		data := binary.BigEndian.AppendUint32(nil, uint32(i))
+		if err := pub.Publish("jobs", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	seen := make([]int, total)
+	got := map[string]int{}
+	deadline := time.After(30 * time.Second)
+	for received := 0; received < total; {
+		select {
+		case m := <-chans[a]:
+			seen[binary.BigEndian.Uint32(m.Data)]++
+			got[a]++
+		case m := <-chans[b]:
+			seen[binary.BigEndian.Uint32(m.Data)]++
+			got[b]++
+		case m := <-chans[c]:
+			seen[binary.BigEndian.Uint32(m.Data)]++
+			got[c]++
+		case <-deadline:
+			t.Fatalf("received %d of %d: %v; status of %s: %+v", received, total, got, p, n.brokers[p].Status())
+		}
+		received++
+	}
+	for _, m := range members {
+		expectNone(t, chans[m], 300*time.Millisecond)
+	}
+	for i, k := range seen {
+		if k != 1 {
+			t.Fatalf("message %d delivered %d times", i, k)
+		}
+	}
+	na := float64(got[a]+got[b]) / total * 100
+	t.Logf("split of %d messages: na %.2f%% (%s %d, %s %d), eu %.2f%% (%s %d)", total, na, a, got[a], b, got[b], 100-na, c, got[c])
+	if math.Abs(na-90) > 4 {
+		t.Errorf("na got %.2f%% of the messages, want 90%% within 4 points", na)
+	}
+	if got[a] < total/4 || got[b] < total/4 {
+		t.Errorf("the na members unevenly served: %v", got)
+	}
+	counts := n.brokers[p].Status().QueueGroups["workers"]
+	if want := (map[string]uint64{"na": uint64(got[a] + got[b]), "eu": uint64(got[c])}); fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("%s counted %v, want %v", p, counts, want)
+	}
+}
+
+// TestNearestQueueMember: group billing has the nearest policy; its
+// messages published at na.c1.p go to the member broker whose measured
+// route costs least (1 ms away, not 25 ms), and to the farther one once
+// the near member leaves.
+func TestNearestQueueMember(t *testing.T) {
+	p, near, far := "na.c1.p", "na.c1.near", "eu.c1.far"
+	emu := map[string]transports.Emulation{p + "-" + near: {Delay: ms(1)}, p + "-" + far: {Delay: ms(25)}}
+	n := newTestNet(t, netSpec{
+		brokers: []string{p, near, far},
+		links:   []string{near + "-" + p, far + "-" + p},
+		tweak: func(cfg *Config) {
+			linkEmulation(emu)(cfg)
+			cfg.Routing.Queues = []router.QueueGroup{{Group: "billing", Policy: router.QueueNearest}}
+		},
+	})
+	waitFor(t, "measured routes", 30*time.Second, func() bool {
+		routes, _ := n.brokers[p].RoutesFor(router.DefaultProfileName)
+		for _, r := range routes {
+			if r.Cost >= unmeasuredLatencyMs {
+				return false
+			}
+		}
+		return len(routes) == 2
+	})
+	nearConn := n.connect(near)
+	nearCh := collect(t, nearConn, "bill", "billing")
+	farCh := collect(t, n.connect(far), "bill", "billing")
+	n.waitInterest(p, "bill", near)
+	n.waitInterest(p, "bill", far)
+	pub := n.connect(p)
+	const per = 200
+	for range per {
+		pub.Publish("bill", []byte("x"))
+	}
+	pub.Flush()
+	waitFor(t, "the near member's messages", 10*time.Second, func() bool { return len(nearCh) == per })
+	expectNone(t, farCh, 300*time.Millisecond)
+	if got := n.brokers[p].QueueCounts()["billing"][near]; got != per {
+		t.Errorf("%s counted %d messages to %s, want %d", p, got, near, per)
+	}
+
+	nearConn.Close()
+	waitFor(t, p+" to forget the near member", 10*time.Second, func() bool {
+		return slices.Index(interestHolders(n.brokers[p], "bill"), near) < 0
+	})
+	for range per {
+		pub.Publish("bill", []byte("y"))
+	}
+	pub.Flush()
+	waitFor(t, "the far member's messages", 10*time.Second, func() bool { return len(farCh) == per })
+}
+
+// TestQueuesFromTopology: routing.queues of a topology file reach the
+// broker's configuration.
+func TestQueuesFromTopology(t *testing.T) {
+	f, err := topology.Parse([]byte(`brokers: [{address: na.c1.a, client: 127.0.0.1:4222, http: 127.0.0.1:8222}]
+routing: {queues: [{group: workers, weights: {na: 90, eu: 10}}, {group: billing, policy: nearest}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := FromTopology(f, "na.c1.a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := cfg.Routing.Queues
+	if len(q) != 2 || q[0].Weights["eu"] != 10 || q[1].Policy != router.QueueNearest {
+		t.Fatalf("queues %+v", q)
+	}
+}
