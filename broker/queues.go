@@ -26,10 +26,10 @@ import (
 //   - nearest: a local member first, else the member broker whose route
 //     costs least on the message's profile, ties at random.
 //
-// Members on the publisher's own nats-server are out of reach of either:
-// the server hands the message to one of them itself and the broker never
-// sees it (nats-server prefers its own queue subscribers to a leaf
-// connection's).
+// Neither reaches a message published on a broker whose own nats-server
+// has a member of the group: the server hands it to one of those members
+// itself, preferring its own queue subscribers to a leaf connection's, and
+// the broker never sees it.
 
 // queuePolicy is one listed group's policy, ready for the data path, and
 // the count of its messages by where they went. It is built by New and
@@ -45,8 +45,9 @@ type queuePolicy struct {
 }
 
 // otherQueueUnit counts a weights group's messages that went to a member
-// in no listed unit, because no listed unit had one.
-var otherQueueUnit = []byte("other")
+// in no listed unit, because no listed unit had one; no address is
+// spelled so.
+var otherQueueUnit = []byte("(other)")
 
 func newQueuePolicies(self string, qs []router.QueueGroup) map[string]*queuePolicy {
 	out := make(map[string]*queuePolicy, len(qs))
@@ -93,7 +94,7 @@ func (b *Broker) pickByPolicy(qp *queuePolicy, p *plan, qm *queueMatch, name []b
 	}
 	s := &qp.split
 	p.present = append(p.present[:0], make([]bool, s.Units())...)
-	if qp.self >= 0 && localMember(qm, from) != nil {
+	if qp.self >= 0 && localMembers(qm, from) > 0 {
 		p.present[qp.self] = true
 	}
 	for _, e := range qm.brokers {
@@ -139,15 +140,21 @@ func (b *Broker) pickDefault(p *plan, qm *queueMatch, name []byte, from *leafCon
 	return false
 }
 
-// localMember returns a local leaf other than from with a member, at
-// random, or nil.
-func localMember(qm *queueMatch, from *leafConn) *leafConn {
+// localMembers counts the local leaves other than from with a member.
+func localMembers(qm *queueMatch, from *leafConn) int {
 	n := 0
 	for _, e := range qm.leaves {
 		if e.h.leaf != from {
 			n++
 		}
 	}
+	return n
+}
+
+// localMember returns a local leaf other than from with a member, at
+// random, or nil.
+func localMember(qm *queueMatch, from *leafConn) *leafConn {
+	n := localMembers(qm, from)
 	if n == 0 {
 		return nil
 	}
@@ -222,7 +229,7 @@ func nearestMember(qm *queueMatch, rt *routeTable, profile byte) []byte {
 
 // QueueCounts returns, for each queue group the routing settings list,
 // how many of the messages published here went where: by unit for a
-// weights policy ("other" for those sent by the default choice while no
+// weights policy ("(other)" for those sent by the default choice while no
 // listed unit had a member), by broker for nearest.
 func (b *Broker) QueueCounts() map[string]map[string]uint64 {
 	if len(b.queues) == 0 {
@@ -245,7 +252,7 @@ func (b *Broker) QueueCounts() map[string]map[string]uint64 {
 type queueCollector struct{ b *Broker }
 
 var descQueue = prometheus.NewDesc("wayline_queue_group_messages_total",
-	"Messages published at this broker for a queue group with a routing policy, by where they went: the unit a weights policy chose (other: no listed unit had a member), or the broker nearest chose.",
+	"Messages published at this broker for a queue group with a routing policy, by where they went: the unit a weights policy chose ((other): no listed unit had a member), or the broker nearest chose.",
 	[]string{"group", "to"}, nil)
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descQueue }

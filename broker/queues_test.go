@@ -67,7 +67,7 @@ func TestQueuePolicyChoice(t *testing.T) {
 		policy:  weights(map[string]float64{"na": 90, "eu": 10}),
 		brokers: map[string]uint32{"as.c1.m5": 1},
 		want:    map[string]float64{"as.c1.m5": 1},
-		counts:  map[string]float64{"other": 1},
+		counts:  map[string]float64{"(other)": 1},
 	}, {
 		name:    "longest prefix",
 		policy:  weights(map[string]float64{"na": 75, "na.c2": 25}),
