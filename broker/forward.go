@@ -236,7 +236,7 @@ func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn,
 			if b.pickByPolicy(qp, p, qm, name, from, rt, profile) {
 				return
 			}
-		} else if b.pickDefault(p, qm, name, from, rt, profile) {
+		} else if pickDefault(p, qm, name, from, rt, profile) {
 			return
 		}
 	}

@@ -104,7 +104,7 @@ func (b *Broker) pickByPolicy(qp *queuePolicy, p *plan, qm *queueMatch, name []b
 	}
 	u := s.Choose(p.present, rand.Float64())
 	if u < 0 {
-		if b.pickDefault(p, qm, name, from, rt, profile) {
+		if pickDefault(p, qm, name, from, rt, profile) {
 			qp.count(otherQueueUnit)
 			return true
 		}
@@ -128,7 +128,7 @@ func (b *Broker) pickByPolicy(qp *queuePolicy, p *plan, qm *queueMatch, name []b
 // pickDefault is the choice for a group no policy covers: a member on a
 // local leaf other than from, else a reachable member broker in
 // proportion to its member count.
-func (b *Broker) pickDefault(p *plan, qm *queueMatch, name []byte, from *leafConn, rt *routeTable, profile byte) bool {
+func pickDefault(p *plan, qm *queueMatch, name []byte, from *leafConn, rt *routeTable, profile byte) bool {
 	if l := localMember(qm, from); l != nil {
 		p.addLeaf(l, name)
 		return true

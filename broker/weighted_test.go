@@ -20,7 +20,8 @@ import (
 // clusters) and one of eu, weights {na: 90, eu: 10}. Of 10,000 messages
 // each reaches exactly one member, and na gets 90% of them within 4
 // points (the figure in BENCHMARKS.md comes from the log of this test);
-// the publisher's broker counts them by unit.
+// the publisher's broker counts them by unit. Once eu's member leaves, na
+// gets every message.
 func TestWeightedQueueSplit(t *testing.T) {
 	p, a, b, c := "na.c1.p", "na.c1.a", "na.c2.b", "eu.c1.c"
 	queues := []router.QueueGroup{{Group: "workers", Weights: map[string]float64{"na": 90, "eu": 10}}}
@@ -32,9 +33,12 @@ func TestWeightedQueueSplit(t *testing.T) {
 	n.waitRoutes()
 	members := []string{a, b, c}
 	chans := map[string]chan *nats.Msg{}
+	conns := map[string]*nats.Conn{}
 	for _, m := range members {
-		chans[m] = collect(t, n.connect(m), "jobs", "workers")
+		conns[m] = n.connect(m)
+		chans[m] = collect(t, conns[m], "jobs", "workers")
 	}
+	cConn := conns[c]
 	for _, m := range members {
 		n.waitInterest(p, "jobs", m)
 	}
@@ -87,6 +91,25 @@ func TestWeightedQueueSplit(t *testing.T) {
 	counts := n.brokers[p].Status().QueueGroups["workers"]
 	if want := (map[string]uint64{"na": uint64(got[a] + got[b]), "eu": uint64(got[c])}); fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("%s counted %v, want %v", p, counts, want)
+	}
+
+	// With eu's member gone, na takes eu's share.
+	cConn.Close()
+	waitFor(t, p+" to forget eu's member", 10*time.Second, func() bool {
+		return slices.Index(interestHolders(n.brokers[p], "jobs"), c) < 0
+	})
+	const more = 500
+	for range more {
+		pub.Publish("jobs", []byte{0, 0, 0, 0})
+	}
+	pub.Flush()
+	waitFor(t, "na to take every message", 10*time.Second, func() bool { return len(chans[a])+len(chans[b]) == more })
+	time.Sleep(300 * time.Millisecond)
+	if got := len(chans[a]) + len(chans[b]); got != more {
+		t.Errorf("%d deliveries of %d messages", got, more)
+	}
+	if n := n.brokers[p].Status().NoMember; n != 0 {
+		t.Errorf("%d messages found no member", n)
 	}
 }
 
