@@ -75,23 +75,29 @@ func (qp *queuePolicy) count(to []byte) {
 	qp.mu.Unlock()
 }
 
-// pickByPolicy chooses the member of a listed group that gets a message published
-// on leaf from, and adds it to the plan. It reports false when the group
-// has no reachable member left.
+// pickByPolicy chooses the member of a listed group that gets a message
+// published on leaf from, adds it to the plan and counts it. It reports
+// false when the group has no reachable member left.
 func (b *Broker) pickByPolicy(qp *queuePolicy, p *plan, qm *queueMatch, name []byte, from *leafConn, rt *routeTable, profile byte) bool {
-	if qp.nearest {
-		if l := localMember(qm, from); l != nil {
-			p.addLeaf(l, name)
-			qp.count(b.addr)
-			return true
-		}
-		if addr := nearestMember(qm, rt, profile); addr != nil {
-			p.addBroker(addr, name)
-			qp.count(addr)
-			return true
-		}
-		return false
+	if !qp.nearest {
+		return qp.pickWeighted(p, qm, name, from, rt, profile)
 	}
+	if l := localMember(qm, from); l != nil {
+		p.addLeaf(l, name)
+		qp.count(b.addr)
+		return true
+	}
+	if addr := nearestMember(qm, rt, profile); addr != nil {
+		p.addBroker(addr, name)
+		qp.count(addr)
+		return true
+	}
+	return false
+}
+
+// pickWeighted is pickByPolicy for weights: a unit among those with a
+// member, then a member inside it.
+func (qp *queuePolicy) pickWeighted(p *plan, qm *queueMatch, name []byte, from *leafConn, rt *routeTable, profile byte) bool {
 	s := &qp.split
 	p.present = append(p.present[:0], make([]bool, s.Units())...)
 	if qp.self >= 0 && localMembers(qm, from) > 0 {
@@ -110,15 +116,16 @@ func (b *Broker) pickByPolicy(qp *queuePolicy, p *plan, qm *queueMatch, name []b
 		}
 		return false
 	}
-	qp.count(qp.units[u])
 	if u == qp.self {
 		if l := localMember(qm, from); l != nil {
 			p.addLeaf(l, name)
+			qp.count(qp.units[u])
 			return true
 		}
 	}
 	if addr := remoteMember(qm, rt, profile, s, u); addr != nil {
 		p.addBroker(addr, name)
+		qp.count(qp.units[u])
 		return true
 	}
 	// Unreachable: u was chosen for having a member.
