@@ -3,8 +3,11 @@ package broker
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +94,15 @@ func TestWeightedQueueSplit(t *testing.T) {
 	counts := n.brokers[p].Status().QueueGroups["workers"]
 	if want := (map[string]uint64{"na": uint64(got[a] + got[b]), "eu": uint64(got[c])}); fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Errorf("%s counted %v, want %v", p, counts, want)
+	}
+	resp, err := http.Get("http://" + n.brokers[p].HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := fmt.Sprintf(`wayline_queue_group_messages_total{group="workers",to="eu"} %d`, got[c]); !strings.Contains(string(metrics), want) {
+		t.Errorf("/metrics of %s lacks %s", p, want)
 	}
 
 	// With eu's member gone, na takes eu's share.
