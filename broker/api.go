@@ -113,6 +113,9 @@ type StatusInfo struct {
 	// QueueGroups counts, for each queue group with a routing policy,
 	// the messages published here by where they went (QueueCounts).
 	QueueGroups map[string]map[string]uint64 `json:"queue_groups,omitempty"`
+	// BadQueueLoads counts the load reports of queue groups refused:
+	// malformed, or published at another broker than the one they name.
+	BadQueueLoads uint64 `json:"bad_queue_load_reports"`
 }
 
 // Links describes every link of the broker, sorted by peer.
@@ -304,6 +307,7 @@ func (b *Broker) Status() StatusInfo {
 		Reports:          b.reportStats(),
 		Replies:          b.replies.size.Load(),
 		QueueGroups:      b.QueueCounts(),
+		BadQueueLoads:    b.stats.badQueueLoads.Load(),
 	}
 }
 

@@ -25,23 +25,28 @@ import (
 //     its member count. When no listed unit has a member, the default.
 //   - nearest: a local member first, else the member broker whose route
 //     costs least on the message's profile, ties at random.
+//   - load: a member broker, this one included, in proportion to its
+//     members times the weight the load policy's control loop gives it
+//     (queueload.go).
 //
-// Neither reaches a message published on a broker whose own nats-server
-// has a member of the group: the server hands it to one of those members
-// itself, preferring its own queue subscribers to a leaf connection's, and
-// the broker never sees it.
+// No policy reaches a message published on a broker whose own
+// nats-server has a member of the group: the server hands it to one of
+// those members itself, preferring its own queue subscribers to a leaf
+// connection's, and the broker never sees it (the load policy counts it
+// in that broker's load, though).
 
 // queuePolicy is one listed group's policy, ready for the data path, and
 // the count of its messages by where they went. It is built by New and
 // never changes, but for the counts.
 type queuePolicy struct {
-	split   router.QueueSplit // weights; no units for nearest
+	split   router.QueueSplit // weights; no units for the other policies
 	units   [][]byte          // split's units, to count by without allocating
 	nearest bool
+	load    bool
 	self    int // the unit of this broker in split, -1 for none
 
 	mu     sync.Mutex
-	counts map[string]*uint64 // by unit (weights, otherQueueUnit) or broker (nearest)
+	counts map[string]*uint64 // by unit (weights, otherQueueUnit) or broker (nearest, load)
 }
 
 // otherQueueUnit counts a weights group's messages that went to a member
@@ -52,7 +57,7 @@ var otherQueueUnit = []byte("(other)")
 func newQueuePolicies(self string, qs []router.QueueGroup) map[string]*queuePolicy {
 	out := make(map[string]*queuePolicy, len(qs))
 	for _, q := range qs {
-		qp := &queuePolicy{nearest: q.Policy == router.QueueNearest, counts: map[string]*uint64{}}
+		qp := &queuePolicy{nearest: q.Policy == router.QueueNearest, load: q.Policy == router.QueueLoad, counts: map[string]*uint64{}}
 		qp.split = router.NewQueueSplit(q.Weights)
 		qp.self = qp.split.UnitOf([]byte(self))
 		for i := range qp.split.Units() {
@@ -79,7 +84,10 @@ func (qp *queuePolicy) count(to []byte) {
 // published on leaf from, adds it to the plan and counts it. It reports
 // false when the group has no reachable member left.
 func (b *Broker) pickByPolicy(qp *queuePolicy, p *plan, qm *queueMatch, name []byte, from *leafConn, rt *routeTable, profile byte) bool {
-	if !qp.nearest {
+	switch {
+	case qp.load:
+		return b.pickLoad(qp, p, qm, name, from, rt, profile)
+	case !qp.nearest:
 		return qp.pickWeighted(p, qm, name, from, rt, profile)
 	}
 	if l := localMember(qm, from); l != nil {
@@ -237,7 +245,7 @@ func nearestMember(qm *queueMatch, rt *routeTable, profile byte) []byte {
 // QueueCounts returns, for each queue group the routing settings list,
 // how many of the messages published here went where: by unit for a
 // weights policy ("(other)" for those sent by the default choice while no
-// listed unit had a member), by broker for nearest.
+// listed unit had a member), by broker for nearest and load.
 func (b *Broker) QueueCounts() map[string]map[string]uint64 {
 	if len(b.queues) == 0 {
 		return nil
@@ -259,7 +267,7 @@ func (b *Broker) QueueCounts() map[string]map[string]uint64 {
 type queueCollector struct{ b *Broker }
 
 var descQueue = prometheus.NewDesc("wayline_queue_group_messages_total",
-	"Messages published at this broker for a queue group with a routing policy, by where they went: the unit a weights policy chose ((other): no listed unit had a member), or the broker nearest chose.",
+	"Messages published at this broker for a queue group with a routing policy, by where they went: the unit a weights policy chose ((other): no listed unit had a member), or the broker nearest or load chose.",
 	[]string{"group", "to"}, nil)
 
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descQueue }

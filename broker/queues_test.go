@@ -188,9 +188,9 @@ func TestQueuePolicyNoMember(t *testing.T) {
 }
 
 func TestQueuePolicyConfig(t *testing.T) {
-	cfg := Config{Address: "na.c1.a", Client: "127.0.0.1:0", Routing: Routing{Queues: []router.QueueGroup{{Group: "w", Policy: "load"}}}}
+	cfg := Config{Address: "na.c1.a", Client: "127.0.0.1:0", Routing: Routing{Queues: []router.QueueGroup{{Group: "w", Policy: "fastest"}}}}
 	_, err := New(cfg)
-	if want := `routing: queues[0]: group w: policy: unknown policy "load"`; err == nil || !strings.Contains(err.Error(), want) {
+	if want := `routing: queues[0]: group w: policy: unknown policy "fastest"`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v, want one with %q", err, want)
 	}
 }
@@ -208,8 +208,9 @@ func TestQueuePolicyAllocs(t *testing.T) {
 	for _, q := range []router.QueueGroup{
 		{Group: "g", Policy: router.QueueNearest},
 		{Group: "g", Weights: map[string]float64{"na": 9, "eu": 1}},
+		{Group: "g", Policy: router.QueueLoad},
 	} {
-		b := &Broker{addr: []byte("na.c1.p")}
+		b := loadBroker(map[string]queueWeights{"g": {"na.c1.m1": 2}})
 		qp := newQueuePolicies("na.c1.p", []router.QueueGroup{q})["g"]
 		var p plan
 		name := []byte("g")

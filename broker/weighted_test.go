@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,5 +194,68 @@ routing: {queues: [{group: workers, weights: {na: 90, eu: 10}}, {group: billing,
 	q := cfg.Routing.Queues
 	if len(q) != 2 || q[0].Weights["eu"] != 10 || q[1].Policy != router.QueueNearest {
 		t.Fatalf("queues %+v", q)
+	}
+}
+
+// TestLoadQueuePolicy: group render has the load policy, with one member
+// on na.c1.a and one on na.c1.b. A client at a publishes 300 messages a
+// second that a's own member takes (its server hands them over itself);
+// na.c1.p publishes 600 a second, which the policy shares. Rates per
+// member meet when p sends a quarter of its messages to a: each member
+// then gets 450 a second, where the default (half each) gives a 600 and b
+// 300. Within a few seconds the two members' rates are within 12% of
+// each other.
+func TestLoadQueuePolicy(t *testing.T) {
+	p, a, b := "na.c1.p", "na.c1.a", "na.c1.b"
+	n := newTestNet(t, netSpec{
+		brokers: []string{p, a, b},
+		links:   []string{a + "-" + p, b + "-" + p},
+		tweak: func(cfg *Config) {
+			cfg.Routing.Queues = []router.QueueGroup{{Group: "render", Policy: router.QueueLoad}}
+		},
+	})
+	n.waitRoutes()
+	var counting atomic.Bool
+	var got [2][2]atomic.Int64 // [member a, b][from x at a, from p]
+	for i, m := range []string{a, b} {
+		if _, err := n.connect(m).QueueSubscribe("render", "render", func(msg *nats.Msg) {
+			if counting.Load() {
+				got[i][int(msg.Data[0]-'x')&1].Add(1)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.waitInterest(p, "render", a)
+	n.waitInterest(p, "render", b)
+	x, pub := n.connect(a), n.connect(p)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	start := time.Now()
+	for time.Since(start) < 10*time.Second {
+		<-tick.C
+		if time.Since(start) > 6*time.Second {
+			counting.Store(true)
+		}
+		for range 3 {
+			x.Publish("render", []byte("x"))
+		}
+		for range 6 {
+			pub.Publish("render", []byte("y")) // 'y'-'x' = 1: from p
+		}
+	}
+	x.Flush()
+	pub.Flush()
+	time.Sleep(200 * time.Millisecond)
+	counting.Store(false)
+	ta, tb := got[0][0].Load()+got[0][1].Load(), got[1][0].Load()+got[1][1].Load()
+	fromP := got[0][1].Load() + got[1][1].Load()
+	t.Logf("last 4 s: a received %d (%d from p), b %d; b's share of p's messages %.2f; weights at p %v",
+		ta, got[0][1].Load(), tb, float64(got[1][1].Load())/float64(fromP), *n.brokers[p].qload.weights.Load())
+	if got[1][0].Load() != 0 {
+		t.Errorf("b received %d messages published at a, which a's member should take", got[1][0].Load())
+	}
+	if d := math.Abs(float64(ta-tb)) / float64(ta+tb); d > 0.12 {
+		t.Errorf("members' rates differ by %.0f%% of their sum: a %d, b %d", d*100, ta, tb)
 	}
 }

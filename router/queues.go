@@ -17,6 +17,7 @@ import (
 //
 //	{group: workers, weights: {na: 90, eu: 10}}  # split by unit
 //	{group: billing, policy: nearest}            # cheapest reachable members first
+//	{group: render, policy: load}                # even out the members' message rates
 //
 // Each message still goes to exactly one member.
 type QueueGroup struct {
@@ -25,14 +26,22 @@ type QueueGroup struct {
 	// a broker included): a broker's members belong to the longest listed
 	// unit that holds it.
 	Weights map[string]float64 `yaml:"weights,omitempty" json:"weights,omitempty"`
-	// Policy is QueueNearest.
+	// Policy is QueueNearest or QueueLoad.
 	Policy string `yaml:"policy,omitempty" json:"policy,omitempty"`
 }
 
-// QueueNearest sends a group's message to a member on the publisher's
-// broker if there is one, else to the member broker whose route costs
-// least on the message's profile.
-const QueueNearest = "nearest"
+// The policies besides weights.
+const (
+	// QueueNearest sends a group's message to a member on the publisher's
+	// broker if there is one, else to the member broker whose route costs
+	// least on the message's profile.
+	QueueNearest = "nearest"
+	// QueueLoad shares a group's messages among the member brokers (the
+	// publisher's own included) so that their members receive messages at
+	// the same rate, counting those published where no policy reaches
+	// (see NextQueueLoadWeights).
+	QueueLoad = "load"
+)
 
 // Validate checks one entry: a group name, and weights or a known policy
 // but not both; weights keyed by valid addresses, each finite and more
@@ -48,9 +57,9 @@ func (q QueueGroup) Validate() error {
 	case len(q.Weights) > 0 && q.Policy != "":
 		return fmt.Errorf("group %s: give weights or a policy, not both", q.Group)
 	case len(q.Weights) == 0 && q.Policy == "":
-		return fmt.Errorf("group %s: give weights ({na: 90, eu: 10}) or a policy (%s)", q.Group, QueueNearest)
-	case q.Policy != "" && q.Policy != QueueNearest:
-		return fmt.Errorf("group %s: policy: unknown policy %q (want %s, or weights)", q.Group, q.Policy, QueueNearest)
+		return fmt.Errorf("group %s: give weights ({na: 90, eu: 10}) or a policy (%s or %s)", q.Group, QueueNearest, QueueLoad)
+	case q.Policy != "" && q.Policy != QueueNearest && q.Policy != QueueLoad:
+		return fmt.Errorf("group %s: policy: unknown policy %q (want %s or %s, or weights)", q.Group, q.Policy, QueueNearest, QueueLoad)
 	}
 	for _, unit := range slices.Sorted(maps.Keys(q.Weights)) {
 		if _, err := ParseAddress(unit); err != nil {

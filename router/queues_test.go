@@ -21,7 +21,7 @@ func TestQueueGroupValidate(t *testing.T) {
 		{"neither", QueueGroup{Group: "w"}, "give weights"},
 		{"both", QueueGroup{Group: "w", Policy: "nearest", Weights: map[string]float64{"na": 1}}, "not both"},
 		{"unknown policy", QueueGroup{Group: "w", Policy: "fastest"}, `unknown policy "fastest"`},
-		{"load is not built", QueueGroup{Group: "w", Policy: "load"}, `unknown policy "load"`},
+		{"load", QueueGroup{Group: "render", Policy: "load"}, ""},
 		{"negative", QueueGroup{Group: "w", Weights: map[string]float64{"na": 90, "eu": -10}}, "eu: -10"},
 		{"zero", QueueGroup{Group: "w", Weights: map[string]float64{"na": 0}}, "na: 0"},
 		{"NaN", QueueGroup{Group: "w", Weights: map[string]float64{"na": math.NaN()}}, "na: NaN"},

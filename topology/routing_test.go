@@ -10,6 +10,7 @@ func TestRoutingQueues(t *testing.T) {
   queues:
     - {group: workers, weights: {na: 90, eu.c1: 10.5}}
     - {group: billing, policy: nearest}
+    - {group: render, policy: load}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -18,7 +19,7 @@ func TestRoutingQueues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Queues) != 2 || s.Queues[0].Group != "workers" || s.Queues[0].Weights["na"] != 90 || s.Queues[0].Weights["eu.c1"] != 10.5 ||
+	if len(s.Queues) != 3 || s.Queues[2].Policy != "load" || s.Queues[0].Group != "workers" || s.Queues[0].Weights["na"] != 90 || s.Queues[0].Weights["eu.c1"] != 10.5 ||
 		s.Queues[1].Group != "billing" || s.Queues[1].Policy != "nearest" {
 		t.Fatalf("queues %+v", s.Queues)
 	}
@@ -28,7 +29,7 @@ func TestRoutingQueuesErrors(t *testing.T) {
 	tests := []struct {
 		name, queues, want string
 	}{
-		{"unknown policy", "{group: w, policy: load}", `routing: queues[0]: group w: policy: unknown policy "load" (want nearest, or weights)`},
+		{"unknown policy", "{group: w, policy: fastest}", `routing: queues[0]: group w: policy: unknown policy "fastest" (want nearest or load, or weights)`},
 		{"both", "{group: w, policy: nearest, weights: {na: 1}}", "routing: queues[0]: group w: give weights or a policy, not both"},
 		{"neither", "{group: w}", "routing: queues[0]: group w: give weights"},
 		{"negative", "{group: w, weights: {na: 90, eu: -10}}", "routing: queues[0]: group w: weights: eu: -10 is not a finite weight more than 0"},
