@@ -113,6 +113,13 @@ type StatusInfo struct {
 	// Reports are the performance reports sent to the aggregator.
 	Reports ReportStats `json:"reports"`
 	Replies int64       `json:"reply_routes"`
+
+	// QueueGroups counts, for each queue group with a routing policy,
+	// the messages published here by where they went (QueueCounts).
+	QueueGroups map[string]map[string]uint64 `json:"queue_groups,omitempty"`
+	// BadQueueLoads counts the load reports of queue groups refused:
+	// malformed, or published at another broker than the one they name.
+	BadQueueLoads uint64 `json:"bad_queue_load_reports"`
 }
 
 // Links describes every link of the broker, sorted by peer.
@@ -358,6 +365,8 @@ func (b *Broker) Status() StatusInfo {
 		RoutesChanged:    time.Unix(0, b.stats.routesChanged.Load()),
 		Reports:          b.reportStats(),
 		Replies:          b.replies.size.Load(),
+		QueueGroups:      b.QueueCounts(),
+		BadQueueLoads:    b.stats.badQueueLoads.Load(),
 	}
 }
 

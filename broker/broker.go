@@ -93,6 +93,10 @@ type Broker struct {
 	stats     brokerStats
 	drops     dropLogger
 	refusals  refusalLog
+	// queues are the queue group policies by group (queues.go), qload
+	// the load policy's state (queueload.go).
+	queues map[string]*queuePolicy
+	qload  *queueLoad
 
 	leafLn     net.Listener // for external nats-servers; nil when none may attach
 	coreLeafLn net.Listener // the embedded server's
@@ -132,6 +136,7 @@ type brokerStats struct {
 	recomputes     atomic.Uint64 // route computations
 	recomputeNanos atomic.Uint64 // time spent in them
 	routesChanged  atomic.Int64  // when a next hop last changed (unix ns)
+	badQueueLoads  atomic.Uint64 // queue load reports refused: malformed, or for another broker
 }
 
 // New checks cfg and prepares a broker; nothing listens until Start.
@@ -160,6 +165,8 @@ func New(cfg Config) (*Broker, error) {
 		leaves:      make(map[*leafConn]struct{}),
 		unreachable: make(map[string]time.Time),
 		replies:     newReplyMap(cfg.ReplyTTL, cfg.MaxReplies),
+		queues:      newQueuePolicies(cfg.Address, cfg.Routing.Queues),
+		qload:       newQueueLoad(cfg.Routing.Queues),
 		internal:    newInternal(),
 		costKick:    make(chan struct{}, 1),
 		stateKick:   make(chan struct{}, 1),
@@ -254,6 +261,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.subscribeInternal(netapi.PerfAckSubject(b.cfg.Address), b.onReportAck)
 	b.wg.Go(b.reportLoop)
 	b.wg.Go(b.stateLoop)
+	b.startQueueLoad()
 	if b.cfg.unauthenticated() {
 		b.log.Warn("overlay links are not authenticated: the network has no secret; allowed because every overlay address of this broker is loopback")
 	}

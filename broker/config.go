@@ -158,6 +158,10 @@ type Routing struct {
 	// wander from one review to the next. A dead link does not wait for
 	// it: the monitor's failure detector takes it out of the routes.
 	LossWindow int
+
+	// Queues say how the queue groups they list share their messages
+	// among their members (see queues.go); other groups keep the default.
+	Queues []router.QueueGroup
 }
 
 // SubjectContract routes the subjects matching Subject (NATS wildcards
@@ -195,6 +199,9 @@ func (r *Routing) withDefaults() error {
 		return fmt.Errorf("loss window %d: at most %d probes", r.LossWindow, monitor.LossHistory)
 	}
 	if err := r.Rules.Validate(); err != nil {
+		return err
+	}
+	if err := router.CheckQueueGroups(r.Queues); err != nil {
 		return err
 	}
 	names := map[string]bool{}

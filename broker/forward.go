@@ -2,7 +2,6 @@ package broker
 
 import (
 	"bytes"
-	"math/rand/v2"
 
 	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/netapi"
@@ -23,6 +22,8 @@ type plan struct {
 	dests  []overlay.Dest
 	groups []hopGroup
 	kick   sendq.Kicker // writers to wake once the reader's batch is done
+	// present marks the units of a weights policy that have members.
+	present []bool
 }
 
 type leafDelivery struct {
@@ -225,50 +226,18 @@ func (b *Broker) passOn(s *session, m *overlay.Message, body []byte) bool {
 	return true
 }
 
-// pickQueue chooses the one member of a queue group that gets a message: a
-// member on another local leaf if there is one, otherwise a reachable
-// remote broker, chosen at random in proportion to its member count.
+// pickQueue chooses the one member of a queue group that gets a message
+// (see queues.go): by the group's policy when the message is published at
+// this broker (on leaf from), else by the default choice.
 func (b *Broker) pickQueue(p *plan, r *matchResult, name []byte, from *leafConn, profile byte) {
-	qm := r.queue(name)
-	if qm != nil {
-		n := 0
-		for _, e := range qm.leaves {
-			if e.h.leaf != from {
-				n++
-			}
-		}
-		if n > 0 {
-			k := rand.N(n)
-			for _, e := range qm.leaves {
-				if e.h.leaf == from {
-					continue
-				}
-				if k == 0 {
-					p.addLeaf(e.h.leaf, name)
-					return
-				}
-				k--
-			}
-		}
+	if qm := r.queue(name); qm != nil {
 		rt := b.routes.Load()
-		var total uint64
-		for _, e := range qm.brokers {
-			if rt.reaches(profile, e.h.addr) {
-				total += uint64(e.weight)
+		if qp := b.queues[string(name)]; qp != nil && from != nil {
+			if b.pickByPolicy(qp, p, qm, name, from, rt, profile) {
+				return
 			}
-		}
-		if total > 0 {
-			k := rand.Uint64N(total)
-			for _, e := range qm.brokers {
-				if !rt.reaches(profile, e.h.addr) {
-					continue
-				}
-				if k < uint64(e.weight) {
-					p.addBroker(e.h.addr, name)
-					return
-				}
-				k -= uint64(e.weight)
-			}
+		} else if pickDefault(p, qm, name, from, rt, profile) {
+			return
 		}
 	}
 	b.stats.noMember.Add(1)

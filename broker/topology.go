@@ -66,6 +66,7 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	for _, c := range rs.Contracts {
 		cfg.Routing.Contracts = append(cfg.Routing.Contracts, SubjectContract{Subject: c.Subject, Contract: c.Contract})
 	}
+	cfg.Routing.Queues = rs.Queues
 	cfg.KnownLinks = make(map[string][2]string, len(f.Links))
 	for _, l := range f.Links {
 		cfg.KnownLinks[l.ID] = [2]string{string(l.A), string(l.B)}

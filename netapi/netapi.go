@@ -28,6 +28,7 @@ func AdminOnly() []string {
 		PerfSubject(">"),
 		StateSubject(">"),
 		CtlSubject(">"),
+		QueueLoadSubject(">"),
 	}
 }
 
@@ -58,3 +59,8 @@ func StateSubject(domain string) string { return Reserved + "state." + domain }
 
 // CtlSubject is the subject a broker takes control messages on.
 func CtlSubject(address string) string { return Reserved + "ctl." + address }
+
+// QueueLoadSubject is the subject a broker reports the load of its queue
+// group members on, for the groups with the load policy: a JSON object of
+// router.QueueLoadFigure by group.
+func QueueLoadSubject(address string) string { return Reserved + "qload." + address }

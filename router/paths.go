@@ -57,6 +57,19 @@ func (t Table) Lookup(dst Address) (Route, bool) {
 	return t.held.route(v), true
 }
 
+// Cost returns the Cost of Lookup's route to dst without building the
+// route, and false when dst is unknown or unreachable.
+func (t Table) Cost(dst Address) (float64, bool) {
+	if t.held == nil {
+		return 0, false
+	}
+	v, ok := t.held.g.index.lookup(dst)
+	if !ok || !t.held.reached(v) {
+		return 0, false
+	}
+	return t.held.cost[v], true
+}
+
 // Routes returns every route of t, the source's own included, sorted by
 // destination.
 func (t Table) Routes() []Route {

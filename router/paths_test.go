@@ -134,10 +134,16 @@ func TestShortestPaths(t *testing.T) {
 					continue
 				}
 				checkRoute(t, r, dst, w)
+				if c, ok := table.Cost(dst); !ok || c != r.Cost {
+					t.Errorf("Cost(%s) = %v, %v, want the route's %v", dst, c, ok, r.Cost)
+				}
 			}
 			for _, dst := range tt.unreachable {
 				if r, ok := table.Lookup(dst); ok {
 					t.Errorf("Lookup(%s) = %v, want unreachable", dst, r.Path)
+				}
+				if c, ok := table.Cost(dst); ok {
+					t.Errorf("Cost(%s) = %v, want unreachable", dst, c)
 				}
 			}
 		})

@@ -26,6 +26,9 @@ import (
 //	  loss_window: 1024              # probes a link's loss is estimated over for its cost
 //	  contracts:                     # delay contracts, matched before subjects (see ContractSpec)
 //	    - {subject: "trade.>", within: [{p: 99, ms: 100}], max_loss: 0.1%}
+//	  queues:                        # how queue groups share their messages (router.QueueGroup)
+//	    - {group: workers, weights: {na: 90, eu: 10}}
+//	    - {group: billing, policy: nearest}
 type Routing struct {
 	Profiles   []router.Profile  `yaml:"profiles,omitempty"`
 	Subjects   []SubjectProfile  `yaml:"subjects,omitempty"`
@@ -37,6 +40,8 @@ type Routing struct {
 	Margin     string            `yaml:"margin,omitempty"`
 	LossWindow int               `yaml:"loss_window,omitempty"`
 	Contracts  []ContractSpec    `yaml:"contracts,omitempty"`
+
+	Queues []router.QueueGroup `yaml:"queues,omitempty"`
 }
 
 // SubjectProfile routes the subjects matching Subject on Profile.
@@ -59,6 +64,8 @@ type RoutingSettings struct {
 	LossWindow int
 	// Contracts are the delay contracts, in the order they are matched.
 	Contracts []SubjectContract
+	// Queues are checked by router.CheckQueueGroups.
+	Queues []router.QueueGroup
 }
 
 // Settings parses the block; zero fields mean the broker's defaults.
@@ -133,5 +140,9 @@ func (r *Routing) Settings() (RoutingSettings, error) {
 		return s, err
 	}
 	s.Contracts = cs
+	if err := router.CheckQueueGroups(r.Queues); err != nil {
+		return s, err
+	}
+	s.Queues = r.Queues
 	return s, nil
 }
