@@ -129,22 +129,28 @@ func synthetic(fan int) []Link {
 	return links
 }
 
+// syntheticMap is the map of broker s0.c0.k0.b0 of the 10x10x10x10
+// network once every announcement has travelled, and one announcement
+// of its cluster to replace.
+func syntheticMap() (*BNM, Announcement) {
+	links := synthetic(10)
+	self := Address("s0.c0.k0.b0")
+	m := simulateOnly(links, DefaultRules().Margin, []Address{self}).bnms[self]
+	for k, ls := range m.ann {
+		if k.origin != self && k.unit == self.Cluster() {
+			return m, Announcement{Origin: k.origin, Unit: k.unit, Links: ls}
+		}
+	}
+	panic("no announcement of the cluster")
+}
+
 // BenchmarkBNMUpdate times what one accepted cost update costs a broker of
 // a 10x10x10x10 network (10,000 brokers): replacing one announcement and
 // computing fresh routes for one profile. It reports what the broker
 // hears (announcements of links, summaries of units, and the brokers the
 // summaries list) and the size of its map.
 func BenchmarkBNMUpdate(b *testing.B) {
-	links := synthetic(10)
-	self := Address("s0.c0.k0.b0")
-	m := simulateOnly(links, DefaultRules().Margin, []Address{self}).bnms[self]
-	var upd Announcement
-	for k, ls := range m.ann {
-		if k.origin != self && k.unit == self.Cluster() {
-			upd = Announcement{Origin: k.origin, Unit: k.unit, Links: ls}
-			break
-		}
-	}
+	m, upd := syntheticMap()
 	entries := 0
 	for _, s := range m.sum {
 		entries += len(s.Dests)

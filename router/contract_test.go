@@ -286,16 +286,7 @@ func linkDelay(l Link) Histogram {
 func BenchmarkBNMUpdateContracts(b *testing.B) {
 	simDelay = linkDelay
 	defer func() { simDelay = nil }()
-	links := synthetic(10)
-	self := Address("s0.c0.k0.b0")
-	m := simulateOnly(links, DefaultRules().Margin, []Address{self}).bnms[self]
-	var upd Announcement
-	for k, ls := range m.ann {
-		if k.origin != self && k.unit == self.Cluster() {
-			upd = Announcement{Origin: k.origin, Unit: k.unit, Links: ls}
-			break
-		}
-	}
+	m, upd := syntheticMap()
 	c := []Contract{{Within: []Bound{{0.5, 100}, {0.99, 200}}, MaxLoss: 0.01}}
 	var dsts []Address
 	for i, a := range m.graph().Nodes() {

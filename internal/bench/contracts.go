@@ -260,23 +260,12 @@ func contractCase(ctx context.Context, cfg ContractsConfig, hops int, dist strin
 	}
 	defer closeBrokers(bs)
 	src, dst := bs[0], bs[len(bs)-1]
-	sub, err := nats.Connect(dst.ClientURL())
+	pub, arrs, done, err := contractEnds(ctx, src, dst, "dq.x")
 	if err != nil {
 		return ContractCase{}, err
 	}
-	defer sub.Close()
-	arr, err := timeArrivals(sub, "dq.x")
-	if err != nil {
-		return ContractCase{}, err
-	}
-	pub, err := nats.Connect(src.ClientURL())
-	if err != nil {
-		return ContractCase{}, err
-	}
-	defer pub.Close()
-	if err := waitContractRoute(ctx, src, dst.Address(), 30*time.Second); err != nil {
-		return ContractCase{}, err
-	}
+	defer done()
+	arr := arrs[0]
 	if err := publishTimed(ctx, pub, "dq.x", int(cfg.Warm/cfg.Gap), cfg.Gap); err != nil {
 		return ContractCase{}, err
 	}
@@ -350,27 +339,12 @@ func RunContractBed(ctx context.Context, w io.Writer, cfg ContractsConfig) (Cont
 	}
 	defer closeBrokers(bs)
 	src, dst := bs[0], bs[3]
-	sub, err := nats.Connect(dst.ClientURL())
+	pub, arrs, done, err := contractEnds(ctx, src, dst, "dq.x", "plain.x")
 	if err != nil {
 		return ContractBed{}, err
 	}
-	defer sub.Close()
-	onContract, err := timeArrivals(sub, "dq.x")
-	if err != nil {
-		return ContractBed{}, err
-	}
-	onDefault, err := timeArrivals(sub, "plain.x")
-	if err != nil {
-		return ContractBed{}, err
-	}
-	pub, err := nats.Connect(src.ClientURL())
-	if err != nil {
-		return ContractBed{}, err
-	}
-	defer pub.Close()
-	if err := waitContractRoute(ctx, src, dst.Address(), 30*time.Second); err != nil {
-		return ContractBed{}, err
-	}
+	defer done()
+	onContract, onDefault := arrs[0], arrs[1]
 	time.Sleep(cfg.Warm) // the monitors' windows fill
 	n := cfg.Messages
 	errc := make(chan error, 1)
@@ -412,6 +386,36 @@ func RunContractBed(ctx context.Context, w io.Writer, cfg ContractsConfig) (Cont
 		bed.DefaultPath, bed.DefaultGot, bed.DefaultP99, limit, 100*bed.DefaultWithin)
 	fmt.Fprintf(w, "contracts_bed_contract_within_pct=%.2f contracts_bed_default_within_pct=%.2f\n", 100*bed.ContractWithin, 100*bed.DefaultWithin)
 	return bed, nil
+}
+
+// contractEnds connects a subscriber at dst that times the messages of
+// each subject and a publisher at src, once src has a measured contract
+// route to dst; done closes both.
+func contractEnds(ctx context.Context, src, dst *broker.Broker, subjects ...string) (*nats.Conn, []*arrivals, func(), error) {
+	sub, err := nats.Connect(dst.ClientURL())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var arrs []*arrivals
+	for _, s := range subjects {
+		a, err := timeArrivals(sub, s)
+		if err != nil {
+			sub.Close()
+			return nil, nil, nil, err
+		}
+		arrs = append(arrs, a)
+	}
+	pub, err := nats.Connect(src.ClientURL())
+	if err != nil {
+		sub.Close()
+		return nil, nil, nil, err
+	}
+	done := func() { pub.Close(); sub.Close() }
+	if err := waitContractRoute(ctx, src, dst.Address(), 30*time.Second); err != nil {
+		done()
+		return nil, nil, nil, err
+	}
+	return pub, arrs, done, nil
 }
 
 // waitContractRoute waits until src has a contract route to dst whose
