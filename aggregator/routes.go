@@ -63,23 +63,30 @@ func (a *Aggregator) onState(m *nats.Msg) {
 // routeChanges lists the next hops that differ between two states of one
 // broker, in profile and destination order.
 func routeChanges(prev, cur schema.State) []schema.RouteChange {
-	type key struct{ profile, dst string }
+	type key struct{ profile, contract, dst string }
 	old := map[key]schema.Route{}
 	for _, r := range prev.Routes {
-		old[key{r.Profile, r.Destination}] = r
+		old[key{r.Profile, r.Contract, r.Destination}] = r
 	}
 	var out []schema.RouteChange
 	seen := map[key]bool{}
+	// A contract's changes are shown under "contract <pattern>".
+	name := func(r schema.Route) string {
+		if r.Contract != "" {
+			return r.Profile + " " + r.Contract
+		}
+		return r.Profile
+	}
 	for _, r := range cur.Routes {
-		k := key{r.Profile, r.Destination}
+		k := key{r.Profile, r.Contract, r.Destination}
 		seen[k] = true
 		if o, ok := old[k]; !ok || o.NextHop != r.NextHop {
-			out = append(out, schema.RouteChange{Time: cur.Time, Broker: cur.Broker, Profile: r.Profile, Destination: r.Destination, From: o.NextHop, To: r.NextHop, Cost: r.Cost})
+			out = append(out, schema.RouteChange{Time: cur.Time, Broker: cur.Broker, Profile: name(r), Destination: r.Destination, From: o.NextHop, To: r.NextHop, Cost: r.Cost})
 		}
 	}
 	for _, r := range prev.Routes {
-		if k := (key{r.Profile, r.Destination}); !seen[k] {
-			out = append(out, schema.RouteChange{Time: cur.Time, Broker: cur.Broker, Profile: r.Profile, Destination: r.Destination, From: r.NextHop})
+		if k := (key{r.Profile, r.Contract, r.Destination}); !seen[k] {
+			out = append(out, schema.RouteChange{Time: cur.Time, Broker: cur.Broker, Profile: name(r), Destination: r.Destination, From: r.NextHop})
 		}
 	}
 	slices.SortStableFunc(out, func(x, y schema.RouteChange) int {
@@ -120,17 +127,32 @@ func RouteOf(states []schema.State, subject, from string) (schema.SubjectRoute, 
 	if subject == "" || strings.ContainsAny(subject, "*> \t") {
 		return schema.SubjectRoute{}, fmt.Errorf("subject %q: want a literal subject (no wildcards or spaces)", subject)
 	}
-	out := schema.SubjectRoute{Subject: subject, From: from, Profile: profileOf(src, subject)}
+	out := schema.SubjectRoute{Subject: subject, From: from, Profile: profileOf(src, subject), Contract: contractOf(src, subject)}
+	if out.Contract != "" {
+		out.Profile = schema.ContractProfile
+	}
 	for _, st := range states {
 		if !slices.ContainsFunc(st.Subjects, func(p string) bool { return server.SubjectMatchesFilter(subject, p) }) {
 			continue
 		}
-		out.Paths = append(out.Paths, follow(byAddr, out.Profile, from, st.Broker))
+		out.Paths = append(out.Paths, follow(byAddr, out, st.Broker))
 	}
 	return out, nil
 }
 
-// profileOf is the cost profile a broker routes subject on.
+// contractOf is the pattern of the delay contract a broker routes subject
+// by (the first its routes list that matches), "" for none.
+func contractOf(st *schema.State, subject string) string {
+	for _, r := range st.Routes {
+		if r.Contract != "" && server.SubjectMatchesFilter(subject, r.Contract) {
+			return r.Contract
+		}
+	}
+	return ""
+}
+
+// profileOf is the cost profile a broker routes subject on, contracts
+// aside.
 func profileOf(st *schema.State, subject string) string {
 	for _, sp := range st.Profiles {
 		if server.SubjectMatchesFilter(subject, sp.Subject) {
@@ -143,9 +165,12 @@ func profileOf(st *schema.State, subject string) string {
 	return ""
 }
 
-// follow walks from broker from to broker to on profile as brokers
-// forward, with router.Steer over each broker's routes.
-func follow(byAddr map[string]*schema.State, profile, from, to string) schema.SubjectPath {
+// follow walks from broker sr.From to broker to as brokers forward sr's
+// subject, with router.Steer over each broker's routes: on its profile,
+// or for a delay contract, the contract's route where the message enters
+// (which pins its whole path) and the first profile's elsewhere.
+func follow(byAddr map[string]*schema.State, sr schema.SubjectRoute, to string) schema.SubjectPath {
+	from := sr.From
 	p := schema.SubjectPath{To: to, Brokers: []string{from}}
 	cur := from
 	var exits []router.Exit
@@ -162,7 +187,14 @@ func follow(byAddr map[string]*schema.State, profile, from, to string) schema.Su
 			return p
 		}
 		seen[state] = true
-		link, next, err := router.Steer(stateWays{st, profile}, router.Address(cur), router.Address(to), exits, cur == from,
+		ways := stateWays{st: st, profile: sr.Profile}
+		if sr.Contract != "" {
+			ways = stateWays{st: st, contract: sr.Contract}
+			if len(st.Routes) > 0 {
+				ways.profile = st.Routes[0].Profile
+			}
+		}
+		link, next, err := router.Steer(ways, router.Address(cur), router.Address(to), exits, cur == from,
 			func(id string) bool { return peerOf(st, id) != "" })
 		if err != nil {
 			return p
@@ -197,11 +229,18 @@ func peerOf(st *schema.State, id string) string {
 type stateWays struct {
 	st      *schema.State
 	profile string
+	// contract, when set, names the delay contract whose route a message
+	// takes where it enters the network.
+	contract string
 }
 
-func (w stateWays) Way(target router.Address, _ bool) (router.Way, bool) {
+func (w stateWays) Way(target router.Address, origin bool) (router.Way, bool) {
 	for _, r := range w.st.Routes {
-		if r.Profile == w.profile && r.Destination == string(target) {
+		mine := r.Profile == w.profile && r.Contract == ""
+		if w.contract != "" && origin {
+			mine = r.Contract == w.contract
+		}
+		if mine && r.Destination == string(target) {
 			way := router.Way{Link: r.Link}
 			for _, e := range r.Exits {
 				way.Exits = append(way.Exits, router.Exit{Broker: router.Address(e.Broker), Link: e.Link})

@@ -208,3 +208,32 @@ func TestRouteChanges(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestRouteOfContract: a subject routed by a delay contract follows the
+// contract's route where it is published (its whole path pinned), while
+// another subject follows the default routes.
+func TestRouteOfContract(t *testing.T) {
+	r := func(dst, next, link string, path ...string) schema.Route {
+		return schema.Route{Profile: "default", Destination: dst, NextHop: next, Link: link, Cost: 1, Path: path}
+	}
+	lk := func(id, peer string) schema.StateLink { return schema.StateLink{ID: id, Peer: peer, Up: true} }
+	// x.a reaches x.d through x.b (cheapest) or x.c (the contract's).
+	viaC := schema.Route{Profile: schema.ContractProfile, Contract: "trade.>", Destination: "x.d", NextHop: "x.c", Link: "ac", Cost: 4,
+		Path: []string{"x.a", "x.c", "x.d"}, Exits: []schema.RouteExit{{Broker: "x.c", Link: "cd"}}, Prediction: &schema.Prediction{Status: "met"}}
+	states := []schema.State{
+		{Broker: "x.a", Routes: []schema.Route{r("x.d", "x.b", "ab", "x.a", "x.b", "x.d"), viaC},
+			Links: []schema.StateLink{lk("ab", "x.b"), lk("ac", "x.c")}},
+		{Broker: "x.b", Routes: []schema.Route{r("x.d", "x.d", "bd", "x.b", "x.d")}, Links: []schema.StateLink{lk("ab", "x.a"), lk("bd", "x.d")}},
+		{Broker: "x.c", Routes: []schema.Route{r("x.d", "x.a", "ac", "x.c", "x.a", "x.b", "x.d")}, Links: []schema.StateLink{lk("ac", "x.a"), lk("cd", "x.d")}},
+		{Broker: "x.d", Subjects: []string{">"}},
+	}
+	for subject, want := range map[string][]string{"trade.eur": {"x.a", "x.c", "x.d"}, "news.x": {"x.a", "x.b", "x.d"}} {
+		rt, err := RouteOf(states, subject, "x.a")
+		if err != nil || len(rt.Paths) != 1 || !rt.Paths[0].Reached || !slices.Equal(rt.Paths[0].Brokers, want) {
+			t.Errorf("%s: %+v %v, want through %v", subject, rt, err, want)
+		}
+		if c := rt.Contract; (c != "") != (subject == "trade.eur") || subject == "trade.eur" && rt.Profile != schema.ContractProfile {
+			t.Errorf("%s: contract %q, profile %q", subject, c, rt.Profile)
+		}
+	}
+}

@@ -379,7 +379,10 @@ type RouteChange struct {
 // take to each broker whose clients subscribe to it.
 type SubjectRoute struct {
 	Subject, From, Profile string
-	Paths                  []SubjectPath
+	// Contract is the delay contract's subject pattern when the subject
+	// is routed by one (Profile is then "contract").
+	Contract string
+	Paths    []SubjectPath
 }
 
 // SubjectPath is the way to one subscribing broker: the brokers passed,
