@@ -200,6 +200,7 @@ func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
 			b.sumPending = b.sumPending || rules.SummaryDue(lastSum, at, s, at.Add(rules.HoldDown))
 			continue
 		}
+		b.bnm.ComposeDelays(&s)
 		b.annSeq++
 		rec := &summaryRec{Origin: b.cfg.Address, Unit: string(s.Unit), Ver: version{Epoch: b.epoch, Seq: b.annSeq},
 			Time: now.UnixNano(), Dests: s.Dests, at: now}

@@ -325,16 +325,18 @@ type contractTrees struct {
 // Held: ct.mu.
 func (ct *contractTrees) dist(k int, v int32) Histogram {
 	t, d, done := ct.cands[k], ct.dists[k], ct.done[k]
-	var todo []int32
+	// The nodes of the path back from v whose distributions are not
+	// composed yet, then composed from the first one known on.
+	var uncomposed []int32
 	for x := v; !done[x]; x = t.pred[x] {
 		if x == t.src {
 			d[x], done[x] = atZero, true
 			break
 		}
-		todo = append(todo, x)
+		uncomposed = append(uncomposed, x)
 	}
-	for i := len(todo) - 1; i >= 0; i-- {
-		x := todo[i]
+	for i := len(uncomposed) - 1; i >= 0; i-- {
+		x := uncomposed[i]
 		d[x] = composeHop(d[t.pred[x]], t.g.arcDelay(t.via[x], t.pos[x]))
 		done[x] = true
 	}

@@ -372,3 +372,36 @@ func TestContractTablesConcurrent(t *testing.T) {
 		t.Errorf("final route %v", r.Path)
 	}
 }
+
+// TestComposeDelays: a border's summary of its cluster gives each broker
+// the distribution of the way to it inside the cluster, its hops
+// convolved; Summaries alone leaves them out.
+func TestComposeDelays(t *testing.T) {
+	m := NewBNM("x.c.b", 1, 0)
+	set := func(origin, unit Address, ls ...AnnouncedLink) { m.Set(Announcement{Origin: origin, Unit: unit, Links: ls}) }
+	al := func(id string, peer Address, ms float64) AnnouncedLink {
+		return AnnouncedLink{ID: id, Peer: peer, Costs: []float64{ms}, Delay: pointAt(ms)}
+	}
+	set("x.c.b", "x.c", al("bm", "x.c.m", 5))
+	set("x.c.m", "x.c", al("bm", "x.c.b", 5), al("md", "x.c.d", 7))
+	set("x.c.d", "x.c", al("md", "x.c.m", 7))
+	set("x.c.b", "x", al("bo", "x.o.e", 30))
+	set("x.o.e", "x", al("bo", "x.c.b", 30))
+	var sum *Summary
+	sums := m.Summaries()
+	for i := range sums {
+		if sums[i].Unit == "x.c" {
+			sum = &sums[i]
+		}
+	}
+	if sum == nil || len(sum.Dests) != 2 || sum.Dests[0].Delay.Total() != 0 {
+		t.Fatalf("summary of x.c: %+v", sums)
+	}
+	m.ComposeDelays(sum)
+	for _, d := range sum.Dests {
+		want := map[Address]float64{"x.c.d": 12, "x.c.m": 5}[d.Broker]
+		if got := d.Delay.Quantile(0.5); math.Abs(got-want) > 0.2 {
+			t.Errorf("%s: median %v ms, want %v", d.Broker, got, want)
+		}
+	}
+}

@@ -224,6 +224,7 @@ func (s *sim) settle() {
 		changed := false
 		for _, b := range slices.Sorted(maps.Keys(s.bnms)) {
 			for _, sum := range s.bnms[b].Summaries() {
+				s.bnms[b].ComposeDelays(&sum)
 				k := annKey{sum.Origin, sum.Unit}
 				if last, ok := s.announced[k]; ok && s.rules != nil && !s.rules.SummaryDue(&last, time.Time{}, sum, time.Time{}.Add(time.Hour)) {
 					sum = last

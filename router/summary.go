@@ -37,6 +37,26 @@ type Dest struct {
 	Delay Histogram
 }
 
+// ComposeDelays gives each broker of s, one of self's summaries, the
+// delay distribution of the way to it on the first profile's path inside
+// the unit, its hops convolved. Summaries leaves it out: composing the
+// way to every broker of a unit costs far more than pricing it, and a
+// summary is computed after every change of the map but announced only
+// when its costs moved enough (or at the refresh).
+func (m *BNM) ComposeDelays(s *Summary) {
+	g := m.graph()
+	src, _ := m.index.lookup(m.self)
+	search := newSearchIn(g, 0, src, &m.scratch)
+	search.scope = &s.Unit
+	search.settle()
+	delays := search.composed()
+	for i, d := range s.Dests {
+		if v, ok := m.index.lookup(d.Broker); ok && int(v) < len(delays) {
+			s.Dests[i].Delay = delays[v].Compact(SummaryBuckets)
+		}
+	}
+}
+
 // Summaries computes what self announces as a border: one summary of each
 // unit self belongs to and has a link out of (its cluster, the units
 // above it, not the root), from its map restricted to the unit: the links
@@ -54,22 +74,18 @@ func (m *BNM) Summaries() []Summary {
 	out := make([]Summary, 0, len(units))
 	costs := make([][]float64, m.profiles)
 	for _, u := range units {
-		var delays []Histogram
 		for p := range m.profiles {
 			s := newSearchIn(g, p, src, &m.scratch)
 			s.scope = &u
 			s.settle()
 			costs[p] = s.cost
-			if p == 0 {
-				delays = s.composed()
-			}
 		}
 		sum := Summary{Origin: m.self, Unit: u}
 		for v, a := range g.addrs {
 			if int32(v) == src || !a.Within(u) {
 				continue
 			}
-			d := Dest{Broker: a, Costs: make([]float64, m.profiles), Delay: delays[v].Compact(SummaryBuckets)}
+			d := Dest{Broker: a, Costs: make([]float64, m.profiles)}
 			reached := false
 			for p := range m.profiles {
 				d.Costs[p] = costs[p][v]
