@@ -378,7 +378,9 @@ func TestContractTablesConcurrent(t *testing.T) {
 // convolved; Summaries alone leaves them out.
 func TestComposeDelays(t *testing.T) {
 	m := NewBNM("x.c.b", 1, 0)
-	set := func(origin, unit Address, ls ...AnnouncedLink) { m.Set(Announcement{Origin: origin, Unit: unit, Links: ls}) }
+	set := func(origin, unit Address, ls ...AnnouncedLink) {
+		m.Set(Announcement{Origin: origin, Unit: unit, Links: ls})
+	}
 	al := func(id string, peer Address, ms float64) AnnouncedLink {
 		return AnnouncedLink{ID: id, Peer: peer, Costs: []float64{ms}, Delay: pointAt(ms)}
 	}
