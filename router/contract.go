@@ -278,20 +278,6 @@ var atZero = Histogram{Buckets: []Bucket{{Index: 0, Count: 1}}}
 // spread over hundreds, and each hop's convolution costs their product.
 const composeBuckets = 32
 
-// composed returns the delay distribution of every node's path in the
-// search's result, in probabilities: each path's hops convolved. A path
-// over an arc whose distribution is unknown has the empty distribution.
-func (s *search) composed() []Histogram {
-	out := make([]Histogram, len(s.pred))
-	out[s.src] = atZero
-	for _, v := range s.order {
-		if u := s.pred[v]; u >= 0 {
-			out[v] = composeHop(out[u], s.g.arcDelay(s.via[v], s.pos[v]))
-		}
-	}
-	return out
-}
-
 // composeHop is the distribution of a path whose distribution is path
 // followed by a hop whose distribution is hop, as routes compose it.
 func composeHop(path, hop Histogram) Histogram {
@@ -318,6 +304,17 @@ type contractTrees struct {
 	mu    sync.Mutex
 	dists [][]Histogram // per candidate, per node; nil Buckets and 0 Missing: not composed yet
 	done  [][]bool
+}
+
+// newContractTrees holds the paths of cands, trees of one graph, none
+// composed yet.
+func newContractTrees(cands []*tree) *contractTrees {
+	ct := &contractTrees{cands: cands}
+	for _, t := range cands {
+		ct.dists = append(ct.dists, make([]Histogram, len(t.pred)))
+		ct.done = append(ct.done, make([]bool, len(t.pred)))
+	}
+	return ct
 }
 
 // dist returns the composed distribution of candidate k's path to v, a
@@ -488,16 +485,13 @@ func (m *BNM) ContractTables(cs []Contract, base Table) []Table {
 	g := m.graph()
 	src, _ := m.index.lookup(m.self)
 	n := len(g.addrs)
-	ct := &contractTrees{cands: []*tree{base.base}}
+	cands := []*tree{base.base}
 	for w := range delayWeights {
 		s := newSearchIn(g, m.profiles+w, src, &m.scratch)
 		s.settle()
-		ct.cands = append(ct.cands, s.tree())
+		cands = append(cands, s.tree())
 	}
-	for range ct.cands {
-		ct.dists = append(ct.dists, make([]Histogram, n))
-		ct.done = append(ct.done, make([]bool, n))
-	}
+	ct := newContractTrees(cands)
 	out := make([]Table, len(cs))
 	held := make([]*contractRoutes, len(cs))
 	for i, c := range cs {

@@ -49,10 +49,13 @@ func (m *BNM) ComposeDelays(s *Summary) {
 	search := newSearchIn(g, 0, src, &m.scratch)
 	search.scope = &s.Unit
 	search.settle()
-	delays := search.composed()
+	tr := search.tree()
+	ct := newContractTrees([]*tree{tr})
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
 	for i, d := range s.Dests {
-		if v, ok := m.index.lookup(d.Broker); ok && int(v) < len(delays) {
-			s.Dests[i].Delay = delays[v].Compact(SummaryBuckets)
+		if v, ok := g.index.lookup(d.Broker); ok && tr.reached(v) {
+			s.Dests[i].Delay = ct.dist(0, v).Compact(SummaryBuckets)
 		}
 	}
 }
