@@ -59,13 +59,7 @@ func TestLoadChoice(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := loadBroker(tt.weights)
 			qp := newQueuePolicies("na.c1.p", []router.QueueGroup{{Group: "g", Policy: router.QueueLoad}})["g"]
-			qm := &queueMatch{name: "g", leaves: []*entry{{h: &from.holder, weight: 7}}}
-			if tt.local > 0 {
-				qm.leaves = append(qm.leaves, &entry{h: &other.holder, weight: tt.local})
-			}
-			for a, n := range tt.brokers {
-				qm.brokers = append(qm.brokers, &entry{h: &holder{broker: a, addr: []byte(a)}, weight: n})
-			}
+			qm := groupMatch(from, 7, other, tt.local, tt.brokers)
 			got := map[string]float64{}
 			var p plan
 			for range draws {

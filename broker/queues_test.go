@@ -115,13 +115,11 @@ func TestQueuePolicyChoice(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := &Broker{addr: []byte("na.c1.p")}
 			qp := newQueuePolicies("na.c1.p", []router.QueueGroup{tt.policy})["g"]
-			qm := &queueMatch{name: "g", leaves: []*entry{{h: &from.holder, weight: 1}}}
+			var local uint32
 			if tt.local {
-				qm.leaves = append(qm.leaves, &entry{h: &other.holder, weight: 1})
+				local = 1
 			}
-			for a, n := range tt.brokers {
-				qm.brokers = append(qm.brokers, &entry{h: &holder{broker: a, addr: []byte(a)}, weight: n})
-			}
+			qm := groupMatch(from, 1, other, local, tt.brokers)
 			got := map[string]float64{}
 			var p plan
 			for range draws {
@@ -225,4 +223,18 @@ func TestQueuePolicyAllocs(t *testing.T) {
 			t.Errorf("%+v: %v allocations a message", q, n)
 		}
 	}
+}
+
+// groupMatch is the members of queue group "g": fromWeight on the
+// publisher's own leaf from, otherWeight on another local leaf (none at
+// 0), and the member brokers with their member counts.
+func groupMatch(from *leafConn, fromWeight uint32, other *leafConn, otherWeight uint32, brokers map[string]uint32) *queueMatch {
+	qm := &queueMatch{name: "g", leaves: []*entry{{h: &from.holder, weight: fromWeight}}}
+	if otherWeight > 0 {
+		qm.leaves = append(qm.leaves, &entry{h: &other.holder, weight: otherWeight})
+	}
+	for a, n := range brokers {
+		qm.brokers = append(qm.brokers, &entry{h: &holder{broker: a, addr: []byte(a)}, weight: n})
+	}
+	return qm
 }
