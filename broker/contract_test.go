@@ -209,10 +209,12 @@ func TestContractPrediction(t *testing.T) {
 	// The links' distributions are measured from the moment the emulated
 	// network meant to deliver a probe, so the prediction leaves out the
 	// emulator's timer lateness that messages meet (about a millisecond
-	// a hop here): it runs a little early. The tail is the machine's as
-	// much as the links' (the race detector, other tests), so it is
-	// logged, not checked.
-	if ks > 0.35 || math.Abs(p50-mp50) > 0.2*mp50 {
-		t.Errorf("prediction off: KS distance %.3f, p50 %.2f ms predicted against %.2f measured", ks, p50, mp50)
+	// a hop here): it runs a little early. A busy machine (the race
+	// detector, other tests) only makes messages later, so the tail is
+	// checked one way: the prediction must not promise a p99 far worse
+	// than the messages met.
+	p99, mp99 := r.Delay.Quantile(0.99), quantile(delays, 0.99)
+	if ks > 0.35 || math.Abs(p50-mp50) > 0.2*mp50 || p99 > 1.5*mp99 {
+		t.Errorf("prediction off: KS distance %.3f, p50 %.2f ms predicted against %.2f measured, p99 %.2f against %.2f", ks, p50, mp50, p99, mp99)
 	}
 }
