@@ -11,14 +11,20 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
 
-// withContract gives every broker the contract on subject.
+// withContract gives every broker the contract on subject, and probes
+// its links every 50 ms with the wide-area settings: the links of these
+// tests have heavy tails, which the local settings (a probe lost after
+// 400 ms) take for failures on a busy machine, dropping messages.
 func withContract(tweak func(*Config), subject string, c router.Contract) func(*Config) {
 	return func(cfg *Config) {
 		tweak(cfg)
+		cfg.Monitor = monitor.DefaultWANConfig()
+		cfg.Monitor.Interval, cfg.Monitor.AdaptiveMin = 50*time.Millisecond, 50*time.Millisecond
 		cfg.Routing.Contracts = []SubjectContract{{Subject: subject, Contract: c}}
 	}
 }
