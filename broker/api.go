@@ -72,8 +72,16 @@ type StatusInfo struct {
 	// LinkDropsByClass sums them by priority class and reason.
 	LinkDropsByClass map[string]map[string]uint64 `json:"dropped_on_links_by_class"`
 	Rerouted         uint64                       `json:"rerouted"`
-	BadFrames        uint64                       `json:"bad_frames"`
-	BadProbes        uint64                       `json:"bad_probes"`
+	// HeldForOrder counts the messages for this broker held until those
+	// before them in their stream had come, OrderWaitsExpired the times it
+	// stopped waiting for those (and delivered what it held without
+	// them), and OutOfOrder the messages it delivered after a later one
+	// of their stream: see order.go.
+	HeldForOrder      uint64 `json:"held_for_order"`
+	OrderWaitsExpired uint64 `json:"order_waits_expired"`
+	OutOfOrder        uint64 `json:"delivered_out_of_order"`
+	BadFrames         uint64 `json:"bad_frames"`
+	BadProbes         uint64 `json:"bad_probes"`
 	// ForgedFrames counts frames that failed authentication on a link;
 	// RefusedLinks inbound links refused or dropped during their handshake
 	// (not authenticated, not a link of this broker, garbage, too many at
@@ -330,43 +338,46 @@ func (b *Broker) Status() StatusInfo {
 	b.mu.Unlock()
 	sort.Strings(leaves)
 	return StatusInfo{
-		Address:          b.cfg.Address,
-		Started:          time.Unix(0, int64(b.epoch)),
-		ClientURL:        b.ClientURL(),
-		LeafURL:          b.LeafURL(),
-		Overlay:          b.OverlayURLs(),
-		Leaves:           leaves,
-		NoRoute:          b.stats.noRoute.Load(),
-		HopLimit:         b.stats.hopLimit.Load(),
-		Duplicates:       b.stats.duplicates.Load(),
-		Reserved:         b.stats.reserved.Load(),
-		NoMember:         b.stats.noMember.Load(),
-		LeafDrops:        leafDrops,
-		LinkDrops:        linkDrops,
-		LinkDropsByClass: classDrops,
-		Rerouted:         b.stats.rerouted.Load(),
-		BadFrames:        badFrames,
-		BadProbes:        b.stats.badProbes.Load(),
-		ForgedFrames:     forgedFrames,
-		RefusedLinks:     b.stats.refusedLinks.Load(),
-		RefusedLeaves:    b.stats.refusedLeaves.Load(),
-		DroppedDatagrams: transports.DroppedDatagrams(),
-		BadInterest:      b.stats.badInterest.Load(),
-		BadUpdates:       b.stats.badUpdates.Load(),
-		StaleUpdates:     b.stats.staleUpdates.Load(),
-		UpdatesSent:      b.stats.updatesSent.Load(),
-		UpdatesCarried:   b.stats.updatesCarried.Load(),
-		SummariesSent:    b.stats.summariesSent.Load(),
-		LinkStatesHeld:   lsHeld,
-		SummariesHeld:    sumHeld,
-		SummaryEntries:   entries,
-		Recomputes:       b.stats.recomputes.Load(),
-		RecomputeUs:      meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
-		RoutesChanged:    time.Unix(0, b.stats.routesChanged.Load()),
-		Reports:          b.reportStats(),
-		Replies:          b.replies.size.Load(),
-		QueueGroups:      b.QueueCounts(),
-		BadQueueLoads:    b.stats.badQueueLoads.Load(),
+		Address:           b.cfg.Address,
+		Started:           time.Unix(0, int64(b.epoch)),
+		ClientURL:         b.ClientURL(),
+		LeafURL:           b.LeafURL(),
+		Overlay:           b.OverlayURLs(),
+		Leaves:            leaves,
+		NoRoute:           b.stats.noRoute.Load(),
+		HopLimit:          b.stats.hopLimit.Load(),
+		Duplicates:        b.stats.duplicates.Load(),
+		Reserved:          b.stats.reserved.Load(),
+		NoMember:          b.stats.noMember.Load(),
+		LeafDrops:         leafDrops,
+		LinkDrops:         linkDrops,
+		LinkDropsByClass:  classDrops,
+		Rerouted:          b.stats.rerouted.Load(),
+		HeldForOrder:      b.stats.heldForOrder.Load(),
+		OrderWaitsExpired: b.stats.orderGaveUp.Load(),
+		OutOfOrder:        b.stats.outOfOrder.Load(),
+		BadFrames:         badFrames,
+		BadProbes:         b.stats.badProbes.Load(),
+		ForgedFrames:      forgedFrames,
+		RefusedLinks:      b.stats.refusedLinks.Load(),
+		RefusedLeaves:     b.stats.refusedLeaves.Load(),
+		DroppedDatagrams:  transports.DroppedDatagrams(),
+		BadInterest:       b.stats.badInterest.Load(),
+		BadUpdates:        b.stats.badUpdates.Load(),
+		StaleUpdates:      b.stats.staleUpdates.Load(),
+		UpdatesSent:       b.stats.updatesSent.Load(),
+		UpdatesCarried:    b.stats.updatesCarried.Load(),
+		SummariesSent:     b.stats.summariesSent.Load(),
+		LinkStatesHeld:    lsHeld,
+		SummariesHeld:     sumHeld,
+		SummaryEntries:    entries,
+		Recomputes:        b.stats.recomputes.Load(),
+		RecomputeUs:       meanMicros(b.stats.recomputeNanos.Load(), b.stats.recomputes.Load()),
+		RoutesChanged:     time.Unix(0, b.stats.routesChanged.Load()),
+		Reports:           b.reportStats(),
+		Replies:           b.replies.size.Load(),
+		QueueGroups:       b.QueueCounts(),
+		BadQueueLoads:     b.stats.badQueueLoads.Load(),
 	}
 }
 

@@ -88,6 +88,7 @@ type Broker struct {
 	stateKick chan struct{} // asks for a state message (state.go)
 	replies   *replyMap
 	dedup     dedupSet // message copies delivered here, by origin
+	order     orderBuffer
 	reporter  reporter
 	internal  *internal
 	stats     brokerStats
@@ -119,6 +120,9 @@ type brokerStats struct {
 	noRoute        atomic.Uint64 // destination unreachable
 	hopLimit       atomic.Uint64 // dropped by the hop limit: a transient loop
 	duplicates     atomic.Uint64 // caught by the dedup window
+	heldForOrder   atomic.Uint64 // messages held until one before them arrived (order.go)
+	orderGaveUp    atomic.Uint64 // waits for the messages before a fenced one given up
+	outOfOrder     atomic.Uint64 // messages delivered after a later one of their stream
 	reserved       atomic.Uint64 // published by a client on a reserved subject
 	noMember       atomic.Uint64 // queue group with no member left anywhere
 	internalDrops  atomic.Uint64 // messages for the broker itself beyond its queue
@@ -257,6 +261,7 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.wg.Go(b.janitor)
 	b.wg.Go(b.dispatch)
 	b.wg.Go(b.costLoop)
+	b.wg.Go(b.orderSweep)
 	b.subscribeInternal(netapi.CtlSubject(b.cfg.Address), b.onControl)
 	b.subscribeInternal(netapi.PerfAckSubject(b.cfg.Address), b.onReportAck)
 	b.wg.Go(b.reportLoop)

@@ -26,6 +26,9 @@ type routeTable struct {
 	// announced it down is left out before this broker sees the failure
 	// itself, so that no exit takes it.
 	own map[string]*link
+	// fenceUntil is when the messages sent on these routes stop being
+	// fenced (unix ns; order.go), fenceWindow after the ways last changed.
+	fenceUntil int64
 }
 
 // table returns profile p's routes (the default's for an unknown p).
@@ -355,9 +358,15 @@ func (b *Broker) recomputeRoutesLocked() {
 			rt.own[id] = l
 		}
 	}
-	if old := b.routes.Load(); old == nil || !sameWays(old, rt) {
+	old := b.routes.Load()
+	if old == nil || !sameWays(old, rt) {
 		b.stats.routesChanged.Store(time.Now().UnixNano())
 		b.kickState()
+		if old != nil {
+			rt.fenceUntil = time.Now().Add(fenceWindow).UnixNano()
+		}
+	} else {
+		rt.fenceUntil = old.fenceUntil
 	}
 	b.routes.Store(rt)
 	// A link the routes no longer take (its own monitor, or its peer's,

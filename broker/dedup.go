@@ -85,14 +85,19 @@ const dedupStripes = 16
 
 // seen is dedupTable.seen, safe for concurrent use.
 func (d *dedupSet) seen(origin []byte, seq uint64) bool {
+	s := &d.stripes[originStripe(origin)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.t.seen(origin, seq)
+}
+
+// originStripe is the stripe of a table striped by origin.
+func originStripe(origin []byte) uint32 {
 	var h uint32 = 2166136261
 	for _, c := range origin {
 		h = (h ^ uint32(c)) * 16777619
 	}
-	s := &d.stripes[h%dedupStripes]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.t.seen(origin, seq)
+	return h % dedupStripes
 }
 
 func (w *dedupWindow) set(s uint64)      { w.bits[(s/64)%(dedupBits/64)] |= 1 << (s % 64) }

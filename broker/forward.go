@@ -24,6 +24,9 @@ type plan struct {
 	kick   sendq.Kicker // writers to wake once the reader's batch is done
 	// present marks the units of a weights policy that have members.
 	present []bool
+	// streams, in the plan of a publishing connection's reader, numbers
+	// the messages it sends (order.go).
+	streams *streams
 }
 
 type leafDelivery struct {
@@ -71,7 +74,7 @@ func (p *plan) addBroker(addr []byte, queues ...[]byte) *overlay.Dest {
 	}
 	var d *overlay.Dest
 	p.dests, d = overlay.Grow(p.dests)
-	d.Broker, d.Queues, d.Exits = addr, append(d.Queues[:0], queues...), d.Exits[:0]
+	d.Broker, d.Queues, d.Exits, d.Stream, d.Num = addr, append(d.Queues[:0], queues...), d.Exits[:0], 0, 0
 	return d
 }
 
@@ -152,7 +155,7 @@ func (b *Broker) fromLink(s *session, m *overlay.Message, body []byte) {
 		d := &m.Dests[i]
 		if !bytes.Equal(d.Broker, b.addr) {
 			x := p.addBroker(d.Broker, d.Queues...)
-			x.Exits = append(x.Exits, d.Exits...)
+			x.Exits, x.Stream, x.Num = append(x.Exits, d.Exits...), d.Stream, d.Num
 			continue
 		}
 		if err := validateSubjects(m); err != nil {
@@ -164,22 +167,10 @@ func (b *Broker) fromLink(s *session, m *overlay.Message, body []byte) {
 			b.stats.duplicates.Add(1)
 			continue
 		}
-		r := s.cache.get(b.interest, m.Subject)
-		for _, x := range r.leaves {
-			p.addLeaf(x, nil)
+		if b.takeForOrder(m, d, body) {
+			continue
 		}
-		for _, q := range d.Queues {
-			b.pickQueue(p, r, q, nil, m.Profile)
-		}
-		if len(m.Reply) > 0 && (len(p.leaves) > 0 || len(r.core) > 0) {
-			// Before the request reaches a responder, the broker's own
-			// handlers included, make sure its reply will find the way
-			// back, whatever interest has propagated.
-			b.noteReply(m.Reply, m.Origin)
-		}
-		if len(r.core) > 0 {
-			b.deliverInternal(m, r.core)
-		}
+		b.deliverHere(p, &s.cache, m, d)
 	}
 	if len(p.dests) > 0 && m.Hops == 0 {
 		b.stats.hopLimit.Add(uint64(len(p.dests)))
@@ -187,6 +178,28 @@ func (b *Broker) fromLink(s *session, m *overlay.Message, body []byte) {
 		p.dests = p.dests[:0]
 	}
 	b.execute(p, m, m.Hops-1, false)
+}
+
+// deliverHere plans the delivery of m to this broker's subscribers, d
+// being the destination that names this broker, and delivers it to the
+// broker's own handlers.
+func (b *Broker) deliverHere(p *plan, cache *matchCache, m *overlay.Message, d *overlay.Dest) {
+	r := cache.get(b.interest, m.Subject)
+	for _, x := range r.leaves {
+		p.addLeaf(x, nil)
+	}
+	for _, q := range d.Queues {
+		b.pickQueue(p, r, q, nil, m.Profile)
+	}
+	if len(m.Reply) > 0 && (len(p.leaves) > 0 || len(r.core) > 0) {
+		// Before the request reaches a responder, the broker's own
+		// handlers included, make sure its reply will find the way
+		// back, whatever interest has propagated.
+		b.noteReply(m.Reply, m.Origin)
+	}
+	if len(r.core) > 0 {
+		b.deliverInternal(m, r.core)
+	}
 }
 
 // passOn forwards a message that is not for this broker and whose
@@ -222,7 +235,7 @@ func (b *Broker) passOn(s *session, m *overlay.Message, body []byte) bool {
 		}
 		next = l
 	}
-	next.forward(m, body, m.Hops-1, &s.plan.kick)
+	next.forward(m, body, m.Hops-1, rt.fencing(), &s.plan.kick)
 	return true
 }
 
@@ -259,6 +272,12 @@ func (b *Broker) executeOn(rt *routeTable, p *plan, m *overlay.Message, hops byt
 		return
 	}
 	p.group(b, rt, m.Profile, origin)
+	if origin && p.streams != nil {
+		p.streams.number(m, p.groups)
+	}
+	if origin || !m.Fenced {
+		m.Fenced = rt.fencing()
+	}
 	for i := range p.groups {
 		p.groups[i].link.send(m, hops, p.groups[i].dests, &p.kick)
 	}

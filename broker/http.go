@@ -75,7 +75,7 @@ func (b *Broker) Handler() http.Handler {
 	mux.Handle("PUT /api/links/{id}/monitoring", b.admin(b.putMonitoring))
 	mux.Handle("PUT /api/monitoring", b.admin(b.putMonitoring))
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&linkCollector{b: b}, &queueCollector{b: b})
+	reg.MustRegister(&linkCollector{b: b}, &queueCollector{b: b}, &brokerCollector{b: b})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(b.log.Handler(), slog.LevelWarn)}))
 	return mux
 }

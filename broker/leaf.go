@@ -76,6 +76,7 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool, signedIn fun
 		out:      sendq.New(b.cfg.LeafQueueBytes),
 		done:     make(chan struct{}),
 	}
+	l.plan.streams = newStreams()
 	l.lastRead.Store(time.Now().UnixNano())
 	l.signedIn = signedIn
 	defer signedIn() // gives the connection's place back, if CONNECT did not

@@ -273,8 +273,8 @@ func (l *link) enqueue(m *overlay.Message, k *sendq.Kicker, enc func([]byte) []b
 
 // forward queues a received message record, unchanged but for its hop
 // budget, for the next hop across this link.
-func (l *link) forward(m *overlay.Message, body []byte, hops byte, k *sendq.Kicker) {
-	l.enqueue(m, k, func(b []byte) []byte { return overlay.AppendForward(b, body, hops) })
+func (l *link) forward(m *overlay.Message, body []byte, hops byte, fence bool, k *sendq.Kicker) {
+	l.enqueue(m, k, func(b []byte) []byte { return overlay.AppendForward(b, body, hops, fence) })
 }
 
 // shutdown tells the peer this link is closing on purpose and closes it.

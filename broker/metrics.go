@@ -126,3 +126,34 @@ func latencyHistogram(m monitor.Metrics, lv []string) prometheus.Metric {
 	}
 	return prometheus.MustNewConstHistogram(descLatency, uint64(h.Arrived()), sum, cum, lv...)
 }
+
+// brokerCollector exposes the broker's own message counters (those of
+// /api/status that are not a link's) to Prometheus.
+type brokerCollector struct{ b *Broker }
+
+var (
+	descBrokerDrops = prometheus.NewDesc("wayline_broker_dropped_total",
+		"Messages the broker dropped itself, not on a link, by reason: no_route, hop_limit, duplicate (a second copy, caught by the dedup window), reserved_subject, no_queue_member, leaf_queue_full.",
+		[]string{"reason"}, nil)
+	descBrokerOrder = prometheus.NewDesc("wayline_broker_order_total",
+		"How the broker kept its publishers' order: rerouted (messages a failed link left unacknowledged, routed again), held (messages for it held until those before them in their stream came), wait_expired (times it stopped waiting for those), delivered_out_of_order (messages it delivered after a later one of their stream).",
+		[]string{"event"}, nil)
+)
+
+func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descBrokerDrops
+	ch <- descBrokerOrder
+}
+
+func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.b.Status()
+	for reason, n := range map[string]uint64{
+		"no_route": st.NoRoute, "hop_limit": st.HopLimit, "duplicate": st.Duplicates,
+		"reserved_subject": st.Reserved, "no_queue_member": st.NoMember, "leaf_queue_full": st.LeafDrops,
+	} {
+		ch <- prometheus.MustNewConstMetric(descBrokerDrops, prometheus.CounterValue, float64(n), reason)
+	}
+	for event, n := range map[string]uint64{"rerouted": st.Rerouted, "held": st.HeldForOrder, "wait_expired": st.OrderWaitsExpired, "delivered_out_of_order": st.OutOfOrder} {
+		ch <- prometheus.MustNewConstMetric(descBrokerOrder, prometheus.CounterValue, float64(n), event)
+	}
+}

@@ -33,11 +33,14 @@ func (b *Broker) rerouteLocked(rt *routeTable) {
 		if t != overlay.RecMsg || m.Decode(body) != nil {
 			return nil
 		}
+		// It leaves after messages sent on the new routes may have: its
+		// destinations must put it back in its place.
+		m.Fenced = true
 		p.reset()
 		for i := range m.Dests {
 			d := &m.Dests[i]
 			x := p.addBroker(d.Broker, d.Queues...)
-			x.Exits = append(x.Exits, d.Exits...)
+			x.Exits, x.Stream, x.Num = append(x.Exits, d.Exits...), d.Stream, d.Num
 		}
 		p.group(b, rt, m.Profile, false)
 		for i := range p.groups {

@@ -18,7 +18,12 @@ const (
 	// normal, so a normal message's record is what it was before classes).
 	msgClassShift = 3
 	msgClassMask  = 3 << msgClassShift
-	msgFlags      = msgHasReply | msgHasHeader | msgHasExits | msgClassMask
+	// msgHasStreams: destinations carry the message's place in its
+	// stream (Dest.Stream, Dest.Num); msgFenced: the message was sent
+	// soon after a change of route (see Message.Fenced).
+	msgHasStreams = 1 << 5
+	msgFenced     = 1 << 6
+	msgFlags      = msgHasReply | msgHasHeader | msgHasExits | msgClassMask | msgHasStreams | msgFenced
 )
 
 // Message is a NATS message on its way through the overlay. Origin and Seq
@@ -36,7 +41,12 @@ type Message struct {
 	Profile byte // the cost profile it is routed on (index, 0: default)
 	// Class is its priority class on congested links, set where it
 	// enters the network and kept at every hop.
-	Class   sendq.Class
+	Class sendq.Class
+	// Fenced says the message left its origin, or a broker on its way,
+	// soon after that broker's routes changed: it may overtake messages
+	// still on the old route, so its destinations deliver it only after
+	// the ones before it in its stream (see the broker's order.go).
+	Fenced  bool
 	Dests   []Dest
 	Subject []byte
 	Reply   []byte
@@ -49,10 +59,18 @@ type Message struct {
 // member at that broker gets the message; plain subscribers there always do.
 // Exits is the stack of exits the message is steered through on its way
 // there, the next one last (see router.Steer).
+//
+// Stream and Num, when Stream is not 0, place the message in the stream of
+// messages one publishing connection of the origin sent this destination
+// on one cost profile: Num counts from 1 without gaps, so that the
+// destination can tell a message that is missing from one that went
+// elsewhere.
 type Dest struct {
 	Broker []byte
 	Queues [][]byte
 	Exits  []router.Exit
+	Stream uint64
+	Num    uint64
 }
 
 // AppendMsg encodes m with the given hop budget and destinations.
@@ -68,8 +86,13 @@ func AppendMsg(b []byte, m *Message, hops byte, dests []Dest) []byte {
 	for _, d := range dests {
 		if len(d.Exits) > 0 {
 			flags |= msgHasExits
-			break
 		}
+		if d.Stream != 0 {
+			flags |= msgHasStreams
+		}
+	}
+	if m.Fenced && flags&msgHasStreams != 0 {
+		flags |= msgFenced
 	}
 	b = append(b, flags, hops, m.Profile)
 	b = AppendBytes(b, m.Origin)
@@ -86,6 +109,12 @@ func AppendMsg(b []byte, m *Message, hops byte, dests []Dest) []byte {
 			for _, e := range d.Exits {
 				b = AppendStr(b, string(e.Broker))
 				b = AppendStr(b, e.Link)
+			}
+		}
+		if flags&msgHasStreams != 0 {
+			b = AppendUvarint(b, d.Stream)
+			if d.Stream != 0 {
+				b = AppendUvarint(b, d.Num)
 			}
 		}
 	}
@@ -128,20 +157,34 @@ func (m *Message) Decode(body []byte) error {
 			d.Queues = append(d.Queues, r.Bytes())
 		}
 		d.Exits = d.Exits[:0]
-		if flags&msgHasExits == 0 {
-			continue
+		if flags&msgHasExits != 0 {
+			ne := r.Count(2)
+			if ne > router.MaxExits {
+				return fmt.Errorf("%d exits, more than %d", ne, router.MaxExits)
+			}
+			for j := 0; j < ne && r.Err() == nil; j++ {
+				d.Exits = append(d.Exits, router.Exit{Broker: router.Address(r.Str()), Link: r.Str()})
+			}
 		}
-		ne := r.Count(2)
-		if ne > router.MaxExits {
-			return fmt.Errorf("%d exits, more than %d", ne, router.MaxExits)
-		}
-		for j := 0; j < ne && r.Err() == nil; j++ {
-			d.Exits = append(d.Exits, router.Exit{Broker: router.Address(r.Str()), Link: r.Str()})
+		d.Stream, d.Num = 0, 0
+		if flags&msgHasStreams != 0 {
+			if d.Stream = r.Uvarint(); d.Stream != 0 {
+				if d.Num = r.Uvarint(); d.Num == 0 && r.Err() == nil {
+					return errors.New("message numbered 0 in its stream")
+				}
+			}
 		}
 	}
 	if flags&msgHasExits != 0 && !slices.ContainsFunc(m.Dests, func(d Dest) bool { return len(d.Exits) > 0 }) {
 		return errors.New("exits flag set, but no destination has exits")
 	}
+	if flags&msgHasStreams != 0 && !slices.ContainsFunc(m.Dests, func(d Dest) bool { return d.Stream != 0 }) {
+		return errors.New("streams flag set, but no destination has a stream")
+	}
+	if flags&msgFenced != 0 && flags&msgHasStreams == 0 {
+		return errors.New("fenced, but no destination has a stream")
+	}
+	m.Fenced = flags&msgFenced != 0
 	m.Subject = r.Bytes()
 	m.Reply = nil
 	if flags&msgHasReply != 0 {
@@ -184,10 +227,14 @@ func RecordClass(rec []byte) sendq.Class {
 const hopsOffset = 1
 
 // AppendForward copies a message record body received from a link,
-// spending one hop.
-func AppendForward(b, body []byte, hops byte) []byte {
+// spending one hop, and fencing it when fence is set (see Message.Fenced;
+// a message without streams has nothing to fence).
+func AppendForward(b, body []byte, hops byte, fence bool) []byte {
 	b, s := BeginRecord(b, RecMsg)
 	b = append(b, body...)
 	b[s+RecordHeader+hopsOffset] = hops
+	if f := &b[s+RecordHeader]; fence && *f&msgHasStreams != 0 {
+		*f |= msgFenced
+	}
 	return EndRecord(b, s)
 }

@@ -15,8 +15,8 @@ import (
 // one frame come back as they were sent, in order.
 func TestRecordsRoundTrip(t *testing.T) {
 	var buf []byte
-	m := &Message{Origin: []byte("na.a"), Seq: 99, Subject: []byte("orders.eu"), Reply: []byte("_INBOX.x"), HasHdr: true, HdrLen: 4, Data: []byte("HDR!body")}
-	dests := []Dest{{Broker: []byte("na.c"), Queues: [][]byte{[]byte("workers")}}, {Broker: []byte("na.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}, {Broker: "eu.y.b", Link: "l8"}}}}
+	m := &Message{Origin: []byte("na.a"), Seq: 99, Fenced: true, Subject: []byte("orders.eu"), Reply: []byte("_INBOX.x"), HasHdr: true, HdrLen: 4, Data: []byte("HDR!body")}
+	dests := []Dest{{Broker: []byte("na.c"), Queues: [][]byte{[]byte("workers")}}, {Broker: []byte("na.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}, {Broker: "eu.y.b", Link: "l8"}}, Stream: 7, Num: 42}}
 	buf = AppendMsg(buf, m, 7, dests)
 	buf = AppendStrRecord(buf, RecSyncReq, "na.z")
 	buf = AppendU64Record(buf, RecDataAck, 1<<40)
@@ -33,7 +33,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 			if m2.Seq != 99 || m2.Hops != 7 || string(m2.Subject) != "orders.eu" || string(m2.Reply) != "_INBOX.x" ||
 				!m2.HasHdr || m2.HdrLen != 4 || string(m2.Data) != "HDR!body" || len(m2.Dests) != 2 ||
 				string(m2.Dests[0].Queues[0]) != "workers" || string(m2.Dests[1].Broker) != "na.d" ||
-				len(m2.Dests[0].Exits) != 0 || fmt.Sprintf("%s", m2.Dests[1].Exits) != "[{eu.x.a l9} {eu.y.b l8}]" {
+				len(m2.Dests[0].Exits) != 0 || m2.Dests[0].Stream != 0 || m2.Dests[1].Stream != 7 || m2.Dests[1].Num != 42 || !m2.Fenced || fmt.Sprintf("%s", m2.Dests[1].Exits) != "[{eu.x.a l9} {eu.y.b l8}]" {
 				t.Errorf("msg %+v", m2)
 			}
 		case RecSyncReq:
@@ -63,7 +63,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 func TestForward(t *testing.T) {
 	m := &Message{Origin: []byte("na.a"), Seq: 5, Subject: []byte("s"), Data: []byte("payload")}
 	rec := AppendMsg(nil, m, 9, []Dest{{Broker: []byte("na.b")}})
-	fwd := AppendForward(nil, rec[RecordHeader:], 8)
+	fwd := AppendForward(nil, rec[RecordHeader:], 8, true) // no streams: nothing to fence
 	var got Message
 	if err := EachRecord(fwd, func(_ RecordType, body []byte) error { return got.Decode(body) }); err != nil {
 		t.Fatal(err)
@@ -71,6 +71,14 @@ func TestForward(t *testing.T) {
 	again := AppendMsg(nil, &got, 9, got.Dests)
 	if got.Hops != 8 || !bytes.Equal(again, rec) {
 		t.Fatalf("forwarded with %d hops: %x, want %x", got.Hops, again, rec)
+	}
+	// A broker on the way fences a message that has a stream.
+	rec = AppendMsg(nil, m, 9, []Dest{{Broker: []byte("na.b"), Stream: 3, Num: 1}})
+	for _, fence := range []bool{false, true} {
+		fwd = AppendForward(nil, rec[RecordHeader:], 8, fence)
+		if err := got.Decode(fwd[RecordHeader:]); err != nil || got.Fenced != fence || got.Dests[0].Num != 1 {
+			t.Fatalf("forwarded fencing=%v: fenced %v, dest %+v (%v)", fence, got.Fenced, got.Dests[0], err)
+		}
 	}
 }
 
@@ -85,6 +93,11 @@ func TestMalformedRecords(t *testing.T) {
 		{"truncated body", append(append([]byte{}, good[:5]...), good[5:8]...)},
 		{"unknown flags", AppendRecord(nil, RecMsg, append([]byte{0x80}, good[6:]...))},
 		{"empty subject", AppendMsg(nil, &Message{Origin: []byte("o")}, 1, nil)},
+		// Number 0 in a stream, a streams flag with no stream, and a
+		// fence without streams.
+		{"number 0", AppendRecord(nil, RecMsg, []byte{msgHasStreams, 1, 0, 1, 'o', 0, 0, 0, 0, 0, 0, 0, 5, 1, 1, 'b', 0, 3, 0, 1, 's'})},
+		{"streams flag, no stream", AppendRecord(nil, RecMsg, []byte{msgHasStreams, 1, 0, 1, 'o', 0, 0, 0, 0, 0, 0, 0, 5, 1, 1, 'b', 0, 0, 1, 's'})},
+		{"fence without streams", AppendRecord(nil, RecMsg, []byte{msgFenced, 1, 0, 1, 'o', 0, 0, 0, 0, 0, 0, 0, 5, 1, 1, 'b', 0, 1, 's'})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,7 +123,7 @@ func TestMessageClass(t *testing.T) {
 	}
 	for _, c := range sendq.ServiceOrder() {
 		rec := AppendMsg(nil, &Message{Origin: []byte("na.a"), Seq: 1, Subject: []byte("s"), Class: c, Data: []byte("x")}, 3, nil)
-		fwd := AppendForward(nil, rec[RecordHeader:], 2)
+		fwd := AppendForward(nil, rec[RecordHeader:], 2, false)
 		for _, r := range [][]byte{rec, fwd} {
 			var m Message
 			if err := m.Decode(r[RecordHeader:]); err != nil || m.Class != c {

@@ -51,7 +51,10 @@ import (
 // dedup is the broker's, whichever link a copy comes by.
 // Version 6: a message record's flags carry its priority class, which a
 // version 5 broker refuses as unknown flags.
-const ProtoVersion = 6
+// Version 7: message destinations may carry their place in a stream
+// (msgHasStreams), and messages a fence (msgFenced), which keep a
+// publisher's order across a change of route.
+const ProtoVersion = 7
 
 // RecordHeader is the size of a record's type and length.
 const RecordHeader = 5
