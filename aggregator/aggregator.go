@@ -147,7 +147,11 @@ type Aggregator struct {
 	inflight map[*Rule]int           // actions of each rule under way (rules.go)
 	idle     *sync.Cond              // signalled, on mu, when an action ends
 	states   map[string]schema.State // by broker (routes.go)
-	routeLog []schema.RouteChange    // newest first
+	// contracts holds the links each broker's delay contract routes
+	// cross, and contractsOn the same by link (view.go).
+	contracts   map[string][]linkContract
+	contractsOn map[string][]vContract
+	routeLog    []schema.RouteChange // newest first
 
 	stats Stats
 	subs  []*nats.Subscription
@@ -192,21 +196,23 @@ func New(ctx context.Context, cfg Config) (*Aggregator, error) {
 		return nil, fmt.Errorf("aggregator: %w", err)
 	}
 	a := &Aggregator{
-		cfg:      cfg,
-		log:      cfg.Logger.With(slog.String("aggregator", cfg.Domain)),
-		store:    st,
-		latest:   make(map[string]schema.Report),
-		lastSeq:  make(map[string]uint64),
-		missing:  make(map[string]map[uint64]bool),
-		heldSeqs: make(map[string]map[uint64]bool),
-		unsaved:  make(map[unsavedKey]bool),
-		applied:  make(map[actionKey]bool),
-		rules:    rulePointers(cfg.Rules),
-		states:   make(map[string]schema.State),
-		kick:     make(chan struct{}, 1),
-		rulesCh:  make(chan schema.Report, 1024),
-		live:     web.NewHub(web.HubConfig{Logger: cfg.Logger}),
-		inflight: make(map[*Rule]int),
+		cfg:         cfg,
+		log:         cfg.Logger.With(slog.String("aggregator", cfg.Domain)),
+		store:       st,
+		latest:      make(map[string]schema.Report),
+		lastSeq:     make(map[string]uint64),
+		missing:     make(map[string]map[uint64]bool),
+		heldSeqs:    make(map[string]map[uint64]bool),
+		unsaved:     make(map[unsavedKey]bool),
+		applied:     make(map[actionKey]bool),
+		rules:       rulePointers(cfg.Rules),
+		states:      make(map[string]schema.State),
+		contracts:   make(map[string][]linkContract),
+		contractsOn: make(map[string][]vContract),
+		kick:        make(chan struct{}, 1),
+		rulesCh:     make(chan schema.Report, 1024),
+		live:        web.NewHub(web.HubConfig{Logger: cfg.Logger}),
+		inflight:    make(map[*Rule]int),
 	}
 	a.idle = sync.NewCond(&a.mu)
 	return a, nil

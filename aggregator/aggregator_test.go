@@ -24,6 +24,7 @@ import (
 	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -339,6 +340,47 @@ func TestRulesSteerBrokers(t *testing.T) {
 	if code != 200 || did < 2 || undid < 2 {
 		t.Fatalf("actions %d: %d done, %d undone: %s", code, did, undid, body)
 	}
+}
+
+// TestRuleOnContractBreach: a rule acts on the links of a delay contract
+// that its route breaches, and undoes it once the route meets it again.
+func TestRuleOnContractBreach(t *testing.T) {
+	contract := func(cfg *broker.Config) {
+		cfg.Routing.Contracts = []broker.SubjectContract{{Subject: "trade.>", Contract: router.Contract{Within: []router.Bound{{P: 0.99, Ms: 15}}, MaxLoss: 1}}}
+	}
+	a, b, linkID := pairWith(t, 100*time.Millisecond, &transports.Emulation{Delay: 30 * time.Millisecond}, contract)
+	agg := startAggregator(t, a.ClientURL(), []Rule{
+		// Measure the links of a breached route more often.
+		{When: "//link[contract/@status = 'breached']", Do: Action{Interval: 20 * time.Millisecond}, Undo: true},
+	}, "")
+	interval := func() int {
+		for _, l := range a.Links() {
+			if l.ID == linkID {
+				return int(l.Metrics.Interval)
+			}
+		}
+		t.Fatal("no link")
+		return 0
+	}
+	waitFor(t, "the rule to act on the breached contract's link", 30*time.Second, func() bool { return interval() == 20 })
+	res, err := agg.Query(context.Background(), "//contract[@origin = 'na.c1.a']/@status", time.Time{}, time.Time{})
+	if err != nil || len(res.Nodes) == 0 {
+		t.Fatalf("no contract in the latest view: %v %v", res, err)
+	}
+	// Both ways: one-way delays are told apart from the offset between
+	// the brokers' clocks by the quickest trip each way.
+	for _, x := range []*broker.Broker{a, b} {
+		if _, err := x.SetEmulation(linkID, transports.EmulationSpec{Delay: ptr(transports.Quantity("0"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		if t.Failed() {
+			res, _ := agg.Query(context.Background(), "//contract", time.Time{}, time.Time{})
+			t.Logf("contracts: %s", res.AppendXML(nil, "//contract"))
+		}
+	}()
+	waitFor(t, "the action undone once the contract is met", 60*time.Second, func() bool { return interval() == 50 })
 }
 
 func ptr[T any](v T) *T { return &v }

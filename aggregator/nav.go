@@ -26,6 +26,7 @@ import (
 //	      <samples sent="…" received="…" lost="…" window="…" reordered="…" duplicated="…"/>
 //	      <cost profile="…" value="…"/>…
 //	      <histogram missing="…"><bucket le="…" count="…"/>…</histogram>
+//	      <contract subject="…" origin="…" destination="…" status="…" loss="…"/>…   (latest)
 //	      <sample time="…" id="…" …>…the link's children…</sample>…   (history)
 //	    </link>
 //	  </broker>
@@ -35,7 +36,12 @@ import (
 // latest figures in the range and their time, and each report in the
 // range is a sample element with a time, the link's attributes and
 // children. The histogram element is left out when it is empty, as in
-// report documents.
+// report documents. In the latest view a link holds a contract element
+// for each delay contract's route that crosses it, as the route's origin
+// broker last stated it (schema.Route): the contract's subject pattern,
+// the route's destination, and the status and loss of its prediction; so
+// that a rule can act on the links of a contract that is breached
+// ("//link[contract/@status = 'breached']").
 //
 // A view serves one query at a time: its navigators share an allocator,
 // and the query's context (see tick).
@@ -76,10 +82,11 @@ type vBroker struct {
 }
 
 type vLink struct {
-	fig     *schema.Link // the latest figures
-	time    time.Time    // history: when they were reported
-	ar      *arena       // history: where the samples are
-	samples []sampleRef
+	fig       *schema.Link // the latest figures
+	contracts []vContract  // latest: the contract routes that cross it
+	time      time.Time    // history: when they were reported
+	ar        *arena       // history: where the samples are
+	samples   []sampleRef
 }
 
 // kind is the kind of node a navigator is on.
@@ -96,18 +103,20 @@ const (
 	kCost
 	kHistogram
 	kBucket
+	kContract
 )
 
 var kindNames = [...]string{kDoc: "", kNetwork: "network", kBroker: "broker", kLink: "link", kSample: "sample",
-	kLatency: "latency", kSamples: "samples", kCost: "cost", kHistogram: "histogram", kBucket: "bucket"}
+	kLatency: "latency", kSamples: "samples", kCost: "cost", kHistogram: "histogram", kBucket: "bucket", kContract: "contract"}
 
 // linkAttrs are the attributes of a link element, and of a sample after
 // its time.
 var linkAttrs = [...]string{"id", "a", "b", "transport", "state", "monitor", "rtt", "jitter", "loss", "dropped"}
 
 var (
-	latencyAttrs = [...]string{"min", "mean", "p50", "p90", "p99", "max"}
-	samplesAttrs = [...]string{"sent", "received", "lost", "window", "reordered", "duplicated"}
+	contractAttrs = [...]string{"subject", "origin", "destination", "status", "loss"}
+	latencyAttrs  = [...]string{"min", "mean", "p50", "p90", "p99", "max"}
+	samplesAttrs  = [...]string{"sent", "received", "lost", "window", "reordered", "duplicated"}
 )
 
 // nav is an xpath.NodeNavigator on a view.
@@ -227,6 +236,8 @@ func (n *nav) attrCount() int {
 		return 2
 	case kHistogram:
 		return 1
+	case kContract:
+		return len(contractAttrs)
 	}
 	return 0
 }
@@ -256,6 +267,8 @@ func (n *nav) attrName() string {
 		return [...]string{"profile", "value"}[i]
 	case kBucket:
 		return [...]string{"le", "count"}[i]
+	case kContract:
+		return contractAttrs[i]
 	}
 	return "missing"
 }
@@ -296,6 +309,8 @@ func (n *nav) attrValue() string {
 		return num(bk.Count)
 	case kHistogram:
 		return num(n.figs().missing())
+	case kContract:
+		return n.link().contracts[n.c].attrs[i]
 	}
 	return ""
 }
@@ -385,12 +400,21 @@ func (n *nav) figChildAfter() bool {
 			n.c++
 			return true
 		}
+	case kContract:
+		if int(n.c)+1 < len(n.link().contracts) {
+			n.c++
+			return true
+		}
 	}
-	if n.k != kHistogram && f.hasHistogram() {
+	if (n.k == kSamples || n.k == kCost) && f.hasHistogram() {
 		n.k, n.c = kHistogram, 0
 		return true
 	}
-	// A link's samples follow its own children.
+	// A link's contracts, then its samples, follow its own figures.
+	if n.s < 0 && n.k != kContract && len(n.link().contracts) > 0 {
+		n.k, n.c = kContract, 0
+		return true
+	}
 	if n.s < 0 && len(n.link().samples) > 0 {
 		n.k, n.c, n.s = kSample, 0, 0
 		return true
@@ -398,9 +422,22 @@ func (n *nav) figChildAfter() bool {
 	return false
 }
 
+// lastFigChild moves to the last of the figures' children (the
+// histogram, the last cost, or the sample counts).
+func (n *nav) lastFigChild() {
+	f := n.figs()
+	switch {
+	case f.hasHistogram():
+		n.k, n.c = kHistogram, 0
+	case f.costLen() > 0:
+		n.k, n.c = kCost, int32(f.costLen()-1)
+	default:
+		n.k, n.c = kSamples, 0
+	}
+}
+
 // figChildBefore is figChildAfter backwards.
 func (n *nav) figChildBefore() bool {
-	f := n.figs()
 	switch n.k {
 	case kLatency:
 		return false
@@ -413,10 +450,16 @@ func (n *nav) figChildBefore() bool {
 			n.k = kSamples
 		}
 	case kHistogram:
-		if f.costLen() > 0 {
+		if f := n.figs(); f.costLen() > 0 {
 			n.k, n.c = kCost, int32(f.costLen()-1)
 		} else {
 			n.k, n.c = kSamples, 0
+		}
+	case kContract:
+		if n.c > 0 {
+			n.c--
+		} else {
+			n.lastFigChild()
 		}
 	}
 	return true
@@ -484,14 +527,10 @@ func (n *nav) MoveToPrevious() bool {
 		}
 		// Back to the last of the link's own children.
 		n.s = -1
-		f := n.figs()
-		switch {
-		case f.hasHistogram():
-			n.k, n.c = kHistogram, 0
-		case f.costLen() > 0:
-			n.k, n.c = kCost, int32(f.costLen()-1)
-		default:
-			n.k, n.c = kSamples, 0
+		if k := len(n.link().contracts); k > 0 {
+			n.k, n.c = kContract, int32(k-1)
+		} else {
+			n.lastFigChild()
 		}
 	case kBucket:
 		if n.c == 0 {

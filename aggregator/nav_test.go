@@ -253,3 +253,52 @@ func answerRaw(t testing.TB, q string, root xpath.NodeNavigator) []string {
 	}
 	return canonicalAnswer(expr, root)
 }
+
+// TestLatestViewShowsContracts: the links a delay contract's route crosses
+// hold a contract element, which every axis reaches as in a document that
+// has it; a broker whose state no longer has the route takes its elements
+// away.
+func TestLatestViewShowsContracts(t *testing.T) {
+	reps := viewReports()
+	at := reps[0].Time
+	l1, l2, l3 := reps[0].Links[0].ID, reps[0].Links[3].ID, reps[1].Links[1].ID
+	a := &Aggregator{contracts: map[string][]linkContract{}, contractsOn: map[string][]vContract{}}
+	a.setContractsLocked(schema.State{Broker: reps[0].Broker, Routes: []schema.Route{
+		{Profile: "default", Destination: "na.x", Link: l3},
+		{Profile: schema.ContractProfile, Destination: "na.x", Link: l1, Exits: []schema.RouteExit{{Broker: "na.y", Link: l2}},
+			Contract: "trade.>", Prediction: &schema.Prediction{Status: "breached", Loss: 0.002}},
+	}})
+	a.setContractsLocked(schema.State{Broker: reps[1].Broker, Routes: []schema.Route{
+		{Profile: schema.ContractProfile, Destination: "na.z", Link: l2, Exits: []schema.RouteExit{{Broker: "na.y", Link: l3}},
+			Contract: "pay.*", Prediction: &schema.Prediction{Status: "met"}},
+	}})
+	contract := func(subject, origin, dest, status, loss string) string {
+		return fmt.Sprintf(`<contract subject=%q origin=%q destination=%q status=%q loss=%q/>`, subject, origin, dest, status, loss)
+	}
+	on := map[string]string{
+		l1: contract("trade.>", reps[0].Broker, "na.x", "breached", "0.002"),
+		l2: contract("trade.>", reps[0].Broker, "na.x", "breached", "0.002") + contract("pay.*", reps[1].Broker, "na.z", "met", "0"),
+		l3: contract("pay.*", reps[1].Broker, "na.z", "met", "0"),
+	}
+	doc := string(schema.AppendSnapshotXML(nil, reps, at))
+	for id, elems := range on {
+		start := strings.Index(doc, fmt.Sprintf(`<link id=%q`, id))
+		if start < 0 {
+			t.Fatalf("no link %s in the document", id)
+		}
+		end := start + strings.Index(doc[start:], "</link>")
+		doc = doc[:end] + elems + doc[end:]
+	}
+	queries := append([]string{
+		"//link[contract/@status = 'breached']/@id", "count(//contract)", "//contract/@*", "//link/*[last()]",
+		"//contract/preceding-sibling::*[1]", "//contract/following-sibling::*", "//contract[1]/../@id",
+		"//contract/ancestor::broker/@address", "//link[contract]/descendant::*[last()]",
+	}, axisQueries...)
+	sameAnswers(t, latestView(reps, at).withContracts(a), []byte(doc), queries)
+
+	a.setContractsLocked(schema.State{Broker: reps[0].Broker})
+	got := answer(t, "//link[contract]/@id", newNav(latestView(reps, at).withContracts(a)))
+	if want := 2; len(got) != want {
+		t.Fatalf("after the route went: links with contracts %q, want %d (%s and %s)", got, want, l2, l3)
+	}
+}

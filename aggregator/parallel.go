@@ -25,7 +25,7 @@ const (
 
 // belowBrokers are the elements whose every node has a broker above it.
 var belowBrokers = map[string]bool{
-	"link": true, "sample": true, "latency": true, "samples": true, "cost": true, "histogram": true, "bucket": true,
+	"link": true, "sample": true, "latency": true, "samples": true, "cost": true, "histogram": true, "bucket": true, "contract": true,
 }
 
 // offAxes are the axes that leave a node's subtree.

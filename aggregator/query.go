@@ -260,7 +260,7 @@ func (a *Aggregator) Query(ctx context.Context, q string, from, to time.Time) (r
 	defer cancel()
 	var v *view
 	if from.IsZero() {
-		v = latestView(a.Latest(), time.Now())
+		v = latestView(a.Latest(), time.Now()).withContracts(a)
 	} else {
 		if to.IsZero() {
 			to = time.Now()

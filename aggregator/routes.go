@@ -35,6 +35,7 @@ func (a *Aggregator) onState(m *nats.Msg) {
 	a.mu.Lock()
 	prev, had := a.states[st.Broker]
 	a.states[st.Broker] = st
+	a.setContractsLocked(st)
 	var changes []schema.RouteChange
 	if had {
 		changes = routeChanges(prev, st)

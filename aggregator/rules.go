@@ -35,6 +35,9 @@ import (
 //	  - when: "//link[@loss > 0.2]"
 //	    do: exclude-from-routing
 //	    undo: true
+//	  - when: "//link[contract/@status = 'breached']"
+//	    do: {interval: 100ms}
+//	    undo: true
 type Rule struct {
 	Name string `yaml:"name,omitempty"`
 	When string `yaml:"when"`
@@ -291,7 +294,7 @@ func (a *Aggregator) evaluate(rep schema.Report, exprs map[*Rule]*xpath.Expr) {
 	if len(rules) == 0 {
 		return
 	}
-	v := latestView([]schema.Report{rep}, rep.Time)
+	v := latestView([]schema.Report{rep}, rep.Time).withContracts(a)
 	for _, r := range rules {
 		matched := map[string]bool{}
 		expr := exprs[r]

@@ -50,6 +50,101 @@ func latestView(reports []schema.Report, at time.Time) *view {
 	return v
 }
 
+// vContract is a contract element: its attributes' values, in the order
+// of contractAttrs.
+type vContract struct{ attrs [len(contractAttrs)]string }
+
+// contractLinks lists, for a broker's state, the links each of its
+// delay contract routes crosses, with the route: the first link and the
+// links of its exits (a contract's route pins its whole path in exits).
+func contractLinks(st schema.State) []linkContract {
+	var out []linkContract
+	for _, r := range st.Routes {
+		if r.Contract == "" || r.Prediction == nil {
+			continue
+		}
+		c := vContract{[...]string{r.Contract, st.Broker, r.Destination, r.Prediction.Status, num(r.Prediction.Loss)}}
+		var ids []string
+		for _, id := range append([]string{r.Link}, exitLinks(r.Exits)...) {
+			if id != "" && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+				out = append(out, linkContract{id, c})
+			}
+		}
+	}
+	return out
+}
+
+func exitLinks(exits []schema.RouteExit) []string {
+	ids := make([]string, len(exits))
+	for i, e := range exits {
+		ids[i] = e.Link
+	}
+	return ids
+}
+
+type linkContract struct {
+	link string
+	c    vContract
+}
+
+// setContractsLocked replaces the contract routes of a broker in the
+// index by link with those of its new state. The index's slices are
+// replaced, never modified, so that views may keep them.
+func (a *Aggregator) setContractsLocked(st schema.State) {
+	now := contractLinks(st)
+	if len(now) == 0 && len(a.contracts[st.Broker]) == 0 {
+		return
+	}
+	touched := map[string]bool{}
+	for _, lc := range a.contracts[st.Broker] {
+		touched[lc.link] = true
+	}
+	for _, lc := range now {
+		touched[lc.link] = true
+	}
+	for id := range touched {
+		var cs []vContract
+		for _, c := range a.contractsOn[id] {
+			if c.attrs[1] != st.Broker {
+				cs = append(cs, c)
+			}
+		}
+		for _, lc := range now {
+			if lc.link == id {
+				cs = append(cs, lc.c)
+			}
+		}
+		if len(cs) == 0 {
+			delete(a.contractsOn, id)
+		} else {
+			a.contractsOn[id] = cs
+		}
+	}
+	if len(now) == 0 {
+		delete(a.contracts, st.Broker)
+	} else {
+		a.contracts[st.Broker] = now
+	}
+}
+
+// withContracts gives every link of v the delay contract routes that
+// cross it, as their brokers last stated them.
+func (v *view) withContracts(a *Aggregator) *view {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.contractsOn) == 0 {
+		return v
+	}
+	for i := range v.brokers {
+		for j := range v.brokers[i].links {
+			l := &v.brokers[i].links[j]
+			l.contracts = a.contractsOn[l.fig.ID]
+		}
+	}
+	return v
+}
+
 // Latest returns every broker's last report, sorted by address.
 func (a *Aggregator) Latest() []schema.Report {
 	a.mu.Lock()

@@ -40,6 +40,7 @@ func FuzzFrame(f *testing.F) {
 	f.Add(AppendMsg(nil, &Message{Origin: []byte("na.a"), Seq: 1, Subject: []byte("a.b"), Reply: []byte("r"), HasHdr: true, HdrLen: 1, Data: []byte("hx")}, 3, []Dest{{Broker: []byte("na.b"), Queues: [][]byte{[]byte("q")}}}))
 	f.Add(AppendMsg(nil, &Message{Origin: []byte("na.a"), Seq: 2, Subject: []byte("a.b"), Data: []byte("x")}, 9, []Dest{{Broker: []byte("na.b")}, {Broker: []byte("eu.c.d"), Exits: []router.Exit{{Broker: "eu.x.a", Link: "l9"}}}}))
 	f.Add(AppendMsg(nil, &Message{Origin: []byte("na.a"), Seq: 3, Subject: []byte("alerts.x"), Class: sendq.High, Data: []byte("x")}, 4, nil))
+	f.Add(AppendMsg(nil, &Message{Origin: []byte("na.a"), Seq: 4, Fenced: true, Subject: []byte("a.b"), Data: []byte("x")}, 4, []Dest{{Broker: []byte("na.b"), Stream: 9, Num: 300}, {Broker: []byte("na.c")}}))
 	f.Add(appendCtl(nil, 1, AppendStrRecord(nil, RecSyncReq, "na.a")))
 	f.Add(append(AppendU64Record(nil, RecDataSeq, 7), AppendU64Record(nil, RecDataAck, 3)...))
 	f.Fuzz(func(t *testing.T, frame []byte) {
