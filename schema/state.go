@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -21,7 +22,7 @@ import (
 //	{"broker":"na.cgl.c1.a","domain":"na","seq":7,"time":"2026-11-23T10:00:00Z","clients":3,
 //	 "links":[{"id":"3f2a…","peer":"na.cgl.c1.b","up":true,"emulation":{"delay":"2ms","jitter":"200µs"}}],
 //	 "routes":[{"profile":"default","destination":"eu","next_hop":"na.cgl.c1.b","link":"3f2a…","cost":57.4,"path":["na.cgl.c1.a","na.cgl.c1.b","eu"]}],
-//	 "subjects":["orders.>"]}
+//	 "subjects":["orders.>"],"messages":{"rerouted":183,"held_for_order":6}}
 //
 // A route's destination is a broker of the reporting broker's cluster or a
 // unit beside one of its own (the nodes of its network map); a message for
@@ -38,6 +39,19 @@ type State struct {
 	// Profiles says which cost profile routes which subjects, first match
 	// first; other subjects take the first profile of Routes.
 	Profiles []SubjectProfile `json:"profiles"`
+	// Messages counts, since the broker started, what it did with
+	// messages itself rather than on a link (MessageCounters names them):
+	// what it dropped, routed again after a failure, or held, or delivered
+	// out of order, for a publisher's order. Zero counts are left out.
+	Messages map[string]uint64 `json:"messages,omitempty"`
+}
+
+// MessageCounters are the counters of State.Messages, as GET /api/status
+// names them.
+var MessageCounters = []string{
+	"dropped_no_route", "dropped_hop_limit", "dropped_duplicates", "dropped_reserved_subject",
+	"dropped_no_queue_member", "dropped_leaf_queue_full",
+	"rerouted", "held_for_order", "order_waits_expired", "delivered_out_of_order",
 }
 
 // SubjectProfile routes the subjects matching Subject (NATS wildcards) on
@@ -284,6 +298,11 @@ func (s *State) Validate() error {
 	for i, r := range s.Routes {
 		if err := r.validate(); err != nil {
 			return bad("routes[%d]: %v", i, err)
+		}
+	}
+	for name := range s.Messages {
+		if !slices.Contains(MessageCounters, name) {
+			return bad("messages: unknown counter %.64q", name)
 		}
 	}
 	if len(s.Subjects) > MaxStateSubjects {

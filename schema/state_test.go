@@ -17,7 +17,8 @@ func goodState() State {
 			ClassDrops: map[string]map[string]uint64{"low": {"send_queue_full": 3}}}},
 		Routes: []Route{{Profile: "default", Destination: "eu", NextHop: "na.c1.b", Link: "00000000-0000-4000-8000-000000000001", Cost: 12.5,
 			Path: []string{"na.c1.a", "na.c1.b", "eu"}, Exits: []RouteExit{{Broker: "na.c1.b", Link: "00000000-0000-4000-8000-000000000001"}}}},
-		Subjects: []string{"orders.>"}, Profiles: []SubjectProfile{{Subject: "fast.>", Profile: "latency"}}}
+		Subjects: []string{"orders.>"}, Profiles: []SubjectProfile{{Subject: "fast.>", Profile: "latency"}},
+		Messages: map[string]uint64{"held_for_order": 5}}
 }
 
 func TestDecodeState(t *testing.T) {
@@ -30,7 +31,7 @@ func TestDecodeState(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Broker != "na.c1.a" || len(st.Routes) != 1 || st.Routes[0].Cost != 12.5 || st.Clients != 2 || len(st.Routes[0].Exits) != 1 ||
-		*st.Links[0].Emulation != (StateEmulation{Delay: "45ms", Jitter: "200µs", Loss: "1%"}) || st.Links[0].ClassDrops["low"]["send_queue_full"] != 3 {
+		*st.Links[0].Emulation != (StateEmulation{Delay: "45ms", Jitter: "200µs", Loss: "1%"}) || st.Links[0].ClassDrops["low"]["send_queue_full"] != 3 || st.Messages["held_for_order"] != 5 {
 		t.Errorf("decoded %+v", st)
 	}
 	bad := map[string]struct {
@@ -45,6 +46,7 @@ func TestDecodeState(t *testing.T) {
 		"emulation":    {func(s *State) { s.Links[0].Emulation = &StateEmulation{Delay: strings.Repeat("9", 200) + "ms"} }, ErrInvalid},
 		"drop class":   {func(s *State) { s.Links[0].ClassDrops = map[string]map[string]uint64{"urgent": {"link_down": 1}} }, ErrInvalid},
 		"class reason": {func(s *State) { s.Links[0].ClassDrops = map[string]map[string]uint64{"low": {"gone": 1}} }, ErrInvalid},
+		"counter":      {func(s *State) { s.Messages = map[string]uint64{"gone": 1} }, ErrInvalid},
 		"route cost":   {func(s *State) { s.Routes[0].Cost = -1 }, ErrInvalid},
 		"route path":   {func(s *State) { s.Routes[0].Path = []string{"na.c1.a", "eu"} }, ErrInvalid},
 		"next hop":     {func(s *State) { s.Routes[0].NextHop = "" }, ErrInvalid},

@@ -113,9 +113,10 @@ func NewSite(src Source, cfg SiteConfig) *Site {
 			}
 			return strconv.FormatFloat(f, 'f', 2, 64)
 		},
-		"pct":   func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
-		"since": func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
-		"stamp": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
+		"pct":             func(f float64) string { return fmt.Sprintf("%.2f%%", 100*f) },
+		"messageCounters": func() []string { return schema.MessageCounters },
+		"since":           func(t time.Time) string { return time.Since(t).Round(time.Second).String() },
+		"stamp":           func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 		// short is a link id as 'wayline links' prints it, enough to name it.
 		"short": func(id string) string { return id[:min(len(id), 8)] },
 		"cdf":   cdfSVG,

@@ -66,6 +66,7 @@ func newFakeSource() *fakeSource {
 					CDF: []schema.CDFPoint{{Ms: 40, P: 1}, {Ms: 45.5, P: 50}, {Ms: 120, P: 98.5}}}},
 		},
 		Subjects: []string{"<script>sub</script>"},
+		Messages: map[string]uint64{"rerouted": 183, "held_for_order": 6, "dropped_no_route": 2},
 	}
 	return &fakeSource{reps: reps, states: []schema.State{st}}
 }
@@ -321,13 +322,14 @@ func TestBrokerPageRoutes(t *testing.T) {
 	// where it leaves it.
 	for _, want := range []string{"4 client connections", "Profile default", "na.c0.b0 → eu.c0.b1 → eu.c0.b2", "<script>sub</script>", "eu.c1 via eu.c0.b1",
 		"leaves the units it crosses at", "eu.c1.b3 over " + fakeLink2,
-		"Contract trade.>", "at risk", "p50: 45.50 of 50 ms", "p99: never of 100 ms", "0.10%"} {
+		"Contract trade.>", "at risk", "p50: 45.50 of 50 ms", "p99: never of 100 ms", "0.10%",
+		"dropped_no_route2", "rerouted183", "held_for_order6"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("broker page lacks %q:\n%.800s", want, text)
 		}
 	}
-	if el["table"] != 3 { // links, one profile's routes, one contract's
-		t.Errorf("%d tables, want 3", el["table"])
+	if el["table"] != 4 { // links, one profile's routes, one contract's, the messages
+		t.Errorf("%d tables, want 4", el["table"])
 	}
 	if el["svg"] < 1 || el["circle"] != 2 { // the contract's distribution and its two bounds
 		t.Errorf("%d svg and %d circles, want the contract's distribution with two bounds", el["svg"], el["circle"])
