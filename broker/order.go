@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/overlay"
 )
 
@@ -18,9 +19,12 @@ import (
 // comes back the long way round (reroute.go). Two things keep the order:
 //
 //   - Streams. The broker where messages enter the network numbers them,
-//     per publishing connection, cost profile and destination, from 1
-//     without gaps (overlay.Dest.Stream and Num), so that a destination
-//     can tell a message that is missing from one that went elsewhere.
+//     per publishing connection, cost profile, priority class and
+//     destination, from 1 without gaps (overlay.Dest.Stream and Num), so
+//     that a destination can tell a message that is missing from one that
+//     went elsewhere. (Profiles take routes of their own, and a congested
+//     link serves classes out of turn on purpose: order is kept within
+//     each.)
 //   - Fences. For fenceWindow after its routes changed, a broker marks the
 //     messages it sends or passes on as fenced (overlay.Message.Fenced). A
 //     destination delivers a fenced message only after every message
@@ -54,8 +58,8 @@ const (
 // network. It is owned by the connection's reader.
 type streams struct {
 	id uint64 // the connection's stream, never 0
-	// next holds, per cost profile and destination, the number of the
-	// last message sent there.
+	// last holds, per cost profile and class, then destination, the
+	// number of the last message sent there.
 	last []map[string]*uint64
 }
 
@@ -70,13 +74,14 @@ func newStreams() *streams {
 // number gives the destinations of a message entering the network, as
 // grouped by next hop, their places in their streams.
 func (s *streams) number(m *overlay.Message, groups []hopGroup) {
-	for int(m.Profile) >= len(s.last) {
+	k := int(m.Profile)*int(sendq.NumClasses) + int(m.Class)
+	for k >= len(s.last) {
 		s.last = append(s.last, nil)
 	}
-	last := s.last[m.Profile]
+	last := s.last[k]
 	if last == nil || len(last) >= maxStreams {
 		last = make(map[string]*uint64)
-		s.last[m.Profile] = last
+		s.last[k] = last
 	}
 	for i := range groups {
 		for j := range groups[i].dests {
@@ -110,7 +115,7 @@ type orderBuffer struct {
 
 type orderStripe struct {
 	mu      sync.Mutex
-	streams map[string]map[uint64]*streamState // by origin, then stream and profile
+	streams map[string]map[uint64]*streamState // by origin, then stream, profile and class
 	count   int
 	// What delivering a released message needs, owned under mu.
 	plan  plan
@@ -124,9 +129,10 @@ type streamState struct {
 }
 
 type heldMsg struct {
-	num  uint64
-	at   time.Time
-	body []byte // the message record's body, copied
+	num    uint64
+	fenced bool
+	at     time.Time
+	body   []byte // the message record's body, copied
 }
 
 // state returns the state of a stream, and false when it is new.
@@ -179,7 +185,7 @@ func (b *Broker) takeForOrder(m *overlay.Message, d *overlay.Dest, body []byte) 
 	s := &b.order.stripes[originStripe(m.Origin)]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st, known := s.state(m.Origin, d.Stream<<8|uint64(m.Profile))
+	st, known := s.state(m.Origin, d.Stream<<16|uint64(m.Profile)<<8|uint64(m.Class))
 	switch {
 	case !known:
 		st.next = d.Num + 1
@@ -198,7 +204,7 @@ func (b *Broker) takeForOrder(m *overlay.Message, d *overlay.Dest, body []byte) 
 	case len(st.held) == 0:
 		b.order.held.Add(1)
 	}
-	h := heldMsg{num: d.Num, at: time.Now(), body: bytes.Clone(body)}
+	h := heldMsg{num: d.Num, fenced: m.Fenced, at: time.Now(), body: bytes.Clone(body)}
 	i, _ := slices.BinarySearchFunc(st.held, h.num, func(x heldMsg, n uint64) int {
 		switch {
 		case x.num < n:
@@ -219,12 +225,14 @@ func (b *Broker) takeForOrder(m *overlay.Message, d *overlay.Dest, body []byte) 
 }
 
 // releaseLocked delivers, in order, the held messages of a stream whose
-// turn has come. It returns how many it delivered.
+// turn has come: the next in the stream, and any that is not fenced (what
+// it skips is lost or late, as for one that comes when nothing is held).
+// It returns how many it delivered.
 func (b *Broker) releaseLocked(s *orderStripe, st *streamState) int {
 	n := 0
-	for n < len(st.held) && st.held[n].num == st.next {
+	for n < len(st.held) && (st.held[n].num == st.next || !st.held[n].fenced) {
 		b.deliverHeldLocked(s, st.held[n].body)
-		st.next++
+		st.next = st.held[n].num + 1
 		n++
 	}
 	clear(st.held[:n])

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/overlay"
 )
 
@@ -58,6 +59,15 @@ func TestOrderBuffer(t *testing.T) {
 	quiet(100 * time.Millisecond)
 	send(4, false)
 	expect(4, 5, 6)
+	counters(2, 0, 0)
+
+	// The same stream's high class is a stream of its own: a congested
+	// link serves it out of turn on purpose.
+	high := &overlay.Message{Origin: []byte("na.c1.z"), Seq: 5000, Fenced: true, Class: sendq.High, Subject: []byte("ord.x"), Data: []byte{99}}
+	if _, err := z.Send(overlay.AppendMsg(nil, high, 8, []overlay.Dest{{Broker: []byte("na.c1.b"), Stream: 5, Num: 40}})); err != nil {
+		t.Fatal(err)
+	}
+	expect(99)
 	counters(2, 0, 0)
 
 	// Not fenced: 7 is lost or late, and when it comes, late, it is
