@@ -287,6 +287,9 @@ type LinkConfig struct {
 	// conditions (its frames, or a quic link's packets); nil for none. The
 	// peer emulates its own direction.
 	Emulation *transports.Emulation
+	// Rate, in bits a second, paces the message records this broker
+	// sends over the link (overlay.Config.Rate); 0 does not pace them.
+	Rate int64
 	// Monitor overrides Config.Monitor for this link.
 	Monitor *monitor.Config
 }
@@ -303,6 +306,9 @@ func (c Config) withDefaults() (Config, error) {
 	for i, l := range c.Links {
 		if l.ID == "" || l.Peer == "" {
 			errs = append(errs, fmt.Errorf("links[%d]: id and peer are required", i))
+		}
+		if l.Rate < 0 {
+			errs = append(errs, fmt.Errorf("links[%d]: rate %d bit/s is negative", i, l.Rate))
 		}
 		if l.Emulation != nil {
 			if err := l.Emulation.Validate(); err != nil {

@@ -36,6 +36,7 @@ func newSession(l *link, conn transports.Conn) *session {
 		RetainBytes: cfg.RetainBytes,
 		RetainAge:   cfg.RetainAge,
 		MaxFrame:    cfg.Transport.MaxFrame,
+		Rate:        l.cfg.Rate / 8,
 		Counters:    &l.counters,
 	}, s)
 	if e := l.emulation(); e != nil {

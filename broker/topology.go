@@ -79,7 +79,7 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 		cfg.Transport.TLS = tc
 	}
 	for _, l := range f.LinksOf(addr) {
-		lc := LinkConfig{ID: l.ID, Transport: l.Transport, Emulation: l.Emulation()}
+		lc := LinkConfig{ID: l.ID, Transport: l.Transport, Emulation: l.Emulation(), Rate: l.RateBits()}
 		if l.Monitor != nil {
 			m, err := f.MonitorConfig(l)
 			if err != nil {

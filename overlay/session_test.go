@@ -413,3 +413,30 @@ func TestSessionEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionPaced: a session with a rate sends its messages no faster
+// than it, and all of them, in order.
+func TestSessionPaced(t *testing.T) {
+	ca, cb := connPair(t, listenURL(t, "mem"))
+	cfg := testConfig(&Counters{})
+	cfg.Rate = 20_000 // bytes a second
+	a := start(t, ca, cfg)
+	b := start(t, cb, testConfig(&Counters{}))
+	const n = 400
+	start := time.Now()
+	sendMsgs(t, a.s, 0, n)
+	testutil.WaitFor(t, "every message at b", 20*time.Second, func() bool {
+		msgs, _, _, _ := b.h.got()
+		return len(msgs) == n
+	})
+	took := time.Since(start)
+	if msgs, _, _, _ := b.h.got(); !slices.Equal(msgs, numbers(0, n)) {
+		t.Fatalf("messages out of order: %v", msgs)
+	}
+	// What was sent, less what the first take (at most a quantum) could
+	// send at once.
+	bytes := float64(b.c.BytesRecv.Load())
+	if want := time.Duration((bytes - float64(sendq.MinQuantum)) / float64(cfg.Rate) * float64(time.Second)); took < want || took < 200*time.Millisecond {
+		t.Fatalf("%.0f bytes in %v at %d bytes a second: faster than %v", bytes, took, cfg.Rate, want)
+	}
+}

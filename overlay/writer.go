@@ -28,10 +28,16 @@ func (s *Session) writeLoop() {
 	var ctrl, data []byte
 	var count int // the message records in data: Send queues one at a time
 	lastSend := time.Now()
+	// With a rate, data waits until paceAt: the time the data sent before
+	// takes at that rate. paced wakes the writer then.
+	var paceAt time.Time
+	var paced <-chan time.Time
 	for {
 		select {
 		case <-s.out.Kick():
 		case <-tick.C:
+		case <-paced:
+			paced = nil
 		case <-s.done:
 			return
 		}
@@ -48,7 +54,19 @@ func (s *Session) writeLoop() {
 		if withData && s.lossy != nil && s.out.Classed() {
 			withData = s.lossy.waiting() < sendq.MaxQuantum
 		}
+		if cfg.Rate > 0 && withData && now.Before(paceAt) {
+			withData = false
+			if paced == nil {
+				paced = time.After(paceAt.Sub(now))
+			}
+		}
 		ctrl, data, count = s.out.TakeCounted(ctrl, data, withData)
+		if n := len(data); cfg.Rate > 0 && n > 0 {
+			if paceAt.Before(now) {
+				paceAt = now
+			}
+			paceAt = paceAt.Add(time.Duration(float64(n) / float64(cfg.Rate) * float64(time.Second)))
+		}
 		frames := ctrl
 		if s.send != nil {
 			frames = s.send.wrap(ctrl, now)

@@ -160,8 +160,23 @@ type Link struct {
 	// ends emulate them for the frames they send, so a delay of 45ms makes
 	// a round trip of 90ms. See transports.Emulation.
 	Emulate *transports.EmulationSpec `yaml:"emulate,omitempty"`
+	// Rate paces what each end sends over the link (in bits a second, as
+	// "1Mbit"): set to what the path can carry, it keeps a congested
+	// link's queue in the broker, where priority classes are served,
+	// rather than in the network's buffers. Unset, sending is not paced.
+	Rate *transports.Quantity `yaml:"rate,omitempty"`
 	// Monitor overrides the file's monitoring settings for this link.
 	Monitor *Monitoring `yaml:"monitor,omitempty"`
+}
+
+// RateBits is the link's Rate in bits a second, 0 when unset. Parse has
+// checked it.
+func (l Link) RateBits() int64 {
+	if l.Rate == nil {
+		return 0
+	}
+	r, _ := l.Rate.Bandwidth("rate")
+	return r
 }
 
 // Emulation returns the link's emulated conditions, or nil for a plain

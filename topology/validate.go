@@ -261,6 +261,14 @@ func (c *checker) link(i int, ids, triples map[string]int) {
 			c.problem(item, "emulate", err)
 		}
 	}
+	if l.Rate != nil {
+		switch r, err := l.Rate.Bandwidth("rate"); {
+		case err != nil:
+			c.problem(item, "rate", err)
+		case r < 8000:
+			c.problemf(item, "rate", "%s is below 8kbit a second", string(*l.Rate))
+		}
+	}
 	if l.Monitor != nil {
 		if _, err := l.Monitor.apply(monitor.DefaultWANConfig()); err != nil {
 			c.problem(item, "monitor", err)

@@ -190,3 +190,30 @@ links:
 		}
 	}
 }
+
+func TestRateField(t *testing.T) {
+	base := `brokers:
+  - {address: na.a, listen: [udp://127.0.0.1:7101], client: 127.0.0.1:4301, http: 127.0.0.1:8301}
+  - {address: na.b, listen: [udp://127.0.0.1:7201], client: 127.0.0.1:4302, http: 127.0.0.1:8302}
+links:
+  - a: na.a
+    b: na.b
+    transport: udp
+`
+	f, err := Parse([]byte(base + "    rate: 1Mbit\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.Links[0].RateBits(); r != 1_000_000 {
+		t.Fatalf("rate %d bit/s, want 1000000", r)
+	}
+	if f, _ := Parse([]byte(base)); f == nil || f.Links[0].RateBits() != 0 {
+		t.Fatal("a link without rate is paced")
+	}
+	for _, bad := range []string{"fast", "-1Mbit", "100bit"} {
+		_, err := Parse([]byte(base + "    rate: " + bad + "\n"))
+		if err == nil || !strings.Contains(err.Error(), "links[0] (na.a -> na.b): rate") {
+			t.Errorf("rate %s: error %v, want one naming the link's rate", bad, err)
+		}
+	}
+}

@@ -98,6 +98,10 @@ var bandwidthUnits = []struct {
 	{"gbit", 1e9}, {"mbit", 1e6}, {"kbit", 1e3}, {"gbps", 1e9}, {"mbps", 1e6}, {"kbps", 1e3}, {"bit", 1}, {"bps", 1},
 }
 
+// Bandwidth reads q as a rate in bits a second ("1Mbit", "500kbit",
+// "1000000"); errors name field.
+func (q Quantity) Bandwidth(field string) (int64, error) { return q.bandwidth(field) }
+
 func (q Quantity) bandwidth(field string) (int64, error) {
 	s := strings.ToLower(strings.TrimSpace(string(q)))
 	s = strings.TrimSuffix(s, "/s")

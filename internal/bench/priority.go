@@ -108,9 +108,11 @@ const (
 	prioLow  = "metrics.load"
 )
 
-// priorityModes are the rounds' modes: the subjects in their classes, both
-// normal (the baseline), and the high subject's load alone.
-var priorityModes = []string{"classes", "baseline", "alone"}
+// priorityModes are the rounds' modes: the subjects in their classes; in
+// their classes with the capped link's rate set to its bandwidth (paced,
+// so that its queue builds in the broker, not in the emulated link's
+// buffer); both normal (the baseline); and the high subject's load alone.
+var priorityModes = []string{"classes", "paced", "baseline", "alone"}
 
 // RunPriority offers a load past a capped link's bandwidth on two
 // subjects, with the high and low classes and then with both normal, and
@@ -121,7 +123,7 @@ func RunPriority(ctx context.Context, w io.Writer, cfg PriorityConfig) ([]Priori
 	cfg.defaults()
 	fmt.Fprintf(w, "priority benchmark: %s -tcp- %s -tcp capped at %.3g Mbit/s- %s; %.3g Mbit/s of %d-byte payloads offered for %v, %.0f%% on %s (high), the rest on %s (low)\n",
 		priorityNames[0], priorityNames[1], float64(cfg.Bandwidth)/1e6, priorityNames[2], float64(cfg.Offered)/1e6, cfg.Size, cfg.Duration, cfg.HighShare*100, prioHigh, prioLow)
-	fmt.Fprintf(w, "link send queue %d KiB, emulated queue %d KiB; baseline: both subjects normal; alone: the high subject's load only; %d rounds each, in turn\n",
+	fmt.Fprintf(w, "link send queue %d KiB, emulated queue %d KiB; paced: the capped link's rate set to its bandwidth; baseline: both subjects normal; alone: the high subject's load only; %d rounds each, in turn\n",
 		cfg.QueueBytes>>10, cfg.QueueLimit>>10, cfg.Rounds)
 	var all []PriorityRound
 	for i := range len(priorityModes) * cfg.Rounds {
@@ -217,6 +219,13 @@ func priorityNet(ctx context.Context, cfg PriorityConfig, mode string) ([]*broke
 		return "tcp", nil
 	}); err != nil {
 		return nil, err
+	}
+	if mode == "paced" {
+		for i := range cfgs[1].Links {
+			if cfgs[1].Links[i].Peer == priorityNames[2] {
+				cfgs[1].Links[i].Rate = cfg.Bandwidth
+			}
+		}
 	}
 	return startAll(ctx, cfgs)
 }

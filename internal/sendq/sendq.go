@@ -258,8 +258,14 @@ func (o *Queue) takeAllLocked() []byte {
 	return data
 }
 
+// TakeInTurns makes the queue hand over its data a take at a time, as it
+// does once given a class other than Normal, whatever classes it is
+// given: so that a writer that paces what it sends sends evenly.
+func (o *Queue) TakeInTurns() { o.classy.Store(true) }
+
 // Classed reports whether the queue has been given a class other than
-// Normal, and so serves its classes in order, a take at a time.
+// Normal, or told to take in turns, and so serves its classes in order, a
+// take at a time.
 func (o *Queue) Classed() bool { return o.classy.Load() }
 
 // Queued is the number of data bytes waiting.
