@@ -362,10 +362,13 @@ func (b *Broker) recomputeRoutesLocked() {
 	if old == nil || !sameWays(old, rt) {
 		b.stats.routesChanged.Store(time.Now().UnixNano())
 		b.kickState()
-		if old != nil {
-			rt.fenceUntil = time.Now().Add(fenceWindow).UnixNano()
-		}
-	} else {
+	}
+	switch {
+	case old == nil:
+	case movedWays(old, rt):
+		// Messages sent now may overtake those sent the old ways.
+		rt.fenceUntil = time.Now().Add(fenceWindow).UnixNano()
+	default:
 		rt.fenceUntil = old.fenceUntil
 	}
 	b.routes.Store(rt)
@@ -397,6 +400,17 @@ func sameWays(a, b *routeTable) bool {
 		}
 	}
 	return true
+}
+
+// movedWays reports whether rt sends some destination that old reached
+// too another way (router.Table.MovedFrom).
+func movedWays(old, rt *routeTable) bool {
+	for p := range min(len(old.tables), len(rt.tables)) {
+		if rt.tables[p].MovedFrom(old.tables[p]) {
+			return true
+		}
+	}
+	return false
 }
 
 // noteReachabilityLocked starts or stops the purge clock of every remote

@@ -141,6 +141,21 @@ func (t Table) SameWays(o Table) bool {
 	return t.held.sameWays(o.held) && t.base.sameWays(o.base)
 }
 
+// MovedFrom reports whether t, a table of the same map as o, sends
+// messages for some broker that o reached too another way: over another
+// first link or through other exits. Brokers that only one of them
+// reaches do not count: a route that appears or goes puts no message
+// behind one sent before it.
+func (t Table) MovedFrom(o Table) bool {
+	if t.held == nil || o.held == nil {
+		return false
+	}
+	if t.contract != nil && o.contract != nil && !t.contract.sameWays(o.contract) {
+		return true
+	}
+	return t.held.movedFrom(o.held) || t.base.movedFrom(o.base)
+}
+
 // ShortestPaths runs Dijkstra on g's first profile from the broker from
 // and returns its routes. A source that g does not know reaches only
 // itself.

@@ -369,3 +369,28 @@ func BenchmarkNewGraph(b *testing.B) {
 		NewGraph(links)
 	}
 }
+
+// TestMovedFrom: a table has moved from another when a broker both reach
+// goes another way, not when a broker is reached or lost.
+func TestMovedFrom(t *testing.T) {
+	links := func(ab, bc, ac float64, acUp bool) []Link {
+		return []Link{
+			{ID: "ab", A: "x.a", B: "x.b", Cost: ab, Up: true},
+			{ID: "bc", A: "x.b", B: "x.c", Cost: bc, Up: true},
+			{ID: "ac", A: "x.a", B: "x.c", Cost: ac, Up: acUp},
+		}
+	}
+	g := NewGraph(links(1, 1, 5, true))
+	viaB := ShortestPaths(g, "x.a")
+	direct := ShortestPaths(NewGraph(links(1, 9, 5, true)), "x.a")
+	onlyB := ShortestPaths(NewGraph([]Link{{ID: "ab", A: "x.a", B: "x.b", Cost: 1, Up: true}, {ID: "bc", A: "x.b", B: "x.c", Cost: 1}, {ID: "ac", A: "x.a", B: "x.c", Cost: 5}}), "x.a")
+	if !direct.MovedFrom(viaB) || !viaB.MovedFrom(direct) {
+		t.Error("x.c moved from x.b's link to its own, and the tables did not")
+	}
+	if viaB.MovedFrom(ShortestPaths(NewGraph(links(2, 2, 5, true)), "x.a")) {
+		t.Error("costs changed, ways did not, and the table moved")
+	}
+	if onlyB.MovedFrom(viaB) || viaB.MovedFrom(onlyB) {
+		t.Error("x.c was lost or reached, no way moved, and the table moved")
+	}
+}

@@ -62,6 +62,21 @@ func (t *tree) sameWays(o *tree) bool {
 	return true
 }
 
+// movedFrom reports whether some node that t and o (trees of one map)
+// both reach, their sources aside, is reached over another first link or
+// through other exits.
+func (t *tree) movedFrom(o *tree) bool {
+	for v := range int32(min(len(t.pred), len(o.pred))) {
+		if v == t.src || v == o.src || !t.reached(v) || !o.reached(v) {
+			continue
+		}
+		if t.g.linkOf(t.first[v]) != o.g.linkOf(o.first[v]) || !slices.Equal(t.lists[t.exits[v]], o.lists[o.exits[v]]) {
+			return true
+		}
+	}
+	return false
+}
+
 // tree turns the search's result into a tree, with the first arc and the
 // exits of every path. A path's exits are the links it leaves brokers of
 // other clusters by: brokers of the source's own cluster share its map

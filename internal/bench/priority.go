@@ -97,6 +97,9 @@ type PriorityRound struct {
 	High, Low PriorityFlow
 	ByClass   map[string]uint64 // drops counted by class (send queue full)
 	Counted   uint64            // drops counted for any reason
+	// Held counts the messages the subscriber's broker held for their
+	// stream's order, and WaitsExpired the waits it gave up (order.go).
+	Held, WaitsExpired uint64
 }
 
 // priorityNames are the brokers: the load enters at a and crosses a-b,
@@ -135,9 +138,9 @@ func RunPriority(ctx context.Context, w io.Writer, cfg PriorityConfig) ([]Priori
 		if err != nil {
 			return all, fmt.Errorf("priority round %d: %w", i+1, err)
 		}
-		fmt.Fprintf(w, "  %-8s round %d: high %d/%d p50 %v p99 %v; low %d/%d p50 %v p99 %v; counted drops %d %v\n",
+		fmt.Fprintf(w, "  %-8s round %d: high %d/%d p50 %v p99 %v; low %d/%d p50 %v p99 %v; counted drops %d %v; held for order %d, waits expired %d\n",
 			mode, i/len(priorityModes)+1, r.High.Delivered, r.High.Sent, msText(r.High.P50), msText(r.High.P99),
-			r.Low.Delivered, r.Low.Sent, msText(r.Low.P50), msText(r.Low.P99), r.Counted, r.ByClass)
+			r.Low.Delivered, r.Low.Sent, msText(r.Low.P50), msText(r.Low.P99), r.Counted, r.ByClass, r.Held, r.WaitsExpired)
 		all = append(all, r)
 	}
 	prioritySummary(w, all)
@@ -338,6 +341,8 @@ func priorityRound(ctx context.Context, cfg PriorityConfig, mode string) (Priori
 	}
 	after, _ := brokerDrops(net)
 	r.Counted = after - before
+	st := net[len(net)-1].Status()
+	r.Held, r.WaitsExpired = st.HeldForOrder, st.OrderWaitsExpired
 	r.ByClass = map[string]uint64{}
 	for class, n := range classDrops(net) {
 		if d := n - beforeBy[class]; d > 0 {
