@@ -160,15 +160,19 @@ func TestLoadBadFile(t *testing.T) {
 	}
 }
 
-func TestEmulateField(t *testing.T) {
-	base := `brokers:
+// udpPair is a file of two brokers and a udp link between them, the
+// link's fields last, so that a test can add one.
+const udpPair = `brokers:
   - {address: na.a, listen: [udp://127.0.0.1:7101], client: 127.0.0.1:4301, http: 127.0.0.1:8301}
   - {address: na.b, listen: [udp://127.0.0.1:7201], client: 127.0.0.1:4302, http: 127.0.0.1:8302}
 links:
   - a: na.a
     b: na.b
     transport: udp
-    emulate: `
+`
+
+func TestEmulateField(t *testing.T) {
+	base := udpPair + "    emulate: "
 	f, err := Parse([]byte(base + "{delay: 45ms, jitter: 3ms, loss: 1%}\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -192,14 +196,7 @@ links:
 }
 
 func TestRateField(t *testing.T) {
-	base := `brokers:
-  - {address: na.a, listen: [udp://127.0.0.1:7101], client: 127.0.0.1:4301, http: 127.0.0.1:8301}
-  - {address: na.b, listen: [udp://127.0.0.1:7201], client: 127.0.0.1:4302, http: 127.0.0.1:8302}
-links:
-  - a: na.a
-    b: na.b
-    transport: udp
-`
+	base := udpPair
 	f, err := Parse([]byte(base + "    rate: 1Mbit\n"))
 	if err != nil {
 		t.Fatal(err)
