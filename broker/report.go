@@ -27,8 +27,11 @@ import (
 
 // reporter holds a broker's reports until they are acknowledged.
 type reporter struct {
-	mu      sync.Mutex
-	seq     uint64
+	mu  sync.Mutex
+	seq uint64 // the last report numbered
+	// written is the last report queued: until a numbered report is
+	// queued, it is neither waiting nor acknowledged (ReportStats).
+	written uint64
 	pending []pendingReport // oldest first
 	bytes   int
 	dropped uint64 // reports dropped for room
@@ -47,6 +50,7 @@ func (r *reporter) queue(seq uint64, xml []byte, maxCount, maxBytes int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pending = append(r.pending, pendingReport{seq: seq, xml: xml})
+	r.written = seq
 	r.bytes += len(xml)
 	for len(r.pending) > 1 && (len(r.pending) > maxCount || r.bytes > maxBytes) {
 		r.bytes -= len(r.pending[0].xml)
@@ -217,7 +221,7 @@ func (b *Broker) reportStats() ReportStats {
 	r := &b.reporter
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := ReportStats{Seq: r.seq, Queued: len(r.pending), Bytes: r.bytes, Acked: r.acked, Dropped: r.dropped, Waiting: []uint64{}}
+	st := ReportStats{Seq: r.written, Queued: len(r.pending), Bytes: r.bytes, Acked: r.acked, Dropped: r.dropped, Waiting: []uint64{}}
 	for _, p := range r.pending {
 		st.Waiting = append(st.Waiting, p.seq)
 	}
