@@ -64,23 +64,17 @@ func contractLinks(st schema.State) []linkContract {
 			continue
 		}
 		c := vContract{[...]string{r.Contract, st.Broker, r.Destination, r.Prediction.Status, num(r.Prediction.Loss)}}
-		var ids []string
-		for _, id := range append([]string{r.Link}, exitLinks(r.Exits)...) {
-			if id != "" && !slices.Contains(ids, id) {
-				ids = append(ids, id)
+		ids := []string{r.Link}
+		for _, e := range r.Exits {
+			ids = append(ids, e.Link)
+		}
+		for i, id := range ids {
+			if id != "" && !slices.Contains(ids[:i], id) {
 				out = append(out, linkContract{id, c})
 			}
 		}
 	}
 	return out
-}
-
-func exitLinks(exits []schema.RouteExit) []string {
-	ids := make([]string, len(exits))
-	for i, e := range exits {
-		ids[i] = e.Link
-	}
-	return ids
 }
 
 type linkContract struct {

@@ -305,6 +305,18 @@ func (b *Broker) Interest() []InterestInfo {
 	return out
 }
 
+// Messages is what the broker did with messages itself rather than on a
+// link, by the names of its JSON fields (schema.MessageCounters): its own
+// drops, the messages routed again, and those held for order.
+func (s StatusInfo) Messages() map[string]uint64 {
+	return map[string]uint64{
+		"dropped_no_route": s.NoRoute, "dropped_hop_limit": s.HopLimit, "dropped_duplicates": s.Duplicates,
+		"dropped_reserved_subject": s.Reserved, "dropped_no_queue_member": s.NoMember, "dropped_leaf_queue_full": s.LeafDrops,
+		"rerouted": s.Rerouted, "held_for_order": s.HeldForOrder, "order_waits_expired": s.OrderWaitsExpired,
+		"delivered_out_of_order": s.OutOfOrder,
+	}
+}
+
 // Status reports the broker's addresses and drop counters.
 func (b *Broker) Status() StatusInfo {
 	b.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/wayline/wayline/overlay"
@@ -27,8 +28,9 @@ type routeTable struct {
 	// itself, so that no exit takes it.
 	own map[string]*link
 	// fenceUntil is when the messages sent on these routes stop being
-	// fenced (unix ns; order.go), fenceWindow after the ways last changed.
-	fenceUntil int64
+	// fenced (unix ns; order.go), fenceWindow after the ways last moved;
+	// 0 once that has passed.
+	fenceUntil atomic.Int64
 }
 
 // table returns profile p's routes (the default's for an unknown p).
@@ -358,18 +360,21 @@ func (b *Broker) recomputeRoutesLocked() {
 			rt.own[id] = l
 		}
 	}
-	old := b.routes.Load()
-	if old == nil || !sameWays(old, rt) {
-		b.stats.routesChanged.Store(time.Now().UnixNano())
+	old, now := b.routes.Load(), time.Now()
+	var change router.WayChange
+	if old != nil {
+		change = compareWays(old, rt)
+	}
+	if old == nil || !change.Same() {
+		b.stats.routesChanged.Store(now.UnixNano())
 		b.kickState()
 	}
 	switch {
-	case old == nil:
-	case movedWays(old, rt):
+	case change.Moved:
 		// Messages sent now may overtake those sent the old ways.
-		rt.fenceUntil = time.Now().Add(fenceWindow).UnixNano()
-	default:
-		rt.fenceUntil = old.fenceUntil
+		rt.fenceUntil.Store(now.Add(fenceWindow).UnixNano())
+	case old != nil && old.fencing():
+		rt.fenceUntil.Store(old.fenceUntil.Load())
 	}
 	b.routes.Store(rt)
 	// A link the routes no longer take (its own monitor, or its peer's,
@@ -388,29 +393,15 @@ func (b *Broker) recomputeRoutesLocked() {
 	b.announceSummariesLocked(time.Now(), false)
 }
 
-// sameWays reports whether two route tables send every destination the
-// same way.
-func sameWays(a, b *routeTable) bool {
-	if len(a.tables) != len(b.tables) {
-		return false
-	}
-	for p := range a.tables {
-		if !a.tables[p].SameWays(b.tables[p]) {
-			return false
-		}
-	}
-	return true
-}
-
-// movedWays reports whether rt sends some destination that old reached
-// too another way (router.Table.MovedFrom).
-func movedWays(old, rt *routeTable) bool {
+// compareWays says how rt's ways differ from old's (router.CompareWays),
+// over every profile.
+func compareWays(old, rt *routeTable) router.WayChange {
+	c := router.WayChange{Reach: len(old.tables) != len(rt.tables)}
 	for p := range min(len(old.tables), len(rt.tables)) {
-		if rt.tables[p].MovedFrom(old.tables[p]) {
-			return true
-		}
+		d := rt.tables[p].CompareWays(old.tables[p])
+		c.Reach, c.Moved = c.Reach || d.Reach, c.Moved || d.Moved
 	}
-	return false
+	return c
 }
 
 // noteReachabilityLocked starts or stops the purge clock of every remote

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"math"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -133,10 +134,10 @@ type brokerCollector struct{ b *Broker }
 
 var (
 	descBrokerDrops = prometheus.NewDesc("wayline_broker_dropped_total",
-		"Messages the broker dropped itself, not on a link, by reason: no_route, hop_limit, duplicate (a second copy, caught by the dedup window), reserved_subject, no_queue_member, leaf_queue_full.",
+		"Messages the broker dropped itself, not on a link, by reason: no_route, hop_limit, duplicates (second copies, caught by the dedup window), reserved_subject, no_queue_member, leaf_queue_full.",
 		[]string{"reason"}, nil)
 	descBrokerOrder = prometheus.NewDesc("wayline_broker_order_total",
-		"How the broker kept its publishers' order: rerouted (messages a failed link left unacknowledged, routed again), held (messages for it held until those before them in their stream came), wait_expired (times it stopped waiting for those), delivered_out_of_order (messages it delivered after a later one of their stream).",
+		"How the broker kept its publishers' order: rerouted (messages a failed link left unacknowledged, routed again), held_for_order (messages for it held until those before them in their stream came), order_waits_expired (times it stopped waiting for those), delivered_out_of_order (messages it delivered after a later one of their stream).",
 		[]string{"event"}, nil)
 )
 
@@ -145,15 +146,14 @@ func (c *brokerCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descBrokerOrder
 }
 
+// Collect sends the counters of StatusInfo.Messages, a drop's reason
+// without its "dropped_".
 func (c *brokerCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.b.Status()
-	for reason, n := range map[string]uint64{
-		"no_route": st.NoRoute, "hop_limit": st.HopLimit, "duplicate": st.Duplicates,
-		"reserved_subject": st.Reserved, "no_queue_member": st.NoMember, "leaf_queue_full": st.LeafDrops,
-	} {
-		ch <- prometheus.MustNewConstMetric(descBrokerDrops, prometheus.CounterValue, float64(n), reason)
-	}
-	for event, n := range map[string]uint64{"rerouted": st.Rerouted, "held": st.HeldForOrder, "wait_expired": st.OrderWaitsExpired, "delivered_out_of_order": st.OutOfOrder} {
-		ch <- prometheus.MustNewConstMetric(descBrokerOrder, prometheus.CounterValue, float64(n), event)
+	for name, n := range c.b.Status().Messages() {
+		if reason, ok := strings.CutPrefix(name, "dropped_"); ok {
+			ch <- prometheus.MustNewConstMetric(descBrokerDrops, prometheus.CounterValue, float64(n), reason)
+		} else {
+			ch <- prometheus.MustNewConstMetric(descBrokerOrder, prometheus.CounterValue, float64(n), name)
+		}
 	}
 }

@@ -97,10 +97,19 @@ func (s *streams) number(m *overlay.Message, groups []hopGroup) {
 	}
 }
 
-// fencing reports whether messages sent on rt are fenced: its routes
-// changed less than fenceWindow ago.
+// fencing reports whether messages sent on rt are fenced: its ways moved
+// less than fenceWindow ago. Once that has passed it no longer reads the
+// clock.
 func (rt *routeTable) fencing() bool {
-	return rt.fenceUntil != 0 && time.Now().UnixNano() < rt.fenceUntil
+	until := rt.fenceUntil.Load()
+	if until == 0 {
+		return false
+	}
+	if time.Now().UnixNano() < until {
+		return true
+	}
+	rt.fenceUntil.CompareAndSwap(until, 0)
+	return false
 }
 
 // orderBuffer follows, per origin and stream, the messages for this

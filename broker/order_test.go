@@ -1,12 +1,15 @@
 package broker
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/wayline/wayline/internal/sendq"
 	"github.com/wayline/wayline/overlay"
+	"github.com/wayline/wayline/schema"
 )
 
 // TestOrderBuffer: a broker of the network sends b the messages of one
@@ -90,9 +93,19 @@ func TestOrderBuffer(t *testing.T) {
 	expect(13)
 	counters(4, 1, 1)
 	m := metricsText(t, b)
-	for _, want := range []string{`wayline_broker_order_total{event="wait_expired"} 1`, `wayline_broker_order_total{event="held"} 4`, `wayline_broker_order_total{event="delivered_out_of_order"} 1`} {
+	for _, want := range []string{`wayline_broker_order_total{event="order_waits_expired"} 1`, `wayline_broker_order_total{event="held_for_order"} 4`,
+		`wayline_broker_order_total{event="delivered_out_of_order"} 1`, `wayline_broker_dropped_total{reason="no_route"} 0`} {
 		if !regexp.MustCompile(regexp.QuoteMeta(want) + "\n").MatchString(m) {
 			t.Fatalf("/metrics lacks %s:\n%s", want, m)
 		}
+	}
+}
+
+// TestMessageCountersNamed: the counters a broker's state carries are
+// those its schema accepts, every one of them.
+func TestMessageCountersNamed(t *testing.T) {
+	got := slices.Sorted(maps.Keys(StatusInfo{}.Messages()))
+	if want := slices.Sorted(slices.Values(schema.MessageCounters)); !slices.Equal(got, want) {
+		t.Fatalf("status counters %v, schema's %v", got, want)
 	}
 }

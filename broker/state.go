@@ -79,13 +79,7 @@ func (b *Broker) State(now time.Time) schema.State {
 		st.Clients = b.ns.NumClients()
 	}
 	st.Routes = b.Routes()
-	status := b.Status()
-	for name, n := range map[string]uint64{
-		"dropped_no_route": status.NoRoute, "dropped_hop_limit": status.HopLimit, "dropped_duplicates": status.Duplicates,
-		"dropped_reserved_subject": status.Reserved, "dropped_no_queue_member": status.NoMember, "dropped_leaf_queue_full": status.LeafDrops,
-		"rerouted": status.Rerouted, "held_for_order": status.HeldForOrder, "order_waits_expired": status.OrderWaitsExpired,
-		"delivered_out_of_order": status.OutOfOrder,
-	} {
+	for name, n := range b.Status().Messages() {
 		if n > 0 {
 			if st.Messages == nil {
 				st.Messages = map[string]uint64{}

@@ -587,7 +587,7 @@ func (r *contractRoutes) sameWays(o *contractRoutes) bool {
 		return false
 	}
 	for k := range r.trees.cands {
-		if !r.trees.cands[k].sameWays(o.trees.cands[k]) {
+		if !r.trees.cands[k].compare(o.trees.cands[k]).Same() {
 			return false
 		}
 	}

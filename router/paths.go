@@ -128,33 +128,43 @@ func (t Table) Broker(a []byte) (Address, bool) {
 	return g.addrs[v], true
 }
 
-// SameWays reports whether t and o, two tables of one map, send messages
-// to every broker the same way: over the same first link, through the same
-// exits, on the routes shown and on the cheapest ones.
-func (t Table) SameWays(o Table) bool {
-	if t.held == nil || o.held == nil {
-		return t.held == o.held
-	}
-	if (t.contract == nil) != (o.contract == nil) || t.contract != nil && !t.contract.sameWays(o.contract) {
-		return false
-	}
-	return t.held.sameWays(o.held) && t.base.sameWays(o.base)
+// WayChange is how one table's ways differ from another's.
+type WayChange struct {
+	// Reach: some broker is reached by one table and not the other.
+	Reach bool
+	// Moved: some broker both reach goes another way, over another
+	// first link or through other exits. A route that appears or goes
+	// puts no message behind one sent before it; one that moves may.
+	Moved bool
 }
 
-// MovedFrom reports whether t, a table of the same map as o, sends
-// messages for some broker that o reached too another way: over another
-// first link or through other exits. Brokers that only one of them
-// reaches do not count: a route that appears or goes puts no message
-// behind one sent before it.
-func (t Table) MovedFrom(o Table) bool {
+// Same reports whether the tables send messages to every broker the same
+// way.
+func (c WayChange) Same() bool { return !c.Reach && !c.Moved }
+
+// CompareWays says how t's ways differ from o's, two tables of one map:
+// over which first link and through which exits they send messages to
+// each broker, on the routes shown and on the cheapest ones.
+func (t Table) CompareWays(o Table) WayChange {
 	if t.held == nil || o.held == nil {
-		return false
+		return WayChange{Reach: t.held != o.held}
 	}
-	if t.contract != nil && o.contract != nil && !t.contract.sameWays(o.contract) {
-		return true
+	var c WayChange
+	switch {
+	case (t.contract == nil) != (o.contract == nil):
+		c.Reach = true
+	case t.contract != nil && !t.contract.sameWays(o.contract):
+		c.Moved = true
 	}
-	return t.held.movedFrom(o.held) || t.base.movedFrom(o.base)
+	h, b := t.held.compare(o.held), t.base.compare(o.base)
+	c.Reach = c.Reach || h.Reach || b.Reach
+	c.Moved = c.Moved || h.Moved || b.Moved
+	return c
 }
+
+// SameWays reports whether t and o, two tables of one map, send messages
+// to every broker the same way (CompareWays).
+func (t Table) SameWays(o Table) bool { return t.CompareWays(o).Same() }
 
 // ShortestPaths runs Dijkstra on g's first profile from the broker from
 // and returns its routes. A source that g does not know reaches only

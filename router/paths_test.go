@@ -370,9 +370,10 @@ func BenchmarkNewGraph(b *testing.B) {
 	}
 }
 
-// TestMovedFrom: a table has moved from another when a broker both reach
-// goes another way, not when a broker is reached or lost.
-func TestMovedFrom(t *testing.T) {
+// TestCompareWays: a table has moved from another when a broker both
+// reach goes another way, not when a broker is reached or lost, which
+// changes its reach.
+func TestCompareWays(t *testing.T) {
 	links := func(ab, bc, ac float64, acUp bool) []Link {
 		return []Link{
 			{ID: "ab", A: "x.a", B: "x.b", Cost: ab, Up: true},
@@ -384,13 +385,13 @@ func TestMovedFrom(t *testing.T) {
 	viaB := ShortestPaths(g, "x.a")
 	direct := ShortestPaths(NewGraph(links(1, 9, 5, true)), "x.a")
 	onlyB := ShortestPaths(NewGraph([]Link{{ID: "ab", A: "x.a", B: "x.b", Cost: 1, Up: true}, {ID: "bc", A: "x.b", B: "x.c", Cost: 1}, {ID: "ac", A: "x.a", B: "x.c", Cost: 5}}), "x.a")
-	if !direct.MovedFrom(viaB) || !viaB.MovedFrom(direct) {
-		t.Error("x.c moved from x.b's link to its own, and the tables did not")
+	if c := direct.CompareWays(viaB); c != (WayChange{Moved: true}) || viaB.CompareWays(direct) != c {
+		t.Errorf("x.c moved from x.b's link to its own: %+v", c)
 	}
-	if viaB.MovedFrom(ShortestPaths(NewGraph(links(2, 2, 5, true)), "x.a")) {
-		t.Error("costs changed, ways did not, and the table moved")
+	if c := viaB.CompareWays(ShortestPaths(NewGraph(links(2, 2, 5, true)), "x.a")); !c.Same() {
+		t.Errorf("costs changed, ways did not: %+v", c)
 	}
-	if onlyB.MovedFrom(viaB) || viaB.MovedFrom(onlyB) {
-		t.Error("x.c was lost or reached, no way moved, and the table moved")
+	if c := onlyB.CompareWays(viaB); c != (WayChange{Reach: true}) || viaB.CompareWays(onlyB) != c {
+		t.Errorf("x.c was lost or reached, no way moved: %+v", c)
 	}
 }

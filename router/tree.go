@@ -44,37 +44,25 @@ func (t *tree) route(v int32) Route {
 	return r
 }
 
-// sameWays reports whether t and o (trees of one map, whose nodes are
-// numbered alike) reach the same nodes over the same first links and
-// exits.
-func (t *tree) sameWays(o *tree) bool {
-	n := max(len(t.pred), len(o.pred))
-	for v := range int32(n) {
+// compare says how t's ways differ from o's (trees of one map, whose
+// nodes are numbered alike): nodes one reaches and the other does not,
+// and nodes both reach over another first link or through other exits.
+func (t *tree) compare(o *tree) WayChange {
+	var c WayChange
+	for v := range int32(max(len(t.pred), len(o.pred))) {
 		tr := int(v) < len(t.pred) && t.reached(v) && v != t.src
 		or := int(v) < len(o.pred) && o.reached(v) && v != o.src
-		if tr != or {
-			return false
+		switch {
+		case tr != or:
+			c.Reach = true
+		case tr && (t.g.linkOf(t.first[v]) != o.g.linkOf(o.first[v]) || !slices.Equal(t.lists[t.exits[v]], o.lists[o.exits[v]])):
+			c.Moved = true
 		}
-		if tr && (t.g.linkOf(t.first[v]) != o.g.linkOf(o.first[v]) || !slices.Equal(t.lists[t.exits[v]], o.lists[o.exits[v]])) {
-			return false
-		}
-	}
-	return true
-}
-
-// movedFrom reports whether some node that t and o (trees of one map)
-// both reach, their sources aside, is reached over another first link or
-// through other exits.
-func (t *tree) movedFrom(o *tree) bool {
-	for v := range int32(min(len(t.pred), len(o.pred))) {
-		if v == t.src || v == o.src || !t.reached(v) || !o.reached(v) {
-			continue
-		}
-		if t.g.linkOf(t.first[v]) != o.g.linkOf(o.first[v]) || !slices.Equal(t.lists[t.exits[v]], o.lists[o.exits[v]]) {
-			return true
+		if c.Reach && c.Moved {
+			break
 		}
 	}
-	return false
+	return c
 }
 
 // tree turns the search's result into a tree, with the first arc and the
