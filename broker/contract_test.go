@@ -109,15 +109,17 @@ func quantile(xs []float64, q float64) float64 {
 
 // TestContractTakesTheSteadyPath: x.a reaches x.d through x.b quickly on
 // average but with a heavy tail (Pareto jitter of 8 ms mean on a-b), or
-// through x.c steadily (18 ms a hop). Default traffic takes x.b; the
+// through x.c steadily (15 ms a hop). Default traffic takes x.b; the
 // contract "99% within 50 ms" takes x.c, predicts it met, and the
-// messages on it arrive within the contract.
+// messages on it arrive within the contract. The steady path's 30 ms
+// leaves 10 ms below the 40 ms at which the contract is at risk, room for
+// what a busy machine adds to the probes that measure it.
 func TestContractTakesTheSteadyPath(t *testing.T) {
 	tweak := linkEmulation(map[string]transports.Emulation{
 		"x.a-x.b": {Delay: 5 * time.Millisecond, Jitter: 8 * time.Millisecond, JitterDist: transports.JitterPareto},
 		"x.b-x.d": {Delay: 5 * time.Millisecond},
-		"x.a-x.c": {Delay: 18 * time.Millisecond},
-		"x.c-x.d": {Delay: 18 * time.Millisecond},
+		"x.a-x.c": {Delay: 15 * time.Millisecond},
+		"x.c-x.d": {Delay: 15 * time.Millisecond},
 	})
 	contract := router.Contract{Within: []router.Bound{{P: 0.99, Ms: 50}}, MaxLoss: 1}
 	n := newTestNet(t, netSpec{
@@ -143,7 +145,7 @@ func TestContractTakesTheSteadyPath(t *testing.T) {
 	if sent := linkOf(t, a, "x.c").MsgsSent - viaC; sent < 200 || linkOf(t, a, "x.b").MsgsSent != viaB {
 		t.Errorf("contract messages: %d over a-c, %d over a-b; want all over a-c", sent, linkOf(t, a, "x.b").MsgsSent-viaB)
 	}
-	// The path takes 36 ms; the contract asks 99% within 50. A busy
+	// The path takes 30 ms; the contract asks 99% within 50. A busy
 	// machine adds its own delays, so the test asks 95%.
 	if q := quantile(delays, 0.95); q > 50 {
 		t.Errorf("contract messages: p95 %.1f ms, p99 %.1f ms; the contract asks p99 within 50", q, quantile(delays, 0.99))

@@ -20,11 +20,13 @@ import (
 // the same conditions. Send only schedules a frame; a scheduler goroutine per
 // EmulatedConn hands it to the inner Conn at its due time.
 //
-// Timing is exact for measurement and best effort for data. Go timers wake up
-// late (about 125 µs for 1 ms, 1 ms for 100 µs), so a frame reaches the peer
-// up to about a millisecond after its due time. Instead of spinning, the
-// sender prefixes every frame with a 9-byte header, the marker byte 0xEE and
-// the scheduler's lateness (hand-off time minus due time, int64 nanoseconds,
+// Timing is exact for measurement and close for data. Go timers wake up
+// late (the runtime waits for them in whole milliseconds), so the scheduler
+// waits on a timer only until shortly before a frame's due time and then
+// naps in the kernel (nanosleep on Linux), which wakes it within tens of
+// microseconds; on a busy machine a frame can still reach the peer later.
+// So that measurement stays exact, the sender prefixes every frame with a
+// 9-byte header, the marker byte 0xEE and the scheduler's lateness (hand-off time minus due time, int64 nanoseconds,
 // big-endian), and the receiving EmulatedConn strips it and reports
 // Frame.Received = actual receipt - lateness: the moment the emulated network
 // meant to deliver the frame. A link monitor therefore sees the emulated

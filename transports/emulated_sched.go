@@ -17,6 +17,11 @@ const (
 	// maxLateness bounds the lateness a receiver trusts, so that a corrupt
 	// header cannot move Received by years.
 	maxLateness = time.Minute
+	// fineWait is how long before a frame's due time the scheduler stops
+	// waiting on a Go timer and naps instead, in steps of napStep, so that
+	// a new frame or Close is seen within a step.
+	fineWait = 2 * time.Millisecond
+	napStep  = 250 * time.Microsecond
 )
 
 // pending is one frame in the emulated network.
@@ -111,11 +116,26 @@ func (c *EmulatedConn) takeDue(now time.Time, batch []*pending) ([]*pending, tim
 }
 
 // sleep waits for next (if not zero), a kick, or done. It reports whether
-// done was closed.
+// done was closed. A Go timer wakes up to a millisecond late, so it only
+// brings the scheduler to within fineWait of next; from there the
+// scheduler naps in steps of napStep, looking at the queue between them,
+// and hands the frame off within tens of microseconds of its due time.
 func (c *EmulatedConn) sleep(timer *time.Timer, next time.Time, done <-chan struct{}) bool {
 	var due <-chan time.Time
 	if !next.IsZero() {
-		timer.Reset(time.Until(next))
+		wait := time.Until(next)
+		if wait <= fineWait {
+			select {
+			case <-done:
+				return true
+			default:
+			}
+			if wait > 0 {
+				napFor(min(wait, napStep))
+			}
+			return false
+		}
+		timer.Reset(wait - fineWait)
 		due = timer.C
 	}
 	select {
