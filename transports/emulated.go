@@ -23,8 +23,8 @@ import (
 // Timing is exact for measurement and close for data. Go timers wake up
 // late (the runtime waits for them in whole milliseconds), so the scheduler
 // waits on a timer only until shortly before a frame's due time and then
-// naps in the kernel (nanosleep on Linux), which wakes it within tens of
-// microseconds; on a busy machine a frame can still reach the peer later.
+// naps on a kernel timer (a timerfd in the runtime's poller, on Linux),
+// which wakes it within tens of microseconds; on a busy machine a frame can still reach the peer later.
 // So that measurement stays exact, the sender prefixes every frame with a
 // 9-byte header, the marker byte 0xEE and the scheduler's lateness (hand-off time minus due time, int64 nanoseconds,
 // big-endian), and the receiving EmulatedConn strips it and reports

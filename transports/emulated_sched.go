@@ -67,6 +67,8 @@ func (c *EmulatedConn) run() {
 	defer close(c.stopped)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	naps := newNapper()
+	defer naps.close()
 	done := c.done // nil once Close is seen: takeDue then ends the loop
 	var batch []*pending
 	for {
@@ -88,7 +90,7 @@ func (c *EmulatedConn) run() {
 		case len(batch) > 0:
 			continue // handing off took time: more may be due
 		}
-		if c.sleep(timer, next, done) {
+		if c.sleep(timer, naps, next, done) {
 			done = nil
 		}
 	}
@@ -120,7 +122,7 @@ func (c *EmulatedConn) takeDue(now time.Time, batch []*pending) ([]*pending, tim
 // brings the scheduler to within fineWait of next; from there the
 // scheduler naps in steps of napStep, looking at the queue between them,
 // and hands the frame off within tens of microseconds of its due time.
-func (c *EmulatedConn) sleep(timer *time.Timer, next time.Time, done <-chan struct{}) bool {
+func (c *EmulatedConn) sleep(timer *time.Timer, naps *napper, next time.Time, done <-chan struct{}) bool {
 	var due <-chan time.Time
 	if !next.IsZero() {
 		wait := time.Until(next)
@@ -130,9 +132,7 @@ func (c *EmulatedConn) sleep(timer *time.Timer, next time.Time, done <-chan stru
 				return true
 			default:
 			}
-			if wait > 0 {
-				napFor(min(wait, napStep))
-			}
+			naps.nap(min(wait, napStep))
 			return false
 		}
 		timer.Reset(wait - fineWait)

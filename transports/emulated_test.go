@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -82,6 +83,42 @@ func TestEmulatedLatenessCompensation(t *testing.T) {
 	t.Logf("mean lateness: physical %v, after correction %v", physical, corrected)
 	if corrected > 300*time.Microsecond {
 		t.Errorf("corrected lateness %v, want under 0.3ms", corrected)
+	}
+}
+
+// TestEmulatedHandOffOnTime: frames sent apart, as probes and steady
+// traffic are, are handed off close to their due time, not when a Go
+// timer would wake (up to a millisecond late, half of one in the median).
+// The bound is generous for a busy machine; the lateness is typically
+// 30-70 µs.
+func TestEmulatedHandOffOnTime(t *testing.T) {
+	const n = 100
+	a, b := fakeLink(true)
+	client := mustEmulate(t, a, Emulation{Delay: 10 * time.Millisecond, Jitter: 3 * time.Millisecond})
+	go func() {
+		for i := range n {
+			if _, err := client.Send(indexed(i, 16)); err != nil {
+				return
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	late := make([]time.Duration, 0, n)
+	for range n {
+		f, err := b.Receive()
+		if err != nil {
+			t.Fatalf("Receive: %v", err)
+		}
+		_, d, ok := stripEmulationHeader(f.Data)
+		if !ok {
+			t.Fatalf("frame without header: %x", f.Data)
+		}
+		late = append(late, d)
+	}
+	slices.Sort(late)
+	t.Logf("hand-off lateness: p50 %v, p90 %v", late[n/2], late[n*9/10])
+	if late[n/2] > 400*time.Microsecond {
+		t.Errorf("median hand-off lateness %v, want under 0.4 ms", late[n/2])
 	}
 }
 

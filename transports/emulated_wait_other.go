@@ -4,6 +4,12 @@ package transports
 
 import "time"
 
-// napFor sleeps for d. Elsewhere than on Linux it is a Go sleep, which may
-// wake up to a millisecond late.
-func napFor(d time.Duration) { time.Sleep(d) }
+// napper waits for short stretches. Elsewhere than on Linux a nap is a Go
+// sleep, which may wake up to a millisecond late.
+type napper struct{}
+
+func newNapper() *napper { return &napper{} }
+
+func (*napper) nap(d time.Duration) { time.Sleep(d) }
+
+func (*napper) close() {}
