@@ -60,6 +60,14 @@ type Config struct {
 	// about 5% of itself. Larger: steadier figures, slower to follow
 	// change; each entry costs 48 bytes.
 	Window int
+	// DistWindow is the number of most recent answered probes that the
+	// link's delay distribution (Metrics.Forward, what delay contracts
+	// compose) is drawn from, at least Window. Default 2048: 20 probes in
+	// the 1% tail, where 256 hold two or three. The memory forgets its
+	// past when the window's delays stop looking drawn from it, so it
+	// follows a change about as soon as the window does; each entry costs
+	// 24 bytes.
+	DistWindow int
 	// ProbeTimeout is how long a probe waits for its response before it
 	// counts as lost; a later response is counted as Late and ignored. Set
 	// it near the 99th percentile of the RTT plus the peer's scheduling
@@ -121,6 +129,7 @@ func DefaultLANConfig() Config {
 		AdaptiveMax:    4 * time.Second,
 		AdaptiveSteady: 10,
 		Window:         256,
+		DistWindow:     2048,
 		ProbeTimeout:   500 * time.Millisecond,
 		Detector: DetectorConfig{
 			Kind:         DetectorPhi,
@@ -173,6 +182,7 @@ func (c Config) Validate() error {
 		{c.AdaptiveMin != 0 && c.AdaptiveMax != 0 && c.AdaptiveMin > c.AdaptiveMax, "adaptive min above adaptive max"},
 		{c.AdaptiveSteady < 0, "negative adaptive steady count"},
 		{c.Window < 0, "negative window"},
+		{c.DistWindow < 0, "negative distribution window"},
 		{c.ProbeTimeout < 0 || c.ProbeTimeout > MaxInterval, fmt.Sprintf("probe timeout %v outside [0, %v]", c.ProbeTimeout, MaxInterval)},
 		{d.Kind != "" && d.Kind != DetectorPhi && d.Kind != DetectorTimeout, fmt.Sprintf("detector kind %q, want %q or %q", d.Kind, DetectorPhi, DetectorTimeout)},
 		{d.PhiSuspect < 0 || d.PhiDown < 0, "negative phi threshold"},
@@ -215,6 +225,10 @@ func (c Config) withDefaults() Config {
 	if c.Window <= 0 {
 		c.Window = def.Window
 	}
+	if c.DistWindow <= 0 {
+		c.DistWindow = def.DistWindow
+	}
+	c.DistWindow = max(c.DistWindow, c.Window)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -36,6 +36,7 @@ type Link struct {
 	seq       uint64        // last Seq sent
 	pending   []probe       // in flight, in Seq order
 	win       *window
+	mem       *transits // the answered probes Metrics.Forward is drawn from
 	losses    lossRing
 	det       detector
 	reqCount  uint32 // requests received from the peer, echoed as Count
@@ -66,6 +67,7 @@ func NewLink(id string, cfg Config, send func(pkt []byte) error, now func() time
 		enabled:  true,
 		interval: cfg.Interval,
 		win:      newWindow(cfg.Window),
+		mem:      newTransits(cfg.DistWindow),
 		det:      newDetector(cfg.Detector, now()),
 	}
 }
@@ -245,6 +247,9 @@ func (l *Link) record(pkt Packet, received time.Time) error {
 		rev:   received.UnixNano() - pkt.T3,
 		count: pkt.Count,
 	}
+	if l.win.n == len(l.win.buf) {
+		l.mem.add(s) // see transits.go: not the link's first window
+	}
 	l.win.add(s)
 	l.losses.add(s)
 	surprise := l.det.answered(pkt.Seq, rtt, received, l.win.everydayLoss())
@@ -348,7 +353,7 @@ func (l *Link) SetAdaptive(on bool) {
 }
 
 // Snapshot returns the link's current measurements. The statistics are
-// computed on a copy of the window, outside the lock.
+// computed on a copy of the window and the delay memory, outside the lock.
 func (l *Link) Snapshot() Metrics {
 	l.mu.Lock()
 	m := Metrics{
@@ -364,8 +369,13 @@ func (l *Link) Snapshot() Metrics {
 	}
 	w := *l.win
 	w.buf = slices.Clone(w.buf[:w.n]) // a window not yet full holds its samples at [0, n)
+	mem := l.mem.counted()
 	l.mu.Unlock()
-	windowStats(&w, &m)
+	if seq := windowStats(&w, mem, &m); seq != 0 {
+		l.mu.Lock()
+		l.mem.restart(seq)
+		l.mu.Unlock()
+	}
 	return m
 }
 

@@ -293,8 +293,11 @@ func recent(w *window, m *Metrics) {
 	}
 }
 
-// windowStats fills the window figures of m from w.
-func windowStats(w *window, m *Metrics) {
+// windowStats fills the window figures of m from w, and m.Forward from
+// the memory mem when it has more than the window (see transits.go). It
+// returns the sequence number the memory should restart from when the
+// window no longer looks drawn from it, or 0.
+func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 	recent(w, m)
 	m.Loss = w.lossRate()
 	ans := w.answered()
@@ -306,10 +309,18 @@ func windowStats(w *window, m *Metrics) {
 	m.Histogram = router.HistogramOf(delays, float64(w.lost))
 	m.LossForward, m.LossReverse = splitLoss(ans, m.Loss)
 	m.Forward = forwardHistogram(ans, m.LossForward)
+	if len(mem) > len(ans) && len(ans) > 0 {
+		long, changed := longForward(ans, mem, forwardOffset(ans), m.LossForward)
+		if changed {
+			restartAt = ans[len(ans)-1].seq + 1
+		} else {
+			m.Forward = long
+		}
+	}
 	kept := withoutOutliers(ans)
 	m.Outliers = len(ans) - len(kept)
 	if len(kept) == 0 {
-		return
+		return restartAt
 	}
 	oneWay := make([]float64, len(kept))
 	fwd := make([]float64, len(kept))
@@ -324,6 +335,7 @@ func windowStats(w *window, m *Metrics) {
 	m.JitterMeanDiff = (meanDiff(fwd) + meanDiff(rev)) / 2
 	m.JitterRFC3550 = (rfc3550(fwd) + rfc3550(rev)) / 2
 	m.JitterIPDV = (spread95(fwd) + spread95(rev)) / 2
+	return restartAt
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -334,20 +346,32 @@ func forwardHistogram(ans []sample, loss float64) router.Histogram {
 	if len(ans) == 0 {
 		return router.Histogram{}
 	}
-	minF, minR := ans[0].fwd, ans[0].rev
-	for _, s := range ans {
-		minF, minR = min(minF, s.fwd), min(minR, s.rev)
-	}
-	offset := (minF - minR) / 2
+	offset := forwardOffset(ans)
 	delays := make([]float64, len(ans))
 	for i, s := range ans {
 		delays[i] = float64(s.fwd-offset) / 1e6
 	}
-	missing := 0.0
-	if loss > 0 && loss < 1 {
-		missing = loss / (1 - loss) * float64(len(ans))
+	return router.HistogramOf(delays, missingFor(loss, len(ans)))
+}
+
+// forwardOffset is the offset between the two ends' clocks, taken from the
+// answered probes ans (not empty): half the difference between the least
+// forward and the least reverse transit time.
+func forwardOffset(ans []sample) int64 {
+	minF, minR := ans[0].fwd, ans[0].rev
+	for _, s := range ans {
+		minF, minR = min(minF, s.fwd), min(minR, s.rev)
 	}
-	return router.HistogramOf(delays, missing)
+	return (minF - minR) / 2
+}
+
+// missingFor is the missing mass that makes a fraction loss of n arrived
+// probes' histogram lost.
+func missingFor(loss float64, n int) float64 {
+	if loss > 0 && loss < 1 {
+		return loss / (1 - loss) * float64(n)
+	}
+	return 0
 }
 
 // withoutOutliers returns the samples within outlierK floored MADs of the

@@ -36,10 +36,10 @@ func TestOutlierSpike(t *testing.T) {
 				rtts[i] = 20 + tt.jitter*(2*r.Float64()-1)
 			}
 			var clean Metrics
-			windowStats(windowOf(rtts), &clean)
+			windowStats(windowOf(rtts), nil, &clean)
 			rtts[50] = 500 // a GC pause
 			var m Metrics
-			windowStats(windowOf(rtts), &m)
+			windowStats(windowOf(rtts), nil, &m)
 			if m.Outliers != 1 {
 				t.Errorf("Outliers = %d, want 1", m.Outliers)
 			}
@@ -73,7 +73,7 @@ func TestOutliersKeepRealJitter(t *testing.T) {
 			rtts[i] = draw()
 		}
 		var m Metrics
-		windowStats(windowOf(rtts), &m)
+		windowStats(windowOf(rtts), nil, &m)
 		if m.Outliers > 1 {
 			t.Errorf("%s: %d outliers among 256 genuine samples", name, m.Outliers)
 		}
@@ -188,7 +188,7 @@ func TestRecentFollowsAChange(t *testing.T) {
 		w.add(sample{seq: uint64(201 + i), rtt: 100 * time.Millisecond})
 	}
 	var m Metrics
-	windowStats(w, &m)
+	windowStats(w, nil, &m)
 	if m.RecentLatency != 50 {
 		t.Fatalf("recent latency %v after 10 of 16 samples moved to 50 ms", m.RecentLatency)
 	}
@@ -198,7 +198,7 @@ func TestRecentFollowsAChange(t *testing.T) {
 	for i := range 8 {
 		w.add(sample{seq: uint64(211 + i), lost: true})
 	}
-	windowStats(w, &m)
+	windowStats(w, nil, &m)
 	if want := 1 - math.Sqrt(1-8.0/32); math.Abs(m.RecentLoss-want) > 1e-9 {
 		t.Fatalf("recent loss %v, want %v", m.RecentLoss, want)
 	}
@@ -213,7 +213,7 @@ func TestRecentLossIgnoresStartUp(t *testing.T) {
 		w.add(sample{seq: uint64(11 + i), rtt: 4 * time.Millisecond})
 	}
 	var m Metrics
-	windowStats(w, &m)
+	windowStats(w, nil, &m)
 	if m.RecentLoss != 0 {
 		t.Fatalf("recent loss %v counts the probes before the link came up", m.RecentLoss)
 	}

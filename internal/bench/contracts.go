@@ -40,7 +40,7 @@ type ContractsConfig struct {
 	// the composition against the emulation's model.
 	Bed, ModelOnly bool
 	// Window is how many probes a link's measured distribution holds in
-	// the model comparison (the monitor's window); Seeds how many times
+	// the model comparison (the monitor's DistWindow); Seeds how many times
 	// each case is drawn.
 	Window, Seeds int
 	Logger        *slog.Logger
@@ -75,7 +75,7 @@ func (c *ContractsConfig) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Window == 0 {
-		c.Window = monitor.DefaultWANConfig().Window
+		c.Window = monitor.DefaultWANConfig().DistWindow
 	}
 	if c.Seeds == 0 {
 		c.Seeds = 5
