@@ -220,11 +220,15 @@ func TestContractPrediction(t *testing.T) {
 	// (about 0.6 ms on a quiet machine, more under the race detector),
 	// and the emulator's hand-off lateness (tens of microseconds a hop):
 	// it runs a little early. A busy machine (the race
-	// detector, other tests) only makes messages later, so the tail is
-	// checked one way: the prediction must not promise a p99 far worse
-	// than the messages met.
-	p99, mp99 := r.Delay.Quantile(0.99), quantile(delays, 0.99)
-	if ks > 0.35 || math.Abs(p50-mp50) > 0.2*mp50 || p99 > 1.5*mp99 {
-		t.Errorf("prediction off: KS distance %.3f, p50 %.2f ms predicted against %.2f measured, p99 %.2f against %.2f", ks, p50, mp50, p99, mp99)
+	// detector, other tests) only makes messages later. The tail is
+	// checked at the 90th percentile, both ways: within a test's run the
+	// links' memories hold no more than their windows, whose 99th
+	// percentile rests on two or three probes a hop (under make test's
+	// load one stalled probe moved the predicted p99 to 157 ms against
+	// 93 measured), and 300 messages put three in the top 1%; the p90
+	// rests on some 25 of each. BENCHMARKS.md has the p99 figures.
+	p90, mp90 := r.Delay.Quantile(0.9), quantile(delays, 0.9)
+	if ks > 0.35 || math.Abs(p50-mp50) > 0.2*mp50 || math.Abs(p90-mp90) > 0.2*mp90 {
+		t.Errorf("prediction off: KS distance %.3f, p50 %.2f ms predicted against %.2f measured, p90 %.2f against %.2f", ks, p50, mp50, p90, mp90)
 	}
 }
