@@ -66,7 +66,7 @@ type Config struct {
 	// the 1% tail, where 256 hold two or three. The memory forgets its
 	// past when the window's delays stop looking drawn from it, so it
 	// follows a change about as soon as the window does; each entry costs
-	// 24 bytes.
+	// 16 bytes.
 	DistWindow int
 	// ProbeTimeout is how long a probe waits for its response before it
 	// counts as lost; a later response is counted as Late and ignored. Set

@@ -310,7 +310,7 @@ func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 	m.LossForward, m.LossReverse = splitLoss(ans, m.Loss)
 	m.Forward = forwardHistogram(ans, m.LossForward)
 	if len(mem) > len(ans) && len(ans) > 0 {
-		long, changed := longForward(ans, mem, forwardOffset(ans), m.LossForward)
+		long, changed := longForward(m.Forward, len(ans), mem, forwardOffset(ans), m.LossForward)
 		if changed {
 			restartAt = ans[len(ans)-1].seq + 1
 		} else {

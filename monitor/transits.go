@@ -37,10 +37,10 @@ func restartKS(n, N int) float64 {
 	return restartK * math.Sqrt(1/float64(n)-1/float64(N))
 }
 
-// transit is one answered probe's one-way transit times, as in sample.
+// transit is one answered probe's forward transit time, as in sample.
 type transit struct {
-	seq      uint64
-	fwd, rev int64
+	seq uint64
+	fwd int64
 }
 
 // transits is a ring of the latest answered probes' transit times; only
@@ -55,7 +55,7 @@ type transits struct {
 func newTransits(size int) *transits { return &transits{buf: make([]transit, size)} }
 
 func (t *transits) add(s sample) {
-	t.buf[t.next] = transit{seq: s.seq, fwd: s.fwd, rev: s.rev}
+	t.buf[t.next] = transit{seq: s.seq, fwd: s.fwd}
 	t.next = (t.next + 1) % len(t.buf)
 	t.n = min(t.n+1, len(t.buf))
 }
@@ -76,19 +76,15 @@ func (t *transits) restart(seq uint64) { t.since = max(t.since, seq) }
 
 // longForward is the forward distribution of the transits mem, with the
 // clock offset and loss of the window's (see forwardHistogram), and
-// whether the window's answered probes ans no longer look drawn from it:
-// then the memory should restart.
-func longForward(ans []sample, mem []transit, offset int64, loss float64) (h router.Histogram, changed bool) {
+// whether the window's forward distribution short, of n probes, no
+// longer looks drawn from it: then the memory should restart.
+func longForward(short router.Histogram, n int, mem []transit, offset int64, loss float64) (h router.Histogram, changed bool) {
 	delays := make([]float64, len(mem))
 	for i, x := range mem {
 		delays[i] = float64(x.fwd-offset) / 1e6
 	}
 	h = router.HistogramOf(delays, missingFor(loss, len(mem)))
-	recent := make([]float64, len(ans))
-	for i, s := range ans {
-		recent[i] = float64(s.fwd-offset) / 1e6
-	}
-	return h, bucketKS(h, router.HistogramOf(recent, 0)) > restartKS(len(ans), len(mem))
+	return h, bucketKS(h, short) > restartKS(n, len(mem))
 }
 
 // bucketKS is the Kolmogorov-Smirnov distance between the arrived parts of
