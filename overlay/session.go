@@ -75,11 +75,12 @@ type Config struct {
 	RetainAge   time.Duration
 	// MaxFrame is the largest frame the transport takes.
 	MaxFrame int
-	// Rate, when not 0, paces the message records the session sends to
-	// that many bytes a second (its frames' headers and control records
-	// aside): a link that cannot carry more then queues in the session's
-	// queue, where priority classes are served, rather than in buffers
-	// below it that serve everything first in, first out.
+	// Rate, when not 0, paces what the session sends (its frames, control
+	// records included) to that many bytes a second, a take of
+	// sendq.PacedTakeTime at a time: a link that cannot carry more then
+	// queues in the session's queue, where priority classes are served,
+	// rather than in buffers below it that serve everything first in,
+	// first out.
 	Rate int64
 	// Counters is where the session counts; its owner keeps them across
 	// sessions.
@@ -158,7 +159,7 @@ func NewSession(conn transports.Conn, cfg Config, h Handler) *Session {
 		datagramsDone: make(chan struct{}),
 	}
 	if cfg.Rate > 0 {
-		s.out.TakeInTurns()
+		s.out.TakeAtRate(cfg.Rate)
 	}
 	s.dgram, _ = conn.(transports.DatagramConn)
 	frameMax := min(defaultFrame, cfg.MaxFrame)

@@ -415,7 +415,7 @@ func TestSessionEnds(t *testing.T) {
 }
 
 // TestSessionPaced: a session with a rate sends its messages no faster
-// than it, and all of them, in order.
+// than it, nor much slower, and all of them, in order.
 func TestSessionPaced(t *testing.T) {
 	ca, cb := connPair(t, listenURL(t, "mem"))
 	cfg := testConfig(&Counters{})
@@ -438,5 +438,9 @@ func TestSessionPaced(t *testing.T) {
 	bytes := float64(b.c.BytesRecv.Load())
 	if want := time.Duration((bytes - float64(sendq.MinQuantum)) / float64(cfg.Rate) * float64(time.Second)); took < want || took < 200*time.Millisecond {
 		t.Fatalf("%.0f bytes in %v at %d bytes a second: faster than %v", bytes, took, cfg.Rate, want)
+	}
+	// Nor much slower: the timer's lateness is caught up (paceSlack).
+	if ideal := time.Duration(bytes / float64(cfg.Rate) * float64(time.Second)); took > 3*ideal {
+		t.Fatalf("%.0f bytes in %v at %d bytes a second: more than thrice the %v the rate allows", bytes, took, cfg.Rate, ideal)
 	}
 }

@@ -28,10 +28,12 @@ func (s *Session) writeLoop() {
 	var ctrl, data []byte
 	var count int // the message records in data: Send queues one at a time
 	lastSend := time.Now()
-	// With a rate, data waits until paceAt: the time the data sent before
-	// takes at that rate. paced wakes the writer then.
+	// With a rate, data waits until paceAt: the time what the session
+	// sent before takes at that rate, counted from BytesSent (pacedBytes
+	// of it counted so far). paced wakes the writer then.
 	var paceAt time.Time
 	var paced <-chan time.Time
+	pacedBytes := s.stats.BytesSent.Load()
 	for {
 		select {
 		case <-s.out.Kick():
@@ -61,12 +63,6 @@ func (s *Session) writeLoop() {
 			}
 		}
 		ctrl, data, count = s.out.TakeCounted(ctrl, data, withData)
-		if n := len(data); cfg.Rate > 0 && n > 0 {
-			if paceAt.Before(now) {
-				paceAt = now
-			}
-			paceAt = paceAt.Add(time.Duration(float64(n) / float64(cfg.Rate) * float64(time.Second)))
-		}
 		frames := ctrl
 		if s.send != nil {
 			frames = s.send.wrap(ctrl, now)
@@ -100,7 +96,32 @@ func (s *Session) writeLoop() {
 		if sent > 0 {
 			lastSend = now
 		}
+		if cfg.Rate > 0 {
+			paceAt, pacedBytes = s.paceAfter(paceAt, pacedBytes, now)
+		}
 	}
+}
+
+// paceSlack is how far a paced writer may fall behind its rate and catch
+// up: the lateness of the timer that wakes it, which would otherwise
+// leave the link idle a moment at every take. It is also the most the
+// writer sends in a burst beyond its rate.
+const paceSlack = 2 * time.Millisecond
+
+// paceAfter moves paceAt on by the time the bytes the session sent since
+// pacedBytes of it were counted take at the link's rate, from now less
+// paceSlack at the earliest, and returns it with the new count. Every byte
+// sent counts, control records and frame headers too, so that at a rate
+// equal to the path's nothing queues below the session.
+func (s *Session) paceAfter(paceAt time.Time, pacedBytes uint64, now time.Time) (time.Time, uint64) {
+	sent := s.stats.BytesSent.Load()
+	if sent <= pacedBytes {
+		return paceAt, pacedBytes
+	}
+	if floor := now.Add(-paceSlack); paceAt.Before(floor) {
+		paceAt = floor
+	}
+	return paceAt.Add(time.Duration(float64(sent-pacedBytes) / float64(s.cfg.Rate) * float64(time.Second))), sent
 }
 
 // fitRecords is the length of the records at the head of buf that fit in

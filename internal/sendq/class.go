@@ -75,6 +75,10 @@ const (
 	MinQuantum  = 2 << 10
 	MaxQuantum  = 64 << 10
 	StarveTakes = 8
+	// PacedTakeTime is a take's worth of a link whose rate is given
+	// (TakeAtRate): its writer sends no faster than that rate anyway, so
+	// takes can be small without the link waiting on the writer.
+	PacedTakeTime = 2 * time.Millisecond
 )
 
 // pace updates the quantum at a classed take at now: when the last take
@@ -83,6 +87,9 @@ const (
 // that emptied the queue ends the window unused: the writer was then
 // faster than what came.
 func (o *Queue) pace(now time.Time) {
+	if o.fixed {
+		return
+	}
 	if !o.backlog {
 		o.winBytes, o.winTime = 0, 0
 		return

@@ -152,6 +152,43 @@ func TestTakePacing(t *testing.T) {
 	}
 }
 
+// TestTakeAtRate: a queue told its link's rate takes PacedTakeTime's
+// worth of it, whole appends and at least one, whatever rate its writer
+// drains it at, and serves its classes in order from the first take.
+func TestTakeAtRate(t *testing.T) {
+	var clock time.Time
+	for _, tc := range []struct {
+		rate    int64 // bytes a second
+		appends int   // of 500 bytes, in each take
+	}{
+		{125_000, 1},         // 1 Mbit/s: 250 bytes, so one append
+		{1_250_000, 5},       // 10 Mbit/s: 2.5 KB
+		{12_500_000, 50},     // 100 Mbit/s: 25 KB
+		{1_250_000_000, 131}, // 10 Gbit/s: capped at MaxQuantum
+	} {
+		q := New(1 << 30)
+		q.now = func() time.Time { return clock }
+		q.TakeAtRate(tc.rate)
+		if !q.Classed() {
+			t.Fatalf("rate %d: queue not classed", tc.rate)
+		}
+		q.AddClass(High, rec("h0", 500))
+		for i := range 3 * PaceWindow / TakeTime {
+			for q.Queued() < 2*MaxQuantum {
+				q.Add(rec("n0", 500))
+			}
+			_, data, adds := q.TakeCounted(nil, nil, true)
+			if adds != tc.appends || len(data) != 500*adds {
+				t.Fatalf("rate %d, take %d: %d appends, %d bytes; want %d appends", tc.rate, i, adds, len(data), tc.appends)
+			}
+			if i == 0 && tags(data, 500)[0] != "h0" {
+				t.Fatalf("rate %d: first take begins %q, want the high class", tc.rate, tags(data, 500)[0])
+			}
+			clock = clock.Add(time.Second) // a slow writer: the quantum stays
+		}
+	}
+}
+
 // TestStarvationBound: with the higher class always waiting, a lower
 // class with data waiting gets a take of its own in every StarveTakes
 // takes, and no more often.

@@ -43,6 +43,7 @@ type Queue struct {
 	// time of the window the link's rate is being measured over, those of
 	// the last take and whether it left data behind; now is the clock.
 	quantum  int
+	fixed    bool // the quantum comes from the link's rate (TakeAtRate)
 	winBytes int
 	winTime  time.Duration
 	lastTake int
@@ -258,10 +259,19 @@ func (o *Queue) takeAllLocked() []byte {
 	return data
 }
 
-// TakeInTurns makes the queue hand over its data a take at a time, as it
+// TakeAtRate makes the queue hand over its data a take at a time, as it
 // does once given a class other than Normal, whatever classes it is
-// given: so that a writer that paces what it sends sends evenly.
-func (o *Queue) TakeInTurns() { o.classy.Store(true) }
+// given, for a writer that paces what it sends to rate bytes a second: a
+// take is then what the link sends in PacedTakeTime (whole appends, at
+// least one, at most MaxQuantum), fixed rather than measured, so that a
+// higher class waits behind little more than the message on the wire.
+func (o *Queue) TakeAtRate(rate int64) {
+	o.mu.Lock()
+	o.quantum = int(min(max(rate*int64(PacedTakeTime)/int64(time.Second), 1), MaxQuantum))
+	o.fixed = true
+	o.mu.Unlock()
+	o.classy.Store(true)
+}
 
 // Classed reports whether the queue has been given a class other than
 // Normal, or told to take in turns, and so serves its classes in order, a
