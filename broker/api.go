@@ -30,6 +30,7 @@ func linkMetrics(m monitor.Metrics) netapi.LinkMetrics {
 		LossForward:   m.LossForward,
 		LossReverse:   m.LossReverse,
 		LossRoundTrip: m.Loss,
+		Outage:        m.Outage,
 		Reordered:     m.Reordered,
 		Duplicated:    m.Duplicated,
 		Samples:       m.Samples,

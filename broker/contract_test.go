@@ -206,6 +206,13 @@ func TestContractPrediction(t *testing.T) {
 	stamped(t, pub, ch, "q.x", 200, 40*time.Millisecond, 5*time.Second)
 	delays := stamped(t, pub, ch, "q.x", 300, 40*time.Millisecond, 5*time.Second)
 	if len(delays) != 300 {
+		for _, name := range []string{"x.a", "x.b", "x.c", "x.d"} {
+			b := n.brokers[name]
+			t.Logf("%s: status %+v", name, b.Status())
+			for _, l := range b.Links() {
+				t.Logf("%s: link to %s: state %s, ups %d, drops %v, metrics state %s", name, l.Peer, l.State, l.Ups, l.Drops, l.Metrics.State)
+			}
+		}
 		t.Fatalf("%d of 300 arrived", len(delays))
 	}
 	r, _ := a.ContractRoute("q.>", "x.d")

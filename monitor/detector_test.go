@@ -238,3 +238,35 @@ func detectAfterOutages(t *testing.T, cfg Config, outages int) time.Duration {
 	t.Logf("window loss before the last outage: %.3f", h.link.Snapshot().Loss)
 	return run(10*time.Second, true, true)
 }
+
+// TestOutageIsNotLoss: probes lost while a link was down are its outage,
+// counted apart from its loss: once it is back, its loss figures (and the
+// histogram's missing mass) are those of the link while up, and Outage
+// says how much of the window the outage took.
+func TestOutageIsNotLoss(t *testing.T) {
+	s := newSimulation(fastWAN(), 40*time.Millisecond, 5*time.Millisecond, 0.02, 7)
+	s.run(s.start.Add(simWarmup), nil)
+	before := s.link.Snapshot()
+	s.outage = s.now
+	s.run(s.now.Add(3*time.Second), nil)
+	if st := s.link.State(); st != StateDown {
+		t.Fatalf("after 3 s of outage: %v", st)
+	}
+	s.outage = time.Time{}
+	s.run(s.now.Add(2*time.Second), nil)
+	m := s.link.Snapshot()
+	t.Logf("before: fwd %.4f rev %.4f; loss %.4f (before the outage %.4f), forward %.4f, reverse %.4f, recent %.4f, outage %.4f, missing mass %.1f of %.0f",
+		before.LossForward, before.LossReverse, m.Loss, before.Loss, m.LossForward, m.LossReverse, m.RecentLoss, m.Outage, m.Histogram.Missing, m.Histogram.Missing+m.Histogram.Arrived())
+	// 3 s of 100 ms probes is some 30 of the window's 256: 12%.
+	if m.Outage < 0.08 || m.Outage > 0.16 {
+		t.Errorf("outage %.4f of the window, want about 0.12", m.Outage)
+	}
+	// 2% each way is 4% round trip; the probes lost in the moment before
+	// the link was declared down may add a few.
+	if m.Loss > 0.08 || m.LossForward > 0.05 || m.LossReverse > 0.05 || m.RecentLoss > 0.05 {
+		t.Errorf("loss %.4f (forward %.4f, reverse %.4f, recent %.4f) with 2%% each way: the outage counted as loss", m.Loss, m.LossForward, m.LossReverse, m.RecentLoss)
+	}
+	if share := m.Histogram.Missing / (m.Histogram.Missing + m.Histogram.Arrived()); share > 0.08 {
+		t.Errorf("histogram missing %.4f of its mass: the outage counted as loss", share)
+	}
+}

@@ -37,8 +37,16 @@ type Metrics struct {
 	JitterIPDV float64
 	// Loss is the fraction of the window's probes that got no response in
 	// time (ProbeTimeout): round-trip loss. With independent loss p in each
-	// direction it is 1-(1-p)^2, about 2p.
+	// direction it is 1-(1-p)^2, about 2p. It is the loss of the link while
+	// up: probes lost while the link was declared down (and those out when
+	// it was) are its outage, not loss, and count in neither part of the
+	// fraction, nor of LossForward, LossReverse, RecentLoss or the
+	// histograms' missing mass. Traffic does not take a link that is down,
+	// so what a message meets on it is the loss while up.
 	Loss float64
+	// Outage is the fraction of the window's probes lost while the link
+	// was declared down.
+	Outage float64
 	// LossForward and LossReverse split Loss by direction: forward (our
 	// requests lost on the way to the peer) from the peer's request count,
 	// reverse (its responses lost on the way back) from the rest. Where
@@ -166,23 +174,25 @@ func (w *window) find(seq uint64) (sample, bool) {
 	return sample{}, false
 }
 
-func (w *window) lossRate() float64 {
-	if w.n == 0 {
-		return 0
-	}
-	return float64(w.lost) / float64(w.n)
-}
-
 // everydayLoss is the loss rate without the probes lost while the link was
-// down: what the failure detector expects of a live link. A link that has
-// just failed is otherwise judged lossier, and the next failure is seen
-// later.
+// down: the link's loss while up (Metrics.Loss), and what the failure
+// detector expects of a live link. A link that has just failed is
+// otherwise judged lossier, and the next failure is seen later.
 func (w *window) everydayLoss() float64 {
 	n := w.n - w.outage
 	if n <= 0 {
 		return 0
 	}
 	return float64(w.lost-w.outage) / float64(n)
+}
+
+// outageShare is the fraction of the window's probes lost while the link
+// was declared down.
+func (w *window) outageShare() float64 {
+	if w.n == 0 {
+		return 0
+	}
+	return float64(w.outage) / float64(w.n)
 }
 
 // LossHistory is how many of a link's latest resolved probes LossOver can
@@ -235,6 +245,22 @@ func (r *lossRing) over(n int) float64 {
 	return 1 - math.Sqrt(1-float64(lost)/float64(n))
 }
 
+// outageBetween counts the window's probes lost while the link was down
+// between the first and last of ans, its answered probes in sequence
+// order.
+func (w *window) outageBetween(ans []sample) int {
+	if w.outage == 0 || len(ans) < 2 {
+		return 0
+	}
+	lo, hi, n := ans[0].seq, ans[len(ans)-1].seq, 0
+	for _, s := range w.buf[:w.n] {
+		if s.outage && s.seq > lo && s.seq < hi {
+			n++
+		}
+	}
+	return n
+}
+
 // answered returns the window's answered probes in sequence order.
 func (w *window) answered() []sample {
 	out := make([]sample, 0, w.n-w.lost)
@@ -271,7 +297,7 @@ func recent(w *window, m *Metrics) {
 	lost, resolved := 0, 0
 	for k := 1; k <= w.n && (len(lat) < RecentSamples || resolved < RecentProbes); k++ {
 		s := w.buf[(w.next-k+len(w.buf))%len(w.buf)]
-		if s.lost && s.seq < first {
+		if s.lost && (s.seq < first || s.outage) {
 			continue
 		}
 		if resolved < RecentProbes {
@@ -299,15 +325,15 @@ func recent(w *window, m *Metrics) {
 // window no longer looks drawn from it, or 0.
 func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 	recent(w, m)
-	m.Loss = w.lossRate()
+	m.Loss, m.Outage = w.everydayLoss(), w.outageShare()
 	ans := w.answered()
 	m.Samples = len(ans)
 	delays := make([]float64, len(ans))
 	for i, s := range ans {
 		delays[i] = ms(s.rtt) / 2
 	}
-	m.Histogram = router.HistogramOf(delays, float64(w.lost))
-	m.LossForward, m.LossReverse = splitLoss(ans, m.Loss)
+	m.Histogram = router.HistogramOf(delays, float64(w.lost-w.outage))
+	m.LossForward, m.LossReverse = splitLoss(ans, w.outageBetween(ans), m.Loss)
 	m.Forward = forwardHistogram(ans, m.LossForward)
 	if len(mem) > len(ans) && len(ans) > 0 {
 		long, changed := longForward(m.Forward, len(ans), mem, forwardOffset(ans), m.LossForward)
@@ -471,15 +497,17 @@ func spread95(xs []float64) float64 {
 
 // splitLoss divides the round-trip loss between the directions. Between
 // the first and last answered probes (by Seq) the peer's request count grew
-// by dc of ds probes sent: ds-dc were lost forward, and of the dc that
-// arrived, dc-(answered-1) were lost on the way back.
-func splitLoss(ans []sample, loss float64) (fwd, rev float64) {
+// by dc of ds probes sent, outage of them lost while the link was down and
+// left out: ds-dc were lost forward, and of the dc that arrived,
+// dc-(answered-1) were lost on the way back. An outage one way only, whose
+// requests arrived, makes the count unusable (dc above ds).
+func splitLoss(ans []sample, outage int, loss float64) (fwd, rev float64) {
 	sym := 1 - math.Sqrt(1-loss)
 	if len(ans) < 2 {
 		return sym, sym
 	}
 	first, last := ans[0], ans[len(ans)-1]
-	ds := float64(last.seq - first.seq)
+	ds := float64(last.seq - first.seq - uint64(outage))
 	dc := float64(last.count - first.count) // wraps like the counter
 	got := float64(len(ans) - 1)
 	if dc > ds || dc < got || dc == 0 {

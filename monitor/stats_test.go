@@ -151,7 +151,7 @@ func TestSplitLoss(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fwd, rev := splitLoss(tt.ans, tt.loss)
+			fwd, rev := splitLoss(tt.ans, 0, tt.loss)
 			if !near(fwd, tt.fwd, 1e-9) || !near(rev, tt.rev, 1e-9) {
 				t.Errorf("splitLoss = %v, %v; want %v, %v", fwd, rev, tt.fwd, tt.rev)
 			}
@@ -165,8 +165,8 @@ func TestWindowRing(t *testing.T) {
 		w.add(sample{seq: i, lost: i%2 == 1})
 	}
 	// Holds 3, 4, 5: two lost.
-	if w.n != 3 || w.lost != 2 || !near(w.lossRate(), 2.0/3, 1e-9) {
-		t.Fatalf("n=%d lost=%d rate=%v", w.n, w.lost, w.lossRate())
+	if w.n != 3 || w.lost != 2 || !near(w.everydayLoss(), 2.0/3, 1e-9) {
+		t.Fatalf("n=%d lost=%d rate=%v", w.n, w.lost, w.everydayLoss())
 	}
 	if _, ok := w.find(2); ok {
 		t.Errorf("found seq 2, which left the window")

@@ -61,19 +61,24 @@ type LinkMetrics struct {
 	// JitterIPDV is P95-P50 of one-way delay, as OWAMP reports it.
 	JitterIPDV float64 `json:"jitter_ipdv_ms"`
 	// Loss is the fraction of messages lost one way, the mean of the two
-	// directions: what an emulated loss of p declares.
+	// directions: what an emulated loss of p declares. It is the loss of
+	// the link while up; probes lost while it was declared down are its
+	// outage (Outage), not loss.
 	Loss float64 `json:"loss"`
 	// LossForward and LossReverse split it by direction (forward: what
 	// this broker sends), and LossRoundTrip is the fraction of probes that
-	// got no answer.
+	// got no answer, outage aside.
 	LossForward   float64 `json:"loss_forward"`
 	LossReverse   float64 `json:"loss_reverse"`
 	LossRoundTrip float64 `json:"loss_round_trip"`
-	Reordered     uint64  `json:"reordered"`
-	Duplicated    uint64  `json:"duplicated"`
-	Samples       int     `json:"samples"`
-	Interval      float64 `json:"interval_ms"`
-	State         string  `json:"state"` // unknown, up, suspect, down or disabled
+	// Outage is the fraction of the monitor's window of probes lost while
+	// the link was declared down.
+	Outage     float64 `json:"outage"`
+	Reordered  uint64  `json:"reordered"`
+	Duplicated uint64  `json:"duplicated"`
+	Samples    int     `json:"samples"`
+	Interval   float64 `json:"interval_ms"`
+	State      string  `json:"state"` // unknown, up, suspect, down or disabled
 	// StateSince is when the monitor reached its current verdict.
 	StateSince  time.Time `json:"state_since"`
 	ProbesSent  uint64    `json:"probes_sent"`
