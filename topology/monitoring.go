@@ -17,13 +17,26 @@ import (
 //	  adaptive: true       # probe more often while a link is unstable
 //	  probe_timeout: 1s    # a probe not answered by then counts as lost
 //	  detector: phi        # phi (default) or timeout
+//	  window: 256          # probes delay, jitter and loss figures are drawn from
+//	  distribution_window: 2048  # answered probes a delay distribution is drawn from
 type Monitoring struct {
-	Preset       string `yaml:"preset,omitempty"`
-	Interval     string `yaml:"interval,omitempty"`
-	Adaptive     *bool  `yaml:"adaptive,omitempty"`
-	ProbeTimeout string `yaml:"probe_timeout,omitempty"`
-	Detector     string `yaml:"detector,omitempty"`
+	Preset             string `yaml:"preset,omitempty"`
+	Interval           string `yaml:"interval,omitempty"`
+	Adaptive           *bool  `yaml:"adaptive,omitempty"`
+	ProbeTimeout       string `yaml:"probe_timeout,omitempty"`
+	Detector           string `yaml:"detector,omitempty"`
+	Window             int    `yaml:"window,omitempty"`
+	DistributionWindow int    `yaml:"distribution_window,omitempty"`
 }
+
+// The bounds of a monitoring block's windows, in probes: a window of
+// fewer than MinWindow probes has no percentiles worth routing on, and
+// the distribution window keeps 16 bytes a probe for every link.
+const (
+	MinWindow     = 16
+	MaxWindow     = 16384
+	MaxDistWindow = 65536
+)
 
 // presets maps preset names to monitor configurations.
 var presets = map[string]func() monitor.Config{
@@ -82,6 +95,23 @@ func (m *Monitoring) apply(cfg monitor.Config) (monitor.Config, error) {
 		cfg.Detector.Kind = m.Detector
 	default:
 		return cfg, fmt.Errorf("detector: unknown detector %q (want phi or timeout)", m.Detector)
+	}
+	if m.Window != 0 {
+		if m.Window < MinWindow || m.Window > MaxWindow {
+			return cfg, fmt.Errorf("window: %d probes: want %d to %d", m.Window, MinWindow, MaxWindow)
+		}
+		cfg.Window = m.Window
+	}
+	if m.DistributionWindow != 0 {
+		if m.DistributionWindow < MinWindow || m.DistributionWindow > MaxDistWindow {
+			return cfg, fmt.Errorf("distribution_window: %d probes: want %d to %d", m.DistributionWindow, MinWindow, MaxDistWindow)
+		}
+		cfg.DistWindow = m.DistributionWindow
+	}
+	if m.Window != 0 || m.DistributionWindow != 0 {
+		if cfg.DistWindow < cfg.Window {
+			return cfg, fmt.Errorf("distribution_window: %d probes, below the window's %d", cfg.DistWindow, cfg.Window)
+		}
 	}
 	return cfg, nil
 }

@@ -25,6 +25,12 @@ func TestParseErrors(t *testing.T) {
 		{"unknown field", "brokers:\n  - address: a\n    clinet: 127.0.0.1:1\n", []string{"line 3", "field clinet not found"}},
 		{"two documents", two + "---\n" + two, []string{"line 2: a second YAML document"}},
 		{"no brokers", "name: x\n", []string{"brokers: at least one broker is required"}},
+		{"monitoring windows", "monitoring: {window: 8, distribution_window: 100000}\n" + two,
+			[]string{"monitoring: window: 8 probes: want 16 to 16384"}},
+		{"distribution window too large", "monitoring: {distribution_window: 100000}\n" + two,
+			[]string{"monitoring: distribution_window: 100000 probes: want 16 to 65536"}},
+		{"distribution window below the window", "monitoring: {window: 1024, distribution_window: 512}\n" + two,
+			[]string{"monitoring: distribution_window: 512 probes, below the window's 1024"}},
 		{"short secret", "secret: s3cret\nbrokers: [" + brokerYAML("a", 1) + "]",
 			[]string{"secret: 6 bytes; a network secret needs at least 16"}},
 		{"address missing", "brokers: [{client: 127.0.0.1:1, http: 127.0.0.1:2}]",
@@ -212,5 +218,29 @@ func TestRateField(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "links[0] (na.a -> na.b): rate") {
 			t.Errorf("rate %s: error %v, want one naming the link's rate", bad, err)
 		}
+	}
+}
+
+// TestMonitorWindows: the windows of the file's monitoring block reach
+// every link's monitor, and a link's own block overrides them.
+func TestMonitorWindows(t *testing.T) {
+	f, err := Parse([]byte("monitoring: {window: 512, distribution_window: 4096}\n" + two))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.MonitorConfig(Link{})
+	if err != nil || cfg.Window != 512 || cfg.DistWindow != 4096 {
+		t.Fatalf("monitor config %+v, %v: want windows 512 and 4096", cfg, err)
+	}
+	cfg, err = f.MonitorConfig(Link{Monitor: &Monitoring{Window: 128}})
+	if err != nil || cfg.Window != 128 || cfg.DistWindow != 4096 {
+		t.Fatalf("a link's window 128: monitor config %+v, %v", cfg, err)
+	}
+	if _, err := f.MonitorConfig(Link{Monitor: &Monitoring{Window: 8192}}); err == nil || !strings.Contains(err.Error(), "below the window's 8192") {
+		t.Fatalf("a link's window above the file's distribution window: %v", err)
+	}
+	def, _ := (&File{}).MonitorConfig(Link{})
+	if def.Window != 256 || def.DistWindow != 2048 {
+		t.Fatalf("default windows %d and %d, want 256 and 2048", def.Window, def.DistWindow)
 	}
 }
