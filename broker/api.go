@@ -98,6 +98,10 @@ type StatusInfo struct {
 	// BadInterest counts interest updates refused (an epoch in the
 	// future).
 	BadInterest uint64 `json:"bad_interest_updates"`
+	// Ends is the way from a client through the embedded server into the
+	// core and back out, which contract predictions add to every path;
+	// absent for a broker without contracts (see ends.go).
+	Ends *EndsInfo `json:"ends,omitempty"`
 	// Cost updates: refused (not the owner, bad costs, out of scope),
 	// stale (older than held), originated here; route computations and
 	// their mean time.
@@ -391,6 +395,7 @@ func (b *Broker) Status() StatusInfo {
 		Replies:           b.replies.size.Load(),
 		QueueGroups:       b.QueueCounts(),
 		BadQueueLoads:     b.stats.badQueueLoads.Load(),
+		Ends:              b.endsInfo(),
 	}
 }
 

@@ -102,6 +102,7 @@ type Broker struct {
 	leafLn     net.Listener // for external nats-servers; nil when none may attach
 	coreLeafLn net.Listener // the embedded server's
 	coreKey    nkeys.KeyPair
+	ends       ends // the way through the embedded server (ends.go)
 	leafIDs    atomic.Uint64
 	leafReady  chan struct{}
 	leafOnce   sync.Once
@@ -266,6 +267,10 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.subscribeInternal(netapi.PerfAckSubject(b.cfg.Address), b.onReportAck)
 	b.wg.Go(b.reportLoop)
 	b.wg.Go(b.stateLoop)
+	if len(b.cfg.Routing.Contracts) > 0 {
+		b.subscribeInternal(endsSubject(b.cfg.Address), b.onEnds)
+		b.wg.Go(b.endsLoop)
+	}
 	b.startQueueLoad()
 	if b.cfg.unauthenticated() {
 		b.log.Warn("overlay links are not authenticated: the network has no secret; allowed because every overlay address of this broker is loopback")

@@ -90,6 +90,14 @@ func (b *Broker) startNATS(ctx context.Context) error {
 		Nkeys:      []*server.NkeyUser{app},
 		NoAuthUser: app.Nkey,
 	}
+	if len(b.cfg.Routing.Contracts) > 0 {
+		u, kp, err := endsUser(b.cfg.Address)
+		if err != nil {
+			return fmt.Errorf("broker %s: ends probe identity: %w", b.cfg.Address, err)
+		}
+		opts.Nkeys = append(opts.Nkeys, u)
+		b.ends.key = kp
+	}
 	admin, err := adminUser(b.cfg.AdminToken)
 	if err != nil {
 		return fmt.Errorf("broker %s: admin identity: %w", b.cfg.Address, err)

@@ -76,7 +76,7 @@ func (b *Broker) State(now time.Time) schema.State {
 		st.Profiles = append(st.Profiles, schema.SubjectProfile{Subject: sp.Subject, Profile: sp.Profile})
 	}
 	if b.ns != nil {
-		st.Clients = b.ns.NumClients()
+		st.Clients = b.clientsBut(b.ns.NumClients())
 	}
 	st.Routes = b.Routes()
 	for name, n := range b.Status().Messages() {

@@ -60,6 +60,9 @@ type BNM struct {
 	// contracts are the contracts' routes computed last, which the next
 	// computation's hold.
 	contracts []*contractRoutes
+	// ends is the delay every contract path adds at its two ends (see
+	// SetEnds); empty: none.
+	ends Histogram
 	// What arcs cross are numbered once and for all too, so that a held
 	// route's arcs are known from one graph to the next.
 	refs     []arcRef

@@ -301,6 +301,7 @@ func ComposePath(hops ...Histogram) Histogram {
 // next. Safe for concurrent use.
 type contractTrees struct {
 	cands []*tree
+	start Histogram // the delay of the empty path: the ends' (BNM.SetEnds)
 	mu    sync.Mutex
 	dists [][]Histogram // per candidate, per node; nil Buckets and 0 Missing: not composed yet
 	done  [][]bool
@@ -308,8 +309,11 @@ type contractTrees struct {
 
 // newContractTrees holds the paths of cands, trees of one graph, none
 // composed yet.
-func newContractTrees(cands []*tree) *contractTrees {
-	ct := &contractTrees{cands: cands}
+func newContractTrees(cands []*tree, ends Histogram) *contractTrees {
+	ct := &contractTrees{cands: cands, start: atZero}
+	if len(ends.Buckets) > 0 {
+		ct.start = ends
+	}
 	for _, t := range cands {
 		ct.dists = append(ct.dists, make([]Histogram, len(t.pred)))
 		ct.done = append(ct.done, make([]bool, len(t.pred)))
@@ -327,7 +331,7 @@ func (ct *contractTrees) dist(k int, v int32) Histogram {
 	var uncomposed []int32
 	for x := v; !done[x]; x = t.pred[x] {
 		if x == t.src {
-			d[x], done[x] = atZero, true
+			d[x], done[x] = ct.start, true
 			break
 		}
 		uncomposed = append(uncomposed, x)
@@ -491,7 +495,7 @@ func (m *BNM) ContractTables(cs []Contract, base Table) []Table {
 		s.settle()
 		cands = append(cands, s.tree())
 	}
-	ct := newContractTrees(cands)
+	ct := newContractTrees(cands, m.ends)
 	out := make([]Table, len(cs))
 	held := make([]*contractRoutes, len(cs))
 	for i, c := range cs {
@@ -508,6 +512,18 @@ func (m *BNM) ContractTables(cs []Contract, base Table) []Table {
 	}
 	m.contracts = held
 	return out
+}
+
+// SetEnds sets the delay a message meets at the two ends of every path
+// besides its links: from the publishing client into the first broker's
+// core and out of the last one's to the subscriber, which the links'
+// distributions do not hold. The contract routes computed from then on
+// compose it into every path's distribution (their choice of path does
+// not change: it adds to every candidate alike). h's missing mass, if
+// any, is ignored; an empty h sets none.
+func (m *BNM) SetEnds(h Histogram) {
+	h.Missing = 0
+	m.ends = h
 }
 
 // ContractRoute is a contract's route to one destination: the route, its

@@ -407,3 +407,45 @@ func TestComposeDelays(t *testing.T) {
 		}
 	}
 }
+
+// TestContractEnds: the ends' delay (BNM.SetEnds) is composed into every
+// contract path's distribution, moving its prediction, not its path; an
+// empty one sets none.
+func TestContractEnds(t *testing.T) {
+	links := []delayLink{
+		{Link{ID: "sx", A: "a.c.s", B: "a.c.x", Cost: 1, Up: true}, pointAt(10)},
+		{Link{ID: "xd", A: "a.c.x", B: "a.c.d", Cost: 1, Up: true}, pointAt(12)},
+	}
+	m := delayMap("a.c.s", links)
+	c := Contract{Within: []Bound{{0.5, 40}}, MaxLoss: 1}
+	route := func() ContractRoute {
+		t.Helper()
+		r, ok := m.ContractTables([]Contract{c}, m.Tables()[0])[0].LookupContract("a.c.d")
+		if !ok || fmt.Sprint(r.Path) != "[a.c.s a.c.x a.c.d]" {
+			t.Fatalf("contract route %v, %v", r.Path, ok)
+		}
+		return r
+	}
+	if q := route().Delay.Quantile(0.5); math.Abs(q-22) > 0.5 || route().Prediction.Status != Met {
+		t.Fatalf("without ends: p50 %v ms (want 22), %v", q, route().Prediction.Status)
+	}
+	ends := mixture(0.3, 2, 90, 6, 10) // 2 ms mostly, 6 ms at times; the missing mass is ignored
+	m.SetEnds(ends)
+	r := route()
+	if q := r.Delay.Quantile(0.5); math.Abs(q-24) > 0.5 {
+		t.Errorf("with ends of 2 ms: p50 %v ms, want 24", q)
+	}
+	if q := r.Delay.Quantile(0.95); math.Abs(q-28) > 0.5 {
+		t.Errorf("with ends of 6 ms in a tenth: p95 %v ms, want 28", q)
+	}
+	if r.Delay.Missing != 0 || r.Prediction.Loss != 0 {
+		t.Errorf("the ends' missing mass counted as loss: %v, %v", r.Delay.Missing, r.Prediction.Loss)
+	}
+	if r.Prediction.Status != Met {
+		t.Errorf("24 ms against 40: %v", r.Prediction.Status)
+	}
+	m.SetEnds(Histogram{})
+	if q := route().Delay.Quantile(0.5); math.Abs(q-22) > 0.5 {
+		t.Errorf("ends unset: p50 %v ms, want 22", q)
+	}
+}

@@ -50,7 +50,7 @@ func (m *BNM) ComposeDelays(s *Summary) {
 	search.scope = &s.Unit
 	search.settle()
 	tr := search.tree()
-	ct := newContractTrees([]*tree{tr})
+	ct := newContractTrees([]*tree{tr}, Histogram{}) // the ways inside the unit: no ends
 	ct.mu.Lock()
 	defer ct.mu.Unlock()
 	for i, d := range s.Dests {
