@@ -24,16 +24,16 @@ import (
 // links' probes travel between cores and do not see it. So the broker
 // measures it: an internal client of its own embedded server, connected
 // as applications are, publishes a stamped probe on $WL.ends.<address>
-// every endsEvery; the core answers it at once on $WL.ends.<address>.back,
-// which only that client may read. The round trip is the way in and the
+// every endsEvery (ten small messages a second); the core answers it at
+// once on $WL.ends.<address>.back, which only that client may read. The round trip is the way in and the
 // way out, one of each, as a message between two brokers alike meets
 // them; its distribution over the latest endsSamples probes is composed
 // into every contract path's (router.BNM.SetEnds). Only a broker with
 // contracts runs the probe.
 
 const (
-	endsEvery   = 250 * time.Millisecond
-	endsSamples = 512 // about two minutes of probes
+	endsEvery   = 100 * time.Millisecond
+	endsSamples = 512 // about a minute of probes
 	// endsMin is how many answered probes the distribution needs before
 	// it is used; endsReview how often it is handed to the routes, which
 	// are recomputed when its median or 99th percentile moved by more than
@@ -43,6 +43,9 @@ const (
 	endsMove   = 0.1
 	// endsBuckets bounds the distribution's buckets, as a unit summary's.
 	endsBuckets = router.SummaryBuckets
+	// endsMaxRTT is the longest round trip taken for a measure: beyond
+	// it the answer is a stale one (the client reconnected) or not ours.
+	endsMaxRTT = 10 * time.Second
 )
 
 // endsSubject is where the core answers the internal client's probes;
@@ -99,8 +102,13 @@ func endsUser(address string) (*server.NkeyUser, nkeys.KeyPair, error) {
 }
 
 // onEnds answers the internal client's probe: straight back to this
-// broker's own leaves, where the client listens.
+// broker's own leaves, where the client listens. A probe published at
+// another broker (an admin may publish on reserved subjects anywhere) is
+// not this broker's way in, and goes unanswered.
 func (b *Broker) onEnds(m internalMsg) {
+	if m.Origin != b.cfg.Address {
+		return
+	}
 	b.publishLocal(endsBack(b.cfg.Address), m.Data)
 }
 
@@ -130,8 +138,10 @@ func (b *Broker) endsLoop() {
 		if len(m.Data) != 8 {
 			return
 		}
-		sent := int64(binary.BigEndian.Uint64(m.Data))
-		e.add(float64(time.Now().UnixNano()-sent) / 1e6)
+		rtt := time.Duration(time.Now().UnixNano() - int64(binary.BigEndian.Uint64(m.Data)))
+		if rtt >= 0 && rtt <= endsMaxRTT {
+			e.add(float64(rtt) / 1e6)
+		}
 	}); err != nil {
 		b.log.Warn("ends probe: cannot subscribe; contract predictions leave the ends out", slog.Any("err", err))
 		return
