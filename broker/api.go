@@ -328,7 +328,7 @@ func (b *Broker) Status() StatusInfo {
 	var leaves []string
 	var leafDrops uint64
 	for l := range b.leaves {
-		leaves = append(leaves, l.name)
+		leaves = append(leaves, l.Name())
 		leafDrops += l.out.Dropped()
 	}
 	linkDrops, classDrops := map[string]uint64{}, map[string]map[string]uint64{}

@@ -114,7 +114,7 @@ func (b *Broker) fromLeaf(l *leafConn, m *overlay.Message, queues [][]byte) {
 	// other leaves speak for clients the broker knows nothing of.
 	if !l.core && bytes.HasPrefix(m.Subject, reservedPrefixBytes) {
 		b.stats.reserved.Add(1)
-		b.noteDrop("leaf", l.name, "publish on a reserved subject")
+		b.noteDrop("leaf", l.Name(), "publish on a reserved subject")
 		return
 	}
 	m.Origin = b.addr

@@ -28,7 +28,7 @@ type leafConn struct {
 	b        *Broker
 	id       uint64
 	conn     net.Conn
-	name     string // the leaf's server name, once it has sent CONNECT
+	name     atomic.Pointer[string] // the leaf's server name, once it has sent CONNECT (read by other goroutines)
 	log      *slog.Logger
 	external bool   // attached on the leaf port, not the embedded server's
 	core     bool   // the embedded server, proven by its signature
@@ -69,19 +69,20 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool, signedIn fun
 		b:        b,
 		id:       id,
 		conn:     conn,
-		name:     conn.RemoteAddr().String(),
 		external: external,
 		nonce:    newNonce(),
 		adv:      make(map[string]int),
 		out:      sendq.New(b.cfg.LeafQueueBytes),
 		done:     make(chan struct{}),
 	}
+	remote := conn.RemoteAddr().String()
+	l.name.Store(&remote)
 	l.plan.streams = newStreams()
 	l.lastRead.Store(time.Now().UnixNano())
 	l.signedIn = signedIn
 	defer signedIn() // gives the connection's place back, if CONNECT did not
 	l.holder.leaf = l
-	l.log = b.log.With(slog.String("leaf", l.name))
+	l.log = b.log.With(slog.String("leaf", l.Name()))
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -236,6 +237,15 @@ func (l *leafConn) readLoop() error {
 	}
 }
 
+// Name is the leaf's server name, or its remote address before it has
+// sent CONNECT with one.
+func (l *leafConn) Name() string {
+	if p := l.name.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // connect checks the leaf's credentials and registers it.
 func (l *leafConn) connect(js []byte) error {
 	var c connectInfo
@@ -249,7 +259,7 @@ func (l *leafConn) connect(js []byte) error {
 	}
 	l.core = core
 	if c.Name != "" {
-		l.name = c.Name
+		l.name.Store(&c.Name)
 		l.log = l.b.log.With(slog.String("leaf", c.Name))
 	}
 	l.log.Debug("leaf attached", slog.String("remote", l.conn.RemoteAddr().String()), slog.Bool("core", core))
@@ -338,7 +348,7 @@ func (l *leafConn) deliver(m *overlay.Message, queues [][]byte, k *sendq.Kicker)
 		l.msgsOut.Add(1)
 		k.Add(l.out)
 	} else {
-		l.b.noteDrop("leaf", l.name, "leaf send queue full")
+		l.b.noteDrop("leaf", l.Name(), "leaf send queue full")
 	}
 }
 
