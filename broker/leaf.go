@@ -28,11 +28,11 @@ type leafConn struct {
 	b        *Broker
 	id       uint64
 	conn     net.Conn
-	name     atomic.Pointer[string] // the leaf's server name, once it has sent CONNECT (read by other goroutines)
-	log      *slog.Logger
-	external bool   // attached on the leaf port, not the embedded server's
-	core     bool   // the embedded server, proven by its signature
-	nonce    string // sent in INFO, signed by the embedded server
+	name     atomic.Pointer[string]      // the leaf's server name, once it has sent CONNECT (read by other goroutines)
+	log      atomic.Pointer[slog.Logger] // named by the leaf once it has sent CONNECT (read by other goroutines)
+	external bool                        // attached on the leaf port, not the embedded server's
+	core     bool                        // the embedded server, proven by its signature
+	nonce    string                      // sent in INFO, signed by the embedded server
 	// lastRead is when the reader last finished with its input (unix
 	// ns); lastPing when the leaf was last pinged for being idle (guarded
 	// by b.mu).
@@ -82,7 +82,7 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool, signedIn fun
 	l.signedIn = signedIn
 	defer signedIn() // gives the connection's place back, if CONNECT did not
 	l.holder.leaf = l
-	l.log = b.log.With(slog.String("leaf", l.Name()))
+	l.log.Store(b.log.With(slog.String("leaf", l.Name())))
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -98,12 +98,12 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool, signedIn fun
 	case errors.Is(err, errLeafAuth):
 		// Anyone who reaches the port can cause this: logged sparingly.
 		if missed, ok := b.refusals.allow(time.Now()); ok {
-			l.log.Warn("leaf refused", slog.Any("err", err), slog.String("remote", conn.RemoteAddr().String()), slog.Uint64("not_logged_since", missed))
+			l.logger().Warn("leaf refused", slog.Any("err", err), slog.String("remote", conn.RemoteAddr().String()), slog.Uint64("not_logged_since", missed))
 		}
 	case err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
-		l.log.Warn("leaf connection closed", slog.Any("err", err))
+		l.logger().Warn("leaf connection closed", slog.Any("err", err))
 	default:
-		l.log.Debug("leaf connection closed")
+		l.logger().Debug("leaf connection closed")
 	}
 	b.mu.Lock()
 	delete(b.leaves, l)
@@ -228,7 +228,7 @@ func (l *leafConn) readLoop() error {
 			_ = l.conn.SetReadDeadline(time.Time{})
 			r = growReader(r, l.conn)
 		case opErr:
-			l.log.Warn("leaf reported an error", slog.String("err", string(rest)))
+			l.logger().Warn("leaf reported an error", slog.String("err", string(rest)))
 		case opPong, opInfo, opOK:
 		default:
 			l.out.AddCtrl(func(b []byte) []byte { return append(b, "-ERR 'Unknown Protocol Operation'\r\n"...) })
@@ -246,6 +246,18 @@ func (l *leafConn) Name() string {
 	return ""
 }
 
+// logger is the leaf's logger; the broker's for a leaf made without one
+// (tests).
+func (l *leafConn) logger() *slog.Logger {
+	if lg := l.log.Load(); lg != nil {
+		return lg
+	}
+	if l.b != nil {
+		return l.b.log
+	}
+	return slog.Default()
+}
+
 // connect checks the leaf's credentials and registers it.
 func (l *leafConn) connect(js []byte) error {
 	var c connectInfo
@@ -260,9 +272,9 @@ func (l *leafConn) connect(js []byte) error {
 	l.core = core
 	if c.Name != "" {
 		l.name.Store(&c.Name)
-		l.log = l.b.log.With(slog.String("leaf", c.Name))
+		l.log.Store(l.b.log.With(slog.String("leaf", c.Name)))
 	}
-	l.log.Debug("leaf attached", slog.String("remote", l.conn.RemoteAddr().String()), slog.Bool("core", core))
+	l.logger().Debug("leaf attached", slog.String("remote", l.conn.RemoteAddr().String()), slog.Bool("core", core))
 	l.b.mu.Lock()
 	l.b.interest.addLeaf(l)
 	l.b.mu.Unlock()
@@ -371,7 +383,7 @@ func (l *leafConn) writeLoop() {
 		_ = l.conn.SetWriteDeadline(time.Now().Add(leafWriteTimeout))
 		bufs := net.Buffers{ctrl, data}
 		if _, err := bufs.WriteTo(l.conn); err != nil {
-			l.log.Warn("write to leaf failed", slog.Any("err", err))
+			l.logger().Warn("write to leaf failed", slog.Any("err", err))
 			l.close()
 			return
 		}

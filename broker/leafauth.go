@@ -148,7 +148,7 @@ func (b *Broker) watchLeaves(now time.Time) {
 	}
 	b.mu.Unlock()
 	for _, l := range silent {
-		l.log.Warn("leaf silent; closed", slog.Duration("silent", leafSilentAfter))
+		l.logger().Warn("leaf silent; closed", slog.Duration("silent", leafSilentAfter))
 		l.close()
 	}
 }
