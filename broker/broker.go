@@ -54,6 +54,7 @@ type Broker struct {
 	epoch    uint64 // start time in ns; orders this run after earlier ones
 	serverID string
 	addr     []byte // cfg.Address as bytes, for message records
+	endsSubj []byte // the ends probe's subject, nil without contracts (ends.go)
 	seq      atomic.Uint64
 
 	mu       sync.Mutex // guards the control plane below
@@ -159,6 +160,7 @@ func New(cfg Config) (*Broker, error) {
 		epoch:       epoch,
 		serverID:    "WL" + hex.EncodeToString(id),
 		addr:        []byte(cfg.Address),
+		endsSubj:    endsSubjectOf(cfg),
 		interest:    newInterestDB(epoch),
 		lsdb:        make(map[lsKey]*linkState),
 		sumdb:       make(map[lsKey]*summaryRec),
@@ -267,8 +269,10 @@ func (b *Broker) Start(ctx context.Context) (err error) {
 	b.subscribeInternal(netapi.PerfAckSubject(b.cfg.Address), b.onReportAck)
 	b.wg.Go(b.reportLoop)
 	b.wg.Go(b.stateLoop)
-	if len(b.cfg.Routing.Contracts) > 0 {
-		b.subscribeInternal(endsSubject(b.cfg.Address), b.onEnds)
+	if b.endsSubj != nil {
+		// The core's interest, so that the embedded server passes the
+		// probes on; fromLeaf answers them before any handler would.
+		b.subscribeInternal(endsSubject(b.cfg.Address), func(internalMsg) {})
 		b.wg.Go(b.endsLoop)
 	}
 	b.startQueueLoad()

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/wayline/wayline/netapi"
+	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 )
 
@@ -24,8 +25,9 @@ import (
 // links' probes travel between cores and do not see it. So the broker
 // measures it: an internal client of its own embedded server, connected
 // as applications are, publishes a stamped probe on $WL.ends.<address>
-// every endsEvery (ten small messages a second); the core answers it at
-// once on $WL.ends.<address>.back, which only that client may read. The round trip is the way in and the
+// every endsEvery (ten small messages a second); the core's leaf reader
+// answers it at once on $WL.ends.<address>.back, which only that client
+// may read. The round trip is the way in and the
 // way out, one of each, as a message between two brokers alike meets
 // them; its distribution over the latest endsSamples probes is composed
 // into every contract path's (router.BNM.SetEnds). Only a broker with
@@ -101,15 +103,29 @@ func endsUser(address string) (*server.NkeyUser, nkeys.KeyPair, error) {
 	}, kp, nil
 }
 
-// onEnds answers the internal client's probe: straight back to this
-// broker's own leaves, where the client listens. A probe published at
-// another broker (an admin may publish on reserved subjects anywhere) is
-// not this broker's way in, and goes unanswered.
-func (b *Broker) onEnds(m internalMsg) {
-	if m.Origin != b.cfg.Address {
-		return
+// endsSubjectOf is the ends probe's subject of a broker with cfg, or nil
+// when it has no contracts and runs no probe.
+func endsSubjectOf(cfg Config) []byte {
+	if len(cfg.Routing.Contracts) == 0 {
+		return nil
 	}
-	b.publishLocal(endsBack(b.cfg.Address), m.Data)
+	return []byte(endsSubject(cfg.Address))
+}
+
+// answerEnds answers the internal client's probe m, just read from the
+// embedded server's leaf connection, on the reader's goroutine: straight
+// back to this broker's own leaves, where the client listens, as a
+// message from a client here to a client here would go, without the
+// dispatcher goroutine of the broker's own subscriptions (whose handlers,
+// applying control messages or reports, a probe would otherwise wait
+// for). Only the embedded server's leaf is heard: a probe from elsewhere
+// is not this broker's way in.
+func (b *Broker) answerEnds(m *overlay.Message) {
+	data := m.Data
+	if m.HasHdr {
+		data = data[m.HdrLen:]
+	}
+	b.publishLocal(endsBack(b.cfg.Address), data)
 }
 
 // endsLoop runs the internal client until the broker stops.

@@ -117,6 +117,10 @@ func (b *Broker) fromLeaf(l *leafConn, m *overlay.Message, queues [][]byte) {
 		b.noteDrop("leaf", l.Name(), "publish on a reserved subject")
 		return
 	}
+	if b.endsSubj != nil && l.core && bytes.Equal(m.Subject, b.endsSubj) {
+		b.answerEnds(m)
+		return
+	}
 	m.Origin = b.addr
 	m.Seq = b.seq.Add(1)
 	r := l.cache.get(b.interest, m.Subject)
