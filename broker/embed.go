@@ -90,7 +90,7 @@ func (b *Broker) startNATS(ctx context.Context) error {
 		Nkeys:      []*server.NkeyUser{app},
 		NoAuthUser: app.Nkey,
 	}
-	if len(b.cfg.Routing.Contracts) > 0 {
+	if b.endsSubj != nil {
 		u, kp, err := endsUser(b.cfg.Address)
 		if err != nil {
 			return fmt.Errorf("broker %s: ends probe identity: %w", b.cfg.Address, err)

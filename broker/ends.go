@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"math"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
@@ -27,9 +27,8 @@ import (
 // as applications are, publishes a stamped probe on $WL.ends.<address>
 // every endsEvery (ten small messages a second); the core's leaf reader
 // answers it at once on $WL.ends.<address>.back, which only that client
-// may read. The round trip is the way in and the
-// way out, one of each, as a message between two brokers alike meets
-// them; its distribution over the latest endsSamples probes is composed
+// may read. The round trip is the way in and the way out, one of each,
+// as a message between two brokers alike meets them; its distribution over the latest endsSamples probes is composed
 // into every contract path's (router.BNM.SetEnds). Only a broker with
 // contracts runs the probe.
 
@@ -240,7 +239,7 @@ func endsMoved(old, h router.Histogram, q float64) bool {
 // endsInfo is the status's view of the ends; nil for a broker without
 // contracts, which does not measure them.
 func (b *Broker) endsInfo() *EndsInfo {
-	if len(b.cfg.Routing.Contracts) == 0 {
+	if b.endsSubj == nil {
 		return nil
 	}
 	e := &b.ends
@@ -248,9 +247,8 @@ func (b *Broker) endsInfo() *EndsInfo {
 	defer e.mu.Unlock()
 	info := &EndsInfo{Samples: len(e.rtts), Sent: e.sent, Recvd: e.recvd, InRoutes: len(e.applied.Buckets) > 0}
 	if len(e.rtts) > 0 {
-		s := slices.Sorted(slices.Values(e.rtts))
-		info.P50 = s[len(s)/2]
-		info.P99 = s[min(len(s)-1, len(s)*99/100)]
+		sum := monitor.Summarize(e.rtts)
+		info.P50, info.P99 = sum.P50, sum.P99
 	}
 	return info
 }

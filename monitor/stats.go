@@ -356,7 +356,7 @@ func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 		fwd[i] = float64(s.fwd) / 1e6
 		rev[i] = float64(s.rev) / 1e6
 	}
-	m.Latency = summarize(oneWay)
+	m.Latency = Summarize(oneWay)
 	m.RTT = 2 * m.Latency.Mean
 	m.JitterMeanDiff = (meanDiff(fwd) + meanDiff(rev)) / 2
 	m.JitterRFC3550 = (rfc3550(fwd) + rfc3550(rev)) / 2
@@ -446,7 +446,9 @@ func quantile(sorted []float64, q float64) float64 {
 	return sorted[i] + (pos-float64(i))*(sorted[i+1]-sorted[i])
 }
 
-func summarize(xs []float64) Summary {
+// Summarize is the Summary of xs (not empty), which it leaves as they
+// are.
+func Summarize(xs []float64) Summary {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	var sum float64
