@@ -65,9 +65,8 @@ const (
 // every link it accepted.
 type quicSocket struct {
 	udp       *net.UDPConn
-	connected bool             // writes go out with Write: the kernel knows the peer
-	stamps    bool             // the kernel stamps each packet's arrival
-	oob       [stampSpace]byte // ReadFrom's, for the stamp; quic-go reads from one goroutine
+	connected bool           // writes go out with Write: the kernel knows the peer
+	in        *stampedReader // ReadFrom's; quic-go reads from one goroutine
 
 	mu     sync.RWMutex
 	peers  map[netip.AddrPort]*quicPeer // the peers of links; strangers leave no state
@@ -100,7 +99,7 @@ type numbered struct {
 
 func newQUICSocket(udp *net.UDPConn, connected bool) *quicSocket {
 	_ = udp.SetReadBuffer(udpSocketBuffer)
-	return &quicSocket{udp: udp, connected: connected, stamps: enableStamps(udp), peers: make(map[netip.AddrPort]*quicPeer)}
+	return &quicSocket{udp: udp, connected: connected, in: newStampedReader(udp), peers: make(map[netip.AddrPort]*quicPeer)}
 }
 
 func peerKey(addr net.Addr) netip.AddrPort {
@@ -168,19 +167,11 @@ func (s *quicSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 }
 
 func (s *quicSocket) read(b []byte) (int, net.Addr, time.Time, error) {
-	if !s.stamps {
-		n, addr, err := s.udp.ReadFrom(b)
-		return n, addr, time.Now(), err
-	}
-	n, oobn, _, addr, err := s.udp.ReadMsgUDP(b, s.oob[:])
+	n, from, at, err := s.in.read(b)
 	if err != nil {
 		return n, nil, time.Time{}, err
 	}
-	at := kernelStamp(s.oob[:oobn])
-	if at.IsZero() {
-		at = time.Now()
-	}
-	return n, addr, at, nil
+	return n, net.UDPAddrFromAddrPort(from), at, nil
 }
 
 // stripPacketHeader splits an emulated packet into the QUIC packet, its

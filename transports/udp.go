@@ -208,16 +208,16 @@ func (c *udpConn) Close() error {
 
 // socketSource reads a dialer's connected socket.
 type socketSource struct {
-	sock *net.UDPConn
-	buf  []byte
+	in  *stampedReader
+	buf []byte
 }
 
 func (s *socketSource) next() ([]byte, time.Time, error) {
-	n, err := s.sock.Read(s.buf)
+	n, _, at, err := s.in.read(s.buf)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return s.buf[:n], time.Now(), nil
+	return s.buf[:n], at, nil
 }
 
 // dialUDP opens a connected socket and completes the HELLO exchange within
@@ -241,7 +241,7 @@ func dialUDP(ctx context.Context, u *url.URL, cfg Config) (Conn, error) {
 		return nil, fmt.Errorf("udp %s: %w", u.Host, err)
 	}
 	return &udpConn{
-		src:      &socketSource{sock: sock, buf: make([]byte, udpMaxDatagram)},
+		src:      &socketSource{in: newStampedReader(sock), buf: make([]byte, udpMaxDatagram)},
 		write:    sock.Write,
 		shutdown: sock.Close,
 		local:    sock.LocalAddr().String(),

@@ -95,9 +95,9 @@ func listenUDP(u *url.URL, cfg Config) (Listener, error) {
 func (l *udpListener) readLoop() {
 	defer l.wg.Done()
 	buf := make([]byte, udpMaxDatagram)
+	in := newStampedReader(l.sock)
 	for {
-		n, from, err := l.sock.ReadFromUDPAddrPort(buf)
-		at := time.Now()
+		n, from, at, err := in.read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Elsewhere than on Linux the quic socket takes no kernel timestamps: a
+// Elsewhere than on Linux udp and quic sockets take no kernel timestamps: a
 // packet's arrival is when ReadFrom returns.
 
 const stampSpace = 0

@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// Kernel receive timestamps for the quic socket (SO_TIMESTAMPNS): the time
+// Kernel receive timestamps for udp and quic sockets (SO_TIMESTAMPNS): the time
 // a packet reached the socket, before any goroutine woke up to read it.
 
 // stampSpace is room for the control message that carries the timestamp.
