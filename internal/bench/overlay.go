@@ -132,8 +132,15 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 	}
 	fmt.Fprintf(w, "%-30s %14s %18s %12s %10s %10s %10s\n", "system", "delivered/s", "rounds' range", "cpu/msg", "dropped", "p50", "p99")
 	var results []Result
-	for _, rs := range rounds {
+	for i, rs := range rounds {
 		r := median(rs)
+		// A ratio against nothing would print as +Inf or NaN.
+		if r.MsgsPerS == 0 {
+			return nil, fmt.Errorf("%s delivered nothing in its median throughput run: no figure to compare", cfg.Systems[i])
+		}
+		if r.P99 == 0 {
+			return nil, fmt.Errorf("%s: no latency measured in its median round: no figure to compare", cfg.Systems[i])
+		}
 		lo, hi := spread(rs)
 		results = append(results, r)
 		fmt.Fprintf(w, "%-30s %14.0f %18s %12v %10d %10s %10s\n", r.System, r.MsgsPerS, fmt.Sprintf("%.0f-%.0f", lo, hi),
@@ -294,7 +301,9 @@ func throughput(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *
 		if now.After(deadline) || ctx.Err() != nil {
 			break
 		}
-		for sent-(received.Load()-base) >= window {
+		// A system that lost messages would hold the window shut for
+		// good: the deadline ends the wait too.
+		for sent-(received.Load()-base) >= window && time.Now().Before(deadline) && ctx.Err() == nil {
 			select {
 			case <-wake:
 			case <-time.After(10 * time.Millisecond):
