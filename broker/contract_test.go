@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/wayline/wayline/internal/testutil"
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
@@ -250,5 +251,46 @@ func TestContractPrediction(t *testing.T) {
 	p90, mp90 := r.Delay.Quantile(0.9), quantile(delays, 0.9)
 	if ks > 0.35 || math.Abs(p50-mp50) > 0.2*mp50 || math.Abs(p90-mp90) > 0.2*mp90 {
 		t.Errorf("prediction off: KS distance %.3f, p50 %.2f ms predicted against %.2f measured, p90 %.2f against %.2f", ks, p50, mp50, p90, mp90)
+	}
+}
+
+// TestLinkDelayAddsLateness: the delay distribution a broker gives an
+// emulated link, for contracts to compose, is the monitor's (the emulated
+// network's) with the emulation's hand-off lateness added, which the
+// messages on the link meet and the monitor leaves out: its mean is the
+// sum of theirs.
+func TestLinkDelayAddsLateness(t *testing.T) {
+	n := newTestNet(t, netSpec{
+		brokers: []string{"x.a", "x.b"},
+		links:   []string{"x.a-x.b"},
+		tweak:   linkEmulation(map[string]transports.Emulation{"x.a-x.b": {Delay: 5 * time.Millisecond}}),
+	})
+	a := n.brokers["x.a"]
+	var l *link
+	for _, x := range a.links {
+		l = x
+	}
+	var late []time.Duration
+	testutil.WaitFor(t, "probes and 512 hand-offs on the link", 20*time.Second, func() bool {
+		s := l.sess.Load()
+		if s == nil || l.mon.Snapshot().Samples < 20 {
+			return false
+		}
+		late = s.HandOffLateness()
+		return len(late) == transports.LatenessSamples
+	})
+	var sum time.Duration
+	for _, d := range late {
+		sum += d
+	}
+	lateMs := float64(sum) / float64(len(late)) / float64(time.Millisecond)
+	fwd := l.mon.Snapshot().Forward.Compact(router.SentBuckets)
+	got := l.measures(a.cfg.Routing.LossWindow).Delay
+	added := got.Mean() - fwd.Mean()
+	t.Logf("monitor's mean %.3f ms, the link's %.3f ms: %.3f ms added, the hand-offs' mean lateness %.3f ms", fwd.Mean(), got.Mean(), added, lateMs)
+	// The convolution spreads each pair of buckets' mass evenly, which
+	// keeps the mean to within a few microseconds.
+	if math.Abs(added-lateMs) > 0.2*lateMs+0.02 {
+		t.Errorf("the link's delay adds %.3f ms to the monitor's, want the mean lateness %.3f ms", added, lateMs)
 	}
 }

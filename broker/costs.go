@@ -25,16 +25,42 @@ const unmeasuredLatencyMs = 1000
 // measures turns a link's monitor figures into what a profile prices.
 // Latency is the recent median, which follows a change within a few
 // probes and ignores a lone spike; loss is estimated over lossWindow
-// probes, enough for a steady figure; jitter comes from the window.
+// probes, enough for a steady figure; jitter comes from the window. The
+// delay distribution, which contracts compose along paths, is the one
+// messages meet: on an emulated link, the monitor's (the emulated
+// network's) with the emulation's hand-off lateness added.
 func (l *link) measures(lossWindow int) router.Measures {
 	m := l.mon.Snapshot()
 	r := router.Measures{Up: l.usable(), LatencyMs: m.RecentLatency, LossPercent: 100 * l.mon.LossOver(lossWindow), JitterMs: m.JitterMeanDiff}
 	if m.Samples == 0 {
 		r.LatencyMs = unmeasuredLatencyMs
-	} else {
-		r.Delay = m.Forward.Compact(router.SentBuckets)
+		return r
 	}
+	r.Delay = m.Forward
+	if s := l.sess.Load(); s != nil {
+		if late := lateness(s.HandOffLateness()); late.Total() > 0 {
+			r.Delay = router.Convolve(r.Delay, late)
+		}
+	}
+	r.Delay = r.Delay.Compact(router.SentBuckets)
 	return r
+}
+
+// latenessMin is how many hand-offs an emulated link must have made
+// before their lateness counts.
+const latenessMin = 32
+
+// lateness is the distribution of an emulation's hand-off lateness, or an
+// empty one for fewer than latenessMin hand-offs.
+func lateness(late []time.Duration) router.Histogram {
+	if len(late) < latenessMin {
+		return router.Histogram{}
+	}
+	ms := make([]float64, len(late))
+	for i, d := range late {
+		ms[i] = float64(d) / float64(time.Millisecond)
+	}
+	return router.HistogramOf(ms, 0)
 }
 
 // measureLinks reads every link's figures. It is called without b.mu:

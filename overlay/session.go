@@ -222,6 +222,18 @@ func (s *Session) Emulate(e transports.Emulation) error {
 	return nil
 }
 
+// HandOffLateness is how late the emulation of what this side sends
+// handed on its latest frames or packets (transports.LatenessReporter),
+// nil when the link is not emulated.
+func (s *Session) HandOffLateness() []time.Duration {
+	for _, c := range []transports.Conn{s.tx.Load().Conn, s.conn} {
+		if lr, ok := c.(transports.LatenessReporter); ok {
+			return lr.HandOffLateness()
+		}
+	}
+	return nil
+}
+
 // Close ends the session: Run returns. It is safe to call more than once.
 func (s *Session) Close() {
 	s.closeOnce.Do(func() {

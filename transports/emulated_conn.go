@@ -33,7 +33,8 @@ type EmulatedConn struct {
 	handing   int        // frames taken from the queue, not yet handed off
 	heldBytes int        // bytes sent during outages and not yet handed off
 	stats     EmulatedStats
-	err       error // the first failure of the inner conn
+	late      lateRing // how late the scheduler handed on the latest frames
+	err       error    // the first failure of the inner conn
 	closed    bool
 	lingerEnd time.Time     // set by Close: frames due later are discarded
 	changed   chan struct{} // closed and replaced when a blocked Send may proceed

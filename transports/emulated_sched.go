@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -153,7 +154,8 @@ func (c *EmulatedConn) sleep(timer *time.Timer, naps *napper, next time.Time, do
 // which unblocks Receive, unless the failure is only that the peer closed:
 // then Receive still delivers what the peer sent before, and io.EOF.
 func (c *EmulatedConn) handOff(p *pending) bool {
-	putEmulationHeader(p.buf, time.Since(p.due))
+	late := time.Since(p.due)
+	putEmulationHeader(p.buf, late)
 	_, err := c.inner.Send(p.buf)
 	c.mu.Lock()
 	c.handing--
@@ -164,6 +166,7 @@ func (c *EmulatedConn) handOff(p *pending) bool {
 	switch {
 	case err == nil:
 		c.stats.Delivered++
+		c.late.add(late)
 		c.mu.Unlock()
 		return true
 	case errors.Is(err, ErrFrameTooLarge):
@@ -205,4 +208,36 @@ func stripEmulationHeader(data []byte) (payload []byte, lateness time.Duration, 
 func headerLateness(hdr []byte) time.Duration {
 	late := time.Duration(binary.BigEndian.Uint64(hdr[1:EmulationOverhead]))
 	return min(max(late, 0), maxLateness)
+}
+
+var _ LatenessReporter = (*EmulatedConn)(nil)
+
+// LatenessSamples is how many hand-offs HandOffLateness covers.
+const LatenessSamples = 512
+
+// lateRing holds the lateness of the latest hand-offs.
+type lateRing struct {
+	d    []time.Duration
+	next int
+}
+
+func (r *lateRing) add(d time.Duration) {
+	if len(r.d) < LatenessSamples {
+		r.d = append(r.d, d)
+		return
+	}
+	r.d[r.next] = d
+	r.next = (r.next + 1) % LatenessSamples
+}
+
+// HandOffLateness returns how late the scheduler handed the latest frames
+// (up to LatenessSamples) to the inner conn, in no particular order. The
+// receiver's Received leaves that lateness out, so that the link's monitor
+// measures the emulated network; the frames themselves meet it, as the
+// test bed's share of their delay, which contract predictions add back
+// (see LatenessReporter).
+func (c *EmulatedConn) HandOffLateness() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.late.d)
 }

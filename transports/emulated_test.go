@@ -52,11 +52,17 @@ func TestEmulatedDelay(t *testing.T) {
 
 // TestEmulatedLatenessCompensation sends bursts over a link without transit
 // time: the physical hand-off is never before the due time, and the
-// corrected Received is the due time within timer-free precision.
+// corrected Received is the due time within timer-free precision. The
+// sender reports the lateness of its latest hand-offs, those the frames
+// carried.
 func TestEmulatedLatenessCompensation(t *testing.T) {
-	const n, delay = 200, 5 * time.Millisecond
+	const n, delay = 600, 5 * time.Millisecond
 	a, b := fakeLink(true)
 	client := mustEmulate(t, a, Emulation{Delay: delay})
+	if got := client.HandOffLateness(); len(got) != 0 {
+		t.Fatalf("lateness before any hand-off: %v", got)
+	}
+	carried := make([]time.Duration, n)
 	sent := make([]time.Time, n)
 	for i := range sent {
 		sent[i] = send(t, client, indexed(i, 16))
@@ -71,7 +77,9 @@ func TestEmulatedLatenessCompensation(t *testing.T) {
 		if !ok {
 			t.Fatalf("frame without header: %x", f.Data)
 		}
-		due := sent[binary.BigEndian.Uint32(payload)].Add(delay)
+		i := binary.BigEndian.Uint32(payload)
+		carried[i] = late
+		due := sent[i].Add(delay)
 		if f.Received.Before(due) {
 			t.Fatalf("handed off %v before its due time", due.Sub(f.Received))
 		}
@@ -81,6 +89,13 @@ func TestEmulatedLatenessCompensation(t *testing.T) {
 	physical /= n
 	corrected /= n
 	t.Logf("mean lateness: physical %v, after correction %v", physical, corrected)
+	reported := client.HandOffLateness()
+	latest := carried[n-LatenessSamples:]
+	slices.Sort(reported)
+	slices.Sort(latest)
+	if !slices.Equal(reported, latest) {
+		t.Errorf("reported lateness of %d hand-offs is not that the latest %d frames carried", len(reported), len(latest))
+	}
 	if corrected > 300*time.Microsecond {
 		t.Errorf("corrected lateness %v, want under 0.3ms", corrected)
 	}

@@ -123,6 +123,17 @@ func (c *quicConn) EmulatePackets(e Emulation) error {
 	return c.link.sock.emulate(c.link.peer, e)
 }
 
+var _ LatenessReporter = (*quicConn)(nil)
+
+// HandOffLateness is that of the emulation of the packets to the peer,
+// nil while they are not emulated.
+func (c *quicConn) HandOffLateness() []time.Duration {
+	if ec := c.link.peer.emu.Load(); ec != nil {
+		return ec.HandOffLateness()
+	}
+	return nil
+}
+
 // quicLink is a QUIC connection and its stream, as the net.Conn under the
 // stream framing. Its Close is the orderly close of the whole link.
 type quicLink struct {

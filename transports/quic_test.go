@@ -154,6 +154,9 @@ func TestQUICPacketEmulation(t *testing.T) {
 		every            = time.Millisecond
 	)
 	l := newLink(t, "quic", testConfig(t))
+	if late := l.client.(LatenessReporter).HandOffLateness(); late != nil {
+		t.Fatalf("hand-off lateness %v before any emulation", late)
+	}
 	for i, c := range []Conn{l.client, l.server} {
 		e := Emulation{Delay: delay, Loss: loss, Seed: int64(i + 1)}
 		if err := c.(PacketEmulator).EmulatePackets(e); err != nil {
@@ -181,6 +184,11 @@ func TestQUICPacketEmulation(t *testing.T) {
 		}
 	}
 	checkInOrder(t, take(t, arrivals, frames))
+	// The packets under them were handed on by the emulation's
+	// scheduler, never before they were due.
+	if late := l.client.(LatenessReporter).HandOffLateness(); len(late) != LatenessSamples || slices.Min(late) < 0 {
+		t.Errorf("hand-off lateness of %d packets (min %v), want the latest %d, none early", len(late), slices.Min(append(late, 0)), LatenessSamples)
+	}
 	time.Sleep(10 * delay) // the last datagrams land
 	l.server.Close()
 	got := <-delays

@@ -123,6 +123,18 @@ type DatagramConn interface {
 	ReceiveDatagram() (Frame, error)
 }
 
+// LatenessReporter is implemented by a Conn whose frames, or packets,
+// an emulation's scheduler hands on (EmulatedConn, and quic under
+// EmulatePackets). A scheduler wakes tens of microseconds after a frame is
+// due on a quiet machine and up to a millisecond on a busy one; the
+// receiver's Received leaves that out, so that the link's monitor
+// measures the network as emulated, but the messages on the link meet it.
+type LatenessReporter interface {
+	// HandOffLateness returns how late the latest frames or packets (up
+	// to LatenessSamples) were handed on, nil when none were emulated.
+	HandOffLateness() []time.Duration
+}
+
 // PacketEmulator is implemented by a Conn that carries its frames in
 // packets of its own and can emulate the network under them: quic. Emulate
 // wraps any Conn and models a reliable transport's recovery on its frames;
