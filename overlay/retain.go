@@ -47,7 +47,7 @@ type retained struct {
 // retainer keeps a session's sent records until they are acknowledged.
 type retainer struct {
 	mu      sync.Mutex
-	sent    uint64 // records handed to the transport
+	sent    uint64 // records kept to be sent: the writer keeps each batch before it sends it
 	acked   uint64
 	batches []retained // oldest first
 	bytes   int
@@ -62,7 +62,7 @@ func newRetainer(maxBytes int, maxAge time.Duration, evicted *atomic.Uint64) *re
 	return &retainer{maxBytes: maxBytes, maxAge: maxAge, evicted: evicted}
 }
 
-// keep takes a batch of message records the writer has just sent, and
+// keep takes a batch of message records the writer is about to send, and
 // returns a buffer for the writer's next batch.
 func (r *retainer) keep(data []byte, now time.Time) []byte {
 	return r.keepCounted(data, CountRecords(data), now)

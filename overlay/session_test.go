@@ -370,6 +370,70 @@ func TestSessionHandsBackUnacknowledged(t *testing.T) {
 	}
 }
 
+// slowSend is a conn whose sends return a while after the frame left.
+type slowSend struct {
+	transports.Conn
+	after time.Duration
+}
+
+func (c slowSend) Send(frame []byte) (time.Time, error) {
+	at, err := c.Conn.Send(frame)
+	time.Sleep(c.after)
+	return at, err
+}
+
+// TestSessionAckDuringSend: a peer may acknowledge messages before the
+// send that carried them has returned; the acknowledgement counts, and a
+// session that ends then has nothing to hand back.
+func TestSessionAckDuringSend(t *testing.T) {
+	ca, cb := connPair(t, listenURL(t, "mem"))
+	a := start(t, slowSend{ca, 200 * time.Millisecond}, testConfig(&Counters{}))
+	peer := newRawPeer(cb)
+	sendMsgs(t, a.s, 1, 11)
+	for range 10 {
+		peer.next(t, RecMsg)
+	}
+	if _, err := cb.Send(append(AppendU64Record(nil, RecDataAck, 10), AppendU64Record(nil, RecPing, 7)...)); err != nil {
+		t.Fatal(err)
+	}
+	peer.next(t, RecPong)
+	cb.Close()
+	if err := a.wait(t); err == nil {
+		t.Fatal("the session ended without a reason")
+	}
+	if recs := a.s.Unacknowledged(); len(recs) != 0 {
+		t.Fatalf("%d acknowledged records handed back", CountRecords(recs))
+	}
+}
+
+// failSend is a conn whose sends all fail.
+type failSend struct{ transports.Conn }
+
+func (failSend) Send([]byte) (time.Time, error) { return time.Time{}, errors.New("broken pipe") }
+
+// TestSessionSendFails: messages whose send failed are handed back with
+// the rest when the session ends, not lost.
+func TestSessionSendFails(t *testing.T) {
+	ca, _ := connPair(t, listenURL(t, "mem"))
+	a := start(t, failSend{ca}, testConfig(&Counters{}))
+	sendMsgs(t, a.s, 1, 11)
+	if err := a.wait(t); err == nil {
+		t.Fatal("the session ended without a reason")
+	}
+	var got []string
+	if err := EachRecord(a.s.Unacknowledged(), func(_ RecordType, body []byte) error {
+		var m Message
+		err := m.Decode(body)
+		got = append(got, string(m.Data))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := numbers(1, 11); !slices.Equal(got, want) {
+		t.Fatalf("handed back %v, want %v", got, want)
+	}
+}
+
 // TestSessionEnds: why a session ends, as Run says it.
 func TestSessionEnds(t *testing.T) {
 	for _, tc := range []struct {

@@ -84,10 +84,12 @@ func (s *Session) writeLoop() {
 			data = data[:0]
 			err = s.sendLossy(now)
 		} else {
-			err = s.sendRecords(data)
-			if err == nil {
-				data = s.kept.keepCounted(data, count, now)
-			}
+			// Kept before it is sent: the peer may acknowledge it before
+			// the send returns, and if the send fails it goes to the
+			// owner with the rest of what was not acknowledged.
+			batch := data
+			data = s.kept.keepCounted(batch, count, now)
+			err = s.sendRecords(batch)
 		}
 		if err != nil {
 			s.fail(err)
