@@ -163,26 +163,38 @@ func TestContractTakesTheSteadyPath(t *testing.T) {
 		t.Error("default traffic did not keep the cheapest path")
 	}
 
-	// Over HTTP, and as the routes command prints it.
-	var routes []RouteInfo
-	getJSON(t, "http://"+a.HTTPAddr()+"/api/routes?profile=contract", &routes)
-	found := false
-	for _, r := range routes {
-		if r.Profile != "contract" || r.Contract != "trade.>" || r.Prediction == nil {
-			t.Fatalf("route %+v in the contracts' table", r)
-		}
-		if r.Destination == "x.d" {
-			found = true
-			p := r.Prediction
-			if p.Status != "met" || len(p.Bounds) != 1 || p.Bounds[0].PredictedMs == nil || *p.Bounds[0].PredictedMs > 40 || len(p.CDF) == 0 ||
-				strings.Join(r.Path, " ") != "x.a x.c x.d" {
-				t.Errorf("x.d's contract route over HTTP: %+v %+v", r, *p)
+	// Over HTTP, and as the routes command prints it. The status is read
+	// again from the probes every few hundred ms: on a busy machine the
+	// steady path's measured tail can reach past 40 ms for a while and
+	// the route reads "at risk" until it settles, so this waits for the
+	// table to show it met, as the broker's own route did above.
+	var last string
+	met := func() bool {
+		var routes []RouteInfo
+		getJSON(t, "http://"+a.HTTPAddr()+"/api/routes?profile=contract", &routes)
+		last = "no contract route to x.d"
+		for _, r := range routes {
+			if r.Profile != "contract" || r.Contract != "trade.>" || r.Prediction == nil {
+				t.Fatalf("route %+v in the contracts' table", r)
 			}
+			if r.Destination != "x.d" {
+				continue
+			}
+			p := r.Prediction
+			if len(p.Bounds) != 1 || p.Bounds[0].PredictedMs == nil || len(p.CDF) == 0 {
+				t.Fatalf("x.d's contract route over HTTP without its prediction: %+v %+v", r, *p)
+			}
+			last = fmt.Sprintf("%+v %+v", r, *p)
+			return p.Status == "met" && *p.Bounds[0].PredictedMs <= 40 && strings.Join(r.Path, " ") == "x.a x.c x.d"
+		}
+		return false
+	}
+	for deadline := time.Now().Add(40 * time.Second); !met(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("x.d's contract route over HTTP not met along x.a x.c x.d within 40 s; last: %s", last)
 		}
 	}
-	if !found {
-		t.Error("no contract route to x.d over HTTP")
-	}
+	t.Logf("over HTTP: %s", last)
 }
 
 // TestContractPrediction: across three hops with heavy-tailed jitter,
