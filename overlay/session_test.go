@@ -324,6 +324,41 @@ func (p *rawPeer) next(t *testing.T, typ RecordType) recorded {
 	}
 }
 
+// ackThenLeave has a send messages 1 to n to the raw peer on cb, which
+// reads them, acknowledges the first acked, waits for a's pong to know a
+// has read the acknowledgement, and goes away; it returns when a's
+// session has ended.
+func ackThenLeave(t *testing.T, a *end, cb transports.Conn, peer *rawPeer, n, acked int) {
+	t.Helper()
+	sendMsgs(t, a.s, 1, n+1)
+	for range n {
+		peer.next(t, RecMsg)
+	}
+	if _, err := cb.Send(append(AppendU64Record(nil, RecDataAck, uint64(acked)), AppendU64Record(nil, RecPing, 7)...)); err != nil {
+		t.Fatal(err)
+	}
+	peer.next(t, RecPong)
+	cb.Close()
+	if err := a.wait(t); err == nil {
+		t.Fatal("the session ended without a reason")
+	}
+}
+
+// handedBack is the data of the messages s hands back, in order.
+func handedBack(t *testing.T, s *Session) []string {
+	t.Helper()
+	var got []string
+	if err := EachRecord(s.Unacknowledged(), func(_ RecordType, body []byte) error {
+		var m Message
+		err := m.Decode(body)
+		got = append(got, string(m.Data))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // TestSessionHandsBackUnacknowledged: a session whose peer acknowledged
 // some of its messages and then went away hands back the others, and
 // what was still queued, in order; once retired it refuses messages, and
@@ -332,31 +367,11 @@ func TestSessionHandsBackUnacknowledged(t *testing.T) {
 	ca, cb := connPair(t, listenURL(t, "mem"))
 	a := start(t, ca, testConfig(&Counters{}))
 	peer := newRawPeer(cb)
-	sendMsgs(t, a.s, 1, 11)
-	for range 10 {
-		peer.next(t, RecMsg)
-	}
-	// The peer acknowledges four; the pong says a has read that.
-	if _, err := cb.Send(append(AppendU64Record(nil, RecDataAck, 4), AppendU64Record(nil, RecPing, 7)...)); err != nil {
-		t.Fatal(err)
-	}
-	peer.next(t, RecPong)
-	cb.Close()
-	if err := a.wait(t); err == nil {
-		t.Fatal("the session ended without a reason")
-	}
+	// The peer acknowledges four of ten and goes away.
+	ackThenLeave(t, a, cb, peer, 10, 4)
 	// Queued after the end, before the owner takes what is left.
 	sendMsgs(t, a.s, 11, 13)
-	var got []string
-	if err := EachRecord(a.s.Unacknowledged(), func(_ RecordType, body []byte) error {
-		var m Message
-		err := m.Decode(body)
-		got = append(got, string(m.Data))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if want := numbers(5, 13); !slices.Equal(got, want) {
+	if got, want := handedBack(t, a.s), numbers(5, 13); !slices.Equal(got, want) {
 		t.Fatalf("handed back %v, want %v", got, want)
 	}
 	sendMsgs(t, a.s, 13, 14)
@@ -389,18 +404,7 @@ func TestSessionAckDuringSend(t *testing.T) {
 	ca, cb := connPair(t, listenURL(t, "mem"))
 	a := start(t, slowSend{ca, 200 * time.Millisecond}, testConfig(&Counters{}))
 	peer := newRawPeer(cb)
-	sendMsgs(t, a.s, 1, 11)
-	for range 10 {
-		peer.next(t, RecMsg)
-	}
-	if _, err := cb.Send(append(AppendU64Record(nil, RecDataAck, 10), AppendU64Record(nil, RecPing, 7)...)); err != nil {
-		t.Fatal(err)
-	}
-	peer.next(t, RecPong)
-	cb.Close()
-	if err := a.wait(t); err == nil {
-		t.Fatal("the session ended without a reason")
-	}
+	ackThenLeave(t, a, cb, peer, 10, 10)
 	if recs := a.s.Unacknowledged(); len(recs) != 0 {
 		t.Fatalf("%d acknowledged records handed back", CountRecords(recs))
 	}
@@ -420,16 +424,7 @@ func TestSessionSendFails(t *testing.T) {
 	if err := a.wait(t); err == nil {
 		t.Fatal("the session ended without a reason")
 	}
-	var got []string
-	if err := EachRecord(a.s.Unacknowledged(), func(_ RecordType, body []byte) error {
-		var m Message
-		err := m.Decode(body)
-		got = append(got, string(m.Data))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if want := numbers(1, 11); !slices.Equal(got, want) {
+	if got, want := handedBack(t, a.s), numbers(1, 11); !slices.Equal(got, want) {
 		t.Fatalf("handed back %v, want %v", got, want)
 	}
 }
