@@ -182,7 +182,7 @@ func (r *Routing) withDefaults() error {
 	def := router.DefaultRules()
 	for _, f := range []struct{ v, d *float64 }{
 		{&r.Threshold, &def.Threshold}, {&r.MinChange, &def.MinChange}, {&r.Margin, &def.Margin},
-		{&r.FlapSuppress, &def.FlapSuppress}, {&r.FlapReuse, &def.FlapReuse},
+		{&r.FlapSuppress, &def.FlapSuppress}, {&r.FlapReuse, &def.FlapReuse}, {&r.DelayShift, &def.DelayShift},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.d

@@ -316,3 +316,40 @@ func TestLinkDelayAddsLateness(t *testing.T) {
 		t.Errorf("the link's delay adds %.3f ms to the monitor's, want the mean lateness %.3f ms", added, lateMs)
 	}
 }
+
+// TestLinkDelayReannounced: with contracts, a link is announced again
+// when its delay distribution moves, though its costs stay within the
+// thresholds (here made wide, and the refresh an hour away): x.a's
+// prediction of its one-hop path follows the link from steady to
+// jittery. Before, the distribution of the link's first probes stayed
+// in the routes until the refresh. The prediction's spread (p99 less
+// p1) is what is watched: it holds the way through the embedded servers
+// too, whose tail the race detector stretches to a few milliseconds.
+func TestLinkDelayReannounced(t *testing.T) {
+	tweak := linkEmulation(map[string]transports.Emulation{"x.a-x.b": {Delay: 20 * time.Millisecond}})
+	contract := router.Contract{Within: []router.Bound{{P: 0.99, Ms: 100}}, MaxLoss: 1}
+	n := newTestNet(t, netSpec{
+		brokers: []string{"x.a", "x.b"},
+		links:   []string{"x.a-x.b"},
+		tweak: func(cfg *Config) {
+			withContract(tweak, "trade.>", contract)(cfg)
+			cfg.Routing.Threshold, cfg.Routing.Refresh = 0.9, time.Hour
+		},
+	})
+	a := n.brokers["x.a"]
+	r := waitContract(t, a, "trade.>", "x.b", "x.a x.b", router.Met)
+	spread := func() float64 {
+		r, _ = a.ContractRoute("trade.>", "x.b")
+		return r.Delay.Quantile(0.99) - r.Delay.Quantile(0.01)
+	}
+	waitFor(t, "x.a's prediction of the steady link", 20*time.Second, func() bool { return spread() < 5 })
+	before := a.Status().UpdatesSent
+	if _, err := a.SetEmulation(linkOf(t, a, "x.b").ID, transports.EmulationSpec{Jitter: ptr(transports.Quantity("10ms"))}); err != nil {
+		t.Fatal(err)
+	}
+	// Uniform jitter of ±10 ms: the median stays at 20 ms, the 1st and
+	// 99th percentiles go to 10.2 and 29.8.
+	waitFor(t, "x.a's prediction to follow the link's jitter", 40*time.Second, func() bool { return spread() > 14 })
+	t.Logf("predicted p1 %.2f p50 %.2f p99 %.2f ms after %d more announcements",
+		r.Delay.Quantile(0.01), r.Delay.Quantile(0.5), r.Delay.Quantile(0.99), a.Status().UpdatesSent-before)
+}

@@ -42,7 +42,6 @@ func (l *link) measures(lossWindow int) router.Measures {
 			r.Delay = router.Convolve(r.Delay, late)
 		}
 	}
-	r.Delay = r.Delay.Compact(router.SentBuckets)
 	return r
 }
 
@@ -108,7 +107,10 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[strin
 		for i, p := range b.profiles {
 			costs[i] = p.Cost(m)
 		}
-		if force || a.Due(rules, m.Up, costs, now) {
+		// With contracts, a link whose distribution moved is announced
+		// too: contracts compose it, and its costs may stay within the
+		// thresholds all the while (see router.Rules.DelayShift).
+		if force || a.Due(rules, m.Up, costs, now) || len(b.cfg.Routing.Contracts) > 0 && a.DelayDue(rules, m.Delay, now) {
 			units[string(router.CommonUnit(router.Address(b.cfg.Address), router.Address(l.cfg.Peer)))] = true
 		}
 	}
@@ -149,14 +151,15 @@ func (b *Broker) announceUnitLocked(unit string, now time.Time, measures map[str
 		a := b.ann[id]
 		up := a.UpNow()
 		m.Up = up
-		lk := lsLink{ID: id, Peer: l.cfg.Peer, Up: up, LatencyMs: m.LatencyMs, JitterMs: m.JitterMs, Loss: m.LossPercent / 100, Delay: m.Delay}
+		lk := lsLink{ID: id, Peer: l.cfg.Peer, Up: up, LatencyMs: m.LatencyMs, JitterMs: m.JitterMs, Loss: m.LossPercent / 100,
+			Delay: m.Delay.Compact(router.SentBuckets)}
 		for _, p := range b.profiles {
 			lk.Costs = append(lk.Costs, p.Cost(m))
 		}
 		if a.Costs == nil || a.Up != up {
 			l.log.Info("link announced", slog.Bool("up", up), slog.Float64("cost", lk.Costs[0]))
 		}
-		a.Announced(up, lk.Costs, now)
+		a.Announced(up, lk.Costs, m.Delay, now)
 		ls.Links = append(ls.Links, lk)
 	}
 	sort.Slice(ls.Links, func(i, j int) bool { return ls.Links[i].ID < ls.Links[j].ID })

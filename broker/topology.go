@@ -60,6 +60,7 @@ func FromTopology(f *topology.File, addr router.Address) (Config, error) {
 	}
 	cfg.Routing = Routing{Profiles: rs.Profiles, Priorities: rs.Priorities, Refresh: rs.Refresh, LossWindow: rs.LossWindow}
 	cfg.Routing.Threshold, cfg.Routing.MinChange, cfg.Routing.HoldDown, cfg.Routing.Margin = rs.Threshold, rs.MinChange, rs.HoldDown, rs.Margin
+	cfg.Routing.DelayShift = rs.DelayShift
 	for _, sp := range rs.Subjects {
 		cfg.Routing.Subjects = append(cfg.Routing.Subjects, SubjectProfile{Subject: sp.Subject, Profile: sp.Profile})
 	}

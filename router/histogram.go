@@ -175,6 +175,43 @@ func (h Histogram) CDF() []Point {
 	return pts
 }
 
+// Distance is the Kolmogorov-Smirnov distance between a and b: the
+// largest difference between the fractions of their totals that arrived
+// within the same delay, at the end of any bucket. Loss counts as never
+// arriving, so two distributions alike but for their loss are that loss
+// apart. Outcomes: 0 when both are empty, 1 when only one is.
+func Distance(a, b Histogram) float64 {
+	ta, tb := a.Total(), b.Total()
+	switch {
+	case ta == 0 && tb == 0:
+		return 0
+	case ta == 0 || tb == 0:
+		return 1
+	}
+	var d, ca, cb float64
+	i, j := 0, 0
+	for i < len(a.Buckets) || j < len(b.Buckets) {
+		// The next bucket end in either; both sums are taken at it.
+		next := NumBuckets
+		if i < len(a.Buckets) {
+			next = a.Buckets[i].Index
+		}
+		if j < len(b.Buckets) {
+			next = min(next, b.Buckets[j].Index)
+		}
+		for ; i < len(a.Buckets) && a.Buckets[i].Index == next; i++ {
+			ca += a.Buckets[i].Count
+		}
+		for ; j < len(b.Buckets) && b.Buckets[j].Index == next; j++ {
+			cb += b.Buckets[j].Count
+		}
+		d = max(d, math.Abs(ca/ta-cb/tb))
+	}
+	// Past the last bucket only the loss is left, which the last
+	// difference already holds.
+	return d
+}
+
 // Quantile returns the delay in ms within which a fraction q of all probes
 // arrived, interpolated linearly inside its bucket. Outcomes: the delay;
 // +Inf when q exceeds the arrived fraction (that much never arrives); 0 for

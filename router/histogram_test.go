@@ -151,3 +151,46 @@ func TestConvolve(t *testing.T) {
 }
 
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
+
+func TestDistance(t *testing.T) {
+	one := func(ms float64, count float64) Bucket { return Bucket{Index: BucketOf(ms), Count: count} }
+	a := Histogram{Buckets: []Bucket{one(10, 1)}}
+	for _, tc := range []struct {
+		name string
+		a, b Histogram
+		want float64
+	}{
+		{"both empty", Histogram{}, Histogram{}, 0},
+		{"one empty", a, Histogram{}, 1},
+		{"the same", a, a, 0},
+		{"the same shape, ten times the mass", a, Histogram{Buckets: []Bucket{one(10, 10)}}, 0},
+		{"apart", a, Histogram{Buckets: []Bucket{one(20, 1)}}, 1},
+		{"half later", a, Histogram{Buckets: []Bucket{one(10, 1), one(20, 1)}}, 0.5},
+		{"a tenth lost", a, Histogram{Buckets: []Bucket{one(10, 0.9)}, Missing: 0.1}, 0.1},
+		{"interleaved", Histogram{Buckets: []Bucket{one(10, 1), one(30, 1)}}, Histogram{Buckets: []Bucket{one(20, 1), one(40, 1)}}, 0.5},
+		{"a quarter moved across two", Histogram{Buckets: []Bucket{one(10, 1), one(20, 1), one(30, 2)}}, Histogram{Buckets: []Bucket{one(20, 2), one(30, 2)}}, 0.25},
+	} {
+		for _, ab := range [][2]Histogram{{tc.a, tc.b}, {tc.b, tc.a}} {
+			if got := Distance(ab[0], ab[1]); math.Abs(got-tc.want) > 1e-12 {
+				t.Errorf("%s: distance %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	}
+	// Against the distance of the samples themselves, up to the buckets'
+	// width: two draws of 2,000 from one distribution are close, from
+	// two a tenth of the spread apart are not.
+	rng := rand.New(rand.NewPCG(1, 2))
+	draw := func(shift float64) Histogram {
+		xs := make([]float64, 2000)
+		for i := range xs {
+			xs[i] = 10 + shift + 3*rng.Float64()
+		}
+		return HistogramOf(xs, 0)
+	}
+	if d := Distance(draw(0), draw(0)); d > 0.05 {
+		t.Errorf("two draws of one distribution: distance %.3f", d)
+	}
+	if d := Distance(draw(0), draw(0.3)); d < 0.07 || d > 0.13 {
+		t.Errorf("two draws a tenth of the spread apart: distance %.3f, want about 0.1", d)
+	}
+}

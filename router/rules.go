@@ -30,12 +30,23 @@ type Rules struct {
 	// is announced down until the penalty is back under FlapReuse (1).
 	FlapHalfLife            time.Duration
 	FlapSuppress, FlapReuse float64
+	// DelayShift is how far a link's delay distribution must move from
+	// the one last announced (their Kolmogorov-Smirnov distance, see
+	// Distance) for the link to be announced again, a hold-down after
+	// the last announcement (0.03). It matters where delay contracts
+	// compose the distributions: a link is first announced when its
+	// monitor has a few probes, and its costs may never move past the
+	// thresholds again, while the distribution they gave was a rough
+	// one. Some 2,000 probes give a distribution within about 0.03 of
+	// another window's of the same link, so a steady link is announced
+	// for this less often than the refresh announces it anyway.
+	DelayShift float64
 }
 
 // DefaultRules returns the rules every field of which is described above.
 func DefaultRules() Rules {
 	return Rules{Threshold: 0.10, MinChange: 0.5, HoldDown: time.Second, Margin: 0.10,
-		FlapHalfLife: 30 * time.Second, FlapSuppress: 3, FlapReuse: 1}
+		FlapHalfLife: 30 * time.Second, FlapSuppress: 3, FlapReuse: 1, DelayShift: 0.03}
 }
 
 // Validate checks that every field is in range.
@@ -49,6 +60,8 @@ func (r Rules) Validate() error {
 		return fmt.Errorf("margin %v: want a fraction in [0, 1)", r.Margin)
 	case r.HoldDown < 0 || r.FlapHalfLife <= 0:
 		return fmt.Errorf("hold-down %v, flap half-life %v: want durations > 0", r.HoldDown, r.FlapHalfLife)
+	case !(r.DelayShift >= 0 && r.DelayShift < 1):
+		return fmt.Errorf("delay shift %v: want a distance in [0, 1)", r.DelayShift)
 	case !(r.FlapReuse > 0 && r.FlapReuse <= r.FlapSuppress):
 		return fmt.Errorf("flap reuse %v and suppress %v: want 0 < reuse <= suppress", r.FlapReuse, r.FlapSuppress)
 	}
@@ -79,6 +92,7 @@ func (r Rules) change(old, cur []float64) (reach, cost bool) {
 type LinkRecord struct {
 	Up    bool      // as announced
 	Costs []float64 // as announced; nil before the first announcement
+	Delay Histogram // as announced (before it was compacted to be sent)
 	At    time.Time // of the last announcement
 	// Flap damping: the penalty, when it was last decayed, the last state
 	// seen (announced or not), and whether damping holds the link down.
@@ -127,9 +141,18 @@ func (a *LinkRecord) Due(r Rules, up bool, costs []float64, now time.Time) bool 
 	return reach || cost && now.Sub(a.At) >= r.HoldDown
 }
 
+// DelayDue reports whether the link, announced up, must be announced
+// again because its delay distribution moved more than r.DelayShift from
+// the one announced, a hold-down after the last announcement. A
+// DelayShift of 0 turns it off.
+func (a *LinkRecord) DelayDue(r Rules, delay Histogram, now time.Time) bool {
+	return a.Costs != nil && a.Up && r.DelayShift > 0 && now.Sub(a.At) >= r.HoldDown &&
+		Distance(a.Delay, delay) > r.DelayShift
+}
+
 // Announced records an announcement.
-func (a *LinkRecord) Announced(up bool, costs []float64, now time.Time) {
-	a.Up, a.Costs, a.At = up, costs, now
+func (a *LinkRecord) Announced(up bool, costs []float64, delay Histogram, now time.Time) {
+	a.Up, a.Costs, a.Delay, a.At = up, costs, delay, now
 }
 
 // SummaryDue reports whether summary cur must be announced, last having

@@ -13,7 +13,7 @@ func TestLinkRecordDue(t *testing.T) {
 	if !a.Due(r, true, []float64{45}, t0) {
 		t.Fatal("the first announcement is not due")
 	}
-	a.Announced(true, []float64{45}, t0)
+	a.Announced(true, []float64{45}, Histogram{}, t0)
 	for _, tc := range []struct {
 		name  string
 		up    bool
@@ -33,7 +33,7 @@ func TestLinkRecordDue(t *testing.T) {
 		}
 	}
 	small := LinkRecord{}
-	small.Announced(true, []float64{1}, t0)
+	small.Announced(true, []float64{1}, Histogram{}, t0)
 	if small.Due(r, true, []float64{1.3}, t0.Add(time.Hour)) {
 		t.Error("a change under min change is due")
 	}
@@ -148,5 +148,46 @@ func TestSteer(t *testing.T) {
 	}
 	if _, _, err := Steer(a, "u.c1.a", "u.c3.z", full, false, up); err != ErrTooManyExits {
 		t.Fatalf("full stack: %v", err)
+	}
+}
+
+func TestLinkRecordDelayDue(t *testing.T) {
+	r := DefaultRules()
+	t0 := time.Unix(1000, 0)
+	at := func(ms ...float64) Histogram { return HistogramOf(ms, 0) }
+	steady := at(10, 10.5, 11, 11.5, 12, 12.5, 13, 13.5, 14, 14.5)
+	var a LinkRecord
+	if a.DelayDue(r, steady, t0) {
+		t.Fatal("a link never announced is due for its delay")
+	}
+	a.Announced(true, []float64{45}, steady, t0)
+	for _, tc := range []struct {
+		name  string
+		delay Histogram
+		after time.Duration
+		want  bool
+	}{
+		{"the same", steady, time.Hour, false},
+		{"the same, a probe more", at(10, 10.5, 11, 11.5, 12, 12.5, 13, 13.5, 14, 14.5, 12), time.Hour, true},
+		{"a tenth later, within the hold-down", at(10.5, 11, 11.5, 12, 12.5, 13, 13.5, 14, 14.5, 15), 10 * time.Millisecond, false},
+		{"a tenth later, after the hold-down", at(10.5, 11, 11.5, 12, 12.5, 13, 13.5, 14, 14.5, 15), 2 * time.Second, true},
+		{"lossier", HistogramOf([]float64{10, 10.5, 11, 11.5, 12, 12.5, 13, 13.5, 14, 14.5}, 1), 2 * time.Second, true},
+	} {
+		if got := a.DelayDue(r, tc.delay, t0.Add(tc.after)); got != tc.want {
+			t.Errorf("%s: due %v (distance %.3f), want %v", tc.name, got, Distance(steady, tc.delay), tc.want)
+		}
+	}
+	off := r
+	off.DelayShift = 0
+	if a.DelayDue(off, at(50), t0.Add(time.Hour)) {
+		t.Error("due for its delay with DelayShift 0")
+	}
+	a.Announced(false, []float64{math.Inf(1)}, steady, t0)
+	if a.DelayDue(r, at(50), t0.Add(time.Hour)) {
+		t.Error("a link announced down is due for its delay")
+	}
+	r.DelayShift = 1
+	if r.Validate() == nil {
+		t.Error("a delay shift of 1 is valid")
 	}
 }

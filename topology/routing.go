@@ -22,6 +22,7 @@ import (
 //	  min_change: 0.5                # absolute change below which none is sent
 //	  hold_down: 1s                  # least time between two updates that only lower costs
 //	  refresh: 30s                   # every link and summary is re-announced this often
+//	  delay_shift: 3%                # with contracts, how far a link's delay distribution moves before it is re-announced
 //	  margin: 10%                    # a route moves only to a path cheaper by this much
 //	  loss_window: 1024              # probes a link's loss is estimated over for its cost
 //	  contracts:                     # delay contracts, matched before subjects (see ContractSpec)
@@ -38,6 +39,7 @@ type Routing struct {
 	HoldDown   string            `yaml:"hold_down,omitempty"`
 	Refresh    string            `yaml:"refresh,omitempty"`
 	Margin     string            `yaml:"margin,omitempty"`
+	DelayShift string            `yaml:"delay_shift,omitempty"`
 	LossWindow int               `yaml:"loss_window,omitempty"`
 	Contracts  []ContractSpec    `yaml:"contracts,omitempty"`
 
@@ -62,6 +64,9 @@ type RoutingSettings struct {
 	// Margin is a fraction in (0, 1); LossWindow a number of probes.
 	Margin     float64
 	LossWindow int
+	// DelayShift is a Kolmogorov-Smirnov distance in (0, 1) (see
+	// router.Rules.DelayShift).
+	DelayShift float64
 	// Contracts are the delay contracts, in the order they are matched.
 	Contracts []SubjectContract
 	// Queues are checked by router.CheckQueueGroups.
@@ -113,6 +118,16 @@ func (r *Routing) Settings() (RoutingSettings, error) {
 			return s, fmt.Errorf("margin: %s: want more than 0%% and less than 100%%", r.Margin)
 		}
 		s.Margin = v
+	}
+	if r.DelayShift != "" {
+		v, err := transports.ParsePercent(r.DelayShift)
+		if err != nil {
+			return s, fmt.Errorf("delay_shift: %w", err)
+		}
+		if v <= 0 || v >= 1 {
+			return s, fmt.Errorf("delay_shift: %s: want more than 0%% and less than 100%%", r.DelayShift)
+		}
+		s.DelayShift = v
 	}
 	if r.LossWindow < 0 || r.LossWindow > monitor.LossHistory {
 		return s, fmt.Errorf("loss_window: %d probes: want 1 to %d", r.LossWindow, monitor.LossHistory)

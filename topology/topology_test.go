@@ -205,13 +205,22 @@ func TestReports(t *testing.T) {
 }
 
 func TestRoutingSettings(t *testing.T) {
-	f, err := Parse([]byte(two + "routing: {margin: 15%, loss_window: 512, hold_down: 2s}"))
+	f, err := Parse([]byte(two + "routing: {margin: 15%, loss_window: 512, hold_down: 2s, delay_shift: 5%}"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, err := f.Routing.Settings()
-	if err != nil || s.Margin != 0.15 || s.LossWindow != 512 || s.HoldDown != 2*time.Second {
+	if err != nil || s.Margin != 0.15 || s.LossWindow != 512 || s.HoldDown != 2*time.Second || s.DelayShift != 0.05 {
 		t.Fatalf("settings %+v %v", s, err)
+	}
+	for _, bad := range []string{"0%", "100%", "-3%", "three"} {
+		f, err := Parse([]byte(two + "routing: {delay_shift: " + bad + "}"))
+		if err == nil {
+			_, err = f.Routing.Settings()
+		}
+		if err == nil || !strings.Contains(err.Error(), "delay_shift") {
+			t.Errorf("delay_shift %s: error %v", bad, err)
+		}
 	}
 	f, err = Parse([]byte(two + `routing:
   contracts:
