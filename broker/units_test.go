@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -87,7 +88,11 @@ func TestCheapestAcrossUnits(t *testing.T) {
 	for _, a := range brokers {
 		pubs[a] = n.connect(a)
 	}
-	for range 5 {
+	// Twenty rounds over a second: the fastest of them escapes a stall
+	// of the whole machine (make test runs packages side by side under
+	// the race detector), which once made all of five rounds 15-20 ms
+	// late.
+	for range 20 {
 		for _, a := range brokers {
 			for _, b := range brokers {
 				if a == b {
@@ -110,9 +115,37 @@ func TestCheapestAcrossUnits(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
+	// The routes' costs are read until they settle (20 s at most): a
+	// stall of the machine is measured by the links' probes too, and
+	// prices them up until the probes see it pass.
+	var costErrs []string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		costErrs = costErrs[:0]
+		for _, a := range brokers {
+			best := router.ShortestPaths(whole, router.Address(a))
+			routes, _ := n.brokers[a].RoutesFor(router.DefaultProfileName)
+			for _, b := range brokers {
+				if a == b {
+					continue
+				}
+				r, _ := best.Lookup(router.Address(b))
+				slack := min(6+0.15*r.Cost, (nextBest(links, router.Address(a), router.Address(b), r.Cost)-r.Cost)*0.8)
+				for _, route := range routes {
+					if route.Destination == b && (route.Cost < r.Cost || route.Cost > r.Cost+slack) {
+						costErrs = append(costErrs, fmt.Sprintf("%s -> %s: route %v reports cost %.1f, its path's delays are %.0f ms", a, b, route.Path, route.Cost, r.Cost))
+					}
+				}
+			}
+		}
+		if len(costErrs) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, e := range costErrs {
+		t.Error(e)
+	}
 	for _, a := range brokers {
 		best := router.ShortestPaths(whole, router.Address(a))
-		routes, _ := n.brokers[a].RoutesFor(router.DefaultProfileName)
 		for _, b := range brokers {
 			if a == b {
 				continue
@@ -126,11 +159,6 @@ func TestCheapestAcrossUnits(t *testing.T) {
 			slack := min(6+0.15*r.Cost, (next-r.Cost)*0.8)
 			if got < r.Cost-0.5 || got > r.Cost+slack {
 				t.Errorf("%s -> %s: fastest message took %.1f ms; the cheapest path %v takes %.0f ms, the next %.0f ms", a, b, got, r.Path, r.Cost, next)
-			}
-			for _, route := range routes {
-				if route.Destination == b && (route.Cost < r.Cost || route.Cost > r.Cost+slack) {
-					t.Errorf("%s -> %s: route %v reports cost %.1f, its path's delays are %.0f ms", a, b, route.Path, route.Cost, r.Cost)
-				}
 			}
 		}
 	}
