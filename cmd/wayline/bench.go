@@ -85,7 +85,16 @@ and of quic against tcp (ratio_quic_vs_tcp_throughput=<x.xx>). With
 --systems wayline,wayline-secret it compares the chain with its links
 authenticated by the network secret to the chain without, round by round,
 and measures how long a link takes to set up with each kind of
-authentication.`, stdout, stderr)
+authentication.
+
+Each round's line also gives what the Go runtime did during the latency
+run (GC cycles, and the CPU time of the garbage collector and of the
+scavenger, which gives freed memory back to the operating system): on a
+2-core machine each takes a processor for a millisecond or more at a
+time, and most of the p99 comes from messages that waited behind them.
+With --trace FILE, each system's latency run in the first round is
+traced into FILE.<system> (open it with go tool trace), with a log event
+of category "late" for every message slower than --late-after.`, stdout, stderr)
 	var cfg bench.OverlayConfig
 	fs.DurationVar(&cfg.Duration, "duration", 5e9, "length of each throughput run")
 	fs.IntVar(&cfg.Size, "size", 128, "message payload size in bytes (at least 8)")
@@ -95,6 +104,8 @@ authentication.`, stdout, stderr)
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; the systems take turns, and the median round is reported")
 	systems := fs.String("systems", "wayline,nats-leaf,nats-cluster,wayline-quic", "comma-separated systems to measure: wayline, wayline-secret (links authenticated by the network secret), wayline-tls, wayline-quic, nats-leaf, nats-cluster; with wayline and wayline-secret, what authentication costs")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&cfg.Trace, "trace", "", "trace each system's first latency run into this file, with the system's name added")
+	fs.DurationVar(&cfg.LateAfter, "late-after", 500*time.Microsecond, "with --trace, the latency past which a message is logged in the trace as late")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"runtime/metrics"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -44,7 +47,14 @@ type OverlayConfig struct {
 	// needs wayline and wayline-quic; with wayline-secret the report adds
 	// what authentication costs (see RunLinkSetup).
 	Systems []string
-	Logger  *slog.Logger
+	// Trace, when set, names an execution trace (runtime/trace) of each
+	// system's latency run in the first round, written to Trace with the
+	// system's name added ("out.trace" gives "out.trace.wayline"), with a
+	// log event of category "late" for every message that took more than
+	// LateAfter: what ran while a late message waited is the tail's cause.
+	Trace     string
+	LateAfter time.Duration
+	Logger    *slog.Logger
 }
 
 func (c *OverlayConfig) defaults() {
@@ -65,6 +75,9 @@ func (c *OverlayConfig) defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.LateAfter <= 0 {
+		c.LateAfter = 500 * time.Microsecond
 	}
 	if c.Rounds <= 0 {
 		c.Rounds = 3
@@ -87,6 +100,37 @@ type Result struct {
 	// the system and the benchmark's own clients) per delivered message
 	// during the throughput run.
 	CPUPerMsg time.Duration
+	// What the Go runtime did during the latency run, in the whole
+	// process (every part of the system and the benchmark's clients): GC
+	// cycles, and the CPU time of the garbage collector and of the
+	// scavenger, which gives freed memory back to the operating system.
+	// Both take a processor from the messages for a millisecond or more
+	// at a time, and are where most of the latency tail comes from on a
+	// 2-core machine.
+	GCCycles    uint64
+	GCCPU       time.Duration
+	ScavengeCPU time.Duration
+}
+
+// runtimeCost reads the Go runtime's GC cycles and the CPU time of its
+// garbage collector and scavenger so far.
+func runtimeCost() (cycles uint64, gc, scavenge time.Duration) {
+	s := []metrics.Sample{
+		{Name: "/gc/cycles/total:gc-cycles"},
+		{Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/scavenge/total:cpu-seconds"},
+	}
+	metrics.Read(s)
+	seconds := func(v metrics.Value) time.Duration {
+		if v.Kind() != metrics.KindFloat64 {
+			return 0
+		}
+		return time.Duration(v.Float64() * float64(time.Second))
+	}
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		cycles = s[0].Value.Uint64()
+	}
+	return cycles, seconds(s[1].Value), seconds(s[2].Value)
 }
 
 // RunOverlay measures the Wayline A-B-C chain, a NATS leafnode chain, a
@@ -120,17 +164,24 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 			if err != nil {
 				return nil, err
 			}
-			r, err := measure(ctx, sys, cfg)
+			mcfg := cfg
+			if round > 0 || cfg.Trace == "" {
+				mcfg.Trace = ""
+			} else {
+				mcfg.Trace = cfg.Trace + "." + cfg.Systems[i]
+			}
+			r, err := measure(ctx, sys, mcfg)
 			sys.close()
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", sys.name, err)
 			}
-			fmt.Fprintf(w, "  round %d: %-30s %10.0f msg/s  cpu %v/msg  dropped %d  p50 %v  p99 %v\n", round+1, r.System, r.MsgsPerS,
-				r.CPUPerMsg.Round(time.Nanosecond*10), r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+			fmt.Fprintf(w, "  round %d: %-30s %10.0f msg/s  cpu %v/msg  dropped %d  p50 %v  p99 %v  (latency run: %d GCs, gc cpu %v, scavenger cpu %v)\n", round+1, r.System, r.MsgsPerS,
+				r.CPUPerMsg.Round(time.Nanosecond*10), r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
+				r.GCCycles, r.GCCPU.Round(time.Millisecond), r.ScavengeCPU.Round(time.Millisecond))
 			rounds[i] = append(rounds[i], r)
 		}
 	}
-	fmt.Fprintf(w, "%-30s %14s %18s %12s %10s %10s %10s\n", "system", "delivered/s", "rounds' range", "cpu/msg", "dropped", "p50", "p99")
+	fmt.Fprintf(w, "%-30s %14s %18s %12s %10s %10s %10s %8s %9s\n", "system", "delivered/s", "rounds' range", "cpu/msg", "dropped", "p50", "p99", "gc cpu", "scav cpu")
 	var results []Result
 	for i, rs := range rounds {
 		r := median(rs)
@@ -143,8 +194,9 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 		}
 		lo, hi := spread(rs)
 		results = append(results, r)
-		fmt.Fprintf(w, "%-30s %14.0f %18s %12v %10d %10s %10s\n", r.System, r.MsgsPerS, fmt.Sprintf("%.0f-%.0f", lo, hi),
-			r.CPUPerMsg.Round(10*time.Nanosecond), r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+		fmt.Fprintf(w, "%-30s %14.0f %18s %12v %10d %10s %10s %8v %9v\n", r.System, r.MsgsPerS, fmt.Sprintf("%.0f-%.0f", lo, hi),
+			r.CPUPerMsg.Round(10*time.Nanosecond), r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
+			r.GCCPU.Round(time.Millisecond), r.ScavengeCPU.Round(time.Millisecond))
 	}
 	if i, j := slices.Index(cfg.Systems, "wayline"), slices.Index(cfg.Systems, "wayline-secret"); i >= 0 && j >= 0 {
 		if err := authCost(ctx, w, cfg, rounds[i], rounds[j]); err != nil {
@@ -188,11 +240,31 @@ func median(rs []Result) Result {
 	out.P50 = time.Duration(pick(func(r Result) float64 { return float64(r.P50) }))
 	out.P99 = time.Duration(pick(func(r Result) float64 { return float64(r.P99) }))
 	out.CPUPerMsg = time.Duration(pick(func(r Result) float64 { return float64(r.CPUPerMsg) }))
+	out.GCCycles = uint64(pick(func(r Result) float64 { return float64(r.GCCycles) }))
+	out.GCCPU = time.Duration(pick(func(r Result) float64 { return float64(r.GCCPU) }))
+	out.ScavengeCPU = time.Duration(pick(func(r Result) float64 { return float64(r.ScavengeCPU) }))
 	out.Dropped = 0
 	for _, r := range rs {
 		out.Dropped += r.Dropped
 	}
 	return out
+}
+
+// startTrace starts an execution trace into the file path names, and
+// returns what stops it and closes the file.
+func startTrace(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("trace %s: %w", path, err)
+	}
+	return func() {
+		trace.Stop()
+		_ = f.Close()
+	}, nil
 }
 
 // cpuTime is the CPU time this process has used so far.
@@ -343,13 +415,18 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 		got       atomic.Uint64
 	)
 	epoch := time.Now()
+	var tracing atomic.Bool
 	s, err := subscribeReady(pub, sub, subject, &got, func(m *nats.Msg) {
 		now := time.Since(epoch)
 		if len(m.Data) >= 8 {
 			if sentAt := int64(binary.BigEndian.Uint64(m.Data)); sentAt > 0 {
+				d := now - time.Duration(sentAt)
 				mu.Lock()
-				latencies = append(latencies, now-time.Duration(sentAt))
+				latencies = append(latencies, d)
 				mu.Unlock()
+				if d > cfg.LateAfter && tracing.Load() {
+					trace.Log(context.Background(), "late", fmt.Sprintf("%dus", d.Microseconds()))
+				}
 			}
 		}
 		got.Add(1)
@@ -361,6 +438,18 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 	mu.Lock()
 	latencies = latencies[:0]
 	mu.Unlock()
+	if cfg.Trace != "" {
+		stop, err := startTrace(cfg.Trace)
+		if err != nil {
+			return err
+		}
+		tracing.Store(true)
+		defer func() {
+			tracing.Store(false)
+			stop()
+		}()
+	}
+	cycles0, gc0, scav0 := runtimeCost()
 	payload := make([]byte, cfg.Size)
 	interval := time.Second / time.Duration(cfg.LatencyRate)
 	start := time.Now()
@@ -375,6 +464,10 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 		}
 	}
 	_ = pub.Flush()
+	defer func() {
+		cycles, gc, scav := runtimeCost()
+		r.GCCycles, r.GCCPU, r.ScavengeCPU = cycles-cycles0, gc-gc0, scav-scav0
+	}()
 	// Wait while messages still come (a system may be draining what the
 	// throughput run left), up to 3 s after the last one.
 	last, lastK := time.Now(), -1

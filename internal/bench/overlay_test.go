@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -12,11 +14,14 @@ import (
 // delivers, nothing is lost, and the report ends with the ratio lines. A
 // throughput run of a second, not less: under the race detector beside
 // other packages' tests, the NATS leafnode chain has stalled for the whole
-// of a 300 ms run (0 msg/s).
+// of a 300 ms run (0 msg/s). Each system's latency run is traced, every
+// message logged as late, and each round says what the Go runtime did.
 func TestRunOverlaySmoke(t *testing.T) {
 	var out bytes.Buffer
+	traces := filepath.Join(t.TempDir(), "latency.trace")
 	results, err := RunOverlay(context.Background(), &out, OverlayConfig{
 		Duration: time.Second, LatencyDuration: 200 * time.Millisecond, LatencyRate: 2000, Rounds: 1,
+		Trace: traces, LateAfter: time.Nanosecond,
 	})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -34,6 +39,18 @@ func TestRunOverlaySmoke(t *testing.T) {
 	}
 	if !regexp.MustCompile(`ratio_vs_nats_leaf_throughput=\d+\.\d\d\nratio_quic_vs_tcp_p99=\d+\.\d\d\nratio_quic_vs_tcp_throughput=\d+\.\d\d\n$`).Match(out.Bytes()) {
 		t.Fatalf("report does not end with the ratio lines:\n%s", out.String())
+	}
+	if n := len(regexp.MustCompile(`(?m)^  round 1: .* \(latency run: \d+ GCs, gc cpu \S+, scavenger cpu \S+\)$`).FindAll(out.Bytes(), -1)); n != 4 {
+		t.Fatalf("%d round lines say what the runtime did, want 4:\n%s", n, out.String())
+	}
+	for _, sys := range []string{"wayline", "nats-leaf", "nats-cluster", "wayline-quic"} {
+		data, err := os.ReadFile(traces + "." + sys)
+		if err != nil {
+			t.Fatalf("trace of %s: %v", sys, err)
+		}
+		if !bytes.Contains(data, []byte("late")) {
+			t.Fatalf("trace of %s (%d bytes) has no late message logged", sys, len(data))
+		}
 	}
 }
 
