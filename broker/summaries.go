@@ -35,6 +35,11 @@ type summaryRec struct {
 	Profiles []string // the cost profiles, in the order of each dest's Costs
 	Dests    []router.Dest
 	at       time.Time // when this broker announced it (its own only)
+	// Its own only: the distributions of its ways whole, as composed when
+	// it was announced, and when they were last composed to be compared
+	// with them (router.Rules.SummaryDelayDue).
+	whole    []router.Histogram
+	composed time.Time
 }
 
 func appendSummary(b []byte, s *summaryRec) []byte {
@@ -181,9 +186,11 @@ func (b *Broker) floodSummaryLocked(except *session, s *summaryRec) {
 // announceSummariesLocked announces this broker's summaries of the units
 // it borders, those router.Rules say are due now; with force, all of them
 // (the periodic refresh). A summary whose news is only a cost waits for
-// the hold-down: the cost loop's checks come back for it.
+// the hold-down: the cost loop's checks come back for it. With contracts,
+// a summary whose distributions moved is due too (see delayMovedLocked).
 func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
 	b.sumPending = false
+	rules := b.cfg.Routing.Rules
 	for _, s := range b.bnm.Summaries() {
 		k := lsKey{b.cfg.Address, string(s.Unit)}
 		last, had := b.sumdb[k]
@@ -193,17 +200,23 @@ func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
 			ls := router.Summary{Origin: s.Origin, Unit: s.Unit, Dests: last.Dests}
 			lastSum, at = &ls, last.at
 		}
-		if rules := b.cfg.Routing.Rules; !force && !rules.SummaryDue(lastSum, at, s, now) {
+		var whole []router.Histogram
+		if !force && !rules.SummaryDue(lastSum, at, s, now) {
 			// Pending only if it will be due once the hold-down is over: a
 			// cost that moved less than the thresholds waits for the
 			// refresh, and nothing need come back for it.
 			b.sumPending = b.sumPending || rules.SummaryDue(lastSum, at, s, at.Add(rules.HoldDown))
-			continue
+			var moved bool
+			if moved, whole = b.delayMovedLocked(last, &s, now); !moved {
+				continue
+			}
 		}
-		b.bnm.ComposeDelays(&s)
+		if whole == nil {
+			whole = b.bnm.ComposeDelays(&s)
+		}
 		b.annSeq++
 		rec := &summaryRec{Origin: b.cfg.Address, Unit: string(s.Unit), Ver: version{Epoch: b.epoch, Seq: b.annSeq},
-			Time: now.UnixNano(), Dests: s.Dests, at: now}
+			Time: now.UnixNano(), Dests: s.Dests, at: now, whole: whole, composed: now}
 		for _, p := range b.profiles {
 			rec.Profiles = append(rec.Profiles, p.Name)
 		}
@@ -212,4 +225,31 @@ func (b *Broker) announceSummariesLocked(now time.Time, force bool) {
 		b.stats.summariesSent.Add(1)
 		b.floodSummaryLocked(nil, rec)
 	}
+}
+
+// delayMovedLocked reports whether the ways of summary s, announced last
+// as last, moved past router.Rules.DelayShift (router.Rules.
+// SummaryDelayDue), with their distributions composed now, for contracts
+// to take: a link inside the unit is announced again when its
+// distribution moves, but only inside the unit, and its costs may stay
+// within the thresholds all the while. Without contracts it reports
+// false. Composing costs a search of the unit, so it is done at most once
+// a hold-down for each summary; until then the summary is pending, and
+// the cost loop comes back for it.
+func (b *Broker) delayMovedLocked(last *summaryRec, s *router.Summary, now time.Time) (bool, []router.Histogram) {
+	rules := b.cfg.Routing.Rules
+	if len(b.cfg.Routing.Contracts) == 0 || rules.DelayShift <= 0 {
+		return false, nil
+	}
+	since := last.at
+	if last.composed.After(since) {
+		since = last.composed
+	}
+	if now.Sub(since) < rules.HoldDown {
+		b.sumPending = true
+		return false, nil
+	}
+	last.composed = now
+	whole := b.bnm.ComposeDelays(s)
+	return rules.SummaryDelayDue(last.whole, whole, last.at, now), whole
 }

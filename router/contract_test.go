@@ -399,11 +399,49 @@ func TestComposeDelays(t *testing.T) {
 	if sum == nil || len(sum.Dests) != 2 || sum.Dests[0].Delay.Total() != 0 {
 		t.Fatalf("summary of x.c: %+v", sums)
 	}
-	m.ComposeDelays(sum)
-	for _, d := range sum.Dests {
+	whole := m.ComposeDelays(sum)
+	if len(whole) != len(sum.Dests) {
+		t.Fatalf("%d whole distributions for %d brokers", len(whole), len(sum.Dests))
+	}
+	for i, d := range sum.Dests {
 		want := map[Address]float64{"x.c.d": 12, "x.c.m": 5}[d.Broker]
 		if got := d.Delay.Quantile(0.5); math.Abs(got-want) > 0.2 {
 			t.Errorf("%s: median %v ms, want %v", d.Broker, got, want)
+		}
+		if got := whole[i].Quantile(0.5); math.Abs(got-want) > 0.2 {
+			t.Errorf("%s: whole distribution's median %v ms, want %v", d.Broker, got, want)
+		}
+	}
+}
+
+// TestSummaryDelayDue: a summary is due again when the distribution of a
+// way in it moved past DelayShift, once the hold-down is over; not when
+// it moved less, nor with DelayShift 0.
+func TestSummaryDelayDue(t *testing.T) {
+	r := DefaultRules()
+	at := time.Unix(1000, 0)
+	after, within := at.Add(r.HoldDown), at.Add(r.HoldDown/2)
+	// Half the mass moved from 10 to 20 ms: 0.5 apart.
+	half := mixture(0, 10, 100, 20, 100)
+	cases := []struct {
+		name      string
+		last, cur []Histogram
+		now       time.Time
+		shift     float64
+		want      bool
+	}{
+		{"same", []Histogram{pointAt(5), pointAt(10)}, []Histogram{pointAt(5), pointAt(10)}, after, 0.03, false},
+		{"moved", []Histogram{pointAt(5), pointAt(10)}, []Histogram{pointAt(5), half}, after, 0.03, true},
+		{"moved within the hold-down", []Histogram{pointAt(5), pointAt(10)}, []Histogram{pointAt(5), half}, within, 0.03, false},
+		{"moved less than the shift", []Histogram{pointAt(10)}, []Histogram{half}, after, 0.6, false},
+		{"turned off", []Histogram{pointAt(10)}, []Histogram{half}, after, 0, false},
+		{"newly measured", []Histogram{{}}, []Histogram{pointAt(10)}, after, 0.03, true},
+		{"other brokers", []Histogram{pointAt(10)}, []Histogram{pointAt(10), pointAt(10)}, after, 0.03, true},
+	}
+	for _, tc := range cases {
+		r.DelayShift = tc.shift
+		if got := r.SummaryDelayDue(tc.last, tc.cur, at, tc.now); got != tc.want {
+			t.Errorf("%s: due %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

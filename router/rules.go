@@ -39,7 +39,9 @@ type Rules struct {
 	// thresholds again, while the distribution they gave was a rough
 	// one. Some 2,000 probes give a distribution within about 0.03 of
 	// another window's of the same link, so a steady link is announced
-	// for this less often than the refresh announces it anyway.
+	// for this less often than the refresh announces it anyway. The same
+	// distance holds for the ways a unit's summary carries
+	// (SummaryDelayDue).
 	DelayShift float64
 }
 
@@ -148,6 +150,28 @@ func (a *LinkRecord) Due(r Rules, up bool, costs []float64, now time.Time) bool 
 func (a *LinkRecord) DelayDue(r Rules, delay Histogram, now time.Time) bool {
 	return a.Costs != nil && a.Up && r.DelayShift > 0 && now.Sub(a.At) >= r.HoldDown &&
 		Distance(a.Delay, delay) > r.DelayShift
+}
+
+// SummaryDelayDue reports whether a summary must be announced again
+// because the distribution of the way to one of its brokers moved more
+// than r.DelayShift from the one announced: last and cur are the
+// distributions whole (BNM.ComposeDelays), by broker in the summary's
+// order, announced at the time at. Like DelayDue it waits a hold-down
+// after the last announcement, and a DelayShift of 0 turns it off. A
+// summary whose brokers changed is due by SummaryDue already.
+func (r Rules) SummaryDelayDue(last, cur []Histogram, at, now time.Time) bool {
+	if r.DelayShift <= 0 || now.Sub(at) < r.HoldDown {
+		return false
+	}
+	if len(last) != len(cur) {
+		return true
+	}
+	for i := range cur {
+		if Distance(last[i], cur[i]) > r.DelayShift {
+			return true
+		}
+	}
+	return false
 }
 
 // Announced records an announcement.

@@ -39,11 +39,14 @@ type Dest struct {
 
 // ComposeDelays gives each broker of s, one of self's summaries, the
 // delay distribution of the way to it on the first profile's path inside
-// the unit, its hops convolved. Summaries leaves it out: composing the
-// way to every broker of a unit costs far more than pricing it, and a
-// summary is computed after every change of the map but announced only
-// when its costs moved enough (or at the refresh).
-func (m *BNM) ComposeDelays(s *Summary) {
+// the unit, its hops convolved, compacted to SummaryBuckets for sending,
+// and returns the distributions whole, by broker (empty for one not
+// reached), for Rules.SummaryDelayDue to compare with later ones.
+// Summaries leaves them out: composing the way to every broker of a unit
+// costs far more than pricing it, and a summary is computed after every
+// change of the map but announced only when its costs moved enough (or
+// its distributions did, with contracts; or at the refresh).
+func (m *BNM) ComposeDelays(s *Summary) []Histogram {
 	g := m.graph()
 	src, _ := m.index.lookup(m.self)
 	search := newSearchIn(g, 0, src, &m.scratch)
@@ -53,11 +56,14 @@ func (m *BNM) ComposeDelays(s *Summary) {
 	ct := newContractTrees([]*tree{tr}, Histogram{}) // the ways inside the unit: no ends
 	ct.mu.Lock()
 	defer ct.mu.Unlock()
+	whole := make([]Histogram, len(s.Dests))
 	for i, d := range s.Dests {
 		if v, ok := g.index.lookup(d.Broker); ok && tr.reached(v) {
-			s.Dests[i].Delay = ct.dist(0, v).Compact(SummaryBuckets)
+			whole[i] = ct.dist(0, v)
+			s.Dests[i].Delay = whole[i].Compact(SummaryBuckets)
 		}
 	}
+	return whole
 }
 
 // Summaries computes what self announces as a border: one summary of each
