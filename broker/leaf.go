@@ -45,9 +45,13 @@ type leafConn struct {
 	holder holder         // its interest; guarded by b.mu
 	adv    map[string]int // interest advertised to it, by entry key, with holder counts; guarded by b.mu
 
-	out   *sendq.Queue
-	cache matchCache // owned by the reader goroutine
-	plan  plan       // owned by the reader goroutine
+	out *sendq.Queue
+	// The writer's spare buffers, guarded by out's writer lock: the
+	// writer goroutine and the feeders that send in its place
+	// (sendq.Queue.SetDirect) take into them.
+	wctrl, wdata []byte
+	cache        matchCache // owned by the reader goroutine
+	plan         plan       // owned by the reader goroutine
 
 	msgsIn  atomic.Uint64
 	msgsOut atomic.Uint64
@@ -77,6 +81,7 @@ func (b *Broker) serveLeaf(conn net.Conn, id uint64, external bool, signedIn fun
 	}
 	remote := conn.RemoteAddr().String()
 	l.name.Store(&remote)
+	l.out.SetDirect(l.sendDirect)
 	l.plan.streams = newStreams()
 	l.lastRead.Store(time.Now().UnixNano())
 	l.signedIn = signedIn
@@ -158,7 +163,7 @@ func (l *leafConn) readLoop() error {
 		if r.Buffered() == 0 || batch >= kickEvery {
 			// The input at hand is handled: wake the writers it fed, and
 			// announce a burst of subscriptions in one delta.
-			l.plan.kick.Flush()
+			l.plan.kick.FlushDirect()
 			l.lastRead.Store(time.Now().UnixNano())
 			batch = 0
 			if lsDirty && r.Buffered() == 0 {
@@ -369,25 +374,46 @@ func (l *leafConn) deliver(m *overlay.Message, queues [][]byte, k *sendq.Kicker)
 const leafWriteTimeout = 10 * time.Second
 
 func (l *leafConn) writeLoop() {
-	var ctrl, data []byte
 	for {
 		select {
 		case <-l.out.Kick():
 		case <-l.done:
 			return
 		}
-		ctrl, data = l.out.Take(ctrl, data, true)
-		if len(ctrl)+len(data) == 0 {
-			continue
-		}
-		_ = l.conn.SetWriteDeadline(time.Now().Add(leafWriteTimeout))
-		bufs := net.Buffers{ctrl, data}
-		if _, err := bufs.WriteTo(l.conn); err != nil {
+		l.out.LockWriter()
+		err := l.sendTaken()
+		l.out.UnlockWriter()
+		if err != nil {
 			l.logger().Warn("write to leaf failed", slog.Any("err", err))
 			l.close()
 			return
 		}
 	}
+}
+
+// sendDirect sends what waits in the writer's place (sendq.Queue.SetDirect).
+// A leaf reads what the core sends without waiting on anything else (the
+// embedded server queues for its slow clients rather than stop reading),
+// and a write that does wait is cut off by leafWriteTimeout, which closes
+// the connection, as the writer's would.
+func (l *leafConn) sendDirect() bool {
+	if err := l.sendTaken(); err != nil {
+		l.logger().Warn("write to leaf failed", slog.Any("err", err))
+		l.close()
+	}
+	return true
+}
+
+// sendTaken takes what waits and writes it, holding the writer lock.
+func (l *leafConn) sendTaken() error {
+	l.wctrl, l.wdata = l.out.Take(l.wctrl, l.wdata, true)
+	if len(l.wctrl)+len(l.wdata) == 0 {
+		return nil
+	}
+	_ = l.conn.SetWriteDeadline(time.Now().Add(leafWriteTimeout))
+	bufs := net.Buffers{l.wctrl, l.wdata}
+	_, err := bufs.WriteTo(l.conn)
+	return err
 }
 
 func (l *leafConn) close() {

@@ -48,8 +48,9 @@ func newSession(l *link, conn transports.Conn) *session {
 // Message forwards and delivers a message that came over the link.
 func (s *session) Message(m *overlay.Message, body []byte) { s.l.b.fromLink(s, m, body) }
 
-// Flush wakes the writers the handling of a frame fed.
-func (s *session) Flush() { s.plan.kick.Flush() }
+// Flush sends or wakes the writers the handling of a frame fed
+// (sendq.Kicker.FlushDirect).
+func (s *session) Flush() { s.plan.kick.FlushDirect() }
 
 // Discarded logs what the session dropped (it counted it).
 func (s *session) Discarded(reason string) { s.l.b.noteDrop("link", s.l.cfg.ID, reason) }

@@ -51,6 +51,11 @@ type Session struct {
 	lossy    *lossySender // the writer's
 	lossyBuf []byte       // the writer's
 	ackEcho  ackEcho      // the writer's
+	// The writer's spare buffers and when it last sent, guarded by out's
+	// writer lock: the writer goroutine and the feeders that send in its
+	// place (sendq.Queue.SetDirect) take into them.
+	wctrl, wdata []byte
+	lastSend     time.Time
 
 	// dgram is the conn's unreliable path, which carries the link's
 	// probes, or nil when it has none (see datagram.go).
@@ -160,6 +165,9 @@ func NewSession(conn transports.Conn, cfg Config, h Handler) *Session {
 	}
 	if cfg.Rate > 0 {
 		s.out.TakeAtRate(cfg.Rate)
+	}
+	if info.Reliable && cfg.Rate == 0 {
+		s.out.SetDirect(s.sendDirect)
 	}
 	s.dgram, _ = conn.(transports.DatagramConn)
 	frameMax := min(defaultFrame, cfg.MaxFrame)

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -501,5 +502,53 @@ func TestSessionPaced(t *testing.T) {
 	// Nor much slower: the timer's lateness is caught up (paceSlack).
 	if ideal := time.Duration(bytes / float64(cfg.Rate) * float64(time.Second)); took > 3*ideal {
 		t.Fatalf("%.0f bytes in %v at %d bytes a second: more than thrice the %v the rate allows", bytes, took, cfg.Rate, ideal)
+	}
+}
+
+// TestSessionDirectSend: a feeder that finds the writer idle sends in its
+// place (sendq.Kicker.FlushDirect): the messages reach the peer with no
+// writer goroutine running, and are kept until acknowledged; once more
+// than directHeld is unacknowledged, the feeder wakes the writer instead
+// and sends nothing itself.
+func TestSessionDirectSend(t *testing.T) {
+	ca, cb := connPair(t, listenURL(t, "mem"))
+	s := NewSession(ca, testConfig(&Counters{}), &recorder{}) // not run: no writer
+	peer := newRawPeer(cb)
+	queue := func(from, to int) {
+		var k sendq.Kicker
+		for i := from; i < to; i++ {
+			m := &Message{Origin: []byte("na.a"), Seq: uint64(i), Subject: []byte("s"), Data: []byte(strconv.Itoa(i))}
+			if ok, _ := s.Send(sendq.Normal, func(b []byte) []byte { return AppendMsg(b, m, 5, []Dest{{Broker: []byte("na.b")}}) }, &k); !ok {
+				t.Fatalf("message %d refused", i)
+			}
+		}
+		k.FlushDirect()
+	}
+	queue(1, 4)
+	for _, want := range numbers(1, 4) {
+		var m Message
+		if err := m.Decode(peer.next(t, RecMsg).body); err != nil || string(m.Data) != want {
+			t.Fatalf("received %q (%v), want %s", m.Data, err, want)
+		}
+	}
+	if held := s.kept.held(); held == 0 {
+		t.Fatal("messages sent directly were not kept until acknowledged")
+	}
+	select {
+	case <-s.out.Kick():
+		t.Fatal("the writer was woken for messages a feeder sent")
+	default:
+	}
+	s.kept.keep(AppendStrRecord(nil, RecMsg, strings.Repeat("x", directHeld)), time.Now())
+	queue(4, 5)
+	select {
+	case <-s.out.Kick():
+	case <-time.After(5 * time.Second):
+		t.Fatal("past directHeld unacknowledged, the writer was not woken")
+	}
+	select {
+	case r := <-peer.recs:
+		t.Fatalf("past directHeld unacknowledged, the feeder sent a %s record itself", r.t)
+	case <-time.After(100 * time.Millisecond):
 	}
 }

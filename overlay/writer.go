@@ -25,9 +25,9 @@ func (s *Session) writeLoop() {
 	}
 	tick := time.NewTicker(tickEvery)
 	defer tick.Stop()
-	var ctrl, data []byte
-	var count int // the message records in data: Send queues one at a time
-	lastSend := time.Now()
+	s.out.LockWriter()
+	s.lastSend = time.Now()
+	s.out.UnlockWriter()
 	// With a rate, data waits until paceAt: the time what the session
 	// sent before takes at that rate, counted from BytesSent (pacedBytes
 	// of it counted so far). paced wakes the writer then.
@@ -62,46 +62,88 @@ func (s *Session) writeLoop() {
 				paced = time.After(paceAt.Sub(now))
 			}
 		}
-		ctrl, data, count = s.out.TakeCounted(ctrl, data, withData)
-		frames := ctrl
-		if s.send != nil {
-			frames = s.send.wrap(ctrl, now)
-		}
-		if s.lossy != nil {
-			frames = s.ackEcho.repeat(frames, s.rcpt.acked.Load(), now)
-		}
-		if len(frames)+len(data) == 0 && now.Sub(lastSend) >= cfg.Keepalive {
-			frames = AppendU64Record(frames, RecPing, uint64(now.UnixNano()))
-		}
-		if err := s.sendRecords(frames); err != nil {
-			s.fail(err)
-			return
-		}
-		sent := len(frames) + len(data)
-		var err error
-		if s.lossy != nil {
-			s.lossy.add(data)
-			data = data[:0]
-			err = s.sendLossy(now)
-		} else {
-			// Kept before it is sent: the peer may acknowledge it before
-			// the send returns, and if the send fails it goes to the
-			// owner with the rest of what was not acknowledged.
-			batch := data
-			data = s.kept.keepCounted(batch, count, now)
-			err = s.sendRecords(batch)
-		}
+		s.out.LockWriter()
+		err := s.sendTaken(now, withData, true)
+		s.out.UnlockWriter()
 		if err != nil {
 			s.fail(err)
 			return
-		}
-		if sent > 0 {
-			lastSend = now
 		}
 		if cfg.Rate > 0 {
 			paceAt, pacedBytes = s.paceAfter(paceAt, pacedBytes, now)
 		}
 	}
+}
+
+// directHeld is the most a session may have sent and not had
+// acknowledged for a feeder to send in its writer's place: well under what
+// the connection's buffers hold (a socket's send buffer and its peer's
+// receive buffer, a quic stream's window), so that the send cannot wait
+// on the peer. Past it the writer goroutine sends, as it always may.
+const directHeld = 64 << 10
+
+// sendDirect sends what waits in the writer's place, for a feeder that
+// found the writer idle (sendq.Queue.SetDirect), and reports whether it
+// did. Only a session on a reliable transport without a rate lets feeders
+// do so (a lossy one's window and a paced one's clock belong to the
+// writer), and only while little is unacknowledged: a feeder is often
+// another link's reader, and two readers each waiting for the other's
+// peer to read would stop both links.
+func (s *Session) sendDirect() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	if s.kept.held() > directHeld {
+		return false
+	}
+	if err := s.sendTaken(time.Now(), true, false); err != nil {
+		s.fail(err)
+	}
+	return true
+}
+
+// sendTaken takes what waits (data too with withData) and sends it, with
+// a ping when there is nothing else and the keepalive is due (with
+// keepalive); the caller holds the writer lock.
+func (s *Session) sendTaken(now time.Time, withData, keepalive bool) error {
+	var count int // the message records in data: Send queues one at a time
+	s.wctrl, s.wdata, count = s.out.TakeCounted(s.wctrl, s.wdata, withData)
+	ctrl, data := s.wctrl, s.wdata
+	frames := ctrl
+	if s.send != nil {
+		frames = s.send.wrap(ctrl, now)
+	}
+	if s.lossy != nil {
+		frames = s.ackEcho.repeat(frames, s.rcpt.acked.Load(), now)
+	}
+	if keepalive && len(frames)+len(data) == 0 && now.Sub(s.lastSend) >= s.cfg.Keepalive {
+		frames = AppendU64Record(frames, RecPing, uint64(now.UnixNano()))
+	}
+	if err := s.sendRecords(frames); err != nil {
+		return err
+	}
+	sent := len(frames) + len(data)
+	var err error
+	if s.lossy != nil {
+		s.lossy.add(data)
+		s.wdata = data[:0]
+		err = s.sendLossy(now)
+	} else {
+		// Kept before it is sent: the peer may acknowledge it before
+		// the send returns, and if the send fails it goes to the
+		// owner with the rest of what was not acknowledged.
+		s.wdata = s.kept.keepCounted(data, count, now)
+		err = s.sendRecords(data)
+	}
+	if err != nil {
+		return err
+	}
+	if sent > 0 {
+		s.lastSend = now
+	}
+	return nil
 }
 
 // paceSlack is how far a paced writer may fall behind its rate and catch

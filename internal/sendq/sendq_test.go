@@ -118,3 +118,70 @@ func TestKicker(t *testing.T) {
 	default:
 	}
 }
+
+// TestFlushDirect: FlushDirect sends in the writer's place when the queue
+// lets it (SetDirect), the writer lock is free and little waits; it wakes
+// the writer when the writer holds the lock, when more than DirectMax
+// waits, when the queue serves classes, when the send declines, and for a
+// queue without SetDirect. Flush always wakes the writer.
+func TestFlushDirect(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		direct  bool // SetDirect
+		decline bool // the send declines
+		locked  bool // the writer holds its lock
+		size    int
+		class   Class
+		flush   bool // Flush, not FlushDirect
+		sent    bool
+	}{
+		{name: "sent in the writer's place", direct: true, size: 100, sent: true},
+		{name: "at DirectMax", direct: true, size: DirectMax, sent: true},
+		{name: "past DirectMax", direct: true, size: DirectMax + 1},
+		{name: "writer busy", direct: true, locked: true, size: 100},
+		{name: "declined", direct: true, decline: true, size: 100},
+		{name: "classes served", direct: true, size: 100, class: High},
+		{name: "no SetDirect", size: 100},
+		{name: "Flush", direct: true, size: 100, flush: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := New(1 << 20)
+			var sent []byte
+			if tc.direct {
+				q.SetDirect(func() bool {
+					if tc.decline {
+						return false
+					}
+					_, sent = q.Take(nil, nil, true)
+					return true
+				})
+			}
+			var k Kicker
+			q.AddClass(tc.class, appendStr(string(make([]byte, tc.size))))
+			k.Add(q)
+			if tc.locked {
+				q.LockWriter()
+			}
+			if tc.flush {
+				k.Flush()
+			} else {
+				k.FlushDirect()
+			}
+			if tc.locked {
+				q.UnlockWriter()
+			}
+			woken := false
+			select {
+			case <-q.Kick():
+				woken = true
+			default:
+			}
+			if got := len(sent) == tc.size; got != tc.sent || woken == tc.sent {
+				t.Fatalf("sent directly %v (%d bytes), writer woken %v; want sent %v", got, len(sent), woken, tc.sent)
+			}
+			if !tc.sent && q.Queued() != tc.size {
+				t.Fatalf("%d bytes queued for the writer, want %d", q.Queued(), tc.size)
+			}
+		})
+	}
+}
