@@ -170,6 +170,13 @@ func listenURL(t *testing.T, scheme string) string {
 // wakes the writer.
 func sendMsgs(t *testing.T, s *Session, from, to int) {
 	t.Helper()
+	queueMsgs(t, s, from, to).Flush()
+}
+
+// queueMsgs queues messages whose payloads are the numbers from..to-1,
+// and returns the kicker that wakes the writer.
+func queueMsgs(t *testing.T, s *Session, from, to int) *sendq.Kicker {
+	t.Helper()
 	var k sendq.Kicker
 	for i := from; i < to; i++ {
 		m := &Message{Origin: []byte("na.a"), Seq: uint64(i), Subject: []byte("s"), Data: []byte(strconv.Itoa(i))}
@@ -177,7 +184,7 @@ func sendMsgs(t *testing.T, s *Session, from, to int) {
 			t.Fatalf("message %d refused", i)
 		}
 	}
-	k.Flush()
+	return &k
 }
 
 func numbers(from, to int) []string {
@@ -514,17 +521,7 @@ func TestSessionDirectSend(t *testing.T) {
 	ca, cb := connPair(t, listenURL(t, "mem"))
 	s := NewSession(ca, testConfig(&Counters{}), &recorder{}) // not run: no writer
 	peer := newRawPeer(cb)
-	queue := func(from, to int) {
-		var k sendq.Kicker
-		for i := from; i < to; i++ {
-			m := &Message{Origin: []byte("na.a"), Seq: uint64(i), Subject: []byte("s"), Data: []byte(strconv.Itoa(i))}
-			if ok, _ := s.Send(sendq.Normal, func(b []byte) []byte { return AppendMsg(b, m, 5, []Dest{{Broker: []byte("na.b")}}) }, &k); !ok {
-				t.Fatalf("message %d refused", i)
-			}
-		}
-		k.FlushDirect()
-	}
-	queue(1, 4)
+	queueMsgs(t, s, 1, 4).FlushDirect()
 	for _, want := range numbers(1, 4) {
 		var m Message
 		if err := m.Decode(peer.next(t, RecMsg).body); err != nil || string(m.Data) != want {
@@ -540,7 +537,7 @@ func TestSessionDirectSend(t *testing.T) {
 	default:
 	}
 	s.kept.keep(AppendStrRecord(nil, RecMsg, strings.Repeat("x", directHeld)), time.Now())
-	queue(4, 5)
+	queueMsgs(t, s, 4, 5).FlushDirect()
 	select {
 	case <-s.out.Kick():
 	case <-time.After(5 * time.Second):

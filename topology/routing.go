@@ -109,25 +109,21 @@ func (r *Routing) Settings() (RoutingSettings, error) {
 		}
 		s.Threshold = v
 	}
-	if r.Margin != "" {
-		v, err := transports.ParsePercent(r.Margin)
+	for _, f := range []struct {
+		name, text string
+		to         *float64
+	}{{"margin", r.Margin, &s.Margin}, {"delay_shift", r.DelayShift, &s.DelayShift}} {
+		if f.text == "" {
+			continue
+		}
+		v, err := transports.ParsePercent(f.text)
 		if err != nil {
-			return s, fmt.Errorf("margin: %w", err)
+			return s, fmt.Errorf("%s: %w", f.name, err)
 		}
 		if v <= 0 || v >= 1 {
-			return s, fmt.Errorf("margin: %s: want more than 0%% and less than 100%%", r.Margin)
+			return s, fmt.Errorf("%s: %s: want more than 0%% and less than 100%%", f.name, f.text)
 		}
-		s.Margin = v
-	}
-	if r.DelayShift != "" {
-		v, err := transports.ParsePercent(r.DelayShift)
-		if err != nil {
-			return s, fmt.Errorf("delay_shift: %w", err)
-		}
-		if v <= 0 || v >= 1 {
-			return s, fmt.Errorf("delay_shift: %s: want more than 0%% and less than 100%%", r.DelayShift)
-		}
-		s.DelayShift = v
+		*f.to = v
 	}
 	if r.LossWindow < 0 || r.LossWindow > monitor.LossHistory {
 		return s, fmt.Errorf("loss_window: %d probes: want 1 to %d", r.LossWindow, monitor.LossHistory)
