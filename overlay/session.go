@@ -166,7 +166,7 @@ func NewSession(conn transports.Conn, cfg Config, h Handler) *Session {
 	if cfg.Rate > 0 {
 		s.out.TakeAtRate(cfg.Rate)
 	}
-	if info.Reliable && cfg.Rate == 0 {
+	if info.Reliable && !info.Paced && cfg.Rate == 0 {
 		s.out.SetDirect(s.sendDirect)
 	}
 	s.dgram, _ = conn.(transports.DatagramConn)

@@ -86,9 +86,10 @@ const directHeld = 64 << 10
 // found the writer idle (sendq.Queue.SetDirect), and reports whether it
 // did. Only a session on a reliable transport without a rate lets feeders
 // do so (a lossy one's window and a paced one's clock belong to the
-// writer), and only while little is unacknowledged: a feeder is often
-// another link's reader, and two readers each waiting for the other's
-// peer to read would stop both links.
+// writer; a quic stream's write waits for its congestion window,
+// transports.Info.Paced), and only while little is unacknowledged: a
+// feeder is often another link's reader, and two readers each waiting for
+// the other's peer to read would stop both links.
 func (s *Session) sendDirect() bool {
 	select {
 	case <-s.done:

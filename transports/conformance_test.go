@@ -186,6 +186,9 @@ func testInfo(t *testing.T, scheme string, cfg Config) {
 		if info.Reliable != (scheme != "udp") {
 			t.Errorf("Reliable = %v for %s", info.Reliable, scheme)
 		}
+		if info.Paced != (scheme == "quic") {
+			t.Errorf("Paced = %v for %s", info.Paced, scheme)
+		}
 		wantHint := 0
 		if scheme == "udp" {
 			wantHint = cfg.Datagram - 1

@@ -94,6 +94,13 @@ func newQUICConn(link *quicLink, cfg Config) *quicConn {
 // Receive returns the next frame. When the peer has closed the link and
 // every frame it sent has been read, the connection is closed at once: the
 // peer is waiting for that.
+// Info is the stream's, paced by QUIC's congestion control.
+func (c *quicConn) Info() Info {
+	info := c.streamConn.Info()
+	info.Paced = true
+	return info
+}
+
 func (c *quicConn) Receive() (Frame, error) {
 	f, err := c.streamConn.Receive()
 	if err == nil {

@@ -75,6 +75,11 @@ type Info struct {
 	// fragmented; 0 means the transport has no preference. Callers that
 	// batch small messages keep batches within it.
 	FrameHint int
+	// Paced is true when a Send may wait for the transport's own
+	// congestion control however little the peer has yet to acknowledge
+	// (quic: a stream write waits for the congestion window). On the
+	// others a Send waits only when the buffers below are full.
+	Paced bool
 	// PeerCert is the certificate the peer presented and the CA bundle
 	// verified (tls); nil on transports without certificates. Whose
 	// certificate it is, is for the caller to check.
