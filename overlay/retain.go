@@ -33,7 +33,7 @@ const (
 	ackEvery = 1024
 	// ackInterval is the longest a received record waits to be
 	// acknowledged: the tick of a link's writer while it has some.
-	ackInterval = 20 * time.Millisecond
+	ackInterval = 5 * time.Millisecond
 )
 
 // retained is one batch of message records a writer sent.
