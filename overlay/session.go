@@ -56,6 +56,9 @@ type Session struct {
 	// place (sendq.Queue.SetDirect) take into them.
 	wctrl, wdata []byte
 	lastSend     time.Time
+	// keepMu makes a take from out and the keeping of what it took one
+	// step for Unacknowledged (sendTaken).
+	keepMu sync.Mutex
 
 	// dgram is the conn's unreliable path, which carries the link's
 	// probes, or nil when it has none (see datagram.go).
@@ -319,6 +322,8 @@ func (s *Session) Queued() int { return s.out.Queued() }
 // forgets them, and goes on (a link the routes stopped taking may still be
 // up).
 func (s *Session) Unacknowledged() []byte {
+	s.keepMu.Lock()
+	defer s.keepMu.Unlock()
 	recs := s.kept.unacked()
 	if s.lossy != nil {
 		recs = append(recs, s.lossy.takeAll()...)

@@ -437,6 +437,29 @@ func TestSessionSendFails(t *testing.T) {
 	}
 }
 
+// TestSessionControlSendFails: messages taken with control records whose
+// send failed are handed back too (they were once taken and neither sent
+// nor kept).
+func TestSessionControlSendFails(t *testing.T) {
+	ca, _ := connPair(t, listenURL(t, "mem"))
+	s := NewSession(failSend{ca}, testConfig(&Counters{}), &recorder{})
+	s.SendControl(func(b []byte) []byte { return AppendU64Record(b, RecPing, 1) })
+	sendMsgs(t, s, 1, 11) // taken with the ping at the writer's first wake
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run() }()
+	select {
+	case err := <-ran:
+		if err == nil {
+			t.Fatal("the session ended without a reason")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not end")
+	}
+	if got, want := handedBack(t, s), numbers(1, 11); !slices.Equal(got, want) {
+		t.Fatalf("handed back %v, want %v", got, want)
+	}
+}
+
 // TestSessionEnds: why a session ends, as Run says it.
 func TestSessionEnds(t *testing.T) {
 	for _, tc := range []struct {

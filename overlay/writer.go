@@ -110,8 +110,24 @@ func (s *Session) sendDirect() bool {
 // keepalive); the caller holds the writer lock.
 func (s *Session) sendTaken(now time.Time, withData, keepalive bool) error {
 	var count int // the message records in data: Send queues one at a time
+	// Taken and kept (or handed to the lossy sender) under keepMu, before
+	// anything is sent: the owner may take what was not acknowledged
+	// (Unacknowledged) at any time, and finds every record either still
+	// queued or kept, never between; and a failed send leaves nothing
+	// taken and unkept.
+	s.keepMu.Lock()
 	s.wctrl, s.wdata, count = s.out.TakeCounted(s.wctrl, s.wdata, withData)
 	ctrl, data := s.wctrl, s.wdata
+	if s.lossy != nil {
+		s.lossy.add(data)
+		s.wdata = data[:0]
+	} else {
+		// Kept before it is sent: the peer may acknowledge it before
+		// the send returns, and if the send fails it goes to the
+		// owner with the rest of what was not acknowledged.
+		s.wdata = s.kept.keepCounted(data, count, now)
+	}
+	s.keepMu.Unlock()
 	frames := ctrl
 	if s.send != nil {
 		frames = s.send.wrap(ctrl, now)
@@ -128,14 +144,8 @@ func (s *Session) sendTaken(now time.Time, withData, keepalive bool) error {
 	sent := len(frames) + len(data)
 	var err error
 	if s.lossy != nil {
-		s.lossy.add(data)
-		s.wdata = data[:0]
 		err = s.sendLossy(now)
 	} else {
-		// Kept before it is sent: the peer may acknowledge it before
-		// the send returns, and if the send fails it goes to the
-		// owner with the rest of what was not acknowledged.
-		s.wdata = s.kept.keepCounted(data, count, now)
 		err = s.sendRecords(data)
 	}
 	if err != nil {
