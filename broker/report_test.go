@@ -132,9 +132,10 @@ func TestPlainSubscriberGetsEachReportOnce(t *testing.T) {
 			t.Errorf("report %d sent %d times", seq, k)
 		}
 	}
+	saw := len(seen)
 	mu.Unlock()
-	if len(seen) < 20 {
-		t.Fatalf("the watcher saw %d reports", len(seen))
+	if saw < 20 {
+		t.Fatalf("the watcher saw %d reports", saw)
 	}
 	agg := n.connect("na.c1.a", nats.UserInfo(netapi.AdminUser, "report-token"))
 	agg.Subscribe(netapi.PerfSubject("na"), func(m *nats.Msg) {
