@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/router"
 	"github.com/wayline/wayline/transports"
 )
@@ -40,7 +41,16 @@ func TestCheapestAcrossUnits(t *testing.T) {
 		links = append(links, router.Link{ID: k, A: router.Address(a), B: router.Address(b), Cost: d, Up: true})
 	}
 	brokers := []string{x, y, z, w, v, e, f}
-	n := newTestNet(t, netSpec{brokers: brokers, links: specs, tweak: linkEmulation(emu)})
+	// The test is about paths and prices, not loss: a probe answered
+	// late because the whole machine stalled (make test runs packages
+	// side by side under the race detector) is not counted lost, which
+	// once priced every link up by 100 for longer than the test waits.
+	emulate := linkEmulation(emu)
+	n := newTestNet(t, netSpec{brokers: brokers, links: specs, tweak: func(c *Config) {
+		emulate(c)
+		c.Monitor = monitor.DefaultWANConfig()
+		c.Monitor.ProbeTimeout = 10 * time.Second
+	}})
 	waitFor(t, "measured routes everywhere", 30*time.Second, func() bool {
 		for _, b := range n.brokers {
 			routes, _ := b.RoutesFor(router.DefaultProfileName)
@@ -91,30 +101,32 @@ func TestCheapestAcrossUnits(t *testing.T) {
 	// Twenty rounds over a second: the fastest of them escapes a stall
 	// of the whole machine (make test runs packages side by side under
 	// the race detector), which once made all of five rounds 15-20 ms
-	// late.
-	for range 20 {
-		for _, a := range brokers {
-			for _, b := range brokers {
-				if a == b {
-					continue
+	// late. The timings below send twenty more, up to twice, when even
+	// the fastest were late.
+	sendRounds := func() {
+		for range 20 {
+			for _, a := range brokers {
+				for _, b := range brokers {
+					if a == b {
+						continue
+					}
+					msg := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+					if err := pubs[a].Publish("t."+b, append(msg, a...)); err != nil {
+						t.Fatal(err)
+					}
 				}
-				msg := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
-				if err := pubs[a].Publish("t."+b, append(msg, a...)); err != nil {
-					t.Fatal(err)
-				}
+				pubs[a].Flush()
 			}
-			pubs[a].Flush()
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	sendRounds()
 	waitFor(t, "a message between every two brokers", 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(fastest) == len(brokers)*(len(brokers)-1)
 	})
 
-	mu.Lock()
-	defer mu.Unlock()
 	// The routes' costs are read until they settle (20 s at most): a
 	// stall of the machine is measured by the links' probes too, and
 	// prices them up until the probes see it pass.
@@ -144,23 +156,39 @@ func TestCheapestAcrossUnits(t *testing.T) {
 	for _, e := range costErrs {
 		t.Error(e)
 	}
-	for _, a := range brokers {
-		best := router.ShortestPaths(whole, router.Address(a))
-		for _, b := range brokers {
-			if a == b {
-				continue
-			}
-			r, _ := best.Lookup(router.Address(b))
-			next := nextBest(links, router.Address(a), router.Address(b), r.Cost)
-			got := float64(fastest[pair{a, b}]) / float64(time.Millisecond)
-			// The emulated delays are a floor; a busy machine adds to them,
-			// but not as much as the next path's extra delay (at least 10 ms
-			// here).
-			slack := min(6+0.15*r.Cost, (next-r.Cost)*0.8)
-			if got < r.Cost-0.5 || got > r.Cost+slack {
-				t.Errorf("%s -> %s: fastest message took %.1f ms; the cheapest path %v takes %.0f ms, the next %.0f ms", a, b, got, r.Path, r.Cost, next)
+	var late []string
+	for attempt := 1; attempt <= 3; attempt++ {
+		late = late[:0]
+		mu.Lock()
+		for _, a := range brokers {
+			best := router.ShortestPaths(whole, router.Address(a))
+			for _, b := range brokers {
+				if a == b {
+					continue
+				}
+				r, _ := best.Lookup(router.Address(b))
+				next := nextBest(links, router.Address(a), router.Address(b), r.Cost)
+				got := float64(fastest[pair{a, b}]) / float64(time.Millisecond)
+				// The emulated delays are a floor; a busy machine adds to
+				// them, but not as much as the next path's extra delay (at
+				// least 10 ms here).
+				slack := min(6+0.15*r.Cost, (next-r.Cost)*0.8)
+				if got < r.Cost-0.5 || got > r.Cost+slack {
+					late = append(late, fmt.Sprintf("%s -> %s: fastest message took %.1f ms; the cheapest path %v takes %.0f ms, the next %.0f ms", a, b, got, r.Path, r.Cost, next))
+				}
 			}
 		}
+		mu.Unlock()
+		if len(late) == 0 || attempt == 3 {
+			break
+		}
+		t.Logf("attempt %d: %d pairs late (first: %s); twenty more rounds", attempt, len(late), late[0])
+		time.Sleep(2 * time.Second)
+		sendRounds()
+		time.Sleep(time.Second)
+	}
+	for _, e := range late {
+		t.Error(e)
 	}
 	if p, _ := pathOf(n.brokers[w], router.DefaultProfileName, z); p != w+" "+z {
 		t.Errorf("w reaches z over %s, not the direct link", p)
