@@ -69,3 +69,45 @@ func TestRetainer(t *testing.T) {
 		t.Fatalf("an old batch was not given up: %d", evicted.Load()-before)
 	}
 }
+
+// TestRetainerSpares: the buffers of acknowledged batches come back to the
+// writer to fill again: four larger ones, and small ones up to spareMax,
+// so that a link sending a message at a time allocates nothing per
+// message however many wait for their acknowledgement; the larger ones
+// come back first.
+func TestRetainerSpares(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		n, size   int
+		wantCount int
+	}{
+		{"small ones, up to spareMax and four", 300, 256, spareMax + 4},
+		{"large ones, four", 10, spareSmall + 1, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var evicted atomic.Uint64
+			r := newRetainer(1<<30, time.Minute, &evicted)
+			now := time.Now()
+			for range tc.n {
+				r.keep(append(make([]byte, 0, tc.size), recs(1)...), now)
+			}
+			r.ack(r.sent)
+			got := 0
+			for r.keep(recs(1), now) != nil {
+				got++
+			}
+			if got != tc.wantCount {
+				t.Errorf("%d buffers came back, want %d", got, tc.wantCount)
+			}
+		})
+	}
+	var evicted atomic.Uint64
+	r := newRetainer(1<<30, time.Minute, &evicted)
+	now := time.Now()
+	r.keep(append(make([]byte, 0, 256), recs(1)...), now)
+	r.keep(append(make([]byte, 0, spareSmall+1), recs(2)...), now)
+	r.ack(2)
+	if got := cap(r.keep(recs(3), now)); got != spareSmall+1 {
+		t.Errorf("the first buffer back holds %d bytes, want the larger one's %d", got, spareSmall+1)
+	}
+}
