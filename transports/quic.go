@@ -91,9 +91,6 @@ func newQUICConn(link *quicLink, cfg Config) *quicConn {
 	return &quicConn{streamConn: newStreamConn(link, "quic", cfg, quicCopyMax), link: link}
 }
 
-// Receive returns the next frame. When the peer has closed the link and
-// every frame it sent has been read, the connection is closed at once: the
-// peer is waiting for that.
 // Info is the stream's, paced by QUIC's congestion control.
 func (c *quicConn) Info() Info {
 	info := c.streamConn.Info()
@@ -101,6 +98,9 @@ func (c *quicConn) Info() Info {
 	return info
 }
 
+// Receive returns the next frame. When the peer has closed the link and
+// every frame it sent has been read, the connection is closed at once: the
+// peer is waiting for that.
 func (c *quicConn) Receive() (Frame, error) {
 	f, err := c.streamConn.Receive()
 	if err == nil {

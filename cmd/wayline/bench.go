@@ -91,7 +91,7 @@ Each round's line also gives what the Go runtime did during the latency
 run (GC cycles, and the CPU time of the garbage collector and of the
 scavenger, which gives freed memory back to the operating system): on a
 2-core machine each takes a processor for a millisecond or more at a
-time, and most of the p99 comes from messages that waited behind them.
+time, and messages that wait behind them make part of the p99.
 With --trace FILE, each system's latency run in the first round is
 traced into FILE.<system> (open it with go tool trace), with a log event
 of category "late" for every message slower than --late-after.`, stdout, stderr)

@@ -105,8 +105,7 @@ type Result struct {
 	// cycles, and the CPU time of the garbage collector and of the
 	// scavenger, which gives freed memory back to the operating system.
 	// Both take a processor from the messages for a millisecond or more
-	// at a time, and are where most of the latency tail comes from on a
-	// 2-core machine.
+	// at a time: on a 2-core machine, one source of the latency tail.
 	GCCycles    uint64
 	GCCPU       time.Duration
 	ScavengeCPU time.Duration
