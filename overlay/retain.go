@@ -33,7 +33,7 @@ const (
 	ackEvery = 1024
 	// ackInterval is the longest a received record waits to be
 	// acknowledged: the tick of a link's writer while it has some.
-	ackInterval = 5 * time.Millisecond
+	ackInterval = 20 * time.Millisecond
 )
 
 // The buffers of acknowledged batches the retainer keeps for the writer
