@@ -94,7 +94,13 @@ scavenger, which gives freed memory back to the operating system): on a
 time, and messages that wait behind them make part of the p99.
 With --trace FILE, each system's latency run in the first round is
 traced into FILE.<system> (open it with go tool trace), with a log event
-of category "late" for every message slower than --late-after.`, stdout, stderr)
+of category "late" for every message slower than --late-after.
+
+With --slices N the systems run side by side: all are started at once,
+each has its throughput run, and then their latency runs take turns in N
+slices of --latency-duration each, so that what the machine does over a
+few seconds falls on every system alike. Each slice's p50 and p99 are
+printed; the table gives each system's figures over all its slices.`, stdout, stderr)
 	var cfg bench.OverlayConfig
 	fs.DurationVar(&cfg.Duration, "duration", 5e9, "length of each throughput run")
 	fs.IntVar(&cfg.Size, "size", 128, "message payload size in bytes (at least 8)")
@@ -102,6 +108,7 @@ of category "late" for every message slower than --late-after.`, stdout, stderr)
 	fs.IntVar(&cfg.LatencyRate, "rate", 10000, "publishing rate of the latency run, messages per second")
 	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", 3e9, "length of each latency run")
 	fs.IntVar(&cfg.Rounds, "rounds", 3, "rounds; the systems take turns, and the median round is reported")
+	fs.IntVar(&cfg.Slices, "slices", 0, "instead of rounds, run the systems side by side and cut each one's latency run into this many slices of --latency-duration, the systems taking turns slice by slice")
 	systems := fs.String("systems", "wayline,nats-leaf,nats-cluster,wayline-quic", "comma-separated systems to measure: wayline, wayline-secret (links authenticated by the network secret), wayline-tls, wayline-quic, nats-leaf, nats-cluster; with wayline and wayline-secret, what authentication costs")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.StringVar(&cfg.Trace, "trace", "", "trace each system's first latency run into this file, with the system's name added")
@@ -113,6 +120,9 @@ of category "late" for every message slower than --late-after.`, stdout, stderr)
 	}
 	cfg.Logger = log
 	cfg.Systems = strings.Split(*systems, ",")
+	if cfg.Slices < 0 {
+		return usageError{"--slices must not be negative"}
+	}
 	stop, err := startCPUProfile(*cpuProfile)
 	if err != nil {
 		return err

@@ -437,6 +437,13 @@ func TestHelp(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) > 0 || !strings.Contains(stderr.String(), "Usage: wayline links") {
 		t.Errorf("a bad flag: %v; stdout %q; stderr:\n%s", err, out, stderr.String())
 	}
+	cmd = exec.Command(binary, "bench", "overlay", "--slices", "-1")
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	out, err = cmd.Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) > 0 || !strings.Contains(stderr.String(), "--slices must not be negative") {
+		t.Errorf("bench overlay --slices -1: %v; stdout %q; stderr:\n%s", err, out, stderr.String())
+	}
 }
 
 // TestKilledBrokerRecovers kills the middle broker outright (no goodbye on

@@ -38,6 +38,10 @@ type OverlayConfig struct {
 	// Rounds is how many times each system is measured, the systems taking
 	// turns; the median round is reported. Default 3.
 	Rounds int
+	// Slices, when above 0, measures the systems side by side instead of
+	// in rounds: all of them run at once, and their latency runs take
+	// turns in Slices slices of LatencyDuration each (see sideBySide).
+	Slices int
 	// Systems names the systems to measure, in order: "wayline" (the
 	// chain over tcp), "wayline-secret" and "wayline-tls" (the chain with
 	// its links authenticated by the network secret, or by certificates),
@@ -109,6 +113,8 @@ type Result struct {
 	GCCycles    uint64
 	GCCPU       time.Duration
 	ScavengeCPU time.Duration
+
+	latencies []time.Duration // the latency run's, sorted
 }
 
 // runtimeCost reads the Go runtime's GC cycles and the CPU time of its
@@ -154,31 +160,25 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 		}
 		starts = append(starts, start)
 	}
-	fmt.Fprintf(w, "overlay benchmark: %d-byte messages, %v throughput runs (window %d), latency at %d msg/s for %v, %d rounds (median shown), GOMAXPROCS=%d\n",
-		cfg.Size, cfg.Duration, cfg.Window, cfg.LatencyRate, cfg.LatencyDuration, cfg.Rounds, runtime.GOMAXPROCS(0))
-	rounds := make([][]Result, len(starts))
-	for round := 0; round < cfg.Rounds; round++ {
-		for i, start := range starts {
-			sys, err := start()
-			if err != nil {
-				return nil, err
-			}
-			mcfg := cfg
-			if round > 0 || cfg.Trace == "" {
-				mcfg.Trace = ""
-			} else {
-				mcfg.Trace = cfg.Trace + "." + cfg.Systems[i]
-			}
-			r, err := measure(ctx, sys, mcfg)
-			sys.close()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", sys.name, err)
-			}
-			fmt.Fprintf(w, "  round %d: %-30s %10.0f msg/s  cpu %v/msg  dropped %d  p50 %v  p99 %v  (latency run: %d GCs, gc cpu %v, scavenger cpu %v)\n", round+1, r.System, r.MsgsPerS,
-				r.CPUPerMsg.Round(time.Nanosecond*10), r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
-				r.GCCycles, r.GCCPU.Round(time.Millisecond), r.ScavengeCPU.Round(time.Millisecond))
-			rounds[i] = append(rounds[i], r)
-		}
+	if cfg.Slices > 0 {
+		fmt.Fprintf(w, "overlay benchmark: %d-byte messages, %v throughput runs (window %d), latency at %d msg/s in %d slices of %v per system, the systems running side by side and taking turns slice by slice, GOMAXPROCS=%d\n",
+			cfg.Size, cfg.Duration, cfg.Window, cfg.LatencyRate, cfg.Slices, cfg.LatencyDuration, runtime.GOMAXPROCS(0))
+	} else {
+		fmt.Fprintf(w, "overlay benchmark: %d-byte messages, %v throughput runs (window %d), latency at %d msg/s for %v, %d rounds (median shown), GOMAXPROCS=%d\n",
+			cfg.Size, cfg.Duration, cfg.Window, cfg.LatencyRate, cfg.LatencyDuration, cfg.Rounds, runtime.GOMAXPROCS(0))
+	}
+	if cfg.Slices > 0 && cfg.Trace != "" {
+		return nil, fmt.Errorf("a trace is taken of the first round's latency runs: it needs rounds, not slices")
+	}
+	var rounds [][]Result
+	var err error
+	if cfg.Slices > 0 {
+		rounds, err = sideBySide(ctx, w, cfg, starts)
+	} else {
+		rounds, err = inTurn(ctx, w, cfg, starts)
+	}
+	if err != nil {
+		return nil, err
 	}
 	fmt.Fprintf(w, "%-30s %14s %18s %12s %10s %10s %10s %8s %9s\n", "system", "delivered/s", "rounds' range", "cpu/msg", "dropped", "p50", "p99", "gc cpu", "scav cpu")
 	var results []Result
@@ -204,6 +204,7 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 	}
 	if len(results) >= 2 && cfg.Systems[0] == "wayline" && cfg.Systems[1] == "nats-leaf" {
 		wl, leaf := results[0], results[1]
+		fmt.Fprintf(w, "ratio_vs_nats_leaf_p50=%.2f\n", float64(wl.P50)/float64(leaf.P50))
 		fmt.Fprintf(w, "ratio_vs_nats_leaf_p99=%.2f\n", float64(wl.P99)/float64(leaf.P99))
 		fmt.Fprintf(w, "ratio_vs_nats_leaf_throughput=%.2f\n", wl.MsgsPerS/leaf.MsgsPerS)
 	}
@@ -213,6 +214,110 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 		fmt.Fprintf(w, "ratio_quic_vs_tcp_throughput=%.2f\n", results[quic].MsgsPerS/results[tcp].MsgsPerS)
 	}
 	return results, nil
+}
+
+// inTurn measures each system cfg.Rounds times, the systems taking turns:
+// each measurement starts the system, runs its throughput and latency
+// runs, and stops it. It returns each system's rounds.
+func inTurn(ctx context.Context, w io.Writer, cfg OverlayConfig, starts []func() (*system, error)) ([][]Result, error) {
+	rounds := make([][]Result, len(starts))
+	for round := 0; round < cfg.Rounds; round++ {
+		for i, start := range starts {
+			sys, err := start()
+			if err != nil {
+				return nil, err
+			}
+			mcfg := cfg
+			if round > 0 || cfg.Trace == "" {
+				mcfg.Trace = ""
+			} else {
+				mcfg.Trace = cfg.Trace + "." + cfg.Systems[i]
+			}
+			r, err := measure(ctx, sys, mcfg)
+			sys.close()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", sys.name, err)
+			}
+			fmt.Fprintf(w, "  round %d: %-30s %10.0f msg/s  cpu %v/msg  dropped %d  p50 %v  p99 %v  (latency run: %d GCs, gc cpu %v, scavenger cpu %v)\n", round+1, r.System, r.MsgsPerS,
+				r.CPUPerMsg.Round(time.Nanosecond*10), r.Dropped, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond),
+				r.GCCycles, r.GCCPU.Round(time.Millisecond), r.ScavengeCPU.Round(time.Millisecond))
+			rounds[i] = append(rounds[i], r)
+		}
+	}
+	return rounds, nil
+}
+
+// sideBySide starts every system at once, runs each one's throughput run
+// in turn, then cfg.Slices latency slices per system, the systems taking
+// turns slice by slice, so that whatever the machine does over a few
+// seconds falls on every system alike. Each slice's figures are printed;
+// a system's latency figures are those of all its slices together, its
+// runtime figures their sum. It returns one round per system.
+func sideBySide(ctx context.Context, w io.Writer, cfg OverlayConfig, starts []func() (*system, error)) ([][]Result, error) {
+	type running struct {
+		sys      *system
+		pub, sub *nats.Conn
+		before   uint64
+		r        Result
+		lat      []time.Duration
+	}
+	var all []*running
+	defer func() {
+		for _, x := range all {
+			x.pub.Close()
+			x.sub.Close()
+			x.sys.close()
+		}
+	}()
+	for _, start := range starts {
+		sys, err := start()
+		if err != nil {
+			return nil, err
+		}
+		pub, err := nats.Connect(sys.pubURL)
+		if err != nil {
+			sys.close()
+			return nil, fmt.Errorf("%s: %w", sys.name, err)
+		}
+		sub, err := nats.Connect(sys.subURL)
+		if err != nil {
+			pub.Close()
+			sys.close()
+			return nil, fmt.Errorf("%s: %w", sys.name, err)
+		}
+		all = append(all, &running{sys: sys, pub: pub, sub: sub, before: sys.dropped(), r: Result{System: sys.name}})
+	}
+	for _, x := range all {
+		if err := throughput(ctx, x.pub, x.sub, cfg, &x.r); err != nil {
+			return nil, fmt.Errorf("%s: %w", x.sys.name, err)
+		}
+	}
+	for k := 0; k < cfg.Slices; k++ {
+		line := fmt.Sprintf("  slice %d:", k+1)
+		for _, x := range all {
+			var r Result
+			if err := latency(ctx, x.pub, x.sub, cfg, &r); err != nil {
+				return nil, fmt.Errorf("%s: slice %d: %w", x.sys.name, k+1, err)
+			}
+			x.lat = append(x.lat, r.latencies...)
+			x.r.Dropped += r.Dropped
+			x.r.GCCycles += r.GCCycles
+			x.r.GCCPU += r.GCCPU
+			x.r.ScavengeCPU += r.ScavengeCPU
+			line += fmt.Sprintf("  %s p50 %v p99 %v", x.sys.name, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond))
+		}
+		fmt.Fprintln(w, line)
+	}
+	rounds := make([][]Result, len(all))
+	for i, x := range all {
+		slices.Sort(x.lat)
+		x.r.LatencyN = len(x.lat)
+		x.r.P50 = x.lat[len(x.lat)/2]
+		x.r.P99 = x.lat[len(x.lat)*99/100]
+		x.r.Dropped += x.sys.dropped() - x.before
+		rounds[i] = []Result{x.r}
+	}
+	return rounds, nil
 }
 
 // spread is the lowest and the highest throughput of a system's rounds.
@@ -493,6 +598,7 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 		r.Dropped += uint64(n - len(latencies))
 	}
 	slices.Sort(latencies)
+	r.latencies = latencies
 	r.LatencyN = len(latencies)
 	r.P50 = latencies[len(latencies)/2]
 	r.P99 = latencies[len(latencies)*99/100]

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,6 +52,42 @@ func TestRunOverlaySmoke(t *testing.T) {
 		if !bytes.Contains(data, []byte("late")) {
 			t.Fatalf("trace of %s (%d bytes) has no late message logged", sys, len(data))
 		}
+	}
+}
+
+// TestRunOverlaySlices runs two systems side by side briefly: each slice
+// line names both, every message of every slice arrives, each system's
+// figures are those of all its slices, and the ratio lines follow. A trace
+// asks for rounds, so it is refused with slices.
+func TestRunOverlaySlices(t *testing.T) {
+	var out bytes.Buffer
+	cfg := OverlayConfig{
+		Duration: time.Second, LatencyDuration: 200 * time.Millisecond, LatencyRate: 2000, Slices: 2,
+		Systems: []string{"wayline", "nats-leaf"},
+	}
+	results, err := RunOverlay(context.Background(), &out, cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	lines := regexp.MustCompile(`(?m)^  slice (\d): +wayline A-B-C \(tcp\) p50 \S+ p99 \S+ +nats leafnode chain s1-s2-s3 p50 \S+ p99 \S+$`).FindAllSubmatch(out.Bytes(), -1)
+	if len(lines) != 2 || string(lines[0][1]) != "1" || string(lines[1][1]) != "2" {
+		t.Fatalf("want slice lines 1 and 2 naming both systems:\n%s", out.String())
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results", len(results))
+	}
+	for _, r := range results {
+		// Two slices of 400 messages each.
+		if r.LatencyN != 800 || r.Dropped != 0 || r.MsgsPerS <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: %d latencies (want 800), %d dropped, %+v", r.System, r.LatencyN, r.Dropped, r)
+		}
+	}
+	if !regexp.MustCompile(`\nratio_vs_nats_leaf_p50=\d+\.\d\d\nratio_vs_nats_leaf_p99=\d+\.\d\d\nratio_vs_nats_leaf_throughput=\d+\.\d\d\n$`).Match(out.Bytes()) {
+		t.Fatalf("report does not end with the ratio lines:\n%s", out.String())
+	}
+	cfg.Trace = filepath.Join(t.TempDir(), "t")
+	if _, err := RunOverlay(context.Background(), &out, cfg); err == nil || !strings.Contains(err.Error(), "rounds, not slices") {
+		t.Fatalf("trace with slices: %v, want refused", err)
 	}
 }
 
