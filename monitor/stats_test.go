@@ -254,6 +254,44 @@ func TestLossOver(t *testing.T) {
 	}
 }
 
+// TestForwardOffset: the clocks' offset, estimated from windows of 256
+// probes whose delays have normal jitter both ways (no floor), is off by
+// under a sixth of the jitter's standard deviation in the root mean square
+// over 200 windows; the least transit each way was off by about 0.27 of it.
+// With jitter one way only, spread evenly over 20 ms above a floor, it is
+// off by under 0.5 ms (about 0.24 ms expected; the least transits: 0.04).
+func TestForwardOffset(t *testing.T) {
+	const (
+		offset = int64(5 * time.Second)
+		sigma  = 3e6 // ns
+		base   = int64(10 * time.Millisecond)
+	)
+	var sq float64
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var ans []sample
+		for i := range 256 {
+			f := base + int64(rng.NormFloat64()*sigma)
+			r := base + int64(rng.NormFloat64()*sigma)
+			ans = append(ans, sample{seq: uint64(i + 1), fwd: f + offset, rev: r - offset, rtt: time.Duration(f + r)})
+		}
+		e := float64(forwardOffset(ans) - offset)
+		sq += e * e
+	}
+	if rms := math.Sqrt(sq/200) / sigma; rms > 1.0/6 {
+		t.Errorf("offset off by %.3f standard deviations (root mean square), want under 1/6", rms)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ans []sample
+	for i := range 256 {
+		f := base + rng.Int64N(int64(20*time.Millisecond))
+		ans = append(ans, sample{seq: uint64(i + 1), fwd: f + offset, rev: base - offset, rtt: time.Duration(f + base)})
+	}
+	if e := time.Duration(forwardOffset(ans) - offset); e < 0 || e > 500*time.Microsecond {
+		t.Errorf("offset with one-way jitter off by %v, want 0 to 0.5 ms", e)
+	}
+}
+
 // TestForwardHistogram: the forward distribution is the forward delays,
 // whatever the offset between the clocks, and not half the round trip:
 // here the way out varies from 10 to 30 ms and the way back is 10 ms.
