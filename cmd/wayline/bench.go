@@ -100,7 +100,9 @@ With --slices N the systems run side by side: all are started at once,
 each has its throughput run, and then their latency runs take turns in N
 slices of --latency-duration each, so that what the machine does over a
 few seconds falls on every system alike. Each slice's p50 and p99 are
-printed; the table gives each system's figures over all its slices.`, stdout, stderr)
+printed; the table gives each system's figures over all its slices. Each
+throughput run then has the other systems idle beside it, in a process
+that has just started them all: compare throughput in rounds.`, stdout, stderr)
 	var cfg bench.OverlayConfig
 	fs.DurationVar(&cfg.Duration, "duration", 5e9, "length of each throughput run")
 	fs.IntVar(&cfg.Size, "size", 128, "message payload size in bytes (at least 8)")
