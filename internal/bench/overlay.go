@@ -160,15 +160,15 @@ func RunOverlay(ctx context.Context, w io.Writer, cfg OverlayConfig) ([]Result, 
 		}
 		starts = append(starts, start)
 	}
+	if cfg.Slices > 0 && cfg.Trace != "" {
+		return nil, fmt.Errorf("a trace is taken of the first round's latency runs: it needs rounds, not slices")
+	}
 	if cfg.Slices > 0 {
 		fmt.Fprintf(w, "overlay benchmark: %d-byte messages, %v throughput runs (window %d), latency at %d msg/s in %d slices of %v per system, the systems running side by side and taking turns slice by slice, GOMAXPROCS=%d\n",
 			cfg.Size, cfg.Duration, cfg.Window, cfg.LatencyRate, cfg.Slices, cfg.LatencyDuration, runtime.GOMAXPROCS(0))
 	} else {
 		fmt.Fprintf(w, "overlay benchmark: %d-byte messages, %v throughput runs (window %d), latency at %d msg/s for %v, %d rounds (median shown), GOMAXPROCS=%d\n",
 			cfg.Size, cfg.Duration, cfg.Window, cfg.LatencyRate, cfg.LatencyDuration, cfg.Rounds, runtime.GOMAXPROCS(0))
-	}
-	if cfg.Slices > 0 && cfg.Trace != "" {
-		return nil, fmt.Errorf("a trace is taken of the first round's latency runs: it needs rounds, not slices")
 	}
 	var rounds [][]Result
 	var err error

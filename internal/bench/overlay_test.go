@@ -58,7 +58,7 @@ func TestRunOverlaySmoke(t *testing.T) {
 // TestRunOverlaySlices runs two systems side by side briefly: each slice
 // line names both, every message of every slice arrives, each system's
 // figures are those of all its slices, and the ratio lines follow. A trace
-// asks for rounds, so it is refused with slices.
+// asks for rounds, so it is refused with slices, before anything runs.
 func TestRunOverlaySlices(t *testing.T) {
 	var out bytes.Buffer
 	cfg := OverlayConfig{
@@ -86,8 +86,9 @@ func TestRunOverlaySlices(t *testing.T) {
 		t.Fatalf("report does not end with the ratio lines:\n%s", out.String())
 	}
 	cfg.Trace = filepath.Join(t.TempDir(), "t")
-	if _, err := RunOverlay(context.Background(), &out, cfg); err == nil || !strings.Contains(err.Error(), "rounds, not slices") {
-		t.Fatalf("trace with slices: %v, want refused", err)
+	out.Reset()
+	if _, err := RunOverlay(context.Background(), &out, cfg); err == nil || !strings.Contains(err.Error(), "rounds, not slices") || out.Len() > 0 {
+		t.Fatalf("trace with slices: %v, report %q; want refused before anything runs", err, out.String())
 	}
 }
 
