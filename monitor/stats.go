@@ -335,9 +335,13 @@ func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 	}
 	m.Histogram = router.HistogramOf(delays, float64(w.lost-w.outage))
 	m.LossForward, m.LossReverse = splitLoss(ans, w.outageBetween(ans), m.Loss)
-	m.Forward = forwardHistogram(ans, m.LossForward)
+	var offset int64
+	if len(ans) > 0 {
+		offset = forwardOffset(ans)
+	}
+	m.Forward = forwardHistogram(ans, offset, m.LossForward)
 	if len(mem) > len(ans) && len(ans) > 0 {
-		long, changed := longForward(m.Forward, len(ans), mem, forwardOffset(ans), m.LossForward)
+		long, changed := longForward(m.Forward, len(ans), mem, offset, m.LossForward)
 		if changed {
 			restartAt = ans[len(ans)-1].seq + 1
 		} else {
@@ -367,13 +371,13 @@ func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// forwardHistogram is Metrics.Forward of the answered probes ans, with a
-// forward loss of loss (a fraction).
-func forwardHistogram(ans []sample, loss float64) router.Histogram {
+// forwardHistogram is Metrics.Forward of the answered probes ans, with
+// the clocks' offset (see forwardOffset) taken out and a forward loss of
+// loss (a fraction).
+func forwardHistogram(ans []sample, offset int64, loss float64) router.Histogram {
 	if len(ans) == 0 {
 		return router.Histogram{}
 	}
-	offset := forwardOffset(ans)
 	delays := make([]float64, len(ans))
 	for i, s := range ans {
 		delays[i] = float64(s.fwd-offset) / 1e6

@@ -303,7 +303,7 @@ func TestForwardHistogram(t *testing.T) {
 		r := int64(10 * time.Millisecond)
 		ans = append(ans, sample{seq: uint64(i + 1), fwd: f + offset, rev: r - offset, rtt: time.Duration(f + r)})
 	}
-	h := forwardHistogram(ans, 0.2)
+	h := forwardHistogram(ans, forwardOffset(ans), 0.2)
 	if q := h.Quantile(0.04); math.Abs(q-11) > 0.3 { // 5% of what arrives
 		t.Errorf("forward q4 %v ms, want about 11", q)
 	}

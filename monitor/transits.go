@@ -75,7 +75,7 @@ func (t *transits) counted() []transit {
 func (t *transits) restart(seq uint64) { t.since = max(t.since, seq) }
 
 // longForward is the forward distribution of the transits mem, with the
-// clock offset and loss of the window's (see forwardHistogram), and
+// clock offset and loss of the window's (see forwardOffset), and
 // whether the window's forward distribution short, of n probes, no
 // longer looks drawn from it: then the memory should restart.
 func longForward(short router.Histogram, n int, mem []transit, offset int64, loss float64) (h router.Histogram, changed bool) {
