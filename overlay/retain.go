@@ -91,14 +91,21 @@ func (r *retainer) keepCounted(data []byte, n int, now time.Time) []byte {
 	r.batches = append(r.batches, retained{buf: data, last: r.sent, count: n, at: now})
 	r.bytes += len(data)
 	r.evictLocked(now)
-	for _, list := range []*[][]byte{&r.spare, &r.small} {
-		if k := len(*list) - 1; k >= 0 {
-			buf := (*list)[k]
-			*list = (*list)[:k]
-			return buf[:0]
-		}
+	if buf := pop(&r.spare); buf != nil {
+		return buf
 	}
-	return nil
+	return pop(&r.small)
+}
+
+// pop takes the last buffer of list, emptied, or returns nil.
+func pop(list *[][]byte) []byte {
+	k := len(*list) - 1
+	if k < 0 {
+		return nil
+	}
+	buf := (*list)[k]
+	*list = (*list)[:k]
+	return buf[:0]
 }
 
 // evictLocked drops the oldest batches past the bounds, counting their
