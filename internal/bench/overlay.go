@@ -113,8 +113,6 @@ type Result struct {
 	GCCycles    uint64
 	GCCPU       time.Duration
 	ScavengeCPU time.Duration
-
-	latencies []time.Duration // the latency run's, sorted
 }
 
 // runtimeCost reads the Go runtime's GC cycles and the CPU time of its
@@ -274,14 +272,8 @@ func sideBySide(ctx context.Context, w io.Writer, cfg OverlayConfig, starts []fu
 		if err != nil {
 			return nil, err
 		}
-		pub, err := nats.Connect(sys.pubURL)
+		pub, sub, err := connect(sys)
 		if err != nil {
-			sys.close()
-			return nil, fmt.Errorf("%s: %w", sys.name, err)
-		}
-		sub, err := nats.Connect(sys.subURL)
-		if err != nil {
-			pub.Close()
 			sys.close()
 			return nil, fmt.Errorf("%s: %w", sys.name, err)
 		}
@@ -296,10 +288,11 @@ func sideBySide(ctx context.Context, w io.Writer, cfg OverlayConfig, starts []fu
 		line := fmt.Sprintf("  slice %d:", k+1)
 		for _, x := range all {
 			var r Result
-			if err := latency(ctx, x.pub, x.sub, cfg, &r); err != nil {
+			lat, err := latency(ctx, x.pub, x.sub, cfg, &r)
+			if err != nil {
 				return nil, fmt.Errorf("%s: slice %d: %w", x.sys.name, k+1, err)
 			}
-			x.lat = append(x.lat, r.latencies...)
+			x.lat = append(x.lat, lat...)
 			x.r.Dropped += r.Dropped
 			x.r.GCCycles += r.GCCycles
 			x.r.GCCPU += r.GCCPU
@@ -311,9 +304,7 @@ func sideBySide(ctx context.Context, w io.Writer, cfg OverlayConfig, starts []fu
 	rounds := make([][]Result, len(all))
 	for i, x := range all {
 		slices.Sort(x.lat)
-		x.r.LatencyN = len(x.lat)
-		x.r.P50 = x.lat[len(x.lat)/2]
-		x.r.P99 = x.lat[len(x.lat)*99/100]
+		x.r.setLatencies(x.lat)
 		x.r.Dropped += x.sys.dropped() - x.before
 		rounds[i] = []Result{x.r}
 	}
@@ -382,26 +373,36 @@ func cpuTime() time.Duration {
 
 func measure(ctx context.Context, sys *system, cfg OverlayConfig) (Result, error) {
 	r := Result{System: sys.name}
-	pub, err := nats.Connect(sys.pubURL)
+	pub, sub, err := connect(sys)
 	if err != nil {
 		return r, err
 	}
 	defer pub.Close()
-	sub, err := nats.Connect(sys.subURL)
-	if err != nil {
-		return r, err
-	}
 	defer sub.Close()
 	droppedBefore := sys.dropped()
 
 	if err := throughput(ctx, pub, sub, cfg, &r); err != nil {
 		return r, err
 	}
-	if err := latency(ctx, pub, sub, cfg, &r); err != nil {
+	if _, err := latency(ctx, pub, sub, cfg, &r); err != nil {
 		return r, err
 	}
 	r.Dropped += sys.dropped() - droppedBefore
 	return r, nil
+}
+
+// connect opens the publisher's and the subscriber's connections to sys.
+func connect(sys *system) (pub, sub *nats.Conn, err error) {
+	pub, err = nats.Connect(sys.pubURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("publisher: %w", err)
+	}
+	sub, err = nats.Connect(sys.subURL)
+	if err != nil {
+		pub.Close()
+		return nil, nil, fmt.Errorf("subscriber: %w", err)
+	}
+	return pub, sub, nil
 }
 
 // subscribeReady subscribes cb to subject, waits until messages published
@@ -511,7 +512,9 @@ func throughput(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *
 	return nil
 }
 
-func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Result) error {
+// latency publishes at cfg.LatencyRate for cfg.LatencyDuration, fills r's
+// latency, drop and runtime figures, and returns the latencies, sorted.
+func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Result) ([]time.Duration, error) {
 	const subject = "bench.latency"
 	var (
 		mu        sync.Mutex
@@ -536,7 +539,7 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 		got.Add(1)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer s.Unsubscribe()
 	mu.Lock()
@@ -545,7 +548,7 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 	if cfg.Trace != "" {
 		stop, err := startTrace(cfg.Trace)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tracing.Store(true)
 		defer func() {
@@ -564,7 +567,7 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 		}
 		binary.BigEndian.PutUint64(payload, uint64(time.Since(epoch)))
 		if err := pub.Publish(subject, payload); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	_ = pub.Flush()
@@ -591,16 +594,20 @@ func latency(ctx context.Context, pub, sub *nats.Conn, cfg OverlayConfig, r *Res
 	defer mu.Unlock()
 	if len(latencies) == 0 {
 		dropped, _ := s.Dropped()
-		return fmt.Errorf("latency run: none of %d messages received (publisher %s, subscriber %s, %d dropped by the subscriber's client)",
+		return nil, fmt.Errorf("latency run: none of %d messages received (publisher %s, subscriber %s, %d dropped by the subscriber's client)",
 			n, pub.Status(), sub.Status(), dropped)
 	}
 	if len(latencies) < n {
 		r.Dropped += uint64(n - len(latencies))
 	}
 	slices.Sort(latencies)
-	r.latencies = latencies
-	r.LatencyN = len(latencies)
-	r.P50 = latencies[len(latencies)/2]
-	r.P99 = latencies[len(latencies)*99/100]
-	return nil
+	r.setLatencies(latencies)
+	return latencies, nil
+}
+
+// setLatencies sets r's latency figures from sorted, not empty.
+func (r *Result) setLatencies(sorted []time.Duration) {
+	r.LatencyN = len(sorted)
+	r.P50 = sorted[len(sorted)/2]
+	r.P99 = sorted[len(sorted)*99/100]
 }
