@@ -81,7 +81,7 @@ type Metrics struct {
 	// vary independently. The offset is taken as half the difference
 	// between the forward and the reverse transit times' 2% quantiles, as
 	// if the two directions' quickest trips were equally quick (see
-	// forwardOffset).
+	// forwardOffset), over the same probes as the distribution.
 	Forward router.Histogram
 	// RecentLatency is the median one-way latency of the last RecentSamples
 	// answered probes, and RecentLoss the one-way loss, 1-sqrt(1-q), of the
@@ -335,13 +335,12 @@ func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 	}
 	m.Histogram = router.HistogramOf(delays, float64(w.lost-w.outage))
 	m.LossForward, m.LossReverse = splitLoss(ans, w.outageBetween(ans), m.Loss)
-	var offset int64
-	if len(ans) > 0 {
-		offset = forwardOffset(ans)
+	ts := transitsOf(ans)
+	if len(ts) > 0 {
+		m.Forward = forwardHistogram(ts, forwardOffset(ts), m.LossForward)
 	}
-	m.Forward = forwardHistogram(ans, offset, m.LossForward)
 	if len(mem) > len(ans) && len(ans) > 0 {
-		long, changed := longForward(m.Forward, len(ans), mem, offset, m.LossForward)
+		long, changed := longForward(ts, mem, m.LossForward)
 		if changed {
 			restartAt = ans[len(ans)-1].seq + 1
 		} else {
@@ -371,18 +370,18 @@ func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// forwardHistogram is Metrics.Forward of the answered probes ans, with
-// the clocks' offset (see forwardOffset) taken out and a forward loss of
-// loss (a fraction).
-func forwardHistogram(ans []sample, offset int64, loss float64) router.Histogram {
-	if len(ans) == 0 {
+// forwardHistogram is the forward distribution of the answered probes'
+// transits ts, with the clocks' offset (see forwardOffset) taken out and
+// a forward loss of loss (a fraction).
+func forwardHistogram(ts []transit, offset int64, loss float64) router.Histogram {
+	if len(ts) == 0 {
 		return router.Histogram{}
 	}
-	delays := make([]float64, len(ans))
-	for i, s := range ans {
-		delays[i] = float64(s.fwd-offset) / 1e6
+	delays := make([]float64, len(ts))
+	for i, x := range ts {
+		delays[i] = float64(x.fwd-offset) / 1e6
 	}
-	return router.HistogramOf(delays, missingFor(loss, len(ans)))
+	return router.HistogramOf(delays, missingFor(loss, len(ts)))
 }
 
 // offsetQuantile is the quantile of each direction's transit times that
@@ -391,25 +390,28 @@ func forwardHistogram(ans []sample, offset int64, loss float64) router.Histogram
 // with normal jitter: it moves by about 0.38 standard deviations of the
 // jitter from one window to the next, so that the offset moves by about
 // 0.27. The 2% quantile moves by about a third as much (the offset by
-// 0.12). Where delay has a floor, as real networks' propagation gives it,
-// the 2% quantile sits above the floor by the jitter's own 2% quantile,
-// which is small: for jitter spread evenly over W in one direction only,
-// the offset is off by about 0.012 W. Under 50 probes it is the least.
+// 0.12 over 256 probes, 0.04 over the memory's 2048). Where delay has a
+// floor, as real networks' propagation gives it, the 2% quantile sits
+// above the floor by the jitter's own 2% quantile, which is small: for
+// jitter spread evenly over W in one direction only, the offset is off by
+// about 0.012 W. Under 50 probes it is the least.
 const offsetQuantile = 0.02
 
 // forwardOffset is the offset between the two ends' clocks, taken from the
-// answered probes ans (not empty): half the difference between the
-// forward and the reverse transit times' offsetQuantile quantiles, as if
-// the two directions' quickest trips were equally quick.
-func forwardOffset(ans []sample) int64 {
-	fwd := make([]int64, len(ans))
-	rev := make([]int64, len(ans))
-	for i, s := range ans {
-		fwd[i], rev[i] = s.fwd, s.rev
+// answered probes' transits ts (not empty): half the difference between
+// the forward and the reverse transit times' offsetQuantile quantiles, as
+// if the two directions' quickest trips were equally quick. The more
+// probes, the steadier it is, so that a distribution drawn from the
+// memory takes the memory's offset, not the window's.
+func forwardOffset(ts []transit) int64 {
+	fwd := make([]int64, len(ts))
+	rev := make([]int64, len(ts))
+	for i, x := range ts {
+		fwd[i], rev[i] = x.fwd, x.rev
 	}
 	slices.Sort(fwd)
 	slices.Sort(rev)
-	k := int(offsetQuantile * float64(len(ans)))
+	k := int(offsetQuantile * float64(len(ts)))
 	return (fwd[k] - rev[k]) / 2
 }
 

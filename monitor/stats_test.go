@@ -275,7 +275,7 @@ func TestForwardOffset(t *testing.T) {
 			r := base + int64(rng.NormFloat64()*sigma)
 			ans = append(ans, sample{seq: uint64(i + 1), fwd: f + offset, rev: r - offset, rtt: time.Duration(f + r)})
 		}
-		e := float64(forwardOffset(ans) - offset)
+		e := float64(forwardOffset(transitsOf(ans)) - offset)
 		sq += e * e
 	}
 	if rms := math.Sqrt(sq/200) / sigma; rms > 1.0/6 {
@@ -287,7 +287,7 @@ func TestForwardOffset(t *testing.T) {
 		f := base + rng.Int64N(int64(20*time.Millisecond))
 		ans = append(ans, sample{seq: uint64(i + 1), fwd: f + offset, rev: base - offset, rtt: time.Duration(f + base)})
 	}
-	if e := time.Duration(forwardOffset(ans) - offset); e < 0 || e > 500*time.Microsecond {
+	if e := time.Duration(forwardOffset(transitsOf(ans)) - offset); e < 0 || e > 500*time.Microsecond {
 		t.Errorf("offset with one-way jitter off by %v, want 0 to 0.5 ms", e)
 	}
 }
@@ -303,7 +303,7 @@ func TestForwardHistogram(t *testing.T) {
 		r := int64(10 * time.Millisecond)
 		ans = append(ans, sample{seq: uint64(i + 1), fwd: f + offset, rev: r - offset, rtt: time.Duration(f + r)})
 	}
-	h := forwardHistogram(ans, forwardOffset(ans), 0.2)
+	h := forwardHistogram(transitsOf(ans), forwardOffset(transitsOf(ans)), 0.2)
 	if q := h.Quantile(0.04); math.Abs(q-11) > 0.3 { // 5% of what arrives
 		t.Errorf("forward q4 %v ms, want about 11", q)
 	}

@@ -37,10 +37,19 @@ func restartKS(n, N int) float64 {
 	return restartK * math.Sqrt(1/float64(n)-1/float64(N))
 }
 
-// transit is one answered probe's forward transit time, as in sample.
+// transit is one answered probe's transit times each way, as in sample.
 type transit struct {
-	seq uint64
-	fwd int64
+	seq      uint64
+	fwd, rev int64
+}
+
+// transitsOf returns the transits of the answered probes ans.
+func transitsOf(ans []sample) []transit {
+	ts := make([]transit, len(ans))
+	for i, s := range ans {
+		ts[i] = transit{seq: s.seq, fwd: s.fwd, rev: s.rev}
+	}
+	return ts
 }
 
 // transits is a ring of the latest answered probes' transit times; only
@@ -55,7 +64,7 @@ type transits struct {
 func newTransits(size int) *transits { return &transits{buf: make([]transit, size)} }
 
 func (t *transits) add(s sample) {
-	t.buf[t.next] = transit{seq: s.seq, fwd: s.fwd}
+	t.buf[t.next] = transit{seq: s.seq, fwd: s.fwd, rev: s.rev}
 	t.next = (t.next + 1) % len(t.buf)
 	t.n = min(t.n+1, len(t.buf))
 }
@@ -75,16 +84,16 @@ func (t *transits) counted() []transit {
 func (t *transits) restart(seq uint64) { t.since = max(t.since, seq) }
 
 // longForward is the forward distribution of the transits mem, with the
-// clock offset and loss of the window's (see forwardOffset), and
-// whether the window's forward distribution short, of n probes, no
-// longer looks drawn from it: then the memory should restart.
-func longForward(short router.Histogram, n int, mem []transit, offset int64, loss float64) (h router.Histogram, changed bool) {
-	delays := make([]float64, len(mem))
-	for i, x := range mem {
-		delays[i] = float64(x.fwd-offset) / 1e6
-	}
-	h = router.HistogramOf(delays, missingFor(loss, len(mem)))
-	return h, bucketKS(h, short) > restartKS(n, len(mem))
+// memory's own clock offset (steadier than the window's) and the window's
+// loss, and whether the window's transits win no longer look drawn from
+// it: then the memory should restart. The window's distribution is
+// compared with the memory's offset too, so that only the delays count,
+// not the difference between two estimates of the offset.
+func longForward(win, mem []transit, loss float64) (h router.Histogram, changed bool) {
+	offset := forwardOffset(mem)
+	h = forwardHistogram(mem, offset, loss)
+	short := forwardHistogram(win, offset, loss)
+	return h, bucketKS(h, short) > restartKS(len(win), len(mem))
 }
 
 // bucketKS is the Kolmogorov-Smirnov distance between the arrived parts of
