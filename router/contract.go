@@ -137,20 +137,20 @@ func (c Contract) Predict(h Histogram) Prediction {
 }
 
 // CDFAt is the fraction of the total that arrives within ms, counting
-// the bucket that straddles ms in proportion, as if its delays were
-// uniform in it.
+// a bucket whose delays (see reach) straddle ms in proportion, as if they
+// were uniform in it.
 func (h Histogram) CDFAt(ms float64) float64 {
 	total := h.Total()
 	if total == 0 {
 		return 0
 	}
 	var s float64
-	for _, b := range h.Buckets {
-		lo, hi := BucketBounds(b.Index)
+	for k, b := range h.Buckets {
+		lo, hi := h.reach(k)
 		if lo >= ms {
 			break
 		}
-		if hi <= ms || math.IsInf(hi, 1) {
+		if hi <= ms {
 			s += b.Count
 			continue
 		}
@@ -178,11 +178,24 @@ func (h Histogram) Mean() float64 {
 	return s / n
 }
 
+// compactWidth weighs a merge's relative width against its share of the
+// mass in Compact. Against the emulation's jitter (uniform, normal and
+// Pareto, 2-4 hops of 2048 probes, 32 buckets), 0.1 gave the least
+// Kolmogorov-Smirnov distance with the p99 still within 6%; merging by
+// mass times width, as Compact did before, left the steep head of a
+// Pareto hop's distribution as one bucket of 11% of the mass.
+const compactWidth = 0.1
+
 // Compact returns h with at most n buckets (n >= 2), for sending: while
-// there are more, the two neighbouring buckets whose merging moves the
-// least mass the least far are merged, into the bucket that holds their
-// mean. The total and the missing mass are kept; a bucket's mass moves
-// by at most the width of what was merged into it.
+// there are more, the two neighbouring buckets cheapest to merge are
+// merged, into the bucket that holds their mean. A merge costs the share
+// of the arrived mass the two hold together, plus compactWidth times
+// their width relative to the delays they reach: the first keeps every
+// bucket a small share (each is a step of that share in the CDF, which
+// reach smooths but does not remove), the second keeps the buckets of a
+// long tail apart, so that its quantiles keep their place. The total and
+// the missing mass are kept; a bucket's mass moves by at most the width
+// of what was merged into it.
 func (h Histogram) Compact(n int) Histogram {
 	if len(h.Buckets) <= n || n < 2 {
 		return h
@@ -199,20 +212,21 @@ func (h Histogram) Compact(n int) Histogram {
 		}
 		spans[i] = span{mass: b.Count, sum: b.Count * (lo + hi) / 2, lo: lo, hi: hi}
 	}
-	cost := func(a, b span) float64 { return (a.mass + b.mass) * (b.hi - a.lo) }
+	arrived := h.Arrived()
+	cost := func(a, b span) float64 { return (a.mass+b.mass)/arrived + compactWidth*(b.hi-a.lo)/b.hi }
 	// Each pass merges the cheapest pairs, up to half of the spans at
 	// once, never a span twice, so that many buckets take a few passes,
 	// not one per bucket too many.
 	costs := make([]float64, 0, len(spans))
+	limit := make([]float64, 0, len(spans))
 	for len(spans) > n {
 		costs = costs[:0]
 		for i := 0; i+1 < len(spans); i++ {
 			costs = append(costs, cost(spans[i], spans[i+1]))
 		}
 		need := max(1, min(len(spans)-n, len(spans)/4))
-		limit := slices.Clone(costs)
-		slices.Sort(limit)
-		threshold := limit[need-1]
+		limit = append(limit[:0], costs...)
+		threshold := nthLeast(limit, need-1)
 		merged, w := 0, 0
 		for i := 0; i < len(spans); i++ {
 			if merged < need && i+1 < len(spans) && costs[i] <= threshold {
@@ -238,6 +252,39 @@ func (h Histogram) Compact(n int) Histogram {
 		out.Buckets = append(out.Buckets, Bucket{Index: i, Count: s.mass})
 	}
 	return out
+}
+
+// nthLeast returns the k-th least of xs (from 0), reordering xs: a
+// selection (Hoare's), in linear time on average where a sort would take
+// n log n, for Compact's every pass.
+func nthLeast(xs []float64, k int) float64 {
+	lo, hi := 0, len(xs)-1
+	for lo < hi {
+		pivot := xs[lo+(hi-lo)/2]
+		i, j := lo, hi
+		for i <= j {
+			for xs[i] < pivot {
+				i++
+			}
+			for xs[j] > pivot {
+				j--
+			}
+			if i <= j {
+				xs[i], xs[j] = xs[j], xs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return xs[k]
+		}
+	}
+	return xs[k]
 }
 
 // delayWeights is the number of searches, besides the first profile's,

@@ -213,9 +213,9 @@ func Distance(a, b Histogram) float64 {
 }
 
 // Quantile returns the delay in ms within which a fraction q of all probes
-// arrived, interpolated linearly inside its bucket. Outcomes: the delay;
-// +Inf when q exceeds the arrived fraction (that much never arrives); 0 for
-// an empty histogram or q <= 0.
+// arrived, interpolated linearly inside the delays its bucket reaches (see
+// reach). Outcomes: the delay; +Inf when q exceeds the arrived fraction
+// (that much never arrives); 0 for an empty histogram or q <= 0.
 func (h Histogram) Quantile(q float64) float64 {
 	total := h.Total()
 	if total == 0 || q <= 0 {
@@ -223,18 +223,61 @@ func (h Histogram) Quantile(q float64) float64 {
 	}
 	target := q * total
 	var cum float64
-	for _, b := range h.Buckets {
+	for k, b := range h.Buckets {
 		if cum+b.Count < target {
 			cum += b.Count
 			continue
 		}
-		lo, hi := BucketBounds(b.Index)
-		if math.IsInf(hi, 1) {
-			return lo
-		}
+		lo, hi := h.reach(k)
 		return lo + (target-cum)/b.Count*(hi-lo)
 	}
 	return math.Inf(1)
+}
+
+// reach returns the delays, [lo, hi) in ms, over which the mass of h's
+// k-th bucket is read by Quantile and CDFAt: its own bounds, widened into
+// the empty buckets on each side halfway to the next bucket that holds
+// something, but no further into a gap than half the gap on its other
+// side or its own width, whichever is more. A compacted histogram's
+// buckets (Compact) stand each for a span of delays merged into one
+// bucket, spaced about evenly; read so, they share out the range again
+// as the spans did, where read at their own bounds they are steps of a
+// few percent of the mass each, and the distribution's Kolmogorov-Smirnov
+// distance from the delays it came from is twice as large. A heavy bucket
+// beside a lone outlier stays within about its own width, and the first
+// and last buckets reach outwards no further than their own width. The
+// last bucket of the scheme, which has no upper bound, is read at its
+// start.
+func (h Histogram) reach(k int) (lo, hi float64) {
+	at := func(i int) (float64, float64) {
+		lo, hi := bounds[h.Buckets[i].Index], bounds[h.Buckets[i].Index+1]
+		if math.IsInf(hi, 1) {
+			hi = lo
+		}
+		return lo, hi
+	}
+	lo, hi = at(k)
+	w := hi - lo
+	left, right := -1.0, -1.0 // half the gap to each neighbour; -1 for none
+	if k > 0 {
+		_, prev := at(k - 1)
+		left = (lo - prev) / 2
+	}
+	if k+1 < len(h.Buckets) {
+		next, _ := at(k + 1)
+		right = (next - hi) / 2
+	}
+	switch {
+	case left >= 0 && right >= 0:
+		return lo - min(left, max(right, w)), hi + min(right, max(left, w))
+	case right >= 0: // the first
+		e := min(right, w)
+		return lo - e, hi + e
+	case left >= 0: // the last
+		e := min(left, w)
+		return lo - e, hi + e
+	}
+	return lo, hi
 }
 
 // Convolve returns the distribution of the sum of independent delays drawn
