@@ -190,6 +190,7 @@ func (r *Routing) withDefaults() error {
 	}
 	setDefault(&r.HoldDown, def.HoldDown)
 	setDefault(&r.FlapHalfLife, def.FlapHalfLife)
+	setDefault(&r.FlapMaxSuppress, def.FlapMaxSuppress)
 	setDefault(&r.Refresh, 30*time.Second)
 	setDefault(&r.Check, 250*time.Millisecond)
 	if r.LossWindow <= 0 {

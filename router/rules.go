@@ -28,8 +28,12 @@ type Rules struct {
 	// flapping routes (RFC 2439): every fall adds 1 to its penalty, which
 	// halves every FlapHalfLife (30 s); above FlapSuppress (3) the link
 	// is announced down until the penalty is back under FlapReuse (1).
-	FlapHalfLife            time.Duration
-	FlapSuppress, FlapReuse float64
+	// The penalty never exceeds what decays to FlapReuse in
+	// FlapMaxSuppress (60 s: a penalty of 4), RFC 2439's maximum suppress
+	// time, so that a link that fell many times in one stall is back in
+	// service within a minute of working again, not after several.
+	FlapHalfLife, FlapMaxSuppress time.Duration
+	FlapSuppress, FlapReuse       float64
 	// DelayShift is how far a link's delay distribution must move from
 	// the one last announced (their Kolmogorov-Smirnov distance, see
 	// Distance) for the link to be announced again, a hold-down after
@@ -48,7 +52,7 @@ type Rules struct {
 // DefaultRules returns the rules every field of which is described above.
 func DefaultRules() Rules {
 	return Rules{Threshold: 0.10, MinChange: 0.5, HoldDown: time.Second, Margin: 0.10,
-		FlapHalfLife: 30 * time.Second, FlapSuppress: 3, FlapReuse: 1, DelayShift: 0.03}
+		FlapHalfLife: 30 * time.Second, FlapMaxSuppress: time.Minute, FlapSuppress: 3, FlapReuse: 1, DelayShift: 0.03}
 }
 
 // Validate checks that every field is in range.
@@ -66,8 +70,18 @@ func (r Rules) Validate() error {
 		return fmt.Errorf("delay shift %v: want a distance in [0, 1)", r.DelayShift)
 	case !(r.FlapReuse > 0 && r.FlapReuse <= r.FlapSuppress):
 		return fmt.Errorf("flap reuse %v and suppress %v: want 0 < reuse <= suppress", r.FlapReuse, r.FlapSuppress)
+	case !(r.flapCeiling() > r.FlapSuppress):
+		return fmt.Errorf("flap max suppress %v: want over %v, the time a penalty of %v takes to decay to %v (half-life %v)",
+			r.FlapMaxSuppress, time.Duration(r.FlapHalfLife.Seconds()*math.Log2(r.FlapSuppress/r.FlapReuse)*float64(time.Second)),
+			r.FlapSuppress, r.FlapReuse, r.FlapHalfLife)
 	}
 	return nil
+}
+
+// flapCeiling is the highest a link's flap penalty goes: the penalty that
+// decays to FlapReuse in FlapMaxSuppress.
+func (r Rules) flapCeiling() float64 {
+	return r.FlapReuse * math.Exp2(r.FlapMaxSuppress.Seconds()/r.FlapHalfLife.Seconds())
 }
 
 // change says how cur differs from old: in what it reaches (a cost
@@ -115,7 +129,7 @@ func (a *LinkRecord) Damp(r Rules, up bool, now time.Time) bool {
 		a.decayed = now
 	}
 	if a.wasUp && !up {
-		a.penalty++
+		a.penalty = min(a.penalty+1, r.flapCeiling())
 	}
 	a.wasUp = up
 	switch {

@@ -59,6 +59,31 @@ func TestLinkRecordDamp(t *testing.T) {
 	}
 }
 
+// TestLinkRecordDampCeiling: a link that fell twenty times in one stall
+// is held down no longer than FlapMaxSuppress once it works again (the
+// penalty of 20 would have taken 130 s to decay to the reuse threshold).
+func TestLinkRecordDampCeiling(t *testing.T) {
+	r := DefaultRules()
+	now := time.Unix(1000, 0)
+	var a LinkRecord
+	a.Damp(r, true, now)
+	for range 20 {
+		now = now.Add(200 * time.Millisecond)
+		a.Damp(r, false, now)
+		now = now.Add(200 * time.Millisecond)
+		a.Damp(r, true, now)
+	}
+	if a.UpNow() {
+		t.Fatal("a link that fell twenty times in 8 s is not suppressed")
+	}
+	if a.Damp(r, true, now.Add(r.FlapMaxSuppress-5*time.Second)) {
+		t.Fatalf("back %v before the maximum suppress time", 5*time.Second)
+	}
+	if !a.Damp(r, true, now.Add(r.FlapMaxSuppress+time.Second)) {
+		t.Fatalf("still suppressed %v after the maximum suppress time", time.Second)
+	}
+}
+
 func TestSummaryDue(t *testing.T) {
 	r := DefaultRules()
 	t0 := time.Unix(1000, 0)
@@ -100,6 +125,9 @@ func TestRulesValidate(t *testing.T) {
 		func(r *Rules) { r.MinChange = -1 },
 		func(r *Rules) { r.FlapReuse = 5 },
 		func(r *Rules) { r.FlapHalfLife = 0 },
+		// 3 decays to 1 in 47.5 s: a shorter ceiling would never suppress.
+		func(r *Rules) { r.FlapMaxSuppress = 45 * time.Second },
+		func(r *Rules) { r.FlapMaxSuppress = 0 },
 	} {
 		r := DefaultRules()
 		bad(&r)

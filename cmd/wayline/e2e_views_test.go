@@ -324,10 +324,9 @@ func (d *e2eDemo) testDelayDistribution(t *testing.T) {
 	// are read until they do. A busy machine's stalls can take the link
 	// down (the phi detector) over and over: in one make test its two ends
 	// declared it down 21 times in 17 s. Its cost series then stops short
-	// of the edge while flap damping keeps it announced down (the penalty
-	// halves every 30 s), and resumes when the link is priced again, which
-	// can take a minute or two: hence the long wait, which a quiet run
-	// never reaches.
+	// of the edge while flap damping keeps it announced down (up to a
+	// minute after its last fall), and resumes when the link is priced
+	// again: hence the long wait, which a quiet run never reaches.
 	var v chartView
 	for deadline := time.Now().Add(150 * time.Second); ; time.Sleep(500 * time.Millisecond) {
 		v = eval[chartView](t, d, chartViewJS)
