@@ -33,7 +33,8 @@ func TestRunBurstSmoke(t *testing.T) {
 			t.Errorf("%s: %d duplicated, %d out of order", r.Transport, r.Duplicates, r.Inversions)
 		}
 		if r.Uncounted() != 0 {
-			t.Errorf("%s: %d missing that no one counted (%d missing, %d counted)", r.Transport, r.Uncounted(), r.Missing(), r.Counted)
+			t.Errorf("%s: %d missing that no one counted (%d missing, %d counted by reason %v, %d dropped by the client)\n%s",
+				r.Transport, r.Uncounted(), r.Missing(), r.Counted, r.CountedBy, r.ClientDropped, out.String())
 		}
 		if r.Transport != "udp" && r.Delivered != r.Sent {
 			t.Errorf("%s delivered %d of %d", r.Transport, r.Delivered, r.Sent)
