@@ -142,6 +142,17 @@ func (r *retainer) held() int {
 	return r.bytes
 }
 
+// oldest returns when the oldest batch still kept was sent, and whether
+// any is.
+func (r *retainer) oldest() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.batches) == 0 {
+		return time.Time{}, false
+	}
+	return r.batches[0].at, true
+}
+
 // next is the number the next record sent will have.
 func (r *retainer) next() uint64 {
 	r.mu.Lock()

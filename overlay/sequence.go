@@ -19,7 +19,10 @@ import (
 //     early waits, at most reorderWait or until maxHeld frames wait, for
 //     the ones before it; those that have not come by then are lost, and
 //     counted (lost_in_transit). A frame that comes late, or twice, is
-//     dropped (its records were handed on or counted lost already).
+//     dropped (its records were handed on or counted lost already). The
+//     last frames of a burst have no later frame to show they are
+//     missing, so the sender, while records stay unacknowledged, sends a
+//     frame of none headed by the next number (a tail mark, writer.go).
 //   - The receiver acknowledges the records it has handed on or given up,
 //     as on a reliable link, so that what the sender keeps for failover
 //     follows, and the sender never has more than lossyWindow bytes of

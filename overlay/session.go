@@ -46,11 +46,12 @@ type Session struct {
 	// them (retain.go). On a lossy transport, reseq puts the records
 	// received back in order and lossy holds those waiting for the window
 	// (sequence.go); both are nil on a reliable one.
-	kept     *retainer
-	reseq    *resequencer // the reader's
-	lossy    *lossySender // the writer's
-	lossyBuf []byte       // the writer's
-	ackEcho  ackEcho      // the writer's
+	kept       *retainer
+	reseq      *resequencer // the reader's
+	lossy      *lossySender // the writer's
+	lossyBuf   []byte       // the writer's
+	tailMarked time.Time    // when the writer last sent a tail mark (writer.go)
+	ackEcho    ackEcho      // the writer's
 	// The writer's spare buffers and when it last sent, guarded by out's
 	// writer lock: the writer goroutine and the feeders that send in its
 	// place (sendq.Queue.SetDirect) take into them.

@@ -284,6 +284,36 @@ func TestSessionLossyKeepsOrder(t *testing.T) {
 	testutil.WaitFor(t, "acknowledgements to free what a kept", 5*time.Second, func() bool { return a.s.kept.held() == 0 })
 }
 
+// TestSessionLossyCountsTheTail: when the last frames a lossy link sends
+// are lost, with nothing sent after them, the receiver still counts them
+// lost (the sender's tail mark shows where the stream ends), and the
+// sender's window empties.
+func TestSessionLossyCountsTheTail(t *testing.T) {
+	ca, cb := connPair(t, listenURL(t, "udp"))
+	a := start(t, ca, testConfig(&Counters{}))
+	b := start(t, cb, testConfig(&Counters{}))
+	sendMsgs(t, a.s, 0, 5)
+	testutil.WaitFor(t, "the first five messages at b", 5*time.Second, func() bool {
+		msgs, _, _, _ := b.h.got()
+		return len(msgs) == 5
+	})
+	if err := a.s.Emulate(transports.Emulation{Loss: 1}); err != nil {
+		t.Fatal(err)
+	}
+	sendMsgs(t, a.s, 5, 15)
+	time.Sleep(100 * time.Millisecond) // sent, and lost
+	if err := a.s.Emulate(transports.Emulation{}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the ten lost messages counted at b", 5*time.Second, func() bool {
+		return b.c.Drops.ByReason()["lost_in_transit"] == 10
+	})
+	testutil.WaitFor(t, "acknowledgements to free what a kept", 5*time.Second, func() bool { return a.s.kept.held() == 0 })
+	if msgs, _, _, _ := b.h.got(); len(msgs) != 5 {
+		t.Errorf("b has %d messages, want the first 5", len(msgs))
+	}
+}
+
 // rawPeer reads the records a session sends on conn, answering nothing.
 type rawPeer struct {
 	conn transports.Conn

@@ -145,6 +145,9 @@ func (s *Session) sendTaken(now time.Time, withData, keepalive bool) error {
 	var err error
 	if s.lossy != nil {
 		err = s.sendLossy(now)
+		if err == nil {
+			err = s.sendTailMark(now)
+		}
 	} else {
 		err = s.sendRecords(data)
 	}
@@ -222,6 +225,33 @@ func (s *Session) sendLossy(now time.Time) error {
 		}
 		s.kept.keep(recs, now)
 	}
+	return nil
+}
+
+// tailMarkAfter is how long a lossy link's oldest unacknowledged records
+// wait before its sender tells the receiver how far it has sent, and how
+// often it says so again while they stay unacknowledged.
+const tailMarkAfter = 200 * time.Millisecond
+
+// sendTailMark sends, on a lossy link whose oldest unacknowledged records
+// have waited tailMarkAfter, a frame of no records headed by the number
+// of the next record to be sent. The receiver learns of a loss from the
+// gap before a later frame; when the last frames of a burst are lost, no
+// frame comes after them, and the loss would go uncounted (and, with the
+// window full, the sender would wait for an acknowledgement that never
+// comes). The mark is that later frame: the receiver gives up what it
+// lacks before it after reorderWait and counts it.
+func (s *Session) sendTailMark(now time.Time) error {
+	at, ok := s.kept.oldest()
+	if !ok || now.Sub(at) < tailMarkAfter || now.Sub(s.tailMarked) < tailMarkAfter {
+		return nil
+	}
+	s.tailMarked = now
+	frame := appendDataSeq(nil, s.kept.next())
+	if _, err := s.tx.Load().Send(frame); err != nil {
+		return err
+	}
+	s.stats.BytesSent.Add(uint64(len(frame)))
 	return nil
 }
 
