@@ -335,17 +335,21 @@ func windowStats(w *window, mem []transit, m *Metrics) (restartAt uint64) {
 	}
 	m.Histogram = router.HistogramOf(delays, float64(w.lost-w.outage))
 	m.LossForward, m.LossReverse = splitLoss(ans, w.outageBetween(ans), m.Loss)
+	// The distribution is the memory's while it holds more than the
+	// window and the window still looks drawn from it; the window's
+	// otherwise.
 	ts := transitsOf(ans)
-	if len(ts) > 0 {
-		m.Forward = forwardHistogram(ts, forwardOffset(ts), m.LossForward)
-	}
+	fromMemory := false
 	if len(mem) > len(ans) && len(ans) > 0 {
 		long, changed := longForward(ts, mem, m.LossForward)
 		if changed {
 			restartAt = ans[len(ans)-1].seq + 1
 		} else {
-			m.Forward = long
+			m.Forward, fromMemory = long, true
 		}
+	}
+	if !fromMemory && len(ts) > 0 {
+		m.Forward = forwardHistogram(ts, forwardOffset(ts), m.LossForward)
 	}
 	kept := withoutOutliers(ans)
 	m.Outliers = len(ans) - len(kept)
