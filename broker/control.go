@@ -23,7 +23,8 @@ type routeTable struct {
 	self   router.Address
 	tables []router.Table
 	// own holds this broker's links by ID, for the exits it owns: those
-	// the map had up when the routes were computed. A link whose peer has
+	// the map had up, or in standby, when the routes were computed (an
+	// exit takes only those that are up, see usable). A link whose peer has
 	// announced it down is left out before this broker sees the failure
 	// itself, so that no exit takes it.
 	own map[string]*link
@@ -73,8 +74,8 @@ func (rt *routeTable) steer(p byte, d *overlay.Dest, origin bool) (*link, string
 	return nil, "no route"
 }
 
-// usable reports whether this broker's link id may carry messages: it
-// works, and neither end has announced it down.
+// usable reports whether this broker's link id may carry messages as an
+// exit chosen upstream: it works, and neither end has announced it down.
 func (rt *routeTable) usable(id string) bool {
 	l := rt.own[id]
 	return l != nil && l.usable()
@@ -267,7 +268,7 @@ func (b *Broker) announcement(ls *linkState) router.Announcement {
 	idx := b.profileIndex(ls.Profiles)
 	a := router.Announcement{Origin: router.Address(ls.Origin), Unit: router.Address(ls.Unit)}
 	for _, l := range ls.Links {
-		al := router.AnnouncedLink{ID: l.ID, Peer: router.Address(l.Peer), Costs: make([]float64, len(b.profiles)), Delay: l.Delay}
+		al := router.AnnouncedLink{ID: l.ID, Peer: router.Address(l.Peer), Costs: make([]float64, len(b.profiles)), Delay: l.Delay, Standby: l.Standby && !l.Up}
 		for i, j := range idx {
 			switch {
 			case !l.Up:
@@ -356,7 +357,7 @@ func (b *Broker) recomputeRoutesLocked() {
 		rt.tables = append(rt.tables, b.bnm.ContractTables(b.cfg.Routing.contracts(), rt.tables[0])...)
 	}
 	for id, l := range b.links {
-		if b.bnm.LinkUp(id) {
+		if b.bnm.LinkUp(id) || b.bnm.LinkStandby(id) {
 			rt.own[id] = l
 		}
 	}
@@ -377,12 +378,10 @@ func (b *Broker) recomputeRoutesLocked() {
 		rt.fenceUntil.Store(old.fenceUntil.Load())
 	}
 	b.routes.Store(rt)
-	// A link the routes no longer take (its own monitor, or its peer's,
-	// declared it down) gives up what it holds to them.
+	// A link the routes no longer take as they did (its own monitor, or
+	// its peer's, declared it down) gives up what it holds to them.
 	for id, l := range b.links {
-		if !l.usable() || !b.bnm.LinkUp(id) {
-			b.keepForRerouteLocked(l.sess.Load())
-		}
+		b.reclaimLocked(id, l)
 	}
 	if len(b.reroute) > 0 {
 		b.rerouteLocked(rt)

@@ -98,11 +98,8 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[strin
 		m := measures[id]
 		// The link may have gone up or down since it was measured.
 		m.Up = a.Damp(rules, l.usable(), now)
-		if !l.usable() || !b.bnm.LinkUp(id) {
-			// It carries no routes: what it was given and did not
-			// deliver goes another way.
-			b.keepForRerouteLocked(l.sess.Load())
-		}
+		b.reclaimLocked(id, l)
+		standby := !m.Up && l.connected()
 		costs := make([]float64, len(b.profiles))
 		for i, p := range b.profiles {
 			costs[i] = p.Cost(m)
@@ -110,7 +107,8 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[strin
 		// With contracts, a link whose distribution moved is announced
 		// too: contracts compose it, and its costs may stay within the
 		// thresholds all the while (see router.Rules.DelayShift).
-		if force || a.Due(rules, m.Up, costs, now) || len(b.cfg.Routing.Contracts) > 0 && a.DelayDue(rules, m.Delay, now) {
+		if force || a.Due(rules, m.Up, costs, now) || standby != l.standby ||
+			len(b.cfg.Routing.Contracts) > 0 && a.DelayDue(rules, m.Delay, now) {
 			units[string(router.CommonUnit(router.Address(b.cfg.Address), router.Address(l.cfg.Peer)))] = true
 		}
 	}
@@ -151,14 +149,16 @@ func (b *Broker) announceUnitLocked(unit string, now time.Time, measures map[str
 		a := b.ann[id]
 		up := a.UpNow()
 		m.Up = up
-		lk := lsLink{ID: id, Peer: l.cfg.Peer, Up: up, LatencyMs: m.LatencyMs, JitterMs: m.JitterMs, Loss: m.LossPercent / 100,
+		standby := !up && l.connected()
+		lk := lsLink{ID: id, Peer: l.cfg.Peer, Up: up, Standby: standby, LatencyMs: m.LatencyMs, JitterMs: m.JitterMs, Loss: m.LossPercent / 100,
 			Delay: m.Delay.Compact(router.SentBuckets)}
 		for _, p := range b.profiles {
 			lk.Costs = append(lk.Costs, p.Cost(m))
 		}
-		if a.Costs == nil || a.Up != up {
-			l.log.Info("link announced", slog.Bool("up", up), slog.Float64("cost", lk.Costs[0]))
+		if a.Costs == nil || a.Up != up || l.standby != standby {
+			l.log.Info("link announced", slog.Bool("up", up), slog.Bool("standby", standby), slog.Float64("cost", lk.Costs[0]))
 		}
+		l.standby = standby
 		a.Announced(up, lk.Costs, m.Delay, now)
 		ls.Links = append(ls.Links, lk)
 	}
@@ -202,7 +202,7 @@ func (b *Broker) costLoop() {
 func (b *Broker) publishCostLocal(ls *linkState) {
 	u := netapi.CostUpdate{Origin: ls.Origin, Unit: ls.Unit, Seq: ls.Ver.Seq, Time: time.Unix(0, ls.Time).UTC()}
 	for _, l := range ls.Links {
-		cl := netapi.CostUpdateLink{ID: l.ID, A: ls.Origin, B: l.Peer, Up: l.Up, LatencyMs: l.LatencyMs, JitterMs: l.JitterMs, Loss: l.Loss}
+		cl := netapi.CostUpdateLink{ID: l.ID, A: ls.Origin, B: l.Peer, Up: l.Up, Standby: l.Standby && !l.Up, LatencyMs: l.LatencyMs, JitterMs: l.JitterMs, Loss: l.Loss}
 		if l.Up {
 			cl.Cost = map[string]float64{}
 			for i, p := range ls.Profiles {

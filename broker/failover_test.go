@@ -134,3 +134,31 @@ func TestOrderAcrossSlowerPath(t *testing.T) {
 		t.Errorf("x.d held nothing: the slow path's messages were not overtaken, so the test proves nothing")
 	}
 }
+
+// TestStandbyCarriesWhatNothingElseCan: the only path's middle link slows
+// down so suddenly that its monitor declares it down, though its
+// connection holds and delivers. With no other path, the link stays in
+// standby, announced down but taken by the routes, and the stream arrives
+// whole and in order, where routes without it would have had none.
+func TestStandbyCarriesWhatNothingElseCan(t *testing.T) {
+	n := newTestNet(t, netSpec{
+		brokers: []string{"x.a", "x.b", "x.d"},
+		links:   []string{"x.a-x.b", "x.b-x.d"},
+		tweak:   fastProbes,
+	})
+	a, b := n.brokers["x.a"], n.brokers["x.b"]
+	waitPath(t, a, "default", "x.d", "x.a x.b x.d")
+	streamAcross(t, n, func() {
+		if _, err := b.SetEmulation(linkOf(t, b, "x.d").ID, transports.EmulationSpec{Delay: ptr(transports.Quantity("400ms"))}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "x.b's link to x.d in standby", 10*time.Second, func() bool {
+			return linkOf(t, b, "x.d").Standby
+		})
+	})
+	for _, name := range []string{"x.a", "x.b"} {
+		if s := n.brokers[name].Status(); s.NoRoute > 0 {
+			t.Errorf("%s dropped %d messages for want of a route", name, s.NoRoute)
+		}
+	}
+}

@@ -33,6 +33,10 @@ type link struct {
 	// excluded takes the link out of routing (a control action).
 	excluded atomic.Bool
 	monCfg   monitor.Config // the configured measurement, for resets
+	// preferred is whether the routes last took the link as one that is
+	// up (not as a last resort); standby whether it was last announced in
+	// standby. Both guarded by b.mu.
+	preferred, standby bool
 
 	// What its sessions count, drops by reason included, kept across
 	// them; the messages it failed to deliver that went another way

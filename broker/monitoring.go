@@ -82,7 +82,17 @@ func (b *Broker) watchMonitor(ctx context.Context, l *link) {
 // usable reports whether the link carries routes: it has a connection, its
 // monitor has not declared it down, and no one took it out of routing.
 func (l *link) usable() bool {
-	return l.sess.Load() != nil && l.mon.State() != monitor.StateDown && !l.excluded.Load()
+	return l.connected() && l.mon.State() != monitor.StateDown
+}
+
+// connected reports whether the link could carry messages: it has a
+// connection, and no one took it out of routing. One that is connected
+// but not usable is in standby: announced down, and taken by routes only
+// where nothing else reaches (router.StandbyCost), so that a link its
+// monitor judged dead, perhaps wrongly, is not left idle while messages
+// it could carry are dropped for want of a route.
+func (l *link) connected() bool {
+	return l.sess.Load() != nil && !l.excluded.Load()
 }
 
 // SetExcluded takes a link out of routing (announced down, whatever its

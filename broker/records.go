@@ -45,6 +45,7 @@ type lsLink struct {
 	ID        string
 	Peer      string
 	Up        bool
+	Standby   bool      // down but connected (router.AnnouncedLink.Standby)
 	Costs     []float64 // per profile; +Inf while down
 	LatencyMs float64
 	JitterMs  float64
@@ -158,6 +159,23 @@ func readPricedHeader(r *overlay.Reader, origin, unit *string, ver *version, at 
 	}
 }
 
+// A link's state in a cost update.
+const (
+	linkDown    = 0
+	linkUp      = 1
+	linkStandby = 2 // down but connected
+)
+
+func upFlag(l lsLink) byte {
+	switch {
+	case l.Up:
+		return linkUp
+	case l.Standby:
+		return linkStandby
+	}
+	return linkDown
+}
+
 func appendLinkState(b []byte, ls *linkState) []byte {
 	b, s := overlay.BeginRecord(b, overlay.RecLinkState)
 	b = appendPricedHeader(b, ls.Origin, ls.Unit, ls.Ver, ls.Time, ls.Profiles)
@@ -165,11 +183,7 @@ func appendLinkState(b []byte, ls *linkState) []byte {
 	for _, l := range ls.Links {
 		b = overlay.AppendStr(b, l.ID)
 		b = overlay.AppendStr(b, l.Peer)
-		var up byte
-		if l.Up {
-			up = 1
-		}
-		b = append(b, up)
+		b = append(b, upFlag(l))
 		for i := range ls.Profiles {
 			b = overlay.AppendF64(b, l.Costs[i])
 		}
@@ -190,9 +204,11 @@ func decodeLinkState(body []byte) (*linkState, error) {
 	for i := 0; i < n && r.Err() == nil; i++ {
 		l := lsLink{ID: r.Str(), Peer: r.Str()}
 		switch r.U8() {
-		case 0:
-		case 1:
+		case linkDown:
+		case linkUp:
 			l.Up = true
+		case linkStandby:
+			l.Standby = true
 		default:
 			r.Fail(errors.New("bad up flag"))
 		}

@@ -9,6 +9,31 @@ import "github.com/wayline/wayline/overlay"
 // keepForRerouteLocked takes what session s sent and its peer did not
 // acknowledge, and what waits in its queue, to be routed again with the
 // next routes.
+// reclaimLocked has link id give up what it holds when the routes no
+// longer take it as they did: at once and every time while it carries no
+// routes (no connection, taken out of routing, or down in the map and
+// not in standby), and once when it goes from up to standby. A link in
+// standby carries what only it can; what it held when it went there
+// goes the new ways, which may be the same link (its destinations drop
+// what arrives twice).
+func (b *Broker) reclaimLocked(id string, l *link) {
+	preferred := l.usable() && b.bnm.LinkUp(id)
+	was := l.preferred
+	l.preferred = preferred
+	if !preferred && (was || !b.carriesLocked(id, l)) {
+		b.keepForRerouteLocked(l.sess.Load())
+	}
+}
+
+// carriesLocked reports whether the routes may take link id: it is up at
+// both ends, or in standby in the map.
+func (b *Broker) carriesLocked(id string, l *link) bool {
+	if !l.connected() {
+		return false
+	}
+	return l.usable() && b.bnm.LinkUp(id) || b.bnm.LinkStandby(id)
+}
+
 func (b *Broker) keepForRerouteLocked(s *session) {
 	if s == nil {
 		return
@@ -45,7 +70,7 @@ func (b *Broker) rerouteLocked(rt *routeTable) {
 		p.group(b, rt, m.Profile, false)
 		for i := range p.groups {
 			g := &p.groups[i]
-			if !rt.usable(g.link.cfg.ID) {
+			if !b.carriesLocked(g.link.cfg.ID, g.link) {
 				held = overlay.AppendMsg(held, m, m.Hops, g.dests)
 				continue
 			}

@@ -42,6 +42,9 @@ type LinkInfo struct {
 	Unprotected uint64 `json:"unprotected"`
 	Ups         uint64 `json:"ups"`
 	Excluded    bool   `json:"excluded"` // taken out of routing by a control action
+	// Standby: down, but its connection is open, so routes take it where
+	// no link that is up reaches.
+	Standby bool `json:"standby"`
 	// Metrics are the link's measurements (see package monitor).
 	Metrics LinkMetrics `json:"metrics"`
 	// Emulation is the link's emulated conditions, or null.

@@ -36,12 +36,28 @@ type AnnouncedLink struct {
 	ID    string
 	Peer  Address
 	Costs []float64
+	// Standby marks a link that is down (+Inf costs) but still connected:
+	// its monitor declared it down, or damping holds it down, and its
+	// connection is open. Routes take it only where no link that is up
+	// reaches (see StandbyCost), so that a link wrongly judged dead, or
+	// dying, still carries what nothing else can.
+	Standby bool
 	// Delay is the one-way delay distribution the owner measures towards
 	// Peer, its missing mass the loss; empty while none is measured.
 	Delay Histogram
 }
 
 type annKey struct{ origin, unit Address }
+
+// StandbyCost is what crossing a link in standby costs, on every profile
+// and in the contracts' searches: more than any path of links that are up
+// can cost, so that a route takes the fewest links in standby it can, and
+// none where it can do without.
+const StandbyCost = 1e9
+
+// standbyOrUp reports whether an end of a link offers it to routes: up (a
+// finite cost on the first profile) or in standby.
+func (l *AnnouncedLink) standbyOrUp() bool { return l.Standby || usableCost(costAt(l.Costs, 0)) }
 
 // BNM is one broker's network map. It is not safe for concurrent use; the
 // tables it computes are.
@@ -150,6 +166,10 @@ func (m *BNM) SetSummary(s Summary) {
 			x.arcs.costs[p] = append(x.arcs.costs[p], costAt(d.Costs, p))
 		}
 		mean, tail := weightsOf(d.Delay)
+		if costAt(d.Costs, 0) >= StandbyCost {
+			// The way inside the unit crosses a link in standby.
+			mean, tail = mean+StandbyCost, tail+StandbyCost
+		}
 		x.arcs.costs[m.profiles] = append(x.arcs.costs[m.profiles], mean)
 		x.arcs.costs[m.profiles+1] = append(x.arcs.costs[m.profiles+1], tail)
 	}
@@ -247,8 +267,9 @@ func (m *BNM) Origins() []Address {
 // graph builds the map's graph, every profile at once: one arc each way
 // of every link whose two ends announce it with each other as peer (so
 // that a broker that died, and can no longer withdraw its links, drops
-// out at once), priced at the larger of the two ends' prices; and the
-// summary arcs of every border but self.
+// out at once), priced at the larger of the two ends' prices, or at
+// StandbyCost when one end has it in standby and the other up or in
+// standby too; and the summary arcs of every border but self.
 func (m *BNM) graph() *Graph {
 	if m.g == nil {
 		m.g = m.buildGraph()
@@ -291,16 +312,26 @@ func (m *BNM) buildGraph() *Graph {
 		// Each direction is priced on its own measured delays, for the
 		// searches that find contracts' candidate paths.
 		down := !usableCost(costs[0])
-		costs[m.profiles], costs[m.profiles+1] = weightsOf(a.l.Delay)
-		if down {
-			costs[m.profiles], costs[m.profiles+1] = math.Inf(1), math.Inf(1)
+		standby := down && a.l.standbyOrUp() && b.l.standbyOrUp()
+		if standby {
+			for p := range m.profiles {
+				costs[p] = StandbyCost
+			}
 		}
-		gb.add(x, y, ref, costs, a.l.Delay)
-		costs[m.profiles], costs[m.profiles+1] = weightsOf(b.l.Delay)
-		if down {
-			costs[m.profiles], costs[m.profiles+1] = math.Inf(1), math.Inf(1)
+		for i, e := range [2]end{a, b} {
+			costs[m.profiles], costs[m.profiles+1] = weightsOf(e.l.Delay)
+			switch {
+			case standby:
+				costs[m.profiles], costs[m.profiles+1] = costs[m.profiles]+StandbyCost, costs[m.profiles+1]+StandbyCost
+			case down:
+				costs[m.profiles], costs[m.profiles+1] = math.Inf(1), math.Inf(1)
+			}
+			if i == 0 {
+				gb.add(x, y, ref, costs, e.l.Delay)
+			} else {
+				gb.add(y, x, ref, costs, e.l.Delay)
+			}
 		}
-		gb.add(y, x, ref, costs, b.l.Delay)
 	}
 	g := gb.build()
 	m.addSummaries(g)
@@ -407,21 +438,44 @@ func (m *BNM) Bytes() int {
 // announce it, each with the other as peer, at a finite cost on some
 // profile.
 func (m *BNM) LinkUp(id string) bool {
-	var ends []Address
-	for k, links := range m.ann {
-		for _, l := range links {
-			if l.ID != id {
-				continue
-			}
-			finite := false
-			for _, c := range l.Costs {
-				finite = finite || usableCost(c)
-			}
-			if !finite {
-				return false
-			}
-			ends = append(ends, k.origin, l.Peer)
+	a, b, ok := m.linkEnds(id)
+	return ok && a.finite() && b.finite()
+}
+
+// LinkStandby reports whether link id is in standby in the map: both its
+// ends announce it, each with the other as peer, one in standby and the
+// other up or in standby, so that routes take it where nothing else
+// reaches.
+func (m *BNM) LinkStandby(id string) bool {
+	a, b, ok := m.linkEnds(id)
+	return ok && (a.Standby || b.Standby) && (a.Standby || a.finite()) && (b.Standby || b.finite())
+}
+
+// finite reports whether some profile prices l at a finite cost.
+func (l *AnnouncedLink) finite() bool {
+	for _, c := range l.Costs {
+		if usableCost(c) {
+			return true
 		}
 	}
-	return len(ends) == 4 && ends[0] == ends[3] && ends[1] == ends[2]
+	return false
+}
+
+// linkEnds returns what the two ends of link id announce of it, and
+// whether both do, each with the other as peer.
+func (m *BNM) linkEnds(id string) (a, b *AnnouncedLink, ok bool) {
+	var ends []*AnnouncedLink
+	var names []Address
+	for k, links := range m.ann {
+		for i := range links {
+			if links[i].ID == id {
+				ends = append(ends, &links[i])
+				names = append(names, k.origin, links[i].Peer)
+			}
+		}
+	}
+	if len(ends) != 2 || names[0] != names[3] || names[1] != names[2] {
+		return nil, nil, false
+	}
+	return ends[0], ends[1], true
 }

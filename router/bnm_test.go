@@ -280,3 +280,45 @@ func TestBNMEntersWhereCheapest(t *testing.T) {
 	}
 	s.checkAll(t, "example")
 }
+
+// TestBNMStandby: a link that one end has in standby carries routes only
+// where no link that is up reaches, at StandbyCost, and is neither up nor
+// in standby when its other end has it down.
+func TestBNMStandby(t *testing.T) {
+	inf := math.Inf(1)
+	m := NewBNM("x.c.a", 1, 0)
+	set := func(origin Address, links ...AnnouncedLink) {
+		m.Set(Announcement{Origin: origin, Unit: "x.c", Links: links})
+	}
+	set("x.c.a", AnnouncedLink{ID: "ab", Peer: "x.c.b", Costs: []float64{1}})
+	set("x.c.b", AnnouncedLink{ID: "ab", Peer: "x.c.a", Costs: []float64{1}},
+		AnnouncedLink{ID: "bc", Peer: "x.c.c", Costs: []float64{inf}, Standby: true})
+	set("x.c.c", AnnouncedLink{ID: "bc", Peer: "x.c.b", Costs: []float64{2}})
+	if m.LinkUp("bc") || !m.LinkStandby("bc") || m.LinkStandby("ab") || !m.LinkUp("ab") {
+		t.Fatalf("bc up %v standby %v; ab up %v standby %v", m.LinkUp("bc"), m.LinkStandby("bc"), m.LinkUp("ab"), m.LinkStandby("ab"))
+	}
+	r, ok := m.Tables()[0].Lookup("x.c.c")
+	if !ok || fmt.Sprint(r.Path) != "[x.c.a x.c.b x.c.c]" || r.Cost != 1+StandbyCost {
+		t.Fatalf("route over the link in standby: %+v %v", r, ok)
+	}
+	// Another way, however dear, wins over the link in standby.
+	set("x.c.a", AnnouncedLink{ID: "ab", Peer: "x.c.b", Costs: []float64{1}},
+		AnnouncedLink{ID: "ad", Peer: "x.c.d", Costs: []float64{500}})
+	set("x.c.d", AnnouncedLink{ID: "ad", Peer: "x.c.a", Costs: []float64{500}},
+		AnnouncedLink{ID: "dc", Peer: "x.c.c", Costs: []float64{500}})
+	set("x.c.c", AnnouncedLink{ID: "bc", Peer: "x.c.b", Costs: []float64{2}},
+		AnnouncedLink{ID: "dc", Peer: "x.c.d", Costs: []float64{500}})
+	r, ok = m.Tables()[0].Lookup("x.c.c")
+	if !ok || fmt.Sprint(r.Path) != "[x.c.a x.c.d x.c.c]" || r.Cost != 1000 {
+		t.Fatalf("route with another way: %+v %v", r, ok)
+	}
+	// Down at the other end (closed, not in standby): no route over it.
+	set("x.c.c", AnnouncedLink{ID: "bc", Peer: "x.c.b", Costs: []float64{inf}})
+	if m.LinkStandby("bc") || m.LinkUp("bc") {
+		t.Fatal("bc down at one end is still offered")
+	}
+	set("x.c.a", AnnouncedLink{ID: "ab", Peer: "x.c.b", Costs: []float64{1}})
+	if r, ok := m.Tables()[0].Lookup("x.c.c"); ok {
+		t.Fatalf("route over a link down at one end: %+v", r)
+	}
+}
