@@ -227,9 +227,9 @@ func TestContractPrediction(t *testing.T) {
 	// The chain has no other path, and the test is about predictions,
 	// not failure detection: the phi detector, reading the stalls a busy
 	// machine puts in a heavy-tailed link's probes as silence, once in
-	// some 25 runs declared a link down, and the messages sent meanwhile
-	// had no route. The timeout detector (down after 5 s of silence) does
-	// not.
+	// some 25 runs declared a link down (before links in standby carried
+	// what nothing else could, the messages sent meanwhile had no route).
+	// The timeout detector (down after 5 s of silence) does not.
 	withTimeouts := func(cfg *Config) {
 		withContract(tweak, "q.>", contract)(cfg)
 		cfg.Monitor.Detector.Kind = monitor.DetectorTimeout
