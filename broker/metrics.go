@@ -24,6 +24,7 @@ var (
 	descLoss     = prometheus.NewDesc("wayline_link_loss_ratio", "Fraction of messages lost one way over the monitor's window, by direction: forward (sent by this broker) and reverse.", append(linkLabels[:3:3], "direction"), nil)
 	descState    = prometheus.NewDesc("wayline_link_state", "1 for the link's current state (unknown, up, suspect, down, disabled), 0 for the others.", append(linkLabels[:3:3], "state"), nil)
 	descUp       = prometheus.NewDesc("wayline_link_up", "1 when the link carries routes, 0 when it is down.", linkLabels, nil)
+	descStandby  = prometheus.NewDesc("wayline_link_standby", "1 when the link is down but connected, so that routes take it where no link that is up reaches.", linkLabels, nil)
 	descProbes   = prometheus.NewDesc("wayline_link_probes_total", "Performance probes of the link by outcome: sent, received (answered in time), lost.", append(linkLabels[:3:3], "outcome"), nil)
 	descInterval = prometheus.NewDesc("wayline_link_probe_interval_seconds", "Current probe interval of the link.", linkLabels, nil)
 	descMsgs     = prometheus.NewDesc("wayline_link_messages_total", "Messages across the link by direction: sent, received, dropped.", append(linkLabels[:3:3], "direction"), nil)
@@ -32,7 +33,7 @@ var (
 )
 
 func (c *linkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descLatency, descRTT, descJitter, descIPDV, descLoss, descState, descUp, descProbes, descInterval, descMsgs, descDrops, descClass} {
+	for _, d := range []*prometheus.Desc{descLatency, descRTT, descJitter, descIPDV, descLoss, descState, descUp, descStandby, descProbes, descInterval, descMsgs, descDrops, descClass} {
 		ch <- d
 	}
 }
@@ -71,11 +72,15 @@ func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
 		}
 		gauge(descState, v, s.String())
 	}
-	up := 0.0
-	if l.usable() {
+	up, standby := 0.0, 0.0
+	switch {
+	case l.usable():
 		up = 1
+	case l.connected():
+		standby = 1
 	}
 	gauge(descUp, up)
+	gauge(descStandby, standby)
 	counter(descProbes, m.Sent, "sent")
 	counter(descProbes, m.Received, "received")
 	counter(descProbes, m.Lost, "lost")

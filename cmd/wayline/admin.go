@@ -126,8 +126,12 @@ with the number of samples behind them and the messages dropped.`, stdout, stder
 	fmt.Fprintln(tw, "LINK\tPEER\tTRANSPORT\tSTATE\tRTT ms\tLATENCY ms\tP99 ms\tJITTER ms\tLOSS\tSAMPLES\tDROPPED\tEMULATION")
 	for _, l := range links {
 		m := l.Metrics
+		state := l.State
+		if l.Standby {
+			state += " (standby)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f%%\t%d\t%d\t%s\n",
-			shortID(l.ID), l.Peer, l.Transport, l.State, m.RTT, m.Latency.Mean, m.Latency.P99, m.Jitter, 100*m.Loss, m.Samples, l.Dropped, l.Emulation.String())
+			shortID(l.ID), l.Peer, l.Transport, state, m.RTT, m.Latency.Mean, m.Latency.P99, m.Jitter, 100*m.Loss, m.Samples, l.Dropped, l.Emulation.String())
 	}
 	return tw.Flush()
 }
