@@ -79,9 +79,22 @@ func newLink(b *Broker, cfg LinkConfig) *link {
 	if cfg.Monitor != nil {
 		mcfg = *cfg.Monitor
 	}
+	mcfg.Detector.Ordered = probesInStream(cfg.Transport)
 	l.monCfg = mcfg
 	l.mon = l.newMonitor(mcfg)
 	return l
+}
+
+// probesInStream reports whether a transport carries a link's probes in
+// the one ordered stream its messages take, so that a stall holds them
+// all (monitor.DetectorConfig.Ordered): tcp, tls, ws and mem do; udp
+// sends each frame on its own and quic sends probes as datagrams.
+func probesInStream(transport string) bool {
+	switch transport {
+	case "udp", "quic":
+		return false
+	}
+	return true
 }
 
 // emulation returns the link's emulated conditions, or nil.

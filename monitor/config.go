@@ -107,6 +107,12 @@ type DetectorConfig struct {
 	// probes when loss comes in bursts; the ceiling (default 50%) keeps a
 	// very lossy link detectable (0.3 phi per overdue probe).
 	LossFloor, LossCeiling float64
+	// Ordered says the probes share one ordered stream with everything the
+	// link carries (tcp, tls, ws), so that a stall holds them all: the
+	// phi detector then counts only the unanswered probes sent at least
+	// the link's longest stall apart (see detector.go). The broker sets it
+	// from the link's transport.
+	Ordered bool
 	// MinStdDev is the smallest RTT standard deviation the phi detector
 	// assumes when it asks whether a response is overdue. Default 1 ms
 	// LAN, 5 ms WAN. Smaller: a steady link's late responses count as

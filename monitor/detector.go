@@ -42,6 +42,21 @@ import (
 // expected) stay below 6: 5.05 plus a partial sixth. SimulateFalseDowns:
 // none in 1000 simulated minutes; with PhiDown 5, eight.
 //
+// On an ordered transport (tcp, tls, ws) the probes share one stream with
+// everything the link carries, and a stall (a retransmission, a sender
+// that stopped for a moment) holds every probe behind the one it caught:
+// ten probes sent in one 250 ms stall are one piece of evidence, not ten.
+// Counting them as ten declared such links down several times a minute
+// at 1% loss. So with DetectorConfig.Ordered the detector learns the
+// link's stall span, the longest any response came late by, against srtt
+// (a maximum that decays by 1/stallMemory a response), and of the probes
+// unanswered since the last response it counts only those sent at least a
+// span after the last one it counted. On a link that never stalls the
+// span is the jitter's, shorter than the interval, and nothing changes; on
+// one that stalls for 250 ms a full outage takes about five spans to
+// declare instead of five intervals, the price of not calling every stall
+// an outage.
+//
 // The timeout detector is the plain alternative: suspect after SuspectAfter
 // and down after Timeout without a response, whatever the interval and the
 // loss.
@@ -69,11 +84,20 @@ type detector struct {
 	q float64
 	// since is the last response or, before one, when measurement started.
 	since time.Time
-	// acked is the highest Seq answered; expired counts the probes after it
-	// that timed out (those still pending are judged by their age).
+	// acked is the highest Seq answered; expired holds the send times of
+	// the probes after it that timed out (those still pending are judged
+	// by their age).
 	acked   uint64
-	expired int
+	expired []time.Time
+	// span is the link's stall span (see Ordered): the longest a response
+	// came late by, against srtt, decaying by 1/stallMemory a response.
+	span time.Duration
 }
+
+// stallMemory is how many responses a stall span takes to decay by a
+// factor e: a link that stalled once in a few minutes of probing is still
+// judged as one that stalls.
+const stallMemory = 1024
 
 func newDetector(cfg DetectorConfig, now time.Time) detector {
 	return detector{cfg: cfg, since: now, q: cfg.LossFloor}
@@ -82,7 +106,7 @@ func newDetector(cfg DetectorConfig, now time.Time) detector {
 // restart forgets the current silence, for a link whose measurement
 // (re)starts at now: the next verdict is about probes sent from now on.
 func (d *detector) restart(now time.Time, acked uint64) {
-	d.since, d.acked, d.expired = now, acked, 0
+	d.since, d.acked, d.expired = now, acked, d.expired[:0]
 }
 
 // answered records a response to probe seq with the given RTT, arriving at
@@ -90,6 +114,10 @@ func (d *detector) restart(now time.Time, acked uint64) {
 // was a surprise: more than 4 deviations from srtt.
 func (d *detector) answered(seq uint64, rtt time.Duration, at time.Time, loss float64) (surprise bool) {
 	if d.hasRTT {
+		d.span -= d.span / stallMemory
+		if late := rtt - d.srtt; late > d.span {
+			d.span = late
+		}
 		dev := (rtt - d.srtt).Abs()
 		surprise = dev > 4*max(d.rttvar, d.cfg.MinStdDev)
 		d.rttvar += (dev - d.rttvar) / 4
@@ -99,17 +127,17 @@ func (d *detector) answered(seq uint64, rtt time.Duration, at time.Time, loss fl
 	}
 	if seq > d.acked {
 		// Probes time out in Seq order, so every expired one is below seq.
-		d.acked, d.expired = seq, 0
+		d.acked, d.expired = seq, d.expired[:0]
 	}
 	d.since = at
 	d.q = min(max(loss, d.cfg.LossFloor), d.cfg.LossCeiling)
 	return surprise
 }
 
-// timedOut records that probe seq got no response in time.
-func (d *detector) timedOut(seq uint64) {
-	if seq > d.acked {
-		d.expired++
+// timedOut records that probe p got no response in time.
+func (d *detector) timedOut(p probe) {
+	if p.seq > d.acked {
+		d.expired = append(d.expired, p.sent)
 	}
 }
 
@@ -122,13 +150,32 @@ func (d *detector) sigma() time.Duration {
 // phi is -log10 P(the current silence | the link is up) at now.
 func (d *detector) phi(now time.Time, pending []probe) float64 {
 	perLost := -math.Log10(d.q)
-	phi := float64(d.expired) * perLost
+	// counts says whether a probe sent at t is evidence of its own: on an
+	// ordered transport, only when sent a stall span after the last one
+	// counted.
+	var last time.Time
+	counts := func(t time.Time) bool {
+		if !d.cfg.Ordered || d.span <= 0 {
+			return true
+		}
+		if !last.IsZero() && t.Sub(last) < d.span {
+			return false
+		}
+		last = t
+		return true
+	}
+	var phi float64
+	for _, t := range d.expired {
+		if counts(t) {
+			phi += perLost
+		}
+	}
 	if !d.hasRTT {
 		return phi
 	}
 	sigma := float64(d.sigma())
 	for _, p := range pending {
-		if p.seq <= d.acked {
+		if p.seq <= d.acked || !counts(p.sent) {
 			continue
 		}
 		z := float64(now.Sub(p.sent)-d.srtt) / sigma

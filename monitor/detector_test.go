@@ -177,7 +177,7 @@ func TestPhi(t *testing.T) {
 		{"plus two timed out", t0.Add(time.Second), 2, 5},
 	}
 	for _, tt := range tests {
-		d.expired = tt.expired
+		d.expired = make([]time.Time, tt.expired)
 		if got := d.phi(tt.now, pending); !near(got, tt.want, 0.05) {
 			t.Errorf("%s: phi = %.3f, want %v", tt.name, got, tt.want)
 		}
@@ -268,5 +268,67 @@ func TestOutageIsNotLoss(t *testing.T) {
 	}
 	if share := m.Histogram.Missing / (m.Histogram.Missing + m.Histogram.Arrived()); share > 0.08 {
 		t.Errorf("histogram missing %.4f of its mass: the outage counted as loss", share)
+	}
+}
+
+// streamSim is a simulation of an ordered stream each way (as tcp is),
+// 10 ms ± 1 ms one way, that resends each frame it loses (loss each way)
+// after rto, probed every 50 ms with the WAN detector; ordered sets the
+// detector's Ordered.
+func streamSim(loss float64, rto time.Duration, ordered bool, seed int64) *simulation {
+	cfg := DefaultWANConfig()
+	cfg.Interval, cfg.AdaptiveMin = 50*time.Millisecond, 50*time.Millisecond
+	cfg.Detector.Ordered = ordered
+	s := newSimulation(cfg, 10*time.Millisecond, time.Millisecond, loss, seed)
+	s.stream = &simStream{rto: rto}
+	return s
+}
+
+// TestOrderedStallsAreNotOutages: on an ordered stream that loses 1% of
+// its frames each way and resends them after 250 ms, every probe behind a
+// resent one is late. Counted one by one, those probes declare the link
+// down every few seconds; counted once a stall span, at most once in 30
+// minutes (the first stall, before the detector has seen one), and a real
+// outage is still declared within about two seconds.
+func TestOrderedStallsAreNotOutages(t *testing.T) {
+	const minutes = 30
+	rto := 250 * time.Millisecond
+	unordered := streamSim(0.01, rto, false, 1).falseDowns(minutes * time.Minute)
+	ordered := streamSim(0.01, rto, true, 1).falseDowns(minutes * time.Minute)
+	t.Logf("false downs in %d minutes: %d counting every probe, %d counting a probe a stall span", minutes, unordered, ordered)
+	if unordered < minutes {
+		t.Errorf("counting every probe, only %d false downs: the stream does not stall as the test needs", unordered)
+	}
+	if ordered > 1 {
+		t.Errorf("%d false downs with the stall span", ordered)
+	}
+	var worst time.Duration
+	var took []time.Duration
+	for i := range 40 {
+		d := streamSim(0.01, rto, true, int64(100+i)).detect()
+		took = append(took, d)
+		worst = max(worst, d)
+	}
+	slices.Sort(took)
+	t.Logf("outage declared after p50 %v, worst %v", took[len(took)/2], worst)
+	if worst > 2500*time.Millisecond {
+		t.Errorf("an outage took %v to declare", worst)
+	}
+}
+
+// TestOrderedCleanLinkDetectsAsBefore: on an ordered stream that never
+// stalls, the stall span is the jitter's and outages are declared as fast
+// as when every probe counts.
+func TestOrderedCleanLinkDetectsAsBefore(t *testing.T) {
+	var plain, ordered []time.Duration
+	for i := range 40 {
+		plain = append(plain, streamSim(0, 0, false, int64(i)).detect())
+		ordered = append(ordered, streamSim(0, 0, true, int64(i)).detect())
+	}
+	slices.Sort(plain)
+	slices.Sort(ordered)
+	t.Logf("p50: %v counting every probe, %v with the stall span", plain[20], ordered[20])
+	if ordered[20] > plain[20]+10*time.Millisecond {
+		t.Errorf("the stall span slowed detection on a clean link: p50 %v against %v", ordered[20], plain[20])
 	}
 }

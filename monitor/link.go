@@ -126,7 +126,7 @@ func (l *Link) expire(now time.Time) {
 		s := sample{seq: p.seq, lost: true, outage: p.outage || l.det.state == StateDown}
 		l.win.add(s)
 		l.losses.add(s)
-		l.det.timedOut(p.seq)
+		l.det.timedOut(p)
 	}
 	l.pending = slices.Delete(l.pending, 0, n)
 }

@@ -34,20 +34,29 @@ const (
 func SimulateDetection(cfg Config, delay, jitter time.Duration, loss float64, trials int, seed int64) []time.Duration {
 	out := make([]time.Duration, trials)
 	for i := range out {
-		s := newSimulation(cfg, delay, jitter, loss, seed+int64(i))
-		s.run(s.start.Add(simWarmup), nil)
-		phase := time.Duration(s.rng.Float64() * float64(s.link.cfg.Interval))
-		s.outage = s.now.Add(phase)
-		s.run(s.outage.Add(simGiveUp), func() bool { return s.link.State() == StateDown })
-		out[i] = s.now.Sub(s.outage)
+		out[i] = newSimulation(cfg, delay, jitter, loss, seed+int64(i)).detect()
 	}
 	return out
+}
+
+// detect runs one detection trial (see SimulateDetection).
+func (s *simulation) detect() time.Duration {
+	s.run(s.start.Add(simWarmup), nil)
+	phase := time.Duration(s.rng.Float64() * float64(s.link.cfg.Interval))
+	s.outage = s.now.Add(phase)
+	s.run(s.outage.Add(simGiveUp), func() bool { return s.link.State() == StateDown })
+	return s.now.Sub(s.outage)
 }
 
 // SimulateFalseDowns counts how often a Link with cfg calls a link down
 // over duration of simulated time on a link that never fails.
 func SimulateFalseDowns(cfg Config, delay, jitter time.Duration, loss float64, duration time.Duration, seed int64) int {
-	s := newSimulation(cfg, delay, jitter, loss, seed)
+	return newSimulation(cfg, delay, jitter, loss, seed).falseDowns(duration)
+}
+
+// falseDowns counts the down events over duration (see
+// SimulateFalseDowns).
+func (s *simulation) falseDowns(duration time.Duration) int {
 	downs, prev := 0, s.link.State()
 	s.run(s.start.Add(duration), func() bool {
 		st := s.link.State()
@@ -71,6 +80,10 @@ type simulation struct {
 	start  time.Time
 	now    time.Time
 	outage time.Time // zero: none
+	// stream, when set, makes the network one ordered stream each way, as
+	// tcp is: a frame the network loses is sent again after stream.rto
+	// instead, and no frame arrives before the one sent ahead of it.
+	stream *simStream
 	link   *Link
 	peer   *Link
 	queue  arrivals
@@ -95,12 +108,19 @@ func newSimulation(cfg Config, delay, jitter time.Duration, loss float64, seed i
 	return s
 }
 
-// lost draws the fate of a frame sent at t.
+// simStream is the state of an ordered stream each way (simulation.stream).
+type simStream struct {
+	rto          time.Duration
+	toPeer, back time.Time // when the last frame each way arrives
+}
+
+// lost draws the fate of a frame sent at t; on an ordered stream only an
+// outage loses it (the network's losses are resent).
 func (s *simulation) lost(t time.Time) bool {
 	if !s.outage.IsZero() && !t.Before(s.outage) {
 		return true
 	}
-	return s.rng.Float64() < s.loss
+	return s.stream == nil && s.rng.Float64() < s.loss
 }
 
 // transit draws the one-way delay of a frame.
@@ -118,17 +138,40 @@ func (s *simulation) sendRequest(b []byte) error {
 		return err
 	}
 	atPeer := sent.Add(s.transit())
+	if st := s.stream; st != nil {
+		atPeer = st.arrive(atPeer, s.rng.Float64() < s.loss, &st.toPeer)
+	}
 	reply, err := s.peer.Receive(req, atPeer.Add(simPeerOffset))
 	if err != nil {
 		return err
 	}
 	back := atPeer.Add(simPeerHold)
 	reply.T3 = back.Add(simPeerOffset).UnixNano()
-	if s.lost(back) {
+	at := back.Add(s.transit())
+	if st := s.stream; st != nil {
+		if !s.outage.IsZero() && !back.Before(s.outage) {
+			return nil
+		}
+		at = st.arrive(at, s.rng.Float64() < s.loss, &st.back)
+	} else if s.lost(back) {
 		return nil
 	}
-	heap.Push(&s.queue, arrival{at: back.Add(s.transit()), departed: back, pkt: reply.Append(nil)})
+	heap.Push(&s.queue, arrival{at: at, departed: back, pkt: reply.Append(nil)})
 	return nil
+}
+
+// arrive returns when a frame due at at arrives on the stream whose last
+// arrival is *last: a retransmission later when resent, and never before
+// the frame ahead of it.
+func (st *simStream) arrive(at time.Time, resent bool, last *time.Time) time.Time {
+	if resent {
+		at = at.Add(st.rto)
+	}
+	if at.Before(*last) {
+		at = *last
+	}
+	*last = at
+	return at
 }
 
 // run advances the clock to until, delivering arrivals and ticking the
