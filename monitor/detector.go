@@ -110,12 +110,16 @@ func (d *detector) restart(now time.Time, acked uint64) {
 }
 
 // answered records a response to probe seq with the given RTT, arriving at
-// at, with loss the window's current loss rate. It reports whether the RTT
-// was a surprise: more than 4 deviations from srtt.
-func (d *detector) answered(seq uint64, rtt time.Duration, at time.Time, loss float64) (surprise bool) {
+// at, with loss the window's current loss rate; outage says the link was
+// declared down while the probe was out. It reports whether the RTT was a
+// surprise: more than 4 deviations from srtt.
+func (d *detector) answered(seq uint64, rtt time.Duration, at time.Time, loss float64, outage bool) (surprise bool) {
 	if d.hasRTT {
+		// A response held up by an outage (a stream that kept it while
+		// the link was down) says how long the outage lasted, not how
+		// long the link stalls when it is up.
 		d.span -= d.span / stallMemory
-		if late := rtt - d.srtt; late > d.span {
+		if late := rtt - d.srtt; late > d.span && !outage {
 			d.span = late
 		}
 		dev := (rtt - d.srtt).Abs()

@@ -252,7 +252,7 @@ func (l *Link) record(pkt Packet, received time.Time) error {
 	}
 	l.win.add(s)
 	l.losses.add(s)
-	surprise := l.det.answered(pkt.Seq, rtt, received, l.win.everydayLoss())
+	surprise := l.det.answered(pkt.Seq, rtt, received, l.win.everydayLoss(), p.outage)
 	l.adapt(surprise)
 	if st := l.det.state; st != StateUp && st != StateDisabled {
 		l.setState(StateUp, received, "response")
