@@ -213,10 +213,10 @@ func follow(byAddr map[string]*schema.State, sr schema.SubjectRoute, to string) 
 }
 
 // peerOf is the broker at the other end of one of st's links, "" when st
-// has no such link up.
+// has no such link up or in standby.
 func peerOf(st *schema.State, id string) string {
 	for _, l := range st.Links {
-		if l.ID == id && l.Up {
+		if l.ID == id && (l.Up || l.Standby) {
 			return l.Peer
 		}
 	}

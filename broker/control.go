@@ -102,6 +102,11 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	l.mu.Unlock()
 	l.ups.Add(1)
 	l.log.Info("link up", slog.String("remote", s.Info().Remote))
+	if e := l.emulation(); e != nil && l.emuUnsent.Swap(false) {
+		// Conditions set here while the link had no connection have not
+		// reached the peer, which keeps what it was told last.
+		l.sendEmulation(s, *e)
+	}
 	b.kickCosts()
 	// Link state first, so that the peer can route to the origins whose
 	// interest follows; only what is announced in units the peer belongs to.

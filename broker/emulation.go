@@ -41,13 +41,23 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 	if err := l.setEmulation(e); err != nil {
 		return base, err
 	}
+	l.emuOwn.Store(true)
 	if s := l.sess.Load(); s != nil {
-		js, _ := json.Marshal(transports.SpecOf(e))
-		s.SendOutOfBand(overlay.AppendRecord(nil, overlay.RecEmulation, js))
+		l.sendEmulation(s, e)
+	} else {
+		l.emuUnsent.Store(true)
 	}
 	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
 	b.kickState()
 	return e, nil
+}
+
+// sendEmulation tells the peer over s to apply e to its direction. The
+// message bypasses the emulation, so that a link can be brought back from
+// a full outage.
+func (l *link) sendEmulation(s *session, e transports.Emulation) {
+	js, _ := json.Marshal(transports.SpecOf(e))
+	s.SendOutOfBand(overlay.AppendRecord(nil, overlay.RecEmulation, js))
 }
 
 // setEmulation records e as the link's conditions and applies it to the
@@ -74,6 +84,8 @@ func (b *Broker) applyPeerEmulation(s *session, spec transports.EmulationSpec) e
 	if err := s.l.setEmulation(e); err != nil {
 		return err
 	}
+	s.l.emuOwn.Store(false)
+	s.l.emuUnsent.Store(false)
 	s.l.log.Info("emulation changed by peer", slog.String("emulation", describe(e)))
 	b.kickState()
 	return nil

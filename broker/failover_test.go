@@ -162,3 +162,50 @@ func TestStandbyCarriesWhatNothingElseCan(t *testing.T) {
 		}
 	}
 }
+
+// TestEmulatedOutageEnds: a full emulated outage set at the end that dials
+// keeps a new connection from forming once the old one is given up, as a
+// real outage would (set at the other end, the dialer still connects again
+// after each DeadAfter: only a connection could tell it otherwise); ended
+// at either end, even while no connection is up to tell the peer, the link
+// comes back up.
+func TestEmulatedOutageEnds(t *testing.T) {
+	for _, at := range []string{"x.a", "x.b"} { // x.a dials x.b
+		t.Run("ended at "+at, func(t *testing.T) {
+			n := newTestNet(t, netSpec{brokers: []string{"x.a", "x.b"}, links: []string{"x.a-x.b"}, tweak: fastProbes})
+			a, b := n.brokers["x.a"], n.brokers["x.b"]
+			setter := n.brokers[at]
+			id := linkOf(t, a, "x.b").ID
+			upAtBoth := func() bool {
+				return linkOf(t, a, "x.b").Metrics.State == "up" && linkOf(t, b, "x.a").Metrics.State == "up"
+			}
+			waitFor(t, "the link up", 10*time.Second, upAtBoth)
+			if _, err := setter.SetEmulation(id, transports.EmulationSpec{Down: ptr(true)}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the link declared down", 10*time.Second, func() bool {
+				return linkOf(t, a, "x.b").Metrics.State == "down" && linkOf(t, b, "x.a").Metrics.State == "down"
+			})
+			if at == "x.a" {
+				// The silent connection is given up after DeadAfter (1 s)
+				// and no other forms.
+				waitFor(t, "the connection given up", 10*time.Second, func() bool {
+					return linkOf(t, a, "x.b").State == "down" && !linkOf(t, a, "x.b").Standby
+				})
+				time.Sleep(1500 * time.Millisecond)
+				if l := linkOf(t, a, "x.b"); l.Standby || l.Ups != 1 {
+					t.Fatalf("a connection formed during the outage: standby %v, ups %d", l.Standby, l.Ups)
+				}
+			} else {
+				time.Sleep(1500 * time.Millisecond) // past a DeadAfter
+			}
+			if _, err := setter.SetEmulation(id, transports.EmulationSpec{Down: ptr(false)}); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the link up again", 15*time.Second, upAtBoth)
+			if e := linkOf(t, a, "x.b").Emulation; e != nil && e.Down != nil && *e.Down {
+				t.Errorf("x.a still emulates the outage: %v", e)
+			}
+		})
+	}
+}

@@ -27,7 +27,11 @@ type link struct {
 	log  *slog.Logger
 	sess atomic.Pointer[session]              // the live session; nil while down
 	emu  atomic.Pointer[transports.Emulation] // emulated conditions; nil for none
-	mon  *monitor.Link                        // measurement and liveness
+	// emuOwn: the conditions were set at this end (SetEmulation), not
+	// told by the peer; emuUnsent: they were set while the link had no
+	// connection, and the peer is told when it has one.
+	emuOwn, emuUnsent atomic.Bool
+	mon               *monitor.Link // measurement and liveness
 	// stateAt is when the monitor last changed its verdict (unix ns).
 	stateAt atomic.Int64
 	// excluded takes the link out of routing (a control action).
@@ -106,12 +110,26 @@ func (l *link) setErr(err error) {
 	l.mu.Unlock()
 }
 
+// errEmulatedOutage is why a link whose emulation has it down is not
+// dialed.
+var errEmulatedOutage = errors.New("emulated outage (down)")
+
 // dialLoop keeps the link up for as long as ctx lives.
 func (l *link) dialLoop(ctx context.Context) {
 	backoff := l.b.cfg.DialBackoffMin
 	var lastErr string
 	for ctx.Err() == nil {
-		s, err := l.dial(ctx)
+		var s *session
+		var err error
+		if e := l.emulation(); e != nil && e.Down && l.emuOwn.Load() {
+			// The emulation acts on a connection's frames once it exists;
+			// a real outage would keep it from forming at all. (Only an
+			// outage set at this end: one the peer set, the peer ends, and
+			// it can tell this end only over a connection.)
+			err = errEmulatedOutage
+		} else {
+			s, err = l.dial(ctx)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return

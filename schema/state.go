@@ -66,6 +66,9 @@ type StateLink struct {
 	ID   string `json:"id"`
 	Peer string `json:"peer"`
 	Up   bool   `json:"up"`
+	// Standby: down, but its connection is open, so that routes take it
+	// where no link that is up reaches.
+	Standby bool `json:"standby,omitempty"`
 	// Emulation is the link's emulated conditions, when it has any.
 	Emulation *StateEmulation `json:"emulation,omitempty"`
 	// Drops counts the messages the broker dropped on their way over the
