@@ -23,11 +23,12 @@ type routeTable struct {
 	self   router.Address
 	tables []router.Table
 	// own holds this broker's links by ID, for the exits it owns: those
-	// the map had up, or in standby, when the routes were computed (an
-	// exit takes only those that are up, see usable). A link whose peer has
-	// announced it down is left out before this broker sees the failure
-	// itself, so that no exit takes it.
-	own map[string]*link
+	// the map had up, or in standby (standby says which), when the routes
+	// were computed. An exit takes only those that were up (see usable):
+	// a link whose peer has announced it down or in standby is refused
+	// before this broker sees the failure itself.
+	own     map[string]*link
+	standby map[string]bool
 	// fenceUntil is when the messages sent on these routes stop being
 	// fenced (unix ns; order.go), fenceWindow after the ways last moved;
 	// 0 once that has passed.
@@ -78,7 +79,7 @@ func (rt *routeTable) steer(p byte, d *overlay.Dest, origin bool) (*link, string
 // exit chosen upstream: it works, and neither end has announced it down.
 func (rt *routeTable) usable(id string) bool {
 	l := rt.own[id]
-	return l != nil && l.usable()
+	return l != nil && !rt.standby[id] && l.usable()
 }
 
 // lsKey names one broker's announcement for one unit.
@@ -362,8 +363,15 @@ func (b *Broker) recomputeRoutesLocked() {
 		rt.tables = append(rt.tables, b.bnm.ContractTables(b.cfg.Routing.contracts(), rt.tables[0])...)
 	}
 	for id, l := range b.links {
-		if b.bnm.LinkUp(id) || b.bnm.LinkStandby(id) {
+		switch {
+		case b.bnm.LinkUp(id):
 			rt.own[id] = l
+		case b.bnm.LinkStandby(id):
+			rt.own[id] = l
+			if rt.standby == nil {
+				rt.standby = map[string]bool{}
+			}
+			rt.standby[id] = true
 		}
 	}
 	old, now := b.routes.Load(), time.Now()
