@@ -3,7 +3,9 @@ package broker
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/overlay"
 	"github.com/wayline/wayline/router"
 )
@@ -47,6 +49,32 @@ func TestSteer(t *testing.T) {
 		}
 		if got := fmt.Sprint(d.Exits); got != c.wantExits {
 			t.Errorf("%s: exits %s, want %s", c.name, got, c.wantExits)
+		}
+	}
+}
+
+// TestSteerRefusesStandby: an exit of this broker's takes its own link
+// while the route table has it up, and is dropped (the destination routed
+// afresh) once the table has it in standby, though the link's own monitor
+// has not seen a failure yet: its peer has.
+func TestSteerRefusesStandby(t *testing.T) {
+	self := router.Address("eu.g.r0.c0")
+	m := router.NewBNM(self, 1, 0)
+	m.Set(router.Announcement{Origin: self, Unit: "eu.g.r0", Links: []router.AnnouncedLink{{ID: "h0", Peer: "eu.g.r0.c1", Costs: []float64{1}}}})
+	m.Set(router.Announcement{Origin: "eu.g.r0.c1", Unit: "eu.g.r0", Links: []router.AnnouncedLink{{ID: "h0", Peer: self, Costs: []float64{1}}}})
+	h0 := &link{}
+	v0 := &link{mon: monitor.NewLink("v0", monitor.DefaultLocalConfig(), func([]byte) error { return nil }, time.Now)}
+	v0.sess.Store(&session{}) // connected, its monitor not down: usable
+	for _, standby := range []bool{false, true} {
+		rt := &routeTable{self: self, tables: m.Tables(), own: map[string]*link{"h0": h0, "v0": v0}, standby: map[string]bool{"v0": standby}}
+		d := &overlay.Dest{Broker: []byte("eu.g.r0.c1"), Exits: []router.Exit{{Broker: self, Link: "v0"}}}
+		l, why := rt.steer(0, d, false)
+		want := v0
+		if standby {
+			want = h0
+		}
+		if l != want || why != "" {
+			t.Errorf("standby %v: link %p, %q; want %p", standby, l, why, want)
 		}
 	}
 }
