@@ -192,14 +192,18 @@ func withStates(reps []schema.Report, states []schema.State) []schema.Report {
 		if st == nil || !st.Time.After(r.Time) {
 			continue
 		}
-		up := make(map[string]bool, len(st.Links))
+		state := make(map[string]string, len(st.Links))
 		for _, l := range st.Links {
-			up[l.ID] = l.Up
+			state[l.ID] = UpDown(l.Up)
+			if !l.Up && l.Standby {
+				// Down, but carrying the routes nothing else can.
+				state[l.ID] = "down (standby)"
+			}
 		}
 		r.Links = slices.Clone(r.Links)
 		for j := range r.Links {
-			if u, ok := up[r.Links[j].ID]; ok {
-				r.Links[j].State = UpDown(u)
+			if s, ok := state[r.Links[j].ID]; ok {
+				r.Links[j].State = s
 			}
 		}
 	}

@@ -515,3 +515,22 @@ func TestLinkPageByIDBeginning(t *testing.T) {
 		t.Errorf("favicon: %d", code)
 	}
 }
+
+// TestWithStatesStandby: a link that its broker's routing state has down
+// but in standby reads "down (standby)" on the pages, one down without a
+// connection "down", and one up "up", whatever the older report said.
+func TestWithStatesStandby(t *testing.T) {
+	at := time.Unix(1_700_000_000, 0)
+	reps := []schema.Report{{Broker: "na.c0.b0", Time: at, Links: []schema.Link{{ID: "s", State: "up"}, {ID: "d", State: "up"}, {ID: "u", State: "down"}}}}
+	states := []schema.State{{Broker: "na.c0.b0", Time: at.Add(time.Second), Links: []schema.StateLink{
+		{ID: "s", Standby: true}, {ID: "d"}, {ID: "u", Up: true}}}}
+	got := withStates(reps, states)
+	for i, want := range []string{"down (standby)", "down", "up"} {
+		if s := got[0].Links[i].State; s != want {
+			t.Errorf("link %s: %q, want %q", got[0].Links[i].ID, s, want)
+		}
+	}
+	if reps[0].Links[0].State != "up" {
+		t.Errorf("the report itself changed: %q", reps[0].Links[0].State)
+	}
+}
