@@ -166,7 +166,7 @@ func (b *Broker) Links() []netapi.LinkInfo {
 		}
 		if !l.usable() {
 			info.State = "down"
-			info.Standby = l.connected()
+			info.Standby = l.canStandby()
 		}
 		if s := l.sess.Load(); s != nil {
 			info.QueueBytes = s.Queued()

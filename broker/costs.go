@@ -99,7 +99,7 @@ func (b *Broker) reviewCostsLocked(now time.Time, force bool, measures map[strin
 		// The link may have gone up or down since it was measured.
 		m.Up = a.Damp(rules, l.usable(), now)
 		b.reclaimLocked(id, l)
-		standby := !m.Up && l.connected()
+		standby := !m.Up && l.canStandby()
 		costs := make([]float64, len(b.profiles))
 		for i, p := range b.profiles {
 			costs[i] = p.Cost(m)
@@ -149,7 +149,7 @@ func (b *Broker) announceUnitLocked(unit string, now time.Time, measures map[str
 		a := b.ann[id]
 		up := a.UpNow()
 		m.Up = up
-		standby := !up && l.connected()
+		standby := !up && l.canStandby()
 		lk := lsLink{ID: id, Peer: l.cfg.Peer, Up: up, Standby: standby, LatencyMs: m.LatencyMs, JitterMs: m.JitterMs, Loss: m.LossPercent / 100,
 			Delay: m.Delay.Compact(router.SentBuckets)}
 		for _, p := range b.profiles {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,5 +208,63 @@ func TestEmulatedOutageEnds(t *testing.T) {
 				t.Errorf("x.a still emulates the outage: %v", e)
 			}
 		})
+	}
+}
+
+// TestDeadLinkLeavesStandby: a link whose peer falls silent leaves standby
+// after half the shorter of DeadAfter and RetainAge, before its
+// connection is given up (3 s here) and before what it was given ages out
+// of what it keeps (1 s here), and what was sent towards it is counted as
+// dropped, none lost uncounted.
+func TestDeadLinkLeavesStandby(t *testing.T) {
+	n := newTestNet(t, netSpec{
+		brokers: []string{"x.a", "x.b", "x.d"},
+		links:   []string{"x.a-x.b", "x.b-x.d"},
+		tweak: func(c *Config) {
+			fastProbes(c)
+			c.DeadAfter, c.RetainAge = 3*time.Second, time.Second
+		},
+	})
+	a, b := n.brokers["x.a"], n.brokers["x.b"]
+	waitPath(t, a, "default", "x.d", "x.a x.b x.d")
+	sub := n.connect("x.d")
+	var got atomic.Int64
+	sub.Subscribe("dead.>", func(*nats.Msg) { got.Add(1) })
+	sub.Flush()
+	n.waitInterest("x.a", "dead.>", "x.d")
+	if _, err := b.SetEmulation(linkOf(t, b, "x.d").ID, transports.EmulationSpec{Down: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	pub := n.connect("x.a")
+	const sent = 150
+	for range sent {
+		pub.Publish("dead.x", []byte("x"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	pub.Flush()
+	if l := linkOf(t, b, "x.d"); l.Standby {
+		t.Errorf("x.b's link to x.d still in standby 1.5 s into the outage")
+	}
+	counted := func() int64 {
+		var c int64
+		for _, name := range []string{"x.a", "x.b"} {
+			br := n.brokers[name]
+			c += int64(br.Status().NoRoute)
+			for _, l := range br.Links() {
+				c += int64(l.Dropped)
+			}
+		}
+		return c
+	}
+	waitFor(t, "every message delivered or counted as dropped", 10*time.Second, func() bool {
+		return got.Load()+counted() >= sent
+	})
+	t.Logf("%d delivered, %d counted as dropped", got.Load(), counted())
+	for _, name := range []string{"x.a", "x.b"} {
+		for _, l := range n.brokers[name].Links() {
+			if l.Unprotected > 0 {
+				t.Errorf("%s: %d messages fell out of what its link to %s keeps", name, l.Unprotected, l.Peer)
+			}
+		}
 	}
 }

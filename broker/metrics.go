@@ -76,7 +76,7 @@ func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
 	switch {
 	case l.usable():
 		up = 1
-	case l.connected():
+	case l.canStandby():
 		standby = 1
 	}
 	gauge(descUp, up)

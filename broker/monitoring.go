@@ -95,6 +95,22 @@ func (l *link) connected() bool {
 	return l.sess.Load() != nil && !l.excluded.Load()
 }
 
+// canStandby reports whether the link, when it is down, is in standby: it
+// is connected, and its peer sent something within standbySilence. A link
+// silent for longer is taken for dead before its connection is given up,
+// so that what it is given is not held, unacknowledged, past what the
+// link keeps (RetainAge) and lost uncounted.
+func (l *link) canStandby() bool {
+	s := l.sess.Load()
+	return s != nil && !l.excluded.Load() && s.Silence(time.Now()) < l.b.standbySilence()
+}
+
+// standbySilence is how long a link's peer may be silent while the link
+// stays in standby: half the shorter of DeadAfter and RetainAge.
+func (b *Broker) standbySilence() time.Duration {
+	return min(b.cfg.DeadAfter, b.cfg.RetainAge) / 2
+}
+
 // SetExcluded takes a link out of routing (announced down, whatever its
 // measurements say) or puts it back. Outcomes: nil, or an error wrapping
 // ErrUnknownLink.

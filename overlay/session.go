@@ -342,6 +342,11 @@ func (s *Session) Retire() {
 	}
 }
 
+// Silence is how long the peer has sent nothing, as of now.
+func (s *Session) Silence(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, s.lastRecv.Load()))
+}
+
 func (s *Session) fail(err error) {
 	select {
 	case <-s.done:
