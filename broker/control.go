@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,10 @@ type routeTable struct {
 	// before this broker sees the failure itself.
 	own     map[string]*link
 	standby map[string]bool
+	// firsts are the links some route leaves over, worked out the first
+	// time takes asks.
+	firstsOnce sync.Once
+	firsts     map[string]bool
 	// fenceUntil is when the messages sent on these routes stop being
 	// fenced (unix ns; order.go), fenceWindow after the ways last moved;
 	// 0 once that has passed.
@@ -73,6 +78,21 @@ func (rt *routeTable) steer(p byte, d *overlay.Dest, origin bool) (*link, string
 		return l, ""
 	}
 	return nil, "no route"
+}
+
+// takes reports whether some route of rt leaves over link id.
+func (rt *routeTable) takes(id string) bool {
+	rt.firstsOnce.Do(func() {
+		rt.firsts = map[string]bool{}
+		for i := range rt.tables {
+			for _, r := range rt.tables[i].Routes() {
+				if r.Link != "" {
+					rt.firsts[r.Link] = true
+				}
+			}
+		}
+	})
+	return rt.firsts[id]
 }
 
 // usable reports whether this broker's link id may carry messages as an

@@ -10,17 +10,23 @@ import "github.com/wayline/wayline/overlay"
 // acknowledge, and what waits in its queue, to be routed again with the
 // next routes.
 // reclaimLocked has link id give up what it holds when the routes no
-// longer take it as they did: at once and every time while it carries no
-// routes (no connection, taken out of routing, or down in the map and
-// not in standby), and once when it goes from up to standby. A link in
-// standby carries what only it can; what it held when it went there
-// goes the new ways, which may be the same link (its destinations drop
-// what arrives twice).
+// longer take it as they did: once when it goes from up to standby, and
+// every time while no route takes it (no connection, taken out of
+// routing, down in the map and not in standby, or in standby where every
+// destination has another way). What it held goes the new ways, which
+// may be the same link (its destinations drop what arrives twice). A
+// link in standby that routes still take keeps what it holds: it would
+// only come back to it. (A message a reader sent over the link on routes
+// it read just before they changed is taken back at the next review.)
 func (b *Broker) reclaimLocked(id string, l *link) {
 	preferred := l.usable() && b.bnm.LinkUp(id)
 	was := l.preferred
 	l.preferred = preferred
-	if !preferred && (was || !b.carriesLocked(id, l)) {
+	if preferred {
+		return
+	}
+	rt := b.routes.Load()
+	if was || !b.carriesLocked(id, l) || rt == nil || !rt.takes(id) {
 		b.keepForRerouteLocked(l.sess.Load())
 	}
 }
