@@ -166,8 +166,8 @@ func (b *Broker) Links() []netapi.LinkInfo {
 		}
 		if !l.usable() {
 			info.State = "down"
-			info.Standby = l.canStandby()
 		}
+		info.Standby = l.inStandby()
 		if s := l.sess.Load(); s != nil {
 			info.QueueBytes = s.Queued()
 		}

@@ -294,7 +294,7 @@ func (b *Broker) announcement(ls *linkState) router.Announcement {
 	idx := b.profileIndex(ls.Profiles)
 	a := router.Announcement{Origin: router.Address(ls.Origin), Unit: router.Address(ls.Unit)}
 	for _, l := range ls.Links {
-		al := router.AnnouncedLink{ID: l.ID, Peer: router.Address(l.Peer), Costs: make([]float64, len(b.profiles)), Delay: l.Delay, Standby: l.Standby && !l.Up}
+		al := router.AnnouncedLink{ID: l.ID, Peer: router.Address(l.Peer), Costs: make([]float64, len(b.profiles)), Delay: l.Delay, Standby: l.Standby}
 		for i, j := range idx {
 			switch {
 			case !l.Up:

@@ -202,7 +202,7 @@ func (b *Broker) costLoop() {
 func (b *Broker) publishCostLocal(ls *linkState) {
 	u := netapi.CostUpdate{Origin: ls.Origin, Unit: ls.Unit, Seq: ls.Ver.Seq, Time: time.Unix(0, ls.Time).UTC()}
 	for _, l := range ls.Links {
-		cl := netapi.CostUpdateLink{ID: l.ID, A: ls.Origin, B: l.Peer, Up: l.Up, Standby: l.Standby && !l.Up, LatencyMs: l.LatencyMs, JitterMs: l.JitterMs, Loss: l.Loss}
+		cl := netapi.CostUpdateLink{ID: l.ID, A: ls.Origin, B: l.Peer, Up: l.Up, Standby: l.Standby, LatencyMs: l.LatencyMs, JitterMs: l.JitterMs, Loss: l.Loss}
 		if l.Up {
 			cl.Cost = map[string]float64{}
 			for i, p := range ls.Profiles {

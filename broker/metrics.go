@@ -73,10 +73,10 @@ func (c *linkCollector) collectLink(ch chan<- prometheus.Metric, l *link) {
 		gauge(descState, v, s.String())
 	}
 	up, standby := 0.0, 0.0
-	switch {
-	case l.usable():
+	if l.usable() {
 		up = 1
-	case l.canStandby():
+	}
+	if l.inStandby() {
 		standby = 1
 	}
 	gauge(descUp, up)

@@ -105,6 +105,10 @@ func (l *link) canStandby() bool {
 	return s != nil && !l.excluded.Load() && s.Silence(time.Now()) < l.b.standbySilence()
 }
 
+// inStandby reports whether the link is in standby now: down, and able
+// to stand by.
+func (l *link) inStandby() bool { return !l.usable() && l.canStandby() }
+
 // standbySilence is how long a link's peer may be silent while the link
 // stays in standby: half the shorter of DeadAfter and RetainAge.
 func (b *Broker) standbySilence() time.Duration {

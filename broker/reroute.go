@@ -6,9 +6,6 @@ import "github.com/wayline/wayline/overlay"
 // did not deliver (see the overlay's retain.go) is routed again over the
 // routes that avoid the link, before any newer message takes them.
 
-// keepForRerouteLocked takes what session s sent and its peer did not
-// acknowledge, and what waits in its queue, to be routed again with the
-// next routes.
 // reclaimLocked has link id give up what it holds when the routes no
 // longer take it as they did: once when it goes from up to standby, and
 // every time while no route takes it (no connection, taken out of
@@ -40,6 +37,9 @@ func (b *Broker) carriesLocked(id string, l *link) bool {
 	return l.usable() && b.bnm.LinkUp(id) || b.bnm.LinkStandby(id)
 }
 
+// keepForRerouteLocked takes what session s sent and its peer did not
+// acknowledge, and what waits in its queue, to be routed again with the
+// next routes.
 func (b *Broker) keepForRerouteLocked(s *session) {
 	if s == nil {
 		return

@@ -101,7 +101,7 @@ func (b *Broker) State(now time.Time) schema.State {
 	b.mu.Unlock()
 	// Up as GET /api/links says it: carrying routes.
 	for _, l := range links {
-		sl := schema.StateLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Up: l.usable(), Standby: !l.usable() && l.canStandby(), Emulation: stateEmulation(l.emulation())}
+		sl := schema.StateLink{ID: l.cfg.ID, Peer: l.cfg.Peer, Up: l.usable(), Standby: l.inStandby(), Emulation: stateEmulation(l.emulation())}
 		for reason, n := range l.counters.Drops.ByReason() {
 			if n > 0 {
 				if sl.Drops == nil {

@@ -56,8 +56,8 @@ type annKey struct{ origin, unit Address }
 const StandbyCost = 1e9
 
 // standbyOrUp reports whether an end of a link offers it to routes: up (a
-// finite cost on the first profile) or in standby.
-func (l *AnnouncedLink) standbyOrUp() bool { return l.Standby || usableCost(costAt(l.Costs, 0)) }
+// finite cost on some profile) or in standby.
+func (l *AnnouncedLink) standbyOrUp() bool { return l.Standby || l.finite() }
 
 // BNM is one broker's network map. It is not safe for concurrent use; the
 // tables it computes are.
@@ -448,7 +448,7 @@ func (m *BNM) LinkUp(id string) bool {
 // reaches.
 func (m *BNM) LinkStandby(id string) bool {
 	a, b, ok := m.linkEnds(id)
-	return ok && (a.Standby || b.Standby) && (a.Standby || a.finite()) && (b.Standby || b.finite())
+	return ok && (a.Standby || b.Standby) && a.standbyOrUp() && b.standbyOrUp()
 }
 
 // finite reports whether some profile prices l at a finite cost.
