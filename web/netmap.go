@@ -16,7 +16,8 @@ import (
 // The network map: the brokers inside boxes for their units (clusters,
 // super-clusters and up, as deep as the addresses go), the links between
 // brokers drawn as lines coloured by cost (green cheap, red dear, with a
-// legend of the costs) and dashed red when down; the links and brokers a
+// legend of the costs), dashed red when down and dotted orange when down
+// but in standby (still taken where nothing else reaches); the links and brokers a
 // subject's messages pass are drawn in blue under them. A broker and a
 // link are links to their pages.
 //
@@ -37,11 +38,43 @@ const (
 	legendH    = 46
 )
 
-// mapLink is a link as the map draws it: the report of one end.
+// mapLink is a link as the map draws it: the report of one end, in the
+// worse of its ends' states.
 type mapLink struct {
 	id, a, b string
-	up       bool
+	state    linkState
 	cost     float64
+}
+
+// linkState is a link's state on the map, the better before the worse.
+type linkState int
+
+const (
+	linkUp      linkState = iota
+	linkStandby           // down, but still carrying what nothing else can
+	linkDown
+)
+
+// reportState reads a link's state as a report (after withStates) spells it.
+func reportState(s string) linkState {
+	switch s {
+	case "up":
+		return linkUp
+	case standbyState:
+		return linkStandby
+	}
+	return linkDown
+}
+
+// routingState reads a link's state as a routing state gives it.
+func routingState(up, standby bool) linkState {
+	switch {
+	case up:
+		return linkUp
+	case standby:
+		return linkStandby
+	}
+	return linkDown
 }
 
 // mapUnit is a unit of the map, or a broker (a leaf).
@@ -228,10 +261,15 @@ func networkMap(reps []schema.Report, states []schema.State, route *schema.Subje
 		style := fmt.Sprintf(`stroke="%s" stroke-width="3"`, costColor(l.cost, lo, hi))
 		title := fmt.Sprintf("%s - %s, cost %.1f", l.a, l.b, l.cost)
 		state := "up"
-		if !l.up {
+		switch l.state {
+		case linkDown:
 			state = "down"
 			style = `stroke="#b00" stroke-width="3" stroke-dasharray="6 4" class="down"`
 			title = fmt.Sprintf("%s - %s, down", l.a, l.b)
+		case linkStandby:
+			state = "standby"
+			style = `stroke="#e80" stroke-width="3" stroke-dasharray="2 4" class="standby"`
+			title = fmt.Sprintf("%s - %s, down (standby): taken only where no link that is up reaches", l.a, l.b)
 		}
 		var d string
 		if avoid {
@@ -272,13 +310,13 @@ func mapContents(reps []schema.Report, states []schema.State) (brokers []string,
 		seen[r.Broker] = true
 		for _, l := range r.Links {
 			seen[l.B] = true
-			ml := mapLink{id: l.ID, a: r.Broker, b: l.B, up: l.State == "up", cost: math.NaN()}
+			ml := mapLink{id: l.ID, a: r.Broker, b: l.B, state: reportState(l.State), cost: math.NaN()}
 			if len(l.Costs) > 0 {
 				ml.cost = l.Costs[0].Value
 				profile = cmp.Or(profile, l.Costs[0].Profile)
 			}
 			if prev, ok := links[l.ID]; ok {
-				ml.up = ml.up && prev.up // down if either end says so
+				ml.state = max(ml.state, prev.state) // down if either end says so
 				ml.a, ml.b = prev.a, prev.b
 			}
 			links[l.ID] = ml
@@ -288,13 +326,13 @@ func mapContents(reps []schema.Report, states []schema.State) (brokers []string,
 		for _, l := range st.Links {
 			if prev, ok := links[l.ID]; ok {
 				if prev.a != st.Broker && prev.b == st.Broker {
-					prev.up = prev.up && l.Up
+					prev.state = max(prev.state, routingState(l.Up, l.Standby))
 					links[l.ID] = prev
 				}
 				continue
 			}
 			seen[l.Peer] = true
-			links[l.ID] = mapLink{id: l.ID, a: st.Broker, b: l.Peer, up: l.Up, cost: math.NaN()}
+			links[l.ID] = mapLink{id: l.ID, a: st.Broker, b: l.Peer, state: routingState(l.Up, l.Standby), cost: math.NaN()}
 		}
 	}
 	delete(seen, "")
@@ -302,7 +340,7 @@ func mapContents(reps []schema.Report, states []schema.State) (brokers []string,
 }
 
 // mapLegend draws, below the map at y, the colours of costs from lo to
-// hi, a link down, and the route when there is one.
+// hi, a link down, one in standby, and the route when there is one.
 func mapLegend(b *strings.Builder, y, lo, hi float64, profile string, route bool) {
 	y += 18
 	b.WriteString(`<g class="legend">`)
@@ -326,6 +364,8 @@ func mapLegend(b *strings.Builder, y, lo, hi float64, profile string, route bool
 	}
 	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#b00" stroke-width="3" stroke-dasharray="6 4"/><text x="%.0f" y="%.0f">down</text>`, x, y, x+36, y, x+42, y+4)
 	x += 90
+	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#e80" stroke-width="3" stroke-dasharray="2 4"/><text x="%.0f" y="%.0f">standby</text>`, x, y, x+36, y, x+42, y+4)
+	x += 110
 	if route {
 		fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#27f" stroke-width="9" stroke-opacity=".45"/><text x="%.0f" y="%.0f">the subject's route</text>`, x, y, x+36, y, x+42, y+4)
 	}

@@ -197,7 +197,7 @@ func withStates(reps []schema.Report, states []schema.State) []schema.Report {
 			state[l.ID] = UpDown(l.Up)
 			if !l.Up && l.Standby {
 				// Down, but carrying the routes nothing else can.
-				state[l.ID] = "down (standby)"
+				state[l.ID] = standbyState
 			}
 		}
 		r.Links = slices.Clone(r.Links)
@@ -209,6 +209,10 @@ func withStates(reps []schema.Report, states []schema.State) []schema.Report {
 	}
 	return out
 }
+
+// standbyState is how the pages spell a link in standby: down by its
+// monitor, its connection up, still taken where nothing else reaches.
+const standbyState = "down (standby)"
 
 // UpDown is a link's state as reports spell it.
 func UpDown(up bool) string {

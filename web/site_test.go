@@ -534,3 +534,40 @@ func TestWithStatesStandby(t *testing.T) {
 		t.Errorf("the report itself changed: %q", reps[0].Links[0].State)
 	}
 }
+
+// TestMapStandby: the map draws a link in standby (by either end's
+// routing state, or by a report withStates rewrote) dotted orange with a
+// title that says so, and the legend shows it; a link one end has down
+// and the other in standby is drawn down, one up at both ends up.
+func TestMapStandby(t *testing.T) {
+	at := time.Unix(1_700_000_000, 0)
+	link := func(id, b, state string) schema.Link {
+		return schema.Link{ID: id, B: b, State: state, Costs: []schema.Cost{{Profile: "default", Value: 10}}}
+	}
+	reps := []schema.Report{
+		{Broker: "na.c0.a", Time: at, Links: []schema.Link{link("ab", "na.c0.b", "up"), link("ac", "na.c0.c", "up"), link("ad", "na.c0.d", "up")}},
+		{Broker: "na.c0.b", Time: at, Links: []schema.Link{link("ab", "na.c0.a", "up"), link("bc", "na.c0.c", "down (standby)")}},
+		{Broker: "na.c0.c", Time: at, Links: []schema.Link{link("ac", "na.c0.a", "down"), link("bc", "na.c0.b", "up")}},
+	}
+	// a's newer routing state: ac in standby at its end (c says down),
+	// ad in standby (d sends no report), ab up.
+	states := []schema.State{{Broker: "na.c0.a", Time: at.Add(time.Second), Links: []schema.StateLink{
+		{ID: "ab", Peer: "na.c0.b", Up: true}, {ID: "ac", Peer: "na.c0.c", Standby: true}, {ID: "ad", Peer: "na.c0.d", Standby: true}}}}
+	svg := string(networkMap(withStates(reps, states), states, nil))
+	want := map[string]string{"ab": "up", "ac": "down", "ad": "standby", "bc": "standby"}
+	for id, st := range want {
+		m := regexp.MustCompile(`<path d="[^"]+" fill="none" ([^>]*) data-link="` + id + `" data-state="([a-z]+)"><title>([^<]*)</title>`).FindStringSubmatch(svg)
+		if m == nil {
+			t.Fatalf("link %s not drawn: %s", id, svg)
+		}
+		if m[2] != st {
+			t.Errorf("link %s drawn %s, want %s", id, m[2], st)
+		}
+		if standby := strings.Contains(m[1], `class="standby"`); standby != (st == "standby") || standby != strings.Contains(m[3], "standby") {
+			t.Errorf("link %s drawn %q, titled %q", id, m[1], m[3])
+		}
+	}
+	if !strings.Contains(svg, `<text x="`) || !regexp.MustCompile(`stroke="#e80"[^>]*/><text [^>]*>standby</text>`).MatchString(svg) {
+		t.Errorf("the legend shows no standby: %s", svg)
+	}
+}
