@@ -55,7 +55,11 @@ import (
 //   - Reliable (tcp, tls, ws, quic, mem): nothing is lost, duplicated or reordered.
 //     A frame drawn as lost is delivered late by one retransmission timeout,
 //     RTO = max(200 ms, 2*(Delay+Jitter)), and every later frame waits behind
-//     it (head-of-line blocking: due times never go back). Frames sent during
+//     it (head-of-line blocking: due times never go back). Frames sent within
+//     a millisecond of one another meet one draw of the delay, as packets
+//     written together meet the same queues; with a draw each, a burst
+//     would arrive with its slowest draw, and a burst that a stall upstream
+//     released would pay that again on every later hop. Frames sent during
 //     an outage are held and delivered, in order, when it ends; Send blocks
 //     while more than QueueLimit bytes are held, and while the bandwidth queue
 //     holds more than QueueLimit bytes, as TCP blocks on a full window.
@@ -91,6 +95,9 @@ const (
 	// minRTO is the smallest retransmission timeout of a reliable link, the
 	// RFC 6298 minimum that Linux uses.
 	minRTO = 200 * time.Millisecond
+	// togetherFor: frames a reliable link sends within this of the draw
+	// of a delay meet that delay (see the comment at the top).
+	togetherFor = time.Millisecond
 	// defaultReorderDelay holds reordered frames back when Jitter is zero.
 	defaultReorderDelay = 5 * time.Millisecond
 	// maxEmulatedDelay bounds Delay, Jitter and ReorderDelay, so that the

@@ -27,11 +27,13 @@ type EmulatedConn struct {
 	gilbert   gilbertState
 	queue     frameHeap
 	seq       uint64
-	lastDue   time.Time  // reliable: due times never go back
-	txFree    time.Time  // when the bandwidth cap has sent everything queued
-	held      []*pending // reliable: frames waiting for Down to end
-	handing   int        // frames taken from the queue, not yet handed off
-	heldBytes int        // bytes sent during outages and not yet handed off
+	lastDue   time.Time     // reliable: due times never go back
+	drawAt    time.Time     // reliable: when drawn was drawn
+	drawn     time.Duration // reliable: the delay frames sent together meet (see togetherFor)
+	txFree    time.Time     // when the bandwidth cap has sent everything queued
+	held      []*pending    // reliable: frames waiting for Down to end
+	handing   int           // frames taken from the queue, not yet handed off
+	heldBytes int           // bytes sent during outages and not yet handed off
 	stats     EmulatedStats
 	late      lateRing // how late the scheduler handed on the latest frames
 	err       error    // the first failure of the inner conn
@@ -298,11 +300,14 @@ func (c *EmulatedConn) admitUnreliableLocked(now time.Time, buf []byte, down boo
 }
 
 // scheduleReliableLocked schedules a frame that enters the network at t0:
-// late by one RTO if drawn as lost, and never before the frame sent before
-// it.
+// late by one RTO if drawn as lost, never before the frame sent before it,
+// and with the delay of the frames sent within togetherFor before it.
 func (c *EmulatedConn) scheduleReliableLocked(p *pending, t0 time.Time) {
 	lost := c.loseLocked()
-	due := c.serializeLocked(t0, p.size()).Add(c.delayLocked())
+	if d := t0.Sub(c.drawAt); c.drawAt.IsZero() || d < 0 || d >= togetherFor {
+		c.drawAt, c.drawn = t0, c.delayLocked()
+	}
+	due := c.serializeLocked(t0, p.size()).Add(c.drawn)
 	if lost {
 		due = due.Add(c.em.rto())
 		c.stats.Retransmitted++

@@ -260,6 +260,43 @@ func TestEmulatedJitterOrder(t *testing.T) {
 	}
 }
 
+// TestEmulatedBurstSharesDelay: frames sent back to back on a reliable
+// link meet one delay, as packets written together meet the same queues.
+// With a draw each, the frames of a burst would arrive when the slowest
+// draw came (they keep their order), and a burst that a stall upstream
+// released would pay that on every later hop: 10 ms + 1.4 standard
+// deviations of the jitter for bursts of 8, against 10 ms for a lone
+// frame.
+func TestEmulatedBurstSharesDelay(t *testing.T) {
+	const bursts, size = 40, 8
+	em := Emulation{Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond, JitterDist: JitterNormal, Seed: 11}
+	client, server := emulatedLink(t, "fake-reliable", em)
+	recv := collect(server)
+	sent := make([]time.Time, bursts)
+	for i := range bursts {
+		for j := range size {
+			at := send(t, client, indexed(i*size+j, 32))
+			if j == 0 {
+				sent[i] = at
+			}
+		}
+		time.Sleep(60 * time.Millisecond) // past the jitter of the burst before
+	}
+	got := take(t, recv, bursts*size)
+	checkInOrder(t, got)
+	var total time.Duration
+	for _, a := range got {
+		if a.index%size == size-1 {
+			total += a.at.Sub(sent[a.index/size])
+		}
+	}
+	mean := total / bursts
+	t.Logf("a burst's last frame after %v on average", mean)
+	if mean > em.Delay+3*time.Millisecond {
+		t.Errorf("a burst's last frame after %v on average, want about %v: the burst's frames drew delays of their own", mean, em.Delay)
+	}
+}
+
 // TestEmulatedDown: Down drops (unreliable) or holds (reliable) what is
 // sent; taking it away brings traffic back, with held frames first.
 func TestEmulatedDown(t *testing.T) {
