@@ -110,6 +110,17 @@ func (l *link) setErr(err error) {
 	l.mu.Unlock()
 }
 
+// inOwnOutage reports whether the link is in a full emulated outage set at
+// this end. The emulation acts on a connection's frames once it exists; a
+// real outage would keep one from forming at all, so such a link is
+// neither dialed nor answered. (Only an outage set at this end: one the
+// peer set, the peer ends, and it can tell this end only over a
+// connection.)
+func (l *link) inOwnOutage() bool {
+	e := l.emulation()
+	return e != nil && e.Down && l.emuOwn.Load()
+}
+
 // errEmulatedOutage is why a link whose emulation has it down is not
 // dialed.
 var errEmulatedOutage = errors.New("emulated outage (down)")
@@ -121,11 +132,7 @@ func (l *link) dialLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		var s *session
 		var err error
-		if e := l.emulation(); e != nil && e.Down && l.emuOwn.Load() {
-			// The emulation acts on a connection's frames once it exists;
-			// a real outage would keep it from forming at all. (Only an
-			// outage set at this end: one the peer set, the peer ends, and
-			// it can tell this end only over a connection.)
+		if l.inOwnOutage() {
 			err = errEmulatedOutage
 		} else {
 			s, err = l.dial(ctx)
@@ -207,10 +214,18 @@ func (b *Broker) acceptLink(conn transports.Conn, done func()) {
 		if reason != "" {
 			return linkauth.Hello{}, reason
 		}
+		if found.inOwnOutage() {
+			return linkauth.Hello{}, linkauth.Unanswered
+		}
 		l = found
 		return linkauth.Hello{Version: overlay.ProtoVersion, From: b.cfg.Address, To: h.From, LinkID: h.LinkID, Epoch: b.epoch}, ""
 	})
 	done()
+	if errors.Is(err, linkauth.ErrUnanswered) {
+		_ = conn.Close()
+		b.log.Debug("inbound link left unanswered: emulated outage", slog.String("link", h.LinkID), slog.String("from", h.From))
+		return
+	}
 	if err != nil {
 		_ = conn.Close()
 		b.refusedLink(info.Remote, h.From, err)

@@ -153,8 +153,9 @@ func awaitAccept(conn transports.Conn, sealed *sealedConn, to *timeout) (transpo
 // start with a hello; ErrIncompatible when this end refused the dialer
 // (version, wanted, mode, certificate) after telling it why;
 // ErrUnauthenticated when the dialer failed to prove it holds the secret,
-// after telling it; ErrRefused when the dialer refused our answer; a
-// transport error. On error the caller closes conn.
+// after telling it; ErrUnanswered when wanted returned Unanswered, having
+// told the dialer nothing; ErrRefused when the dialer refused our answer;
+// a transport error. On error the caller closes conn.
 func Accept(conn transports.Conn, cfg Config, wanted func(Hello) (Hello, string)) (transports.Conn, Hello, error) {
 	cfg = cfg.withDefaults()
 	info := conn.Info()
@@ -175,6 +176,9 @@ func Accept(conn transports.Conn, cfg Config, wanted func(Hello) (Hello, string)
 	}
 	hello := append([]byte(nil), f.Data...)
 	ours, reason := acceptHello(dh, mode, cfg.Version, info, wanted)
+	if reason == Unanswered {
+		return nil, dh, ErrUnanswered
+	}
 	if reason != "" {
 		_, _ = conn.Send(AppendRefuse(nil, reason))
 		return nil, dh, fmt.Errorf("%w: %s", ErrIncompatible, reason)

@@ -66,6 +66,12 @@ func (m Mode) String() string {
 	return fmt.Sprintf("mode-%d", uint8(m))
 }
 
+// Unanswered, returned by Accept's wanted as the reason, ends the
+// handshake without an answer: the dialer sees its connection end, as if
+// the path were down, and is not told it was refused (a refusal makes it
+// wait its longest before it dials again).
+const Unanswered = "\x00unanswered"
+
 var (
 	// ErrRefused: the peer refused the handshake and said why.
 	ErrRefused = errors.New("refused by peer")
@@ -76,6 +82,9 @@ var (
 	ErrUnauthenticated = errors.New("not authenticated")
 	// ErrGarbage: the peer sent something other than the handshake.
 	ErrGarbage = errors.New("not a link handshake")
+	// ErrUnanswered: this end left the peer's hello unanswered, as
+	// Accept's wanted asked (see Unanswered).
+	ErrUnanswered = errors.New("left unanswered")
 	// ErrForged is returned by Receive on a protected link for a frame that
 	// failed authentication (forged, altered or replayed). The frame is
 	// dropped, the link stays up, and the next call works normally.

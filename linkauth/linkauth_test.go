@@ -407,6 +407,29 @@ func TestLossyHandshake(t *testing.T) {
 	}
 }
 
+// TestUnanswered: an acceptor whose wanted returns Unanswered tells the
+// dialer nothing; closing the conn, as its caller does, ends the dialer's
+// handshake with a transport error, not a refusal (which would make it
+// wait its longest before dialing again).
+func TestUnanswered(t *testing.T) {
+	r := connect(t, "tcp", transports.Config{}, transports.Config{})
+	cfg := Config{Version: version, Secret: secret, Timeout: 5 * time.Second}
+	var acceptErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _, acceptErr = Accept(r.acceptor, cfg, func(Hello) (Hello, string) { return Hello{}, Unanswered })
+		r.acceptor.Close()
+	})
+	_, _, err := Dial(r.dialer, helloA, cfg)
+	wg.Wait()
+	if !errors.Is(acceptErr, ErrUnanswered) {
+		t.Errorf("acceptor: %v, want %v", acceptErr, ErrUnanswered)
+	}
+	if err == nil || errors.Is(err, ErrRefused) || strings.Contains(err.Error(), "unanswered") {
+		t.Errorf("dialer: %v, want the connection's end without a refusal", err)
+	}
+}
+
 func TestTimeout(t *testing.T) {
 	r := connect(t, "tcp", transports.Config{}, transports.Config{})
 	start := time.Now()
