@@ -123,9 +123,10 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	l.mu.Unlock()
 	l.ups.Add(1)
 	l.log.Info("link up", slog.String("remote", s.Info().Remote))
-	if e := l.emulation(); e != nil && l.emuUnsent.Swap(false) {
-		// Conditions set here while the link had no connection have not
-		// reached the peer, which keeps what it was told last.
+	if e := l.emulation(); e != nil && l.emuOwn.Load() {
+		// Conditions set here: the peer dropped what it was told over the
+		// old connection (resetPeerEmulation), and they may have changed
+		// since.
 		l.sendEmulation(s, *e)
 	}
 	b.kickCosts()

@@ -44,8 +44,6 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 	l.emuOwn.Store(true)
 	if s := l.sess.Load(); s != nil {
 		l.sendEmulation(s, e)
-	} else {
-		l.emuUnsent.Store(true)
 	}
 	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
 	b.kickState()
@@ -85,7 +83,6 @@ func (b *Broker) applyPeerEmulation(s *session, spec transports.EmulationSpec) e
 		return err
 	}
 	s.l.emuOwn.Store(false)
-	s.l.emuUnsent.Store(false)
 	s.l.log.Info("emulation changed by peer", slog.String("emulation", describe(e)))
 	b.kickState()
 	return nil

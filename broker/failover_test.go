@@ -170,9 +170,10 @@ func TestStandbyCarriesWhatNothingElseCan(t *testing.T) {
 // leaves the hello unanswered); ended at either end, even while no
 // connection is up to tell the peer, the link comes back up.
 func TestEmulatedOutageEnds(t *testing.T) {
-	for _, at := range []string{"x.a", "x.b"} { // x.a dials x.b
-		t.Run("ended at "+at, func(t *testing.T) {
-			n := newTestNet(t, netSpec{brokers: []string{"x.a", "x.b"}, links: []string{"x.a-x.b"}, tweak: fastProbes})
+	for _, c := range []struct{ transport, at string }{{"tcp", "x.a"}, {"tcp", "x.b"}, {"quic", "x.a"}, {"quic", "x.b"}} { // x.a dials x.b
+		at := c.at
+		t.Run(c.transport+" ended at "+at, func(t *testing.T) {
+			n := newTestNet(t, netSpec{brokers: []string{"x.a", "x.b"}, links: []string{"x.a-x.b:" + c.transport}, tweak: fastProbes})
 			a, b := n.brokers["x.a"], n.brokers["x.b"]
 			setter := n.brokers[at]
 			id := linkOf(t, a, "x.b").ID
@@ -196,8 +197,12 @@ func TestEmulatedOutageEnds(t *testing.T) {
 			if l := linkOf(t, a, "x.b"); l.Standby || l.Ups != 1 {
 				t.Fatalf("a connection formed during the outage: standby %v, ups %d", l.Standby, l.Ups)
 			}
+			began := time.Now()
 			if _, err := setter.SetEmulation(id, transports.EmulationSpec{Down: ptr(false)}); err != nil {
 				t.Fatal(err)
+			}
+			if d := time.Since(began); d > time.Second {
+				t.Errorf("ending the outage took %v", d)
 			}
 			waitFor(t, "the link up again", 15*time.Second, upAtBoth)
 			if e := linkOf(t, a, "x.b").Emulation; e != nil && e.Down != nil && *e.Down {

@@ -28,10 +28,10 @@ type link struct {
 	sess atomic.Pointer[session]              // the live session; nil while down
 	emu  atomic.Pointer[transports.Emulation] // emulated conditions; nil for none
 	// emuOwn: the conditions were set at this end (SetEmulation), not
-	// told by the peer; emuUnsent: they were set while the link had no
-	// connection, and the peer is told when it has one.
-	emuOwn, emuUnsent atomic.Bool
-	mon               *monitor.Link // measurement and liveness
+	// told by the peer or configured; the peer is told them on each new
+	// connection.
+	emuOwn atomic.Bool
+	mon    *monitor.Link // measurement and liveness
 	// stateAt is when the monitor last changed its verdict (unix ns).
 	stateAt atomic.Int64
 	// excluded takes the link out of routing (a control action).
@@ -103,6 +103,21 @@ func probesInStream(transport string) bool {
 
 // emulation returns the link's emulated conditions, or nil.
 func (l *link) emulation() *transports.Emulation { return l.emu.Load() }
+
+// resetPeerEmulation goes back to the configured conditions: what the
+// peer told this end over an old connection is its to tell again on a new
+// one (linkUp), and it may have changed them, or ended an outage, while
+// no connection could say so. Kept, a stale outage would drop what this
+// end sends on the new connection, its answers included, until told
+// otherwise over a connection it keeps from forming.
+func (l *link) resetPeerEmulation() {
+	var e *transports.Emulation
+	if l.cfg.Emulation != nil {
+		c := *l.cfg.Emulation
+		e = &c
+	}
+	l.emu.Store(e)
+}
 
 func (l *link) setErr(err error) {
 	l.mu.Lock()

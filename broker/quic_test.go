@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/transports"
 )
@@ -70,5 +71,70 @@ func TestQUICLinkUnderLoss(t *testing.T) {
 	// and a busy machine come on top.
 	if m.Latency.Mean < 19.5 || m.Latency.Mean > 24 {
 		t.Errorf("mean latency %.2f ms, emulated %v (19.5-24 on a busy machine)", m.Latency.Mean, delay)
+	}
+}
+
+// TestQUICOutageUnderLoad: a full emulated outage on a quic link that
+// carries a steady flow, set and ended at either end while the old
+// connection is still open (its stream's writes wait for a congestion
+// window the outage keeps shut): changing the emulation answers at once,
+// and the link is up again at both ends soon after the outage ends. The
+// end that did not set the outage must not keep it: it cannot be told of
+// the end over a connection whose packets it drops.
+func TestQUICOutageUnderLoad(t *testing.T) {
+	for _, at := range []string{"x.a", "x.b"} { // x.a dials x.b
+		t.Run("set at "+at, func(t *testing.T) {
+			e := transports.Emulation{Delay: 45 * time.Millisecond, Jitter: 3 * time.Millisecond, Loss: 0.01}
+			n := newTestNet(t, netSpec{brokers: []string{"x.a", "x.b"}, links: []string{"x.a-x.b:quic"}, tweak: func(c *Config) {
+				c.Monitor = monitor.DefaultLocalConfig()
+				for i := range c.Links {
+					c.Links[i].Emulation = &e
+				}
+			}})
+			a, b := n.brokers["x.a"], n.brokers["x.b"]
+			setter := n.brokers[at]
+			id := linkOf(t, a, "x.b").ID
+			upAtBoth := func() bool {
+				return linkOf(t, a, "x.b").Metrics.State == "up" && linkOf(t, b, "x.a").Metrics.State == "up"
+			}
+			waitFor(t, "the link up", 10*time.Second, upAtBoth)
+			sub := n.connect("x.b")
+			sub.Subscribe("flow.>", func(*nats.Msg) {})
+			sub.Flush()
+			n.waitInterest("x.a", "flow.>", "x.b")
+			pub := n.connect("x.a")
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				body := make([]byte, 1000)
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+						pub.Publish("flow.x", body)
+					}
+				}
+			}()
+			time.Sleep(time.Second)
+			set := func(down bool) {
+				began := time.Now()
+				if _, err := setter.SetEmulation(id, transports.EmulationSpec{Down: ptr(down)}); err != nil {
+					t.Fatal(err)
+				}
+				if d := time.Since(began); d > 500*time.Millisecond {
+					t.Errorf("setting down %v took %v", down, d)
+				}
+			}
+			set(true)
+			waitFor(t, "the link declared down", 10*time.Second, func() bool {
+				return linkOf(t, a, "x.b").Metrics.State == "down" && linkOf(t, b, "x.a").Metrics.State == "down"
+			})
+			time.Sleep(4 * time.Second) // within DeadAfter (10 s) of the last packet
+			set(false)
+			began := time.Now()
+			waitFor(t, "the link up again", 15*time.Second, upAtBoth)
+			t.Logf("up at both ends %v after the outage ended", time.Since(began).Round(time.Millisecond))
+		})
 	}
 }

@@ -39,6 +39,9 @@ func newSession(l *link, conn transports.Conn) *session {
 		Rate:        l.cfg.Rate / 8,
 		Counters:    &l.counters,
 	}, s)
+	if !l.emuOwn.Load() {
+		l.resetPeerEmulation()
+	}
 	if e := l.emulation(); e != nil {
 		s.Emulate(*e)
 	}

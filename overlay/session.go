@@ -33,7 +33,14 @@ type Session struct {
 
 	done       chan struct{}
 	writerDone chan struct{}
+	watchDone  chan struct{}
 	closeOnce  sync.Once
+
+	// The out-of-band record waiting to be sent, and whether a goroutine
+	// is sending (SendOutOfBand).
+	oobMu   sync.Mutex
+	oobRec  []byte
+	oobBusy bool
 
 	// Owned by the reader.
 	rcpt  receipts // message records received, for acknowledgements
@@ -164,6 +171,7 @@ func NewSession(conn transports.Conn, cfg Config, h Handler) *Session {
 		out:        sendq.New(cfg.QueueBytes),
 		done:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+		watchDone:  make(chan struct{}),
 
 		datagramsDone: make(chan struct{}),
 	}
@@ -198,12 +206,37 @@ func NewSession(conn transports.Conn, cfg Config, h Handler) *Session {
 // stays in it for its owner to take (Unacknowledged).
 func (s *Session) Run() error {
 	go s.writeLoop()
+	go s.watchSilence()
 	s.startDatagrams()
 	err := s.readLoop()
 	s.Close()
 	<-s.writerDone
+	<-s.watchDone
 	<-s.datagramsDone
 	return err
+}
+
+// watchSilence closes the session once the peer has sent nothing for
+// DeadAfter. It is a goroutine of its own, not the writer's business: a
+// writer can wait in a send for as long as the connection lets it (a quic
+// stream's write waits for a congestion window that an outage never
+// opens), and a dead peer must not keep the link up that long.
+func (s *Session) watchSilence() {
+	defer close(s.watchDone)
+	tick := time.NewTicker(min(s.cfg.Keepalive, s.cfg.DeadAfter/2))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-tick.C:
+			if silent := s.Silence(now); silent > s.cfg.DeadAfter {
+				s.log.Warn("peer silent; link declared down", slog.Duration("silent", silent))
+				s.Close()
+				return
+			}
+		}
+	}
 }
 
 // Info describes the connection.
@@ -257,11 +290,26 @@ func (s *Session) Close() {
 	})
 }
 
+// byeWait bounds how long Bye waits for its goodbye to be taken by the
+// connection before it closes the session anyway.
+const byeWait = time.Second
+
 // Bye tells the peer the link is closing on purpose, then closes it. The
 // goodbye bypasses any emulation: it is about the connection, not the
-// network being emulated.
+// network being emulated. A connection that takes nothing (a quic stream
+// through an outage) gets byeWait, then is closed without it.
 func (s *Session) Bye() {
-	_, _ = s.conn.Send(AppendRecord(nil, RecBye, nil))
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		_, _ = s.conn.Send(AppendRecord(nil, RecBye, nil))
+	}()
+	t := time.NewTimer(byeWait)
+	defer t.Stop()
+	select {
+	case <-sent:
+	case <-t.C:
+	}
 	s.Close()
 }
 
@@ -293,17 +341,46 @@ func (s *Session) Send(c sendq.Class, enc func([]byte) []byte, k *sendq.Kicker) 
 // are never dropped, and go before the messages waiting.
 func (s *Session) SendControl(enc func([]byte) []byte) { s.out.AddCtrl(enc) }
 
-// SendOutOfBand sends a record at once on the connection itself, ahead
-// of anything queued and bypassing any emulation, so that it gets through
-// an emulated outage. On a lossy link it is sent a few times: the peer
-// must apply it idempotently.
+// SendOutOfBand sends a record on the connection itself, ahead of
+// anything queued and bypassing any emulation of frames, so that it gets
+// through an emulated outage. On a lossy link it is sent a few times: the
+// peer must apply it idempotently. It does not wait: a goroutine sends,
+// for as long as the connection makes it wait (a quic stream through an
+// outage may, until the outage ends or the session closes). A record
+// given while an earlier one is still being sent replaces any other that
+// waits: only the latest is sure to go, so each must say all its kind
+// says (an emulation record carries the whole emulation).
 func (s *Session) SendOutOfBand(rec []byte) {
+	s.oobMu.Lock()
+	s.oobRec = rec
+	busy := s.oobBusy
+	s.oobBusy = true
+	s.oobMu.Unlock()
+	if !busy {
+		go s.sendOutOfBand()
+	}
+}
+
+func (s *Session) sendOutOfBand() {
 	n := 1
 	if s.send != nil {
 		n = 3
 	}
-	for range n {
-		_, _ = s.conn.Send(rec)
+	for {
+		s.oobMu.Lock()
+		rec := s.oobRec
+		s.oobRec = nil
+		if rec == nil {
+			s.oobBusy = false
+			s.oobMu.Unlock()
+			return
+		}
+		s.oobMu.Unlock()
+		for range n {
+			if _, err := s.conn.Send(rec); err != nil {
+				break
+			}
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime"
 	"slices"
 	"strconv"
@@ -488,6 +489,68 @@ func TestSessionControlSendFails(t *testing.T) {
 	if got, want := handedBack(t, s), numbers(1, 11); !slices.Equal(got, want) {
 		t.Fatalf("handed back %v, want %v", got, want)
 	}
+}
+
+// stuckSend is a conn whose sends wait until it is closed, as a quic
+// stream's writes wait through an outage for a congestion window.
+type stuckSend struct {
+	transports.Conn
+	closed chan struct{}
+	once   *sync.Once
+}
+
+func newStuckSend(c transports.Conn) stuckSend {
+	return stuckSend{c, make(chan struct{}), &sync.Once{}}
+}
+
+func (c stuckSend) Send([]byte) (time.Time, error) {
+	<-c.closed
+	return time.Time{}, net.ErrClosed
+}
+
+func (c stuckSend) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestSessionSilentWhileSendWaits: a peer that falls silent ends the
+// session after DeadAfter even while a send waits on the connection, and
+// neither an out-of-band record nor a goodbye waits with it.
+func TestSessionSilentWhileSendWaits(t *testing.T) {
+	t.Run("silent", testSilentWhileSendWaits)
+	t.Run("goodbye", testByeWhileSendWaits)
+}
+
+func testSilentWhileSendWaits(t *testing.T) {
+	ca, cb := connPair(t, listenURL(t, "mem"))
+	cfg := testConfig(&Counters{})
+	cfg.DeadAfter = 300 * time.Millisecond
+	begin := time.Now()
+	a := start(t, newStuckSend(ca), cfg)
+	newRawPeer(cb)
+	sendMsgs(t, a.s, 1, 3) // the writer waits in its send
+	oob := time.Now()
+	a.s.SendOutOfBand(AppendRecord(nil, RecPing, nil))
+	a.s.SendOutOfBand(AppendRecord(nil, RecPing, nil))
+	if d := time.Since(oob); d > 100*time.Millisecond {
+		t.Errorf("SendOutOfBand waited %v on a send that cannot go", d)
+	}
+	a.wait(t)
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("a session silent for DeadAfter %v ended after %v", cfg.DeadAfter, d)
+	}
+}
+
+func testByeWhileSendWaits(t *testing.T) {
+	cc, cd := connPair(t, listenURL(t, "mem"))
+	b := start(t, newStuckSend(cc), testConfig(&Counters{}))
+	newRawPeer(cd)
+	bye := time.Now()
+	b.s.Bye()
+	if d := time.Since(bye); d > byeWait+time.Second {
+		t.Errorf("Bye took %v on a connection that takes nothing", d)
+	}
+	b.wait(t)
 }
 
 // TestSessionEnds: why a session ends, as Run says it.

@@ -13,9 +13,9 @@ import (
 // The session's writer: it drains the queue into frames, keeps what it
 // sent until it is acknowledged, and keeps the link alive.
 
-// writeLoop drains the queues into frames, sends keepalives, resends
-// unacknowledged control records on lossy links, and declares the link
-// dead when the peer falls silent.
+// writeLoop drains the queues into frames, sends keepalives and resends
+// unacknowledged control records on lossy links. (watchSilence declares
+// the link dead when the peer falls silent.)
 func (s *Session) writeLoop() {
 	defer close(s.writerDone)
 	cfg := &s.cfg
@@ -44,11 +44,6 @@ func (s *Session) writeLoop() {
 			return
 		}
 		now := time.Now()
-		if silent := now.Sub(time.Unix(0, s.lastRecv.Load())); silent > cfg.DeadAfter {
-			s.log.Warn("peer silent; link declared down", slog.Duration("silent", silent))
-			s.Close()
-			return
-		}
 		// A lossy link's sender takes no more than its queue's worth
 		// while its window holds it back, and no more than a take's worth
 		// when the queue serves classes, so that it keeps their order.
