@@ -164,6 +164,19 @@ func TestStandbyCarriesWhatNothingElseCan(t *testing.T) {
 	}
 }
 
+// linkedPair returns brokers x.a and x.b of n, the id of the link between
+// them and a check that both ends' monitors have it up, once they do.
+func linkedPair(t *testing.T, n *testNet) (a, b *Broker, id string, upAtBoth func() bool) {
+	t.Helper()
+	a, b = n.brokers["x.a"], n.brokers["x.b"]
+	id = linkOf(t, a, "x.b").ID
+	upAtBoth = func() bool {
+		return linkOf(t, a, "x.b").Metrics.State == "up" && linkOf(t, b, "x.a").Metrics.State == "up"
+	}
+	waitFor(t, "the link up", 10*time.Second, upAtBoth)
+	return a, b, id, upAtBoth
+}
+
 // TestEmulatedOutageEnds: a full emulated outage set at either end keeps
 // a new connection from forming once the old one is given up, as a real
 // outage would (the end that dials does not dial, the end that accepts
@@ -174,13 +187,8 @@ func TestEmulatedOutageEnds(t *testing.T) {
 		at := c.at
 		t.Run(c.transport+" ended at "+at, func(t *testing.T) {
 			n := newTestNet(t, netSpec{brokers: []string{"x.a", "x.b"}, links: []string{"x.a-x.b:" + c.transport}, tweak: fastProbes})
-			a, b := n.brokers["x.a"], n.brokers["x.b"]
+			a, b, id, upAtBoth := linkedPair(t, n)
 			setter := n.brokers[at]
-			id := linkOf(t, a, "x.b").ID
-			upAtBoth := func() bool {
-				return linkOf(t, a, "x.b").Metrics.State == "up" && linkOf(t, b, "x.a").Metrics.State == "up"
-			}
-			waitFor(t, "the link up", 10*time.Second, upAtBoth)
 			if _, err := setter.SetEmulation(id, transports.EmulationSpec{Down: ptr(true)}); err != nil {
 				t.Fatal(err)
 			}

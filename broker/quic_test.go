@@ -91,13 +91,8 @@ func TestQUICOutageUnderLoad(t *testing.T) {
 					c.Links[i].Emulation = &e
 				}
 			}})
-			a, b := n.brokers["x.a"], n.brokers["x.b"]
+			a, b, id, upAtBoth := linkedPair(t, n)
 			setter := n.brokers[at]
-			id := linkOf(t, a, "x.b").ID
-			upAtBoth := func() bool {
-				return linkOf(t, a, "x.b").Metrics.State == "up" && linkOf(t, b, "x.a").Metrics.State == "up"
-			}
-			waitFor(t, "the link up", 10*time.Second, upAtBoth)
 			sub := n.connect("x.b")
 			sub.Subscribe("flow.>", func(*nats.Msg) {})
 			sub.Flush()
