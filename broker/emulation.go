@@ -22,9 +22,12 @@ var (
 // SetEmulation changes a link's emulated conditions at run time: the fields
 // spec names change, the others keep their values. Both directions change:
 // the broker applies the result to what it sends and tells the peer to do
-// the same for its direction. The message to the peer bypasses the
-// emulation, so that a link can be brought back from a full outage. It
-// returns the resulting emulation.
+// the same for its direction, without waiting for it to go (a quic
+// stream through an outage may hold it). The message to the peer bypasses
+// the emulation of frames, so that a link can be brought back from a full
+// outage; on quic, whose packets are emulated, it goes with them, and the
+// peer of an outage learns its end when packets flow again, or from the
+// next connection. It returns the resulting emulation.
 func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (transports.Emulation, error) {
 	l, err := b.link(linkID)
 	if err != nil {
