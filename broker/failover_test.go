@@ -97,13 +97,13 @@ func streamAcross(t *testing.T, n *testNet, change func()) uint64 {
 
 // TestFailoverWithoutLoss: a stream crosses a link that fails; what the
 // link had not delivered is routed again over the other path, and every
-// message arrives once and in order, over tcp links and over udp links.
+// message arrives once and in order, over tcp, udp and quic links.
 // (The publisher's broker often learns of the failure before the broker
 // that routes the stranded messages again, so that its new messages take
 // the new path first: the destination holds them for the old ones,
 // order.go.)
 func TestFailoverWithoutLoss(t *testing.T) {
-	for _, scheme := range []string{"tcp", "udp"} {
+	for _, scheme := range []string{"tcp", "udp", "quic"} {
 		t.Run(scheme, func(t *testing.T) {
 			n := diamond(t, scheme)
 			a, b := n.brokers["x.a"], n.brokers["x.b"]
