@@ -54,9 +54,17 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 }
 
 // sendEmulation tells the peer over s to apply e to its direction. The
-// message bypasses the emulation, so that a link can be brought back from
-// a full outage.
+// message bypasses the emulation of frames, so that a link can be brought
+// back from a full outage. Where the emulation acts on the transport's
+// packets (quic) nothing bypasses it: a message sent into an outage set
+// here arrives after it has ended, and a peer told of the outage then
+// would start one of its own, cutting off the message that ends it. So
+// there the peer is not told of an outage: this end dropping all it sends
+// is the outage, and the peer hears nothing, as in a real one.
 func (l *link) sendEmulation(s *session, e transports.Emulation) {
+	if s.EmulatesPackets() {
+		e.Down = false
+	}
 	js, _ := json.Marshal(transports.SpecOf(e))
 	s.SendOutOfBand(overlay.AppendRecord(nil, overlay.RecEmulation, js))
 }

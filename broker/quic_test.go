@@ -2,6 +2,7 @@ package broker
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -75,18 +76,36 @@ func TestQUICLinkUnderLoss(t *testing.T) {
 }
 
 // TestQUICOutageUnderLoad: a full emulated outage on a quic link that
-// carries a steady flow, set and ended at either end while the old
-// connection is still open (its stream's writes wait for a congestion
-// window the outage keeps shut): changing the emulation answers at once,
-// and the link is up again at both ends soon after the outage ends. The
-// end that did not set the outage must not keep it: it cannot be told of
-// the end over a connection whose packets it drops.
+// carries a flow (or whose flow takes a detour while it is down), set and
+// ended at either end within dead_after (10 s, the default), so that the
+// old connection outlives it, its stream's writes waiting for a
+// congestion window the outage keeps shut: changing the emulation answers
+// at once, and the link is up again at both ends soon after the outage
+// ends. The end that did not set the outage never takes it up: a message
+// telling it so rides the emulated packets and would arrive only after
+// the outage, when it would start one of its own.
 func TestQUICOutageUnderLoad(t *testing.T) {
-	for _, at := range []string{"x.a", "x.b"} { // x.a dials x.b
-		t.Run("set at "+at, func(t *testing.T) {
+	for _, c := range []struct {
+		at     string
+		every  time.Duration
+		detour bool // the flow leaves the link for x.a-x.c-x.b while it is down
+	}{
+		{"x.a", time.Millisecond, false}, {"x.b", time.Millisecond, false},
+		{"x.a", 200 * time.Millisecond, true}, {"x.b", 200 * time.Millisecond, true},
+	} { // x.a dials x.b
+		at := c.at
+		spec := netSpec{brokers: []string{"x.a", "x.b"}, links: []string{"x.a-x.b:quic"}}
+		name := fmt.Sprintf("set at %s, a message every %v", at, c.every)
+		if c.detour {
+			spec = netSpec{brokers: []string{"x.a", "x.b", "x.c"}, links: []string{"x.a-x.b:quic", "x.a-x.c:tcp", "x.c-x.b:tcp"}}
+			name += ", with a detour"
+		}
+		t.Run(name, func(t *testing.T) {
 			e := transports.Emulation{Delay: 45 * time.Millisecond, Jitter: 3 * time.Millisecond, Loss: 0.01}
-			n := newTestNet(t, netSpec{brokers: []string{"x.a", "x.b"}, links: []string{"x.a-x.b:quic"}, tweak: func(c *Config) {
+			n := newTestNet(t, netSpec{brokers: spec.brokers, links: spec.links, tweak: func(c *Config) {
 				c.Monitor = monitor.DefaultLocalConfig()
+				// The default: the old connection outlives the outage.
+				c.DeadAfter = 10 * time.Second
 				for i := range c.Links {
 					c.Links[i].Emulation = &e
 				}
@@ -106,7 +125,7 @@ func TestQUICOutageUnderLoad(t *testing.T) {
 					select {
 					case <-stop:
 						return
-					case <-time.After(time.Millisecond):
+					case <-time.After(c.every):
 						pub.Publish("flow.x", body)
 					}
 				}
@@ -125,11 +144,31 @@ func TestQUICOutageUnderLoad(t *testing.T) {
 			waitFor(t, "the link declared down", 10*time.Second, func() bool {
 				return linkOf(t, a, "x.b").Metrics.State == "down" && linkOf(t, b, "x.a").Metrics.State == "down"
 			})
-			time.Sleep(4 * time.Second) // within DeadAfter (10 s) of the last packet
+			time.Sleep(4 * time.Second) // within dead_after of the last packet
 			set(false)
 			began := time.Now()
-			waitFor(t, "the link up again", 15*time.Second, upAtBoth)
+			other, peer := b, "x.a"
+			if at == "x.b" {
+				other, peer = a, "x.b"
+			}
+			// The end that did not set the outage must never take one up
+			// from a message that the outage held back.
+			stale := false
+			waitFor(t, "the link up again", 15*time.Second, func() bool {
+				if e := linkOf(t, other, peer).Emulation; e != nil && e.Down != nil && *e.Down {
+					stale = true
+				}
+				return upAtBoth()
+			})
 			t.Logf("up at both ends %v after the outage ended", time.Since(began).Round(time.Millisecond))
+			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+				if e := linkOf(t, other, peer).Emulation; e != nil && e.Down != nil && *e.Down {
+					stale = true
+				}
+			}
+			if stale {
+				t.Errorf("%s took up the outage after it had ended", other.cfg.Address)
+			}
 		})
 	}
 }

@@ -267,6 +267,14 @@ func (s *Session) Emulate(e transports.Emulation) error {
 	return nil
 }
 
+// EmulatesPackets reports whether emulation acts on the transport's own
+// packets (quic) rather than on the frames, so that nothing sent on the
+// connection bypasses it.
+func (s *Session) EmulatesPackets() bool {
+	_, ok := s.conn.(transports.PacketEmulator)
+	return ok
+}
+
 // HandOffLateness is how late the emulation of what this side sends
 // handed on its latest frames or packets (transports.LatenessReporter),
 // nil when the link is not emulated.
