@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/wayline/wayline/monitor"
 	"github.com/wayline/wayline/netapi"
 	"github.com/wayline/wayline/router"
 )
@@ -28,7 +29,10 @@ const unmeasuredLatencyMs = 1000
 // probes, enough for a steady figure; jitter comes from the window. The
 // delay distribution, which contracts compose along paths, is the one
 // messages meet: on an emulated link, the monitor's (the emulated
-// network's) with the emulation's hand-off lateness added.
+// network's) with the emulation's hand-off lateness added; on quic, whose
+// probes travel as datagrams that nothing resends while messages travel
+// on a stream that does, with the probes' loss turned into delay (see
+// quicRepairMs).
 func (l *link) measures(lossWindow int) router.Measures {
 	m := l.mon.Snapshot()
 	r := router.Measures{Up: l.usable(), LatencyMs: m.RecentLatency, LossPercent: 100 * l.mon.LossOver(lossWindow), JitterMs: m.JitterMeanDiff}
@@ -37,12 +41,29 @@ func (l *link) measures(lossWindow int) router.Measures {
 		return r
 	}
 	r.Delay = m.Forward
+	if l.cfg.Transport == "quic" {
+		r.Delay = router.Repaired(r.Delay, quicRepairMs(m))
+	}
 	if s := l.sess.Load(); s != nil {
 		if late := lateness(s.HandOffLateness()); late.Total() > 0 {
 			r.Delay = router.Convolve(r.Delay, late)
 		}
 	}
 	return r
+}
+
+// quicRepairMs is how long after a lost packet was sent quic sends its
+// data again, at most: its probe timeout, the smoothed round trip plus
+// four times its mean deviation plus the peer's longest wait before it
+// acknowledges (25 ms, quic-go's default), taken from the link's
+// measurements. A loss found sooner, by the acknowledgement of a later
+// packet (after 9/8 of a round trip), is resent sooner: on a link that
+// carries little, the timeout is what finds it. Messages sent behind the
+// lost packet on the stream wait for it too; the prediction leaves that
+// out (on tcp the probes share the stream, and meet it).
+func quicRepairMs(m monitor.Metrics) float64 {
+	const maxAckDelayMs = 25
+	return m.RTT + max(4*m.JitterMeanDiff, 1) + maxAckDelayMs
 }
 
 // latenessMin is how many hand-offs an emulated link must have made

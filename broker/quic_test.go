@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -72,6 +73,30 @@ func TestQUICLinkUnderLoss(t *testing.T) {
 	// and a busy machine come on top.
 	if m.Latency.Mean < 19.5 || m.Latency.Mean > 24 {
 		t.Errorf("mean latency %.2f ms, emulated %v (19.5-24 on a busy machine)", m.Latency.Mean, delay)
+	}
+	// Contracts compose what messages meet: on quic none is lost, and the
+	// probes' loss is a resend, a probe timeout later (about 40 ms round
+	// trip + 25 ms).
+	l := a.links[linkOf(t, a, "na.c1.b").ID]
+	fwd := l.mon.Snapshot().Forward
+	lost := fwd.Missing / fwd.Total()
+	d := l.measures(a.cfg.Routing.LossWindow).Delay
+	resent := 1 - d.Below(60)
+	t.Logf("delay for contracts: p50 %.1f ms, %.2f%% resent (probes lost forward: %.2f%%), at %.1f ms in the middle", d.Quantile(0.5), 100*resent, 100*lost, d.Quantile(1-resent/2))
+	if d.Missing != 0 || d.Total() == 0 {
+		t.Fatalf("contracts see %.2f%% of messages lost on quic", 100*d.Missing/d.Total())
+	}
+	if lost == 0 {
+		t.Fatal("no probe lost forward: the test proves nothing")
+	}
+	if math.Abs(resent-lost) > 0.005 {
+		t.Errorf("%.2f%% resent, %.2f%% of probes lost forward", 100*resent, 100*lost)
+	}
+	if p := d.Quantile(0.5); p < 19.5 || p > 24 {
+		t.Errorf("p50 for contracts %.1f ms, emulated %v", p, delay)
+	}
+	if p := d.Quantile(1 - resent/2); p < 80 || p > 120 {
+		t.Errorf("the resent at %.1f ms, want 20 ms + 65-80 ms", p)
 	}
 }
 

@@ -317,6 +317,41 @@ func Convolve(a, b Histogram) Histogram {
 	return out
 }
 
+// Repaired is h as a transport that repairs loss delivers it, in
+// probabilities (total 1): what arrived arrives as before, and the mass
+// that never arrived (the loss of probes that nothing resends) arrives
+// afterMs later than a delay drawn from what did, the time the transport
+// takes to find the loss and send again. Outcome: the zero Histogram if
+// nothing arrived.
+func Repaired(h Histogram, afterMs float64) Histogram {
+	arrived := h.Arrived()
+	if arrived == 0 {
+		return Histogram{}
+	}
+	if h.Missing <= 0 {
+		return h
+	}
+	total := h.Total()
+	var dense [NumBuckets]float64
+	lo, hi := NumBuckets, -1
+	for _, b := range h.Buckets {
+		dense[b.Index] += b.Count / total
+		lo, hi = min(lo, b.Index), max(hi, b.Index)
+	}
+	late := Convolve(Histogram{Buckets: h.Buckets}, HistogramOf([]float64{afterMs}, 0))
+	for _, b := range late.Buckets {
+		dense[b.Index] += b.Count * h.Missing / total
+		lo, hi = min(lo, b.Index), max(hi, b.Index)
+	}
+	var out Histogram
+	for i := lo; i <= hi; i++ {
+		if m := dense[i]; m > 0 {
+			out.Buckets = append(out.Buckets, Bucket{Index: i, Count: m})
+		}
+	}
+	return out
+}
+
 // bounds[i] is where bucket i begins, in ms; bounds[NumBuckets] is +Inf.
 var bounds = func() (b [NumBuckets + 1]float64) {
 	for i := range NumBuckets {
