@@ -53,17 +53,17 @@ func (l *link) measures(lossWindow int) router.Measures {
 }
 
 // quicRepairMs is how long after a lost packet was sent quic sends its
-// data again, at most: its probe timeout, the smoothed round trip plus
-// four times its mean deviation plus the peer's longest wait before it
-// acknowledges (25 ms, quic-go's default), taken from the link's
-// measurements. A loss found sooner, by the acknowledgement of a later
-// packet (after 9/8 of a round trip), is resent sooner: on a link that
-// carries little, the timeout is what finds it. Messages sent behind the
-// lost packet on the stream wait for it too; the prediction leaves that
-// out (on tcp the probes share the stream, and meet it).
+// data again: once a later packet is acknowledged and 9/8 of a round trip
+// has passed (RFC 9002's time threshold; a receiver acknowledges at once
+// a packet that follows a gap), taken from the link's measured round
+// trip. On a link that carries so little that no later packet follows
+// within the round trip, the resend waits longer, up to quic's probe
+// timeout (the round trip plus four times its mean deviation plus 25
+// ms). Messages sent behind the lost packet on the stream wait for it
+// too; the prediction leaves that out (on tcp the probes share the
+// stream, and meet it).
 func quicRepairMs(m monitor.Metrics) float64 {
-	const maxAckDelayMs = 25
-	return m.RTT + max(4*m.JitterMeanDiff, 1) + maxAckDelayMs
+	return 9 * m.RTT / 8
 }
 
 // latenessMin is how many hand-offs an emulated link must have made
