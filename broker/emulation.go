@@ -26,30 +26,43 @@ var (
 // stream through an outage may hold it). The message to the peer bypasses
 // the emulation of frames, so that a link can be brought back from a full
 // outage; on quic, whose packets are emulated, it goes with them, and the
-// peer of an outage learns its end when packets flow again, or from the
-// next connection. It returns the resulting emulation.
+// peer is not told of an outage (see sendEmulation). It returns the
+// resulting emulation.
 func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (transports.Emulation, error) {
 	l, err := b.link(linkID)
 	if err != nil {
 		return transports.Emulation{}, err
 	}
+	e, err := l.setOwnEmulation(spec)
+	if err != nil {
+		return e, err
+	}
+	if s := l.sess.Load(); s != nil {
+		l.sendEmulation(s, e)
+	}
+	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
+	b.kickState()
+	return e, nil
+}
+
+// setOwnEmulation changes the fields spec names and makes the result this
+// end's own conditions. It returns the result, or the conditions as they
+// stay and why.
+func (l *link) setOwnEmulation(spec transports.EmulationSpec) (transports.Emulation, error) {
+	l.emuMu.Lock()
+	defer l.emuMu.Unlock()
 	var base transports.Emulation
 	if cur := l.emulation(); cur != nil {
 		base = *cur
 	}
 	e, err := spec.Apply(base)
 	if err != nil {
-		return base, fmt.Errorf("link %s: emulation: %w", linkID, err)
+		return base, fmt.Errorf("link %s: emulation: %w", l.cfg.ID, err)
 	}
 	if err := l.setEmulation(e); err != nil {
 		return base, err
 	}
 	l.emuOwn.Store(true)
-	if s := l.sess.Load(); s != nil {
-		l.sendEmulation(s, e)
-	}
-	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
-	b.kickState()
 	return e, nil
 }
 
@@ -87,16 +100,27 @@ func (b *Broker) applyPeerEmulation(s *session, spec transports.EmulationSpec) e
 	if err != nil {
 		return err
 	}
-	if cur := s.l.emulation(); cur != nil && emulationEqual(*cur, e) {
-		return nil
-	}
-	if err := s.l.setEmulation(e); err != nil {
+	if changed, err := s.l.setPeerEmulation(e); !changed || err != nil {
 		return err
 	}
-	s.l.emuOwn.Store(false)
 	s.l.log.Info("emulation changed by peer", slog.String("emulation", describe(e)))
 	b.kickState()
 	return nil
+}
+
+// setPeerEmulation makes e the link's conditions, as the peer's, unless
+// they are e already; it reports whether they changed.
+func (l *link) setPeerEmulation(e transports.Emulation) (bool, error) {
+	l.emuMu.Lock()
+	defer l.emuMu.Unlock()
+	if cur := l.emulation(); cur != nil && emulationEqual(*cur, e) {
+		return false, nil
+	}
+	if err := l.setEmulation(e); err != nil {
+		return false, err
+	}
+	l.emuOwn.Store(false)
+	return true, nil
 }
 
 func emulationEqual(a, b transports.Emulation) bool {

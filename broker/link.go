@@ -29,8 +29,11 @@ type link struct {
 	emu  atomic.Pointer[transports.Emulation] // emulated conditions; nil for none
 	// emuOwn: the conditions were set at this end (SetEmulation), not
 	// told by the peer or configured; the peer is told them on each new
-	// connection.
+	// connection. emuMu makes each change of the conditions and of who
+	// set them one step, so that a connection forming while an admin
+	// changes them cannot put back the configured ones over the admin's.
 	emuOwn atomic.Bool
+	emuMu  sync.Mutex
 	mon    *monitor.Link // measurement and liveness
 	// stateAt is when the monitor last changed its verdict (unix ns).
 	stateAt atomic.Int64

@@ -39,12 +39,14 @@ func newSession(l *link, conn transports.Conn) *session {
 		Rate:        l.cfg.Rate / 8,
 		Counters:    &l.counters,
 	}, s)
+	l.emuMu.Lock()
 	if !l.emuOwn.Load() {
 		l.resetPeerEmulation()
 	}
 	if e := l.emulation(); e != nil {
 		s.Emulate(*e)
 	}
+	l.emuMu.Unlock()
 	return s
 }
 
