@@ -125,7 +125,7 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	l.log.Info("link up", slog.String("remote", s.Info().Remote))
 	if e := l.emulation(); e != nil && l.emuOwn.Load() {
 		// Conditions set here: the peer dropped what it was told over the
-		// old connection (resetPeerEmulation), and they may have changed
+		// old connection (useConfiguredEmulation), and they may have changed
 		// since.
 		l.sendEmulation(s, *e)
 	}

@@ -78,10 +78,7 @@ func newLink(b *Broker, cfg LinkConfig) *link {
 		log:   b.log.With(slog.String("link", cfg.ID), slog.String("peer", cfg.Peer), slog.String("transport", cfg.Transport)),
 		since: time.Now(),
 	}
-	if cfg.Emulation != nil {
-		e := *cfg.Emulation
-		l.emu.Store(&e)
-	}
+	l.useConfiguredEmulation()
 	mcfg := b.cfg.Monitor
 	if cfg.Monitor != nil {
 		mcfg = *cfg.Monitor
@@ -107,13 +104,14 @@ func probesInStream(transport string) bool {
 // emulation returns the link's emulated conditions, or nil.
 func (l *link) emulation() *transports.Emulation { return l.emu.Load() }
 
-// resetPeerEmulation goes back to the configured conditions: what the
+// useConfiguredEmulation makes the topology's conditions the link's. A
+// new connection goes back to them unless this end set its own: what the
 // peer told this end over an old connection is its to tell again on a new
 // one (linkUp), and it may have changed them, or ended an outage, while
 // no connection could say so. Kept, a stale outage would drop what this
 // end sends on the new connection, its answers included, until told
 // otherwise over a connection it keeps from forming.
-func (l *link) resetPeerEmulation() {
+func (l *link) useConfiguredEmulation() {
 	var e *transports.Emulation
 	if l.cfg.Emulation != nil {
 		c := *l.cfg.Emulation

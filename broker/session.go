@@ -41,7 +41,7 @@ func newSession(l *link, conn transports.Conn) *session {
 	}, s)
 	l.emuMu.Lock()
 	if !l.emuOwn.Load() {
-		l.resetPeerEmulation()
+		l.useConfiguredEmulation()
 	}
 	if e := l.emulation(); e != nil {
 		s.Emulate(*e)

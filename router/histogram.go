@@ -308,10 +308,15 @@ func Convolve(a, b Histogram) Histogram {
 			lo, hi = min(lo, f), max(hi, l)
 		}
 	}
-	out := Histogram{Missing: 1 - (a.Arrived()/ta)*(b.Arrived()/tb)}
+	return Histogram{Buckets: sparse(&dense, lo, hi), Missing: 1 - (a.Arrived()/ta)*(b.Arrived()/tb)}
+}
+
+// sparse returns the non-empty buckets of dense from lo to hi.
+func sparse(dense *[NumBuckets]float64, lo, hi int) []Bucket {
+	var out []Bucket
 	for i := lo; i <= hi; i++ {
 		if m := dense[i]; m > 0 {
-			out.Buckets = append(out.Buckets, Bucket{Index: i, Count: m})
+			out = append(out, Bucket{Index: i, Count: m})
 		}
 	}
 	return out
@@ -324,8 +329,7 @@ func Convolve(a, b Histogram) Histogram {
 // takes to find the loss and send again. Outcome: the zero Histogram if
 // nothing arrived.
 func Repaired(h Histogram, afterMs float64) Histogram {
-	arrived := h.Arrived()
-	if arrived == 0 {
+	if h.Arrived() == 0 {
 		return Histogram{}
 	}
 	if h.Missing <= 0 {
@@ -343,13 +347,7 @@ func Repaired(h Histogram, afterMs float64) Histogram {
 		dense[b.Index] += b.Count * h.Missing / total
 		lo, hi = min(lo, b.Index), max(hi, b.Index)
 	}
-	var out Histogram
-	for i := lo; i <= hi; i++ {
-		if m := dense[i]; m > 0 {
-			out.Buckets = append(out.Buckets, Bucket{Index: i, Count: m})
-		}
-	}
-	return out
+	return Histogram{Buckets: sparse(&dense, lo, hi)}
 }
 
 // bounds[i] is where bucket i begins, in ms; bounds[NumBuckets] is +Inf.
