@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wayline/wayline/internal/selection"
 	"github.com/wayline/wayline/router"
 )
 
@@ -413,10 +414,8 @@ func forwardOffset(ts []transit) int64 {
 	for i, x := range ts {
 		fwd[i], rev[i] = x.fwd, x.rev
 	}
-	slices.Sort(fwd)
-	slices.Sort(rev)
 	k := int(offsetQuantile * float64(len(ts)))
-	return (fwd[k] - rev[k]) / 2
+	return (selection.Nth(fwd, k) - selection.Nth(rev, k)) / 2
 }
 
 // missingFor is the missing mass that makes a fraction loss of n arrived

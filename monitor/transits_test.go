@@ -1,7 +1,9 @@
 package monitor
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -134,5 +136,24 @@ func TestForwardMemoryOffset(t *testing.T) {
 	t.Logf("median off by %.3f standard deviations (root mean square)", rms)
 	if rms > 0.08 {
 		t.Errorf("median off by %.3f standard deviations (root mean square), want under 0.08", rms)
+	}
+}
+
+// BenchmarkLongForward is what a snapshot pays for a link's distribution
+// from its memory, by the memory's size (the monitoring block's
+// distribution_window): the clocks' offset, the histogram, and the check
+// of the window against it.
+func BenchmarkLongForward(b *testing.B) {
+	for _, n := range []int{2048, 8192, 32768} {
+		r := rand.New(rand.NewPCG(1, 2))
+		mem := make([]transit, n)
+		for i := range mem {
+			mem[i] = transit{seq: uint64(i), fwd: int64(10e6 + r.Float64()*3e6), rev: int64(10e6 + r.Float64()*3e6)}
+		}
+		b.Run(fmt.Sprintf("probes=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				longForward(mem[n-256:], mem, 0)
+			}
+		})
 	}
 }

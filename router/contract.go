@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/wayline/wayline/internal/selection"
 )
 
 // A Contract states what a subject's messages need of their path as a
@@ -230,7 +232,7 @@ func (h Histogram) Compact(n int) Histogram {
 		}
 		need := max(1, min(len(spans)-n, len(spans)/4))
 		limit = append(limit[:0], costs...)
-		threshold := nthLeast(limit, need-1)
+		threshold := selection.Nth(limit, need-1)
 		merged, w := 0, 0
 		for i := 0; i < len(spans); i++ {
 			if merged < need && i+1 < len(spans) && costs[i] <= threshold {
@@ -256,39 +258,6 @@ func (h Histogram) Compact(n int) Histogram {
 		out.Buckets = append(out.Buckets, Bucket{Index: i, Count: s.mass})
 	}
 	return out
-}
-
-// nthLeast returns the k-th least of xs (from 0), reordering xs: a
-// selection (Hoare's), in linear time on average where a sort would take
-// n log n, for Compact's every pass.
-func nthLeast(xs []float64, k int) float64 {
-	lo, hi := 0, len(xs)-1
-	for lo < hi {
-		pivot := xs[lo+(hi-lo)/2]
-		i, j := lo, hi
-		for i <= j {
-			for xs[i] < pivot {
-				i++
-			}
-			for xs[j] > pivot {
-				j--
-			}
-			if i <= j {
-				xs[i], xs[j] = xs[j], xs[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return xs[k]
-		}
-	}
-	return xs[k]
 }
 
 // delayWeights is the number of searches, besides the first profile's,

@@ -559,20 +559,3 @@ func TestReach(t *testing.T) {
 	}
 }
 
-// TestNthLeast: the selection agrees with a sort, ties and all.
-func TestNthLeast(t *testing.T) {
-	r := rand.New(rand.NewPCG(4, 5))
-	for n := 1; n < 200; n += 7 {
-		xs := make([]float64, n)
-		for i := range xs {
-			xs[i] = float64(r.IntN(n/3 + 1))
-		}
-		sorted := slices.Clone(xs)
-		slices.Sort(sorted)
-		for k := range n {
-			if got := nthLeast(slices.Clone(xs), k); got != sorted[k] {
-				t.Fatalf("n %d: %d-th least %v, want %v", n, k, got, sorted[k])
-			}
-		}
-	}
-}
