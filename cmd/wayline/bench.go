@@ -13,6 +13,8 @@ import (
 
 	"github.com/wayline/wayline/aggregator"
 	"github.com/wayline/wayline/internal/bench"
+	"github.com/wayline/wayline/monitor"
+	"github.com/wayline/wayline/topology"
 	"github.com/wayline/wayline/transports"
 )
 
@@ -246,6 +248,8 @@ contracts_worst_ks=<x> contracts_worst_p99_error_pct=<y>.`, stdout, stderr)
 	fs.BoolVar(&cfg.Bed, "bed", true, "run the test bed too")
 	fs.BoolVar(&cfg.ModelOnly, "model-only", false, "only compose against the emulation's model (no brokers)")
 	fs.IntVar(&cfg.Seeds, "seeds", 5, "draws of each case in the model comparison")
+	fs.IntVar(&cfg.Window, "window", monitor.DefaultWANConfig().DistWindow, "probes a link's distribution holds (the monitoring block's distribution_window), in the model and on the brokers")
+	fs.DurationVar(&cfg.Probe, "probe", 50*time.Millisecond, "the brokers' probe interval")
 	logs := addLogFlags(fs, stderr)
 	log, err := logs.parse(fs, args)
 	if err != nil {
@@ -253,6 +257,12 @@ contracts_worst_ks=<x> contracts_worst_p99_error_pct=<y>.`, stdout, stderr)
 	}
 	if *loss < 0 || *loss > 100 || cfg.Gap <= 0 || cfg.Messages <= 0 {
 		return usageError{"--loss must be 0-100, --gap and --messages above 0"}
+	}
+	if cfg.Window < topology.MinWindow || cfg.Window > topology.MaxDistWindow {
+		return usageError{fmt.Sprintf("--window: %d probes: want %d to %d", cfg.Window, topology.MinWindow, topology.MaxDistWindow)}
+	}
+	if cfg.Probe < monitor.MinInterval || cfg.Probe > monitor.MaxInterval {
+		return usageError{fmt.Sprintf("--probe: %v outside [%v, %v]", cfg.Probe, monitor.MinInterval, monitor.MaxInterval)}
 	}
 	cfg.Loss, cfg.Logger = *loss/100, log
 	for _, h := range strings.Split(*hops, ",") {

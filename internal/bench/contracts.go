@@ -39,11 +39,13 @@ type ContractsConfig struct {
 	// Bed runs the test bed of two paths as well; ModelOnly runs only
 	// the composition against the emulation's model.
 	Bed, ModelOnly bool
-	// Window is how many probes a link's measured distribution holds in
-	// the model comparison (the monitor's DistWindow); Seeds how many times
-	// each case is drawn.
+	// Window is how many probes a link's measured distribution holds (the
+	// monitor's DistWindow), in the model comparison and on the brokers;
+	// Seeds how many times each model case is drawn.
 	Window, Seeds int
-	Logger        *slog.Logger
+	// Probe is the brokers' probe interval (50 ms when zero).
+	Probe  time.Duration
+	Logger *slog.Logger
 }
 
 func (c *ContractsConfig) defaults() {
@@ -80,6 +82,9 @@ func (c *ContractsConfig) defaults() {
 	if c.Seeds == 0 {
 		c.Seeds = 5
 	}
+	if c.Probe == 0 {
+		c.Probe = 50 * time.Millisecond
+	}
 }
 
 // ContractCase is one path's prediction against its messages.
@@ -113,8 +118,8 @@ func RunContracts(ctx context.Context, w io.Writer, cfg ContractsConfig) ([]Cont
 	if cfg.ModelOnly {
 		return nil, nil
 	}
-	fmt.Fprintf(w, "delay contracts: every hop %v + %v jitter, %.1f%% loss, over %s; %d messages one every %v after %v of the same, prediction taken at the end\n",
-		cfg.Delay, cfg.Jitter, 100*cfg.Loss, cfg.Transport, cfg.Messages, cfg.Gap, cfg.Warm)
+	fmt.Fprintf(w, "delay contracts: every hop %v + %v jitter, %.1f%% loss, over %s, probed every %v, %d probes held; %d messages one every %v after %v of the same, prediction taken at the end\n",
+		cfg.Delay, cfg.Jitter, 100*cfg.Loss, cfg.Transport, cfg.Probe, cfg.Window, cfg.Messages, cfg.Gap, cfg.Warm)
 	fmt.Fprintf(w, "%-5s %-8s %6s %17s %17s %15s %9s\n", "hops", "jitter", "KS", "p50 pred/meas", "p99 pred/meas", "loss pred/meas", "p99 err")
 	var out []ContractCase
 	for _, d := range cfg.Dists {
@@ -230,12 +235,13 @@ func spreadOf(xs []float64, scale float64, f string) string {
 }
 
 // benchBrokers are configs of brokers named names, probing their links
-// every 50 ms with the wide-area settings (a tail of delays is not a
-// failure), with the contract c on contractSubject.
+// every cfg.Probe with the wide-area settings (a tail of delays is not a
+// failure) and holding cfg.Window probes of each link's delays, with the
+// contract c on contractSubject.
 func benchBrokers(cfg ContractsConfig, names []string, c router.Contract) []broker.Config {
 	cfgs := make([]broker.Config, len(names))
 	mon := monitor.DefaultWANConfig()
-	mon.Interval, mon.AdaptiveMin = 50*time.Millisecond, 50*time.Millisecond
+	mon.Interval, mon.AdaptiveMin, mon.DistWindow = cfg.Probe, cfg.Probe, cfg.Window
 	for i, n := range names {
 		cfgs[i] = broker.Config{Address: n, Client: "127.0.0.1:0", Logger: cfg.Logger, Monitor: mon}
 		cfgs[i].Routing.Contracts = []broker.SubjectContract{{Subject: contractSubject, Contract: c}}
