@@ -98,6 +98,12 @@ type ContractCase struct {
 	PredP50, P50, PredP99, P99 float64
 	PredLoss, Loss             float64
 	Sent, Delivered            int
+	// The measurement's own spread: the p99 of the first and of the
+	// second half of the delivered messages, and the Kolmogorov-Smirnov
+	// distance between the halves. A prediction cannot be judged finer
+	// than the messages agree with themselves.
+	P99Halves [2]float64
+	KSHalves  float64
 }
 
 // P99Error is the predicted p99's error, as a fraction of the measured.
@@ -120,7 +126,7 @@ func RunContracts(ctx context.Context, w io.Writer, cfg ContractsConfig) ([]Cont
 	}
 	fmt.Fprintf(w, "delay contracts: every hop %v + %v jitter, %.1f%% loss, over %s, probed every %v, %d probes held; %d messages one every %v after %v of the same, prediction taken at the end\n",
 		cfg.Delay, cfg.Jitter, 100*cfg.Loss, cfg.Transport, cfg.Probe, cfg.Window, cfg.Messages, cfg.Gap, cfg.Warm)
-	fmt.Fprintf(w, "%-5s %-8s %6s %17s %17s %15s %9s\n", "hops", "jitter", "KS", "p50 pred/meas", "p99 pred/meas", "loss pred/meas", "p99 err")
+	fmt.Fprintf(w, "%-5s %-8s %6s %17s %17s %15s %9s   %s\n", "hops", "jitter", "KS", "p50 pred/meas", "p99 pred/meas", "loss pred/meas", "p99 err", "halves: KS, p99s")
 	var out []ContractCase
 	for _, d := range cfg.Dists {
 		for _, h := range cfg.Hops {
@@ -129,8 +135,8 @@ func RunContracts(ctx context.Context, w io.Writer, cfg ContractsConfig) ([]Cont
 				return out, fmt.Errorf("%d hops, %s: %w", h, d, err)
 			}
 			out = append(out, c)
-			fmt.Fprintf(w, "%-5d %-8s %6.3f %8.2f/%-8.2f %8.2f/%-8.2f %5.2f%%/%5.2f%%    %+8.1f%%\n",
-				h, d, c.KS, c.PredP50, c.P50, c.PredP99, c.P99, 100*c.PredLoss, 100*c.Loss, 100*c.P99Error())
+			fmt.Fprintf(w, "%-5d %-8s %6.3f %8.2f/%-8.2f %8.2f/%-8.2f %5.2f%%/%5.2f%%    %+8.1f%%   %.3f, %.2f/%.2f\n",
+				h, d, c.KS, c.PredP50, c.P50, c.PredP99, c.P99, 100*c.PredLoss, 100*c.Loss, 100*c.P99Error(), c.KSHalves, c.P99Halves[0], c.P99Halves[1])
 		}
 	}
 	worstKS, worstP99 := 0.0, 0.0
@@ -282,11 +288,17 @@ func contractCase(ctx context.Context, cfg ContractsConfig, hops int, dist strin
 	}
 	r, ok := src.ContractRoute(contractSubject, dst.Address())
 	time.Sleep(2 * time.Second)
-	delays := arr.sorted()
-	if !ok || len(delays) == 0 {
-		return ContractCase{}, fmt.Errorf("%d of %d messages arrived; contract route found: %v", len(delays), cfg.Messages, ok)
+	inOrder := arr.inOrder()
+	if !ok || len(inOrder) < 2 {
+		return ContractCase{}, fmt.Errorf("%d of %d messages arrived; contract route found: %v", len(inOrder), cfg.Messages, ok)
 	}
+	first, second := slices.Clone(inOrder[:len(inOrder)/2]), slices.Clone(inOrder[len(inOrder)/2:])
+	slices.Sort(first)
+	slices.Sort(second)
+	delays := slices.Clone(inOrder)
+	slices.Sort(delays)
 	return ContractCase{Hops: hops, Dist: dist, KS: router.KSDistance(r.Delay, delays),
+		P99Halves: [2]float64{quantileOf(first, 0.99), quantileOf(second, 0.99)}, KSHalves: samplesKS(first, second),
 		PredP50: r.Delay.Quantile(0.5), P50: quantileOf(delays, 0.5),
 		// What arrives is compared with what is predicted to arrive.
 		PredP99: r.Delay.Quantile(0.99 * (1 - r.Prediction.Loss)), P99: quantileOf(delays, 0.99),
@@ -494,11 +506,34 @@ func (a *arrivals) reset() {
 }
 
 func (a *arrivals) sorted() []float64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	out := slices.Clone(a.delays)
+	out := a.inOrder()
 	slices.Sort(out)
 	return out
+}
+
+// inOrder returns the delays in the order the messages arrived.
+func (a *arrivals) inOrder() []float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.delays)
+}
+
+// samplesKS is the Kolmogorov-Smirnov distance between the sorted samples
+// a and b (neither empty).
+func samplesKS(a, b []float64) float64 {
+	var d float64
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		x := min(a[i], b[j])
+		for i < len(a) && a[i] == x {
+			i++
+		}
+		for j < len(b) && b[j] == x {
+			j++
+		}
+		d = max(d, math.Abs(float64(i)/float64(len(a))-float64(j)/float64(len(b))))
+	}
+	return d
 }
 
 // quantileOf is the q-quantile of sorted xs.
