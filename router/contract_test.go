@@ -558,4 +558,3 @@ func TestReach(t *testing.T) {
 		t.Errorf("last bucket [%v, %v) reaches [%v, %v), want at most one width either way", lo, hi, l, r)
 	}
 }
-
