@@ -123,12 +123,14 @@ func (b *Broker) linkUp(l *link, s *session) bool {
 	l.mu.Unlock()
 	l.ups.Add(1)
 	l.log.Info("link up", slog.String("remote", s.Info().Remote))
+	l.emuMu.Lock() // read with who set them, and sent in order (setOwnEmulation)
 	if e := l.emulation(); e != nil && l.emuOwn.Load() {
 		// Conditions set here: the peer dropped what it was told over the
 		// old connection (useConfiguredEmulation), and they may have changed
 		// since.
 		l.sendEmulation(s, *e)
 	}
+	l.emuMu.Unlock()
 	b.kickCosts()
 	// Link state first, so that the peer can route to the origins whose
 	// interest follows; only what is announced in units the peer belongs to.

@@ -37,17 +37,16 @@ func (b *Broker) SetEmulation(linkID string, spec transports.EmulationSpec) (tra
 	if err != nil {
 		return e, err
 	}
-	if s := l.sess.Load(); s != nil {
-		l.sendEmulation(s, e)
-	}
 	l.log.Info("emulation changed", slog.String("emulation", describe(e)))
 	b.kickState()
 	return e, nil
 }
 
-// setOwnEmulation changes the fields spec names and makes the result this
-// end's own conditions. It returns the result, or the conditions as they
-// stay and why.
+// setOwnEmulation changes the fields spec names, makes the result this
+// end's own conditions and tells the peer, if connected. Telling under
+// emuMu keeps the peer's order of changes this end's: of two changes made
+// at once, the one stored last is the one sent last. It returns the
+// result, or the conditions as they stay and why.
 func (l *link) setOwnEmulation(spec transports.EmulationSpec) (transports.Emulation, error) {
 	l.emuMu.Lock()
 	defer l.emuMu.Unlock()
@@ -63,6 +62,9 @@ func (l *link) setOwnEmulation(spec transports.EmulationSpec) (transports.Emulat
 		return base, err
 	}
 	l.emuOwn.Store(true)
+	if s := l.sess.Load(); s != nil {
+		l.sendEmulation(s, e)
+	}
 	return e, nil
 }
 

@@ -326,8 +326,9 @@ func sparse(dense *[NumBuckets]float64, lo, hi int) []Bucket {
 // probabilities (total 1): what arrived arrives as before, and the mass
 // that never arrived (the loss of probes that nothing resends) arrives
 // afterMs later than a delay drawn from what did, the time the transport
-// takes to find the loss and send again. Outcome: the zero Histogram if
-// nothing arrived.
+// takes to find the loss and send again. A histogram with nothing lost
+// is returned as it is (counts, as Convolve takes them); one where nothing
+// arrived gives the zero Histogram.
 func Repaired(h Histogram, afterMs float64) Histogram {
 	if h.Arrived() == 0 {
 		return Histogram{}
