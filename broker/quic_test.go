@@ -178,17 +178,18 @@ func TestQUICOutageUnderLoad(t *testing.T) {
 			// The end that did not set the outage must never take one up
 			// from a message that the outage held back.
 			stale := false
-			waitFor(t, "the link up again", 15*time.Second, func() bool {
+			look := func() {
 				if e := linkOf(t, other, peer).Emulation; e != nil && e.Down != nil && *e.Down {
 					stale = true
 				}
+			}
+			waitFor(t, "the link up again", 15*time.Second, func() bool {
+				look()
 				return upAtBoth()
 			})
 			t.Logf("up at both ends %v after the outage ended", time.Since(began).Round(time.Millisecond))
 			for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-				if e := linkOf(t, other, peer).Emulation; e != nil && e.Down != nil && *e.Down {
-					stale = true
-				}
+				look()
 			}
 			if stale {
 				t.Errorf("%s took up the outage after it had ended", other.cfg.Address)

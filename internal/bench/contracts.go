@@ -292,11 +292,11 @@ func contractCase(ctx context.Context, cfg ContractsConfig, hops int, dist strin
 	if !ok || len(inOrder) < 2 {
 		return ContractCase{}, fmt.Errorf("%d of %d messages arrived; contract route found: %v", len(inOrder), cfg.Messages, ok)
 	}
-	first, second := slices.Clone(inOrder[:len(inOrder)/2]), slices.Clone(inOrder[len(inOrder)/2:])
-	slices.Sort(first)
-	slices.Sort(second)
 	delays := slices.Clone(inOrder)
 	slices.Sort(delays)
+	first, second := inOrder[:len(inOrder)/2], inOrder[len(inOrder)/2:] // inOrder is a copy
+	slices.Sort(first)
+	slices.Sort(second)
 	return ContractCase{Hops: hops, Dist: dist, KS: router.KSDistance(r.Delay, delays),
 		P99Halves: [2]float64{quantileOf(first, 0.99), quantileOf(second, 0.99)}, KSHalves: samplesKS(first, second),
 		PredP50: r.Delay.Quantile(0.5), P50: quantileOf(delays, 0.5),
