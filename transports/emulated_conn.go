@@ -27,13 +27,11 @@ type EmulatedConn struct {
 	gilbert   gilbertState
 	queue     frameHeap
 	seq       uint64
-	lastDue   time.Time     // reliable: due times never go back
-	drawAt    time.Time     // reliable: when drawn was drawn
-	drawn     time.Duration // reliable: the delay frames sent together meet (see togetherFor)
-	txFree    time.Time     // when the bandwidth cap has sent everything queued
-	held      []*pending    // reliable: frames waiting for Down to end
-	handing   int           // frames taken from the queue, not yet handed off
-	heldBytes int           // bytes sent during outages and not yet handed off
+	order     inOrder    // reliable: the schedule frames keep
+	txFree    time.Time  // when the bandwidth cap has sent everything queued
+	held      []*pending // reliable: frames waiting for Down to end
+	handing   int        // frames taken from the queue, not yet handed off
+	heldBytes int        // bytes sent during outages and not yet handed off
 	stats     EmulatedStats
 	late      lateRing // how late the scheduler handed on the latest frames
 	err       error    // the first failure of the inner conn
@@ -304,18 +302,11 @@ func (c *EmulatedConn) admitUnreliableLocked(now time.Time, buf []byte, down boo
 // and with the delay of the frames sent within togetherFor before it.
 func (c *EmulatedConn) scheduleReliableLocked(p *pending, t0 time.Time) {
 	lost := c.loseLocked()
-	if d := t0.Sub(c.drawAt); c.drawAt.IsZero() || d < 0 || d >= togetherFor {
-		c.drawAt, c.drawn = t0, c.delayLocked()
-	}
-	due := c.serializeLocked(t0, p.size()).Add(c.drawn)
+	out := c.serializeLocked(t0, p.size())
+	due := c.order.due(t0, out, lost, c.em.rto(), c.delayLocked)
 	if lost {
-		due = due.Add(c.em.rto())
 		c.stats.Retransmitted++
 	}
-	if due.Before(c.lastDue) {
-		due = c.lastDue
-	}
-	c.lastDue = due
 	c.pushLocked(p, due)
 }
 
@@ -347,9 +338,7 @@ func (c *EmulatedConn) loseLocked() bool {
 }
 
 // delayLocked draws one frame's propagation delay, never negative.
-func (c *EmulatedConn) delayLocked() time.Duration {
-	return max(c.em.Delay+extraDelay(c.rng, c.em.JitterDist, c.em.Jitter), 0)
-}
+func (c *EmulatedConn) delayLocked() time.Duration { return c.em.delay(c.rng) }
 
 // serializeLocked puts size bytes that arrive at t0 through the bandwidth
 // cap and returns when their last bit is out.

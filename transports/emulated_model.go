@@ -182,5 +182,62 @@ func (e Emulation) lossRate() float64 {
 // Gilbert-Elliott model are left out: it is the distribution a frame
 // meets on its own, for comparing models of a link with the emulation.
 func (e Emulation) Draw(r *rand.Rand) (delay time.Duration, lost bool) {
-	return max(0, e.Delay+extraDelay(r, e.JitterDist, e.Jitter)), chance(r, e.Loss)
+	return e.delay(r), chance(r, e.Loss)
+}
+
+// delay draws one frame's propagation delay, never negative.
+func (e *Emulation) delay(r *rand.Rand) time.Duration {
+	return max(e.Delay+extraDelay(r, e.JitterDist, e.Jitter), 0)
+}
+
+// inOrder is a reliable link's schedule (see Emulation): a frame drawn as
+// lost is one RTO late, frames sent within togetherFor of a draw meet that
+// draw's delay, and due times never go back.
+type inOrder struct {
+	lastDue time.Time
+	drawAt  time.Time
+	drawn   time.Duration
+}
+
+// due is when a frame that enters the network at t0, and is out of the
+// bandwidth cap at out, arrives; draw gives a fresh delay when the frame
+// is not sent together with the one before it.
+func (s *inOrder) due(t0, out time.Time, lost bool, rto time.Duration, draw func() time.Duration) time.Time {
+	if d := t0.Sub(s.drawAt); s.drawAt.IsZero() || d < 0 || d >= togetherFor {
+		s.drawAt, s.drawn = t0, draw()
+	}
+	due := out.Add(s.drawn)
+	if lost {
+		due = due.Add(rto)
+	}
+	if due.Before(s.lastDue) {
+		due = s.lastDue
+	}
+	s.lastDue = due
+	return due
+}
+
+// ReliableModel is what a reliable emulated link does to the frames sent
+// on it, without a network: each frame's arrival, in order, with the
+// retransmission stalls and head-of-line blocking the emulation gives
+// (independent loss, no bandwidth cap or outages). It is for models that
+// compare what frames meet one after another, such as the delay contract
+// benchmark's.
+type ReliableModel struct {
+	e Emulation
+	r *rand.Rand
+	s inOrder
+}
+
+// Reliable returns e's reliable link drawn from r.
+func (e Emulation) Reliable(r *rand.Rand) *ReliableModel {
+	return &ReliableModel{e: e, r: r}
+}
+
+// Send returns when a frame sent at t arrives. Frames are sent in the
+// order of their times; a frame sent before the one before it is taken as
+// sent with it.
+func (m *ReliableModel) Send(t time.Time) time.Time {
+	lost := chance(m.r, m.e.Loss)
+	return m.s.due(t, t, lost, m.e.rto(), func() time.Duration { return m.e.delay(m.r) })
 }

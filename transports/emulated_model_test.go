@@ -3,6 +3,7 @@ package transports
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -365,4 +366,51 @@ func FuzzEmulatedHeader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReliableModel: the model of a reliable link keeps the emulation's
+// schedule: arrivals in order, a frame drawn as lost one RTO late, frames
+// sent together meeting one delay, and a stall holding the frames behind
+// it.
+func TestReliableModel(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	r := rand.New(rand.NewPCG(3, 4))
+
+	steady := Emulation{Delay: 10 * time.Millisecond}.Reliable(r)
+	if got := steady.Send(t0).Sub(t0); got != 10*time.Millisecond {
+		t.Errorf("no jitter, no loss: %v, want 10ms", got)
+	}
+
+	lossy := Emulation{Delay: 10 * time.Millisecond, Loss: 1}
+	if got, want := lossy.Reliable(r).Send(t0).Sub(t0), 10*time.Millisecond+minRTO; got != want {
+		t.Errorf("lost frame: %v, want %v (delay and one RTO)", got, want)
+	}
+
+	jittery := Emulation{Delay: 10 * time.Millisecond, Jitter: 3 * time.Millisecond}.Reliable(r)
+	a := jittery.Send(t0)
+	if b := jittery.Send(t0.Add(500 * time.Microsecond)); b.Sub(a) != 500*time.Microsecond {
+		t.Errorf("frames sent 0.5 ms apart arrive %v apart, want the same delay", b.Sub(a))
+	}
+
+	m := Emulation{Delay: 10 * time.Millisecond, Jitter: 5 * time.Millisecond, JitterDist: JitterPareto, Loss: 0.05}.Reliable(r)
+	var last time.Time
+	stalled, held := 0, 0
+	for i := range 20000 {
+		sent := t0.Add(time.Duration(i) * 2 * time.Millisecond)
+		at := m.Send(sent)
+		if at.Before(last) {
+			t.Fatalf("frame %d arrives at %v, before the frame before it (%v)", i, at, last)
+		}
+		if at.Sub(sent) >= minRTO {
+			stalled++
+		}
+		if at.Equal(last) {
+			held++
+		}
+		last = at
+	}
+	// 5% lost, and each stall holds the frames sent within an RTO after.
+	if stalled < 20000/20 || held == 0 {
+		t.Errorf("%d of 20000 frames an RTO late and %d held behind another: want at least the 5%% lost, and some held", stalled, held)
+	}
 }
