@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +35,8 @@ type Link struct {
 	interval  time.Duration // current; differs from cfg.Interval when adaptive
 	steady    int           // unsurprising responses in a row, for Adaptive
 	lastProbe time.Time     // zero: a probe is due now
+	gapScale  float64       // the next probe is due gapScale intervals after lastProbe (see ProbeSpread)
+	rng       *rand.Rand    // draws gapScale
 	seq       uint64        // last Seq sent
 	pending   []probe       // in flight, in Seq order
 	win       *window
@@ -57,7 +61,13 @@ func NewLink(id string, cfg Config, send func(pkt []byte) error, now func() time
 	if now == nil {
 		now = time.Now
 	}
+	// The gaps' draws differ from link to link and run to run, and repeat
+	// under a simulated clock.
+	h := fnv.New64a()
+	h.Write([]byte(id))
 	return &Link{
+		gapScale: 1,
+		rng:      rand.New(rand.NewPCG(h.Sum64(), uint64(now().UnixNano()))),
 		id:       id,
 		send:     send,
 		now:      now,
@@ -97,7 +107,7 @@ func (l *Link) Tick(now time.Time) time.Time {
 	l.mu.Lock()
 	l.expire(now)
 	var pkt []byte
-	if l.enabled && !now.Before(l.lastProbe.Add(l.interval)) {
+	if l.enabled && !now.Before(l.probeDue()) {
 		pkt = l.startProbe(now)
 	}
 	if to, reason, ok := l.det.judge(now, l.pending); ok {
@@ -140,6 +150,7 @@ func (l *Link) startProbe(now time.Time) []byte {
 	l.seq++
 	l.c.sent++
 	l.lastProbe = now
+	l.gapScale = 1 + ProbeSpread*(2*l.rng.Float64()-1)
 	l.pending = append(l.pending, probe{seq: l.seq, sent: now, outage: l.det.state == StateDown})
 	p := Packet{
 		Type:     PacketProbe,
@@ -151,12 +162,30 @@ func (l *Link) startProbe(now time.Time) []byte {
 	return p.Append(make([]byte, 0, p.Len()))
 }
 
+// ProbeSpread is how far each gap between two probes is drawn from the
+// interval, either way: a gap is uniform in [0.9, 1.1] intervals. Probes on
+// an exact timer keep one phase against traffic that is periodic too
+// (a publisher on a timer, another link's probes), and on an ordered link
+// a probe that always follows a message a fixed time later meets that
+// message's delays rather than the link's: the chain model of `wayline
+// bench contracts` showed lossless heavy-tailed hops predicted up to 0.076
+// off in KS distance with exact gaps against 0.025 with these. BFD jitters
+// its packets for the same reason (RFC 5880, 6.8.7). The mean interval,
+// and so the probe traffic, stays; a failure is declared at most a tenth
+// of an interval a probe later.
+const ProbeSpread = 0.1
+
+// probeDue is when the next probe is due.
+func (l *Link) probeDue() time.Time {
+	return l.lastProbe.Add(time.Duration(float64(l.interval) * l.gapScale))
+}
+
 // nextTick is the earliest of the next probe, the next timeout and the
 // detector's next check; MaxInterval from now if none is due.
 func (l *Link) nextTick(now time.Time) time.Time {
 	next := now.Add(MaxInterval)
 	if l.enabled {
-		next = l.lastProbe.Add(l.interval)
+		next = l.probeDue()
 	}
 	if len(l.pending) > 0 {
 		next = earlier(next, l.pending[0].sent.Add(l.cfg.ProbeTimeout))

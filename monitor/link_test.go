@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,9 +197,57 @@ func TestSetInterval(t *testing.T) {
 		if got := h.link.Snapshot().Interval; got != want {
 			t.Errorf("after SetInterval(%v): interval %v, want %v", tt.d, got, want)
 		}
-		if next := h.link.Tick(h.now); next.After(h.now.Add(want)) {
+		if next := h.link.Tick(h.now); next.After(h.now.Add(time.Duration(float64(want) * (1 + ProbeSpread)))) {
 			t.Errorf("after SetInterval(%v): next tick in %v", tt.d, next.Sub(h.now))
 		}
+	}
+}
+
+// TestProbeGapsSpread: the gaps between probes are drawn within
+// ProbeSpread of the interval either way, spread over that range, with the
+// interval as their mean; two links draw different gaps.
+func TestProbeGapsSpread(t *testing.T) {
+	cfg := DefaultLANConfig()
+	cfg.Interval = 100 * time.Millisecond
+	gaps := func(id string) []time.Duration {
+		now := epoch
+		var sent []time.Time
+		l := NewLink(id, cfg, func([]byte) error { sent = append(sent, now); return nil }, func() time.Time { return now })
+		for len(sent) < 2001 {
+			now = l.Tick(now)
+		}
+		var gs []time.Duration
+		for i := 1; i < len(sent); i++ {
+			gs = append(gs, sent[i].Sub(sent[i-1]))
+		}
+		return gs
+	}
+	a, b := gaps("a"), gaps("b")
+	lo, hi := time.Duration(float64(cfg.Interval)*(1-ProbeSpread)), time.Duration(float64(cfg.Interval)*(1+ProbeSpread))
+	var sum time.Duration
+	for i, g := range a {
+		if g < lo || g > hi {
+			t.Fatalf("gap %d is %v, want within [%v, %v]", i, g, lo, hi)
+		}
+		sum += g
+	}
+	mean := sum / time.Duration(len(a))
+	if d := mean - cfg.Interval; d < -time.Millisecond || d > time.Millisecond {
+		t.Errorf("mean gap %v, want the interval %v within 1 ms", mean, cfg.Interval)
+	}
+	// A tenth of the range either side of the interval: uniform draws put
+	// a fifth of the gaps there, exact ones none.
+	var wide int
+	for _, g := range a {
+		if g < cfg.Interval*92/100 || g > cfg.Interval*108/100 {
+			wide++
+		}
+	}
+	if wide < len(a)/10 {
+		t.Errorf("%d of %d gaps more than 8%% from the interval, want about a fifth", wide, len(a))
+	}
+	if slices.Equal(a, b) {
+		t.Error("links a and b drew the same gaps")
 	}
 }
 

@@ -124,7 +124,7 @@ func TestForwardMemoryOffset(t *testing.T) {
 	for seed := range int64(links) {
 		s, _ := memoryLink(10*time.Millisecond, 100+seed)
 		s.extra = func() time.Duration { return time.Duration(s.rng.NormFloat64() * sigma * float64(time.Millisecond)) }
-		s.run(s.now.Add(2304*s.link.cfg.Interval), nil)
+		s.run(s.now.Add(2320*s.link.cfg.Interval), nil)
 		m := s.link.Snapshot()
 		if m.Forward.Arrived() != 2048 {
 			t.Fatalf("distribution of %v probes, want the memory's 2048", m.Forward.Arrived())
