@@ -225,9 +225,15 @@ First composes, for each path length of --hops and jitter distribution of
 link monitor's window holds) as routes compose them, against the
 distribution of the emulated path itself (200,000 paths drawn): the
 Kolmogorov-Smirnov distance and the p99's error, median and range over
---seeds draws. Then, for each, starts a chain of brokers in this process whose every hop carries the same emulated
-conditions, puts a delay contract on the chain's subject, sends messages
-from one end to the other at a steady rate (--warm of them first, so that
+--seeds draws. Then models those chains without brokers: hops that keep
+frames in order as the emulation's reliable links do, 50,000 messages
+every --gap and probes about every --probe on each hop; it composes each
+hop's probe delays, and each hop's message delays, against the messages'
+end-to-end delays (what probes on a timer, and hops taken as independent,
+cannot see). Then, for each, starts a chain of brokers in this process
+whose every hop carries the same emulated conditions, puts a delay
+contract on the chain's subject, sends messages from one end to the
+other at a steady rate (--warm of them first, so that
 the links' monitors measure them under that load), and compares the
 one-way delays of the delivered messages with the distribution the first
 broker predicts for the path: the Kolmogorov-Smirnov distance, p50 and
@@ -246,7 +252,7 @@ contracts_worst_ks=<x> contracts_worst_p99_error_pct=<y>.`, stdout, stderr)
 	fs.DurationVar(&cfg.Gap, "gap", 40*time.Millisecond, "time between two messages")
 	fs.DurationVar(&cfg.Warm, "warm", 13*time.Second, "traffic before the timed messages")
 	fs.BoolVar(&cfg.Bed, "bed", true, "run the test bed too")
-	fs.BoolVar(&cfg.ModelOnly, "model-only", false, "only compose against the emulation's model (no brokers)")
+	fs.BoolVar(&cfg.ModelOnly, "model-only", false, "only the models: composition and chain (no brokers)")
 	fs.IntVar(&cfg.Seeds, "seeds", 5, "draws of each case in the model comparison")
 	fs.IntVar(&cfg.Window, "window", monitor.DefaultWANConfig().DistWindow, "probes a link's distribution holds (the monitoring block's distribution_window), in the model and on the brokers")
 	fs.DurationVar(&cfg.Probe, "probe", 50*time.Millisecond, "the brokers' probe interval")

@@ -121,6 +121,7 @@ const contractSubject = "dq.>"
 func RunContracts(ctx context.Context, w io.Writer, cfg ContractsConfig) ([]ContractCase, error) {
 	cfg.defaults()
 	RunComposition(w, cfg)
+	RunChainModel(w, cfg)
 	if cfg.ModelOnly {
 		return nil, nil
 	}
@@ -230,6 +231,129 @@ func RunComposition(w io.Writer, cfg ContractsConfig) []ModelCase {
 	}
 	fmt.Fprintf(w, "composition_worst_ks=%.3f composition_worst_p99_error_pct=%.1f\n", slices.Max(ks), 100*slices.Max(p99))
 	return out
+}
+
+// ChainCase is one path of the in-order chain model, over several draws:
+// how far from the messages' end-to-end delays lands the composition of
+// the hops' probe delays, and that of the messages' own delays on each
+// hop. P99 errors are fractions of the messages' p99.
+type ChainCase struct {
+	Hops                 int
+	Dist                 string
+	ProbeKS, ProbeP99Err []float64
+	HopsKS, HopsP99Err   []float64
+	Messages, ProbesAHop int
+}
+
+// chainMessages is how many messages a draw of the chain model sends.
+const chainMessages = 50000
+
+// RunChainModel compares predictions with messages as the delivered runs
+// do, in a model without brokers: a chain of hops each of which is the
+// emulation's reliable link (transports.ReliableModel: frames in order, a
+// lost frame one RTO late and the frames behind it held), messages every
+// Gap from end to end, and on every hop probes every Probe each way (its
+// own request and the answer to the peer's, at random phases, each gap
+// drawn as a link's monitor draws it: see monitor.ProbeSpread). Each hop's
+// probe delays, all of them, are composed as routes compose links, and so
+// are each hop's message delays; both against the messages' end-to-end
+// delays. The first is the best a prediction from probes on a timer can
+// do with an unbounded memory; the second is what composing hops as
+// independent misses even with the messages' own delays: on an in-order
+// link a message's wait depends on the frames just before it, and those
+// depend on the hops before.
+func RunChainModel(w io.Writer, cfg ContractsConfig) []ChainCase {
+	cfg.defaults()
+	em := transports.Emulation{Delay: cfg.Delay, Jitter: cfg.Jitter, Loss: cfg.Loss}
+	fmt.Fprintf(w, "in-order chain model: every hop %v + %v jitter, %.1f%% loss, in order as a reliable link; %d messages every %v end to end, probes about every %v each way on each hop; %d draws, median [range]\n",
+		cfg.Delay, cfg.Jitter, 100*cfg.Loss, chainMessages, cfg.Gap, cfg.Probe, cfg.Seeds)
+	fmt.Fprintf(w, "%-5s %-8s %-22s %-26s %-22s %s\n", "hops", "jitter", "KS, probes", "p99 error, probes", "KS, hops' messages", "p99 error, hops' messages")
+	var out []ChainCase
+	for _, d := range cfg.Dists {
+		em.JitterDist = d
+		for _, hops := range cfg.Hops {
+			cc := ChainCase{Hops: hops, Dist: d, Messages: chainMessages}
+			for seed := range cfg.Seeds {
+				r := rand.New(rand.NewPCG(uint64(seed+1), uint64(hops*7+len(d)+1000)))
+				probes, own, truth := chainDraw(em, r, hops, cfg.Gap, cfg.Probe)
+				cc.ProbesAHop = len(probes[0])
+				p99 := quantileOf(truth, 0.99)
+				for _, hs := range []struct {
+					delays  [][]float64
+					ks, err *[]float64
+				}{{probes, &cc.ProbeKS, &cc.ProbeP99Err}, {own, &cc.HopsKS, &cc.HopsP99Err}} {
+					links := make([]router.Histogram, hops)
+					for i, ds := range hs.delays {
+						links[i] = router.HistogramOf(ds, 0)
+					}
+					pred := router.ComposePath(links...)
+					*hs.ks = append(*hs.ks, router.KSDistance(pred, truth))
+					*hs.err = append(*hs.err, (pred.Quantile(0.99)-p99)/p99)
+				}
+			}
+			out = append(out, cc)
+			fmt.Fprintf(w, "%-5d %-8s %-22s %-26s %-22s %s\n", hops, d, spreadOf(cc.ProbeKS, 1, "%.3f"), spreadOf(cc.ProbeP99Err, 100, "%+.1f%%"),
+				spreadOf(cc.HopsKS, 1, "%.3f"), spreadOf(cc.HopsP99Err, 100, "%+.1f%%"))
+		}
+	}
+	var probeKS, hopsKS []float64
+	for _, cc := range out {
+		probeKS, hopsKS = append(probeKS, slices.Max(cc.ProbeKS)), append(hopsKS, slices.Max(cc.HopsKS))
+	}
+	fmt.Fprintf(w, "chain_worst_ks_probes=%.3f chain_worst_ks_hops_messages=%.3f\n", slices.Max(probeKS), slices.Max(hopsKS))
+	return out
+}
+
+// chainDraw sends chainMessages messages, one every gap, along hops
+// in-order links of emulation em, each hop carrying probes every probe
+// each way besides. It returns each hop's probe delays and message delays
+// and the messages' end-to-end delays (sorted), in milliseconds.
+func chainDraw(em transports.Emulation, r *rand.Rand, hops int, gap, probe time.Duration) (probes, own [][]float64, truth []float64) {
+	type frame struct {
+		t   time.Time
+		msg int // the message's index; -1 the hop's probe, -2 the answer to the peer's
+	}
+	epoch := time.Unix(0, 0)
+	sent, at := make([]time.Time, chainMessages), make([]time.Time, chainMessages)
+	for i := range sent {
+		sent[i] = epoch.Add(time.Duration(i) * gap)
+	}
+	copy(at, sent)
+	end := sent[len(sent)-1]
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	for range hops {
+		frames := make([]frame, 0, chainMessages+2*int(end.Sub(epoch)/probe)+2)
+		for i, t := range at {
+			frames = append(frames, frame{t, i})
+		}
+		for _, kind := range []int{-1, -2} {
+			gap := func() time.Duration {
+				return time.Duration(float64(probe) * (1 + monitor.ProbeSpread*(2*r.Float64()-1)))
+			}
+			for t := epoch.Add(time.Duration(r.Int64N(int64(probe)))); !t.After(end); t = t.Add(gap()) {
+				frames = append(frames, frame{t, kind})
+			}
+		}
+		slices.SortStableFunc(frames, func(a, b frame) int { return a.t.Compare(b.t) })
+		link := em.Reliable(r)
+		var pd, md []float64
+		for _, f := range frames {
+			due := link.Send(f.t)
+			switch {
+			case f.msg >= 0:
+				md, at[f.msg] = append(md, ms(due.Sub(f.t))), due
+			case f.msg == -1:
+				pd = append(pd, ms(due.Sub(f.t)))
+			}
+		}
+		probes, own = append(probes, pd), append(own, md)
+	}
+	truth = make([]float64, len(at))
+	for i := range at {
+		truth[i] = ms(at[i].Sub(sent[i]))
+	}
+	slices.Sort(truth)
+	return probes, own, truth
 }
 
 // spreadOf formats xs (scaled) as "median [min, max]".

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"io"
 	"math"
 	"strings"
 	"testing"
@@ -44,5 +45,31 @@ func TestSamplesKS(t *testing.T) {
 		if got := samplesKS(c.a, c.b); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("samplesKS(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+// TestChainModel: on two in-order hops the messages' own hop delays and
+// the probes both compose close to the messages' end-to-end delays, each
+// hop holds a probe per probe interval, and a draw repeats with its seed.
+func TestChainModel(t *testing.T) {
+	var out bytes.Buffer
+	cfg := ContractsConfig{Hops: []int{2}, Dists: []string{transports.JitterUniform}, Loss: 0.01, Gap: 20 * time.Millisecond, Seeds: 2}
+	cases := RunChainModel(&out, cfg)
+	if len(cases) != 1 || len(cases[0].ProbeKS) != 2 || !strings.Contains(out.String(), "chain_worst_ks_probes=") {
+		t.Fatalf("%+v\n%s", cases, out.String())
+	}
+	c := cases[0]
+	// 50,000 messages every 20 ms are 1000 s: 20,000 probes at 50 ms.
+	if c.ProbesAHop < 19900 || c.ProbesAHop > 20100 {
+		t.Errorf("%d probes a hop, want about 20,000", c.ProbesAHop)
+	}
+	for i := range c.ProbeKS {
+		if c.ProbeKS[i] > 0.05 || c.HopsKS[i] > 0.05 || math.Abs(c.ProbeP99Err[i]) > 0.25 {
+			t.Errorf("draw %d: KS %.3f (probes), %.3f (hops' messages), p99 error %+.1f%%: want KS under 0.05, p99 within 25%%\n%s",
+				i, c.ProbeKS[i], c.HopsKS[i], 100*c.ProbeP99Err[i], out.String())
+		}
+	}
+	if again := RunChainModel(io.Discard, cfg); again[0].ProbeKS[0] != c.ProbeKS[0] {
+		t.Errorf("a second run drew KS %.4f, the first %.4f: want the same draw", again[0].ProbeKS[0], c.ProbeKS[0])
 	}
 }
