@@ -150,7 +150,7 @@ func (l *Link) startProbe(now time.Time) []byte {
 	l.seq++
 	l.c.sent++
 	l.lastProbe = now
-	l.gapScale = 1 + ProbeSpread*(2*l.rng.Float64()-1)
+	l.gapScale = GapScale(l.rng)
 	l.pending = append(l.pending, probe{seq: l.seq, sent: now, outage: l.det.state == StateDown})
 	p := Packet{
 		Type:     PacketProbe,
@@ -174,6 +174,10 @@ func (l *Link) startProbe(now time.Time) []byte {
 // and so the probe traffic, stays; a failure is declared at most a tenth
 // of an interval a probe later.
 const ProbeSpread = 0.1
+
+// GapScale draws the gap before a probe, in intervals: uniform within
+// ProbeSpread of 1.
+func GapScale(r *rand.Rand) float64 { return 1 + ProbeSpread*(2*r.Float64()-1) }
 
 // probeDue is when the next probe is due.
 func (l *Link) probeDue() time.Time {

@@ -254,7 +254,7 @@ const chainMessages = 50000
 // lost frame one RTO late and the frames behind it held), messages every
 // Gap from end to end, and on every hop probes every Probe each way (its
 // own request and the answer to the peer's, at random phases, each gap
-// drawn as a link's monitor draws it: see monitor.ProbeSpread). Each hop's
+// drawn as a link's monitor draws it: monitor.GapScale). Each hop's
 // probe delays, all of them, are composed as routes compose links, and so
 // are each hop's message delays; both against the messages' end-to-end
 // delays. The first is the best a prediction from probes on a timer can
@@ -327,10 +327,7 @@ func chainDraw(em transports.Emulation, r *rand.Rand, hops int, gap, probe time.
 			frames = append(frames, frame{t, i})
 		}
 		for _, kind := range []int{-1, -2} {
-			gap := func() time.Duration {
-				return time.Duration(float64(probe) * (1 + monitor.ProbeSpread*(2*r.Float64()-1)))
-			}
-			for t := epoch.Add(time.Duration(r.Int64N(int64(probe)))); !t.After(end); t = t.Add(gap()) {
+			for t := epoch.Add(time.Duration(r.Int64N(int64(probe)))); !t.After(end); t = t.Add(time.Duration(float64(probe) * monitor.GapScale(r))) {
 				frames = append(frames, frame{t, kind})
 			}
 		}
