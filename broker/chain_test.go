@@ -88,11 +88,16 @@ func TestMiddleBrokerRestart(t *testing.T) {
 			n.waitRoutes()
 			n.waitInterest("na.c1.a", "r.>", "na.c1.c")
 			pub.Publish("r.2", []byte("after"))
-			for {
-				m := expectMsg(t, ch, 5*time.Second)
-				if string(m.Data) == "after" {
-					break
+			for deadline := time.After(5 * time.Second); ; {
+				select {
+				case m := <-ch:
+					if string(m.Data) != "after" {
+						continue
+					}
+				case <-deadline:
+					t.Fatalf("the message published after the restart did not arrive; the network:\n%s", n.explain())
 				}
+				break
 			}
 		})
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -218,6 +220,37 @@ func (n *testNet) waitRoutes() {
 		}
 		return true
 	})
+}
+
+// explain describes what each broker of the network holds and counted,
+// for a test that failed to see a message: its routes, its links' states
+// and the messages it dropped, routed again or held, where not zero.
+func (n *testNet) explain() string {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(n.brokers)) {
+		br := n.brokers[name]
+		st := br.Status()
+		fmt.Fprintf(&b, "%s: routes", name)
+		for _, r := range br.Routes() {
+			fmt.Fprintf(&b, " %v", r.Path)
+		}
+		for _, l := range br.Links() {
+			fmt.Fprintf(&b, "; link to %s %s (sent %d, received %d)", l.Peer, l.State, l.MsgsSent, l.MsgsRecv)
+		}
+		msgs := st.Messages()
+		for _, k := range slices.Sorted(maps.Keys(msgs)) {
+			if msgs[k] != 0 {
+				fmt.Fprintf(&b, "; %s %d", k, msgs[k])
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(st.LinkDrops)) {
+			if st.LinkDrops[k] != 0 {
+				fmt.Fprintf(&b, "; link drops %s %d", k, st.LinkDrops[k])
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 // collect subscribes and gathers messages on a channel.
