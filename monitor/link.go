@@ -169,7 +169,7 @@ func (l *Link) startProbe(now time.Time) []byte {
 // a probe that always follows a message a fixed time later meets that
 // message's delays rather than the link's: the chain model of `wayline
 // bench contracts` showed lossless heavy-tailed hops predicted up to 0.076
-// off in KS distance with exact gaps against 0.025 with these. BFD jitters
+// off in KS distance with exact gaps against 0.027 with these. BFD jitters
 // its packets for the same reason (RFC 5880, 6.8.7). The mean interval,
 // and so the probe traffic, stays; a failure is declared at most a tenth
 // of an interval a probe later.
