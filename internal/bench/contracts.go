@@ -242,7 +242,10 @@ type ChainCase struct {
 	Dist                 string
 	ProbeKS, ProbeP99Err []float64
 	HopsKS, HopsP99Err   []float64
-	Messages, ProbesAHop int
+	// The medians (ms) predicted from the probes and from the hops'
+	// messages, and the messages' own, per draw.
+	ProbeP50, HopsP50, P50 []float64
+	Messages, ProbesAHop   int
 }
 
 // chainMessages is how many messages a draw of the chain model sends.
@@ -267,7 +270,7 @@ func RunChainModel(w io.Writer, cfg ContractsConfig) []ChainCase {
 	em := transports.Emulation{Delay: cfg.Delay, Jitter: cfg.Jitter, Loss: cfg.Loss}
 	fmt.Fprintf(w, "in-order chain model: every hop %v + %v jitter, %.1f%% loss, in order as a reliable link; %d messages every %v end to end, probes about every %v each way on each hop; %d draws, median [range]\n",
 		cfg.Delay, cfg.Jitter, 100*cfg.Loss, chainMessages, cfg.Gap, cfg.Probe, cfg.Seeds)
-	fmt.Fprintf(w, "%-5s %-8s %-22s %-26s %-22s %s\n", "hops", "jitter", "KS, probes", "p99 error, probes", "KS, hops' messages", "p99 error, hops' messages")
+	fmt.Fprintf(w, "%-5s %-8s %-22s %-26s %-22s %-26s %s\n", "hops", "jitter", "KS, probes", "p99 error, probes", "KS, hops' messages", "p99 error, hops' messages", "p50 probes/hops'/messages (ms, median draw)")
 	var out []ChainCase
 	for _, d := range cfg.Dists {
 		em.JitterDist = d
@@ -278,10 +281,11 @@ func RunChainModel(w io.Writer, cfg ContractsConfig) []ChainCase {
 				probes, own, truth := chainDraw(em, r, hops, cfg.Gap, cfg.Probe)
 				cc.ProbesAHop = len(probes[0])
 				p99 := quantileOf(truth, 0.99)
+				cc.P50 = append(cc.P50, quantileOf(truth, 0.5))
 				for _, hs := range []struct {
-					delays  [][]float64
-					ks, err *[]float64
-				}{{probes, &cc.ProbeKS, &cc.ProbeP99Err}, {own, &cc.HopsKS, &cc.HopsP99Err}} {
+					delays       [][]float64
+					ks, err, p50 *[]float64
+				}{{probes, &cc.ProbeKS, &cc.ProbeP99Err, &cc.ProbeP50}, {own, &cc.HopsKS, &cc.HopsP99Err, &cc.HopsP50}} {
 					links := make([]router.Histogram, hops)
 					for i, ds := range hs.delays {
 						links[i] = router.HistogramOf(ds, 0)
@@ -289,11 +293,12 @@ func RunChainModel(w io.Writer, cfg ContractsConfig) []ChainCase {
 					pred := router.ComposePath(links...)
 					*hs.ks = append(*hs.ks, router.KSDistance(pred, truth))
 					*hs.err = append(*hs.err, (pred.Quantile(0.99)-p99)/p99)
+					*hs.p50 = append(*hs.p50, pred.Quantile(0.5))
 				}
 			}
 			out = append(out, cc)
-			fmt.Fprintf(w, "%-5d %-8s %-22s %-26s %-22s %s\n", hops, d, spreadOf(cc.ProbeKS, 1, "%.3f"), spreadOf(cc.ProbeP99Err, 100, "%+.1f%%"),
-				spreadOf(cc.HopsKS, 1, "%.3f"), spreadOf(cc.HopsP99Err, 100, "%+.1f%%"))
+			fmt.Fprintf(w, "%-5d %-8s %-22s %-26s %-22s %-26s %.2f/%.2f/%.2f\n", hops, d, spreadOf(cc.ProbeKS, 1, "%.3f"), spreadOf(cc.ProbeP99Err, 100, "%+.1f%%"),
+				spreadOf(cc.HopsKS, 1, "%.3f"), spreadOf(cc.HopsP99Err, 100, "%+.1f%%"), medianOf(cc.ProbeP50), medianOf(cc.HopsP50), medianOf(cc.P50))
 		}
 	}
 	var probeKS, hopsKS []float64

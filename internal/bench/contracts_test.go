@@ -63,6 +63,12 @@ func TestChainModel(t *testing.T) {
 	if c.ProbesAHop < 19900 || c.ProbesAHop > 20100 {
 		t.Errorf("%d probes a hop, want about 20,000", c.ProbesAHop)
 	}
+	// Two hops of 10 ms +- 3 ms: a median of about 20 ms, stalls aside.
+	for _, p50 := range [][]float64{c.P50, c.ProbeP50, c.HopsP50} {
+		if len(p50) != 2 || p50[0] < 18 || p50[0] > 26 {
+			t.Errorf("medians %v (messages, probes, hops' messages: %v, %v, %v), want two draws of about 20 ms", p50, c.P50, c.ProbeP50, c.HopsP50)
+		}
+	}
 	for i := range c.ProbeKS {
 		if c.ProbeKS[i] > 0.05 || c.HopsKS[i] > 0.05 || math.Abs(c.ProbeP99Err[i]) > 0.25 {
 			t.Errorf("draw %d: KS %.3f (probes), %.3f (hops' messages), p99 error %+.1f%%: want KS under 0.05, p99 within 25%%\n%s",
