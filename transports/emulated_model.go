@@ -234,9 +234,10 @@ func (e Emulation) Reliable(r *rand.Rand) *ReliableModel {
 	return &ReliableModel{e: e, r: r}
 }
 
-// Send returns when a frame sent at t arrives. Frames are sent in the
-// order of their times; a frame sent before the one before it is taken as
-// sent with it.
+// Send returns when a frame sent at t arrives, never before the frame
+// sent before it (frames are meant to be sent in the order of their
+// times; one sent earlier than the frame before it draws a delay of its
+// own and still arrives after that frame).
 func (m *ReliableModel) Send(t time.Time) time.Time {
 	lost := chance(m.r, m.e.Loss)
 	return m.s.due(t, t, lost, m.e.rto(), func() time.Duration { return m.e.delay(m.r) })
