@@ -264,14 +264,13 @@ contracts_worst_ks=<x> contracts_worst_p99_error_pct=<y>.`, stdout, stderr)
 	if *loss < 0 || *loss > 100 || cfg.Gap <= 0 || cfg.Messages <= 0 {
 		return usageError{"--loss must be 0-100, --gap and --messages above 0"}
 	}
-	// As the topology's distribution_window: no shorter than the window
-	// (the brokers' is the wide-area default's), which a monitor would
-	// otherwise take in its place while the model used the shorter one.
-	if w := monitor.DefaultWANConfig().Window; cfg.Window < w || cfg.Window > topology.MaxDistWindow {
-		return usageError{fmt.Sprintf("--window: %d probes: want %d to %d", cfg.Window, w, topology.MaxDistWindow)}
-	}
-	if cfg.Probe < monitor.MinInterval || cfg.Probe > monitor.MaxInterval {
-		return usageError{fmt.Sprintf("--probe: %v outside [%v, %v]", cfg.Probe, monitor.MinInterval, monitor.MaxInterval)}
+	// --probe and --window are the monitoring block's interval and
+	// distribution_window, and are checked as the topology checks those
+	// (a distribution window shorter than the window would leave the
+	// brokers holding the window while the model used fewer).
+	probing := topology.File{Monitoring: &topology.Monitoring{Interval: cfg.Probe.String(), DistributionWindow: cfg.Window}}
+	if _, err := probing.MonitorConfig(topology.Link{}); err != nil {
+		return usageError{fmt.Sprintf("--probe %v, --window %d: %v", cfg.Probe, cfg.Window, err)}
 	}
 	cfg.Loss, cfg.Logger = *loss/100, log
 	for _, h := range strings.Split(*hops, ",") {

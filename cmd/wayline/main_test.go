@@ -444,6 +444,21 @@ func TestHelp(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) > 0 || !strings.Contains(stderr.String(), "--slices must not be negative") {
 		t.Errorf("bench overlay --slices -1: %v; stdout %q; stderr:\n%s", err, out, stderr.String())
 	}
+	// bench contracts checks --probe and --window as the topology checks
+	// the monitoring block's interval and distribution_window.
+	for _, c := range []struct{ flag, value, want string }{
+		{"--window", "100", "below the window's 256"},
+		{"--window", "70000", "want 16 to 65536"},
+		{"--probe", "5ms", "interval: \"5ms\" is not a duration from 10ms"},
+	} {
+		cmd = exec.Command(binary, "bench", "contracts", "--model-only", c.flag, c.value)
+		stderr.Reset()
+		cmd.Stderr = &stderr
+		out, err = cmd.Output()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) > 0 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("bench contracts %s %s: %v; stdout %q; stderr:\n%s", c.flag, c.value, err, out, stderr.String())
+		}
+	}
 }
 
 // TestKilledBrokerRecovers kills the middle broker outright (no goodbye on
